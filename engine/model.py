@@ -1,0 +1,312 @@
+"""Domain values shared by every layer.
+
+Units are explicit: time is UTC nanoseconds since the epoch (``ts_ns``), prices are in the
+instrument's quote currency, quantities in its base unit. The engine computes on float64
+arrays; where an order crosses to a broker, prices and quantities become ``Decimal`` and must
+sit on the instrument's tick and lot grid (see :meth:`Instrument.check_price`), never rounded
+silently.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+from dataclasses import dataclass, field
+from decimal import ROUND_DOWN, ROUND_HALF_EVEN, Decimal, InvalidOperation
+
+
+class ModelError(ValueError):
+    """A domain value that cannot exist (negative price, quantity off the lot grid, ...)."""
+
+
+def to_decimal(value: float | int | str | Decimal) -> Decimal:
+    """Exact decimal of a user/broker number; floats go through ``repr`` so 0.1 stays 0.1."""
+    if isinstance(value, Decimal):
+        return value
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise ModelError(f"not a finite number: {value!r}")
+        return Decimal(repr(value))
+    try:
+        d = Decimal(value)
+    except (InvalidOperation, TypeError) as exc:
+        raise ModelError(f"not a number: {value!r}") from exc
+    if not d.is_finite():
+        raise ModelError(f"not a finite number: {value!r}")
+    return d
+
+
+@dataclass(frozen=True, slots=True)
+class Instrument:
+    symbol: str
+    venue: str
+    tick_size: Decimal
+    lot_size: Decimal
+    quote_ccy: str
+    base_ccy: str = ""
+    min_qty: Decimal = Decimal(0)
+    min_notional: Decimal = Decimal(0)
+    asset_class: str = "crypto"
+
+    def __post_init__(self) -> None:
+        for name in ("tick_size", "lot_size", "min_qty", "min_notional"):
+            object.__setattr__(self, name, to_decimal(getattr(self, name)))
+        if self.tick_size <= 0 or self.lot_size <= 0:
+            raise ModelError(f"{self.symbol}: tick and lot size must be positive")
+
+    @property
+    def price_decimals(self) -> int:
+        return max(0, -self.tick_size.normalize().as_tuple().exponent)  # type: ignore[operator]
+
+    @property
+    def qty_decimals(self) -> int:
+        return max(0, -self.lot_size.normalize().as_tuple().exponent)  # type: ignore[operator]
+
+    def round_price(self, price: float | Decimal | str) -> Decimal:
+        """Nearest price on the tick grid (for display and suggestions; orders use check_price)."""
+        p = to_decimal(price)
+        return (p / self.tick_size).to_integral_value(ROUND_HALF_EVEN) * self.tick_size
+
+    def round_qty(self, qty: float | Decimal | str) -> Decimal:
+        """Largest quantity on the lot grid not above ``qty`` (never sizes a position up)."""
+        q = to_decimal(qty)
+        return (q / self.lot_size).to_integral_value(ROUND_DOWN) * self.lot_size
+
+    def check_price(self, price: float | Decimal | str) -> Decimal:
+        """The price as a Decimal if it is on the tick grid; otherwise a ModelError."""
+        p = to_decimal(price)
+        if p <= 0:
+            raise ModelError(f"{self.symbol}: price must be positive, got {p}")
+        if p % self.tick_size != 0:
+            raise ModelError(
+                f"{self.symbol}: price {p} is not a multiple of the tick size {self.tick_size}"
+                f" (nearest: {self.round_price(p)})"
+            )
+        return p
+
+    def check_qty(self, qty: float | Decimal | str) -> Decimal:
+        """The quantity as a Decimal if it is on the lot grid and above the minimum."""
+        q = to_decimal(qty)
+        if q <= 0:
+            raise ModelError(f"{self.symbol}: quantity must be positive, got {q}")
+        if q % self.lot_size != 0:
+            raise ModelError(
+                f"{self.symbol}: quantity {q} is not a multiple of the lot size {self.lot_size}"
+                f" (largest below: {self.round_qty(q)})"
+            )
+        if q < self.min_qty:
+            raise ModelError(f"{self.symbol}: quantity {q} is below the minimum {self.min_qty}")
+        return q
+
+    def format_price(self, price: float) -> str:
+        if not math.isfinite(price):
+            return "—"
+        return f"{price:,.{self.price_decimals}f}"
+
+
+@dataclass(frozen=True, slots=True)
+class Tick:
+    """A top-of-book quote and/or trade. ``last`` may be NaN on quote-only venues."""
+
+    ts_ns: int
+    symbol: str
+    bid: float
+    ask: float
+    last: float
+    volume: float = 0.0
+
+    @property
+    def mid(self) -> float:
+        if math.isfinite(self.bid) and math.isfinite(self.ask):
+            return (self.bid + self.ask) / 2.0
+        return self.last
+
+    @property
+    def spread(self) -> float:
+        return self.ask - self.bid
+
+
+@dataclass(frozen=True, slots=True)
+class Bar:
+    ts_ns: int
+    symbol: str
+    timeframe: str
+    open: float
+    high: float
+    low: float
+    close: float
+    volume: float
+    closed: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class BookLevel:
+    price: float
+    size: float
+
+
+@dataclass(frozen=True, slots=True)
+class OrderBook:
+    """A depth snapshot: bids best-first (descending), asks best-first (ascending)."""
+
+    ts_ns: int
+    symbol: str
+    bids: tuple[BookLevel, ...]
+    asks: tuple[BookLevel, ...]
+
+
+class Action(enum.StrEnum):
+    WAIT = "WAIT"
+    OPEN_LONG = "OPEN_LONG"
+    OPEN_SHORT = "OPEN_SHORT"
+    CLOSE = "CLOSE"
+
+
+@dataclass(frozen=True, slots=True)
+class Cycle:
+    """A dominant cycle from the phase spectrum: period in bars, share of non-DC power, bin k."""
+
+    period_bars: float
+    strength: float
+    k: int
+
+
+@dataclass(frozen=True, slots=True)
+class CyclePhase:
+    """Where the series is within a cycle (classical least-squares fit at a known period)."""
+
+    period_bars: float
+    phase: float  # radians in [0, 2π); 0 = peak of cos
+    amplitude: float
+    bars_to_trough: float
+    bars_to_peak: float
+
+
+@dataclass(frozen=True, slots=True)
+class Signal:
+    ts_ns: int
+    symbol: str
+    timeframe: str
+    action: Action
+    confidence: float
+    price: float
+    reasons: tuple[str, ...] = ()
+    cycle: Cycle | None = None
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.confidence <= 1.0 or math.isnan(self.confidence):
+            raise ModelError(f"confidence must be in [0, 1], got {self.confidence}")
+
+
+class Side(enum.StrEnum):
+    BUY = "buy"
+    SELL = "sell"
+
+    @property
+    def sign(self) -> int:
+        return 1 if self is Side.BUY else -1
+
+
+class OrderType(enum.StrEnum):
+    MARKET = "market"
+    LIMIT = "limit"
+    STOP = "stop"
+
+
+class TimeInForce(enum.StrEnum):
+    GTC = "GTC"
+    IOC = "IOC"
+    FOK = "FOK"
+    DAY = "DAY"
+
+
+class OrderStatus(enum.StrEnum):
+    NEW = "NEW"
+    SUBMITTING = "SUBMITTING"
+    OPEN = "OPEN"
+    PARTIALLY_FILLED = "PARTIALLY_FILLED"
+    FILLED = "FILLED"
+    CANCELLED = "CANCELLED"
+    REJECTED = "REJECTED"
+    EXPIRED = "EXPIRED"
+
+    @property
+    def is_final(self) -> bool:
+        return self in _FINAL
+
+
+_FINAL = frozenset(
+    {OrderStatus.FILLED, OrderStatus.CANCELLED, OrderStatus.REJECTED, OrderStatus.EXPIRED}
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Order:
+    client_id: str
+    symbol: str
+    side: Side
+    type: OrderType
+    qty: Decimal
+    price: Decimal | None = None
+    stop: Decimal | None = None
+    tif: TimeInForce = TimeInForce.GTC
+    status: OrderStatus = OrderStatus.NEW
+    venue: str = "paper"
+    filled_qty: Decimal = Decimal(0)
+    avg_price: Decimal | None = None
+    sl: Decimal | None = None
+    tp: Decimal | None = None
+    broker_id: str | None = None
+    reason: str = ""
+    ts_ns: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Fill:
+    client_id: str
+    symbol: str
+    side: Side
+    qty: Decimal
+    price: Decimal
+    fee: Decimal
+    ts_ns: int
+    fill_id: str = ""
+    fee_ccy: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Position:
+    symbol: str
+    qty: Decimal  # signed: positive long, negative short
+    avg_price: Decimal
+    venue: str = "paper"
+    realized_pnl: Decimal = Decimal(0)
+    fees: Decimal = Decimal(0)
+
+
+class Severity(enum.StrEnum):
+    INFO = "info"
+    WARNING = "warning"
+    CRITICAL = "critical"
+
+
+@dataclass(frozen=True, slots=True)
+class Alert:
+    """Something a notifier relays: a signal, a fill, a risk event, a feed outage, a summary."""
+
+    kind: str
+    title: str
+    body: str
+    ts_ns: int
+    severity: Severity = Severity.INFO
+    symbol: str = ""
+    data: dict[str, object] = field(default_factory=dict, hash=False, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryResult:
+    ok: bool
+    message_id: str | None = None
+    error: str = ""
+    retry_after_s: float | None = None
+    permanent: bool = False

@@ -1,0 +1,73 @@
+"""Plugin contracts. They sit at the bottom layer so feeds and plugins never import workstation.
+
+Third-party plugins register under the entry-point groups ``qws.feeds``, ``qws.brokers``,
+``qws.strategies`` and ``qws.notifiers``; the first-party ones register the same way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from typing import Any, Protocol, runtime_checkable
+
+import polars as pl
+
+from engine.model import Alert, Bar, DeliveryResult, Order, OrderBook, Position, Signal, Tick
+
+FeedEvent = Tick | Bar | OrderBook
+
+
+@runtime_checkable
+class Feed(Protocol):
+    """A market-data source.
+
+    ``history`` returns a polars frame with columns ``ts`` (Int64, UTC ns), ``open``, ``high``,
+    ``low``, ``close``, ``volume`` (Float64), oldest first, at most ``limit`` rows ending at the
+    latest bar. ``stream`` yields ticks, closed bars (``Bar.closed``) and optionally book
+    snapshots until cancelled.
+    """
+
+    name: str
+
+    async def history(
+        self, symbol: str, timeframe: str, start: int | None = None, limit: int | None = None
+    ) -> pl.DataFrame: ...
+
+    def stream(self, symbols: Sequence[str], timeframe: str) -> AsyncIterator[FeedEvent]: ...
+
+    def symbols(self) -> list[str]: ...
+
+    async def close(self) -> None: ...
+
+
+@runtime_checkable
+class Broker(Protocol):
+    """Order execution. Every call is idempotent on ``Order.client_id``."""
+
+    name: str
+
+    async def submit(self, order: Order) -> Order: ...
+
+    async def cancel(self, client_id: str) -> Order: ...
+
+    async def open_orders(self) -> list[Order]: ...
+
+    async def positions(self) -> list[Position]: ...
+
+    async def balance(self) -> dict[str, float]: ...
+
+
+@runtime_checkable
+class Strategy(Protocol):
+    name: str
+    params: dict[str, Any]
+    timeframe: str
+    warmup: int
+
+    def on_bar(self, ctx: Any, bars: pl.DataFrame) -> Signal | None: ...
+
+
+@runtime_checkable
+class Notifier(Protocol):
+    name: str
+
+    async def send(self, alert: Alert) -> DeliveryResult: ...

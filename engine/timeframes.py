@@ -1,0 +1,164 @@
+"""Timeframes: parsing ("1m", "4h", "1d", "1w"), bucketing timestamps, resampling bars.
+
+A timeframe is a whole number of seconds, minutes, hours, days or weeks. Buckets are aligned
+to the Unix epoch in UTC, except weeks, which start on Monday 00:00 UTC (as exchanges do).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+import polars as pl
+
+from engine.model import Bar, Tick
+
+NS = {"s": 1_000_000_000, "m": 60_000_000_000, "h": 3_600_000_000_000}
+NS["d"] = 24 * NS["h"]
+NS["w"] = 7 * NS["d"]
+_MONDAY_OFFSET_NS = 4 * NS["d"]  # 1970-01-01 was a Thursday
+_TF_RE = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$")
+
+OHLCV_SCHEMA: dict[str, type[pl.DataType]] = {
+    "ts": pl.Int64,
+    "open": pl.Float64,
+    "high": pl.Float64,
+    "low": pl.Float64,
+    "close": pl.Float64,
+    "volume": pl.Float64,
+}
+"""The one column layout of bulk bars everywhere (history, store, backtests)."""
+
+COMMON = ("1m", "5m", "15m", "1h", "4h", "1d")
+
+
+class TimeframeError(ValueError):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Timeframe:
+    count: int
+    unit: str
+
+    @property
+    def ns(self) -> int:
+        return self.count * NS[self.unit]
+
+    @property
+    def seconds(self) -> float:
+        return self.ns / 1e9
+
+    def __str__(self) -> str:
+        return f"{self.count}{self.unit}"
+
+    def bucket(self, ts_ns: int) -> int:
+        """Start of the bar that contains ``ts_ns``."""
+        offset = _MONDAY_OFFSET_NS if self.unit == "w" else 0
+        return (ts_ns - offset) // self.ns * self.ns + offset
+
+
+def parse(text: str) -> Timeframe:
+    """``"15m"`` -> Timeframe(15, "m"). Unknown strings raise TimeframeError naming the forms."""
+    m = _TF_RE.match(text) if isinstance(text, str) else None
+    if m is None or int(m.group(1)) <= 0:
+        raise TimeframeError(
+            f"unknown timeframe {text!r}: use a positive count and a unit s, m, h, d or w "
+            f"(e.g. {', '.join(COMMON)})"
+        )
+    return Timeframe(int(m.group(1)), m.group(2))
+
+
+def empty_ohlcv() -> pl.DataFrame:
+    return pl.DataFrame(schema=OHLCV_SCHEMA)
+
+
+def resample(bars: pl.DataFrame, timeframe: str | Timeframe) -> pl.DataFrame:
+    """Aggregate OHLCV bars (``ts`` in ns) into a coarser timeframe.
+
+    A bucket is labelled by its start; the last bucket may be incomplete (it is the bar
+    still forming), which callers that need closed bars drop by comparing with the clock.
+    """
+    tf = parse(timeframe) if isinstance(timeframe, str) else timeframe
+    if bars.is_empty():
+        return empty_ohlcv()
+    offset = _MONDAY_OFFSET_NS if tf.unit == "w" else 0
+    return (
+        bars.sort("ts")
+        .with_columns(((pl.col("ts") - offset) // tf.ns * tf.ns + offset).alias("_bucket"))
+        .group_by("_bucket", maintain_order=True)
+        .agg(
+            pl.col("open").first(),
+            pl.col("high").max(),
+            pl.col("low").min(),
+            pl.col("close").last(),
+            pl.col("volume").sum(),
+        )
+        .rename({"_bucket": "ts"})
+        .select(list(OHLCV_SCHEMA))
+        .cast(OHLCV_SCHEMA)  # type: ignore[arg-type]
+    )
+
+
+def bars_to_frame(bars: Iterable[Bar]) -> pl.DataFrame:
+    rows = [(b.ts_ns, b.open, b.high, b.low, b.close, b.volume) for b in bars]
+    return pl.DataFrame(rows, schema=OHLCV_SCHEMA, orient="row")
+
+
+def frame_to_bars(df: pl.DataFrame, symbol: str, timeframe: str) -> Iterator[Bar]:
+    for ts, o, h, lo, c, v in df.select(list(OHLCV_SCHEMA)).iter_rows():
+        yield Bar(ts, symbol, timeframe, o, h, lo, c, v)
+
+
+class BarBuilder:
+    """Builds bars of one timeframe from a tick stream (trade price, else mid).
+
+    ``add`` returns the bar that a tick closed (the tick opened a new bucket), or None.
+    """
+
+    def __init__(self, symbol: str, timeframe: str) -> None:
+        self.symbol = symbol
+        self.timeframe = timeframe
+        self._tf = parse(timeframe)
+        self._start: int | None = None
+        self._o = self._h = self._l = self._c = 0.0
+        self._v = 0.0
+
+    def add(self, tick: Tick) -> Bar | None:
+        price = tick.last if tick.last == tick.last else tick.mid
+        if price != price:
+            return None
+        start = self._tf.bucket(tick.ts_ns)
+        closed: Bar | None = None
+        if self._start is not None and start > self._start:
+            closed = self._bar(closed=True)
+        if self._start is None or start > self._start:
+            self._start = start
+            self._o = self._h = self._l = self._c = price
+            self._v = 0.0
+        elif start < self._start:
+            return None  # a late tick for a bar already closed
+        self._h = max(self._h, price)
+        self._l = min(self._l, price)
+        self._c = price
+        self._v += tick.volume
+        return closed
+
+    def current(self) -> Bar | None:
+        """The bar still forming, marked ``closed=False``."""
+        return None if self._start is None else self._bar(closed=False)
+
+    def _bar(self, closed: bool) -> Bar:
+        assert self._start is not None
+        return Bar(
+            self._start,
+            self.symbol,
+            self.timeframe,
+            self._o,
+            self._h,
+            self._l,
+            self._c,
+            self._v,
+            closed,
+        )

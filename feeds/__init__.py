@@ -1,0 +1,1 @@
+"""Market-data sources: demo (embedded default), replay, exchanges, MetaTrader 5."""

@@ -1,0 +1,1 @@
+"""Textual widgets. They receive data through messages; they never talk to feeds or brokers."""

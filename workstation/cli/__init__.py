@@ -1,0 +1,49 @@
+"""The ``qws`` command line: one module per job, each with ``register(subparsers)``.
+
+A command module adds its parser and sets ``func`` (a callable taking the parsed args and
+returning an exit code). Heavy imports happen inside ``func``, so ``qws --help`` is instant.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+COMMAND_MODULES = ("workstation.cli.config_cmd",)
+
+
+class CliError(Exception):
+    """A user-facing error: printed as one clear line, exit code 2, no traceback."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="qws",
+        description="Quantum Workstation: live quotes, charts, quantum cycle detection, signals"
+        " and orders in your terminal.",
+    )
+    parser.add_argument("--db", help="SQLite file (default: QWS_DB or the user data dir)")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        args = parser.parse_args(["run", *(argv or sys.argv[1:])])
+    try:
+        return int(args.func(args) or 0)
+    except CliError as exc:
+        print(f"qws: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

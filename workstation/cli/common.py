@@ -1,0 +1,34 @@
+"""Helpers shared by the command modules: opening the store and settings the same way."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from workstation.config import ConfigError, Settings, default_db_path
+from workstation.store import Store, StoreError
+
+
+def db_path(args: argparse.Namespace) -> Path:
+    return Path(args.db) if getattr(args, "db", None) else default_db_path()
+
+
+def open_store(args: argparse.Namespace) -> Store:
+    from workstation.cli import CliError
+
+    path = db_path(args)
+    try:
+        return Store(path)
+    except (StoreError, OSError) as exc:
+        raise CliError(f"cannot open the database {path}: {exc}") from exc
+    except Exception as exc:  # sqlite3.DatabaseError: not a database, locked, ...
+        raise CliError(f"cannot open the database {path}: {exc}") from exc
+
+
+def load_settings() -> Settings:
+    from workstation.cli import CliError
+
+    try:
+        return Settings.load()
+    except ConfigError as exc:
+        raise CliError(str(exc)) from exc

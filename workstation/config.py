@@ -1,0 +1,143 @@
+"""Settings: one TOML file, every key with a default, any key overridable from the environment.
+
+Lookup order for ``settings.get("feeds.binance.ws_url")``: environment variable
+``QWS__FEEDS__BINANCE__WS_URL`` (double underscores walk the path), then the TOML file
+(``QWS_CONFIG`` or the platformdirs config dir), then :data:`DEFAULTS`. Environment values are
+read as TOML literals when they parse (``true``, ``0.8``, ``["a", "b"]``), else as strings.
+Secrets never live here: see :mod:`workstation.secrets`.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import platformdirs
+
+APP_NAME = "qws"
+ENV_PREFIX = "QWS__"
+
+DEFAULTS: dict[str, Any] = {
+    "app": {"feed": "demo", "timeframe": "1m", "theme": "textual-dark"},
+    "demo": {"seed": 7, "tick_interval_s": 0.25, "history_bars": 2000},
+    "replay": {"file": "", "symbol": "", "timeframe": "1m", "speed": 10.0},
+    "watchlist": {
+        "default": [
+            "BTC/USDT",
+            "ETH/USDT",
+            "SOL/USDT",
+            "EURUSD",
+            "GBPUSD",
+            "USDJPY",
+            "XAUUSD",
+            "US500",
+        ]
+    },
+    "hub": {"queue_size": 10_000},
+    "signals": {"quality_gate": 0.75},
+    "trading": {"live": False, "confirm_live": True, "broker": "paper"},
+    "feeds": {
+        "binance": {
+            "ws_url": "wss://stream.binance.com:9443/ws",
+            "rest_url": "https://api.binance.com",
+        },
+        "bybit": {
+            "ws_url": "wss://stream.bybit.com/v5/public/spot",
+            "rest_url": "https://api.bybit.com",
+        },
+    },
+    "brokers": {"ccxt": {"exchange": "binance", "sandbox": False, "urls": {}}},
+    "telegram": {"api_url": "https://api.telegram.org", "chat_ids": []},
+}
+
+
+class ConfigError(ValueError):
+    pass
+
+
+def config_dir() -> Path:
+    return Path(platformdirs.user_config_dir(APP_NAME))
+
+
+def config_path() -> Path:
+    override = os.environ.get("QWS_CONFIG")
+    return Path(override) if override else config_dir() / "config.toml"
+
+
+def data_dir() -> Path:
+    return Path(platformdirs.user_data_dir(APP_NAME))
+
+
+def default_db_path() -> Path:
+    override = os.environ.get("QWS_DB")
+    return Path(override) if override else data_dir() / "qws.db"
+
+
+def _merge(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
+    for key, value in over.items():
+        if isinstance(value, Mapping) and isinstance(base.get(key), dict):
+            _merge(base[key], value)
+        else:
+            base[key] = value
+    return base
+
+
+def _parse_env_value(raw: str) -> Any:
+    try:
+        return tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        return raw
+
+
+def _env_overrides(environ: Mapping[str, str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name, raw in environ.items():
+        if not name.startswith(ENV_PREFIX):
+            continue
+        path = [part.lower() for part in name[len(ENV_PREFIX) :].split("__") if part]
+        if not path:
+            continue
+        node = out
+        for part in path[:-1]:
+            node = node.setdefault(part, {})
+        node[path[-1]] = _parse_env_value(raw)
+    return out
+
+
+class Settings:
+    """Merged settings, read once. ``get`` takes a dotted path."""
+
+    def __init__(self, data: dict[str, Any], path: Path | None = None) -> None:
+        self._data = data
+        self.path = path
+
+    @classmethod
+    def load(cls, path: Path | None = None, environ: Mapping[str, str] | None = None) -> Settings:
+        path = path or config_path()
+        data = copy.deepcopy(DEFAULTS)
+        if path.exists():
+            try:
+                _merge(data, tomllib.loads(path.read_text(encoding="utf-8")))
+            except tomllib.TOMLDecodeError as exc:
+                raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+        _merge(data, _env_overrides(os.environ if environ is None else environ))
+        return cls(data, path)
+
+    def get(self, dotted: str, default: Any = None) -> Any:
+        node: Any = self._data
+        for part in dotted.split("."):
+            if not isinstance(node, dict) or part not in node:
+                return default
+            node = node[part]
+        return node
+
+    def section(self, dotted: str) -> dict[str, Any]:
+        value = self.get(dotted, {})
+        return dict(value) if isinstance(value, dict) else {}
+
+    def as_dict(self) -> dict[str, Any]:
+        return copy.deepcopy(self._data)
