@@ -1,27 +1,400 @@
-"""The dashboard: the default screen (watchlist and status line; more panels as they land)."""
+"""The dashboard: watchlist, chart, panels (book, cycles, signals, positions, orders, log),
+the command bar and the status line. The default screen of ``qws``.
+
+The screen routes the app's messages to its widgets and turns user intents (keys, commands)
+into app calls. Loading history and computing overlays/cycles run in workers, so nothing here
+blocks the UI thread; heavy engine modules are imported inside those workers.
+"""
 
 from __future__ import annotations
 
+import importlib.util
+import time
 from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, ClassVar
 
+from textual import on, work
 from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
-from textual.widgets import Footer, Header, Static
+from textual.widgets import DataTable, Footer, Header, Static, TabbedContent, TabPane
 
+from engine.commands import Command, CommandError, parse
+from engine.model import Bar, Instrument, OrderType, Side, Tick
+from widgets.chart import Chart, Overlay
+from widgets.command_bar import CommandBar
+from widgets.cycle_panel import CyclePanel
+from widgets.log_pane import LogPane
+from widgets.order_book import OrderBookLadder
+from widgets.orders_table import OrdersTable
+from widgets.positions_table import PositionsTable
+from widgets.signals_feed import SignalsFeed
 from widgets.watchlist import Watchlist
+from workstation.messages import (
+    BarClosed,
+    BookUpdated,
+    CyclesComputed,
+    LogLine,
+    OrderUpdated,
+    PositionsUpdated,
+    QuoteUpdated,
+    ReferencePrice,
+    SignalRaised,
+)
+from workstation.screens.order_ticket import TicketDraft
+
+if TYPE_CHECKING:
+    from workstation.app import QwsApp
+
+TIMEFRAME_KEYS = {"1": "1m", "2": "5m", "3": "15m", "4": "1h", "5": "4h", "6": "1d"}
+HISTORY_BARS = 600
+
+
+def indicators_available() -> bool:
+    return importlib.util.find_spec("engine.indicators") is not None
 
 
 class DashboardScreen(Screen[None]):
-    def __init__(self, symbols: Sequence[str], decimals: dict[str, int]) -> None:
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("colon", "command", "Command", id="dashboard.command"),
+        Binding("b", "ticket('buy')", "Buy", id="dashboard.buy"),
+        Binding("n", "ticket('sell')", "Sell", id="dashboard.sell"),
+        Binding("slash", "search", "Search", id="dashboard.search"),
+        Binding("a", "add_symbol", "Add", show=False, id="dashboard.add_symbol"),
+        Binding("delete", "remove_symbol", "Remove", show=False, id="dashboard.remove_symbol"),
+        Binding("c", "cancel_order", "Cancel order", show=False, id="dashboard.cancel_order"),
+        *[
+            Binding(k, f"timeframe('{tf}')", tf, show=False, id=f"dashboard.tf_{tf}")
+            for k, tf in TIMEFRAME_KEYS.items()
+        ],
+        Binding("f3", "backtest", "Backtest", id="dashboard.backtest"),
+        Binding("f2", "settings", "Settings", id="dashboard.settings"),
+        Binding("ctrl+t", "next_theme", "Theme", show=False, id="dashboard.theme"),
+    ]
+
+    def __init__(
+        self,
+        symbols: Sequence[str],
+        decimals: dict[str, int],
+        timeframe: str = "1m",
+        show_clock: bool = True,
+    ) -> None:
         super().__init__(id="dashboard")
         self._symbols = list(symbols)
         self._decimals = decimals
+        self.timeframe = timeframe
+        self.symbol = self._symbols[0] if self._symbols else ""
+        self.show_clock = show_clock
+        self.history_loads = 0
+        self.cycle_runs = 0
+
+    @property
+    def qws(self) -> QwsApp:
+        return self.app  # type: ignore[return-value]
 
     def compose(self) -> ComposeResult:
-        yield Header(show_clock=True)
-        yield Watchlist(self._symbols, self._decimals, id="watchlist")
+        yield Header(show_clock=self.show_clock)
+        with Horizontal(id="top"):
+            yield Watchlist(self._symbols, self._decimals, id="watchlist")
+            yield Chart(id="chart")
+        with Horizontal(id="bottom"):
+            with TabbedContent(id="panels", initial="tab-cycles"):
+                with TabPane("Cycles", id="tab-cycles"):
+                    yield CyclePanel(id="cycles")
+                with TabPane("Signals", id="tab-signals"):
+                    yield SignalsFeed(id="signals")
+                with TabPane("Positions", id="tab-positions"):
+                    yield PositionsTable(id="positions")
+                with TabPane("Orders", id="tab-orders"):
+                    yield OrdersTable(id="orders")
+                with TabPane("Log", id="tab-log"):
+                    yield LogPane(clock=self.qws.clock, id="log")
+            with Vertical(id="book-box"):
+                yield OrderBookLadder(id="book")
+        yield CommandBar(id="command")
         yield Static("starting…", id="status")
         yield Footer()
 
+    def on_mount(self) -> None:
+        self.query_one("#book-box").border_title = "Order book"
+        self.query_one(Chart).border_title = "Chart"
+        self.query_one(Watchlist).focus()
+        if self.symbol:
+            self.select(self.symbol, self.timeframe)
+        panel = self.query_one(CyclePanel)
+        if importlib.util.find_spec("engine.qpe") is None:
+            panel.set_status("QPE cycle detector not available yet (engine/qpe.py)")
+        if not indicators_available():
+            self.log_line("overlays (EMA, Bollinger) appear once engine/indicators.py lands")
+
+    def on_resize(self) -> None:
+        self.set_class(self.size.width >= 140, "-wide")
+        self.set_class(self.size.height >= 40, "-tall")
+
+    # -- widgets ----------------------------------------------------------------------------
+    @property
+    def watchlist(self) -> Watchlist:
+        return self.query_one(Watchlist)
+
+    @property
+    def chart(self) -> Chart:
+        return self.query_one(Chart)
+
     def set_status(self, text: str) -> None:
         self.query_one("#status", Static).update(text)
+
+    def log_line(self, text: str, severity: str = "info") -> None:
+        self.query_one(LogPane).add(text, severity)
+
+    # -- data from the app ------------------------------------------------------------------
+    def on_quote(self, tick: Tick) -> None:
+        self.watchlist.update_quote(tick)
+        if tick.symbol == self.symbol:
+            self.chart.add_tick(tick)
+        self.query_one(PositionsTable).update_mark(tick.symbol, tick.mid)
+
+    @on(QuoteUpdated)
+    def _quote(self, message: QuoteUpdated) -> None:
+        self.on_quote(message.tick)
+
+    @on(ReferencePrice)
+    def _reference(self, message: ReferencePrice) -> None:
+        self.watchlist.reference[message.symbol] = message.price
+
+    @on(BookUpdated)
+    def _book(self, message: BookUpdated) -> None:
+        self.query_one(OrderBookLadder).set_book(message.book)
+
+    @on(BarClosed)
+    def _bar(self, message: BarClosed) -> None:
+        bar: Bar = message.bar
+        if bar.symbol == self.symbol and bar.timeframe == self.timeframe:
+            self.compute_overlays()
+
+    @on(SignalRaised)
+    def _signal(self, message: SignalRaised) -> None:
+        self.query_one(SignalsFeed).add_signal(message.signal)
+        self.watchlist.set_signal(message.signal)
+
+    @on(OrderUpdated)
+    def _order(self, message: OrderUpdated) -> None:
+        self.query_one(OrdersTable).update_order(message.order)
+        o = message.order
+        self.log_line(f"order {o.client_id[:8]} {o.side} {o.qty:f} {o.symbol}: {o.status}")
+
+    @on(PositionsUpdated)
+    def _positions(self, message: PositionsUpdated) -> None:
+        self.query_one(PositionsTable).set_positions(message.positions)
+
+    @on(CyclesComputed)
+    def _cycles(self, message: CyclesComputed) -> None:
+        if message.symbol != self.symbol:
+            return
+        self.query_one(CyclePanel).set_result(message)
+        if message.phase is not None:
+            p = message.phase
+            self.chart.set_turns([(p.bars_to_trough, "trough"), (p.bars_to_peak, "peak")])
+
+    @on(LogLine)
+    def _log(self, message: LogLine) -> None:
+        self.log_line(message.text, message.severity)
+
+    # -- selection and chart ----------------------------------------------------------------
+    @on(DataTable.RowHighlighted, "#watchlist")
+    def _row(self, event: DataTable.RowHighlighted) -> None:
+        symbol = str(event.row_key.value)
+        if symbol != self.symbol:
+            self.select(symbol, self.timeframe)
+
+    def select(self, symbol: str, timeframe: str) -> None:
+        self.symbol, self.timeframe = symbol, timeframe
+        self.chart.border_title = f"{symbol} · {timeframe}"
+        self.chart.set_message(f"loading {symbol} {timeframe}…")
+        self.query_one(OrderBookLadder).show_symbol(symbol, self._decimals.get(symbol, 2))
+        self.load_history(symbol, timeframe)
+
+    @work(exclusive=True, group="history")
+    async def load_history(self, symbol: str, timeframe: str) -> None:
+        try:
+            frame = await self.qws.feed.history(symbol, timeframe, limit=HISTORY_BARS)
+        except Exception as exc:
+            self.chart.set_message(f"no history for {symbol} {timeframe}: {exc}")
+            self.log_line(f"history {symbol} {timeframe}: {exc}", "error")
+            return
+        if (symbol, timeframe) != (self.symbol, self.timeframe):
+            return
+        self.chart.set_history(symbol, timeframe, frame, self._decimals.get(symbol, 2))
+        self.history_loads += 1
+        self.compute_overlays()
+        self.detect_cycles()
+
+    @work(exclusive=True, thread=True, group="overlays")
+    def compute_overlays(self) -> None:
+        if not indicators_available():
+            return
+        from engine.indicators import bollinger, ema
+
+        frame = self.chart.bars()
+        symbol, timeframe = self.symbol, self.timeframe
+        close = frame["close"].to_numpy()
+        upper, _, lower = bollinger(close, 20, 2.0)
+        overlays = [
+            Overlay("ema20", ema(close, 20), "ema"),
+            Overlay("bb_upper", upper, "band"),
+            Overlay("bb_lower", lower, "band"),
+        ]
+
+        def apply() -> None:
+            if (symbol, timeframe) == (self.symbol, self.timeframe):
+                self.chart.set_overlays(overlays)
+
+        self.app.call_from_thread(apply)
+
+    @work(exclusive=True, thread=True, group="cycles")
+    def detect_cycles(self) -> None:
+        if importlib.util.find_spec("engine.qpe") is None:
+            return
+        self.cycle_runs += 1
+
+    # -- actions ----------------------------------------------------------------------------
+    def action_timeframe(self, timeframe: str) -> None:
+        if timeframe != self.timeframe:
+            self.select(self.symbol, timeframe)
+
+    def action_command(self) -> None:
+        self.query_one(CommandBar).open()
+
+    def action_search(self) -> None:
+        self._open_search("", add=False)
+
+    def action_add_symbol(self) -> None:
+        self._open_search("", add=True)
+
+    def _open_search(self, text: str, add: bool) -> None:
+        from workstation.screens.symbol_search import SymbolSearch
+
+        def chosen(symbol: str | None) -> None:
+            if symbol:
+                self.show_symbol(symbol, add=add)
+
+        title = "Add to watchlist" if add else "Go to symbol"
+        self.app.push_screen(SymbolSearch(self.qws.feed.symbols(), text, title), chosen)
+
+    def show_symbol(self, symbol: str, add: bool = True, timeframe: str | None = None) -> None:
+        if symbol not in self.watchlist.symbols:
+            if not add:
+                self.log_line(f"{symbol} is not on the watchlist; adding it")
+            self.qws.watch(symbol)
+        self.watchlist.select_symbol(symbol)
+        self.select(symbol, timeframe or self.timeframe)
+
+    def add_to_watchlist(self, symbol: str) -> None:
+        decimals = self.qws.decimals_for(symbol)
+        self._decimals[symbol] = decimals
+        self.watchlist.add_symbol(symbol, decimals)
+
+    def action_remove_symbol(self) -> None:
+        symbol = self.watchlist.selected_symbol()
+        if symbol and len(self.watchlist.symbols) > 1:
+            self.qws.unwatch(symbol)
+
+    def remove_from_watchlist(self, symbol: str) -> None:
+        self.watchlist.remove_symbol(symbol)
+        if symbol == self.symbol and self.watchlist.symbols:
+            self.watchlist.select_symbol(self.watchlist.symbols[0])
+            self.select(self.watchlist.symbols[0], self.timeframe)
+
+    def action_ticket(self, side: str, draft: TicketDraft | None = None) -> None:
+        self.qws.open_ticket(draft or TicketDraft(self.symbol, Side(side)))
+
+    def action_cancel_order(self) -> None:
+        client_id = self.query_one(OrdersTable).selected_client_id()
+        if client_id is None:
+            self.log_line("no open order selected (Orders tab)", "warning")
+            return
+        self.qws.cancel_order(client_id)
+
+    def action_backtest(self, command: Command | None = None) -> None:
+        from workstation.screens.backtest import BacktestScreen
+
+        e = command.entities if command else {}
+        self.app.push_screen(
+            BacktestScreen(
+                self.qws.feed.symbols(),
+                e.get("symbol") or self.symbol,
+                e.get("timeframe") or self.timeframe,
+                e.get("strategy", "sma_cross"),
+                e.get("params", {}),
+            )
+        )
+
+    def action_settings(self) -> None:
+        from workstation.screens.settings import SettingsScreen
+
+        self.app.push_screen(SettingsScreen())
+
+    def action_next_theme(self) -> None:
+        themes = sorted(self.app.available_themes)
+        i = themes.index(self.app.theme) if self.app.theme in themes else -1
+        self.app.theme = themes[(i + 1) % len(themes)]
+        self.notify(f"theme: {self.app.theme}", timeout=2)
+
+    # -- the command bar --------------------------------------------------------------------
+    @on(CommandBar.Entered)
+    def _entered(self, message: CommandBar.Entered) -> None:
+        self.run_command(message.text)
+
+    def run_command(self, text: str) -> Command | None:
+        try:
+            command = parse(text, self.qws.feed.symbols())
+        except CommandError as exc:
+            self.log_line(f"{text}: {exc}", "warning")
+            self.notify(str(exc), title="Command", severity="warning", timeout=6)
+            return None
+        self.log_line(f"> {text}")
+        self.dispatch(command)
+        return command
+
+    def dispatch(self, command: Command) -> None:
+        e: dict[str, Any] = command.entities
+        intent = command.intent
+        if intent == "order":
+            draft = TicketDraft(
+                e["symbol"], Side(e["side"]), OrderType(e["type"]),
+                e.get("qty"), e.get("price"), e.get("sl"), e.get("tp"),
+            )  # fmt: skip
+            if e["symbol"] not in self.watchlist.symbols:
+                self.show_symbol(e["symbol"])
+            self.qws.open_ticket(draft)
+        elif intent == "chart":
+            self.show_symbol(e.get("symbol") or self.symbol, timeframe=e.get("timeframe"))
+        elif intent == "timeframe":
+            self.action_timeframe(e["timeframe"])
+        elif intent == "watch_add":
+            self.show_symbol(e["symbol"])
+        elif intent == "watch_remove":
+            self.qws.unwatch(e["symbol"])
+        elif intent == "search":
+            self._open_search(e["text"], add=False)
+        elif intent == "backtest":
+            self.action_backtest(command)
+        elif intent == "settings":
+            self.action_settings()
+        elif intent == "help":
+            self.app.action_help()  # type: ignore[attr-defined]
+        elif intent == "theme":
+            if e["theme"] in self.app.available_themes:
+                self.app.theme = e["theme"]
+            else:
+                self.log_line(f"no theme {e['theme']!r}; ctrl+t cycles themes", "warning")
+        elif intent == "quit":
+            self.app.exit()
+        else:
+            self.qws.trade_command(command)
+
+    def instrument(self) -> Instrument:
+        return self.qws.instrument(self.symbol)
+
+    def now(self) -> int:
+        return int(self.qws.clock() if self.qws.clock else time.time_ns())
