@@ -73,19 +73,19 @@ class BacktestScreen(Screen[None]):
         with Vertical(id="bt-body"):
             with Grid(id="bt-form"):
                 yield Label("Strategy")
-                yield Input(self.strategy, id="bt-strategy")
+                yield Input(self.strategy, compact=True, id="bt-strategy")
                 yield Label("Params")
-                yield Input(params, placeholder="fast=10 slow=30", id="bt-params")
+                yield Input(params, placeholder="fast=10 slow=30", compact=True, id="bt-params")
                 yield Label("Symbol")
                 yield Select([(s, s) for s in self.symbols], value=self.symbol,
-                             allow_blank=False, id="bt-symbol")  # fmt: skip
+                             allow_blank=False, compact=True, id="bt-symbol")  # fmt: skip
                 yield Label("Timeframe")
                 yield Select([(t, t) for t in TIMEFRAMES], value=self.timeframe,
-                             allow_blank=False, id="bt-timeframe")  # fmt: skip
+                             allow_blank=False, compact=True, id="bt-timeframe")  # fmt: skip
                 yield Label("Bars")
-                yield Input("5000", id="bt-bars")
+                yield Input("5000", compact=True, id="bt-bars")
             with Horizontal(id="bt-run-row"):
-                yield Button("Run", variant="primary", id="bt-run")
+                yield Button("Run", variant="primary", compact=True, id="bt-run")
                 yield ProgressBar(total=100, show_eta=False, id="bt-progress")
             yield Static(self._idle_text(), id="bt-stats")
             yield Sparkline([], id="bt-equity")

@@ -91,27 +91,27 @@ class OrderTicket(ModalScreen[Order | None]):
                 yield Label("Side")
                 yield Select(
                     [("Buy", Side.BUY), ("Sell", Side.SELL)],
-                    value=d.side, allow_blank=False, id="side",
+                    value=d.side, allow_blank=False, compact=True, id="side",
                 )  # fmt: skip
                 yield Label("Type")
                 yield Select(
                     [("Market", OrderType.MARKET), ("Limit", OrderType.LIMIT),
                      ("Stop", OrderType.STOP)],
-                    value=d.type, allow_blank=False, id="type",
+                    value=d.type, allow_blank=False, compact=True, id="type",
                 )  # fmt: skip
                 yield Label("Quantity")
-                yield Input(_s(d.qty), placeholder=f"in {inst.base_ccy or 'units'}", id="qty")
+                yield Input(_s(d.qty), placeholder=f"in {inst.base_ccy or 'units'}", compact=True, id="qty")
                 yield Label("Price")
-                yield Input(_s(d.price), placeholder="limit/stop price", id="price")
+                yield Input(_s(d.price), placeholder="limit/stop price", compact=True, id="price")
                 yield Label("Stop loss")
-                yield Input(_s(d.sl), placeholder="optional", id="sl")
+                yield Input(_s(d.sl), placeholder="optional", compact=True, id="sl")
                 yield Label("Take profit")
-                yield Input(_s(d.tp), placeholder="optional", id="tp")
+                yield Input(_s(d.tp), placeholder="optional", compact=True, id="tp")
             yield Static("", id="rounding")
             yield Static("", id="verdict")
             with Horizontal(id="ticket-buttons"):
-                yield Button("Submit", variant="primary", id="submit")
-                yield Button("Cancel", id="cancel")
+                yield Button("Submit", variant="primary", compact=True, id="submit")
+                yield Button("Cancel", compact=True, id="cancel")
 
     def on_mount(self) -> None:
         self.query_one("#qty", Input).focus()

@@ -86,10 +86,10 @@ class SettingsScreen(Screen[None]):
                 yield Label("Theme")
                 themes = sorted(app.available_themes)
                 yield Select([(t, t) for t in themes], value=app.theme, allow_blank=False,
-                             id="theme")  # fmt: skip
+                             compact=True, id="theme")  # fmt: skip
                 for key, label, _ in PLAIN:
                     yield Label(label)
-                    yield Input(str(app.setting(key, "")), id=_id(key))
+                    yield Input(str(app.setting(key, "")), compact=True, id=_id(key))
                 yield Label("Live trading")
                 live = "on" if app.setting("trading.live", False) else "off (paper)"
                 yield Static(f"{live} — change trading.live in the config file", id="live")
@@ -98,13 +98,13 @@ class SettingsScreen(Screen[None]):
                 for service, name, label in SECRETS:
                     yield Label(label)
                     with Horizontal(classes="secret-row"):
-                        yield Input(password=True, placeholder="paste to set", id=f"{service}-{name}")
+                        yield Input(password=True, placeholder="paste to set", compact=True, id=f"{service}-{name}")
                         yield Static(_state(service, name), id=f"{service}-{name}-state",
                                      classes="secret-state")  # fmt: skip
             yield Static("", id="settings-msg")
             with Horizontal(id="settings-buttons"):
-                yield Button("Save", variant="primary", id="save")
-                yield Button("Back", id="back")
+                yield Button("Save", variant="primary", compact=True, id="save")
+                yield Button("Back", compact=True, id="back")
         yield Footer()
 
     def action_save(self) -> None:
