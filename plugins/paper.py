@@ -223,11 +223,7 @@ class PaperBroker:
     def _working(self, symbol: str | None = None) -> list[Order]:
         rows = self._conn.execute("SELECT body FROM orders ORDER BY seq").fetchall()
         out = [order_from_json(r[0]) for r in rows]
-        return [
-            o
-            for o in out
-            if not o.status.is_final and (symbol is None or o.symbol == symbol)
-        ]
+        return [o for o in out if not o.status.is_final and (symbol is None or o.symbol == symbol)]
 
     def instrument(self, symbol: str) -> Instrument:
         if callable(self._instruments):
@@ -251,7 +247,7 @@ class PaperBroker:
             self._books[book.symbol] = (bids, asks)
             if bids and asks:
                 self._quotes[book.symbol] = (bids[0].price, asks[0].price)
-            self._work(book.symbol, book.ts_ns, None)
+            self._work(book.symbol, self.clock(), None)
 
     def on_tick(self, tick: Tick) -> None:
         """A quote/trade: re-anchors the book to the new top, triggers stops, fills limits."""
@@ -266,7 +262,7 @@ class PaperBroker:
                     for lv in book[1]:
                         lv.price += da
             self._quotes[tick.symbol] = (bid, ask)
-            self._work(tick.symbol, tick.ts_ns, tick)
+            self._work(tick.symbol, self.clock(), tick)
 
     def quote(self, symbol: str) -> tuple[Decimal, Decimal] | None:
         return self._quotes.get(symbol)
@@ -456,9 +452,7 @@ class PaperBroker:
                     Decimal(b["realized_pnl"]),
                     Decimal(b["fees"]),
                 )
-            cash = dict(
-                c.execute("SELECT asset, total FROM balances").fetchall()
-            )
+            cash = dict(c.execute("SELECT asset, total FROM balances").fetchall())
             quote_cash = Decimal(cash.get(inst.quote_ccy, "0"))
             value = order.avg_price * order.filled_qty if order.avg_price else ZERO
             filled = order.filled_qty
