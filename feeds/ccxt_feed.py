@@ -186,7 +186,9 @@ class CcxtFeed:
                 await asyncio.sleep(retry)
             except ccxt_async.NetworkError as exc:
                 if attempt == self.max_retries:
-                    raise FeedError(f"{self.exchange_id}: network error fetching {what}: {exc}")
+                    raise FeedError(
+                        f"{self.exchange_id}: network error fetching {what}: {exc}"
+                    ) from None
                 await asyncio.sleep(self._retry_after(attempt))
             except ccxt_async.BaseError as exc:
                 raise FeedError(f"{self.exchange_id}: {what} failed: {exc}") from None
