@@ -81,7 +81,6 @@ def detect_cycles(
     Raises :class:`CycleInputError` with a clear message for unusable input.
     """
     from engine.encoding import encode_windows, log_returns
-    from engine.qpe import QpeError, cycle_phase, dominant_cycles, get_backend, phase_spectrum
 
     start = time.perf_counter()
     if not isinstance(window, int) or window < 4 or window > 4096 or window & (window - 1):
@@ -105,6 +104,8 @@ def detect_cycles(
     amps, meta = encode_windows(log_returns(span), n)
     if not meta.valid[0]:
         raise CycleInputError(f"cannot detect cycles: {meta.reasons[0]}")
+    from engine.qpe import QpeError, cycle_phase, dominant_cycles, get_backend, phase_spectrum
+
     try:
         engine_backend = get_backend(backend, shots, seed)
         spectrum = phase_spectrum(amps, engine_backend, shots, seed, m)[0]

@@ -43,8 +43,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.set_defaults(func=run)
 
 
-def _read_csv_closes(path: Path, column: str) -> Any:
-    """Closes from a CSV column. Temporary until feeds.ohlcv_file.read_ohlcv lands on main."""
+def _read_csv_closes(path: Path, column: str) -> tuple[Any, None]:
+    """Closes from a CSV column (no timestamps). Temporary until feeds.ohlcv_file.read_ohlcv
+    lands on main."""
     import polars as pl
 
     from workstation.cli import CliError
@@ -57,10 +58,12 @@ def _read_csv_closes(path: Path, column: str) -> Any:
         raise CliError(f"{path}: cannot read CSV: {exc}") from exc
     if column not in frame.columns:
         raise CliError(f"{path}: no column {column!r}; columns are {', '.join(frame.columns)}")
-    try:
-        series = frame[column].cast(pl.Float64, strict=True)
-    except Exception as exc:
-        raise CliError(f"{path}: column {column!r} is not numeric: {exc}") from exc
+    raw = frame[column]
+    series = raw.cast(pl.Float64, strict=False)
+    bad = (series.is_null() & raw.is_not_null()).arg_true()
+    if bad.len():
+        row = int(bad[0])
+        raise CliError(f"{path}: line {row + 2}: column {column!r} is not numeric ({raw[row]!r})")
     return series.fill_null(float("nan")).to_numpy(), None
 
 
