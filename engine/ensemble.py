@@ -190,7 +190,7 @@ def encode_returns(windows: np.ndarray) -> np.ndarray:
     x = np.arange(n) - (n - 1) / 2
     slope = (w @ x) / (x @ x)
     detr = w - w.mean(axis=1, keepdims=True) - slope[:, None] * x
-    taper = np.hanning(n + 2)[1:-1]
+    taper = 0.5 - 0.5 * np.cos(2.0 * np.pi * np.arange(n) / n)  # periodic Hann, as engine.encoding
     enc = detr * taper
     norm = np.linalg.norm(enc, axis=1, keepdims=True)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -440,7 +440,7 @@ def decide(
         else 0.5
     )
     factor = s.confirm_floor + (1.0 - s.confirm_floor) * min(1.0, 2.0 * agree)
-    confidence = min(1.0, max(0.0, 0.5 + (p_dir - 0.5) * factor))
+    confidence = float(min(1.0, max(0.0, 0.5 + (p_dir - 0.5) * factor)))
     action = Action.WAIT
     if confidence >= s.open_threshold:
         action = Action.OPEN_LONG if direction > 0 else Action.OPEN_SHORT
