@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 
 from engine.ensemble import EnsembleSettings
-from engine.scanner import CLASSICAL, CycleDetector, StageTimes, scan
+from engine.scanner import CLASSICAL, CycleDetector, StageTimes, qpe_detector, scan
 from feeds.demo import DEMO_INSTRUMENTS, synthetic_bars
 
 SYMBOLS = 100
@@ -60,11 +60,11 @@ def main() -> None:
     ref = run(CLASSICAL, data)
     show("periodogram (classical limit)", ref, None)
     try:
-        from engine.scanner import qpe_detector
+        detector = qpe_detector()
     except ImportError:
         print("qpe: engine.qpe is not installed here; only the classical run was measured")
         return
-    show("qpe (statevector)", run(qpe_detector(), data), ref)
+    show("qpe (statevector)", run(detector, data), ref)
 
 
 if __name__ == "__main__":

@@ -114,11 +114,13 @@ def _detector(choice: str) -> tuple[CycleDetector, str]:
 
     if choice == "periodogram":
         return CLASSICAL, "cycles: classical periodogram"
+    from engine.scanner import qpe_detector
+
     try:
-        from engine.scanner import qpe_detector
+        detector = qpe_detector()
     except ImportError:
         return CLASSICAL, "cycles: classical periodogram (the QPE detector is not installed)"
-    return qpe_detector(), "cycles: quantum phase estimation (statevector)"
+    return detector, "cycles: quantum phase estimation (statevector)"
 
 
 def _load(
