@@ -33,6 +33,11 @@ mean of their directions along the signal's direction, ``a`` in [0, 1] (1 = all 
 neutral, 0 = all against), scales the cycle's edge by ``confirm_floor + (1 - confirm_floor) a``.
 Hence confidence = 0.5 + (P(direction) - 0.5) * that factor.
 
+Actions: OPEN_LONG / OPEN_SHORT when the confidence reaches ``open_threshold``; CLOSE when no
+entry qualifies but a significant cycle turns within ``close_within_bars`` (exit what the
+move before the turn opened); WAIT otherwise. ``quality_gate`` is for relays: signals below it
+are stored, not relayed.
+
 ``z_scale`` (default 1.0) and ``confirm_floor`` were then checked, not fitted, on data the
 tests regenerate: on 200 random walks the share of signals >= 0.75 stays below 1% and the mean
 confidence of OPEN signals is not above chance; on the demo feed's history (8 instruments,
@@ -532,10 +537,9 @@ def signals_over(
     first = max(s.min_bars - 1, 0 if start is None else start)
     if first >= len(f):
         return []
-    ends = np.arange(first, len(f))
+    ends = range(first, len(f))
     windows = np.stack([window_returns(f, t, s) for t in ends])
     estimates = source(windows)
     return [
-        signal_at(an, int(t), est, s, symbol, timeframe)
-        for t, est in zip(ends, estimates, strict=True)
+        signal_at(an, t, est, s, symbol, timeframe) for t, est in zip(ends, estimates, strict=True)
     ]

@@ -27,7 +27,7 @@ BATCH = 16  # symbols per pipeline call; the progress bar advances per batch
 PROGRESS_AFTER_S = 1.0
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "scan",
         help="signals for the latest window of every symbol (QPE cycles + indicators)",
