@@ -271,15 +271,12 @@ def _print_table(
     from rich.table import Table
 
     table = Table(title=f"scan {timeframe} — quality gate {gate:.2f}", caption=detector_note)
-    for col, just in (
-        ("symbol", "left"),
-        ("action", "left"),
-        ("confidence", "right"),
-        ("cycle (bars)", "right"),
-        ("strength", "right"),
-        ("top reasons", "left"),
-    ):
-        table.add_column(col, justify=just)  # type: ignore[arg-type]
+    table.add_column("symbol", no_wrap=True)
+    table.add_column("action", no_wrap=True)
+    table.add_column("conf.", justify="right", no_wrap=True)
+    table.add_column("cycle", justify="right", no_wrap=True)
+    table.add_column("strength", justify="right", no_wrap=True)
+    table.add_column("top reasons", ratio=1)
     for r in results:
         if r.signal is None:
             table.add_row(r.symbol, "—", "", "", "", f"[red]{r.reason}[/red]")
