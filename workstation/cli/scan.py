@@ -97,7 +97,7 @@ def cmd_scan(args: argparse.Namespace) -> int:
     finally:
         store.close()
     if args.json:
-        _print_json(ordered, gate)
+        _print_json(ordered, gate, detector.name)
     else:
         _print_table(ordered, gate, timeframe, detector_note)
     return 0 if any(r.signal is not None for r in ordered) else 1
@@ -252,7 +252,7 @@ def _run(
     return results
 
 
-def _print_json(results: list[ScanResult], gate: float) -> None:
+def _print_json(results: list[ScanResult], gate: float, detector: str) -> None:
     from engine.scanner import summary
 
     out = sys.stdout
@@ -261,6 +261,7 @@ def _print_json(results: list[ScanResult], gate: float) -> None:
         if r.signal is not None:
             record["passes_gate"] = bool(r.signal.confidence >= gate)
             record["relayed"] = False
+            record["detector"] = detector
         out.write(json.dumps(record) + "\n")
 
 
