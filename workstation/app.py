@@ -117,6 +117,7 @@ class QwsApp(App[None]):
         try:
             async for event in self.feed.stream(list(self.symbols), self.timeframe):
                 await self.hub.publish(event)
+            self.feed_error = "stream ended"
         except asyncio.CancelledError:
             raise
         except Exception as exc:
