@@ -93,7 +93,9 @@ def _is_number(token: str) -> bool:
 
 
 def _looks_numeric(token: str) -> bool:
-    return re.fullmatch(r"[-+]?[\d_.']+[kK]?", token) is not None and any(c.isdigit() for c in token)
+    return re.fullmatch(r"[-+]?[\d_.']+[kK]?", token) is not None and any(
+        c.isdigit() for c in token
+    )
 
 
 def timeframe_of(token: str) -> str | None:

@@ -250,7 +250,7 @@ class Chart(Widget, can_focus=True):
         self.post_message(self.ViewChanged(self.zoom, self.offset))
 
     def action_zoom(self, factor: float) -> None:
-        self.zoom = int(round((self.zoom or self._plot_width()) * factor))
+        self.zoom = round((self.zoom or self._plot_width()) * factor)
 
     def action_pan(self, bars: int) -> None:
         self.offset += bars

@@ -28,9 +28,11 @@ class PositionsTable(DataTable[Text | str]):
         self.marks: dict[str, float] = {}
 
     def on_mount(self) -> None:
-        for key, label, width in (("symbol", "Symbol", 9), ("qty", "Qty", 12),
-                                  ("avg", "Avg", 11), ("mark", "Mark", 11),
-                                  ("upnl", "Unreal P&L", 12), ("rpnl", "Real P&L", 11)):  # fmt: skip
+        columns = (
+            ("symbol", "Symbol", 9), ("qty", "Qty", 12), ("avg", "Avg", 11),
+            ("mark", "Mark", 11), ("upnl", "Unreal P&L", 12), ("rpnl", "Real P&L", 11),
+        )  # fmt: skip
+        for key, label, width in columns:
             self.add_column(label, key=key, width=width)
 
     @on(PositionsUpdated)

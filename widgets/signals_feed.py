@@ -1,4 +1,5 @@
-"""The signals feed: newest at the bottom (the cursor follows it), bounded; each row says action, confidence and why."""
+"""The signals feed: newest at the bottom (the cursor follows it), bounded; each row says
+action, confidence and why."""
 
 from __future__ import annotations
 

@@ -24,8 +24,16 @@ from engine.model import Bar, Instrument, Order, OrderBook, Tick
 from engine.protocols import Feed
 from widgets.watchlist import Watchlist
 from workstation.config import Settings
+from workstation.desk import Desk
 from workstation.hub import Hub
-from workstation.messages import BarClosed, BookUpdated, QuoteUpdated, ReferencePrice
+from workstation.messages import (
+    BarClosed,
+    BookUpdated,
+    OrderUpdated,
+    PositionsUpdated,
+    QuoteUpdated,
+    ReferencePrice,
+)
 from workstation.screens.dashboard import DashboardScreen
 from workstation.screens.order_ticket import OrderTicket, TicketDraft
 from workstation.store import Store
@@ -62,6 +70,8 @@ class QwsApp(App[None]):
         self.bars_stored = 0
         self.feed_error = ""
         self.marks: dict[str, float] = {}
+        self.desk: Desk | None = None
+        self.desk_error = ""
         self.dashboard = DashboardScreen(
             self.symbols, self._decimals(), self.timeframe, show_clock=show_clock
         )
@@ -104,6 +114,7 @@ class QwsApp(App[None]):
         self.store_writer()
         self.feed_pump()
         self.load_references(self.symbols)
+        self.open_desk()
         self.set_interval(1.0, self.refresh_status)
 
     @property
@@ -174,9 +185,14 @@ class QwsApp(App[None]):
         drops = sum(s.dropped for s in self.hub.stats())
         state = f"[red]{self.feed_error}[/red]" if self.feed_error else "live"
         stamp = time.strftime("%H:%M:%S", time.gmtime(self.clock() / 1e9))
+        if self.desk is not None:
+            kill = " [red b]KILL SWITCH[/]" if self.desk.oms.kill_switch else ""
+            mode = ("[red b]LIVE[/] " if self.desk.live else "") + self.desk.venue + kill
+        else:
+            mode = f"[red]no broker: {self.desk_error}[/]" if self.desk_error else "broker…"
         self.dashboard.set_status(
             f"feed {self.feed.name}: {state} · quotes {self.quotes_seen:,}"
-            f" · bars stored {self.bars_stored:,} · drops {drops} · paper · {stamp} UTC"
+            f" · bars stored {self.bars_stored:,} · drops {drops} · {mode} · {stamp} UTC"
         )
 
     # -- watchlist --------------------------------------------------------------------------
@@ -203,19 +219,70 @@ class QwsApp(App[None]):
         self.feed_pump()
 
     # -- trading ----------------------------------------------------------------------------
+    @work(thread=True, group="desk")
+    def open_desk(self) -> None:
+        try:
+            desk = Desk(self.settings, self.store, self.marks)
+        except Exception as exc:  # a broken broker config must not take the screen down
+            self.desk_error = f"{type(exc).__name__}: {exc}"
+            self.call_from_thread(self.dashboard.log_line, f"broker: {self.desk_error}", "error")
+            return
+        self.call_from_thread(self._desk_ready, desk)
+
+    def _desk_ready(self, desk: Desk) -> None:
+        self.desk = desk
+        self.dashboard.log_line(f"broker {desk.venue} ready{' (LIVE)' if desk.live else ''}")
+        self.publish_desk()
+        self.market_pump()
+
+    def publish_desk(self) -> None:
+        if self.desk is None:
+            return
+        view = self.desk.view()
+        self.dashboard.post_message(PositionsUpdated(view.positions))
+        self.dashboard.orders_snapshot(view.open_orders)
+
+    @work(exclusive=True, group="market")
+    async def market_pump(self) -> None:
+        """Quotes and books -> the (paper) broker; working orders synced a few times a second."""
+        desk = self.desk
+        assert desk is not None
+        sub = self.hub.subscribe("broker", maxsize=1_000)
+        last_sync = 0.0
+        loop = asyncio.get_running_loop()
+        while True:
+            await sub.wait()
+            for event in sub.get_nowait_all():
+                if isinstance(event, (Tick, OrderBook)):
+                    desk.on_market(event)
+            if loop.time() - last_sync >= 0.25 and desk.has_working_orders():
+                last_sync = loop.time()
+                try:
+                    await desk.oms.sync()
+                except Exception as exc:
+                    self.dashboard.log_line(f"order sync: {exc}", "error")
+                self.publish_desk()
+
+    def _require_desk(self, what: str) -> Desk | None:
+        if self.desk is None:
+            reason = self.desk_error or "the broker is still starting"
+            self.dashboard.log_line(f"cannot {what}: {reason}", "warning")
+        return self.desk
+
     def open_ticket(self, draft: TicketDraft) -> None:
         try:
             instrument = self.instrument(draft.symbol)
         except KeyError as exc:
             self.dashboard.log_line(str(exc), "error")
             return
+        desk = self.desk
         ticket = OrderTicket(
             instrument,
             draft,
             mark=self.marks.get(draft.symbol),
-            risk_check=None,
-            live=bool(self.setting("trading.live", False)),
-            venue=str(self.setting("trading.broker", "paper")),
+            risk_check=desk.risk_verdict if desk else None,
+            live=desk.live if desk else bool(self.setting("trading.live", False)),
+            venue=desk.venue if desk else str(self.setting("trading.broker", "paper")),
         )
         self.push_screen(ticket, self._ticket_closed)
 
@@ -225,22 +292,79 @@ class QwsApp(App[None]):
             return
         self.submit_order(order)
 
-    def submit_order(self, order: Order) -> None:
+    @work(group="orders")
+    async def submit_order(self, order: Order) -> Order | None:
+        desk = self._require_desk(f"send {order.side} {order.qty:f} {order.symbol}")
+        if desk is None:
+            return None
+        try:
+            result = await desk.oms.submit(order)
+        except Exception as exc:
+            self.dashboard.log_line(f"order {order.client_id[:8]} failed: {exc}", "error")
+            return None
+        severity = "error" if result.status.value == "REJECTED" else "success"
+        detail = f" — {result.reason}" if result.reason else ""
+        self.dashboard.post_message(OrderUpdated(result))
         self.dashboard.log_line(
-            f"order {order.side} {order.qty:f} {order.symbol} not sent: the order manager"
-            " (workstation/oms.py) is not available yet",
-            "warning",
+            f"{result.side} {result.qty:f} {result.symbol} {result.type}: {result.status}{detail}",
+            severity,
         )
+        self.publish_desk()
+        return result
 
-    def cancel_order(self, client_id: str) -> None:
-        self.dashboard.log_line(f"cannot cancel {client_id}: no order manager yet", "warning")
+    @work(group="orders")
+    async def cancel_order(self, client_id: str | None) -> None:
+        desk = self._require_desk("cancel")
+        if desk is None:
+            return
+        targets = [client_id] if client_id else [o.client_id for o in desk.view().open_orders]
+        for cid in targets:
+            try:
+                order = await desk.oms.cancel(cid)
+                self.dashboard.post_message(OrderUpdated(order))
+            except Exception as exc:
+                self.dashboard.log_line(f"cancel {cid[:8]}: {exc}", "error")
+        self.publish_desk()
+
+    @work(group="orders")
+    async def flatten(self, symbol: str | None) -> None:
+        desk = self._require_desk("close positions")
+        if desk is None:
+            return
+        orders = await desk.oms.flatten(symbol)
+        for order in orders:
+            self.dashboard.post_message(OrderUpdated(order))
+        self.dashboard.log_line(f"close {symbol or 'all'}: {len(orders)} order(s)")
+        self.publish_desk()
+
+    @work(group="orders")
+    async def set_kill_switch(self, on: bool) -> None:
+        desk = self._require_desk("switch the kill switch")
+        if desk is None:
+            return
+        cancelled = await desk.oms.set_kill_switch(on, reason="from the workstation")
+        self.dashboard.log_line(
+            f"kill switch {'ON' if on else 'off'}"
+            + (f"; cancelled {len(cancelled)} order(s)" if cancelled else ""),
+            "warning" if on else "info",
+        )
+        self.publish_desk()
+        self.refresh_status()
 
     def trade_command(self, command: Command) -> None:
-        self.dashboard.log_line(
-            f"'{command.intent}' needs a piece that has not landed yet"
-            " (order manager / signal engine)",
-            "warning",
-        )
+        e = command.entities
+        if command.intent == "close":
+            self.flatten(e.get("symbol"))
+        elif command.intent == "flatten":
+            self.flatten(None)
+        elif command.intent == "cancel":
+            self.cancel_order(e.get("client_id"))
+        elif command.intent == "kill":
+            self.set_kill_switch(bool(e["on"]))
+        elif command.intent == "scan":
+            self.dashboard.scan(e.get("symbols") or list(self.symbols), e.get("timeframe"))
+        else:
+            self.dashboard.log_line(f"'{command.intent}' is not handled here", "warning")
 
     # -- screens ----------------------------------------------------------------------------
     def action_help(self) -> None:
@@ -269,3 +393,5 @@ class QwsApp(App[None]):
     async def on_unmount(self) -> None:
         self.hub.close()
         await self.feed.close()
+        if self.desk is not None:
+            self.desk.close()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from rich.text import Text
 from textual import events
-from textual.widgets import Input, Select
+from textual.widgets import Button, Input, Select, TabbedContent
 
 from engine.model import Side
 from tests.workstation.ui_helpers import make_app, wait_for
@@ -12,6 +12,8 @@ from widgets.chart import Chart
 from widgets.command_bar import CommandBar
 from widgets.log_pane import LogPane
 from widgets.order_book import OrderBookLadder
+from widgets.orders_table import OrdersTable
+from widgets.positions_table import PositionsTable
 from widgets.watchlist import FLASH_S, Watchlist
 from workstation.screens.help import HelpScreen
 from workstation.screens.order_ticket import OrderTicket
@@ -83,12 +85,10 @@ async def test_zoom_pan_and_crosshair(store: Store) -> None:
         assert f"O {o[-3]:,.2f}" in chart.readout()
 
 
-async def test_order_ticket_rounds_to_the_lot_and_is_never_sent_without_a_broker(
-    store: Store,
-) -> None:
+async def test_ticket_rounds_to_the_lot_checks_risk_and_fills_on_paper(store: Store) -> None:
     app = make_app(store)
     async with app.run_test(size=(100, 30)) as pilot:
-        await wait_for(lambda: app.dashboard.query_one(Chart).bar_count > 0)
+        await wait_for(lambda: app.desk is not None and "BTC/USDT" in app.marks)
         await pilot.press("b")
         await wait_for(lambda: isinstance(app.screen, OrderTicket))
         ticket = app.screen
@@ -98,10 +98,52 @@ async def test_order_ticket_rounds_to_the_lot_and_is_never_sent_without_a_broker
         await pilot.pause()
         assert "qty 0.123456 → 0.12345" in ticket.rounding_note()
         assert ticket.order is not None and str(ticket.order.qty) == "0.12345"
+        assert ticket.verdict == "risk: OK"
         await pilot.press("enter")
         await wait_for(lambda: not isinstance(app.screen, OrderTicket))
-        assert "not sent" in _log_text(app)
-        assert store.orders() == []
+        await wait_for(lambda: bool(store.orders()) and store.orders()[0].status.is_final)
+        [order] = store.orders()
+        assert order.status.value == "FILLED" and str(order.filled_qty) == "0.12345"
+        positions = app.dashboard.query_one(PositionsTable)
+        await wait_for(lambda: "BTC/USDT" in positions.positions)
+        assert str(positions.positions["BTC/USDT"].qty) == "0.12345"
+        await wait_for(lambda: positions.get_cell("BTC/USDT", "upnl").plain != "—")
+
+
+async def test_a_resting_limit_order_is_listed_and_cancelled(store: Store) -> None:
+    app = make_app(store)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_for(lambda: app.desk is not None and "ETH/USDT" in app.marks)
+        app.dashboard.run_command("buy 0.5 eth limit 1000")
+        await wait_for(lambda: isinstance(app.screen, OrderTicket))
+        await pilot.press("enter")
+        orders = app.dashboard.query_one(OrdersTable)
+        await wait_for(lambda: len(orders.orders) == 1)
+        [client_id] = orders.orders
+        assert store.order(client_id).status.value == "OPEN"  # type: ignore[union-attr]
+        app.dashboard.query_one(TabbedContent).active = "tab-orders"
+        orders.focus()
+        await pilot.press("c")
+        await wait_for(lambda: not orders.orders)
+        assert store.order(client_id).status.value == "CANCELLED"  # type: ignore[union-attr]
+
+
+async def test_kill_switch_makes_the_ticket_refuse(store: Store) -> None:
+    app = make_app(store)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_for(lambda: app.desk is not None)
+        app.dashboard.run_command("kill on")
+        await wait_for(lambda: app.desk is not None and app.desk.oms.kill_switch)
+        app.dashboard.run_command("buy 1 xau")
+        await wait_for(lambda: isinstance(app.screen, OrderTicket))
+        ticket = app.screen
+        assert isinstance(ticket, OrderTicket)
+        await wait_for(lambda: ticket.verdict)
+        assert "REJECTED" in ticket.verdict and "kill switch" in ticket.verdict
+        assert ticket.query_one("#submit", Button).disabled
+        await pilot.press("escape")
+        app.dashboard.run_command("kill off")
+        await wait_for(lambda: app.desk is not None and not app.desk.oms.kill_switch)
 
 
 async def test_ticket_refuses_a_limit_without_price_and_cancels_with_escape(store: Store) -> None:

@@ -62,9 +62,7 @@ class FirstQuotes(DemoFeed):
 
 def _app(store: Store) -> QwsApp:
     feed = FirstQuotes(tick_interval_s=0, history_bars=600, clock=frozen_clock)
-    return QwsApp(
-        feed, store, Settings.load(environ={}), clock=frozen_clock, show_clock=False
-    )
+    return QwsApp(feed, store, Settings.load(environ={}), clock=frozen_clock, show_clock=False)
 
 
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")

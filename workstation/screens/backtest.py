@@ -27,8 +27,7 @@ from textual.widgets import (
     Static,
 )
 
-from engine.commands import CommandError, _param_value
-from engine.commands import TIMEFRAMES
+from engine.commands import TIMEFRAMES, CommandError, _param_value
 
 
 def backtest_available() -> bool:

@@ -21,7 +21,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static, TabbedContent, TabPane
 
 from engine.commands import Command, CommandError, parse
-from engine.model import Bar, Instrument, OrderType, Side, Tick
+from engine.model import Bar, Instrument, Order, OrderType, Side, Tick
 from widgets.chart import Chart, Overlay
 from widgets.command_bar import CommandBar
 from widgets.cycle_panel import CyclePanel
@@ -31,6 +31,7 @@ from widgets.orders_table import OrdersTable
 from widgets.positions_table import PositionsTable
 from widgets.signals_feed import SignalsFeed
 from widgets.watchlist import Watchlist
+from workstation.engine_thread import run_engine
 from workstation.messages import (
     BarClosed,
     BookUpdated,
@@ -49,6 +50,34 @@ if TYPE_CHECKING:
 
 TIMEFRAME_KEYS = {"1": "1m", "2": "5m", "3": "15m", "4": "1h", "5": "4h", "6": "1d"}
 HISTORY_BARS = 600
+
+
+def _overlays(close: Any) -> list[Overlay]:
+    from engine.indicators import bollinger, ema
+
+    upper, _, lower = bollinger(close, 20, 2.0)
+    return [
+        Overlay("ema20", ema(close, 20), "ema"),
+        Overlay("bb_upper", upper, "band"),
+        Overlay("bb_lower", lower, "band"),
+    ]
+
+
+def _cycles(close: Any, window: int, backend: str, shots: int) -> tuple[Any, Any]:
+    from engine.cycles import detect_cycles
+    from engine.qpe import fold_spectrum
+
+    report = detect_cycles(close, window=window, backend=backend, shots=shots, seed=7)
+    return report, fold_spectrum(report.spectrum)
+
+
+def _run_scan(
+    frames: dict[str, Any], timeframe: str, settings: dict[str, Any], backend: str
+) -> list[Any]:
+    from engine.ensemble import EnsembleSettings
+    from engine.scanner import qpe_detector, scan
+
+    return scan(frames, timeframe, EnsembleSettings.from_mapping(settings), qpe_detector(backend))
 
 
 def indicators_available() -> bool:
@@ -88,6 +117,9 @@ class DashboardScreen(Screen[None]):
         self.show_clock = show_clock
         self.history_loads = 0
         self.cycle_runs = 0
+        self.engine_ready = False
+        self._scan_due: set[str] = set()
+        self._early_log: list[tuple[str, str]] = []
 
     @property
     def qws(self) -> QwsApp:
@@ -122,11 +154,17 @@ class DashboardScreen(Screen[None]):
         self.query_one(Watchlist).focus()
         if self.symbol:
             self.select(self.symbol, self.timeframe)
-        panel = self.query_one(CyclePanel)
-        if importlib.util.find_spec("engine.qpe") is None:
-            panel.set_status("QPE cycle detector not available yet (engine/qpe.py)")
-        if not indicators_available():
-            self.log_line("overlays (EMA, Bollinger) appear once engine/indicators.py lands")
+        self.log_line(f"{len(self._symbols)} symbols · press f1 for help, : for commands")
+        self.set_timer(float(self.qws.setting("app.engine_delay_s", 1.0)), self.start_engine)
+
+    def start_engine(self) -> None:
+        """Let the engine (numba, qiskit) load now that the screen is up: importing them in a
+        thread while the first frame renders would slow it down (they hold the GIL)."""
+        self.engine_ready = True
+        self.query_one(CyclePanel).set_status("QPE cycle detector: running…")
+        if self.chart.bar_count:
+            self.compute_overlays()
+            self.detect_cycles()
 
     def on_resize(self) -> None:
         self.set_class(self.size.width >= 140, "-wide")
@@ -145,7 +183,15 @@ class DashboardScreen(Screen[None]):
         self.query_one("#status", Static).update(text)
 
     def log_line(self, text: str, severity: str = "info") -> None:
-        self.query_one(LogPane).add(text, severity)
+        """A line in the log pane (kept until the pane exists, if the screen is still starting)."""
+        panes = self.query(LogPane)
+        if not panes:
+            self._early_log.append((text, severity))
+            return
+        for early in self._early_log:
+            panes.first().add(*early)
+        self._early_log.clear()
+        panes.first().add(text, severity)
 
     # -- data from the app ------------------------------------------------------------------
     def on_quote(self, tick: Tick) -> None:
@@ -171,6 +217,49 @@ class DashboardScreen(Screen[None]):
         bar: Bar = message.bar
         if bar.symbol == self.symbol and bar.timeframe == self.timeframe:
             self.compute_overlays()
+            self.detect_cycles()
+        if bar.symbol in self.watchlist.symbols and self.engine_ready:
+            if not self._scan_due:
+                self.set_timer(0.5, self._scan_closed_bars)
+            self._scan_due.add(bar.symbol)
+
+    def _scan_closed_bars(self) -> None:
+        due, self._scan_due = sorted(self._scan_due), set()
+        if due:
+            self.scan(due, self.qws.timeframe, quiet=True)
+
+    @work(group="scan")
+    async def scan(
+        self, symbols: Sequence[str], timeframe: str | None = None, quiet: bool = False
+    ) -> None:
+        """Signals at the last bar of each symbol: the ensemble with the QPE cycle detector."""
+        timeframe = timeframe or self.timeframe
+        bars = int(self.qws.setting("scan.bars", 256))
+        frames = {}
+        for symbol in symbols:
+            try:
+                frames[symbol] = await self.qws.feed.history(symbol, timeframe, limit=bars)
+            except Exception as exc:
+                self.log_line(f"scan {symbol}: no history ({exc})", "warning")
+        if not quiet:
+            self.log_line(f"scanning {len(frames)} symbol(s) on {timeframe}…")
+        settings = self.qws.settings.section("signals")
+        backend = str(self.qws.setting("cycles.backend", "statevector"))
+        try:
+            results = await run_engine(_run_scan, frames, timeframe, settings, backend)
+        except Exception as exc:
+            self.log_line(f"scan failed: {type(exc).__name__}: {exc}", "error")
+            return
+        venue = getattr(self.qws.feed, "venue", self.qws.feed.name)
+        for result in results:
+            if result.signal is None:
+                if not quiet:
+                    self.log_line(f"{result.symbol}: no signal ({result.reason})")
+                continue
+            self.qws.store.add_signal(result.signal, venue)
+            self.post_message(SignalRaised(result.signal))
+        if not quiet:
+            self.log_line(f"scan done: {sum(r.signal is not None for r in results)} signal(s)")
 
     @on(SignalRaised)
     def _signal(self, message: SignalRaised) -> None:
@@ -182,6 +271,9 @@ class DashboardScreen(Screen[None]):
         self.query_one(OrdersTable).update_order(message.order)
         o = message.order
         self.log_line(f"order {o.client_id[:8]} {o.side} {o.qty:f} {o.symbol}: {o.status}")
+
+    def orders_snapshot(self, orders: Sequence[Order]) -> None:
+        self.query_one(OrdersTable).set_orders(orders)
 
     @on(PositionsUpdated)
     def _positions(self, message: PositionsUpdated) -> None:
@@ -226,36 +318,43 @@ class DashboardScreen(Screen[None]):
             return
         self.chart.set_history(symbol, timeframe, frame, self._decimals.get(symbol, 2))
         self.history_loads += 1
+        self.query_one(CyclePanel).result = None
         self.compute_overlays()
         self.detect_cycles()
 
-    @work(exclusive=True, thread=True, group="overlays")
-    def compute_overlays(self) -> None:
-        if not indicators_available():
+    @work(exclusive=True, group="overlays")
+    async def compute_overlays(self) -> None:
+        if not self.engine_ready or not indicators_available():
             return
-        from engine.indicators import bollinger, ema
-
-        frame = self.chart.bars()
         symbol, timeframe = self.symbol, self.timeframe
-        close = frame["close"].to_numpy()
-        upper, _, lower = bollinger(close, 20, 2.0)
-        overlays = [
-            Overlay("ema20", ema(close, 20), "ema"),
-            Overlay("bb_upper", upper, "band"),
-            Overlay("bb_lower", lower, "band"),
-        ]
+        close = self.chart.bars()["close"].to_numpy()
+        overlays = await run_engine(_overlays, close)
+        if (symbol, timeframe) == (self.symbol, self.timeframe):
+            self.chart.set_overlays(overlays)
 
-        def apply() -> None:
-            if (symbol, timeframe) == (self.symbol, self.timeframe):
-                self.chart.set_overlays(overlays)
+    @work(exclusive=True, group="cycles")
+    async def detect_cycles(self) -> None:
+        if not self.engine_ready:
+            return
+        from engine.cycles import CycleInputError
 
-        self.app.call_from_thread(apply)
-
-    @work(exclusive=True, thread=True, group="cycles")
-    def detect_cycles(self) -> None:
-        if importlib.util.find_spec("engine.qpe") is None:
+        symbol, timeframe = self.symbol, self.timeframe
+        window = int(self.qws.setting("cycles.window", 64))
+        backend = str(self.qws.setting("cycles.backend", "statevector"))
+        shots = int(self.qws.setting("cycles.shots", 4096))
+        close = self.chart.bars()["close"].to_numpy()
+        panel = self.query_one(CyclePanel)
+        try:
+            report, folded = await run_engine(_cycles, close, window, backend, shots)
+        except CycleInputError as exc:
+            panel.set_status(f"{symbol} {timeframe}: {exc}")
             return
         self.cycle_runs += 1
+        message = CyclesComputed(
+            symbol, timeframe, folded, report.cycles, report.phase,
+            report.elapsed_ms, report.backend,
+        )  # fmt: skip
+        self.post_message(message)
 
     # -- actions ----------------------------------------------------------------------------
     def action_timeframe(self, timeframe: str) -> None:

@@ -49,7 +49,7 @@ class HelpScreen(ModalScreen[None]):
             yield Static(keys)
             yield Static(commands)
             yield Static(
-                "Key ids can be remapped in the config file ([keymap] id = \"key\")."
+                'Key ids can be remapped in the config file ([keymap] id = "key").'
                 " Esc closes this screen.",
                 id="help-footer",
             )

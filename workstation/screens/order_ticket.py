@@ -100,7 +100,9 @@ class OrderTicket(ModalScreen[Order | None]):
                     value=d.type, allow_blank=False, compact=True, id="type",
                 )  # fmt: skip
                 yield Label("Quantity")
-                yield Input(_s(d.qty), placeholder=f"in {inst.base_ccy or 'units'}", compact=True, id="qty")
+                yield Input(
+                    _s(d.qty), placeholder=f"in {inst.base_ccy or 'units'}", compact=True, id="qty"
+                )
                 yield Label("Price")
                 yield Input(_s(d.price), placeholder="limit/stop price", compact=True, id="price")
                 yield Label("Stop loss")

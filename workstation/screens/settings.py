@@ -28,20 +28,18 @@ PLAIN: tuple[tuple[str, str, type], ...] = (
 )
 SECRETS: tuple[tuple[str, str, str], ...] = (
     ("binance", "api_key", "Binance API key"),
-    ("binance", "api_secret", "Binance API secret"),
+    ("binance", "secret", "Binance API secret"),
     ("bybit", "api_key", "Bybit API key"),
-    ("bybit", "api_secret", "Bybit API secret"),
-    ("telegram", "bot_token", "Telegram bot token"),
+    ("bybit", "secret", "Bybit API secret"),
+    ("telegram", "token", "Telegram bot token"),
 )
 
 
 def secret_is_set(service: str, name: str) -> bool:
-    try:
-        import keyring
+    """Whether the keyring (or the environment fallback) holds it; the value is never read out."""
+    from workstation.secrets import get_secret
 
-        return bool(keyring.get_password(f"qws:{service}", name))
-    except Exception:
-        return False
+    return get_secret(service, name) is not None
 
 
 def store_secret(service: str, name: str, value: str) -> None:
@@ -98,7 +96,12 @@ class SettingsScreen(Screen[None]):
                 for service, name, label in SECRETS:
                     yield Label(label)
                     with Horizontal(classes="secret-row"):
-                        yield Input(password=True, placeholder="paste to set", compact=True, id=f"{service}-{name}")
+                        yield Input(
+                            password=True,
+                            placeholder="paste to set",
+                            compact=True,
+                            id=f"{service}-{name}",
+                        )
                         yield Static(_state(service, name), id=f"{service}-{name}-state",
                                      classes="secret-state")  # fmt: skip
             yield Static("", id="settings-msg")
