@@ -51,7 +51,26 @@ DEFAULTS: dict[str, Any] = {
         },
     },
     "brokers": {"ccxt": {"exchange": "binance", "sandbox": False, "urls": {}}},
-    "telegram": {"api_url": "https://api.telegram.org", "chat_ids": []},
+    "telegram": {
+        "api_url": "https://api.telegram.org",
+        "chat_ids": [],
+        "timeout_s": 10.0,
+        "poll_timeout_s": 20.0,
+        "trading_commands": False,
+        "confirm_timeout_s": 120.0,
+        "relay": {
+            "signals": True,
+            "fills": True,
+            "rejections": True,
+            "risk": True,
+            "feeds": True,
+            "daily_summary": True,
+        },
+        "rate_per_minute": 20,
+        "rate_window_s": 60.0,
+        "dedup_window_s": 300.0,
+        "retry": {"base_s": 1.0, "max_s": 300.0, "max_attempts": 50},
+    },
 }
 
 
