@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import html
 import math
+import os
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -24,8 +25,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
-from telegram import Bot, LinkPreviewOptions
-from telegram.error import (
+
+# Opt in to the v23 behaviour (durations as timedelta) instead of a deprecation warning
+# from inside python-telegram-bot on every 429.
+os.environ.setdefault("PTB_TIMEDELTA", "true")
+
+from telegram import Bot, LinkPreviewOptions  # noqa: E402
+from telegram.error import (  # noqa: E402
     BadRequest,
     ChatMigrated,
     Forbidden,
@@ -35,9 +41,9 @@ from telegram.error import (
     TelegramError,
     TimedOut,
 )
-from telegram.request import HTTPXRequest
+from telegram.request import HTTPXRequest  # noqa: E402
 
-from engine.model import Alert, DeliveryResult, Severity
+from engine.model import Alert, DeliveryResult, Severity  # noqa: E402
 
 MAX_MESSAGE_UNITS = 4096
 DEFAULT_API_URL = "https://api.telegram.org"

@@ -144,7 +144,9 @@ class FakeBotApi:
         server = _QuietServer(("127.0.0.1", self.port), self._handler_class())
         self.port = server.server_address[1]
         self._server = server
-        self._thread = threading.Thread(target=server.serve_forever, daemon=True)
+        self._thread = threading.Thread(
+            target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+        )
         self._thread.start()
         return self
 

@@ -367,12 +367,12 @@ class Outbox:
         stop = stop or asyncio.Event()
         self.reconcile()
         while not stop.is_set():
+            self._wakeup.clear()
             await self.deliver_due()
             nxt = self.next_due_ns()
             wait = self.poll_s
             if nxt is not None:
                 wait = min(wait, max(0.0, (nxt - self.clock()) / SECOND_NS))
-            self._wakeup.clear()
             stopper = asyncio.ensure_future(stop.wait())
             waker = asyncio.ensure_future(self._wakeup.wait())
             try:
