@@ -30,8 +30,8 @@ import httpx
 # from inside python-telegram-bot on every 429.
 os.environ.setdefault("PTB_TIMEDELTA", "true")
 
-from telegram import Bot, LinkPreviewOptions  # noqa: E402
-from telegram.error import (  # noqa: E402
+from telegram import Bot, LinkPreviewOptions
+from telegram.error import (
     BadRequest,
     ChatMigrated,
     Forbidden,
@@ -41,9 +41,9 @@ from telegram.error import (  # noqa: E402
     TelegramError,
     TimedOut,
 )
-from telegram.request import HTTPXRequest  # noqa: E402
+from telegram.request import HTTPXRequest
 
-from engine.model import Alert, DeliveryResult, Severity  # noqa: E402
+from engine.model import Alert, DeliveryResult, Severity
 
 MAX_MESSAGE_UNITS = 4096
 DEFAULT_API_URL = "https://api.telegram.org"
@@ -293,10 +293,12 @@ class TelegramNotifier:
         parts = format_alert(alert, int(alert_id) if alert_id is not None else None)
         try:
             await self._ensure_ready()
-        except Exception as exc:  # noqa: BLE001 - nothing was sent yet
+        except Exception as exc:  # nothing was sent yet
             result = classify_error(exc)
             return DeliveryResult(
-                False, error=result.error, permanent=result.permanent,
+                False,
+                error=result.error,
+                permanent=result.permanent,
                 retry_after_s=result.retry_after_s,
             )
         sent: list[str] = []
@@ -308,14 +310,13 @@ class TelegramNotifier:
                     parse_mode="HTML",
                     link_preview_options=_NO_PREVIEW,
                 )
-            except Exception as exc:  # noqa: BLE001 - classified, never re-raised raw
+            except Exception as exc:  # classified, never re-raised raw
                 result = classify_error(exc)
                 if sent:
                     return DeliveryResult(
                         False,
                         message_id=",".join(sent),
-                        error=f"partly delivered ({len(sent)}/{len(parts)} parts): "
-                        + result.error,
+                        error=f"partly delivered ({len(sent)}/{len(parts)} parts): " + result.error,
                         maybe_delivered=True,
                     )
                 return result

@@ -36,12 +36,12 @@ class _TelegramHtml(HTMLParser):
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         if tag not in ALLOWED_TAGS:
-            self.error = f"Unsupported start tag \"{tag}\""
+            self.error = f'Unsupported start tag "{tag}"'
         self.stack.append(tag)
 
     def handle_endtag(self, tag: str) -> None:
         if not self.stack or self.stack[-1] != tag:
-            self.error = self.error or f"Unexpected end tag \"{tag}\""
+            self.error = self.error or f'Unexpected end tag "{tag}"'
         else:
             self.stack.pop()
 
@@ -65,7 +65,7 @@ def parse_telegram_html(text: str) -> tuple[str, str]:
     parser.feed(text)
     parser.close()
     if parser.stack and not parser.error:
-        parser.error = f"Can't find end tag corresponding to start tag \"{parser.stack[-1]}\""
+        parser.error = f'Can\'t find end tag corresponding to start tag "{parser.stack[-1]}"'
     return "".join(parser.text), parser.error
 
 
@@ -260,9 +260,7 @@ class FakeBotApi:
         handler.end_headers()
         handler.wfile.write(payload)
 
-    def _error(
-        self, handler: BaseHTTPRequestHandler, code: int, text: str, **params: Any
-    ) -> None:
+    def _error(self, handler: BaseHTTPRequestHandler, code: int, text: str, **params: Any) -> None:
         body: dict[str, Any] = {"ok": False, "error_code": code, "description": text}
         if params:
             body["parameters"] = params
@@ -319,10 +317,14 @@ class FakeBotApi:
     def _m_getMe(self, handler: BaseHTTPRequestHandler, params: dict[str, Any], fault: str) -> None:
         self._reply(handler, 200, {"ok": True, "result": BOT_USER})
 
-    def _m_deleteWebhook(self, handler: BaseHTTPRequestHandler, params: dict[str, Any], fault: str) -> None:
+    def _m_deleteWebhook(
+        self, handler: BaseHTTPRequestHandler, params: dict[str, Any], fault: str
+    ) -> None:
         self._reply(handler, 200, {"ok": True, "result": True})
 
-    def _m_sendMessage(self, handler: BaseHTTPRequestHandler, params: dict[str, Any], fault: str) -> None:
+    def _m_sendMessage(
+        self, handler: BaseHTTPRequestHandler, params: dict[str, Any], fault: str
+    ) -> None:
         chat_id = int(params.get("chat_id", 0))
         text = str(params.get("text", ""))
         if chat_id not in self.state.chats:
@@ -360,7 +362,9 @@ class FakeBotApi:
         }
         self._reply(handler, 200, {"ok": True, "result": result})
 
-    def _m_getUpdates(self, handler: BaseHTTPRequestHandler, params: dict[str, Any], fault: str) -> None:
+    def _m_getUpdates(
+        self, handler: BaseHTTPRequestHandler, params: dict[str, Any], fault: str
+    ) -> None:
         offset = int(params.get("offset") or 0)
         timeout = float(params.get("timeout") or 0)
         deadline = time.monotonic() + timeout
@@ -374,12 +378,16 @@ class FakeBotApi:
                 self.cond.wait(min(remaining, 0.05))
         self._reply(handler, 200, {"ok": True, "result": ready})
 
-    def _m_answerCallbackQuery(self, handler: BaseHTTPRequestHandler, params: dict[str, Any], fault: str) -> None:
+    def _m_answerCallbackQuery(
+        self, handler: BaseHTTPRequestHandler, params: dict[str, Any], fault: str
+    ) -> None:
         with self.cond:
             self.state.answers.append(params)
         self._reply(handler, 200, {"ok": True, "result": True})
 
-    def _m_editMessageText(self, handler: BaseHTTPRequestHandler, params: dict[str, Any], fault: str) -> None:
+    def _m_editMessageText(
+        self, handler: BaseHTTPRequestHandler, params: dict[str, Any], fault: str
+    ) -> None:
         with self.cond:
             self.state.edits.append(params)
         result = {

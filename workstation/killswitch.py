@@ -45,7 +45,7 @@ class KillSwitch:
                 result = hook(actor, reason)
                 if inspect.isawaitable(result):
                     await result
-            except Exception as exc:  # noqa: BLE001 - one failing hook must not stop the rest
+            except Exception as exc:  # one failing hook must not stop the rest
                 log.exception("kill switch hook %r failed", hook)
                 self.store.audit(actor, "kill_switch_hook_failed", repr(hook), {"error": str(exc)})
 

@@ -160,7 +160,11 @@ def fill_alert(fill: Fill, instrument: Instrument | None = None) -> Alert:
         data["price_decimals"] = instrument.price_decimals
     body = f"fee {fill.fee} {fill.fee_ccy}".strip() if fill.fee else ""
     return Alert(
-        "fill", f"Filled {fill.side} {fill.symbol}", body, fill.ts_ns, symbol=fill.symbol,
+        "fill",
+        f"Filled {fill.side} {fill.symbol}",
+        body,
+        fill.ts_ns,
+        symbol=fill.symbol,
         data=data,
     )
 
@@ -290,7 +294,7 @@ class Outbox:
         for listener in list(self.listeners):
             try:
                 listener(alert_id, status, detail)
-            except Exception:  # noqa: BLE001 - a broken screen must not stop delivery
+            except Exception:  # a broken screen must not stop delivery
                 log.exception("alert status listener failed")
 
     async def deliver_next(self, channel: str) -> bool:
@@ -307,8 +311,10 @@ class Outbox:
             result = await notifier.send(row_to_alert(row))
         except asyncio.CancelledError:
             raise  # the row stays 'sending' and is reconciled as 'unknown' on restart
-        except Exception as exc:  # noqa: BLE001 - a notifier bug: outcome unknowable
-            result = DeliveryResult(False, error=f"{type(exc).__name__}: {exc}", maybe_delivered=True)
+        except Exception as exc:  # a notifier bug: outcome unknowable
+            result = DeliveryResult(
+                False, error=f"{type(exc).__name__}: {exc}", maybe_delivered=True
+            )
         self._record(alert_id, attempts, result)
         return True
 

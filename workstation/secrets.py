@@ -52,7 +52,7 @@ def _install_record_factory() -> None:
             return record
         try:
             message = record.getMessage()
-        except Exception:  # noqa: BLE001 - a broken format string is not ours to fix
+        except Exception:  # a broken format string is not ours to fix
             return record
         clean = redact(message)
         if clean != message:
@@ -89,7 +89,7 @@ def get_secret(name: str) -> str | None:
         import keyring
 
         value = keyring.get_password(SERVICE, name)
-    except Exception:  # noqa: BLE001 - no keyring daemon, locked keyring: use the fallback
+    except Exception:  # no keyring daemon, locked keyring: use the fallback
         value = None
     if not value:
         value = os.environ.get(env_name(name)) or None
@@ -106,7 +106,7 @@ def secret_source(name: str) -> str:
 
         if keyring.get_password(SERVICE, name):
             return "keyring"
-    except Exception:  # noqa: BLE001
+    except Exception:
         pass
     return "environment" if os.environ.get(env_name(name)) else "missing"
 
@@ -126,7 +126,7 @@ def set_secret(name: str, value: str) -> None:
 
     try:
         keyring.set_password(SERVICE, name, value)
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         raise SecretsError(f"the keyring refused to store it: {redact(str(exc))}") from None
 
 
@@ -135,6 +135,6 @@ def delete_secret(name: str) -> bool:
         import keyring
 
         keyring.delete_password(SERVICE, name)
-    except Exception:  # noqa: BLE001 - not there, or no keyring
+    except Exception:  # not there, or no keyring
         return False
     return True

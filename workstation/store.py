@@ -624,8 +624,7 @@ class Store:
         with self.transaction() as conn:
             if dedup_key and dedup_window_ns > 0:
                 dup = conn.execute(
-                    "SELECT id FROM alerts WHERE channel = ? AND dedup_key = ? AND ts >= ?"
-                    " LIMIT 1",
+                    "SELECT id FROM alerts WHERE channel = ? AND dedup_key = ? AND ts >= ? LIMIT 1",
                     (channel, dedup_key, alert.ts_ns - dedup_window_ns),
                 ).fetchone()
                 if dup is not None:

@@ -444,7 +444,7 @@ class TelegramControl:
         self.store.audit(actor, "trade_confirmed", pending.action, {"args": list(pending.args)})
         try:
             return await self.order_handler(pending.action, symbol, qty, price, actor)
-        except Exception as exc:  # noqa: BLE001 - reported to the user, not raised
+        except Exception as exc:  # reported to the user, not raised
             log.exception("order handler failed")
             return f"Order failed: {exc}"
 

@@ -77,8 +77,9 @@ def test_price_precision_follows_the_instrument() -> None:
 def test_long_alerts_are_split_under_the_limit_without_breaking_markup() -> None:
     reasons = [f"reason {i} <&> " + "x" * 300 for i in range(40)]
     alert = hostile_alert(reasons=reasons)
-    alert = Alert(alert.kind, alert.title, "&" * 5000, alert.ts_ns, alert.severity,
-                  alert.symbol, alert.data)
+    alert = Alert(
+        alert.kind, alert.title, "&" * 5000, alert.ts_ns, alert.severity, alert.symbol, alert.data
+    )
     parts = format_alert(alert)
     assert len(parts) > 3
     plain = ""

@@ -95,7 +95,9 @@ async def test_429_retry_after_is_honoured_and_order_kept(store: Store, api: Fak
     await run_until(outbox, lambda: len(api.state.sent) == 2)
     sends = [c for c in api.state.calls if c.method == "sendMessage"]
     assert [c.outcome for c in sends] == ["retry_after:1", "ok", "ok"]
-    assert sends[1].at - sends[0].at >= 0.95  # waited the server's retry_after, not the 0.05 s back-off
+    assert (
+        sends[1].at - sends[0].at >= 0.95
+    )  # waited the server's retry_after, not the 0.05 s back-off
     assert tags(api) == [first, second]
     assert store.alert(first)["attempts"] == 2
 
@@ -253,7 +255,9 @@ def test_signal_gate_and_instrument_precision(store: Store) -> None:
     inst = Instrument("EURUSD", "demo", Decimal("0.00001"), Decimal("1000"), "USD")
 
     def sig(conf: float, action: Action = Action.OPEN_LONG) -> Signal:
-        return Signal(time.time_ns(), "EURUSD", "1m", action, conf, 1.0845678, ("r",), Cycle(32, 0.4, 8))
+        return Signal(
+            time.time_ns(), "EURUSD", "1m", action, conf, 1.0845678, ("r",), Cycle(32, 0.4, 8)
+        )
 
     assert outbox.publish_signal(sig(0.74), inst) == []
     assert outbox.publish_signal(sig(0.9, Action.WAIT), inst) == []
@@ -282,6 +286,10 @@ def test_migration_keeps_queued_alerts(tmp_path: Path) -> None:
     with Store(path) as store:
         assert store.schema_version == len(MIGRATIONS)
         [row] = store.alerts()
-        assert (row["title"], row["status"], row["attempts"]) == ("queued before upgrade", "pending", 2)
+        assert (row["title"], row["status"], row["attempts"]) == (
+            "queued before upgrade",
+            "pending",
+            2,
+        )
         store.mark_alert_failed(row["id"], "x", status="unknown")
         assert store.alert(row["id"])["status"] == "unknown"

@@ -94,7 +94,9 @@ def plain(sent: Sent) -> str:
 
 
 @pytest.fixture
-async def harness(store: Store, tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterator[Harness]:
+async def harness(
+    store: Store, tmp_path: Path, request: pytest.FixtureRequest
+) -> AsyncIterator[Harness]:
     extra: dict[str, str] = getattr(request, "param", {})
     with FakeBotApi(TOKEN, [ME, STRANGER]) as api:
         control = TelegramControl(store, settings_for(api, tmp_path, **extra), TOKEN)
@@ -177,14 +179,30 @@ async def test_confirmation_expires(store: Store, tmp_path: Path) -> None:
 async def test_read_commands_answer_from_the_store(harness: Harness, store: Store) -> None:
     t = time.time_ns()
     store.add_signal(
-        Signal(t - 10, "BTC/USDT", "1m", Action.OPEN_LONG, 0.81, 43210.5, ("rsi",), Cycle(24.0, 0.37, 3)),
+        Signal(
+            t - 10,
+            "BTC/USDT",
+            "1m",
+            Action.OPEN_LONG,
+            0.81,
+            43210.5,
+            ("rsi",),
+            Cycle(24.0, 0.37, 3),
+        ),
         venue="demo",
     )
     store.add_signal(Signal(t, "<evil>&", "1m", Action.CLOSE, 0.9, 1.5, ()), venue="demo")
     store.save_position(Position("BTC/USDT", Decimal("0.5"), Decimal("43000"), "paper"))
     store.save_order(
-        Order("c-1", "ETH/USDT", Side.BUY, OrderType.LIMIT, Decimal("2"), Decimal("2500"),
-              status=OrderStatus.OPEN)
+        Order(
+            "c-1",
+            "ETH/USDT",
+            Side.BUY,
+            OrderType.LIMIT,
+            Decimal("2"),
+            Decimal("2500"),
+            status=OrderStatus.OPEN,
+        )
     )
     store.set_balance("paper", "USDT", Decimal("10000.5"))
     store.add_equity_point("paper", t - 3 * 86_400 * 10**9, 10_000.0)
@@ -194,8 +212,17 @@ async def test_read_commands_answer_from_the_store(harness: Harness, store: Stor
 
     replies: dict[str, str] = {}
     for command in (
-        "/signals 2", "/positions", "/orders", "/balance", "/pnl week", "/pnl day",
-        "/watchlist", "/cycles BTC/USDT", "/status", "/help", "/pnl year",
+        "/signals 2",
+        "/positions",
+        "/orders",
+        "/balance",
+        "/pnl week",
+        "/pnl day",
+        "/watchlist",
+        "/cycles BTC/USDT",
+        "/status",
+        "/help",
+        "/pnl year",
     ):
         reply = await harness.say(command)
         assert reply is not None

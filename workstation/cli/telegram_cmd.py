@@ -97,7 +97,7 @@ async def _diagnose(token: str, api_url: str, timeout: float, chats: list[int]) 
     bot = make_bot(token, api_url, timeout)
     try:
         await bot.initialize()
-    except Exception as exc:  # noqa: BLE001 - reported in plain words
+    except Exception as exc:  # reported in plain words
         print(f"bot token: FAILED: {redact(describe_error(exc))}")
         return 1
     failures = 0
@@ -112,10 +112,11 @@ async def _diagnose(token: str, api_url: str, timeout: float, chats: list[int]) 
         for chat in chats:
             try:
                 message = await bot.send_message(
-                    chat, "✅ <b>qws</b> test message: the relay can reach this chat.",
+                    chat,
+                    "✅ <b>qws</b> test message: the relay can reach this chat.",
                     parse_mode="HTML",
                 )
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:
                 failures += 1
                 print(f"chat {chat}: FAILED: {redact(describe_error(exc))}")
             else:
