@@ -290,7 +290,7 @@ class TelegramNotifier:
 
     async def send(self, alert: Alert) -> DeliveryResult:
         alert_id = alert.data.get("alert_id") if alert.data else None
-        parts = format_alert(alert, int(alert_id) if alert_id is not None else None)
+        parts = format_alert(alert, int(str(alert_id)) if alert_id is not None else None)
         try:
             await self._ensure_ready()
         except Exception as exc:  # nothing was sent yet

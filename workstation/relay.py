@@ -243,6 +243,8 @@ class Outbox:
         self.dropped_paused = 0
         self.deduplicated = 0
         self._wakeup = asyncio.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self.errors = 0
 
     # -- queueing --------------------------------------------------------------------------
     def publish(self, alert: Alert) -> list[int]:
@@ -262,8 +264,22 @@ class Outbox:
                 self.deduplicated += 1
             else:
                 ids.append(row)
-        self._wakeup.set()
+        self._wake()
         return ids
+
+    def _wake(self) -> None:
+        """Wake the sender; safe from any thread (the screen's workers publish too)."""
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            return
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is loop:
+            self._wakeup.set()
+        else:
+            loop.call_soon_threadsafe(self._wakeup.set)
 
     def publish_signal(self, signal: Signal, instrument: Instrument | None = None) -> list[int]:
         """Relay a signal if it is actionable and at or above the quality gate."""
@@ -371,14 +387,20 @@ class Outbox:
     async def run(self, stop: asyncio.Event | None = None) -> None:
         """Deliver until ``stop`` is set (or the task is cancelled)."""
         stop = stop or asyncio.Event()
+        self._loop = asyncio.get_running_loop()
         self.reconcile()
         while not stop.is_set():
             self._wakeup.clear()
-            await self.deliver_due()
-            nxt = self.next_due_ns()
             wait = self.poll_s
-            if nxt is not None:
-                wait = min(wait, max(0.0, (nxt - self.clock()) / SECOND_NS))
+            try:
+                await self.deliver_due()
+                nxt = self.next_due_ns()
+            except Exception:  # the store was busy or broken: log, wait, try again
+                self.errors += 1
+                log.exception("alert relay pass failed")
+            else:
+                if nxt is not None:
+                    wait = min(wait, max(0.0, (nxt - self.clock()) / SECOND_NS))
             stopper = asyncio.ensure_future(stop.wait())
             waker = asyncio.ensure_future(self._wakeup.wait())
             try:

@@ -216,7 +216,7 @@ class TelegramControl:
         self._token = protect(token)
         self.app = self._build()
 
-    def _build(self) -> Application:  # type: ignore[type-arg]
+    def _build(self) -> Application:
         api = str(self.settings.get("telegram.api_url")).rstrip("/")
         timeout = float(self.settings.get("telegram.timeout_s", 10.0))
         poll = float(self.settings.get("telegram.poll_timeout_s", 20.0))
@@ -306,10 +306,12 @@ class TelegramControl:
         chat = update.effective_chat
         return f"telegram:{chat.id if chat else '?'}"
 
-    async def _reply(self, update: Update, text: str, markup: InlineKeyboardMarkup | None = None):  # type: ignore[no-untyped-def]
+    async def _reply(
+        self, update: Update, text: str, markup: InlineKeyboardMarkup | None = None
+    ) -> None:
         message = update.effective_message
         assert message is not None
-        return await message.reply_html(text, reply_markup=markup, do_quote=False)
+        await message.reply_html(text, reply_markup=markup, do_quote=False)
 
     # -- read commands ---------------------------------------------------------------------
     async def _help(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

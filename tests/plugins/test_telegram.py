@@ -158,3 +158,17 @@ async def test_send_is_one_request_per_part(api: FakeBotApi) -> None:
     methods = [c.method for c in api.state.calls]
     assert methods == ["getMe", "sendMessage", "sendMessage"]
     assert time.monotonic() - t0 < 2
+
+
+def test_plugin_does_not_import_the_workstation() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, plugins.telegram\n"
+        "bad = [m for m in sys.modules if m.split('.')[0] in ('workstation', 'textual')]\n"
+        "print(bad)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"

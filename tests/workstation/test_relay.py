@@ -293,3 +293,52 @@ def test_migration_keeps_queued_alerts(tmp_path: Path) -> None:
         )
         store.mark_alert_failed(row["id"], "x", status="unknown")
         assert store.alert(row["id"])["status"] == "unknown"
+
+
+def test_fill_rejection_feed_and_summary_alerts_format(store: Store) -> None:
+    from engine.model import Fill, Order, OrderType, Side
+    from plugins.telegram import format_alert
+    from workstation.relay import daily_summary_alert, feed_alert, fill_alert, rejection_alert
+
+    inst = Instrument("BTC/USDT", "paper", Decimal("0.1"), Decimal("0.001"), "USDT")
+    t = time.time_ns()
+    fill = Fill("c1", "BTC/USDT", Side.BUY, Decimal("0.5"), Decimal("43210.5"), Decimal("1.2"), t)
+    order = Order("c2", "BTC/USDT", Side.SELL, OrderType.LIMIT, Decimal("1"), Decimal("50000"),
+                  reason="insufficient <margin>")
+    texts = {
+        "fill": parse_telegram_html(format_alert(fill_alert(fill, inst))[0]),
+        "rejection": parse_telegram_html(format_alert(rejection_alert(order, t, inst))[0]),
+        "down": parse_telegram_html(format_alert(feed_alert("binance", False, "ws closed", t))[0]),
+        "up": parse_telegram_html(format_alert(feed_alert("binance", True, "", t))[0]),
+    }
+    assert all(error == "" for _, error in texts.values())
+    assert "Price: 43,210.5" in texts["fill"][0] and "Quantity: 0.5" in texts["fill"][0]
+    assert "Price: 50,000.0" in texts["rejection"][0]
+    assert "insufficient <margin>" in texts["rejection"][0]
+    assert "binance is down" in texts["down"][0] and "recovered" in texts["up"][0]
+
+    store.add_fill(fill, "paper")
+    store.add_equity_point("paper", t - 100 * SECOND, 10_000.0)
+    store.add_equity_point("paper", t - SECOND, 10_100.0)
+    summary = daily_summary_alert(store, t - 50 * SECOND, t, "paper")
+    assert "fills: 1" in summary.body and "day +100.00" in summary.body
+
+
+SECOND = 1_000_000_000
+
+
+async def test_publish_from_another_thread_wakes_the_sender(store: Store, api: FakeBotApi) -> None:
+    outbox = Outbox(store, [notifier(api.url)], FAST, poll_s=30.0)  # only a wake-up can help
+    stop = asyncio.Event()
+    task = asyncio.create_task(outbox.run(stop))
+    await asyncio.sleep(0.1)
+    t0 = time.monotonic()
+    await asyncio.to_thread(outbox.publish, alert("from a worker thread"))
+    try:
+        while not api.state.sent:
+            assert time.monotonic() - t0 < 5
+            await asyncio.sleep(0.02)
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 5)
+        await outbox.close()

@@ -173,3 +173,39 @@ async def test_token_never_reaches_logs_store_or_exception_texts(
     assert "HTTP Request" in caplog.text  # httpx did log the URLs, with the token masked
     for text in texts:
         assert TOKEN not in text
+
+
+def test_serve_relays_the_outbox_and_answers_commands(
+    env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import signal
+    import subprocess
+    import sys
+
+    with Store(env) as store:
+        queued = store.enqueue_alert(
+            Alert("risk", "queued while offline", "b", time.time_ns()), f"telegram:{CHAT}"
+        )
+    with FakeBotApi(TOKEN, [CHAT]) as api:
+        monkeypatch.setenv("QWS_TELEGRAM_TOKEN", TOKEN)
+        monkeypatch.setenv("QWS__TELEGRAM__API_URL", api.url)
+        monkeypatch.setenv("QWS__TELEGRAM__POLL_TIMEOUT_S", "1")
+        code = "import sys; from workstation.cli import main; sys.exit(main(sys.argv[1:]))"
+        proc = subprocess.Popen(
+            [sys.executable, "-c", code, "telegram", "serve"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        try:
+            assert api.wait_for(lambda s: len(s.sent) == 1, timeout=20), proc.poll()
+            assert "queued while offline" in api.state.sent[0].text
+            api.push_message(CHAT, "/status")
+            assert api.wait_for(lambda s: len(s.sent) == 2, timeout=10)
+            assert "qws status" in api.state.sent[1].text
+        finally:
+            proc.send_signal(signal.SIGINT)
+            _, err = proc.communicate(timeout=20)
+    assert proc.returncode == 130, err.decode()[-2000:]
+    assert TOKEN.encode() not in err
+    with Store(env) as store:
+        assert store.alert(queued)["status"] == "sent"
