@@ -169,7 +169,8 @@ class FakeBotApi:
     def fail_next(self, method: str, fault: str) -> None:
         """Fault for the next call of ``method``: 'retry_after:N', 'chat_not_found',
         'blocked', 'server_error', 'drop_after_accept' (records the message, then closes the
-        connection without an answer: the acknowledgement is lost)."""
+        connection without an answer: the acknowledgement is lost), 'hang:SECONDS' (records
+        the message, answers after SECONDS)."""
         with self.cond:
             self.state.faults.append((method, fault))
 
@@ -349,6 +350,8 @@ class FakeBotApi:
                 Sent(mid, chat_id, text, params.get("parse_mode"), markup, time.monotonic())
             )
             self.cond.notify_all()
+        if fault.startswith("hang:"):
+            time.sleep(float(fault.split(":")[1]))  # accepted, but the answer comes too late
         if fault == "drop_after_accept":
             handler.close_connection = True
             handler.connection.shutdown(2)

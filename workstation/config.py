@@ -66,6 +66,7 @@ DEFAULTS: dict[str, Any] = {
             "feeds": True,
             "daily_summary": True,
         },
+        "summary_time_utc": "21:00",
         "rate_per_minute": 20,
         "rate_window_s": 60.0,
         "dedup_window_s": 300.0,

@@ -27,12 +27,14 @@ Delivery guarantees, per channel (one Telegram chat = one channel):
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from engine.model import (
@@ -213,6 +215,50 @@ def daily_summary_alert(store: Store, day_start_ns: int, now_ns: int, venue: str
             f" {counts.get('unknown', 0)} unknown"
         )
     return Alert("summary", "Daily summary", "\n".join(lines), now_ns)
+
+
+LAST_SUMMARY_KEY = "relay.last_summary_day"
+
+
+def summary_time_ns(now_ns: int, at_utc: str) -> int:
+    """Today's summary time (``"HH:MM"`` UTC) as ns, for the UTC day containing ``now_ns``."""
+    hours, minutes = (int(p) for p in at_utc.split(":"))
+    day = datetime.fromtimestamp(now_ns / 1e9, tz=UTC).replace(
+        hour=0, minute=0, second=0, microsecond=0
+    )
+    return int((day.timestamp() + hours * 3600 + minutes * 60) * SECOND_NS)
+
+
+def summary_due(store: Store, now_ns: int, at_utc: str) -> bool:
+    """True once per UTC day, from ``at_utc`` on (remembered in the store across restarts)."""
+    today = datetime.fromtimestamp(now_ns / 1e9, tz=UTC).date().isoformat()
+    return (
+        now_ns >= summary_time_ns(now_ns, at_utc) and store.get_setting(LAST_SUMMARY_KEY) != today
+    )
+
+
+def publish_summary_if_due(outbox: Outbox, venue: str, at_utc: str) -> bool:
+    now = outbox.clock()
+    if not summary_due(outbox.store, now, at_utc):
+        return False
+    at = summary_time_ns(now, at_utc)
+    outbox.publish(daily_summary_alert(outbox.store, at - 86_400 * SECOND_NS, now, venue))
+    today = datetime.fromtimestamp(now / 1e9, tz=UTC).date().isoformat()
+    outbox.store.set_setting(LAST_SUMMARY_KEY, today, actor="relay")
+    return True
+
+
+async def run_daily_summary(
+    outbox: Outbox, venue: str, at_utc: str, stop: asyncio.Event, check_s: float = 30.0
+) -> None:
+    """Queue the daily summary at ``at_utc`` each day until ``stop`` is set."""
+    while not stop.is_set():
+        try:
+            publish_summary_if_due(outbox, venue, at_utc)
+        except Exception:
+            log.exception("daily summary failed")
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), check_s)
 
 
 # -- the outbox driver --------------------------------------------------------------------

@@ -132,6 +132,16 @@ async def test_failures_are_classified(api: FakeBotApi, fault: str, expect: dict
         assert "chat not found" in result.error
 
 
+async def test_a_late_answer_is_ambiguous_not_retryable(api: FakeBotApi) -> None:
+    notifier = TelegramNotifier(TOKEN, CHAT, api_url=api.url, timeout_s=0.3)
+    await notifier.send(hostile_alert())  # warm up (getMe) within the timeout
+    api.fail_next("sendMessage", "hang:1")
+    result = await notifier.send(hostile_alert())
+    await notifier.close()
+    assert not result.ok and result.maybe_delivered and not result.permanent
+    assert len(api.state.sent) == 2  # the server did take it
+
+
 async def test_unreachable_server_is_retryable_not_ambiguous() -> None:
     with FakeBotApi(TOKEN, [CHAT]) as server:
         url = server.url

@@ -218,14 +218,14 @@ async def test_gives_up_after_max_attempts(store: Store) -> None:
 
 
 async def test_rate_cap_per_chat(store: Store, api: FakeBotApi) -> None:
-    config = RelayConfig(rate_per_window=2, rate_window_s=0.5, dedup_window_s=0)
+    config = RelayConfig(rate_per_window=2, rate_window_s=1.0, dedup_window_s=0)
     outbox = Outbox(store, [notifier(api.url)], config)
     for n in range(4):
         outbox.publish(alert(f"burst {n}"))
     await run_until(outbox, lambda: len(api.state.sent) == 4)
     at = [s.at for s in api.state.sent]
-    assert at[2] - at[0] >= 0.45 and at[3] - at[1] >= 0.45
-    assert at[1] - at[0] < 0.4
+    assert at[2] - at[0] >= 0.95 and at[3] - at[1] >= 0.95
+    assert at[1] - at[0] < 0.9  # the first two went out at once, within the cap
 
 
 def test_identical_alerts_are_deduplicated_within_the_window(store: Store) -> None:
@@ -303,8 +303,15 @@ def test_fill_rejection_feed_and_summary_alerts_format(store: Store) -> None:
     inst = Instrument("BTC/USDT", "paper", Decimal("0.1"), Decimal("0.001"), "USDT")
     t = time.time_ns()
     fill = Fill("c1", "BTC/USDT", Side.BUY, Decimal("0.5"), Decimal("43210.5"), Decimal("1.2"), t)
-    order = Order("c2", "BTC/USDT", Side.SELL, OrderType.LIMIT, Decimal("1"), Decimal("50000"),
-                  reason="insufficient <margin>")
+    order = Order(
+        "c2",
+        "BTC/USDT",
+        Side.SELL,
+        OrderType.LIMIT,
+        Decimal("1"),
+        Decimal("50000"),
+        reason="insufficient <margin>",
+    )
     texts = {
         "fill": parse_telegram_html(format_alert(fill_alert(fill, inst))[0]),
         "rejection": parse_telegram_html(format_alert(rejection_alert(order, t, inst))[0]),
@@ -342,3 +349,24 @@ async def test_publish_from_another_thread_wakes_the_sender(store: Store, api: F
         stop.set()
         await asyncio.wait_for(task, 5)
         await outbox.close()
+
+
+def test_daily_summary_once_per_day_from_its_time(store: Store) -> None:
+    from datetime import UTC, datetime
+
+    from workstation.relay import publish_summary_if_due
+
+    def at(text: str) -> int:
+        return int(datetime.fromisoformat(text).replace(tzinfo=UTC).timestamp() * 1e9)
+
+    now = [at("2026-03-02T20:59:00")]
+    outbox = Outbox(store, [notifier("http://127.0.0.1:9")], FAST, clock=lambda: now[0])
+    assert not publish_summary_if_due(outbox, "paper", "21:00")
+    now[0] = at("2026-03-02T21:00:30")
+    assert publish_summary_if_due(outbox, "paper", "21:00")
+    assert not publish_summary_if_due(outbox, "paper", "21:00")  # once a day
+    restarted = Outbox(store, [notifier("http://127.0.0.1:9")], FAST, clock=lambda: now[0])
+    assert not publish_summary_if_due(restarted, "paper", "21:00")  # also after a restart
+    now[0] = at("2026-03-03T21:05:00")
+    assert publish_summary_if_due(outbox, "paper", "21:00")
+    assert [r["title"] for r in store.alerts()] == ["Daily summary", "Daily summary"]

@@ -141,7 +141,7 @@ def _telegram_test(args: argparse.Namespace) -> int:
 
 async def _serve(store: Any, settings: Any, token: str) -> None:
     from plugins.telegram import TelegramNotifier
-    from workstation.relay import Outbox, RelayConfig
+    from workstation.relay import Outbox, RelayConfig, run_daily_summary
     from workstation.telegram_control import TelegramControl
 
     api_url = str(settings.get("telegram.api_url"))
@@ -152,10 +152,21 @@ async def _serve(store: Any, settings: Any, token: str) -> None:
     ]
     outbox = Outbox(store, notifiers, RelayConfig.from_settings(settings))
     control = TelegramControl(store, settings, token)
+    stop = asyncio.Event()
     await control.start()
+    summary = asyncio.create_task(
+        run_daily_summary(
+            outbox,
+            str(settings.get("trading.broker", "paper")),
+            str(settings.get("telegram.summary_time_utc", "21:00")),
+            stop,
+        )
+    )
     try:
-        await outbox.run()
+        await outbox.run(stop)
     finally:
+        stop.set()
+        await summary
         await control.stop()
         await outbox.close()
 

@@ -190,6 +190,7 @@ def test_serve_relays_the_outbox_and_answers_commands(
         monkeypatch.setenv("QWS_TELEGRAM_TOKEN", TOKEN)
         monkeypatch.setenv("QWS__TELEGRAM__API_URL", api.url)
         monkeypatch.setenv("QWS__TELEGRAM__POLL_TIMEOUT_S", "1")
+        monkeypatch.setenv("QWS__TELEGRAM__RELAY__DAILY_SUMMARY", "false")
         code = "import sys; from workstation.cli import main; sys.exit(main(sys.argv[1:]))"
         proc = subprocess.Popen(
             [sys.executable, "-c", code, "telegram", "serve"],
