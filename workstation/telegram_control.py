@@ -41,6 +41,7 @@ log = logging.getLogger(__name__)
 SECOND_NS = 1_000_000_000
 PERIODS = {"day": 1, "week": 7, "month": 30}
 TRADING_COMMANDS = ("buy", "sell", "close")
+STRANGER_AUDITS = 5
 HELP = """<b>qws commands</b>
 /status: kill switch, pause, orders, outbox
 /signals [N]: the last N signals (default 5)
@@ -79,18 +80,14 @@ def status_text(store: Store, kill: KillSwitch) -> str:
     orders = store.orders(open_only=True)
     positions = [p for p in store.positions() if p.qty != 0]
     last = store.signals(limit=1)
+    undelivered = [f"{counts[s]} {s}" for s in ("pending", "failed", "unknown") if counts.get(s)]
     lines = [
         "<b>qws status</b>",
         f"kill switch: <b>{'ENGAGED' if kill.engaged() else 'off'}</b>",
         f"paused: {'yes' if is_paused(store) else 'no'}",
         f"working orders: {len(orders)} · open positions: {len(positions)}",
         f"last signal: {escape(_ts(last[0].ts_ns) + ' ' + last[0].symbol) if last else 'none'}",
-        "alerts: "
-        + ", ".join(
-            f"{n} {s}" for s, n in sorted(counts.items()) if s in ("pending", "failed", "unknown")
-        )
-        if any(counts.get(s) for s in ("pending", "failed", "unknown"))
-        else "alerts: all delivered",
+        f"alerts: {', '.join(undelivered) if undelivered else 'all delivered'}",
     ]
     return "\n".join(lines)
 
@@ -212,6 +209,7 @@ class TelegramControl:
         self.clock = clock
         self.allowed = {int(c) for c in settings.get("telegram.chat_ids", [])}
         self.ignored = 0
+        self._audited_strangers: dict[int | None, int] = {}
         self._pending: dict[str, PendingConfirmation] = {}
         self._token = protect(token)
         self.app = self._build()
@@ -291,9 +289,12 @@ class TelegramControl:
             chat_id,
             user.id if user else None,
         )
-        self.store.audit(
-            "telegram", "ignored_update", str(chat_id), {"user": user.id if user else None}
-        )
+        if self._audited_strangers.get(chat_id, 0) < STRANGER_AUDITS:
+            # Audited a few times per chat and run, so a flood cannot bloat the audit log.
+            self._audited_strangers[chat_id] = self._audited_strangers.get(chat_id, 0) + 1
+            self.store.audit(
+                "telegram", "ignored_update", str(chat_id), {"user": user.id if user else None}
+            )
         raise ApplicationHandlerStop
 
     async def _on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:

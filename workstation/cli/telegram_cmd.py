@@ -141,7 +141,7 @@ def _telegram_test(args: argparse.Namespace) -> int:
 
 async def _serve(store: Any, settings: Any, token: str) -> None:
     from plugins.telegram import TelegramNotifier
-    from workstation.relay import Outbox, RelayConfig, run_daily_summary
+    from workstation.relay import Outbox, RelayConfig, risk_alert, run_daily_summary
     from workstation.telegram_control import TelegramControl
 
     api_url = str(settings.get("telegram.api_url"))
@@ -152,6 +152,11 @@ async def _serve(store: Any, settings: Any, token: str) -> None:
     ]
     outbox = Outbox(store, notifiers, RelayConfig.from_settings(settings))
     control = TelegramControl(store, settings, token)
+
+    def announce_kill(actor: str, reason: str) -> None:
+        outbox.publish(risk_alert("Kill switch engaged", f"by {actor}: {reason}", outbox.clock()))
+
+    control.kill.register(announce_kill)
     stop = asyncio.Event()
     await control.start()
     summary = asyncio.create_task(

@@ -203,6 +203,15 @@ def test_serve_relays_the_outbox_and_answers_commands(
             api.push_message(CHAT, "/status")
             assert api.wait_for(lambda s: len(s.sent) == 2, timeout=10)
             assert "qws status" in api.state.sent[1].text
+            api.push_message(CHAT, "/kill")
+            assert api.wait_for(lambda s: len(s.sent) == 3, timeout=10)
+            markup = api.state.sent[2].reply_markup
+            assert markup is not None
+            confirm = markup["inline_keyboard"][0][0]["callback_data"]
+            api.push_callback(CHAT, confirm, api.state.sent[2].message_id)
+            # the kill is announced through the outbox to every chat
+            assert api.wait_for(lambda s: len(s.sent) == 4, timeout=10)
+            assert "Kill switch engaged" in api.state.sent[3].text
         finally:
             proc.send_signal(signal.SIGINT)
             _, err = proc.communicate(timeout=20)
@@ -210,3 +219,4 @@ def test_serve_relays_the_outbox_and_answers_commands(
     assert TOKEN.encode() not in err
     with Store(env) as store:
         assert store.alert(queued)["status"] == "sent"
+        assert store.get_setting("trading.kill_switch") is True
