@@ -8,9 +8,10 @@ are split on line boundaries, and a single over-long line is cut outside HTML en
 A send returns a :class:`~engine.model.DeliveryResult` that tells the outbox (which lives in
 ``workstation.relay``) what it may do next: ``ok`` with the message id; a ``retry_after_s``
 for 429; ``permanent`` for errors that retrying cannot fix (chat not found, bot blocked,
-token rejected); ``maybe_delivered`` when the request may have reached Telegram but no answer
-came back (read timeout, connection dropped after sending): resending could duplicate it.
-Only failures to *connect* and error replies from the server count as "not sent".
+malformed message); ``maybe_delivered`` when the request may have reached Telegram but no
+answer came back (read timeout, connection dropped after sending): resending could duplicate
+it. Anything else (cannot connect, an error answer from the server, a rejected token) is
+"not sent" and retried with back-off, so alerts flow again once the cause is fixed.
 """
 
 from __future__ import annotations
@@ -221,7 +222,10 @@ def classify_error(exc: BaseException) -> DeliveryResult:
     reason = describe_error(exc)
     if isinstance(exc, RetryAfter):
         return DeliveryResult(False, error=reason, retry_after_s=retry_after_seconds(exc))
-    if isinstance(exc, InvalidToken | Forbidden | ChatMigrated | BadRequest):
+    if isinstance(exc, InvalidToken):
+        # Not the alert's fault: it is delivered (with back-off) once the token is fixed.
+        return DeliveryResult(False, error=reason)
+    if isinstance(exc, Forbidden | ChatMigrated | BadRequest):
         return DeliveryResult(False, error=reason, permanent=True)
     if isinstance(exc, NetworkError):
         cause = exc.__cause__

@@ -16,7 +16,7 @@ Delivery guarantees, per channel (one Telegram chat = one channel):
   Each message carries a ``qws#ID`` tag, so a deliberate resend is recognisable. Only
   failures that prove the request never arrived (connection refused, connect timeout,
   an error answer from the server) are retried, with exponential back-off.
-* **Permanent failures** (chat not found, bot blocked, token rejected) end in ``failed`` with
+* **Permanent failures** (chat not found, bot blocked, malformed message) end in ``failed`` with
   the reason; so does a row that exhausted ``telegram.retry.max_attempts``.
 * **Rate cap** per channel (``telegram.rate_per_minute`` within ``telegram.rate_window_s``),
   counted from the store, so a restart does not reset it; **de-duplication** of identical

@@ -151,11 +151,12 @@ async def test_unreachable_server_is_retryable_not_ambiguous() -> None:
     assert "cannot reach" in result.error
 
 
-async def test_rejected_token_is_permanent_and_not_echoed(api: FakeBotApi) -> None:
+async def test_rejected_token_is_retried_and_not_echoed(api: FakeBotApi) -> None:
     bad = "999999:WRONG-token-zzzzzzzzzzzzzzzz"
     notifier = TelegramNotifier(bad, CHAT, api_url=api.url, timeout_s=2)
     result = await notifier.send(hostile_alert())
-    assert result.permanent and "token was rejected" in result.error
+    assert not result.permanent and not result.maybe_delivered
+    assert "token was rejected" in result.error
     assert bad not in result.error and not api.state.sent
 
 

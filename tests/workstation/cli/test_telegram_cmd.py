@@ -166,7 +166,8 @@ async def test_token_never_reaches_logs_store_or_exception_texts(
     out = capsys.readouterr()
     texts += [caplog.text, out.out, out.err, *(r.getMessage() for r in caplog.records)]
     rows = list(Store(env).alerts(limit=100))
-    assert {r["status"] for r in rows} == {"sent", "failed"}
+    assert {r["status"] for r in rows} == {"sent", "failed", "pending"}
+    assert "token was rejected" in rows[-1]["last_error"]
     texts += [str(r) for r in rows]
     for path in tmp_path.glob("cli.db*"):
         assert TOKEN.encode() not in path.read_bytes(), path
