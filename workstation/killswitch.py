@@ -39,7 +39,7 @@ class KillSwitch:
     async def engage(self, actor: str, reason: str = "") -> None:
         with self.store.durable():
             self.store.set_setting(KILL_SWITCH_KEY, True, actor=actor)
-            self.store.audit(actor, "kill_switch", "engaged", {"reason": reason})
+            self.store.audit(actor, "kill_switch", "on", {"reason": reason})
         for hook in list(self._hooks):
             try:
                 result = hook(actor, reason)
@@ -52,7 +52,7 @@ class KillSwitch:
     def release(self, actor: str, reason: str = "") -> None:
         with self.store.durable():
             self.store.set_setting(KILL_SWITCH_KEY, False, actor=actor)
-            self.store.audit(actor, "kill_switch", "released", {"reason": reason})
+            self.store.audit(actor, "kill_switch", "off", {"reason": reason})
 
 
 def set_paused(store: Store, paused: bool, actor: str) -> None:

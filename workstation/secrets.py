@@ -1,33 +1,44 @@
-"""Secrets (bot tokens, API keys): the OS keyring first, an environment variable as fallback.
+"""Secrets (API keys, tokens): the OS keyring first, then the environment, never SQLite or logs.
 
-``get_secret("telegram")`` reads the keyring entry (service ``qws``, user ``telegram``),
-else ``QWS_TELEGRAM_TOKEN``. A secret never goes into SQLite, settings or logs: every value
-read here is registered with a logging record factory that replaces it with ``***`` in
-messages, arguments and exception texts of every log record (python-telegram-bot puts the
-token in its URLs and in ``InvalidToken`` messages), and :func:`redact` does the same for
-texts the caller stores or prints.
+``get_secret("binance", "api_key")`` reads keyring service ``qws:binance``, entry ``api_key``;
+on headless machines without a keyring it falls back to ``QWS_BINANCE_API_KEY``. The Telegram
+bot token is ``get_secret("telegram", "token")`` (``QWS_TELEGRAM_TOKEN``).
+
+Every value read or written here is registered with a logging record factory that replaces
+it with ``***`` in the message, arguments and exception text of every log record
+(python-telegram-bot puts the token in its URLs and in ``InvalidToken`` messages);
+:func:`redact` does the same for texts a caller stores or prints.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import re
 import threading
 import traceback
 from typing import Any
 
-SERVICE = "qws"
 MASK = "***"
 
 
+class SecretMissing(LookupError):
+    """No secret under that name; the message says where it was looked for, not any value."""
+
+
 class SecretsError(RuntimeError):
-    pass
+    """A secret could not be stored (no usable keyring, empty value)."""
 
 
-def env_name(name: str) -> str:
-    return f"QWS_{name.upper().replace('-', '_').replace('.', '_')}_TOKEN"
+def env_name(service: str, name: str) -> str:
+    return "QWS_" + re.sub(r"[^A-Z0-9]+", "_", f"{service}_{name}".upper()).strip("_")
 
 
+def keyring_service(service: str) -> str:
+    return f"qws:{service}"
+
+
+# -- redaction ------------------------------------------------------------------------------
 _known: set[str] = set()
 _lock = threading.Lock()
 _installed = False
@@ -75,43 +86,42 @@ def protect(value: str) -> str:
     return value
 
 
-def _keyring_usable() -> bool:
-    import keyring
-
-    backend = keyring.get_keyring()
-    return float(getattr(backend, "priority", 0)) > 0
-
-
-def get_secret(name: str) -> str | None:
-    """The secret from the keyring, else from ``QWS_<NAME>_TOKEN``, else None."""
-    value: str | None = None
+# -- keyring and environment ----------------------------------------------------------------
+def _from_keyring(service: str, name: str) -> str | None:
     try:
         import keyring
 
-        value = keyring.get_password(SERVICE, name)
-    except Exception:  # no keyring daemon, locked keyring: use the fallback
-        value = None
-    if not value:
-        value = os.environ.get(env_name(name)) or None
-    if value:
-        value = value.strip()
-        protect(value)
+        return keyring.get_password(keyring_service(service), name) or None
+    except Exception:  # no backend, locked keyring, dbus down: fall through to the environment
+        return None
+
+
+def get_secret(service: str, name: str, required: bool = False) -> str | None:
+    value = _from_keyring(service, name) or os.environ.get(env_name(service, name)) or None
+    if value is not None:
+        value = protect(value.strip())
+    if value is None and required:
+        raise SecretMissing(
+            f"no {name} for {service}: store it with `keyring set qws:{service} {name}`"
+            f" or set {env_name(service, name)}"
+        )
     return value
 
 
-def secret_source(name: str) -> str:
-    """Where :func:`get_secret` finds ``name``: 'keyring', 'environment' or 'missing'."""
-    try:
-        import keyring
-
-        if keyring.get_password(SERVICE, name):
-            return "keyring"
-    except Exception:
-        pass
-    return "environment" if os.environ.get(env_name(name)) else "missing"
+def secret_source(service: str, name: str) -> str:
+    """Where :func:`get_secret` finds it: 'keyring', 'environment' or 'missing'."""
+    if _from_keyring(service, name):
+        return "keyring"
+    return "environment" if os.environ.get(env_name(service, name)) else "missing"
 
 
-def set_secret(name: str, value: str) -> None:
+def _keyring_usable() -> bool:
+    import keyring
+
+    return float(getattr(keyring.get_keyring(), "priority", 0)) > 0
+
+
+def set_secret(service: str, name: str, value: str) -> None:
     """Store ``value`` in the OS keyring; a clear error if there is no usable keyring."""
     value = value.strip()
     if not value:
@@ -119,22 +129,22 @@ def set_secret(name: str, value: str) -> None:
     protect(value)
     if not _keyring_usable():
         raise SecretsError(
-            f"no OS keyring is available here; set the environment variable {env_name(name)}"
-            " instead"
+            "no OS keyring is available here; set the environment variable"
+            f" {env_name(service, name)} instead"
         )
     import keyring
 
     try:
-        keyring.set_password(SERVICE, name, value)
+        keyring.set_password(keyring_service(service), name, value)
     except Exception as exc:
         raise SecretsError(f"the keyring refused to store it: {redact(str(exc))}") from None
 
 
-def delete_secret(name: str) -> bool:
+def delete_secret(service: str, name: str) -> bool:
     try:
         import keyring
 
-        keyring.delete_password(SERVICE, name)
+        keyring.delete_password(keyring_service(service), name)
     except Exception:  # not there, or no keyring
         return False
     return True

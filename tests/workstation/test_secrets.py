@@ -20,30 +20,38 @@ TOKEN = "555555:SECRETS-test-token-abcdefghij"
 
 
 def test_keyring_first_then_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    assert get_secret("telegram") is None and secret_source("telegram") == "missing"
+    assert (
+        get_secret("telegram", "token") is None and secret_source("telegram", "token") == "missing"
+    )
     monkeypatch.setenv("QWS_TELEGRAM_TOKEN", "111:from-env-xxxxxxxx")
-    assert get_secret("telegram") == "111:from-env-xxxxxxxx"
-    assert secret_source("telegram") == "environment"
+    assert get_secret("telegram", "token") == "111:from-env-xxxxxxxx"
+    assert secret_source("telegram", "token") == "environment"
     with memory_keyring() as ring:
-        set_secret("telegram", f"  {TOKEN}\n")
-        assert ring.data[("qws", "telegram")] == TOKEN
-        assert get_secret("telegram") == TOKEN and secret_source("telegram") == "keyring"
-        assert delete_secret("telegram")
-        assert get_secret("telegram") == "111:from-env-xxxxxxxx"
+        set_secret("telegram", "token", f"  {TOKEN}\n")
+        assert ring.data[("qws:telegram", "token")] == TOKEN
+        assert (
+            get_secret("telegram", "token") == TOKEN
+            and secret_source("telegram", "token") == "keyring"
+        )
+        assert delete_secret("telegram", "token")
+        assert get_secret("telegram", "token") == "111:from-env-xxxxxxxx"
+    monkeypatch.setenv("QWS_BINANCE_API_KEY", "binance-key-123456")
+    assert get_secret("binance", "api_key") == "binance-key-123456"
+    assert redact("key=binance-key-123456") == "key=***"  # every secret read is masked
 
 
 def test_no_keyring_is_a_clear_error() -> None:
     with pytest.raises(SecretsError, match="QWS_TELEGRAM_TOKEN"):
-        set_secret("telegram", TOKEN)
+        set_secret("telegram", "token", TOKEN)
     with pytest.raises(SecretsError, match="empty"):
-        set_secret("telegram", "   ")
+        set_secret("telegram", "token", "   ")
 
 
 def test_known_secrets_are_masked_in_every_log_record(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     monkeypatch.setenv("QWS_TELEGRAM_TOKEN", TOKEN)
-    assert get_secret("telegram") == TOKEN
+    assert get_secret("telegram", "token") == TOKEN
     caplog.set_level(logging.DEBUG)
     log = logging.getLogger("some.library")
     log.debug("POST https://api.telegram.org/bot%s/getMe", TOKEN)

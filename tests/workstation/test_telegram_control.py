@@ -148,7 +148,7 @@ async def test_kill_switch_needs_inline_confirmation(harness: Harness, store: St
     assert store.get_setting(KILL_SWITCH_KEY) is True
     assert calls == [(f"telegram:{ME}", "confirmed from Telegram")]
     assert any(
-        a["action"] == "kill_switch" and a["subject"] == "engaged" and a["actor"] == "telegram:111"
+        a["action"] == "kill_switch" and a["subject"] == "on" and a["actor"] == "telegram:111"
         for a in store.audit_log()
     )
     assert len(harness.api.state.answers) == 2

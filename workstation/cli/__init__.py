@@ -11,7 +11,14 @@ import importlib
 import sys
 from collections.abc import Sequence
 
-COMMAND_MODULES = ("workstation.cli.config_cmd", "workstation.cli.telegram_cmd")
+COMMAND_MODULES = (
+    "workstation.cli.run",
+    "workstation.cli.data",
+    "workstation.cli.doctor",
+    "workstation.cli.config_cmd",
+    "workstation.cli.fetch",
+    "workstation.cli.telegram_cmd",
+)
 
 
 class CliError(Exception):

@@ -1,4 +1,4 @@
-"""``qws keys set|status|delete NAME``, ``qws telegram test|serve``, ``qws alerts``."""
+"""``qws keys set|status|delete SERVICE [NAME]``, ``qws telegram test|serve``, ``qws alerts``."""
 
 from __future__ import annotations
 
@@ -10,21 +10,19 @@ from typing import Any
 
 from workstation.cli.common import load_settings, open_store
 
-SECRET_NAMES = ("telegram",)
-
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    keys = sub.add_parser("keys", help="store secrets (bot tokens) in the OS keyring")
+    keys = sub.add_parser("keys", help="store secrets (bot tokens, API keys) in the OS keyring")
     ksub = keys.add_subparsers(dest="keys_cmd", required=True, metavar="ACTION")
-    kset = ksub.add_parser("set", help="prompt for a secret (no echo) and store it")
-    kset.add_argument("name", choices=SECRET_NAMES)
-    kset.set_defaults(func=_keys_set)
-    kstat = ksub.add_parser("status", help="say where a secret is found (never prints it)")
-    kstat.add_argument("name", choices=SECRET_NAMES)
-    kstat.set_defaults(func=_keys_status)
-    kdel = ksub.add_parser("delete", help="remove a secret from the keyring")
-    kdel.add_argument("name", choices=SECRET_NAMES)
-    kdel.set_defaults(func=_keys_delete)
+    for action, func, text in (
+        ("set", _keys_set, "prompt for a secret (no echo) and store it"),
+        ("status", _keys_status, "say where a secret is found (never prints it)"),
+        ("delete", _keys_delete, "remove a secret from the keyring"),
+    ):
+        p = ksub.add_parser(action, help=text)
+        p.add_argument("service", help="telegram, binance, bybit, ...")
+        p.add_argument("name", nargs="?", default="token", help="token (default), api_key, ...")
+        p.set_defaults(func=func)
 
     tg = sub.add_parser("telegram", help="Telegram relay: test the setup, or serve headless")
     tsub = tg.add_subparsers(dest="telegram_cmd", required=True, metavar="ACTION")
@@ -50,30 +48,35 @@ def _keys_set(args: argparse.Namespace) -> int:
     from workstation.cli import CliError
     from workstation.secrets import SecretsError, set_secret
 
-    value = getpass.getpass(f"{args.name} token (input hidden): ")
+    value = getpass.getpass(f"{args.service} {args.name} (input hidden): ")
     try:
-        set_secret(args.name, value)
+        set_secret(args.service, args.name, value)
     except SecretsError as exc:
         raise CliError(str(exc)) from None
-    print(f"stored the {args.name} token in the OS keyring")
+    print(f"stored the {args.service} {args.name} in the OS keyring")
     return 0
 
 
 def _keys_status(args: argparse.Namespace) -> int:
     from workstation.secrets import env_name, secret_source
 
-    source = secret_source(args.name)
+    source = secret_source(args.service, args.name)
+    label = f"{args.service} {args.name}"
     if source == "missing":
-        print(f"{args.name}: not set (qws keys set {args.name}, or {env_name(args.name)})")
+        print(
+            f"{label}: not set (qws keys set {args.service} {args.name},"
+            f" or {env_name(args.service, args.name)})"
+        )
         return 1
-    print(f"{args.name}: found in the {source}")
+    print(f"{label}: found in the {source}")
     return 0
 
 
 def _keys_delete(args: argparse.Namespace) -> int:
     from workstation.secrets import delete_secret
 
-    print(f"{args.name}: {'deleted' if delete_secret(args.name) else 'was not in the keyring'}")
+    deleted = delete_secret(args.service, args.name)
+    print(f"{args.service} {args.name}: {'deleted' if deleted else 'was not in the keyring'}")
     return 0
 
 
@@ -82,10 +85,11 @@ def _token() -> str:
     from workstation.cli import CliError
     from workstation.secrets import env_name, get_secret
 
-    token = get_secret("telegram")
+    token = get_secret("telegram", "token")
     if not token:
         raise CliError(
-            f"no Telegram bot token: run `qws keys set telegram` or set {env_name('telegram')}"
+            "no Telegram bot token: run `qws keys set telegram` or set"
+            f" {env_name('telegram', 'token')}"
         )
     return token
 

@@ -46,7 +46,7 @@ def test_keys_set_prompts_without_echo_and_stores_in_keyring(
     monkeypatch.setattr("getpass.getpass", fake_getpass)
     with memory_keyring() as ring:
         assert main(["keys", "set", "telegram"]) == 0
-        assert ring.data[("qws", "telegram")] == TOKEN
+        assert ring.data[("qws:telegram", "token")] == TOKEN
         assert main(["keys", "status", "telegram"]) == 0
     out = capsys.readouterr()
     assert prompts and "hidden" in prompts[0]
@@ -115,7 +115,7 @@ async def test_token_never_reaches_logs_store_or_exception_texts(
     for name in ("httpx", "httpcore", "telegram"):
         logging.getLogger(name).setLevel(logging.DEBUG)
     monkeypatch.setenv("QWS_TELEGRAM_TOKEN", TOKEN)
-    token = get_secret("telegram")
+    token = get_secret("telegram", "token")
     assert token == TOKEN
     texts: list[str] = []
     with FakeBotApi(TOKEN, [CHAT]) as api:
