@@ -183,3 +183,16 @@ def test_plugin_does_not_import_the_workstation() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"
+
+
+async def test_a_split_message_failing_midway_is_ambiguous(api: FakeBotApi) -> None:
+    alert = hostile_alert(reasons=["y" * 3000, "z" * 3000, "w" * 3000])
+    assert len(format_alert(alert)) == 3
+    notifier = TelegramNotifier(TOKEN, CHAT, api_url=api.url, timeout_s=2)
+    api.fail_next("sendMessage", "none")  # the first part goes through
+    api.fail_next("sendMessage", "server_error")
+    result = await notifier.send(alert)
+    await notifier.close()
+    assert not result.ok and result.maybe_delivered  # resending would repeat part 1
+    assert result.message_id == str(api.state.sent[0].message_id)
+    assert "partly delivered (1/3 parts)" in result.error
