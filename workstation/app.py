@@ -107,9 +107,9 @@ class QwsApp(App[None]):
         instrument: Instrument = resolver(symbol)
         return instrument
 
-    def on_mount(self) -> None:
+    async def on_mount(self) -> None:
         self.theme = self.setting("app.theme", "textual-dark")
-        self.push_screen(self.dashboard)
+        await self.push_screen(self.dashboard)
         self.screen_pump()
         self.store_writer()
         self.feed_pump()
