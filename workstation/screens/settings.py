@@ -1,9 +1,9 @@
 """The settings screen: feed, theme, quality gate, risk limits, and secrets.
 
 Plain settings are saved in the store's settings table (audited) and override the config file
-for this database. API keys and bot tokens go to the OS keyring (service ``qws:<service>``,
-the convention of :mod:`workstation.secrets`) from password inputs; they are never shown again,
-only whether one is set.
+for this database. API keys and bot tokens go to the OS keyring through
+:mod:`workstation.secrets` from password inputs; they are never shown again, only whether
+one is set (and where).
 """
 
 from __future__ import annotations
@@ -16,6 +16,8 @@ from textual.binding import Binding, BindingType
 from textual.containers import Grid, Horizontal, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Button, Footer, Input, Label, Select, Static
+
+from workstation.secrets import SecretsError, set_secret
 
 PLAIN: tuple[tuple[str, str, type], ...] = (
     ("app.feed", "Feed (on restart)", str),
@@ -35,27 +37,11 @@ SECRETS: tuple[tuple[str, str, str], ...] = (
 )
 
 
-def secret_is_set(service: str, name: str) -> bool:
-    """Whether the keyring (or the environment fallback) holds it; the value is never read out."""
-    from workstation.secrets import get_secret
+def secret_state(service: str, name: str) -> str:
+    """'keyring', 'environment' or 'missing'; the value itself is never read out to the screen."""
+    from workstation.secrets import secret_source
 
-    return get_secret(service, name) is not None
-
-
-def store_secret(service: str, name: str, value: str) -> None:
-    """Put a secret in the keyring; raises with a message that never contains the value."""
-    import keyring
-    import keyring.errors
-
-    try:
-        keyring.set_password(f"qws:{service}", name, value)
-    except keyring.errors.KeyringError as exc:
-        raise RuntimeError(f"the keyring refused {service} {name}: {type(exc).__name__}") from None
-    if not secret_is_set(service, name):
-        raise RuntimeError(
-            f"no usable keyring backend: {service} {name} was not stored;"
-            f" set QWS_{service.upper()}_{name.upper()} in the environment instead"
-        )
+    return secret_source(service, name)
 
 
 def parse_value(raw: str, kind: type) -> Any:
@@ -133,10 +119,10 @@ class SettingsScreen(Screen[None]):
             if not box.value:
                 continue
             try:
-                store_secret(service, name, box.value)
+                set_secret(service, name, box.value)
                 saved.append(f"{label} (keyring)")
-            except RuntimeError as exc:
-                errors.append(str(exc))
+            except SecretsError as exc:
+                errors.append(f"{label}: {exc}")
             box.value = ""
             self.query_one(f"#{service}-{name}-state", Static).update(_state(service, name))
         message = ("saved: " + ", ".join(saved)) if saved else "nothing changed"
@@ -161,4 +147,7 @@ def _id(key: str) -> str:
 
 
 def _state(service: str, name: str) -> str:
-    return "[green]set[/]" if secret_is_set(service, name) else "[dim]not set[/]"
+    source = secret_state(service, name)
+    if source == "missing":
+        return "[dim]not set[/]"
+    return "[green]set[/]" if source == "keyring" else "[green]set (env)[/]"
