@@ -431,13 +431,11 @@ class Chart(Widget, can_focus=True):
         for x in range(0, cols - 5, step):
             label = time.strftime(fmt, time.gmtime(int(ts[x]) / 1e9))
             chars[x : x + len(label)] = label
-        marks = {round(ahead / k): kind for ahead, kind in self.turns}
-        turn = "".join(
-            ("▲" if marks[a] == "trough" else "▼") + f"{a * k}" for a in sorted(marks) if a > 0
-        )
         text = "".join(chars)
-        if turn and self.offset == 0:
-            text = (text[: width - len(turn) - 10] + " next turn " + turn)[:width]
+        turns = " · ".join(f"{kind} in {ahead:.1f}" for ahead, kind in sorted(self.turns))
+        if turns and self.offset == 0:
+            note = f" next {turns} bars"
+            text = (text[: max(0, width - len(note))].ljust(width - len(note)) + note)[:width]
         return text
 
 

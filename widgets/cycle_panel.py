@@ -19,18 +19,27 @@ from workstation.messages import CyclesComputed
 _BLOCKS = " ▁▂▃▄▅▆▇█"
 
 
+def bin_width(bins: int, width: int) -> int:
+    """Columns per spectrum bin so the bars fill the panel (at least one)."""
+    return max(1, width // max(1, bins))
+
+
 def spectrum_rows(power: np.ndarray, rows: int, width: int) -> list[str]:
-    """Vertical bars of ``power`` (one column per bin, DC bin dropped), ``rows`` high."""
+    """Vertical bars of ``power`` (bins 1.. left to right, DC dropped), ``rows`` high, each
+    bin ``bin_width`` columns wide."""
     values = np.asarray(power, dtype=np.float64)[1:]
-    values = values[: max(0, width)]
-    if rows <= 0 or values.size == 0:
+    if rows <= 0 or values.size == 0 or width <= 0:
         return []
+    w = bin_width(values.size, width)
+    values = values[: max(1, width // w)]
     peak = float(values.max()) or 1.0
     eighths = np.round(values / peak * rows * 8).astype(np.int64)
-    return [
-        "".join(_BLOCKS[f] for f in np.clip(eighths - (rows - 1 - r) * 8, 0, 8))
-        for r in range(rows)
-    ]
+    lines = []
+    for r in range(rows):
+        cells = np.clip(eighths - (rows - 1 - r) * 8, 0, 8)
+        lines.append("".join((_BLOCKS[f] * (w - 1) + " ") if w > 2 else _BLOCKS[f] * w
+                             for f in cells))  # fmt: skip
+    return lines
 
 
 class CyclePanel(Widget):
@@ -64,7 +73,7 @@ class CyclePanel(Widget):
         r = self.result
         if r is None:
             return self.status
-        parts = [f"{r.symbol} {r.timeframe}"]
+        parts = [f"{r.symbol} {r.timeframe}"] if self.size.width >= 90 else []
         if r.cycles:
             top = r.cycles[0]
             parts.append(f"dominant {top.period_bars:.1f} bars · strength {top.strength:.0%}")
@@ -86,22 +95,23 @@ class CyclePanel(Widget):
             return out
         rows = self.size.height - 2
         lines = spectrum_rows(r.spectrum, rows, self.size.width)
-        peak_col = r.cycles[0].k - 1 if r.cycles else -1
+        w = bin_width(len(r.spectrum) - 1, self.size.width)
+        peak_k = r.cycles[0].k if r.cycles else -1
         bar = self.get_component_rich_style("cycle--bar", partial=True)
         peak = self.get_component_rich_style("cycle--peak", partial=True)
         for line in lines:
             out.append("\n")
-            for x, ch in enumerate(line):
-                out.append(ch, peak if x == peak_col else bar)
+            for k in range(1, len(line) // w + 1):
+                out.append(line[(k - 1) * w : k * w], peak if k == peak_k else bar)
         n = 2 * (len(r.spectrum) - 1) if len(r.spectrum) > 1 else 0
-        axis = ""
-        if n:
-            marks = [k for k in range(1, len(r.spectrum)) if k in (1, 2, 4, 8, 16, 32, 64)]
-            chars = [" "] * min(self.size.width, len(r.spectrum))
-            for k in marks:
-                text = f"{n / k:.0f}"
-                if k - 1 + len(text) <= len(chars):
-                    chars[k - 1 : k - 1 + len(text)] = text
-            axis = "".join(chars) + "  ← period (bars)"
+        chars = [" "] * self.size.width
+        free = 0
+        for k in (k for k in range(1, len(r.spectrum)) if n % k == 0):
+            text = f"{n // k}"
+            x = (k - 1) * w
+            if x >= free and x + len(text) <= len(chars):
+                chars[x : x + len(text)] = text
+                free = x + len(text) + 1
+        axis = ("".join(chars).rstrip() + "  ← period in bars") if n else ""
         out.append("\n" + axis[: self.size.width], label + Style(dim=True))
         return out

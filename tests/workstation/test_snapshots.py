@@ -15,6 +15,7 @@ from textual.widgets import Input
 from feeds.demo import DemoFeed
 from tests.workstation.ui_helpers import frozen_clock, wait_for
 from widgets.chart import Chart
+from widgets.cycle_panel import CyclePanel
 from widgets.watchlist import Watchlist
 from workstation.app import QwsApp
 from workstation.config import Settings
@@ -35,6 +36,17 @@ async def _settle(pilot: Pilot) -> None:
         seen = app.quotes_seen
         await asyncio.sleep(0.2)
     await wait_for(lambda: not dashboard.query_one(Watchlist).flashing)
+    # overlays and cycles again, now that every quote is in the forming bar
+    await wait_for(lambda: dashboard.engine_ready)
+    runs = (dashboard.overlay_runs, dashboard.cycle_runs)
+    dashboard.compute_overlays()
+    dashboard.detect_cycles()
+    await wait_for(lambda: dashboard.overlay_runs > runs[0] and dashboard.cycle_runs > runs[1])
+    await pilot.pause()
+    panel = dashboard.query_one(CyclePanel)
+    assert panel.result is not None
+    panel.result.elapsed_ms = 0.0  # wall-clock run time: frozen like the clock
+    panel.refresh()
     app.refresh_status()
     await _still_cursors(pilot)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import importlib.util
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from textual import on, work
@@ -117,9 +117,12 @@ class DashboardScreen(Screen[None]):
         self.show_clock = show_clock
         self.history_loads = 0
         self.cycle_runs = 0
+        self.overlay_runs = 0
         self.engine_ready = False
         self._scan_due: set[str] = set()
         self._early_log: list[tuple[str, str]] = []
+        self._busy: set[str] = set()
+        self._again: set[str] = set()
 
     @property
     def qws(self) -> QwsApp:
@@ -224,8 +227,12 @@ class DashboardScreen(Screen[None]):
             self._scan_due.add(bar.symbol)
 
     def _scan_closed_bars(self) -> None:
+        if "scan" in self._busy:  # one automatic scan at a time; these symbols wait for the next
+            self.set_timer(0.5, self._scan_closed_bars)
+            return
         due, self._scan_due = sorted(self._scan_due), set()
         if due:
+            self._busy.add("scan")
             self.scan(due, self.qws.timeframe, quiet=True)
 
     @work(group="scan")
@@ -233,7 +240,13 @@ class DashboardScreen(Screen[None]):
         self, symbols: Sequence[str], timeframe: str | None = None, quiet: bool = False
     ) -> None:
         """Signals at the last bar of each symbol: the ensemble with the QPE cycle detector."""
-        timeframe = timeframe or self.timeframe
+        try:
+            await self._scan(symbols, timeframe or self.timeframe, quiet)
+        finally:
+            if quiet:
+                self._busy.discard("scan")
+
+    async def _scan(self, symbols: Sequence[str], timeframe: str, quiet: bool) -> None:
         bars = int(self.qws.setting("scan.bars", 256))
         frames = {}
         for symbol in symbols:
@@ -322,20 +335,51 @@ class DashboardScreen(Screen[None]):
         self.compute_overlays()
         self.detect_cycles()
 
-    @work(exclusive=True, group="overlays")
-    async def compute_overlays(self) -> None:
-        if not self.engine_ready or not indicators_available():
+    # -- engine work: one run at a time per kind; requests while one runs coalesce into one rerun
+    def compute_overlays(self) -> None:
+        if self.engine_ready and indicators_available():
+            self._request("overlays", self._overlays_worker)
+
+    def detect_cycles(self) -> None:
+        if self.engine_ready:
+            self._request("cycles", self._cycles_worker)
+
+    def _request(self, kind: str, start: Callable[[], object]) -> None:
+        if kind in self._busy:
+            self._again.add(kind)
             return
+        self._busy.add(kind)
+        start()
+
+    def _finished(self, kind: str) -> None:
+        self._busy.discard(kind)
+        if kind in self._again:
+            self._again.discard(kind)
+            {"overlays": self.compute_overlays, "cycles": self.detect_cycles}[kind]()
+
+    @work(group="overlays")
+    async def _overlays_worker(self) -> None:
+        try:
+            await self._overlays_run()
+        finally:
+            self._finished("overlays")
+
+    @work(group="cycles")
+    async def _cycles_worker(self) -> None:
+        try:
+            await self._cycles_run()
+        finally:
+            self._finished("cycles")
+
+    async def _overlays_run(self) -> None:
         symbol, timeframe = self.symbol, self.timeframe
         close = self.chart.bars()["close"].to_numpy()
         overlays = await run_engine(_overlays, close)
         if (symbol, timeframe) == (self.symbol, self.timeframe):
             self.chart.set_overlays(overlays)
+            self.overlay_runs += 1
 
-    @work(exclusive=True, group="cycles")
-    async def detect_cycles(self) -> None:
-        if not self.engine_ready:
-            return
+    async def _cycles_run(self) -> None:
         from engine.cycles import CycleInputError
 
         symbol, timeframe = self.symbol, self.timeframe
