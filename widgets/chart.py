@@ -12,16 +12,17 @@ import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar, Self
 
 import numpy as np
 import polars as pl
+from rich.segment import Segment
 from rich.style import Style
-from rich.text import Text
 from textual import events
 from textual.binding import Binding, BindingType
 from textual.message import Message
 from textual.reactive import reactive
+from textual.strip import Strip
 from textual.widget import Widget
 
 from engine.model import Tick
@@ -119,6 +120,8 @@ class Chart(Widget, can_focus=True):
         self.redraws = 0
         self.ticks = 0
         self._dirty = False
+        self._strips: list[Strip] | None = None
+        self._strips_width = 0
 
     # -- data -------------------------------------------------------------------------------
     @property
@@ -205,7 +208,7 @@ class Chart(Widget, can_focus=True):
         self.refresh()
 
     def on_mount(self) -> None:
-        self.set_interval(1 / 15, self._flush)
+        self.set_interval(1 / 4, self._flush)
 
     def _flush(self) -> None:
         if self._dirty:
@@ -322,10 +325,26 @@ class Chart(Widget, can_focus=True):
             f"({chg:+.2f}%) V {v[col]:,.0f}"
         )
 
-    def render(self) -> Text:
+    def refresh(self, *regions: Any, **kwargs: Any) -> Self:
+        self._strips = None
+        return super().refresh(*regions, **kwargs)
+
+    def render_line(self, y: int) -> Strip:
+        width = self.size.width
+        if self._strips is None or self._strips_width != width:
+            self._strips = [
+                Strip(line).extend_cell_length(width, self.rich_style).crop(0, width)
+                for line in self._build().lines
+            ]
+            self._strips_width = width
+        if y < len(self._strips):
+            return self._strips[y]
+        return Strip.blank(width, self.rich_style)
+
+    def _build(self) -> _Lines:
         self.redraws += 1
         width, height = self.size.width, self.size.height
-        out = Text(no_wrap=True, overflow="crop")
+        out = _Lines(self.rich_style)
         out.append(self.readout()[:width], self._style("readout"))
         if height < 4 or not len(self._c):
             if self.message:
@@ -437,6 +456,22 @@ class Chart(Widget, can_focus=True):
             note = f" next {turns} bars"
             text = (text[: max(0, width - len(note))].ljust(width - len(note)) + note)[:width]
         return text
+
+
+class _Lines:
+    """Segments line by line (what ``render_line`` serves), built like a rich Text."""
+
+    def __init__(self, base: Style) -> None:
+        self.base = base
+        self.lines: list[list[Segment]] = [[]]
+
+    def append(self, text: str, style: Style | None = None) -> None:
+        full = self.base + style if style is not None else self.base
+        for i, part in enumerate(text.split("\n")):
+            if i:
+                self.lines.append([])
+            if part:
+                self.lines[-1].append(Segment(part, full))
 
 
 def _merge(cells: list[tuple[str, Style]]) -> list[tuple[str, Style]]:

@@ -142,7 +142,10 @@ class QwsApp(App[None]):
         sub = self.hub.subscribe("screen", maxsize=1_000)
         dashboard = self.dashboard
         while True:
-            await sub.wait()
+            try:
+                await sub.wait()
+            except StopAsyncIteration:  # the hub closed: the app is shutting down
+                return
             for event in sub.get_nowait_all():
                 if isinstance(event, Tick):
                     self.quotes_seen += 1
@@ -159,7 +162,10 @@ class QwsApp(App[None]):
         sub = self.hub.subscribe("store", lossless=True)
         venue = getattr(self.feed, "venue", self.feed.name)
         while True:
-            await sub.wait()
+            try:
+                await sub.wait()
+            except StopAsyncIteration:
+                return
             bars = [e for e in sub.get_nowait_all() if isinstance(e, Bar) and e.closed]
             for bar in bars:
                 await asyncio.to_thread(self._store_bar, bar, venue)
@@ -251,7 +257,10 @@ class QwsApp(App[None]):
         last_sync = 0.0
         loop = asyncio.get_running_loop()
         while True:
-            await sub.wait()
+            try:
+                await sub.wait()
+            except StopAsyncIteration:
+                return
             for event in sub.get_nowait_all():
                 if isinstance(event, (Tick, OrderBook)):
                     desk.on_market(event)

@@ -18,7 +18,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, Static, TabbedContent, TabPane
+from textual.widgets import Footer, Header, Static, TabbedContent, TabPane
 
 from engine.commands import Command, CommandError, parse
 from engine.model import Bar, Instrument, Order, OrderType, Side, Tick
@@ -122,6 +122,9 @@ class DashboardScreen(Screen[None]):
         self._scan_due: set[str] = set()
         self._early_log: list[tuple[str, str]] = []
         self._busy: set[str] = set()
+        self._watchlist: Watchlist | None = None
+        self._chart: Chart | None = None
+        self._positions: PositionsTable | None = None
         self._again: set[str] = set()
 
     @property
@@ -176,11 +179,15 @@ class DashboardScreen(Screen[None]):
     # -- widgets ----------------------------------------------------------------------------
     @property
     def watchlist(self) -> Watchlist:
-        return self.query_one(Watchlist)
+        if self._watchlist is None:
+            self._watchlist = self.query_one(Watchlist)
+        return self._watchlist
 
     @property
     def chart(self) -> Chart:
-        return self.query_one(Chart)
+        if self._chart is None:
+            self._chart = self.query_one(Chart)
+        return self._chart
 
     def set_status(self, text: str) -> None:
         self.query_one("#status", Static).update(text)
@@ -201,7 +208,10 @@ class DashboardScreen(Screen[None]):
         self.watchlist.update_quote(tick)
         if tick.symbol == self.symbol:
             self.chart.add_tick(tick)
-        self.query_one(PositionsTable).update_mark(tick.symbol, tick.mid)
+        if self._positions is None:
+            self._positions = self.query_one(PositionsTable)
+        if self._positions.positions:
+            self._positions.update_mark(tick.symbol, tick.mid)
 
     @on(QuoteUpdated)
     def _quote(self, message: QuoteUpdated) -> None:
@@ -306,11 +316,10 @@ class DashboardScreen(Screen[None]):
         self.log_line(message.text, message.severity)
 
     # -- selection and chart ----------------------------------------------------------------
-    @on(DataTable.RowHighlighted, "#watchlist")
-    def _row(self, event: DataTable.RowHighlighted) -> None:
-        symbol = str(event.row_key.value)
-        if symbol != self.symbol:
-            self.select(symbol, self.timeframe)
+    @on(Watchlist.Highlighted)
+    def _row(self, event: Watchlist.Highlighted) -> None:
+        if event.symbol != self.symbol:
+            self.select(event.symbol, self.timeframe)
 
     def select(self, symbol: str, timeframe: str) -> None:
         self.symbol, self.timeframe = symbol, timeframe
