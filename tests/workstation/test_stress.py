@@ -51,7 +51,7 @@ async def test_the_app_answers_keys_under_2000_quotes_per_second(store: Store) -
         while time.perf_counter() - start < SECONDS - 1.0:
             watchlist.focus()
             before = chart.symbol
-            reactions.append(await reaction(app, "down", lambda: chart.symbol != before))
+            reactions.append(await reaction(app, "down", lambda b=before: chart.symbol != b))
             reactions.append(await reaction(app, "f1", lambda: isinstance(app.screen, HelpScreen)))
             reactions.append(
                 await reaction(app, "escape", lambda: not isinstance(app.screen, HelpScreen))
