@@ -113,9 +113,13 @@ class QwsApp(App[None]):
         self.screen_pump()
         self.store_writer()
         self.feed_pump()
+        self.call_after_refresh(self._after_first_frame)
+        self.set_interval(1.0, self.refresh_status)
+
+    def _after_first_frame(self) -> None:
+        """Work the first frame need not wait for: reference prices and the broker."""
         self.load_references(self.symbols)
         self.open_desk()
-        self.set_interval(1.0, self.refresh_status)
 
     @property
     def watchlist(self) -> Watchlist:

@@ -11,12 +11,13 @@ from __future__ import annotations
 import importlib.util
 import time
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
+from textual.lazy import Lazy
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Static, TabbedContent, TabPane
 
@@ -48,6 +49,7 @@ from workstation.screens.order_ticket import TicketDraft
 if TYPE_CHECKING:
     from workstation.app import QwsApp
 
+W = TypeVar("W")
 TIMEFRAME_KEYS = {"1": "1m", "2": "5m", "3": "15m", "4": "1h", "5": "4h", "6": "1d"}
 HISTORY_BARS = 600
 
@@ -141,18 +143,18 @@ class DashboardScreen(Screen[None]):
                 with TabPane("Cycles", id="tab-cycles"):
                     yield CyclePanel(id="cycles")
                 with TabPane("Signals", id="tab-signals"):
-                    yield SignalsFeed(id="signals")
+                    yield Lazy(SignalsFeed(id="signals"))
                 with TabPane("Positions", id="tab-positions"):
-                    yield PositionsTable(id="positions")
+                    yield Lazy(PositionsTable(id="positions"))
                 with TabPane("Orders", id="tab-orders"):
-                    yield OrdersTable(id="orders")
+                    yield Lazy(OrdersTable(id="orders"))
                 with TabPane("Log", id="tab-log"):
-                    yield LogPane(clock=self.qws.clock, id="log")
+                    yield Lazy(LogPane(clock=self.qws.clock, id="log"))
             with Vertical(id="book-box"):
                 yield OrderBookLadder(id="book")
         yield CommandBar(id="command")
         yield Static("starting…", id="status")
-        yield Footer()
+        yield Lazy(Footer())  # ~0.25 s of styling: after the first frame
 
     def on_mount(self) -> None:
         self.query_one("#book-box").border_title = "Order book"
@@ -189,6 +191,14 @@ class DashboardScreen(Screen[None]):
             self._chart = self.query_one(Chart)
         return self._chart
 
+    def _with(self, cls: type[W], use: Callable[[W], object]) -> None:
+        """Apply ``use`` to the widget of type ``cls`` now, or once its lazy pane has mounted."""
+        found = self.query(cls)
+        if found:
+            use(found.first())
+        else:
+            self.set_timer(0.05, lambda: self._with(cls, use))
+
     def set_status(self, text: str) -> None:
         self.query_one("#status", Static).update(text)
 
@@ -209,7 +219,10 @@ class DashboardScreen(Screen[None]):
         if tick.symbol == self.symbol:
             self.chart.add_tick(tick)
         if self._positions is None:
-            self._positions = self.query_one(PositionsTable)
+            found = self.query(PositionsTable)
+            if not found:
+                return  # still mounting (lazy pane); it gets marks with its first positions
+            self._positions = found.first()
         if self._positions.positions:
             self._positions.update_mark(tick.symbol, tick.mid)
 
@@ -286,21 +299,21 @@ class DashboardScreen(Screen[None]):
 
     @on(SignalRaised)
     def _signal(self, message: SignalRaised) -> None:
-        self.query_one(SignalsFeed).add_signal(message.signal)
+        self._with(SignalsFeed, lambda feed: feed.add_signal(message.signal))
         self.watchlist.set_signal(message.signal)
 
     @on(OrderUpdated)
     def _order(self, message: OrderUpdated) -> None:
-        self.query_one(OrdersTable).update_order(message.order)
+        self._with(OrdersTable, lambda table: table.update_order(message.order))
         o = message.order
         self.log_line(f"order {o.client_id[:8]} {o.side} {o.qty:f} {o.symbol}: {o.status}")
 
     def orders_snapshot(self, orders: Sequence[Order]) -> None:
-        self.query_one(OrdersTable).set_orders(orders)
+        self._with(OrdersTable, lambda table: table.set_orders(orders))
 
     @on(PositionsUpdated)
     def _positions(self, message: PositionsUpdated) -> None:
-        self.query_one(PositionsTable).set_positions(message.positions)
+        self._with(PositionsTable, lambda table: table.set_positions(message.positions))
 
     @on(CyclesComputed)
     def _cycles(self, message: CyclesComputed) -> None:
@@ -461,7 +474,8 @@ class DashboardScreen(Screen[None]):
         self.qws.open_ticket(draft or TicketDraft(self.symbol, Side(side)))
 
     def action_cancel_order(self) -> None:
-        client_id = self.query_one(OrdersTable).selected_client_id()
+        found = self.query(OrdersTable)
+        client_id = found.first().selected_client_id() if found else None
         if client_id is None:
             self.log_line("no open order selected (Orders tab)", "warning")
             return
