@@ -188,19 +188,19 @@ def compute_features(bars: pl.DataFrame, s: EnsembleSettings) -> Features:
 
 
 def encode_returns(windows: np.ndarray) -> np.ndarray:
-    """Detrend (least-squares line), Hann-taper and L2-normalise each row of log-returns: the
-    same encoding the QPE detector amplitude-encodes. Rows that cannot be encoded are NaN."""
-    w = np.atleast_2d(np.asarray(windows, dtype=np.float64))
-    n = w.shape[1]
-    x = np.arange(n) - (n - 1) / 2
-    slope = (w @ x) / (x @ x)
-    detr = w - w.mean(axis=1, keepdims=True) - slope[:, None] * x
-    taper = 0.5 - 0.5 * np.cos(2.0 * np.pi * np.arange(n) / n)  # periodic Hann, as engine.encoding
-    enc = detr * taper
-    norm = np.linalg.norm(enc, axis=1, keepdims=True)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        out = enc / norm
-    out[~(norm[:, 0] > 1e-300)] = np.nan
+    """Encode each row of log-returns as the QPE detector does (:func:`engine.encoding.
+    encode_windows`: detrend, periodic Hann, L2-normalise); rows that cannot be encoded
+    (NaN/inf, constant) come back NaN."""
+    from engine.encoding import encode_windows
+
+    rows = np.atleast_2d(np.asarray(windows, dtype=np.float64))
+    size = rows.shape[1]
+    n = size.bit_length() - 1
+    if size != 1 << n:
+        raise ValueError(f"the cycle window must be a power of 2, got {size}")
+    amps, meta = encode_windows(rows.ravel(), n, step=size)
+    out = np.array(amps, dtype=np.float64)
+    out[~meta.valid] = np.nan
     return out
 
 
@@ -211,12 +211,9 @@ def power_spectrum(encoded: np.ndarray) -> np.ndarray:
 
 def _fold(probs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(k of the strongest non-DC bin, its share of non-DC power) per row, k and N-k folded."""
-    n = probs.shape[1]
-    ks = np.arange(1, n // 2 + 1)
-    folded = probs[:, ks].copy()
-    mirror = n - ks
-    single = mirror != ks
-    folded[:, single] += probs[:, mirror[single]]
+    from engine.qpe import fold_spectrum
+
+    folded = fold_spectrum(probs)[:, 1:]
     total = folded.sum(axis=1)
     best = np.argmax(folded, axis=1)
     with np.errstate(divide="ignore", invalid="ignore"):

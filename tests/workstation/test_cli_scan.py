@@ -33,6 +33,7 @@ def test_scan_demo_json_stores_every_signal_unrelayed(
         assert 0.0 <= r["confidence"] <= 1.0  # type: ignore[operator]
         assert r["passes_gate"] == (r["confidence"] >= 0.75)  # type: ignore[operator]
         assert r["relayed"] is False and r["reasons"]
+        assert r["detector"] == "qpe (statevector)"
     # the embedded cycles of the strong instruments show up as the dominant period
     periods = {r["symbol"]: r["cycle"]["period"] for r in records}  # type: ignore[index]
     strong = [s for s, spec in DEMO_INSTRUMENTS.items() if spec.dominant_period]

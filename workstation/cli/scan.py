@@ -110,17 +110,11 @@ def _failed(symbol: str, reason: str) -> ScanResult:
 
 
 def _detector(choice: str) -> tuple[CycleDetector, str]:
-    from engine.scanner import CLASSICAL
+    from engine.scanner import CLASSICAL, qpe_detector
 
     if choice == "periodogram":
         return CLASSICAL, "cycles: classical periodogram"
-    from engine.scanner import qpe_detector
-
-    try:
-        detector = qpe_detector()
-    except ImportError:
-        return CLASSICAL, "cycles: classical periodogram (the QPE detector is not installed)"
-    return detector, "cycles: quantum phase estimation (statevector)"
+    return qpe_detector(), "cycles: quantum phase estimation (statevector, Aer)"
 
 
 def _load(
