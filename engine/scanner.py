@@ -108,8 +108,13 @@ def scan(
     s: en.EnsembleSettings,
     detector: CycleDetector = CLASSICAL,
     times: StageTimes | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> list[ScanResult]:
-    """A signal at the last bar of every frame (or a reason), in the order given."""
+    """A signal at the last bar of every frame (or a reason), in the order given.
+
+    ``progress(done, total)`` is called after each symbol's signal (the cycle stages run
+    once for all symbols before the first call).
+    """
     times = StageTimes() if times is None else times
     results: dict[str, ScanResult] = {}
     ok: list[str] = []
@@ -141,6 +146,8 @@ def scan(
                 sig = en.signal_at(an, t, (cycles[i], phases[i]), s, sym, timeframe)
             notes = () if encodable[i] else ("cycle window could not be encoded",)
             results[sym] = ScanResult(sym, sig, phase=phases[i], notes=notes)
+            if progress is not None:
+                progress(i + 1, len(ok))
     return [results[sym] for sym in frames]
 
 

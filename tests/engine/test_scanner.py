@@ -108,3 +108,10 @@ def test_qpe_detector_runs_the_circuits_on_aer(monkeypatch: pytest.MonkeyPatch) 
     results = sc.scan(frames, "1h", S, sc.qpe_detector())
     assert calls == [5]  # every symbol's window in one phase-estimation call
     assert all(r.signal is not None for r in results)
+
+
+def test_scan_reports_progress_per_symbol() -> None:
+    seen: list[tuple[int, int]] = []
+    frames = {"A": _bars(5), "SHORT": _bars(5).head(9), "B": _bars(6)}
+    sc.scan(frames, "1h", S, progress=lambda done, total: seen.append((done, total)))
+    assert seen == [(1, 2), (2, 2)]

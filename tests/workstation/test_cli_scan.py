@@ -134,3 +134,17 @@ def test_scan_user_errors_are_clear(
 ) -> None:
     assert main(["--db", str(db_path), "scan", *argv]) == 2
     assert message in capsys.readouterr().err
+
+
+def test_slow_scan_shows_a_progress_bar_on_a_terminal(
+    db_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from workstation.cli import scan as scan_cmd
+
+    monkeypatch.setenv("FORCE_COLOR", "1")
+    monkeypatch.setattr(scan_cmd, "PROGRESS_AFTER_S", 0.0)
+    assert main(["--db", str(db_path), "scan", "--json"]) == 0
+    assert "scanning" in capsys.readouterr().err
+    monkeypatch.setattr(scan_cmd, "PROGRESS_AFTER_S", 60.0)
+    assert main(["--db", str(db_path), "scan", "--json"]) == 0
+    assert "scanning" not in capsys.readouterr().err
