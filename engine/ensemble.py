@@ -402,10 +402,16 @@ def levels_vote(f: Features, t: int, s: EnsembleSettings) -> Vote:
 
 
 def higher_timeframe_vote(hf: Features | None, j: int, s: EnsembleSettings) -> Vote:
-    """Trend and momentum of the next higher timeframe at its last bar closed by now."""
+    """The trend, momentum, volatility and level analysers on the next higher timeframe, at
+    its last bar closed by now (its cycle needs more bars than a scan window holds)."""
     if hf is None or j < 0:
         return Vote(0.0, 0.0, "higher timeframe: too few bars")
-    votes = [trend_vote(hf, j, s), momentum_vote(hf, j, s)]
+    votes = [
+        trend_vote(hf, j, s),
+        momentum_vote(hf, j, s),
+        volatility_vote(hf, j, s),
+        levels_vote(hf, j, s),
+    ]
     total = sum(v.weight for v in votes)
     if total <= 0:
         return Vote(0.0, 0.0, "higher timeframe: warming up")
