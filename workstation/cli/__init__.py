@@ -11,7 +11,7 @@ import importlib
 import sys
 from collections.abc import Sequence
 
-COMMAND_MODULES = ("workstation.cli.config_cmd",)
+COMMAND_MODULES = ("workstation.cli.config_cmd", "workstation.cli.trade")
 
 
 class CliError(Exception):
