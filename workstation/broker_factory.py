@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
 
 from engine.model import Instrument
 from engine.protocols import Broker
 from engine.risk import RiskLimits
+from workstation import plugins
 from workstation.config import Settings
 from workstation.oms import ConfirmFn, OrderManager
 from workstation.secrets import get_secret
@@ -24,11 +24,10 @@ class BrokerConfigError(ValueError):
 
 
 def broker_class(name: str) -> Any:
-    for ep in entry_points(group="qws.brokers"):
-        if ep.name == name:
-            return ep.load()
-    names = ", ".join(sorted(ep.name for ep in entry_points(group="qws.brokers"))) or "none"
-    raise BrokerConfigError(f"unknown broker {name!r}; installed: {names}")
+    try:
+        return plugins.load("qws.brokers", name)
+    except plugins.PluginNotFound as exc:
+        raise BrokerConfigError(str(exc)) from exc
 
 
 def paper_state_path(settings: Settings, db_path: Path) -> Path:

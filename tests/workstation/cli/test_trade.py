@@ -1,0 +1,107 @@
+from __future__ import annotations
+
+import io
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from workstation.cli import main
+from workstation.store import Store
+
+QWS = str(Path(sys.executable).parent / "qws")
+
+
+def qws(db: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [QWS, "--db", str(db), *args], capture_output=True, text=True, timeout=60, env=os.environ
+    )
+
+
+def run(capsys: pytest.CaptureFixture[str], db: Path, *args: str) -> tuple[int, str, str]:
+    rc = main(["--db", str(db), *args])
+    out = capsys.readouterr()
+    return rc, out.out, out.err
+
+
+def test_a_paper_trade_from_the_cli_shows_in_positions_and_survives_a_restart(
+    tmp_path: Path,
+) -> None:
+    db = tmp_path / "q.db"
+    placed = qws(db, "order", "buy", "0.01", "BTC/USDT", "--yes")
+    assert placed.returncode == 0, placed.stderr
+    assert "FILLED" in placed.stdout
+    shown = qws(db, "positions")  # a new process: everything comes back from disk
+    assert shown.returncode == 0, shown.stderr
+    row = next(line for line in shown.stdout.splitlines() if line.startswith("BTC/USDT"))
+    assert row.split()[1] == "0.01"
+    assert "USDT" in shown.stdout.splitlines()[-1]  # balances line
+    with Store(db) as store:
+        [pos] = store.positions("paper")
+        assert str(pos.qty) == "0.01" and pos.avg_price > 60_000
+
+
+def test_limit_order_rests_lists_as_open_and_cancels(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    db = tmp_path / "q.db"
+    rc, out, _ = run(capsys, db, "order", "buy", "0.1", "ETH/USDT", "--limit", "3000", "--yes")
+    assert rc == 0 and " OPEN " in out
+    cid = out.split()[0]
+    rc, out, _ = run(capsys, db, "orders", "--open")
+    assert cid in out and "limit" in out
+    rc, out, _ = run(capsys, db, "cancel", cid)
+    assert rc == 0 and "CANCELLED" in out
+    rc, out, _ = run(capsys, db, "orders", "--open")
+    assert "no open orders" in out
+    rc, _, err = run(capsys, db, "cancel", "qws-nope")
+    assert rc == 2 and "no order qws-nope" in err
+
+
+def test_flatten_needs_confirmation_then_closes_and_pnl_reports(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db = tmp_path / "q.db"
+    run(capsys, db, "order", "sell", "2", "SOL/USDT", "--yes")
+    monkeypatch.setattr("sys.stdin", io.StringIO(""))  # not a terminal
+    rc, _, err = run(capsys, db, "flatten", "SOL/USDT")
+    assert rc == 2 and "pass --yes" in err
+    rc, out, _ = run(capsys, db, "positions")
+    assert "SOL/USDT" in out
+    rc, out, _ = run(capsys, db, "flatten", "SOL/USDT", "--yes")
+    assert rc == 0 and "FILLED" in out
+    rc, out, _ = run(capsys, db, "positions")
+    assert "no open positions" in out
+    rc, out, _ = run(capsys, db, "pnl")
+    row = next(line for line in out.splitlines() if line.startswith("SOL/USDT"))
+    realized, fees = (float(x.replace(",", "")) for x in row.split()[1:3])
+    assert realized < 0 and fees > 0  # sold the bid, bought back the ask: the spread is lost
+    rc, out, _ = run(capsys, db, "pnl", "--since", "2999-01-01")
+    assert "no fills since 2999-01-01" in out
+    rc, _, err = run(capsys, db, "pnl", "--since", "yesterday")
+    assert rc == 2 and "YYYY-MM-DD" in err
+
+
+def test_kill_switch_from_the_cli_blocks_orders(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    db = tmp_path / "q.db"
+    run(capsys, db, "order", "buy", "1", "ETH/USDT", "--limit", "3000", "--yes")
+    rc, out, _ = run(capsys, db, "kill", "on")
+    assert rc == 0 and "cancelled 1 open order" in out
+    rc, out, _ = run(capsys, db, "order", "buy", "1", "ETH/USDT", "--yes")
+    assert rc == 1 and "REJECTED" in out and "kill switch" in out
+    run(capsys, db, "kill", "off")
+    rc, out, _ = run(capsys, db, "kill")
+    assert "kill switch: off" in out
+    rc, out, _ = run(capsys, db, "order", "buy", "1", "ETH/USDT", "--yes")
+    assert rc == 0 and "FILLED" in out
+
+
+def test_off_grid_quantity_is_refused_with_the_reason(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    rc, out, _ = run(capsys, tmp_path / "q.db", "order", "buy", "0.000001", "BTC/USDT", "--yes")
+    assert rc == 1 and "not a multiple of the lot size" in out
