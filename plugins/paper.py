@@ -312,7 +312,7 @@ class PaperBroker:
         with self._lock:
             return self._working()
 
-    async def order(self, client_id: str) -> Order | None:
+    async def order(self, client_id: str, symbol: str | None = None) -> Order | None:
         with self._lock:
             return self._get(client_id)
 

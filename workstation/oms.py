@@ -413,7 +413,7 @@ class OrderManager:
         await self._pull_fills()
         lookup = getattr(self.broker, "order", None)
         for local in self.store.orders(open_only=True, venue=self.venue):
-            remote = await lookup(local.client_id) if lookup is not None else None
+            remote = await lookup(local.client_id, local.symbol) if lookup is not None else None
             if remote is None:
                 if reconciling and local.status in (S.SUBMITTING, S.NEW):
                     d = Discrepancy(
@@ -510,6 +510,8 @@ class OrderManager:
     async def _copy_balances(self) -> None:
         exact = getattr(self.broker, "balances", None)
         values = exact() if callable(exact) else None
+        if inspect.isawaitable(values):
+            values = await values
         if values is None:
             values = {k: to_decimal(v) for k, v in (await self.broker.balance()).items()}
         with self.store.durable():
