@@ -1,5 +1,5 @@
 """Trading from the command line: ``qws order``, ``orders``, ``positions``, ``cancel``,
-``flatten``, ``pnl``, ``kill`` and ``reconcile``.
+``flatten``, ``pnl``, ``kill``, ``reconcile`` and ``risk``.
 
 Every command first reconciles with the configured broker (paper by default), so what it
 prints is the venue's truth; discrepancies are printed and kept in the audit log. Commands that
@@ -62,6 +62,11 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
     p = sub.add_parser("reconcile", help="settle orders, fills and positions with the broker")
     p.set_defaults(func=_reconcile)
+
+    p = sub.add_parser("risk", help="historical VaR and CVaR (95%%, 99%%) of the open positions")
+    p.add_argument("--timeframe", default="1h")
+    p.add_argument("--bars", type=int, default=500)
+    p.set_defaults(func=_risk)
 
 
 class _Session:
@@ -384,6 +389,44 @@ def _kill(args: argparse.Namespace) -> int:
 def _reconcile(args: argparse.Namespace) -> int:
     async def body(s: _Session) -> int:
         print(f"reconciled with {s.broker.name}")
+        return 0
+
+    return _run(args, body)
+
+
+def _risk(args: argparse.Namespace) -> int:
+    from workstation.risk_report import var_report
+
+    async def body(s: _Session) -> int:
+        positions = [p for p in s.store.positions(s.oms.venue) if p.qty != 0]
+        if not positions:
+            print("no open positions: nothing at risk")
+            return 0
+
+        demo_frames: dict[str, Any] = {}
+        if s._demo is not None:
+            for p in positions:
+                if p.symbol in s._demo.symbols():
+                    demo_frames[p.symbol] = await s._demo.history(
+                        p.symbol, args.timeframe, limit=args.bars
+                    )
+        report = var_report(
+            s.store,
+            positions,
+            s.mark,
+            args.timeframe,
+            args.bars,
+            history=lambda sym, _tf, _n: demo_frames.get(sym),
+        )
+        for symbol, exposure in report.exposures.items():
+            print(f"{symbol:<10} exposure {exposure:>14,.2f}")
+        for level, (var, cvar) in report.levels.items():
+            print(
+                f"{level:.0%} one-{report.timeframe}-bar VaR {var:,.2f}  CVaR {cvar:,.2f}"
+                f"  ({report.bars} bars)"
+            )
+        if report.missing:
+            print("not enough bars for: " + ", ".join(report.missing))
         return 0
 
     return _run(args, body)

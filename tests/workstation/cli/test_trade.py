@@ -105,3 +105,19 @@ def test_off_grid_quantity_is_refused_with_the_reason(
 ) -> None:
     rc, out, _ = run(capsys, tmp_path / "q.db", "order", "buy", "0.000001", "BTC/USDT", "--yes")
     assert rc == 1 and "not a multiple of the lot size" in out
+
+
+def test_risk_reports_var_and_cvar_of_open_positions(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    db = tmp_path / "q.db"
+    rc, out, _ = run(capsys, db, "risk")
+    assert "nothing at risk" in out
+    run(capsys, db, "order", "buy", "0.1", "BTC/USDT", "--yes")
+    rc, out, _ = run(capsys, db, "risk", "--bars", "200")
+    assert rc == 0 and "BTC/USDT" in out
+    lines = [line for line in out.splitlines() if "VaR" in line]
+    assert [line.split()[0] for line in lines] == ["95%", "99%"]
+    var95 = float(lines[0].split()[3].replace(",", ""))
+    var99 = float(lines[1].split()[3].replace(",", ""))
+    assert 0 < var95 <= var99 < 6_400 * 0.2

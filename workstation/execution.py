@@ -1,0 +1,61 @@
+"""Keeps the order manager in step with the market while the app runs.
+
+:func:`run_execution` reconciles once at start, then routes every quote and book from the hub
+to a broker that simulates fills (the paper broker's ``on_tick``/``on_book``) and lets the order
+manager pick up what changed; remote brokers are polled every ``poll_s`` instead. Call
+:meth:`OrderManager.reconcile` again after a reconnect. Discrepancies go to ``on_discrepancy``
+(the screen shows them) as well as to the audit log.
+
+Quotes reach the hub conflated per symbol, so under back-pressure the paper broker sees fewer
+trades: resting limits then fill *less*, never more, than the market allowed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+
+from engine.model import OrderBook, Tick
+from workstation.hub import Hub
+from workstation.oms import Discrepancy, OrderManager
+
+
+async def run_execution(
+    hub: Hub,
+    oms: OrderManager,
+    poll_s: float = 2.0,
+    min_sync_interval_s: float = 0.1,
+    on_discrepancy: Callable[[Discrepancy], None] | None = None,
+) -> None:
+    """Run until cancelled."""
+    report = on_discrepancy or (lambda _d: None)
+    for d in await oms.reconcile():
+        report(d)
+    broker = oms.broker
+    on_tick = getattr(broker, "on_tick", None)
+    on_book = getattr(broker, "on_book", None)
+    if on_tick is None:
+        while True:
+            await asyncio.sleep(poll_s)
+            for d in await oms.sync():
+                report(d)
+    sub = hub.subscribe("execution", lossless=True)
+    last_sync = 0.0
+    try:
+        async for event in sub:
+            if isinstance(event, Tick):
+                on_tick(event)
+            elif isinstance(event, OrderBook) and on_book is not None:
+                on_book(event)
+            else:
+                continue
+            now = time.monotonic()
+            if now - last_sync >= min_sync_interval_s and oms.store.orders(
+                open_only=True, venue=oms.venue, limit=1
+            ):
+                last_sync = now
+                for d in await oms.sync():
+                    report(d)
+    finally:
+        hub.unsubscribe(sub)
