@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from decimal import Decimal
 from typing import Any, TypeVar
 
@@ -110,6 +110,11 @@ class CcxtBroker:
 
     async def close(self) -> None:
         await self.exchange.close()
+
+    def track(self, symbols: Iterable[str]) -> None:
+        """Symbols whose trades and holdings matter (venues like Binance list trades per
+        symbol); the order manager passes every symbol it ever traded here."""
+        self._symbols.update(symbols)
 
     # -- error mapping and retries -------------------------------------------------------------
     async def _call(self, fn: Callable[[], Awaitable[T]], what: str) -> T:
@@ -263,6 +268,7 @@ class CcxtBroker:
         except OrderNotFound:
             return None
         self._symbol_of[client_id] = symbol
+        self._symbols.add(symbol)
         return self._to_order(raw, None)
 
     async def open_orders(self) -> list[Order]:

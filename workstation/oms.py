@@ -180,12 +180,14 @@ class OrderManager:
         async with self._lock:
             return await self._submit(order, reduce_only)
 
-    async def _submit(self, order: Order, reduce_only: bool = False) -> Order:
+    async def _submit(
+        self, order: Order, reduce_only: bool = False, confirmed: bool = False
+    ) -> Order:
         known = self.store.order(order.client_id)
         if known is not None:
             return known
         order = replace(order, venue=self.venue, status=S.NEW, ts_ns=order.ts_ns or self.clock())
-        refusal = await self._refusal(order, reduce_only)
+        refusal = await self._refusal(order, reduce_only, confirmed)
         if refusal:
             return self._reject(order, refusal)
         with self.store.durable():
@@ -199,12 +201,14 @@ class OrderManager:
         except (BrokerUnavailable, OSError, TimeoutError) as exc:
             self.store.audit(ACTOR, "order.unknown", order.client_id, {"error": str(exc)})
             return order
+        except BrokerError as exc:  # the venue answered, with an error: nothing was placed
+            return self._save(order, S.REJECTED, reason=str(exc))
         await self._apply_remote(order, remote)
         await self._pull_fills()
         await self._after_update()
         return self.store.order(order.client_id) or order
 
-    async def _refusal(self, order: Order, reduce_only: bool) -> str:
+    async def _refusal(self, order: Order, reduce_only: bool, confirmed: bool = False) -> str:
         position = self._position_qty(order.symbol)
         reduces = position != 0 and order.side.sign * position < 0 and order.qty <= abs(position)
         if reduce_only and not reduces:
@@ -214,7 +218,7 @@ class OrderManager:
         if getattr(self.broker, "live", True):
             if not self.live_enabled:
                 return "live trading is off: set trading.live = true in the config to enable it"
-            if self.confirm_live:
+            if self.confirm_live and not confirmed:
                 ok = False
                 if self.confirm is not None:
                     answer = self.confirm(order)
@@ -448,6 +452,9 @@ class OrderManager:
         the venue's, which win. Balances: copied. Everything found goes to the audit log.
         """
         async with self._lock:
+            track = getattr(self.broker, "track", None)
+            if track is not None:
+                track({o.symbol for o in self.store.orders(venue=self.venue, limit=10_000)})
             found = await self._sync_orders(reconciling=True)
             for remote in await self.broker.open_orders():
                 if self.store.order(remote.client_id) is None:
@@ -555,7 +562,8 @@ class OrderManager:
                     client_id=cid,
                     **{field_name: level},
                 )
-                await self._submit(child, reduce_only=True)
+                # the parent's confirmation covers its protective orders
+                await self._submit(child, reduce_only=True, confirmed=True)
         for a, b in self._bracket_pairs():
             if a.status is S.FILLED and not b.status.is_final:
                 await self._cancel(b.client_id)

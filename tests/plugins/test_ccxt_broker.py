@@ -176,7 +176,6 @@ async def test_oms_reconcile_after_a_restart_sees_fills_made_while_away(
         api_key="test-key",
         secret="test-secret",
         urls={"public": base, "private": base},
-        symbols=["BTC/USDT"],
         rate_limit_ms=5,
     )
     try:
@@ -190,4 +189,27 @@ async def test_oms_reconcile_after_a_restart_sees_fills_made_while_away(
         assert store.balances("binance")["BTC"] == D("0.7")
     finally:
         await fresh.close()
+        store.close()
+
+
+async def test_a_refused_key_rejects_the_order_without_leaking_it(
+    venue: Venue, tmp_path: Path
+) -> None:
+    base = venue.broker.exchange.urls["api"]["public"]
+    wrong = CcxtBroker(
+        "binance",
+        api_key="stolen-key",
+        secret="s3cr3t-value",
+        urls={"public": base, "private": base},
+        rate_limit_ms=5,
+    )
+    store = Store(tmp_path / "q.db")
+    try:
+        oms = await _oms(store, wrong)
+        o = await oms.submit(oms.build("BTC/USDT", Side.BUY, "0.01"))
+        assert o.status is OrderStatus.REJECTED and "refused the API key" in o.reason
+        assert "s3cr3t" not in o.reason and "stolen-key" not in str(store.audit_log(50))
+        assert venue.server.orders == {}
+    finally:
+        await wrong.close()
         store.close()

@@ -229,3 +229,21 @@ async def test_brackets_are_placed_after_the_fill_and_cancel_each_other(
     assert store.order(tp.client_id).status is OrderStatus.FILLED  # type: ignore[union-attr]
     assert store.order(sl.client_id).status is OrderStatus.CANCELLED  # type: ignore[union-attr]
     assert store.positions("paper")[0].qty == 0
+
+
+async def test_brackets_of_a_confirmed_live_order_are_not_asked_again(
+    store: Store, tmp_path: Path
+) -> None:
+    class Live(PaperBroker):
+        live = True
+
+    asked: list[str] = []
+
+    def yes(order: Order) -> bool:
+        asked.append(order.client_id)
+        return True
+
+    m = oms(store, paper(tmp_path, Live), live_enabled=True, confirm=yes)
+    parent = await m.submit(m.build("BTC/USDT", Side.BUY, "1", sl="90", tp="110"))
+    assert asked == [parent.client_id]
+    assert store.order(f"{parent.client_id}-sl").status is OrderStatus.OPEN  # type: ignore[union-attr]
