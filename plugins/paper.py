@@ -54,8 +54,10 @@ DEFAULT_FEES = {"maker": "0.001", "taker": "0.001"}
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS orders (
-  seq INTEGER PRIMARY KEY, client_id TEXT NOT NULL UNIQUE, body TEXT NOT NULL
+  seq INTEGER PRIMARY KEY, client_id TEXT NOT NULL UNIQUE, symbol TEXT NOT NULL,
+  working INTEGER NOT NULL, body TEXT NOT NULL
 );
+CREATE INDEX IF NOT EXISTS orders_working ON orders (working, symbol);
 CREATE TABLE IF NOT EXISTS fills (
   seq INTEGER PRIMARY KEY, fill_id TEXT NOT NULL UNIQUE, client_id TEXT NOT NULL,
   ts INTEGER NOT NULL, body TEXT NOT NULL
@@ -215,15 +217,23 @@ class PaperBroker:
 
     def _put(self, c: sqlite3.Connection, order: Order) -> None:
         c.execute(
-            "INSERT INTO orders (client_id, body) VALUES (?, ?)"
-            " ON CONFLICT (client_id) DO UPDATE SET body = excluded.body",
-            (order.client_id, order_to_json(order)),
+            "INSERT INTO orders (client_id, symbol, working, body) VALUES (?, ?, ?, ?)"
+            " ON CONFLICT (client_id) DO UPDATE SET working = excluded.working,"
+            " body = excluded.body",
+            (order.client_id, order.symbol, int(not order.status.is_final), order_to_json(order)),
         )
 
     def _working(self, symbol: str | None = None) -> list[Order]:
-        rows = self._conn.execute("SELECT body FROM orders ORDER BY seq").fetchall()
-        out = [order_from_json(r[0]) for r in rows]
-        return [o for o in out if not o.status.is_final and (symbol is None or o.symbol == symbol)]
+        """Orders still working, in arrival (time-priority) order."""
+        if symbol is None:
+            rows = self._conn.execute(
+                "SELECT body FROM orders WHERE working = 1 ORDER BY seq"
+            ).fetchall()
+        else:
+            rows = self._conn.execute(
+                "SELECT body FROM orders WHERE working = 1 AND symbol = ? ORDER BY seq", (symbol,)
+            ).fetchall()
+        return [order_from_json(r[0]) for r in rows]
 
     def instrument(self, symbol: str) -> Instrument:
         if callable(self._instruments):

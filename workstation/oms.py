@@ -215,16 +215,9 @@ class OrderManager:
             return f"reduce-only order would not reduce the {order.symbol} position"
         if self.kill_switch and not (reduce_only and reduces):
             return "kill switch is on: new orders are blocked (qws kill off to release)"
-        if getattr(self.broker, "live", True):
-            if not self.live_enabled:
-                return "live trading is off: set trading.live = true in the config to enable it"
-            if self.confirm_live and not confirmed:
-                ok = False
-                if self.confirm is not None:
-                    answer = self.confirm(order)
-                    ok = bool(await answer) if inspect.isawaitable(answer) else bool(answer)
-                if not ok:
-                    return "live order not confirmed"
+        live = getattr(self.broker, "live", True)
+        if live and not self.live_enabled:
+            return "live trading is off: set trading.live = true in the config to enable it"
         try:
             inst = self.instruments(order.symbol)
         except (KeyError, LookupError, ValueError) as exc:
@@ -237,6 +230,13 @@ class OrderManager:
             await self._engage_from_risk(decision.reason)
         if not decision.ok and not (reduce_only and reduces and decision.trip_kill_switch):
             return decision.reason
+        if live and self.confirm_live and not confirmed:
+            ok = False
+            if self.confirm is not None:
+                answer = self.confirm(order)
+                ok = bool(await answer) if inspect.isawaitable(answer) else bool(answer)
+            if not ok:
+                return "live order not confirmed"
         return ""
 
     async def _engage_from_risk(self, reason: str) -> None:

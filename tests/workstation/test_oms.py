@@ -247,3 +247,21 @@ async def test_brackets_of_a_confirmed_live_order_are_not_asked_again(
     parent = await m.submit(m.build("BTC/USDT", Side.BUY, "1", sl="90", tp="110"))
     assert asked == [parent.client_id]
     assert store.order(f"{parent.client_id}-sl").status is OrderStatus.OPEN  # type: ignore[union-attr]
+
+
+async def test_a_live_order_that_risk_rejects_is_never_put_to_the_user(
+    store: Store, tmp_path: Path
+) -> None:
+    class Live(PaperBroker):
+        live = True
+
+    asked: list[str] = []
+    m = oms(
+        store,
+        paper(tmp_path, Live),
+        live_enabled=True,
+        confirm=lambda o: asked.append(o.client_id) or True,
+        limits=RiskLimits(max_order_notional=50),
+    )
+    o = await m.submit(m.build("BTC/USDT", Side.BUY, "1"))
+    assert o.status is OrderStatus.REJECTED and "exceeds the limit" in o.reason and asked == []
