@@ -39,6 +39,7 @@ DEFAULTS: dict[str, Any] = {
     },
     "hub": {"queue_size": 10_000},
     "signals": {"quality_gate": 0.75},
+    "cycles": {"window": 64, "backend": "statevector", "shots": 4096},
     "trading": {
         "live": False,
         "confirm_live": True,

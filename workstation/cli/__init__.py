@@ -16,6 +16,8 @@ COMMAND_MODULES = (
     "workstation.cli.data",
     "workstation.cli.doctor",
     "workstation.cli.config_cmd",
+    "workstation.cli.fetch",
+    "workstation.cli.cycles",
     "workstation.cli.trade",
 )
 
