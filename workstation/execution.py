@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from engine.model import OrderBook, Tick
 from workstation.hub import Hub
@@ -27,9 +27,37 @@ async def run_execution(
     poll_s: float = 2.0,
     min_sync_interval_s: float = 0.1,
     on_discrepancy: Callable[[Discrepancy], None] | None = None,
+    account_ccy: str = "USD",
+    fx_pegs: Mapping[str, float] | None = None,
+    equity_every_s: float = 60.0,
 ) -> None:
-    """Run until cancelled."""
+    """Run until cancelled. Records an equity point every ``equity_every_s`` (the daily loss
+    limit and the equity curve read them)."""
     report = on_discrepancy or (lambda _d: None)
+    equity_task = asyncio.create_task(_record_equity(oms, account_ccy, fx_pegs, equity_every_s))
+    try:
+        await _route(hub, oms, poll_s, min_sync_interval_s, report)
+    finally:
+        equity_task.cancel()
+
+
+async def _record_equity(
+    oms: OrderManager, account_ccy: str, pegs: Mapping[str, float] | None, every_s: float
+) -> None:
+    while True:
+        value = oms.equity(account_ccy, oms.rates(pegs))
+        if value is not None:
+            oms.record_equity(value)
+        await asyncio.sleep(every_s)
+
+
+async def _route(
+    hub: Hub,
+    oms: OrderManager,
+    poll_s: float,
+    min_sync_interval_s: float,
+    report: Callable[[Discrepancy], None],
+) -> None:
     for d in await oms.reconcile():
         report(d)
     broker = oms.broker

@@ -23,7 +23,7 @@ import inspect
 import math
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any
@@ -39,7 +39,7 @@ from engine.model import (
     TimeInForce,
     to_decimal,
 )
-from engine.portfolio import apply_fill
+from engine.portfolio import apply_fill, fx_rate
 from engine.protocols import Broker, BrokerError, BrokerUnavailable, OrderNotFound, OrderRejected
 from engine.risk import RiskContext, RiskLimits, check_order
 from workstation.store import Store
@@ -582,6 +582,46 @@ class OrderManager:
                 yield tp, sl
 
     # -- equity --------------------------------------------------------------------------------
+    def rates(self, pegs: Mapping[str, float] | None = None) -> dict[str, float]:
+        """FX/crypto pair rates from the marks of every instrument we hold or traded, plus
+        explicit ``pegs`` from the settings (e.g. ``{"USDT/USD": 1.0}``)."""
+        out = dict(pegs or {})
+        for p in self.store.positions(self.venue):
+            self._add_rate(out, p.symbol)
+        for asset in self.store.balances(self.venue):
+            for symbol in (f"{asset}/USD", f"{asset}USD", f"USD{asset}"):
+                self._add_rate(out, symbol)
+        return out
+
+    def _add_rate(self, rates: dict[str, float], symbol: str) -> None:
+        try:
+            inst = self.instruments(symbol)
+        except (KeyError, LookupError, ValueError):
+            return
+        mark = self.marks(symbol)
+        if mark and inst.base_ccy and inst.quote_ccy:
+            rates[f"{inst.base_ccy}/{inst.quote_ccy}"] = mark
+
+    def equity(self, account_ccy: str, rates: Mapping[str, float]) -> float | None:
+        """Cash plus positions at their marks, in ``account_ccy``; None when a mark or rate is
+        missing (never a guess)."""
+        total = 0.0
+        try:
+            for asset, amount in self.store.balances(self.venue).items():
+                if amount:
+                    total += float(amount) * fx_rate(asset, account_ccy, rates)
+            for p in self.store.positions(self.venue):
+                if p.qty == 0:
+                    continue
+                mark = self.marks(p.symbol)
+                if mark is None:
+                    return None
+                quote = self.instruments(p.symbol).quote_ccy
+                total += float(p.qty) * mark * fx_rate(quote, account_ccy, rates)
+        except (KeyError, LookupError, ValueError):
+            return None
+        return total
+
     def record_equity(self, equity: float) -> None:
         self.store.add_equity_point(self.venue, self.clock(), equity)
 

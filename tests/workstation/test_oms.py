@@ -265,3 +265,46 @@ async def test_a_live_order_that_risk_rejects_is_never_put_to_the_user(
     )
     o = await m.submit(m.build("BTC/USDT", Side.BUY, "1"))
     assert o.status is OrderStatus.REJECTED and "exceeds the limit" in o.reason and asked == []
+
+
+async def test_equity_converts_cash_and_positions_with_live_rates(
+    store: Store, tmp_path: Path
+) -> None:
+    usdjpy = Instrument("USDJPY", "demo", D("0.001"), D("1000"), "JPY", "USD")
+    instruments = {"BTC/USDT": BTC, "USDJPY": usdjpy}
+    b = PaperBroker(tmp_path / "p.db", instruments, starting_balances={"USDT": 1000, "JPY": 15000})
+    b.on_book(standard_book())
+    marks = {"BTC/USDT": 100.0, "USDJPY": 150.0}
+    m = OrderManager(store, b, instruments.__getitem__, marks=marks.get)
+    await m.submit(m.build("BTC/USDT", Side.BUY, "2"))
+    await m.reconcile()
+    rates = m.rates({"USDT/USD": 1.0})
+    assert rates == {"USDT/USD": 1.0, "BTC/USDT": 100.0, "USD/JPY": 150.0}
+    cash = float(b.balances()["USDT"])
+    assert m.equity("USD", rates) == pytest.approx(cash + 2 * 100.0 + 15000 / 150)
+    assert m.equity("USD", {}) is None  # no rate for USDT: no guess
+    m.record_equity(1.0)
+    assert store.conn.execute("SELECT count(*) FROM equity").fetchone()[0] == 1
+
+
+async def test_partial_fill_then_the_rest_on_the_next_book(store: Store, tmp_path: Path) -> None:
+    b = paper(tmp_path)
+    m = oms(store, b)
+    o = await m.submit(m.build("BTC/USDT", Side.BUY, "12"))
+    assert o.status is OrderStatus.PARTIALLY_FILLED and o.filled_qty == D(10)
+    b.on_book(standard_book())
+    await m.sync()
+    done = store.order(o.client_id)
+    assert done is not None and done.status is OrderStatus.FILLED and done.filled_qty == D(12)
+    assert [f.qty for f in store.fills(client_id=o.client_id)] == [D(5), D(5), D(2)]
+    assert store.positions("paper")[0].qty == D(12)
+    statuses = [
+        r["detail"]
+        for r in reversed(store.audit_log(100))
+        if r["subject"] == o.client_id and r["action"] == "order.status"
+    ]
+    assert [s.split('"to": "')[1].split('"')[0] for s in statuses] == [
+        "SUBMITTING",
+        "PARTIALLY_FILLED",
+        "FILLED",
+    ]

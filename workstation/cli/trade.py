@@ -294,6 +294,10 @@ def _positions(args: argparse.Namespace) -> int:
         balances = s.store.balances(s.oms.venue)
         if balances:
             print("balances: " + ", ".join(f"{a} {_fmt(v, 2)}" for a, v in balances.items()))
+        ccy = str(s.settings.get("trading.account_ccy", "USD"))
+        equity = s.oms.equity(ccy, s.oms.rates(s.settings.get("trading.fx_pegs")))
+        if equity is not None:
+            print(f"equity: {equity:,.2f} {ccy}")
         return 0
 
     return _run(args, body)

@@ -37,7 +37,9 @@ def test_a_paper_trade_from_the_cli_shows_in_positions_and_survives_a_restart(
     assert shown.returncode == 0, shown.stderr
     row = next(line for line in shown.stdout.splitlines() if line.startswith("BTC/USDT"))
     assert row.split()[1] == "0.01"
-    assert "USDT" in shown.stdout.splitlines()[-1]  # balances line
+    lines = shown.stdout.splitlines()
+    assert lines[-2].startswith("balances:") and "USDT" in lines[-2]
+    assert lines[-1].startswith("equity:") and lines[-1].endswith(" USD")
     with Store(db) as store:
         [pos] = store.positions("paper")
         assert str(pos.qty) == "0.01" and pos.avg_price > 60_000
