@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from engine.model import Instrument, Order, OrderStatus, OrderType, Side
-from engine.protocols import BrokerUnavailable, OrderRejected, ReconcilingBroker
+from engine.protocols import BrokerError, BrokerUnavailable, OrderRejected, ReconcilingBroker
 from plugins.ccxt_broker import CcxtBroker
 from tests.plugins.fake_binance import FakeBinance
 from workstation.oms import OrderManager
@@ -213,3 +213,16 @@ async def test_a_refused_key_rejects_the_order_without_leaking_it(
     finally:
         await wrong.close()
         store.close()
+
+
+async def test_sandbox_switches_to_the_testnet_and_urls_still_override() -> None:
+    sandbox = CcxtBroker("binance", sandbox=True)
+    assert sandbox.exchange.urls["api"]["private"].startswith("https://testnet.binance.vision")
+    assert sandbox.exchange.enableRateLimit and sandbox.live
+    await sandbox.close()
+    proxied = CcxtBroker("binance", urls={"api": {"private": "http://127.0.0.1:9/api/v3"}})
+    assert proxied.exchange.urls["api"]["private"] == "http://127.0.0.1:9/api/v3"
+    assert proxied.exchange.urls["api"]["public"] == "https://api.binance.com/api/v3"
+    await proxied.close()
+    with pytest.raises(BrokerError, match="no exchange 'nosuch'"):
+        CcxtBroker("nosuch")
