@@ -111,6 +111,10 @@ class CcxtBroker:
     async def close(self) -> None:
         await self.exchange.close()
 
+    def _tracked(self) -> list[str]:
+        """Tracked symbols this venue lists (a watchlist may hold FX or index symbols too)."""
+        return sorted(s for s in self._symbols if s in (self.exchange.markets or {}))
+
     def track(self, symbols: Iterable[str]) -> None:
         """Symbols whose trades and holdings matter (venues like Binance list trades per
         symbol); the order manager passes every symbol it ever traded here."""
@@ -272,15 +276,27 @@ class CcxtBroker:
         return self._to_order(raw, None)
 
     async def open_orders(self) -> list[Order]:
+        """Open orders of the tracked symbols (cheap per-symbol calls), or of the whole account
+        when none are tracked yet (Binance weighs that call 80 times heavier)."""
         await self._markets()
-        raw = await self._call(self.exchange.fetch_open_orders, "fetch open orders")
-        return [self._to_order(r, None) for r in raw]
+        tracked = self._tracked()
+        if not tracked:
+            raw = await self._call(self.exchange.fetch_open_orders, "fetch open orders")
+            return [self._to_order(r, None) for r in raw]
+        out = []
+        for symbol in tracked:
+            raw = await self._call(
+                lambda s=symbol: self.exchange.fetch_open_orders(s),  # type: ignore[misc]
+                f"fetch open orders {symbol}",
+            )
+            out.extend(self._to_order(r, None) for r in raw)
+        return out
 
     async def fills(self, since_ns: int | None = None) -> list[Fill]:
         await self._markets()
         since_ms = None if since_ns is None else since_ns // 1_000_000
         out: list[Fill] = []
-        for symbol in sorted(self._symbols):
+        for symbol in self._tracked():
             trades = await self._call(
                 lambda s=symbol: self.exchange.fetch_my_trades(s, since_ms),  # type: ignore[misc]
                 f"fetch trades {symbol}",
@@ -325,10 +341,8 @@ class CcxtBroker:
         await self._markets()
         totals = await self.balances()
         out = []
-        for symbol in sorted(self._symbols):
-            market = self.exchange.markets.get(symbol)
-            if market is None:
-                continue
+        for symbol in self._tracked():
+            market = self.exchange.markets[symbol]
             qty = totals.get(market["base"], Decimal(0))
             if qty:
                 out.append(Position(symbol, qty, Decimal(0), self.name))

@@ -84,6 +84,7 @@ def open_broker(settings: Settings, store: Store, db_path: Path, name: str | Non
             starting_balances=options.get("balances"),
         )
     service = str(options.get("exchange") or name)
+    options.setdefault("symbols", list(settings.get("watchlist.default", [])))
     return cls(  # type: ignore[no-any-return]
         api_key=get_secret(service, "api_key"),
         secret=get_secret(service, "secret"),

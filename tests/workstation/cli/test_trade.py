@@ -1,13 +1,17 @@
 from __future__ import annotations
 
+import asyncio
 import io
 import os
 import subprocess
 import sys
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.plugins.fake_binance import FakeBinance
 from workstation.cli import main
 from workstation.store import Store
 
@@ -123,3 +127,49 @@ def test_risk_reports_var_and_cvar_of_open_positions(
     var95 = float(lines[0].split()[3].replace(",", ""))
     var99 = float(lines[1].split()[3].replace(",", ""))
     assert 0 < var95 <= var99 < 6_400 * 0.2
+
+
+@pytest.fixture
+def binance_server() -> Iterator[FakeBinance]:
+    """The local Binance spot server on its own event loop thread (the CLI runs its own)."""
+    server = FakeBinance()
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    base = asyncio.run_coroutine_threadsafe(server.start(), loop).result(10)
+    server.base_url = base  # type: ignore[attr-defined]
+    yield server
+    asyncio.run_coroutine_threadsafe(server.stop(), loop).result(10)
+    loop.call_soon_threadsafe(loop.stop)
+    thread.join(5)
+
+
+def test_live_orders_need_the_setting_and_a_confirmation_each(
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    binance_server: FakeBinance,
+) -> None:
+    base = binance_server.base_url  # type: ignore[attr-defined]
+    monkeypatch.setenv("QWS__TRADING__BROKER", "ccxt")
+    monkeypatch.setenv("QWS__BROKERS__CCXT__URLS", f'{{public = "{base}", private = "{base}"}}')
+    monkeypatch.setenv("QWS__BROKERS__CCXT__RETRIES", "0")
+    monkeypatch.setenv("QWS__BROKERS__CCXT__RATE_LIMIT_MS", "5")
+    monkeypatch.setenv("QWS_BINANCE_API_KEY", "test-key")
+    monkeypatch.setenv("QWS_BINANCE_SECRET", "test-secret")
+    monkeypatch.setattr("sys.stdin", io.StringIO(""))
+    db = tmp_path / "q.db"
+    rc, out, _ = run(capsys, db, "order", "buy", "0.01", "BTC/USDT", "--yes")
+    assert rc == 1 and "live trading is off" in out
+    monkeypatch.setenv("QWS__TRADING__LIVE", "true")
+    rc, _, err = run(capsys, db, "order", "buy", "0.01", "BTC/USDT")
+    assert rc == 2 and "LIVE order" in err and "pass --yes" in err
+    assert binance_server.count("POST", "/api/v3/order") == 0
+    rc, out, _ = run(capsys, db, "order", "buy", "0.01", "BTC/USDT", "--yes")
+    assert rc == 0 and "FILLED" in out
+    monkeypatch.setenv("QWS__TRADING__CONFIRM_LIVE", "false")
+    rc, out, _ = run(capsys, db, "order", "sell", "0.01", "BTC/USDT")
+    assert rc == 0 and "FILLED" in out
+    assert binance_server.count("POST", "/api/v3/order") == 2
+    rc, out, _ = run(capsys, db, "orders")
+    assert out.count("FILLED") == 2 and "REJECTED" in out
