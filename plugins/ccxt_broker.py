@@ -283,7 +283,7 @@ class CcxtBroker:
         if not tracked:
             raw = await self._call(self.exchange.fetch_open_orders, "fetch open orders")
             return [self._to_order(r, None) for r in raw]
-        out = []
+        out: list[Order] = []
         for symbol in tracked:
             raw = await self._call(
                 lambda s=symbol: self.exchange.fetch_open_orders(s),  # type: ignore[misc]

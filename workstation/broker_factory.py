@@ -77,7 +77,7 @@ def open_broker(settings: Settings, store: Store, db_path: Path, name: str | Non
     cls = broker_class(name)
     options = settings.section(f"brokers.{name}")
     if name == "paper":
-        return cls(  # type: ignore[no-any-return]
+        return cls(
             state_path=paper_state_path(settings, db_path),
             instruments=instrument_resolver(store),
             fees=options.get("fees"),
@@ -85,7 +85,7 @@ def open_broker(settings: Settings, store: Store, db_path: Path, name: str | Non
         )
     service = str(options.get("exchange") or name)
     options.setdefault("symbols", list(settings.get("watchlist.default", [])))
-    return cls(  # type: ignore[no-any-return]
+    return cls(
         api_key=get_secret(service, "api_key"),
         secret=get_secret(service, "secret"),
         password=get_secret(service, "password"),

@@ -438,9 +438,9 @@ class OrderManager:
                     self._audit_discrepancy(d)
                     found.append(d)
                 continue
-            d = await self._apply_remote(local, remote, "reconcile" if reconciling else "")
-            if d is not None:
-                found.append(d)
+            changed = await self._apply_remote(local, remote, "reconcile" if reconciling else "")
+            if changed is not None:
+                found.append(changed)
         return found
 
     async def reconcile(self) -> list[Discrepancy]:
@@ -546,11 +546,7 @@ class OrderManager:
     async def _after_update(self) -> None:
         """Place stop-loss/take-profit children for filled parents; one-cancels-other."""
         for parent in self._bracket_parents():
-            for suffix, otype, field_name in (
-                ("sl", OrderType.STOP, "stop"),
-                ("tp", OrderType.LIMIT, "price"),
-            ):
-                level = parent.sl if suffix == "sl" else parent.tp
+            for suffix, level in (("sl", parent.sl), ("tp", parent.tp)):
                 cid = f"{parent.client_id}-{suffix}"
                 if level is None or self.store.order(cid) is not None:
                     continue
@@ -558,9 +554,10 @@ class OrderManager:
                     parent.symbol,
                     Side.SELL if parent.side is Side.BUY else Side.BUY,
                     parent.filled_qty,
-                    otype,
+                    OrderType.STOP if suffix == "sl" else OrderType.LIMIT,
+                    price=level if suffix == "tp" else None,
+                    stop=level if suffix == "sl" else None,
                     client_id=cid,
-                    **{field_name: level},
                 )
                 # the parent's confirmation covers its protective orders
                 await self._submit(child, reduce_only=True, confirmed=True)

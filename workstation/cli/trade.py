@@ -21,7 +21,7 @@ from workstation.cli import CliError
 from workstation.cli.common import db_path, load_settings, open_store
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("order", help="place an order (paper by default) at the current quote")
     p.add_argument("side", choices=["buy", "sell"])
     p.add_argument("qty", help="quantity in the instrument's base unit, on its lot grid")
