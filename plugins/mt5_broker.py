@@ -49,6 +49,10 @@ _UNKNOWN = (
 )
 
 
+def _opened(position: Any) -> int:
+    return int(position.time_msc)
+
+
 def _dec(x: float) -> Decimal:
     return to_decimal(repr(float(x)))
 
@@ -174,6 +178,9 @@ class Mt5Broker:
             request["action"] = mt5.TRADE_ACTION_DEAL
             request["type"] = mt5.ORDER_TYPE_BUY if buy else mt5.ORDER_TYPE_SELL
             request["type_filling"] = self._filling(info, order.tif)
+            ticket = await self._position_to_close(order.symbol, buy, lots)
+            if ticket is not None:
+                request["position"] = ticket
         else:
             price = order.price if order.type is OrderType.LIMIT else order.stop
             if price is None:
@@ -214,6 +221,20 @@ class Mt5Broker:
                 return found
             await asyncio.sleep(0.05 * 2**attempt)
         raise BrokerUnavailable(f"MT5 submit {order.client_id}: outcome unknown ({last})")
+
+    async def _position_to_close(self, symbol: str, buy: bool, lots: float) -> int | None:
+        """On a hedging account an opposite deal opens a second position unless it names the
+        one it closes: the oldest opposite position of exactly this volume, if there is one.
+        (Other volumes open a hedge, which :meth:`positions` nets, so the OMS stays right.)"""
+        mt5 = self._mt5
+        account = await self._run(mt5.account_info)
+        if account is None or account.margin_mode != mt5.ACCOUNT_MARGIN_MODE_RETAIL_HEDGING:
+            return None
+        opposite = mt5.POSITION_TYPE_SELL if buy else mt5.POSITION_TYPE_BUY
+        for p in sorted(await self._run(mt5.positions_get, symbol=symbol) or (), key=_opened):
+            if p.type == opposite and abs(p.volume - lots) < 1e-9:
+                return int(p.ticket)
+        return None
 
     def _from_result(
         self, order: Order, result: Any, lots: float, status: OrderStatus, info: Any

@@ -238,7 +238,8 @@ class TradeDeal(NamedTuple):
 class FakeTerminal:
     """The account behind the fake module's functions."""
 
-    def __init__(self) -> None:
+    def __init__(self, hedging: bool = False) -> None:
+        self.hedging = hedging
         self.connected = False
         self.calls: list[tuple[str, Any]] = []
         self.symbols = {
@@ -277,7 +278,8 @@ class FakeTerminal:
         }
         self.orders: dict[int, dict[str, Any]] = {}  # ticket -> order fields
         self.deals: list[TradeDeal] = []
-        self.positions: dict[str, dict[str, Any]] = {}  # netting: one per symbol
+        # netting: one position per symbol (keyed by symbol); hedging: one per opening deal
+        self.positions: dict[object, dict[str, Any]] = {}
         self.balance = 10_000.0
         self._tickets = itertools.count(50_000_001)
         self._deals = itertools.count(80_000_001)
@@ -314,7 +316,9 @@ class FakeTerminal:
             0,
             True,
             True,
-            C.ACCOUNT_MARGIN_MODE_RETAIL_NETTING,
+            C.ACCOUNT_MARGIN_MODE_RETAIL_HEDGING
+            if self.hedging
+            else (C.ACCOUNT_MARGIN_MODE_RETAIL_NETTING),
             2,
             False,
             self.balance,
@@ -449,10 +453,17 @@ class FakeTerminal:
     def _deal(self, ticket: int, request: dict[str, Any], price: float, vol: float) -> int:
         order = self.orders[ticket]
         buy = order["type"] in (C.ORDER_TYPE_BUY, C.ORDER_TYPE_BUY_LIMIT, C.ORDER_TYPE_BUY_STOP)
-        pos = self.positions.get(order["symbol"])
         signed = vol if buy else -vol
-        if pos is None:
-            self.positions[order["symbol"]] = {
+        closing = request.get("position") if self.hedging else None
+        key: object = ticket if self.hedging else order["symbol"]
+        pos = self.positions.get(closing if self.hedging else key)
+        if self.hedging and closing is not None:
+            assert pos is not None and abs(pos["volume"] + signed) < 1e-12, "bad close"
+            del self.positions[closing]
+            entry = C.DEAL_ENTRY_OUT
+        elif pos is None:
+            self.positions[key] = {
+                "symbol": order["symbol"],
                 "volume": signed,
                 "price": price,
                 "ticket": ticket,
@@ -580,7 +591,8 @@ class FakeTerminal:
     ) -> tuple[TradePosition, ...] | None:
         self._need()
         out = []
-        for sym, p in self.positions.items():
+        for p in self.positions.values():
+            sym = p["symbol"]
             if symbol is not None and sym != symbol:
                 continue
             now = int(time.time())
@@ -633,7 +645,7 @@ class FakeTerminal:
 
 
 @contextmanager
-def installed(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeTerminal]:
-    terminal = FakeTerminal()
+def installed(monkeypatch: pytest.MonkeyPatch, hedging: bool = False) -> Iterator[FakeTerminal]:
+    terminal = FakeTerminal(hedging)
     monkeypatch.setitem(__import__("sys").modules, "MetaTrader5", terminal.module())
     yield terminal

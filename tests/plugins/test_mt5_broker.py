@@ -156,3 +156,23 @@ async def test_oms_reconciles_a_pending_order_filled_while_away(
     [pos] = store.positions("mt5")
     assert pos.qty == D(30000) and pos.avg_price == D("1.08")
     store.close()
+
+
+async def test_hedging_account_closes_the_matching_position_instead_of_hedging(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    with installed(monkeypatch, hedging=True) as t:
+        b = Mt5Broker(magic=4242)
+        await b.submit(order("qws-h1", qty="20000"))
+        h2 = await b.submit(order("qws-h2", qty="10000"))
+        assert len(t.positions) == 2
+        await b.submit(order("qws-h3", side=Side.SELL, qty="10000"))  # closes the 0.1-lot one
+        assert sends(t)[-1]["position"] == int(h2.broker_id)  # type: ignore[arg-type]
+        assert len(t.positions) == 1
+        [pos] = await b.positions()
+        assert pos.qty == D(20000)
+        await b.submit(order("qws-h4", side=Side.SELL, qty="5000"))  # no exact match: a hedge
+        assert "position" not in sends(t)[-1] and len(t.positions) == 2
+        [pos] = await b.positions()
+        assert pos.qty == D(15000)  # netted
+        await b.close()
