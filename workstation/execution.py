@@ -2,9 +2,9 @@
 
 :func:`run_execution` reconciles once at start, then routes every quote and book from the hub
 to a broker that simulates fills (the paper broker's ``on_tick``/``on_book``) and lets the order
-manager pick up what changed; remote brokers are polled every ``poll_s`` instead. Call
-:meth:`OrderManager.reconcile` again after a reconnect. Discrepancies go to ``on_discrepancy``
-(the screen shows them) as well as to the audit log.
+manager pick up what changed; remote brokers are polled every ``poll_s`` instead, and reconciled
+in full when they answer again after being unreachable (a reconnect). Discrepancies go to
+``on_discrepancy`` (the screen shows them) as well as to the audit log.
 
 Quotes reach the hub conflated per symbol, so under back-pressure the paper broker sees fewer
 trades: resting limits then fill *less*, never more, than the market allowed.
@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable, Mapping
 
 from engine.model import OrderBook, Tick
+from engine.protocols import BrokerError
 from workstation.hub import Hub
 from workstation.oms import Discrepancy, OrderManager
 
@@ -64,10 +65,8 @@ async def _route(
     on_tick = getattr(broker, "on_tick", None)
     on_book = getattr(broker, "on_book", None)
     if on_tick is None:
-        while True:
-            await asyncio.sleep(poll_s)
-            for d in await oms.sync():
-                report(d)
+        await _poll(oms, poll_s, report)
+        return
     sub = hub.subscribe("execution", lossless=True)
     last_sync = 0.0
     try:
@@ -87,3 +86,23 @@ async def _route(
                     report(d)
     finally:
         hub.unsubscribe(sub)
+
+
+async def _poll(oms: OrderManager, poll_s: float, report: Callable[[Discrepancy], None]) -> None:
+    """Sync on a timer; after the venue was unreachable, reconcile in full once it answers
+    again (whatever happened meanwhile, e.g. a fill or a cancel that never got its reply)."""
+    degraded = False
+    while True:
+        await asyncio.sleep(poll_s)
+        try:
+            found = await (oms.reconcile() if degraded else oms.sync())
+        except (BrokerError, OSError) as exc:
+            if not degraded:
+                oms.store.audit("oms", "broker.unreachable", oms.venue, {"error": str(exc)})
+            degraded = True
+            continue
+        if degraded:
+            oms.store.audit("oms", "broker.reachable", oms.venue)
+        degraded = False
+        for d in found:
+            report(d)
