@@ -52,6 +52,7 @@ def _dec(value: Any) -> Decimal | None:
 
 class CcxtBroker:
     live = True
+    submit_grace_s = 30.0  # longer than any recvWindow: a later arrival is refused by the venue
 
     def __init__(
         self,

@@ -60,6 +60,7 @@ def _dec(x: float) -> Decimal:
 class Mt5Broker:
     name = "mt5"
     live = True
+    submit_grace_s = 60.0
 
     def __init__(
         self,

@@ -122,6 +122,9 @@ class OrderManager:
         self.clock = clock
         self.actor = actor
         self._kill_default = kill_switch_default
+        # how long a SUBMITTING order may be in flight before "not at the venue" means it never
+        # got there (Binance refuses requests older than its recvWindow; paper is synchronous)
+        self._submit_grace_ns = int(float(getattr(broker, "submit_grace_s", 0.0)) * 1e9)
         self._lock = asyncio.Lock()
 
     # -- kill switch ---------------------------------------------------------------------------
@@ -419,7 +422,8 @@ class OrderManager:
         for local in self.store.orders(open_only=True, venue=self.venue):
             remote = await lookup(local.client_id, local.symbol) if lookup is not None else None
             if remote is None:
-                if reconciling and local.status in (S.SUBMITTING, S.NEW):
+                in_flight = self.clock() - local.ts_ns < self._submit_grace_ns
+                if reconciling and local.status in (S.SUBMITTING, S.NEW) and not in_flight:
                     d = Discrepancy(
                         "never_reached_venue",
                         local.client_id,
@@ -428,7 +432,9 @@ class OrderManager:
                     self._save(local, S.REJECTED, reason="never reached the venue")
                     self._audit_discrepancy(d)
                     found.append(d)
-                elif reconciling and lookup is not None:
+                elif (
+                    reconciling and lookup is not None and local.status not in (S.SUBMITTING, S.NEW)
+                ):
                     d = Discrepancy(
                         "missing_at_venue",
                         local.client_id,
@@ -457,7 +463,10 @@ class OrderManager:
                 track({o.symbol for o in self.store.orders(venue=self.venue, limit=10_000)})
             found = await self._sync_orders(reconciling=True)
             for remote in await self.broker.open_orders():
-                if self.store.order(remote.client_id) is None:
+                mine = self.store.order(remote.client_id)
+                if mine is not None and mine.status.is_final:
+                    found.append(self._revive(mine, remote))
+                elif mine is None:
                     d = Discrepancy(
                         "unknown_order_at_venue",
                         remote.client_id,
@@ -484,6 +493,28 @@ class OrderManager:
             await self._after_update()
             self.store.audit(ACTOR, "reconciled", self.venue, {"discrepancies": len(found)})
             return found
+
+    def _revive(self, mine: Order, remote: Order) -> Discrepancy:
+        """The venue is working an order we hold as final (a submit that arrived after we gave
+        up on it, a cancel that never took). The venue is the truth: track it again, loudly."""
+        d = Discrepancy(
+            "revived",
+            mine.client_id,
+            f"we had {mine.status} ({mine.reason or 'no reason'}), the venue is working it as"
+            f" {remote.status}; tracking it again",
+        )
+        revived = replace(
+            mine,
+            status=remote.status,
+            filled_qty=remote.filled_qty,
+            avg_price=remote.avg_price,
+            broker_id=remote.broker_id or mine.broker_id,
+            reason="revived: open at the venue",
+        )
+        with self.store.durable():
+            self.store.save_order(revived)
+            self._audit_discrepancy(d)
+        return d
 
     async def _reconcile_positions(self) -> list[Discrepancy]:
         found = []

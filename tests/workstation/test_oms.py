@@ -308,3 +308,32 @@ async def test_partial_fill_then_the_rest_on_the_next_book(store: Store, tmp_pat
         "PARTIALLY_FILLED",
         "FILLED",
     ]
+
+
+async def test_in_flight_submit_gets_a_grace_period_and_a_late_arrival_is_revived(
+    store: Store, tmp_path: Path
+) -> None:
+    class Slow(PaperBroker):
+        submit_grace_s = 30.0
+
+        async def submit(self, order: Order) -> Order:
+            raise BrokerUnavailable("timeout")  # never arrives (yet)
+
+    b = paper(tmp_path, Slow)
+    now = [10**18]
+    m = oms(store, b, clock=lambda: now[0])
+    o = await m.submit(m.build("BTC/USDT", Side.BUY, "1", OrderType.LIMIT, price="90"))
+    assert o.status is OrderStatus.SUBMITTING
+    now[0] += 5 * 10**9
+    assert await m.reconcile() == []  # still in flight: neither rejected nor duplicated
+    assert store.order(o.client_id).status is OrderStatus.SUBMITTING  # type: ignore[union-attr]
+    now[0] += 60 * 10**9
+    found = await m.reconcile()
+    assert [d.kind for d in found] == ["never_reached_venue"]
+    assert store.order(o.client_id).status is OrderStatus.REJECTED  # type: ignore[union-attr]
+    b.submit_now(o)  # the request arrives at the venue after all
+    found = await m.reconcile()
+    assert [d.kind for d in found] == ["revived"]
+    revived = store.order(o.client_id)
+    assert revived is not None and revived.status is OrderStatus.OPEN
+    assert [x.client_id for x in store.orders(open_only=True)] == [o.client_id]
