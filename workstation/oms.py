@@ -42,6 +42,7 @@ from engine.model import (
 from engine.portfolio import apply_fill, fx_rate
 from engine.protocols import Broker, BrokerError, BrokerUnavailable, OrderNotFound, OrderRejected
 from engine.risk import RiskContext, RiskLimits, check_order
+from workstation.killswitch import KILL_SWITCH_KEY, KillSwitch
 from workstation.store import Store
 
 S = OrderStatus
@@ -57,7 +58,6 @@ TRANSITIONS: dict[OrderStatus, frozenset[OrderStatus]] = {
     S.REJECTED: frozenset(),
     S.EXPIRED: frozenset(),
 }
-KILL_SWITCH_KEY = "trading.kill_switch"
 ACTOR = "oms"
 FILL_LOOKBACK_NS = 300_000_000_000
 
@@ -107,6 +107,7 @@ class OrderManager:
         confirm_live: bool = True,
         confirm: ConfirmFn | None = None,
         kill_switch_default: bool = False,
+        kill_switch: KillSwitch | None = None,
         clock: Callable[[], int] = time.time_ns,
         actor: str = "user",
     ) -> None:
@@ -126,6 +127,10 @@ class OrderManager:
         # got there (Binance refuses requests older than its recvWindow; paper is synchronous)
         self._submit_grace_ns = int(float(getattr(broker, "submit_grace_s", 0.0)) * 1e9)
         self._lock = asyncio.Lock()
+        self._engaging = False
+        self._cancelled: list[Order] = []
+        self.kill = kill_switch or KillSwitch(store)
+        self.kill.register(self._on_kill)
 
     # -- kill switch ---------------------------------------------------------------------------
     @property
@@ -133,15 +138,26 @@ class OrderManager:
         return bool(self.store.get_setting(KILL_SWITCH_KEY, self._kill_default))
 
     async def set_kill_switch(self, on: bool, reason: str = "") -> list[Order]:
-        """Engage (cancel every open order, block new ones) or release the kill switch."""
-        self.store.set_setting(KILL_SWITCH_KEY, on, actor=self.actor)
-        self.store.audit(self.actor, "kill_switch", "on" if on else "off", {"reason": reason})
+        """Engage (cancel every open order, block new ones) or release the kill switch.
+        Engaging through :attr:`kill` from elsewhere (Telegram, a key binding) does the same."""
         if not on:
+            self.kill.release(self.actor, reason)
             return []
+        self._cancelled = []
+        await self.kill.engage(self.actor, reason)
+        return self._cancelled
+
+    async def _on_kill(self, actor: str, reason: str) -> None:
+        if self._engaging:  # engaged from inside a submit, which cancels inline
+            return
+        async with self._lock:
+            self._cancelled = await self._cancel_open()
+
+    async def _cancel_open(self) -> list[Order]:
         cancelled = []
         for order in self.store.orders(open_only=True, venue=self.venue):
             if order.status is not S.SUBMITTING:
-                cancelled.append(await self.cancel(order.client_id))
+                cancelled.append(await self._cancel(order.client_id))
         return cancelled
 
     # -- placing orders ------------------------------------------------------------------------
@@ -243,11 +259,12 @@ class OrderManager:
         return ""
 
     async def _engage_from_risk(self, reason: str) -> None:
-        self.store.set_setting(KILL_SWITCH_KEY, True, actor="risk")
-        self.store.audit("risk", "kill_switch", "on", {"reason": reason})
-        for o in self.store.orders(open_only=True, venue=self.venue):
-            if o.status is not S.SUBMITTING:
-                await self._cancel(o.client_id)
+        self._engaging = True
+        try:
+            await self.kill.engage("risk", reason)
+        finally:
+            self._engaging = False
+        await self._cancel_open()
 
     def _risk_context(self) -> RiskContext:
         now = self.clock()

@@ -337,3 +337,22 @@ async def test_in_flight_submit_gets_a_grace_period_and_a_late_arrival_is_revive
     revived = store.order(o.client_id)
     assert revived is not None and revived.status is OrderStatus.OPEN
     assert [x.client_id for x in store.orders(open_only=True)] == [o.client_id]
+
+
+async def test_a_kill_switch_engaged_elsewhere_cancels_through_the_oms(
+    store: Store, tmp_path: Path
+) -> None:
+    from workstation.killswitch import KillSwitch
+
+    shared = KillSwitch(store)  # the one the Telegram controller and the app hold
+    b = paper(tmp_path)
+    m = oms(store, b, kill_switch=shared)
+    resting = await m.submit(m.build("BTC/USDT", Side.BUY, "1", OrderType.LIMIT, price="90"))
+    await shared.engage("telegram:42", "/kill")
+    assert m.kill_switch
+    assert (await b.order(resting.client_id)).status is OrderStatus.CANCELLED  # type: ignore[union-attr]
+    assert store.order(resting.client_id).status is OrderStatus.CANCELLED  # type: ignore[union-attr]
+    blocked = await m.submit(m.build("BTC/USDT", Side.BUY, "1"))
+    assert blocked.status is OrderStatus.REJECTED
+    shared.release("telegram:42")
+    assert (await m.submit(m.build("BTC/USDT", Side.BUY, "1"))).status is OrderStatus.FILLED

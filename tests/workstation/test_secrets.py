@@ -1,54 +1,66 @@
+"""workstation/secrets.py: keyring first, environment fallback, and redaction in logs."""
+
 from __future__ import annotations
 
-from collections.abc import Iterator
+import logging
 
-import keyring
 import pytest
-from keyring.backend import KeyringBackend
 
-from workstation.secrets import SecretMissing, env_name, get_secret
+from tests.keyrings import memory_keyring
+from workstation.secrets import (
+    SecretsError,
+    delete_secret,
+    get_secret,
+    redact,
+    secret_source,
+    set_secret,
+)
 
-
-class MemoryKeyring(KeyringBackend):
-    priority = 1  # type: ignore[assignment]
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.items: dict[tuple[str, str], str] = {}
-
-    def get_password(self, service: str, username: str) -> str | None:
-        return self.items.get((service, username))
-
-    def set_password(self, service: str, username: str, password: str) -> None:
-        self.items[(service, username)] = password
-
-    def delete_password(self, service: str, username: str) -> None:
-        self.items.pop((service, username), None)
+TOKEN = "555555:SECRETS-test-token-abcdefghij"
 
 
-@pytest.fixture
-def memory_keyring() -> Iterator[MemoryKeyring]:
-    previous = keyring.get_keyring()
-    backend = MemoryKeyring()
-    keyring.set_keyring(backend)
-    yield backend
-    keyring.set_keyring(previous)
+def test_keyring_first_then_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert (
+        get_secret("telegram", "token") is None and secret_source("telegram", "token") == "missing"
+    )
+    monkeypatch.setenv("QWS_TELEGRAM_TOKEN", "111:from-env-xxxxxxxx")
+    assert get_secret("telegram", "token") == "111:from-env-xxxxxxxx"
+    assert secret_source("telegram", "token") == "environment"
+    with memory_keyring() as ring:
+        set_secret("telegram", "token", f"  {TOKEN}\n")
+        assert ring.data[("qws:telegram", "token")] == TOKEN
+        assert (
+            get_secret("telegram", "token") == TOKEN
+            and secret_source("telegram", "token") == "keyring"
+        )
+        assert delete_secret("telegram", "token")
+        assert get_secret("telegram", "token") == "111:from-env-xxxxxxxx"
+    monkeypatch.setenv("QWS_BINANCE_API_KEY", "binance-key-123456")
+    assert get_secret("binance", "api_key") == "binance-key-123456"
+    assert redact("key=binance-key-123456") == "key=***"  # every secret read is masked
 
 
-def test_keyring_first_then_environment(
-    memory_keyring: MemoryKeyring, monkeypatch: pytest.MonkeyPatch
+def test_no_keyring_is_a_clear_error() -> None:
+    with pytest.raises(SecretsError, match="QWS_TELEGRAM_TOKEN"):
+        set_secret("telegram", "token", TOKEN)
+    with pytest.raises(SecretsError, match="empty"):
+        set_secret("telegram", "token", "   ")
+
+
+def test_known_secrets_are_masked_in_every_log_record(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    monkeypatch.setenv("QWS_BINANCE_API_KEY", "from-env")
-    assert get_secret("binance", "api_key") == "from-env"
-    keyring.set_password("qws:binance", "api_key", "from-keyring")
-    assert get_secret("binance", "api_key") == "from-keyring"
-
-
-def test_missing_secret_says_where_to_put_it_without_values(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    assert env_name("my-exchange", "api key") == "QWS_MY_EXCHANGE_API_KEY"
-    assert get_secret("nowhere", "secret") is None
-    with pytest.raises(SecretMissing, match="QWS_NOWHERE_SECRET") as err:
-        get_secret("nowhere", "secret", required=True)
-    assert "keyring set qws:nowhere secret" in str(err.value)
+    monkeypatch.setenv("QWS_TELEGRAM_TOKEN", TOKEN)
+    assert get_secret("telegram", "token") == TOKEN
+    caplog.set_level(logging.DEBUG)
+    log = logging.getLogger("some.library")
+    log.debug("POST https://api.telegram.org/bot%s/getMe", TOKEN)
+    log.info(f"token in the message itself: {TOKEN}")
+    try:
+        raise RuntimeError(f"The token `{TOKEN}` was rejected by the server.")
+    except RuntimeError:
+        log.exception("failed")
+    assert TOKEN not in caplog.text
+    assert all(TOKEN not in r.getMessage() for r in caplog.records)
+    assert caplog.text.count("***") == 3
+    assert redact(f"x{TOKEN}y") == "x***y"
