@@ -330,7 +330,10 @@ class ExchangeWsFeed:
             self.spawn(self._heartbeat(heartbeat))
         while True:
             try:
-                raw = await asyncio.wait_for(ws.recv(), timeout=self.stale_after_s)
+                # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation
+                # that races with a message already buffered, and the stream never stops
+                async with asyncio.timeout(self.stale_after_s):
+                    raw = await ws.recv()
             except TimeoutError:
                 self.health.drop("stale_stream", f"no message for {self.stale_after_s}s")
                 self.health.last_error = f"no data for {self.stale_after_s}s"

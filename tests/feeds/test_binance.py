@@ -6,7 +6,6 @@ import asyncio
 import json
 import logging
 import math
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -16,7 +15,7 @@ from engine.model import Bar, OrderBook, Tick
 from feeds.binance import BinanceFeed
 from feeds.errors import FeedError, RateLimited
 from feeds.exchange_ws import Backoff
-from tests.feeds.servers import ok, resource, resource_lines, rest_stand_in, ws_server
+from tests.feeds.servers import ok, resource, resource_lines, rest_stand_in, take, ws_server
 
 T0_MS = 1_704_067_200_000  # 2024-01-01 00:00 UTC, the fixtures' first bar
 MS = 1_000_000
@@ -35,19 +34,6 @@ def feed(ws_url: str, rest_url: str = "", **kw: Any) -> BinanceFeed:
     }
     opts.update(kw)
     return BinanceFeed(ws_url, rest_url, ["BTC/USDT"], **opts)
-
-
-async def take(stream: AsyncIterator[Any], n: int, timeout: float = 3.0) -> list[Any]:
-    out: list[Any] = []
-
-    async def run() -> None:
-        async for ev in stream:
-            out.append(ev)
-            if len(out) >= n:
-                return
-
-    await asyncio.wait_for(run(), timeout)
-    return out
 
 
 async def test_subscribes_and_turns_messages_into_ticks_and_closed_bars() -> None:
