@@ -132,10 +132,9 @@ def make_module(terminal: Terminal) -> types.ModuleType:
                    password: str | None = None, server: str | None = None,
                    timeout: int | None = None, portable: bool = False) -> bool:  # fmt: skip
         terminal.calls.append("initialize")
-        if login is not None:
-            if terminal.accounts.get(login) != (password, server):
-                fail(-6, "Terminal: Authorization failed")
-                return False
+        if login is not None and terminal.accounts.get(login) != (password, server):
+            fail(-6, "Terminal: Authorization failed")
+            return False
         terminal.initialized = True
         ok()
         return True
