@@ -12,6 +12,9 @@ import sys
 from collections.abc import Sequence
 
 COMMAND_MODULES = (
+    "workstation.cli.run",
+    "workstation.cli.data",
+    "workstation.cli.doctor",
     "workstation.cli.config_cmd",
     "workstation.cli.fetch",
 )
