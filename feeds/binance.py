@@ -125,7 +125,7 @@ class BinanceFeed(ExchangeWsFeed):
         self,
         ws_url: str = "wss://stream.binance.com:9443/ws",
         rest_url: str = "https://api.binance.com",
-        symbols: Sequence[str] = (),
+        symbols: Sequence[str] | None = (),
         *,
         depth: bool = True,
         trades: bool = True,

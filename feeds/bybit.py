@@ -85,7 +85,7 @@ class BybitFeed(ExchangeWsFeed):
         self,
         ws_url: str = "wss://stream.bybit.com/v5/public/spot",
         rest_url: str = "https://api.bybit.com",
-        symbols: Sequence[str] = (),
+        symbols: Sequence[str] | None = (),
         *,
         category: str = "spot",
         depth: bool = True,

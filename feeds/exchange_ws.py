@@ -94,8 +94,9 @@ class ExchangeWsFeed:
         self,
         ws_url: str,
         rest_url: str = "",
-        symbols: Sequence[str] = (),
+        symbols: Sequence[str] | None = (),
         *,
+        url: str | None = None,
         ping_interval_s: float = 20.0,
         ping_timeout_s: float = 10.0,
         stale_after_s: float = 60.0,
@@ -110,9 +111,9 @@ class ExchangeWsFeed:
         headers: dict[str, str] | None = None,
         **_: object,
     ) -> None:
-        self.ws_url = ws_url
+        self.ws_url = url or ws_url
         self.rest_url = rest_url.rstrip("/")
-        self.default_symbols = list(symbols)
+        self.default_symbols = list(symbols or ())
         self.ping_interval_s = ping_interval_s
         self.ping_timeout_s = ping_timeout_s
         self.stale_after_s = stale_after_s

@@ -22,7 +22,7 @@ import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import polars as pl
@@ -59,6 +59,7 @@ _ERRORS = {
     -10005: "IPC timeout: the terminal did not answer",
 }
 _TICK_BATCH = 1000
+_BAR_BATCH = 16
 
 
 def describe_error(error: tuple[int, str] | None) -> str:
@@ -109,6 +110,7 @@ class Mt5Feed:
 
     name = "mt5"
     venue = "mt5"
+    secrets: ClassVar[dict[str, tuple[str, str]]] = {"password": ("mt5", "password")}
 
     def __init__(
         self,
@@ -116,7 +118,7 @@ class Mt5Feed:
         password: str | None = None,
         server: str | None = None,
         path: str | None = None,
-        symbols: Sequence[str] = (),
+        symbols: Sequence[str] | None = (),
         *,
         poll_interval_s: float = 0.1,
         timeout_ms: int = 10_000,
@@ -129,7 +131,7 @@ class Mt5Feed:
         self._password = password
         self.server = server or None
         self.path = path or None
-        self.default_symbols = list(symbols)
+        self.default_symbols = list(symbols or ())
         self.poll_interval_s = poll_interval_s
         self.timeout_ms = timeout_ms
         self.offset_s = int(server_utc_offset_s)
@@ -292,15 +294,16 @@ class Mt5Feed:
                     newest = int(fresh["time_msc"][-1])
                     at_newest = int(np.count_nonzero(fresh["time_msc"] == newest))
                     st[0], st[3] = newest, (seen + at_newest if newest == last_msc else at_newest)
-            rates = mt5.copy_rates_from_pos(symbol, tf, 1, 1)
+            # every bar closed since the last poll, not just the latest one
+            rates = mt5.copy_rates_from_pos(symbol, tf, 1, _BAR_BATCH)
             if rates is None:
                 self.health.drop("mt5_error", f"copy_rates: {describe_error(mt5.last_error())}")
-            elif len(rates) and int(rates["time"][-1]) > last_bar:
-                r = rates[-1]
-                st[1] = int(r["time"])
-                bar = self._bar(symbol, timeframe, r)
-                if bar is not None:
-                    out.append(bar)
+            elif len(rates):
+                for r in rates[rates["time"] > last_bar]:
+                    bar = self._bar(symbol, timeframe, r)
+                    if bar is not None:
+                        out.append(bar)
+                st[1] = max(last_bar, int(rates["time"][-1]))
         self.health.messages += len(out)
         if out:
             self.health.last_message_at = self.health.clock()

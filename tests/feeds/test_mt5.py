@@ -83,7 +83,7 @@ async def test_stream_polls_ticks_and_closed_bars_on_the_worker_thread(
     async def consume() -> None:
         async for ev in stream:
             got.append(ev)
-            if len(got) == 5:
+            if len(got) == 6:
                 return
 
     task = asyncio.create_task(consume())
@@ -96,7 +96,8 @@ async def test_stream_polls_ticks_and_closed_bars_on_the_worker_thread(
     terminal.add_tick("EURUSD", base + 3, 1.10097, 1.10099, volume=2.0)
     await asyncio.sleep(0.05)
     terminal.add_bar("EURUSD", M1, T0 + 600, 1.1010, 1.1014, 1.1009, 1.1012, 70)  # 9 closes
-    terminal.add_tick("EURUSD", (T0 + 601) * 1000, 1.10120, 1.10122)
+    terminal.add_bar("EURUSD", M1, T0 + 660, 1.1012, 1.1015, 1.1011, 1.1013, 71)  # 10 too
+    terminal.add_tick("EURUSD", (T0 + 661) * 1000, 1.10120, 1.10122)
     await asyncio.wait_for(task, 3.0)
     await stream.aclose()
     await f.close()
@@ -106,7 +107,8 @@ async def test_stream_polls_ticks_and_closed_bars_on_the_worker_thread(
         (1.10093, 1.10095), (1.10094, 1.10096), (1.10097, 1.10099), (1.10120, 1.10122),
     ]  # fmt: skip
     assert ticks[0].ts_ns == (T0 + 575) * NS and ticks[2].volume == 2.0
-    assert len(bars) == 1 and bars[0].ts_ns == (T0 + 540) * NS and bars[0].closed
+    assert [b.ts_ns for b in bars] == [(T0 + 540) * NS, (T0 + 600) * NS], "none skipped"
+    assert bars[0].closed and bars[1].volume == 70.0
     assert f.health.drops() == {"nan_price": 1, "zero_price": 1}
     assert terminal.threads == {"mt5_0"}
 

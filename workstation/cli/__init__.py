@@ -17,6 +17,7 @@ COMMAND_MODULES = (
     "workstation.cli.doctor",
     "workstation.cli.config_cmd",
     "workstation.cli.fetch",
+    "workstation.cli.bridge",
 )
 
 
