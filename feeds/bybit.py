@@ -24,7 +24,6 @@ REST: ``GET /v5/market/kline?category=spot&symbol=&interval=&start=&limit=`` ans
 
 from __future__ import annotations
 
-import heapq
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -32,11 +31,11 @@ from typing import Any
 
 import polars as pl
 
-from engine.model import Bar, BookLevel, OrderBook, Tick
+from engine.model import Bar, OrderBook, Tick
 from engine.protocols import FeedEvent
 from engine.timeframes import OHLCV_SCHEMA, empty_ohlcv, parse
 from feeds.errors import BadInput, FeedError
-from feeds.exchange_ws import ExchangeWsFeed, non_negative, positive
+from feeds.exchange_ws import ExchangeWsFeed, non_negative, positive, top
 
 _MS = 1_000_000
 INTERVALS = {
@@ -222,19 +221,12 @@ class BybitFeed(ExchangeWsFeed):
         else:
             raise BadInput("unknown_type", f"orderbook type {kind!r}")
         ts = int(msg["ts"]) * _MS
-        bids = heapq.nlargest(self.book_levels, book.bids.items())
-        asks = heapq.nsmallest(self.book_levels, book.asks.items())
+        bids = top(book.bids, self.book_levels, True)
+        asks = top(book.asks, self.book_levels)
         q = self._quotes.setdefault(symbol, _Quote())
         if bids and asks and self.category == "spot":
-            q.bid, q.ask = bids[0][0], asks[0][0]
-        return [
-            OrderBook(
-                ts,
-                symbol,
-                tuple(BookLevel(p, s) for p, s in bids),
-                tuple(BookLevel(p, s) for p, s in asks),
-            )
-        ]
+            q.bid, q.ask = bids[0].price, asks[0].price
+        return [OrderBook(ts, symbol, bids, asks)]
 
     async def _resubscribe(self, venue_sym: str) -> None:
         topic = f"orderbook.50.{venue_sym}"
