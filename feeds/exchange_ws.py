@@ -110,7 +110,7 @@ class ExchangeWsFeed:
         open_timeout_s: float = 10.0,
         heartbeat_interval_s: float = 20.0,
         backoff: Backoff | None = None,
-        max_reconnects: int | None = None,
+        max_reconnects: int | None = None,  # consecutive failures; None = keep trying
         http_timeout_s: float = 10.0,
         log_every_s: float = 60.0,
         clock: Callable[[], int] = time.time_ns,
@@ -312,9 +312,9 @@ class ExchangeWsFeed:
                 if self._closed:
                     break
                 attempt = 0 if delivered else attempt + 1
-                if self.max_reconnects is not None and connections + attempt > self.max_reconnects:
+                if self.max_reconnects is not None and attempt > self.max_reconnects:
                     raise FeedError(
-                        f"{self.name}: giving up after {self.max_reconnects} reconnects"
+                        f"{self.name}: giving up after {self.max_reconnects} failed reconnects"
                         f" ({self.health.last_error})"
                     )
                 self.health.state = "backoff"

@@ -313,3 +313,20 @@ async def test_handshake_refused_with_401_is_final_not_a_retry_loop() -> None:
         with pytest.raises(FeedError, match="HTTP 401"):
             await take(f.stream(["BTC/USDT"], "1m"), 1)
     assert attempts == 1
+
+
+async def test_unreachable_server_backs_off_then_gives_up_after_max_reconnects() -> None:
+    import socket
+
+    with socket.socket() as s:  # a port with nobody listening
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    f = feed(f"ws://127.0.0.1:{port}", max_reconnects=3, backoff=Backoff(0.02, 0.04))
+    loop = asyncio.get_running_loop()
+    t0 = loop.time()
+    with pytest.raises(FeedError, match="giving up after 3 failed reconnects"):
+        await take(f.stream(["BTC/USDT"], "1m"), 1)
+    elapsed = loop.time() - t0
+    # back-off grows: 3 waits of at least 0.01, 0.02, 0.02 s (half of each step is fixed)
+    assert 0.05 <= elapsed < 1.0
+    assert f.health.connects == 0 and "Connect" in f.health.last_error
