@@ -112,6 +112,7 @@ class BinanceFeed(ExchangeWsFeed):
     name = "binance"
     venue = "binance"
     max_rest_bars = 1000
+    popular = ("BTC/USDT", "ETH/USDT", "SOL/USDT", "BNB/USDT", "XRP/USDT")
 
     def __init__(
         self,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, ClassVar
 
 import polars as pl
@@ -57,6 +58,7 @@ class BridgeFeed(ExchangeWsFeed):
         self.headers[AUTH_HEADER] = f"Bearer {token}"
         self.request_timeout_s = request_timeout_s
         self._wanted: set[str] = set()
+        self._remote: list[str] | None = None
         self._req = 0
 
     def __repr__(self) -> str:  # the headers carry the token
@@ -122,6 +124,20 @@ class BridgeFeed(ExchangeWsFeed):
     async def remote_symbols(self) -> list[str]:
         answer = await self.request({"op": "symbols"})
         return [str(s) for s in answer["symbols"]]
+
+    def symbols(self) -> list[str]:
+        """The configured symbols, else the terminal's, asked once over the bridge (on a
+        helper thread, so it works whether or not an event loop is running here)."""
+        if self.default_symbols:
+            return list(self.default_symbols)
+        if self._remote is None:
+            with ThreadPoolExecutor(1) as pool:
+                try:
+                    self._remote = pool.submit(asyncio.run, self.remote_symbols()).result()
+                except FeedError as exc:
+                    self.health.last_error = str(exc)
+                    return []
+        return list(self._remote)
 
     async def fetch_bars(
         self, symbol: str, timeframe: str, start: int | None, limit: int

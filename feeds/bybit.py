@@ -79,6 +79,7 @@ class BybitFeed(ExchangeWsFeed):
     name = "bybit"
     venue = "bybit"
     max_rest_bars = 1000
+    popular = ("BTC/USDT", "ETH/USDT", "SOL/USDT", "BNB/USDT", "XRP/USDT")
 
     def __init__(
         self,

@@ -162,8 +162,11 @@ class ExchangeWsFeed:
         """Reset per-connection state (sequence numbers, books) before resubscribing."""
 
     # -- Feed protocol -----------------------------------------------------------------------
+    popular: tuple[str, ...] = ()
+    """What ``symbols()`` offers when none were configured (the app intersects its watchlist)."""
+
     def symbols(self) -> list[str]:
-        return list(self.default_symbols)
+        return list(self.default_symbols or self.popular)
 
     async def history(
         self, symbol: str, timeframe: str, start: int | None = None, limit: int | None = None

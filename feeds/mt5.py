@@ -191,27 +191,44 @@ class Mt5Feed:
 
     # -- Feed protocol -----------------------------------------------------------------------
     def symbols(self) -> list[str]:
-        return list(self._symbols or self.default_symbols)
+        """The configured symbols, else the terminal's (connecting now if need be: the app asks
+        once at start, before its event loop runs)."""
+        if self.default_symbols:
+            return list(self.default_symbols)
+        if not self._connected and not self._closed:
+            try:
+                self._exec.submit(self._connect_sync).result(timeout=self.timeout_ms / 1000 + 5)
+            except FeedError as exc:
+                self.health.last_error = str(exc)
+                return []
+        return list(self._symbols)
 
-    async def instrument(self, symbol: str) -> Instrument:
-        def run() -> Instrument:
-            self._connect_sync()
-            info = self._mt5.symbol_info(symbol)
-            if info is None:
-                raise FeedError(f"MetaTrader 5 has no symbol {symbol!r}")
-            return Instrument(
-                symbol,
-                "mt5",
-                Decimal(repr(info.trade_tick_size or info.point)),
-                Decimal(repr(info.volume_step)),
-                info.currency_profit,
-                info.currency_base,
-                Decimal(repr(info.volume_min)),
-                Decimal(0),
-                "cfd",
+    def _instrument_sync(self, symbol: str) -> Instrument:
+        self._connect_sync()
+        info = self._mt5.symbol_info(symbol)
+        if info is None:
+            raise FeedError(f"MetaTrader 5 has no symbol {symbol!r}")
+        return Instrument(
+            symbol,
+            "mt5",
+            Decimal(repr(info.trade_tick_size or info.point)),
+            Decimal(repr(info.volume_step)),
+            info.currency_profit,
+            info.currency_base,
+            Decimal(repr(info.volume_min)),
+            Decimal(0),
+            "cfd",
+        )
+
+    def instrument(self, symbol: str) -> Instrument:
+        """Tick and lot sizes from ``symbol_info`` (a quick IPC call on the worker thread);
+        KeyError for a symbol the terminal does not have, as the demo feed does."""
+        try:
+            return self._exec.submit(self._instrument_sync, symbol).result(
+                timeout=self.timeout_ms / 1000 + 5
             )
-
-        return await self._call(run)
+        except FeedError as exc:
+            raise KeyError(str(exc)) from None
 
     async def history(
         self, symbol: str, timeframe: str, start: int | None = None, limit: int | None = None

@@ -140,3 +140,18 @@ async def test_missing_package_says_to_use_the_bridge(monkeypatch: pytest.Monkey
     with pytest.raises(FeedError, match="qws bridge mt5"):
         await f.connect()
     await f.close()
+
+
+def test_symbols_and_instrument_are_synchronous_for_the_app(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    terminal = market(monkeypatch)
+    f = feed()
+    assert f.symbols() == ["EURUSD", "XAUUSD"]  # connects on the worker thread when asked
+    inst = f.instrument("EURUSD")
+    assert str(inst.tick_size) == "0.00001" and inst.price_decimals == 5
+    assert (inst.quote_ccy, inst.base_ccy, str(inst.lot_size)) == ("USD", "EUR", "0.01")
+    with pytest.raises(KeyError, match="no symbol 'NOPE'"):
+        f.instrument("NOPE")
+    assert terminal.threads == {"mt5_0"}
+    asyncio.run(f.close())
