@@ -109,7 +109,7 @@ class BridgeFeed(ExchangeWsFeed):
                             continue
                         if answer.get("op") == "error":
                             raise FeedError(f"bridge: {answer.get('message')}")
-                        return answer  # type: ignore[no-any-return]
+                        return answer
         except InvalidStatus as exc:
             status = exc.response.status_code
             raise FeedError(

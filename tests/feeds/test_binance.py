@@ -6,6 +6,7 @@ import asyncio
 import json
 import logging
 import math
+import threading
 from typing import Any
 
 import pytest
@@ -101,30 +102,44 @@ async def test_depth_resyncs_from_rest_snapshot_after_a_sequence_gap() -> None:
         name = next(snapshots, last_snapshot[0])
         return ok(resource(name))
 
-    with rest_stand_in({"/api/v3/depth": depth}) as rest:
+    books: list[Any] = []
+    first_sent = threading.Event()
+
+    def depth_after_first_updates(query: dict[str, str]) -> tuple[int, dict[str, str], Any]:
+        first_sent.wait(2.0)  # answer once the first diffs are on the wire: they get buffered
+        return depth(query)
+
+    async def wait_books(n: int) -> None:
+        while len(books) < n:
+            await asyncio.sleep(0.005)
+
+    with rest_stand_in({"/api/v3/depth": depth_after_first_updates}) as rest:
 
         async def handler(ws: ServerConnection) -> None:
             await ws.recv()
             for line in lines[:3]:
                 await ws.send(line)
-            while rest.paths().count("/api/v3/depth") < 1:
-                await asyncio.sleep(0.01)
-            await asyncio.sleep(0.1)
+            first_sent.set()
+            await wait_books(1)
             await ws.send(lines[3])  # 110..112 after 104: a gap
-            while rest.paths().count("/api/v3/depth") < 2:
-                await asyncio.sleep(0.01)
-            await asyncio.sleep(0.1)
+            await wait_books(2)  # resynchronised on snapshot 120
             for line in lines[4:]:
                 await ws.send(line)
             await ws.wait_closed()
 
         async with ws_server(handler) as url:
             f = feed(url, rest.url, depth=True)
-            books = await take(f.stream(["BTC/USDT"], "1m"), 4)
+            stream = f.stream(["BTC/USDT"], "1m")
+            async with asyncio.timeout(3.0):
+                async for event in stream:
+                    books.append(event)
+                    if len(books) == 4:
+                        break
+            await stream.aclose()  # type: ignore[attr-defined]
             await f.close()
 
     assert all(isinstance(b, OrderBook) for b in books)
-    first, second, third, last = books
+    first, second, third, last = books  # exactly one book per sync and per applied diff
     # snapshot 100, then 100..102 and 103..104 applied: 42001 removed, 42000 -> 0.5, +42000.5
     assert [(lv.price, lv.size) for lv in first.bids] == [
         (42000.5, 4.0),
@@ -156,7 +171,7 @@ async def test_server_closing_mid_stream_1006_reconnects_and_backfills_over_rest
             connections.append(json.loads(await ws.recv())["params"])
             if len(connections) == 1:
                 await ws.send(json.dumps(resource("binance_kline_closed.json")))
-                await asyncio.sleep(0.05)
+                await asyncio.sleep(0.2)  # let the client read it before the RST
                 ws.transport.abort()  # no close frame: the client sees 1006
                 return
             await ws.send(json.dumps(resource("binance_trade.json")))

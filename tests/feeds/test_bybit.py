@@ -110,7 +110,7 @@ async def test_reconnect_after_1006_backfills_missing_bars_from_rest() -> None:
             await ws.recv()
             if connections == 1:
                 await ws.send(json.dumps(resource("bybit_kline_closed.json")))
-                await asyncio.sleep(0.05)
+                await asyncio.sleep(0.2)  # let the client read it before the RST
                 ws.transport.abort()
                 return
             await ws.send(json.dumps(resource("bybit_tickers.json")))
