@@ -98,7 +98,10 @@ DEFAULTS: dict[str, Any] = {
             "ws_url": "wss://stream.bybit.com/v5/public/spot",
             "rest_url": "https://api.bybit.com",
         },
+        "bridge": {"url": "ws://127.0.0.1:8765"},
+        "mt5": {"poll_interval_s": 0.1, "server_utc_offset_s": 0},
     },
+    "bridge": {"listen": "127.0.0.1:8765"},
     "brokers": {
         "paper": {
             "state_file": "",

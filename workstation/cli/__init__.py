@@ -21,6 +21,7 @@ COMMAND_MODULES = (
     "workstation.cli.cycles",
     "workstation.cli.trade",
     "workstation.cli.telegram_cmd",
+    "workstation.cli.bridge",
 )
 
 
