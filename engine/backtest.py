@@ -376,16 +376,19 @@ def _run_per_bar(
 ) -> None:
     ctx = BacktestContext(run, symbol, strategy.timeframe, config.risk_per_trade, cycles)
     _call(name, "on_start", strategy.on_start, ctx)
-    seen_fills = 0
+    seen = 0
+
+    def deliver_fills(seen: int) -> int:
+        nf = int(run.S[bs.S_NF])
+        for row in run.FL[seen:nf]:
+            _call(name, "on_fill", strategy.on_fill, ctx, _fill(row, run.cols["ts"], symbol))
+        return nf
+
     for i in range(n):
         run.ensure_room()
         run.step(i)
         ctx._i = i
-        nf = int(run.S[bs.S_NF])
-        if nf > seen_fills:
-            for row in run.FL[seen_fills:nf]:
-                _call(name, "on_fill", strategy.on_fill, ctx, _fill(row, run.cols["ts"], symbol))
-            seen_fills = nf
+        seen = deliver_fills(seen)
         if run.S[bs.S_STOPPED]:
             break
         if i < warmup:
@@ -399,6 +402,7 @@ def _run_per_bar(
         c = run.cols
         bs.finalize(n, c["open"], c["high"], c["low"], c["close"], run.slip, run.TR, run.OR,
                     run.CT, run.FL, run.S, run.P, run.EQ)
+        deliver_fills(seen)
     _call(name, "on_stop", strategy.on_stop, ctx)
 
 
