@@ -39,7 +39,23 @@ DEFAULTS: dict[str, Any] = {
     },
     "hub": {"queue_size": 10_000},
     "signals": {"quality_gate": 0.75},
-    "trading": {"live": False, "confirm_live": True, "broker": "paper"},
+    "trading": {
+        "live": False,
+        "confirm_live": True,
+        "broker": "paper",
+        "kill_switch": False,
+        "account_ccy": "USD",
+    },
+    "risk": {
+        "risk_per_trade": 0.01,
+        "kelly_cap": 0.25,
+        "atr_stop_multiple": 2.0,
+        "max_position_notional": 250_000.0,
+        "max_total_exposure": 1_000_000.0,
+        "max_order_notional": 100_000.0,
+        "max_orders_per_minute": 30,
+        "daily_loss_limit": 5_000.0,
+    },
     "feeds": {
         "binance": {
             "ws_url": "wss://stream.binance.com:9443/ws",
@@ -50,7 +66,21 @@ DEFAULTS: dict[str, Any] = {
             "rest_url": "https://api.bybit.com",
         },
     },
-    "brokers": {"ccxt": {"exchange": "binance", "sandbox": False, "urls": {}}},
+    "brokers": {
+        "paper": {
+            "state_file": "",
+            "balances": {"USDT": 100_000, "USD": 100_000, "JPY": 10_000_000},
+            "fees": {"default": {"maker": 0.0002, "taker": 0.0005}},
+        },
+        "ccxt": {
+            "exchange": "binance",
+            "sandbox": False,
+            "urls": {},
+            "timeout_ms": 10_000,
+            "retries": 3,
+        },
+        "mt5": {"path": "", "server": "", "login": 0, "deviation": 20, "magic": 770_001},
+    },
     "telegram": {"api_url": "https://api.telegram.org", "chat_ids": []},
 }
 

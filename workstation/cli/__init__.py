@@ -11,7 +11,13 @@ import importlib
 import sys
 from collections.abc import Sequence
 
-COMMAND_MODULES = ("workstation.cli.config_cmd",)
+COMMAND_MODULES = (
+    "workstation.cli.run",
+    "workstation.cli.data",
+    "workstation.cli.doctor",
+    "workstation.cli.config_cmd",
+    "workstation.cli.fetch",
+)
 
 
 class CliError(Exception):
