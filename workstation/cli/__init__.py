@@ -17,6 +17,8 @@ COMMAND_MODULES = (
     "workstation.cli.doctor",
     "workstation.cli.config_cmd",
     "workstation.cli.fetch",
+    "workstation.cli.backtest",
+    "workstation.cli.strategies",
 )
 
 
