@@ -25,8 +25,8 @@ class RsiReversion(Strategy):
     description = "buy RSI back above oversold, sell RSI back below overbought"
     params = {
         "period": Param(14, low=2, high=50, step=2, doc="RSI length (bars)"),
-        "oversold": Param(30.0, low=5, high=45, step=5, doc="long when RSI crosses up through"),
-        "overbought": Param(70.0, low=55, high=95, step=5, doc="exit/short when RSI crosses down"),
+        "oversold": Param(30.0, low=5, high=50, step=5, doc="long when RSI crosses up through"),
+        "overbought": Param(70.0, low=50, high=95, step=5, doc="exit/short when RSI crosses down"),
         "short": Param(True, doc="go short at the overbought cross (else just close)"),
         "atr_stop": Param(0.0, low=0, high=5, step=0.5, doc="stop-loss in ATR(14) (0 = none)"),
     }
