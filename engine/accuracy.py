@@ -10,6 +10,7 @@ bar of the same series). A flat move counts as a miss.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -79,7 +80,7 @@ def signal_accuracy(
         p_up, p_down = float(np.mean(move > 0)), float(np.mean(move < 0))
         d = direction[: n - h]
         c = conf[: n - h]
-        for lo, hi in zip(edges[:-1], edges[1:], strict=True):
+        for lo, hi in itertools.pairwise(edges):
             last = hi >= edges[-1]
             in_bucket = (c >= lo) & ((c <= hi) if last else (c < hi)) & (d != 0)
             signals = int(in_bucket.sum())

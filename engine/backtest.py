@@ -252,8 +252,21 @@ class _Run:
 
     def step(self, i: int) -> None:
         c = self.cols
-        bs.step(i, c["open"], c["high"], c["low"], c["close"], self.slip, self.TR, self.OR,
-                self.CT, self.FL, self.S, self.P, self.EQ)
+        bs.step(
+            i,
+            c["open"],
+            c["high"],
+            c["low"],
+            c["close"],
+            self.slip,
+            self.TR,
+            self.OR,
+            self.CT,
+            self.FL,
+            self.S,
+            self.P,
+            self.EQ,
+        )
 
     def place(self, intent: OrderIntent) -> None:
         if intent.kind == "close":
@@ -264,8 +277,18 @@ class _Run:
             else:
                 size = intent.size if intent.size is not None else 1.0
                 is_frac = size < 1
-            bs.place_entry(self.TR, self.OR, self.S, self.P, intent.side * size, is_frac,
-                           _nan(intent.limit), _nan(intent.stop), _nan(intent.sl), _nan(intent.tp))
+            bs.place_entry(
+                self.TR,
+                self.OR,
+                self.S,
+                self.P,
+                intent.side * size,
+                is_frac,
+                _nan(intent.limit),
+                _nan(intent.stop),
+                _nan(intent.sl),
+                _nan(intent.tp),
+            )
         if self.S[bs.S_OVERFLOW]:
             raise StrategyError(f"more than {self.OR.shape[0]} orders queued at once")
 
@@ -288,10 +311,20 @@ def run_backtest(
     n = len(cols["close"])
     warmup = max(int(strategy.warmup), 0)
     cap = 256
-    TR, OR, CT, FL, S = bs.new_state(config.cash, config.max_trades, 3 * config.max_trades + 64,
-                                     cap)
-    run = _Run(cols, TR, OR, CT, FL, S, config.kernel_params(), np.full(n, float(config.cash)),
-               _slippage(cols, config))
+    TR, OR, CT, FL, S = bs.new_state(
+        config.cash, config.max_trades, 3 * config.max_trades + 64, cap
+    )
+    run = _Run(
+        cols,
+        TR,
+        OR,
+        CT,
+        FL,
+        S,
+        config.kernel_params(),
+        np.full(n, float(config.cash)),
+        _slippage(cols, config),
+    )
     frame = bars
     name = strategy.name or type(strategy).__name__
 
@@ -358,8 +391,25 @@ def _run_vectorized(run: _Run, vec: VectorOrders, warmup: int, n: int) -> None:
     tp = np.full(n, np.nan) if vec.tp is None else np.ascontiguousarray(vec.tp, dtype=np.float64)
     c = run.cols
     run.CT, run.FL = bs.run_vectorized(
-        c["open"], c["high"], c["low"], c["close"], run.slip, side, close, size, is_frac, sl,
-        tp, warmup, run.TR, run.OR, run.CT, run.FL, run.S, run.P, run.EQ,
+        c["open"],
+        c["high"],
+        c["low"],
+        c["close"],
+        run.slip,
+        side,
+        close,
+        size,
+        is_frac,
+        sl,
+        tp,
+        warmup,
+        run.TR,
+        run.OR,
+        run.CT,
+        run.FL,
+        run.S,
+        run.P,
+        run.EQ,
     )
 
 
@@ -400,8 +450,21 @@ def _run_per_bar(
     if config.finalize_trades and warmup < n:
         run.ensure_room()
         c = run.cols
-        bs.finalize(n, c["open"], c["high"], c["low"], c["close"], run.slip, run.TR, run.OR,
-                    run.CT, run.FL, run.S, run.P, run.EQ)
+        bs.finalize(
+            n,
+            c["open"],
+            c["high"],
+            c["low"],
+            c["close"],
+            run.slip,
+            run.TR,
+            run.OR,
+            run.CT,
+            run.FL,
+            run.S,
+            run.P,
+            run.EQ,
+        )
         deliver_fills(seen)
     _call(name, "on_stop", strategy.on_stop, ctx)
 

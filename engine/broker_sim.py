@@ -251,9 +251,7 @@ def _reduce_trade(
             k = _find(OR, n, TR[j, col])
             if k >= 0:
                 OR[k, 2] = -left
-    _book_close(
-        CT, FL, S, P, TR[j, 0], -size, TR[j, 2], TR[j, 3], price, bar, math.nan, math.nan
-    )
+    _book_close(CT, FL, S, P, TR[j, 0], -size, TR[j, 2], TR[j, 3], price, bar, math.nan, math.nan)
 
 
 @njit(cache=True)
@@ -292,11 +290,13 @@ def _open_trade(
     FL[f, 5] = 0.0
     S[S_NF] = f + 1
     if not math.isnan(tp):
-        TR[n, 5] = _insert_order(OR, S, False, K_TP, -size, False, tp, math.nan, math.nan,
-                                 math.nan, tid)
+        TR[n, 5] = _insert_order(
+            OR, S, False, K_TP, -size, False, tp, math.nan, math.nan, math.nan, tid
+        )
     if not math.isnan(sl):
-        TR[n, 4] = _insert_order(OR, S, True, K_SL, -size, False, math.nan, sl, math.nan,
-                                 math.nan, tid)
+        TR[n, 4] = _insert_order(
+            OR, S, True, K_SL, -size, False, math.nan, sl, math.nan, math.nan, tid
+        )
 
 
 @njit(cache=True)
@@ -341,7 +341,7 @@ def process_orders(
             tp = OR[j, 7]
             parent = OR[j, 8]
             is_long = size > 0
-            contingent = kind == K_SL or kind == K_TP
+            contingent = kind in (K_SL, K_TP)
             if not math.isnan(stop_price):
                 if not (h >= stop_price if is_long else lo <= stop_price):
                     continue
@@ -368,8 +368,18 @@ def process_orders(
                 tj = _find(TR, int(S[S_NT]), parent)
                 if tj >= 0:
                     prev = TR[tj, 1]
-                    _reduce_trade(TR, OR, CT, FL, S, P, tj, price,
-                                  math.copysign(min(abs(prev), abs(size)), size), bar)
+                    _reduce_trade(
+                        TR,
+                        OR,
+                        CT,
+                        FL,
+                        S,
+                        P,
+                        tj,
+                        price,
+                        math.copysign(min(abs(prev), abs(size)), size),
+                        bar,
+                    )
                 if kind == K_CLOSE:
                     _remove_order(OR, S, oid)
                 continue
@@ -412,10 +422,9 @@ def process_orders(
                 continue
             if need != 0:
                 _open_trade(TR, OR, FL, S, P, adjusted, need, sl, tp, bar)
-                if not math.isnan(sl) or not math.isnan(tp):
-                    if is_market:
-                        reprocess = True
-                    elif (
+                if (not math.isnan(sl) or not math.isnan(tp)) and (
+                    is_market
+                    or (
                         not math.isnan(stop_price)
                         and math.isnan(limit)
                         and not math.isnan(tp)
@@ -427,8 +436,9 @@ def process_orders(
                                 and (math.inf if math.isnan(sl) else sl) > h
                             )
                         )
-                    ):
-                        reprocess = True
+                    )
+                ):
+                    reprocess = True
             _remove_order(OR, S, oid)
         if not reprocess:
             break
@@ -480,8 +490,19 @@ def place_close(
             amount = max(1.0, float(round(abs(tsize) * portion)))
         else:
             amount = max(lot, round(abs(tsize) * portion / lot) * lot)
-        _insert_order(OR, S, True, K_CLOSE, math.copysign(amount, -tsize), False,
-                      math.nan, math.nan, math.nan, math.nan, TR[j, 0])
+        _insert_order(
+            OR,
+            S,
+            True,
+            K_CLOSE,
+            math.copysign(amount, -tsize),
+            False,
+            math.nan,
+            math.nan,
+            math.nan,
+            math.nan,
+            TR[j, 0],
+        )
 
 
 @njit(cache=True)
@@ -571,8 +592,18 @@ def run_vectorized(
             if close[i]:
                 place_close(TR, OR, S, P, 1.0)
             if side[i] != 0:
-                place_entry(TR, OR, S, P, side[i] * size[i], is_frac[i] != 0, math.nan,
-                            math.nan, sl[i], tp[i])
+                place_entry(
+                    TR,
+                    OR,
+                    S,
+                    P,
+                    side[i] * size[i],
+                    is_frac[i] != 0,
+                    math.nan,
+                    math.nan,
+                    sl[i],
+                    tp[i],
+                )
     if P[P_FINALIZE] > 0 and warmup < n:
         need = room_needed(S)
         if S[S_NC] + need > CT.shape[0]:

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 import sys
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -44,6 +44,7 @@ __all__ = [
     "OrderIntent",
     "Param",
     "ParamError",
+    "Params",
     "PositionView",
     "Signal",
     "Strategy",
@@ -93,9 +94,7 @@ class Param:
             else:
                 out = kind(value)
         except (TypeError, ValueError):
-            raise ParamError(
-                f"parameter {name!r} must be {kind.__name__}, got {value!r}"
-            ) from None
+            raise ParamError(f"parameter {name!r} must be {kind.__name__}, got {value!r}") from None
         if isinstance(out, float) and not math.isfinite(out):
             raise ParamError(f"parameter {name!r} must be finite, got {value!r}")
         if self.choices and out not in self.choices:
@@ -120,12 +119,35 @@ class Param:
         else:
             values = np.linspace(self.low, self.high, points)
         if self.type is int:
-            return sorted({int(round(v)) for v in values})
+            return sorted({round(v) for v in values})
         return [float(v) for v in values]
 
 
 def _as_param(value: Any) -> Param:
     return value if isinstance(value, Param) else Param(value)
+
+
+class Params(Mapping[str, Param]):
+    """A strategy's parameter declaration (immutable, ordered):
+    ``params = Params(fast=Param(10, low=2, high=100), slow=20)``; plain values become
+    ``Param(value)``."""
+
+    __slots__ = ("_spec",)
+
+    def __init__(self, **spec: Any) -> None:
+        self._spec = {k: _as_param(v) for k, v in spec.items()}
+
+    def __getitem__(self, key: str) -> Param:
+        return self._spec[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._spec)
+
+    def __len__(self) -> int:
+        return len(self._spec)
+
+    def __repr__(self) -> str:
+        return f"Params({', '.join(f'{k}={v!r}' for k, v in self._spec.items())})"
 
 
 @dataclass(frozen=True, slots=True)
@@ -400,7 +422,8 @@ class Context:
 class Strategy:
     """Base class of every strategy. Subclass it, set the class attributes, write ``on_bar``.
 
-    ``params`` on the class maps names to :class:`Param` (or plain defaults); on an instance,
+    ``params`` on the class is a :class:`Params` declaration (a mapping of names to
+    :class:`Param` or plain defaults); on an instance,
     ``self.params`` is the dict of resolved values (``Strategy(fast=5)`` overrides one), so the
     instance satisfies :class:`engine.protocols.Strategy`. ``warmup`` is the number of bars
     before the first ``on_bar`` call; it may depend on the params (override ``warmup`` as a
@@ -408,7 +431,7 @@ class Strategy:
     """
 
     name: ClassVar[str] = ""
-    params: Any = {}
+    params: Any = Params()
     timeframe: str = "1m"
     warmup: int = 1
     interface_version: ClassVar[int] = INTERFACE_VERSION
@@ -505,5 +528,7 @@ def handle_result(ctx: Context, result: Any) -> None:
         for item in result:
             handle_result(ctx, item)
     else:
-        raise StrategyError(f"on_bar returned {type(result).__name__}; expected a Signal, an "
-                            "OrderIntent, a list of them or None")
+        raise StrategyError(
+            f"on_bar returned {type(result).__name__}; expected a Signal, an "
+            "OrderIntent, a list of them or None"
+        )

@@ -93,7 +93,9 @@ def parse_spec(text: str) -> tuple[int, int]:
     try:
         train, test = (int(x) for x in text.split(":"))
     except ValueError:
-        raise WalkForwardError(f"walk-forward must be TRAIN:TEST bar counts, got {text!r}") from None
+        raise WalkForwardError(
+            f"walk-forward must be TRAIN:TEST bar counts, got {text!r}"
+        ) from None
     if train <= 0 or test <= 0:
         raise WalkForwardError(f"walk-forward windows must be positive, got {text!r}")
     return train, test
@@ -221,8 +223,9 @@ def walk_forward(
     for w, (params, _) in zip(windows, chosen, strict=True):
         warm = cls(**params).warmup
         start = max(0, w.test_start - warm)
-        test_jobs.append((cls, params, bars.slice(start, w.test_end - start), config,
-                          w.test_start - start))
+        test_jobs.append(
+            (cls, params, bars.slice(start, w.test_end - start), config, w.test_start - start)
+        )
     test_stats = list(tick(map_fn(evaluate, test_jobs)))
 
     results = [

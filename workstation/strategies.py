@@ -98,8 +98,11 @@ def _load_file(path: Path) -> list[StrategyInfo]:
         sys.modules.pop(module_name, None)
         if isinstance(exc, KeyboardInterrupt):
             raise
-        return [StrategyInfo(path.stem, str(path), error=f"{type(exc).__name__}: {exc}",
-                             traceback=_tb())]
+        return [
+            StrategyInfo(
+                path.stem, str(path), error=f"{type(exc).__name__}: {exc}", traceback=_tb()
+            )
+        ]
     found = [
         obj
         for obj in vars(module).values()
@@ -136,8 +139,11 @@ def discover(folder: Path | None = None) -> list[StrategyInfo]:
     for info in [*_from_entry_points(), *_from_folder(folder or strategies_dir())]:
         if info.name in seen:
             clashes.append(
-                StrategyInfo(info.name, info.source, error=f"name {info.name!r} is already "
-                              f"taken by {seen[info.name].source}")
+                StrategyInfo(
+                    info.name,
+                    info.source,
+                    error=f"name {info.name!r} is already taken by {seen[info.name].source}",
+                )
             )
         else:
             seen[info.name] = info
@@ -180,8 +186,12 @@ class GuardedStrategy:
             return getattr(self.strategy, hook)(*args, **kwargs)
         except Exception as exc:
             self.error = f"{hook}: {type(exc).__name__}: {exc}\n{traceback.format_exc()}"
-            log.error("strategy %s disabled after an error in %s:\n%s",
-                      self.strategy.name, hook, self.error)
+            log.error(
+                "strategy %s disabled after an error in %s:\n%s",
+                self.strategy.name,
+                hook,
+                self.error,
+            )
             return None
 
     def on_start(self, ctx: Context, **kwargs: Any) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-PYPROJECT = '''\
+PYPROJECT = """\
 [build-system]
 requires = ["setuptools>=61"]
 build-backend = "setuptools.build_meta"
@@ -27,7 +27,7 @@ packages = ["{module}"]
 [tool.pytest.ini_options]
 pythonpath = ["."]
 testpaths = ["tests"]
-'''
+"""
 
 STRATEGY = '''\
 """{cls}: follow the trend above an EMA, with a stop-loss a few ATRs away.
@@ -41,18 +41,18 @@ from typing import Any
 
 import polars as pl
 
-from engine.strategy import Context, Param, Strategy, crossed_above
+from engine.strategy import Context, Param, Params, Strategy, crossed_above
 
 
 class {cls}(Strategy):
     name = "{name}"
     description = "EMA trend follower with an ATR stop-loss"
     timeframe = "1h"
-    params = {{
-        "ema": Param(50, low=10, high=200, step=10, doc="trend EMA length (bars)"),
-        "atr_stop": Param(2.0, low=0.5, high=5.0, step=0.5, doc="stop distance in ATR(14)"),
-        "size": Param(0.5, low=0.05, high=0.99, doc="fraction of available margin per trade"),
-    }}
+    params = Params(
+        ema=Param(50, low=10, high=200, step=10, doc="trend EMA length (bars)"),
+        atr_stop=Param(2.0, low=0.5, high=5.0, step=0.5, doc="stop distance in ATR(14)"),
+        size=Param(0.5, low=0.05, high=0.99, doc="fraction of available margin per trade"),
+    )
 
     @property
     def warmup(self) -> int:  # type: ignore[override]
@@ -68,7 +68,7 @@ class {cls}(Strategy):
             ctx.close()
 '''
 
-TEST = '''\
+TEST = """\
 from __future__ import annotations
 
 import math
@@ -120,9 +120,9 @@ def test_params_are_checked() -> None:
     assert {cls}(ema="20").params["ema"] == 20
     with pytest.raises(ParamError):
         {cls}(ema=1)
-'''
+"""
 
-README = '''\
+README = """\
 # qws-strategy-{dash}
 
 A [qws](https://example.invalid/qws) strategy plugin.
@@ -131,7 +131,7 @@ A [qws](https://example.invalid/qws) strategy plugin.
     qws strategies list       # shows "{name}"
     qws backtest --symbol BTC/USDT --timeframe 1h --strategy {name} --param ema=30
     python -m pytest          # the strategy's tests
-'''
+"""
 
 
 def class_name(name: str) -> str:

@@ -13,6 +13,7 @@ from engine.strategy import (
     Context,
     Indicators,
     Param,
+    Params,
     Strategy,
     VectorOrders,
     crossed_above,
@@ -23,13 +24,13 @@ from engine.strategy import (
 class RsiReversion(Strategy):
     name = "rsi_reversion"
     description = "buy RSI back above oversold, sell RSI back below overbought"
-    params = {
-        "period": Param(14, low=2, high=50, step=2, doc="RSI length (bars)"),
-        "oversold": Param(30.0, low=5, high=50, step=5, doc="long when RSI crosses up through"),
-        "overbought": Param(70.0, low=50, high=95, step=5, doc="exit/short when RSI crosses down"),
-        "short": Param(True, doc="go short at the overbought cross (else just close)"),
-        "atr_stop": Param(0.0, low=0, high=5, step=0.5, doc="stop-loss in ATR(14) (0 = none)"),
-    }
+    params = Params(
+        period=Param(14, low=2, high=50, step=2, doc="RSI length (bars)"),
+        oversold=Param(30.0, low=5, high=50, step=5, doc="long when RSI crosses up through"),
+        overbought=Param(70.0, low=50, high=95, step=5, doc="exit/short when RSI crosses down"),
+        short=Param(True, doc="go short at the overbought cross (else just close)"),
+        atr_stop=Param(0.0, low=0, high=5, step=0.5, doc="stop-loss in ATR(14) (0 = none)"),
+    )
 
     @classmethod
     def check_params(cls, values: dict[str, Any]) -> str | None:

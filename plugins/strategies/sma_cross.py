@@ -12,6 +12,7 @@ from engine.strategy import (
     Context,
     Indicators,
     Param,
+    Params,
     Strategy,
     VectorOrders,
     crossed_above,
@@ -22,10 +23,10 @@ from engine.strategy import (
 class SmaCross(Strategy):
     name = "sma_cross"
     description = "SMA(fast) / SMA(slow) crossover, always in the market after the first cross"
-    params = {
-        "fast": Param(10, low=2, high=100, step=2, doc="fast SMA length (bars)"),
-        "slow": Param(20, low=5, high=400, step=10, doc="slow SMA length (bars)"),
-    }
+    params = Params(
+        fast=Param(10, low=2, high=100, step=2, doc="fast SMA length (bars)"),
+        slow=Param(20, low=5, high=400, step=10, doc="slow SMA length (bars)"),
+    )
 
     @classmethod
     def check_params(cls, values: dict[str, Any]) -> str | None:

@@ -119,16 +119,23 @@ class PlanStrategy(Strategy):
 def reference_trades(stats: pd.Series) -> np.ndarray:
     t = stats["_trades"]
     rows = np.c_[
-        t["EntryBar"].to_numpy(), t["ExitBar"].to_numpy(), t["Size"].to_numpy(),
-        t["EntryPrice"].to_numpy(), t["ExitPrice"].to_numpy(), t["PnL"].to_numpy(),
+        t["EntryBar"].to_numpy(),
+        t["ExitBar"].to_numpy(),
+        t["Size"].to_numpy(),
+        t["EntryPrice"].to_numpy(),
+        t["ExitPrice"].to_numpy(),
+        t["PnL"].to_numpy(),
     ].astype(float)
     return rows[np.lexsort(rows[:, ::-1].T)] if len(rows) else rows.reshape(0, 6)
 
 
 def our_trades(trades: pl.DataFrame) -> np.ndarray:
     rows = np.c_[
-        trades["entry_bar"].to_numpy(), trades["exit_bar"].to_numpy(),
-        trades["size"].to_numpy(), trades["entry_price"].to_numpy(),
-        trades["exit_price"].to_numpy(), trades["pnl"].to_numpy(),
+        trades["entry_bar"].to_numpy(),
+        trades["exit_bar"].to_numpy(),
+        trades["size"].to_numpy(),
+        trades["entry_price"].to_numpy(),
+        trades["exit_price"].to_numpy(),
+        trades["pnl"].to_numpy(),
     ].astype(float)
     return rows[np.lexsort(rows[:, ::-1].T)] if len(rows) else rows.reshape(0, 6)

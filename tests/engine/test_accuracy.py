@@ -7,8 +7,10 @@ from scipy import stats
 from engine.accuracy import binomial_sf, signal_accuracy
 
 
-@pytest.mark.parametrize(("k", "n", "p"), [(0, 10, 0.5), (7, 10, 0.5), (60, 100, 0.55),
-                                           (530, 1000, 0.5), (3, 3, 0.9), (4, 3, 0.5)])
+@pytest.mark.parametrize(
+    ("k", "n", "p"),
+    [(0, 10, 0.5), (7, 10, 0.5), (60, 100, 0.55), (530, 1000, 0.5), (3, 3, 0.9), (4, 3, 0.5)],
+)
 def test_binomial_tail_matches_scipy(k: int, n: int, p: float) -> None:
     assert binomial_sf(k, n, p) == pytest.approx(stats.binom.sf(k - 1, n, p), rel=1e-9, abs=1e-300)
 

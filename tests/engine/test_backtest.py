@@ -69,8 +69,14 @@ def _bars(rows: list[tuple[float, float, float, float]]) -> pl.DataFrame:
     o, h, lo, c = (np.array(col, dtype=float) for col in zip(*rows, strict=True))
     day = 86_400_000_000_000
     return pl.DataFrame(
-        {"ts": np.arange(len(rows), dtype=np.int64) * day, "open": o, "high": h, "low": lo,
-         "close": c, "volume": np.ones(len(rows))}
+        {
+            "ts": np.arange(len(rows), dtype=np.int64) * day,
+            "open": o,
+            "high": h,
+            "low": lo,
+            "close": c,
+            "volume": np.ones(len(rows)),
+        }
     )
 
 
@@ -168,7 +174,7 @@ def test_invalid_orders_and_bars_are_rejected_clearly() -> None:
     with pytest.raises(StrategyError, match="SL < price < TP"):
         run_backtest(OneShot(qty=1, sl=11.0), _bars([(10, 11, 9, 10)] * 3))
     bad = _bars([(10, 11, 9, 10)] * 3).with_columns(pl.Series("close", [10.0, math.nan, 10.0]))
-    with pytest.raises(BacktestError, match="non-positive close.*row 1"):
+    with pytest.raises(BacktestError, match=r"non-positive close.*row 1"):
         run_backtest(OneShot(), bad)
     with pytest.raises(BacktestError, match="margin"):
         BacktestConfig(margin=2)

@@ -14,6 +14,7 @@ from engine.strategy import (
     Indicators,
     Param,
     ParamError,
+    Params,
     Strategy,
     StrategyError,
     crossed_above,
@@ -64,7 +65,7 @@ def test_indicators_are_sliced_to_the_current_bar_and_read_only() -> None:
 
 class Recorder(Strategy):
     name = "recorder"
-    params = {"n": Param(5, low=1, high=50)}
+    params = Params(n=Param(5, low=1, high=50))
     warmup = 5
 
     def __init__(self, **kw: Any) -> None:

@@ -20,7 +20,9 @@ from tests.helpers import random_bars
 def test_windows_roll_by_the_test_length_and_never_overlap_their_test() -> None:
     ws = make_windows(1000, 400, 200)
     assert [(w.train_start, w.train_end, w.test_start, w.test_end) for w in ws] == [
-        (0, 400, 400, 600), (200, 600, 600, 800), (400, 800, 800, 1000)
+        (0, 400, 400, 600),
+        (200, 600, 600, 800),
+        (400, 800, 800, 1000),
     ]
     with pytest.raises(WalkForwardError, match="too few"):
         make_windows(500, 400, 200)
@@ -66,7 +68,14 @@ def test_a_process_pool_gives_the_same_result_as_a_plain_map() -> None:
     plain = walk_forward(SmaCross, bars, 400, 250, max_evals=4)
     ticks: list[int] = []
     with ProcessPoolExecutor(max_workers=2) as pool:
-        pooled = walk_forward(SmaCross, bars, 400, 250, max_evals=4, map_fn=pool.map,
-                              progress=lambda done, total: ticks.append(done))
+        pooled = walk_forward(
+            SmaCross,
+            bars,
+            400,
+            250,
+            max_evals=4,
+            map_fn=pool.map,
+            progress=lambda done, total: ticks.append(done),
+        )
     assert pooled.to_dict() == plain.to_dict()
     assert ticks == list(range(1, 4 * 2 + 2 + 1))

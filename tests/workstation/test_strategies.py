@@ -16,7 +16,7 @@ from workstation.strategies import (
     strategies_dir,
 )
 
-GOOD = '''
+GOOD = """
 from engine.strategy import Param, Strategy
 
 class Breakout(Strategy):
@@ -25,7 +25,7 @@ class Breakout(Strategy):
 
     def on_bar(self, ctx, bars, **kwargs):
         return None
-'''
+"""
 
 
 def _write(folder: Path, name: str, text: str) -> Path:
@@ -48,9 +48,16 @@ def test_user_folder_strategies_load_and_broken_ones_are_disabled_with_traceback
     _write(folder, "broken.py", "import numpy\nraise RuntimeError('half-written')\n")
     _write(folder, "syntax.py", "def oops(:\n")
     _write(folder, "empty.py", "X = 1\n")
-    _write(folder, "clash.py", GOOD.replace("Breakout", "Other").replace('"breakout"', '"sma_cross"'))
-    _write(folder, "future.py", GOOD.replace('"breakout"', '"future"').replace(
-        "params =", f"interface_version = {INTERFACE_VERSION + 1}\n    params ="))
+    _write(
+        folder, "clash.py", GOOD.replace("Breakout", "Other").replace('"breakout"', '"sma_cross"')
+    )
+    _write(
+        folder,
+        "future.py",
+        GOOD.replace('"breakout"', '"future"').replace(
+            "params =", f"interface_version = {INTERFACE_VERSION + 1}\n    params ="
+        ),
+    )
     infos = discover()
     by_source = {Path(i.source).name: i for i in infos if i.source.endswith(".py")}
     assert by_source["breakout.py"].enabled
@@ -59,12 +66,14 @@ def test_user_folder_strategies_load_and_broken_ones_are_disabled_with_traceback
     assert "SyntaxError" in by_source["syntax.py"].error
     assert "no Strategy subclass" in by_source["empty.py"].error
     assert "already taken" in by_source["clash.py"].error
-    assert "interface 2" in by_source["future.py"].error and "upgrade" in by_source["future.py"].error
+    assert (
+        "interface 2" in by_source["future.py"].error and "upgrade" in by_source["future.py"].error
+    )
     assert get("sma_cross").__module__ == "plugins.strategies.sma_cross"  # first party kept
     assert create("breakout", {"n": "30"}).params == {"n": 30}
     with pytest.raises(StrategyNotFound, match="disabled"):
         get("future")
-    with pytest.raises(StrategyNotFound, match="available: .*sma_cross"):
+    with pytest.raises(StrategyNotFound, match=r"available: .*sma_cross"):
         get("nope")
 
 

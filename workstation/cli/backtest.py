@@ -28,39 +28,69 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     src.add_argument("--symbol", help="symbol in the store (or a demo symbol)")
     p.add_argument("--timeframe", help="bar size with --symbol, e.g. 1m 1h 1d")
     p.add_argument("--venue", default=None, help="venue of stored bars (default: any)")
-    p.add_argument("--bars", type=int, default=DEFAULT_DEMO_BARS,
-                   help=f"demo history length (default {DEFAULT_DEMO_BARS})")
+    p.add_argument(
+        "--bars",
+        type=int,
+        default=DEFAULT_DEMO_BARS,
+        help=f"demo history length (default {DEFAULT_DEMO_BARS})",
+    )
     p.add_argument("--strategy", required=True, help="strategy name (see qws strategies list)")
-    p.add_argument("--param", action="append", default=[], metavar="K=V",
-                   help="strategy parameter (repeatable)")
+    p.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="K=V",
+        help="strategy parameter (repeatable)",
+    )
     p.add_argument("--cash", type=float, default=10_000.0)
-    p.add_argument("--commission", type=float, default=0.0,
-                   help="fraction of traded value, charged on entry and on exit")
+    p.add_argument(
+        "--commission",
+        type=float,
+        default=0.0,
+        help="fraction of traded value, charged on entry and on exit",
+    )
     p.add_argument("--spread", type=float, default=0.0, help="relative spread paid on entry")
     p.add_argument("--slippage", type=float, default=0.0, help="adverse price per fill")
-    p.add_argument("--slippage-atr", type=float, default=0.0,
-                   help="adverse slippage as a fraction of ATR(14)")
+    p.add_argument(
+        "--slippage-atr", type=float, default=0.0, help="adverse slippage as a fraction of ATR(14)"
+    )
     p.add_argument("--margin", type=float, default=1.0, help="margin ratio (0.1 = 10x)")
-    p.add_argument("--lot", type=float, default=None,
-                   help="smallest tradable quantity (default: the demo instrument's lot size,"
-                   " else 1 unit; e.g. 0.0001 for BTC)")
-    p.add_argument("--trade-on-close", action="store_true",
-                   help="fill market orders at the signal bar's close")
+    p.add_argument(
+        "--lot",
+        type=float,
+        default=None,
+        help="smallest tradable quantity (default: the demo instrument's lot size,"
+        " else 1 unit; e.g. 0.0001 for BTC)",
+    )
+    p.add_argument(
+        "--trade-on-close", action="store_true", help="fill market orders at the signal bar's close"
+    )
     p.add_argument("--hedging", action="store_true", help="allow long and short trades at once")
-    p.add_argument("--exclusive", action="store_true",
-                   help="each new order closes the open position first")
+    p.add_argument(
+        "--exclusive", action="store_true", help="each new order closes the open position first"
+    )
     p.add_argument("--long-only", action="store_true", help="never open short trades")
-    p.add_argument("--finalize", action="store_true",
-                   help="close trades still open at the end (and count them)")
-    p.add_argument("--walk-forward", metavar="TRAIN:TEST",
-                   help="rolling walk-forward: choose params on TRAIN bars, test on the next TEST")
+    p.add_argument(
+        "--finalize",
+        action="store_true",
+        help="close trades still open at the end (and count them)",
+    )
+    p.add_argument(
+        "--walk-forward",
+        metavar="TRAIN:TEST",
+        help="rolling walk-forward: choose params on TRAIN bars, test on the next TEST",
+    )
     p.add_argument("--metric", default="sharpe", help="walk-forward selection metric")
     p.add_argument("--search", choices=("grid", "random"), default="grid")
     p.add_argument("--max-evals", type=int, default=50, help="parameter sets per window")
-    p.add_argument("--workers", type=int, default=None,
-                   help="processes for walk-forward (default: CPU count)")
-    p.add_argument("--accuracy", action="store_true",
-                   help="signal accuracy report (hit rate at 1/5/20 bars, binomial p-values)")
+    p.add_argument(
+        "--workers", type=int, default=None, help="processes for walk-forward (default: CPU count)"
+    )
+    p.add_argument(
+        "--accuracy",
+        action="store_true",
+        help="signal accuracy report (hit rate at 1/5/20 bars, binomial p-values)",
+    )
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--plot", action="store_true", help="draw the equity curve in the terminal")
     p.set_defaults(func=cmd_backtest)
@@ -118,8 +148,9 @@ def load_bars(args: argparse.Namespace) -> tuple[Any, str, str]:
     from workstation.cli.common import load_settings
 
     seed = int(load_settings().get("demo.seed", 7))
-    print(f"note: no stored bars for {args.symbol} {tf}; using {args.bars} demo bars",
-          file=sys.stderr)
+    print(
+        f"note: no stored bars for {args.symbol} {tf}; using {args.bars} demo bars", file=sys.stderr
+    )
     feed = DemoFeed(seed=seed)
     frame = asyncio.run(feed.history(args.symbol, tf, limit=args.bars))
     if args.lot is None:
@@ -202,8 +233,12 @@ def _accuracy(strategy: Any, bars: Any) -> list[dict[str, Any]]:
 
 def _fmt(value: Any) -> str:
     if isinstance(value, float):
-        return "—" if not math.isfinite(value) else f"{value:,.4g}" if abs(value) < 1 else (
-            f"{value:,.2f}"
+        return (
+            "—"
+            if not math.isfinite(value)
+            else f"{value:,.4g}"
+            if abs(value) < 1
+            else (f"{value:,.2f}")
         )
     return str(value)
 
@@ -225,13 +260,17 @@ def _print_stats(result: Any, symbol: str) -> None:
     console = Console()
     console.print(table)
     if result.open_trades.height:
-        console.print(f"{result.open_trades.height} trade(s) still open at the end (not counted;"
-                      " --finalize closes them)")
+        console.print(
+            f"{result.open_trades.height} trade(s) still open at the end (not counted;"
+            " --finalize closes them)"
+        )
     if result.cancelled_orders:
         console.print(f"{result.cancelled_orders} order(s) cancelled for lack of margin")
         if not result.stats["trades"]:
-            console.print("hint: if one unit costs more than the cash, trade fractions with"
-                          " --lot (e.g. --lot 0.001)")
+            console.print(
+                "hint: if one unit costs more than the cash, trade fractions with"
+                " --lot (e.g. --lot 0.001)"
+            )
 
 
 def _print_accuracy(rows: list[dict[str, Any]]) -> None:
@@ -239,13 +278,26 @@ def _print_accuracy(rows: list[dict[str, Any]]) -> None:
     from rich.table import Table
 
     table = Table(title="signal accuracy (one-sided binomial p-values)")
-    for col in ("horizon", "confidence", "signals", "hit rate", "base rate", "p vs 50%",
-                "p vs base"):
+    for col in (
+        "horizon",
+        "confidence",
+        "signals",
+        "hit rate",
+        "base rate",
+        "p vs 50%",
+        "p vs base",
+    ):
         table.add_column(col, justify="right")
     for r in rows:
-        table.add_row(str(r["horizon"]), f"{r['conf_low']:.1f}–{r['conf_high']:.1f}",
-                      str(r["signals"]), f"{r['hit_rate']:.1%}", f"{r['base_rate']:.1%}",
-                      f"{r['p_vs_half']:.3g}", f"{r['p_vs_base']:.3g}")
+        table.add_row(
+            str(r["horizon"]),
+            f"{r['conf_low']:.1f}–{r['conf_high']:.1f}",
+            str(r["signals"]),
+            f"{r['hit_rate']:.1%}",
+            f"{r['base_rate']:.1%}",
+            f"{r['p_vs_half']:.3g}",
+            f"{r['p_vs_base']:.3g}",
+        )
     Console().print(table)
 
 
@@ -265,9 +317,19 @@ def _walk_forward(
     quiet = args.json or not sys.stderr.isatty()
 
     def run(map_fn: Any, progress: Any) -> Any:
-        return walk_forward(cls, bars, train, test, config, metric=args.metric,
-                            search=args.search, max_evals=args.max_evals, fixed=fixed,
-                            map_fn=map_fn, progress=progress)
+        return walk_forward(
+            cls,
+            bars,
+            train,
+            test,
+            config,
+            metric=args.metric,
+            search=args.search,
+            max_evals=args.max_evals,
+            fixed=fixed,
+            map_fn=map_fn,
+            progress=progress,
+        )
 
     try:
         if workers <= 1:
@@ -284,8 +346,9 @@ def _walk_forward(
 
                 with Progress(transient=True) as bar:
                     task = bar.add_task("walk-forward", total=None)
-                    result = run(pool_map,
-                                 lambda done, total: bar.update(task, completed=done, total=total))
+                    result = run(
+                        pool_map, lambda done, total: bar.update(task, completed=done, total=total)
+                    )
         finally:
             if pool is not None:
                 pool.shutdown(cancel_futures=True)
@@ -304,8 +367,17 @@ def _print_walk_forward(result: Any) -> None:
 
     metric = result.metric
     table = Table(title=f"walk-forward windows (chosen by {metric})")
-    for col in ("#", "train bars", "test bars", "params", f"IS {metric}", f"OOS {metric}",
-                "IS return %", "OOS return %", "OOS trades"):
+    for col in (
+        "#",
+        "train bars",
+        "test bars",
+        "params",
+        f"IS {metric}",
+        f"OOS {metric}",
+        "IS return %",
+        "OOS return %",
+        "OOS trades",
+    ):
         table.add_column(col)
     for w in result.windows:
         table.add_row(

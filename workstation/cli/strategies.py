@@ -54,8 +54,13 @@ def cmd_list(args: argparse.Namespace) -> int:
                 "traceback": i.traceback,
                 "description": getattr(i.cls, "description", "") if i.cls else "",
                 "params": {
-                    k: {"default": p.default, "low": p.low, "high": p.high,
-                        "choices": list(p.choices), "doc": p.doc}
+                    k: {
+                        "default": p.default,
+                        "low": p.low,
+                        "high": p.high,
+                        "choices": list(p.choices),
+                        "doc": p.doc,
+                    }
                     for k, p in i.params.items()
                 },
             }

@@ -13,8 +13,9 @@ from tests.helpers import random_bars
 def test_vectorized_and_per_bar_paths_agree(params: dict[str, object]) -> None:
     bars = random_bars(3_000, seed=21)
     fast = run_backtest(RsiReversion(**params), bars, BacktestConfig(commission=0.001))
-    slow = run_backtest(RsiReversion(**params), bars,
-                        BacktestConfig(commission=0.001, vectorized=False))
+    slow = run_backtest(
+        RsiReversion(**params), bars, BacktestConfig(commission=0.001, vectorized=False)
+    )
     assert fast.stats["trades"] > 10
     assert fast.trades.equals(slow.trades) and np.array_equal(fast.equity, slow.equity)
 

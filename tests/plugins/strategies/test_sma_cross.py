@@ -49,16 +49,27 @@ def _datasets() -> list[tuple[str, pd.DataFrame]]:
 
     return [
         ("GOOG", GOOG),
-        ("EURUSD", EURUSD.assign(Open=EURUSD.Open * 1e3, High=EURUSD.High * 1e3,
-                                 Low=EURUSD.Low * 1e3, Close=EURUSD.Close * 1e3)),
+        (
+            "EURUSD",
+            EURUSD.assign(
+                Open=EURUSD.Open * 1e3,
+                High=EURUSD.High * 1e3,
+                Low=EURUSD.Low * 1e3,
+                Close=EURUSD.Close * 1e3,
+            ),
+        ),
         ("random-daily", random_ohlcv(3_000, seed=11)),
         ("random-hourly", random_ohlcv(5_000, seed=12, freq="h")),
     ]
 
 
 @pytest.mark.parametrize("vectorized", [True, False], ids=["vectorized", "per-bar"])
-@pytest.mark.parametrize(("label", "df"), _datasets(), ids=lambda x: x if isinstance(x, str) else "")
-def test_sma_cross_10_20_equals_backtesting_py(label: str, df: pd.DataFrame, vectorized: bool) -> None:
+@pytest.mark.parametrize(
+    ("label", "df"), _datasets(), ids=lambda x: x if isinstance(x, str) else ""
+)
+def test_sma_cross_10_20_equals_backtesting_py(
+    label: str, df: pd.DataFrame, vectorized: bool
+) -> None:
     ref = _reference_sma_cross(df)
     res = run_backtest(
         SmaCross(fast=10, slow=20),
@@ -78,7 +89,9 @@ def test_vectorized_and_per_bar_paths_agree_bit_for_bit() -> None:
     bars = to_polars(random_ohlcv(2_000, seed=5))
     config = BacktestConfig(commission=0.001, trade_on_close=True, spread=0.0005)
     a = run_backtest(SmaCross(fast=5, slow=30), bars, config)
-    b = run_backtest(SmaCross(fast=5, slow=30), bars, BacktestConfig(**{**_fields(config), "vectorized": False}))
+    b = run_backtest(
+        SmaCross(fast=5, slow=30), bars, BacktestConfig(**{**_fields(config), "vectorized": False})
+    )
     assert a.trades.equals(b.trades) and np.array_equal(a.equity, b.equity)
 
 

@@ -18,8 +18,9 @@ QWS = str(Path(sys.executable).parent / "qws")
 
 
 def qws(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([QWS, *args], capture_output=True, text=True, timeout=120,
-                          env={**os.environ, **(env or {})})
+    return subprocess.run(
+        [QWS, *args], capture_output=True, text=True, timeout=120, env={**os.environ, **(env or {})}
+    )
 
 
 class Run:
@@ -40,22 +41,54 @@ def run(capsys: pytest.CaptureFixture[str]) -> Run:
 
 def test_csv_backtest_prints_stats_and_trades_as_json(tmp_path: Path) -> None:
     csv = write_csv(tmp_path / "eurusd.csv", 1_500)
-    out = qws("backtest", "--csv", str(csv), "--strategy", "sma_cross", "--param", "fast=5",
-              "--param", "slow=40", "--commission", "0.002", "--json")
+    out = qws(
+        "backtest",
+        "--csv",
+        str(csv),
+        "--strategy",
+        "sma_cross",
+        "--param",
+        "fast=5",
+        "--param",
+        "slow=40",
+        "--commission",
+        "0.002",
+        "--json",
+    )
     assert out.returncode == 0, out.stderr
     report = json.loads(out.stdout)
     assert set(STAT_LABELS) <= set(report["stats"])
     assert report["params"] == {"fast": 5, "slow": 40}
     assert report["stats"]["trades"] == len(report["trades"]) > 0
     first = report["trades"][0]
-    assert {"entry_bar", "exit_bar", "entry_time", "exit_time", "entry_price", "exit_price",
-            "size", "pnl", "fees"} <= set(first)
+    assert {
+        "entry_bar",
+        "exit_bar",
+        "entry_time",
+        "exit_time",
+        "entry_price",
+        "exit_price",
+        "size",
+        "pnl",
+        "fees",
+    } <= set(first)
     assert first["entry_bar"] > 40
 
 
 def test_demo_symbol_backtest_with_plot_and_accuracy(run: Run) -> None:
-    out = run("backtest", "--symbol", "ETH/USDT", "--timeframe", "1h", "--bars", "1500",
-              "--strategy", "rsi_reversion", "--plot", "--accuracy")
+    out = run(
+        "backtest",
+        "--symbol",
+        "ETH/USDT",
+        "--timeframe",
+        "1h",
+        "--bars",
+        "1500",
+        "--strategy",
+        "rsi_reversion",
+        "--plot",
+        "--accuracy",
+    )
     assert out.returncode == 0, out.stderr
     assert "demo bars" in out.stderr
     assert "Return %" in out.stdout and "Buy&Hold %" in out.stdout
@@ -64,16 +97,45 @@ def test_demo_symbol_backtest_with_plot_and_accuracy(run: Run) -> None:
 
 
 def test_walk_forward_reports_in_sample_beside_out_of_sample(run: Run) -> None:
-    out = run("backtest", "--symbol", "BTC/USDT", "--timeframe", "1h", "--bars", "1200",
-              "--strategy", "sma_cross", "--walk-forward", "500:300", "--max-evals", "4",
-              "--workers", "2", "--json")
+    out = run(
+        "backtest",
+        "--symbol",
+        "BTC/USDT",
+        "--timeframe",
+        "1h",
+        "--bars",
+        "1200",
+        "--strategy",
+        "sma_cross",
+        "--walk-forward",
+        "500:300",
+        "--max-evals",
+        "4",
+        "--workers",
+        "2",
+        "--json",
+    )
     assert out.returncode == 0, out.stderr
     wf = json.loads(out.stdout)["walk_forward"]
     assert [w["test"] for w in wf["windows"]] == [[500, 800], [800, 1100]]
     assert set(wf["summary"]["sharpe"]) == {"in_sample", "out_of_sample"}
-    table = run("backtest", "--symbol", "BTC/USDT", "--timeframe", "1h", "--bars", "1200",
-                "--strategy", "sma_cross", "--walk-forward", "500:300", "--max-evals", "3",
-                "--workers", "1")
+    table = run(
+        "backtest",
+        "--symbol",
+        "BTC/USDT",
+        "--timeframe",
+        "1h",
+        "--bars",
+        "1200",
+        "--strategy",
+        "sma_cross",
+        "--walk-forward",
+        "500:300",
+        "--max-evals",
+        "3",
+        "--workers",
+        "1",
+    )
     assert table.returncode == 0 and "out-of-sample" in table.stdout
 
 

@@ -14,16 +14,20 @@ from workstation.cli import main
 QWS = str(Path(sys.executable).parent / "qws")
 
 
-def _run(cmd: list[str], cwd: Path | None = None, env: dict[str, str] | None = None
-         ) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=180, cwd=cwd,
-                          env={**os.environ, **(env or {})})
+def _run(
+    cmd: list[str], cwd: Path | None = None, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        cmd, capture_output=True, text=True, timeout=180, cwd=cwd, env={**os.environ, **(env or {})}
+    )
 
 
 def test_new_package_passes_its_test_installs_lists_and_backtests(tmp_path: Path) -> None:
     assert main(["strategies", "new", "trend_rider", "--dir", str(tmp_path)]) == 0
     root = tmp_path / "qws-strategy-trend-rider"
-    assert (root / "pyproject.toml").read_text().count('trend_rider = "qws_strategy_trend_rider') == 1
+    assert (root / "pyproject.toml").read_text().count(
+        'trend_rider = "qws_strategy_trend_rider'
+    ) == 1
     assert main(["strategies", "new", "trend_rider", "--dir", str(tmp_path)]) == 2  # exists
 
     tested = _run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"], cwd=root)
@@ -32,8 +36,19 @@ def test_new_package_passes_its_test_installs_lists_and_backtests(tmp_path: Path
 
     # installed into a private target (the test venv stays clean), put on the path
     target = tmp_path / "site"
-    installed = _run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps",
-                      "--target", str(target), str(root)])
+    installed = _run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--no-deps",
+            "--target",
+            str(target),
+            str(root),
+        ]
+    )
     assert installed.returncode == 0, installed.stderr
     env = {"PYTHONPATH": str(target)}
     listed = _run([QWS, "strategies", "list", "--json"], env=env)
@@ -43,8 +58,24 @@ def test_new_package_passes_its_test_installs_lists_and_backtests(tmp_path: Path
     assert "qws-strategy-trend-rider" in rows["trend_rider"]["source"]
     assert rows["trend_rider"]["params"]["ema"]["default"] == 50
 
-    ran = _run([QWS, "backtest", "--symbol", "SOL/USDT", "--timeframe", "1h", "--bars", "2000",
-                "--strategy", "trend_rider", "--param", "ema=20", "--json"], env=env)
+    ran = _run(
+        [
+            QWS,
+            "backtest",
+            "--symbol",
+            "SOL/USDT",
+            "--timeframe",
+            "1h",
+            "--bars",
+            "2000",
+            "--strategy",
+            "trend_rider",
+            "--param",
+            "ema=20",
+            "--json",
+        ],
+        env=env,
+    )
     assert ran.returncode == 0, ran.stderr
     report = json.loads(ran.stdout)
     assert report["strategy"] == "trend_rider" and report["params"]["ema"] == 20
