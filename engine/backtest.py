@@ -159,7 +159,9 @@ def _arrays(bars: pl.DataFrame) -> dict[str, np.ndarray]:
 
 
 def _slippage(cols: Mapping[str, np.ndarray], config: BacktestConfig) -> np.ndarray:
-    slip = np.full(len(cols["close"]), float(config.slippage))
+    slip = np.zeros(len(cols["close"]))
+    if config.slippage:
+        slip += config.slippage
     if config.slippage_atr > 0:
         from engine.indicators import atr
 
@@ -244,6 +246,7 @@ class _Run:
     slip: np.ndarray
 
     def ensure_room(self) -> None:
+        """Grow the closed-trade and fill tables so one more bar surely fits."""
         need = int(bs.room_needed(self.S))
         if self.S[bs.S_NC] + need > self.CT.shape[0]:
             self.CT = bs.grow(self.CT, 2 * self.CT.shape[0] + need)
@@ -267,6 +270,12 @@ class _Run:
             self.P,
             self.EQ,
         )
+
+    def finalize(self) -> None:
+        self.ensure_room()
+        c = self.cols
+        bs.finalize(len(c["close"]), c["open"], c["high"], c["low"], c["close"], self.slip,
+                    self.TR, self.OR, self.CT, self.FL, self.S, self.P, self.EQ)  # fmt: skip
 
     def place(self, intent: OrderIntent) -> None:
         if intent.kind == "close":
@@ -352,7 +361,9 @@ def run_backtest(
         }
     )
     equity = run.EQ
-    drawdown = 1.0 - equity / np.maximum.accumulate(equity)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        drawdown = 1.0 - equity / np.maximum.accumulate(equity)
+    drawdown[~np.isfinite(drawdown)] = 0.0  # a wiped-out account: peak and equity are 0
     stats = compute_stats(
         equity=equity,
         ts=cols["ts"],
@@ -360,11 +371,12 @@ def run_backtest(
         trades=trades,
         open_entry_bars=open_tr[:, 3].astype(np.int64),
         warmup=warmup,
+        drawdown=drawdown,
     )
     return BacktestResult(
         stats=stats,
         equity=equity,
-        drawdown=np.nan_to_num(drawdown),
+        drawdown=drawdown,
         trades=trades,
         open_trades=open_trades,
         ts=cols["ts"],
@@ -383,34 +395,33 @@ def _run_vectorized(run: _Run, vec: VectorOrders, warmup: int, n: int) -> None:
         if vec.close is None
         else np.ascontiguousarray(vec.close, dtype=np.bool_)
     )
-    size = np.broadcast_to(np.asarray(vec.size, dtype=np.float64), (n,)).copy()
-    if np.any((side != 0) & ~((size > 0) & ((size < 1) | (size == np.floor(size))))):
+    # scalars travel as length-1 arrays (the kernel broadcasts them)
+    size = np.atleast_1d(np.asarray(vec.size, dtype=np.float64))
+    if size.shape not in ((1,), (n,)):
+        raise StrategyError(f"vectorized size has shape {size.shape}, expected () or ({n},)")
+    chosen = size if len(size) == 1 else size[side != 0]
+    if np.any(~((chosen > 0) & ((chosen < 1) | (chosen == np.floor(chosen))))):
         raise StrategyError("vectorized size must be a fraction in (0, 1) or whole units")
     is_frac = (size < 1).astype(np.int8)
-    sl = np.full(n, np.nan) if vec.sl is None else np.ascontiguousarray(vec.sl, dtype=np.float64)
-    tp = np.full(n, np.nan) if vec.tp is None else np.ascontiguousarray(vec.tp, dtype=np.float64)
+    none = np.full(1, np.nan)
+    sl = none if vec.sl is None else np.ascontiguousarray(vec.sl, dtype=np.float64)
+    tp = none if vec.tp is None else np.ascontiguousarray(vec.tp, dtype=np.float64)
+    if close.shape != (n,):
+        raise StrategyError(f"vectorized close has shape {close.shape}, expected ({n},)")
+    for label, arr in (("sl", sl), ("tp", tp)):
+        if arr.shape not in ((1,), (n,)):
+            raise StrategyError(f"vectorized {label} has shape {arr.shape}, expected ({n},)")
     c = run.cols
-    run.CT, run.FL = bs.run_vectorized(
-        c["open"],
-        c["high"],
-        c["low"],
-        c["close"],
-        run.slip,
-        side,
-        close,
-        size,
-        is_frac,
-        sl,
-        tp,
-        warmup,
-        run.TR,
-        run.OR,
-        run.CT,
-        run.FL,
-        run.S,
-        run.P,
-        run.EQ,
-    )
+    i = 0
+    while i < n:
+        i = bs.run_vectorized(
+            i, c["open"], c["high"], c["low"], c["close"], run.slip, side, close, size,
+            is_frac, sl, tp, warmup, run.TR, run.OR, run.CT, run.FL, run.S, run.P, run.EQ,
+        )  # fmt: skip
+        if i < n:
+            run.ensure_room()
+    if run.P[bs.P_FINALIZE] and warmup < n:
+        run.finalize()
 
 
 def _run_per_bar(
@@ -434,37 +445,35 @@ def _run_per_bar(
             _call(name, "on_fill", strategy.on_fill, ctx, _fill(row, run.cols["ts"], symbol))
         return nf
 
+    S, EQ, TR = run.S, run.EQ, run.TR
+    c = run.cols["close"]
+    s_no, s_nf, s_stopped = bs.S_NO, bs.S_NF, bs.S_STOPPED
+    mark, on_bar = bs.mark, strategy.on_bar
     for i in range(n):
-        run.ensure_room()
-        run.step(i)
+        # a bar with nothing queued only marks to market (cheaper than a full step)
+        if S[s_no] or not mark(i, c, TR, S, EQ):
+            run.ensure_room()
+            run.step(i)
         ctx._i = i
-        seen = deliver_fills(seen)
-        if run.S[bs.S_STOPPED]:
+        if S[s_nf] > seen:
+            seen = deliver_fills(seen)
+        if S[s_stopped]:
             break
         if i < warmup:
             continue
-        result = _call(name, "on_bar", strategy.on_bar, ctx, frame.slice(0, i + 1))
-        handle_result(ctx, result)
-        for intent in ctx.take_intents():
-            run.place(intent)
+        try:
+            result = on_bar(ctx, frame.slice(0, i + 1))
+        except StrategyError:
+            raise
+        except Exception as exc:
+            raise _hook_error(name, "on_bar", exc) from exc
+        if result is not None:
+            handle_result(ctx, result)
+        if ctx.intents:
+            for intent in ctx.take_intents():
+                run.place(intent)
     if config.finalize_trades and warmup < n:
-        run.ensure_room()
-        c = run.cols
-        bs.finalize(
-            n,
-            c["open"],
-            c["high"],
-            c["low"],
-            c["close"],
-            run.slip,
-            run.TR,
-            run.OR,
-            run.CT,
-            run.FL,
-            run.S,
-            run.P,
-            run.EQ,
-        )
+        run.finalize()
         deliver_fills(seen)
     _call(name, "on_stop", strategy.on_stop, ctx)
 
@@ -475,9 +484,11 @@ def _call(name: str, hook: str, fn: Any, *args: Any) -> Any:
     except StrategyError:
         raise
     except Exception as exc:
-        raise StrategyError(
-            f"strategy {name!r} raised in {hook}: {exc!r}\n{traceback.format_exc()}"
-        ) from exc
+        raise _hook_error(name, hook, exc) from exc
+
+
+def _hook_error(name: str, hook: str, exc: Exception) -> StrategyError:
+    return StrategyError(f"strategy {name!r} raised in {hook}: {exc!r}\n{traceback.format_exc()}")
 
 
 def _fill(row: np.ndarray, ts: np.ndarray, symbol: str) -> Fill:

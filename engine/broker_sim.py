@@ -477,6 +477,14 @@ def step(
 
 
 @njit(cache=True)
+def mark(i: int, c: np.ndarray, TR: np.ndarray, S: np.ndarray, EQ: np.ndarray) -> bool:
+    """Bar ``i`` with nothing queued: equity at the close; False if it is gone (then ``step``)."""
+    eq = equity(TR, S, c[i])
+    EQ[i] = eq
+    return eq > 0  # pragma: no cover - compiled
+
+
+@njit(cache=True)
 def place_close(
     TR: np.ndarray, OR: np.ndarray, S: np.ndarray, P: np.ndarray, portion: float
 ) -> None:  # pragma: no cover - compiled
@@ -555,8 +563,21 @@ def finalize(
     step(n - 1, o, h, lo, c, slip, TR, OR, CT, FL, S, P, EQ)
 
 
+@njit(cache=True, inline="always")
+def _at(a: np.ndarray, i: int):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
+    """``a[i]``, or ``a[0]`` for a length-1 array (a scalar broadcast over the bars)."""
+    return a[i] if a.shape[0] > 1 else a[0]
+
+
+@njit(cache=True)
+def has_room(S: np.ndarray, CT: np.ndarray, FL: np.ndarray) -> bool:  # pragma: no cover
+    need = room_needed(S)
+    return S[S_NC] + need <= CT.shape[0] and S[S_NF] + 2 * need <= FL.shape[0]
+
+
 @njit(cache=True)
 def run_vectorized(
+    start: int,
     o: np.ndarray,
     h: np.ndarray,
     lo: np.ndarray,
@@ -576,18 +597,27 @@ def run_vectorized(
     S: np.ndarray,
     P: np.ndarray,
     EQ: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray]:  # pragma: no cover - compiled
-    """The whole backtest of a vectorised strategy in one compiled loop."""
+) -> int:  # pragma: no cover - compiled
+    """The backtest of a vectorised strategy in one compiled loop, from bar ``start``.
+
+    Returns the bar it stopped at: ``n`` when done, or a bar whose fills might not fit in
+    ``CT``/``FL`` (the caller grows them and calls again from there; growing inside the loop
+    would cost every bar a reference count). ``size``, ``is_frac``, ``sl`` and ``tp`` are per
+    bar or length 1 (one value for every bar)."""
     n = c.shape[0]
-    for i in range(n):
-        need = room_needed(S)
-        if S[S_NC] + need > CT.shape[0]:
-            CT = grow(CT, 2 * CT.shape[0] + need)
-        if S[S_NF] + 2 * need > FL.shape[0]:
-            FL = grow(FL, 2 * FL.shape[0] + 2 * need)
-        step(i, o, h, lo, c, slip, TR, OR, CT, FL, S, P, EQ)
-        if S[S_STOPPED] > 0:
-            break
+    for i in range(start, n):
+        if S[S_NO] == 0:
+            # nothing queued: only mark to market (the common bar, kept call-free)
+            eq = S[S_CASH]
+            for j in range(int(S[S_NT])):
+                eq += TR[j, 1] * (c[i] - TR[j, 2])
+            EQ[i] = eq
+        if S[S_NO] > 0 or EQ[i] <= 0:
+            if not has_room(S, CT, FL):
+                return i
+            step(i, o, h, lo, c, slip, TR, OR, CT, FL, S, P, EQ)
+            if S[S_STOPPED] > 0:
+                return n + 1
         if i >= warmup:
             if close[i]:
                 place_close(TR, OR, S, P, 1.0)
@@ -597,18 +627,11 @@ def run_vectorized(
                     OR,
                     S,
                     P,
-                    side[i] * size[i],
-                    is_frac[i] != 0,
+                    side[i] * _at(size, i),
+                    _at(is_frac, i) != 0,
                     math.nan,
                     math.nan,
-                    sl[i],
-                    tp[i],
+                    _at(sl, i),
+                    _at(tp, i),
                 )
-    if P[P_FINALIZE] > 0 and warmup < n:
-        need = room_needed(S)
-        if S[S_NC] + need > CT.shape[0]:
-            CT = grow(CT, CT.shape[0] + need)
-        if S[S_NF] + 2 * need > FL.shape[0]:
-            FL = grow(FL, FL.shape[0] + 2 * need)
-        finalize(n, o, h, lo, c, slip, TR, OR, CT, FL, S, P, EQ)
-    return CT, FL
+    return n

@@ -48,11 +48,10 @@ STAT_LABELS: dict[str, str] = {
 """Every key of :func:`compute_stats` and its label in reports (the issue's names)."""
 
 
-def _periods_per_year(ts: np.ndarray) -> tuple[float, bool]:
-    """(periods per year, resample to days?) from the median bar spacing."""
+def _periods_per_year(ts: np.ndarray, period: float) -> tuple[float, bool]:
+    """(periods per year, resample to days?) from the median bar spacing ``period`` (ns)."""
     if len(ts) < 2:
         return 252.0, False
-    period = float(np.median(np.diff(ts)))
     days = period / DAY_NS
     if days < 1:
         return _trading_days(ts), True
@@ -111,8 +110,12 @@ def compute_stats(
     trades: pl.DataFrame,
     open_entry_bars: np.ndarray | None = None,
     warmup: int = 0,
+    drawdown: np.ndarray | None = None,
 ) -> dict[str, Any]:
+    """Every key of :data:`STAT_LABELS`. ``drawdown`` (1 - equity / running peak) is computed
+    when not given."""
     n = len(equity)
+    bar_ns = float(np.median(np.diff(ts))) if n > 1 else 0.0
     out: dict[str, Any] = {"start": int(ts[0]), "end": int(ts[-1]), "bars": n}
     out["equity_final"] = float(equity[-1])
     out["equity_peak"] = float(equity.max())
@@ -120,7 +123,7 @@ def compute_stats(
     first = min(max(warmup - 1, 0), n - 1)
     out["buy_hold_pct"] = (close[-1] - close[first]) / close[first] * 100
 
-    per_year, daily = _periods_per_year(ts)
+    per_year, daily = _periods_per_year(ts, bar_ns)
     r = _period_returns(equity, ts, daily)
     g = geometric_mean(r)
     ann = (1 + g) ** per_year - 1
@@ -138,14 +141,13 @@ def compute_stats(
     downside = math.sqrt(float(np.mean(np.minimum(r, 0) ** 2))) if len(r) else math.nan
     out["sortino"] = _nan_div(ann, downside * math.sqrt(per_year))
 
-    dd = np.nan_to_num(1 - equity / np.maximum.accumulate(equity))
+    dd = 1 - equity / np.maximum.accumulate(equity) if drawdown is None else drawdown
     max_dd = float(dd.max()) if n else 0.0
     out["calmar"] = _nan_div(ann, max_dd)
     out["max_drawdown_pct"] = -max_dd * 100
     durations = drawdown_durations(dd)
     longest = int(durations.max()) if len(durations) else 0
     out["max_drawdown_bars"] = longest
-    bar_ns = float(np.median(np.diff(ts))) if n > 1 else 0.0
     out["max_drawdown_days"] = longest * bar_ns / DAY_NS
 
     pnl = trades["pnl"].to_numpy()

@@ -233,31 +233,49 @@ class Indicators:
     def _cut(self, value: Any) -> Any:
         stop = self._end() + 1
         if isinstance(value, tuple):
-            return tuple(self._cut(v) for v in value)
-        view = value[:stop]
-        view.flags.writeable = False
-        return view
+            return tuple(v[:stop] for v in value)
+        return value[:stop]
 
     def call(self, name: str, *args: Any, **kwargs: Any) -> Any:
         key = (name, *(id(a) if isinstance(a, np.ndarray) else a for a in args))
-        key += tuple(sorted(kwargs.items()))
-        if key not in self._cache:
+        if kwargs:
+            key += tuple(sorted(kwargs.items()))
+        value = self._cache.get(key)
+        if value is None:
             from engine import indicators
 
-            self._cache[key] = getattr(indicators, name)(*args, **kwargs)
-        return self._cut(self._cache[key])
+            value = getattr(indicators, name)(*args, **kwargs)
+            for arr in value if isinstance(value, tuple) else (value,):
+                arr.flags.writeable = False  # every view handed out is read-only too
+            self._cache[key] = value
+        return self._cut(value)
 
     def __getattr__(self, name: str) -> Callable[..., Any]:
         if name.startswith("_"):
             raise AttributeError(name)
         c = self._cols
         if name in self._HLC:
-            return lambda *a, **k: self.call(name, c["high"], c["low"], c["close"], *a, **k)
-        if name in self._HLCV:
-            return lambda *a, **k: self.call(
-                name, c["high"], c["low"], c["close"], c["volume"], *a, **k
-            )
-        return lambda *a, **k: self.call(name, c["close"], *a, **k)
+            inputs: tuple[np.ndarray, ...] = (c["high"], c["low"], c["close"])
+        elif name in self._HLCV:
+            inputs = (c["high"], c["low"], c["close"], c["volume"])
+        else:
+            inputs = (c["close"],)
+        cache = self._cache
+        end = self._end
+        keys = (name, *(id(x) for x in inputs))
+
+        def bound(*args: Any, **kwargs: Any) -> Any:
+            if not kwargs:
+                value = cache.get((*keys, *args))
+                if value is not None:
+                    stop = end() + 1
+                    if isinstance(value, tuple):
+                        return tuple(v[:stop] for v in value)
+                    return value[:stop]
+            return self.call(name, *inputs, *args, **kwargs)
+
+        self.__dict__[name] = bound  # later lookups skip __getattr__
+        return bound
 
 
 class Context:
@@ -499,10 +517,11 @@ class Strategy:
 def crossed_above(a: np.ndarray, b: np.ndarray | float) -> bool:
     """True if ``a`` crossed above ``b`` on the last bar: ``a[-2] < b[-2]`` and ``a[-1] > b[-1]``
     (backtesting.py's ``crossover``; NaN never crosses)."""
-    bb = np.broadcast_to(np.asarray(b, dtype=np.float64), np.shape(a))
     if len(a) < 2:
         return False
-    return bool(a[-2] < bb[-2] and a[-1] > bb[-1])
+    if isinstance(b, np.ndarray):
+        return bool(a[-2] < b[-2] and a[-1] > b[-1])
+    return bool(a[-2] < b and a[-1] > b)
 
 
 def crosses_above(a: np.ndarray, b: np.ndarray | float) -> np.ndarray:
