@@ -91,8 +91,63 @@ def _ema_kernel(x: Array, n: int, k: float, skip: int) -> Array:  # pragma: no c
 
 
 @njit(cache=True)
+def _macd_kernel(
+    x: Array, fast: int, slow: int, signal: int
+) -> tuple[Array, Array, Array]:  # pragma: no cover - compiled
+    """One pass of TA-Lib's MACD: both EMAs start at bar ``slow - 1`` of a run (the fast one
+    seeded on the ``fast`` values ending there), the signal EMA on the first ``signal`` lines."""
+    m = x.shape[0]
+    line = np.full(m, np.nan)
+    sig = np.full(m, np.nan)
+    hist = np.full(m, np.nan)
+    kf = 2.0 / (fast + 1)
+    ks = 2.0 / (slow + 1)
+    kg = 2.0 / (signal + 1)
+    count = 0
+    ef = 0.0
+    es = 0.0
+    eg = 0.0
+    for i in range(m):
+        v = x[i]
+        if v != v:
+            count = 0
+            continue
+        count += 1
+        if count < slow:
+            continue
+        if count == slow:
+            tf = 0.0
+            for j in range(i - fast + 1, i + 1):
+                tf += x[j]
+            ts = 0.0
+            for j in range(i - slow + 1, i + 1):
+                ts += x[j]
+            ef = tf / fast
+            es = ts / slow
+        else:
+            ef = (v - ef) * kf + ef
+            es = (v - es) * ks + es
+        d = ef - es
+        line[i] = d
+        c = count - slow + 1  # lines so far in this run
+        if c < signal:
+            continue
+        if c == signal:
+            tg = 0.0
+            for j in range(i - signal + 1, i + 1):
+                tg += line[j]
+            eg = tg / signal
+        else:
+            eg = (d - eg) * kg + eg
+        sig[i] = eg
+        hist[i] = d - eg
+    return line, sig, hist
+
+
+@njit(cache=True)
 def _rsi_kernel(x: Array, n: int) -> Array:  # pragma: no cover - compiled
     out = np.full(x.shape[0], np.nan)
+    inv_n = 1.0 / n
     count = 0
     gain = 0.0
     loss = 0.0
@@ -118,8 +173,8 @@ def _rsi_kernel(x: Array, n: int) -> Array:  # pragma: no cover - compiled
             else:
                 continue
         else:
-            gain = (gain * (n - 1) + g) / n
-            loss = (loss * (n - 1) + lo) / n
+            gain = (gain * (n - 1) + g) * inv_n
+            loss = (loss * (n - 1) + lo) * inv_n
         s = gain + loss
         out[i] = 100.0 * gain / s if s != 0.0 else 0.0
     return out
@@ -140,6 +195,7 @@ def _true_range(h: float, lo: float, prev_close: float) -> float:  # pragma: no 
 @njit(cache=True)
 def _atr_kernel(h: Array, lo: Array, c: Array, n: int) -> Array:  # pragma: no cover
     out = np.full(h.shape[0], np.nan)
+    inv_n = 1.0 / n
     count = 0
     prev = 0.0
     for i in range(h.shape[0]):
@@ -157,7 +213,7 @@ def _atr_kernel(h: Array, lo: Array, c: Array, n: int) -> Array:  # pragma: no c
                 prev /= n
                 out[i] = prev
         else:
-            prev = (prev * (n - 1) + tr) / n
+            prev = (prev * (n - 1) + tr) * inv_n
             out[i] = prev
     return out
 
@@ -323,11 +379,7 @@ def macd(
     signal = _check_period(signal, "signal")
     if slow < fast:
         fast, slow = slow, fast
-    fast_ema = _ema_kernel(x, fast, 2.0 / (fast + 1), slow - fast)
-    slow_ema = _ema_kernel(x, slow, 2.0 / (slow + 1), 0)
-    line = fast_ema - slow_ema
-    sig = _ema_kernel(line, signal, 2.0 / (signal + 1), 0)
-    return line, sig, line - sig
+    return _macd_kernel(x, fast, slow, signal)
 
 
 def atr(high: Array, low: Array, close: Array, n: int = 14) -> Array:

@@ -326,6 +326,17 @@ class Store:
             ).fetchall()
         return pl.DataFrame(rows, schema=OHLCV_SCHEMA, orient="row")
 
+    def candle_symbols(self, timeframe: str, venue: str | None = None) -> list[str]:
+        """Symbols with bars of ``timeframe`` stored (for one venue, or any)."""
+        sql = "SELECT DISTINCT symbol FROM candles WHERE timeframe = ?"
+        params: tuple[str, ...] = (timeframe,)
+        if venue is not None:
+            sql += " AND venue = ?"
+            params += (venue,)
+        with self._lock:
+            rows = self.conn.execute(sql + " ORDER BY symbol", params).fetchall()
+        return [r[0] for r in rows]
+
     def candle_count(self, symbol: str, timeframe: str, venue: str) -> int:
         with self._lock:
             return int(

@@ -16,7 +16,9 @@ COMMAND_MODULES = (
     "workstation.cli.data",
     "workstation.cli.doctor",
     "workstation.cli.config_cmd",
+    "workstation.cli.scan",
     "workstation.cli.fetch",
+    "workstation.cli.cycles",
     "workstation.cli.backtest",
     "workstation.cli.strategies",
 )

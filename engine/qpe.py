@@ -1,0 +1,379 @@
+"""Quantum phase estimation of the cyclic shift: the power spectrum of encoded windows on Aer.
+
+**Circuit.** Data qubits ``0..n-1`` hold the window (value ``a[x]`` on basis state ``|x>``,
+qubit 0 = least significant bit, qiskit's little-endian order). Phase qubits ``n..n+m-1``
+start in ``|+>``; phase qubit ``j`` controls ``U^(2^j)`` where ``U|x> = |x + 1 mod N>``.
+``U^(2^j)`` is an increment of the sub-register ``d[j:]`` (adding ``2^j`` leaves the low ``j``
+bits alone), built as a ladder of multi-controlled X gates — no dense ``2^n x 2^n`` matrix.
+Then ``QFTGate(m).inverse()`` (swaps included) on the phase register, so the register read as
+an integer (first phase qubit least significant) is the phase estimate ``y``.
+
+**Sign convention.** The Fourier mode ``|f_k> = N^-1/2 Σ_x e^{+2πikx/N}|x>`` has
+``U|f_k> = e^{-2πik/N}|f_k>`` and overlap ``<f_k|a> = X_k / √N`` with ``X = numpy.fft.fft(a)``
+(numpy's ``e^{-2πikx/N}`` convention). So the register reads ``y = (N - k) mod N`` with
+probability ``|X_k|^2 / N``, i.e. ``P(y) = |X_{-y}|^2 / N``. Encoded windows are real, so
+``|X_{-y}| = |X_y|`` and ``P(y) = |fft(a)[y]|^2 / N``: the periodogram, checkable to 1e-9.
+
+**m != n.** With ``m > n`` phase qubits the controls ``j >= n`` add ``2^j ≡ 0 mod N`` (they do
+nothing) and every eigenphase ``k/N`` is exact on the finer grid: ``P(y)`` is the ``n``-bit
+periodogram placed on bins ``y = k·2^(m-n)``, zero elsewhere. With ``m < n`` the grid is
+coarser than the spectrum: each mode ``k`` spreads over nearby ``y`` with the usual QPE (Fejér)
+kernel ``|Σ_t e^{2πi t (y/2^m - k/N)}|^2 / 4^m`` (:func:`qpe_reference` computes it). Either
+way bin ``y`` means frequency ``y / 2^m`` cycles per bar, i.e. period ``2^m / y`` bars.
+
+**Speed.** The template is built and transpiled once per ``(n, m, g)`` (optimization level 1:
+level 2 moves the QFT's final swaps into the layout and the saved probabilities come out
+permuted). Aer costs ~1 ms per circuit to convert and start, so windows are batched ``G = 2^g``
+to a circuit with a window-index register (qubits above the phase register) holding a uniform
+superposition over the batch; one ``sim.run`` executes all circuits, both cores across circuits
+(``max_parallel_experiments=0``). The state is loaded with Aer's native ``set_statevector``, so
+state preparation is never decomposed into gates.
+
+**Backends.** ``statevector`` returns Aer's exact probabilities. ``shots`` runs the same Aer
+circuits and then draws ``shots`` measurements per window from those probabilities with
+``numpy.random.Generator.multinomial`` — the same distribution as measuring the phase register
+``shots`` times, at < 1 ms instead of ~4 ms per window; ``ShotsBackend(sampler="aer")`` measures
+in Aer itself (one circuit per window). :class:`Backend` is the seam for a hardware plugin
+(e.g. qiskit-ibm-runtime SamplerV2); none ships here because none has been run.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+from engine.model import Cycle, CyclePhase
+
+_NORM_ATOL = 1e-9
+# Total qubits per batched circuit the batch size aims for; below ~16 Aer's fixed per-circuit
+# cost dominates, above it the state outgrows the caches (measured, see benchmarks/qpe.py).
+_TARGET_QUBITS = 16
+_MAX_BATCH_QUBITS = 6
+
+
+class QpeError(ValueError):
+    """Amplitudes or arguments the phase estimation cannot take."""
+
+
+@dataclass(frozen=True, slots=True)
+class QpeTemplate:
+    """A transpiled QPE circuit without its state preparation.
+
+    Qubits: data ``0..n-1``, phase ``n..n+m-1``, window index ``n+m..n+m+g-1``. The circuit
+    ends with ``save_probabilities`` over phase + window-index qubits (phase bits lowest).
+    """
+
+    n: int
+    m: int
+    g: int
+    circuit: Any  # qiskit.QuantumCircuit, transpiled for AerSimulator
+
+    @property
+    def num_qubits(self) -> int:
+        return self.n + self.m + self.g
+
+
+def _qpe_circuit(n: int, m: int, g: int) -> Any:
+    from qiskit import QuantumCircuit, QuantumRegister
+    from qiskit.circuit.library import QFTGate
+
+    data = QuantumRegister(n, "data")
+    phase = QuantumRegister(m, "phase")
+    regs = [data, phase] + ([QuantumRegister(g, "window")] if g else [])
+    qc = QuantumCircuit(*regs, name=f"qpe_shift_n{n}_m{m}")
+    qc.h(phase)
+    for j in range(min(m, n)):
+        sub = list(data[j:])
+        for i in range(len(sub) - 1, -1, -1):
+            qc.mcx([phase[j], *sub[:i]], sub[i])
+    qc.append(QFTGate(m).inverse(), phase)
+    return qc
+
+
+@lru_cache(maxsize=1)
+def aer_simulator() -> Any:
+    """The one AerSimulator every run uses (statevector, parallel across circuits)."""
+    from qiskit_aer import AerSimulator
+
+    return AerSimulator(method="statevector", max_parallel_experiments=0)
+
+
+_template_lock = threading.Lock()
+
+
+def build_qpe_template(n: int, m: int | None = None, g: int = 0) -> QpeTemplate:
+    """The transpiled QPE template for ``n`` data, ``m`` phase (default ``n``) and ``g``
+    window-index qubits. Cached: the first call per ``(n, m, g)`` transpiles (~50 ms)."""
+    m = n if m is None else m
+    for name, v, lo, hi in (("n", n, 1, 12), ("m", m, 1, 12), ("g", g, 0, 10)):
+        if not isinstance(v, int | np.integer) or not lo <= v <= hi:
+            raise QpeError(f"{name} must be an integer in {lo}..{hi}, got {v!r}")
+    with _template_lock:
+        return _build_template(int(n), int(m), int(g))
+
+
+@lru_cache(maxsize=64)
+def _build_template(n: int, m: int, g: int) -> QpeTemplate:
+    import qiskit_aer.library  # noqa: F401  (registers save_probabilities on QuantumCircuit)
+    from qiskit import transpile
+
+    qc = _qpe_circuit(n, m, g)
+    qc.save_probabilities(list(range(n, n + m + g)))
+    tqc = transpile(qc, aer_simulator(), optimization_level=1)
+    return QpeTemplate(n, m, g, tqc)
+
+
+def batch_qubits(n: int, m: int, windows: int) -> int:
+    """How many window-index qubits a batched circuit gets (``G = 2^g`` windows each)."""
+    g = max(0, min(_MAX_BATCH_QUBITS, _TARGET_QUBITS - n - m))
+    while g > 0 and (1 << (g - 1)) >= windows:
+        g -= 1
+    return g
+
+
+def _check_amplitudes(amplitudes: Any) -> np.ndarray:
+    a = np.asarray(amplitudes)
+    if a.ndim == 1:
+        a = a[None, :]
+    if a.ndim != 2 or a.shape[0] == 0:
+        raise QpeError(f"amplitudes must be [k, N] with k >= 1, got shape {a.shape}")
+    size = a.shape[1]
+    if size < 2 or size & (size - 1):
+        raise QpeError(f"window length must be a power of two >= 2, got {size}")
+    if np.iscomplexobj(a) or not np.isfinite(a).all():
+        raise QpeError("amplitudes must be real and finite (encode windows first)")
+    norms = np.linalg.norm(a, axis=1)
+    bad = np.flatnonzero(np.abs(norms - 1.0) > _NORM_ATOL)
+    if bad.size:
+        raise QpeError(
+            f"window {int(bad[0])} is not L2-normalised (norm {norms[bad[0]]:.6g}); "
+            "drop the windows encode_windows marked invalid"
+        )
+    return np.ascontiguousarray(a, dtype=np.float64)
+
+
+def _batched_circuits(a: np.ndarray, m: int) -> tuple[list[Any], list[int], QpeTemplate]:
+    from qiskit import QuantumCircuit
+
+    k, size = a.shape
+    n = size.bit_length() - 1
+    g = batch_qubits(n, m, k)
+    tpl = build_qpe_template(n, m, g)
+    per = 1 << g
+    circuits, counts = [], []
+    for s in range(0, k, per):
+        block = a[s : s + per]
+        count = block.shape[0]
+        state = np.zeros((per, 1 << m, size), dtype=np.complex128)
+        state[:count, 0, :] = block / np.sqrt(count)
+        qc = QuantumCircuit(tpl.num_qubits, name=f"qpe_windows_{s}")
+        qc.set_statevector(state.reshape(-1))
+        qc.compose(tpl.circuit, inplace=True)
+        circuits.append(qc)
+        counts.append(count)
+    return circuits, counts, tpl
+
+
+def run_exact(amplitudes: np.ndarray, m: int) -> np.ndarray:
+    """Exact phase-register probabilities ``[k, 2^m]`` from one Aer run of batched circuits."""
+    circuits, counts, tpl = _batched_circuits(amplitudes, m)
+    result = aer_simulator().run(circuits, shots=1).result()
+    if not result.success:
+        raise QpeError(f"Aer run failed: {result.status}")
+    rows = []
+    for i, count in enumerate(counts):
+        p = np.asarray(result.data(i)["probabilities"], dtype=np.float64)
+        rows.append(p.reshape(1 << tpl.g, 1 << m)[:count] * count)
+    return np.concatenate(rows)
+
+
+@runtime_checkable
+class Backend(Protocol):
+    """Runs the QPE circuits for encoded windows and returns phase-register distributions.
+
+    ``probabilities(amplitudes[k, N], m) -> probs[k, 2^m]``, each row summing to 1. A hardware
+    plugin implements this with measured counts (rows = counts / shots).
+    """
+
+    name: str
+
+    def probabilities(self, amplitudes: np.ndarray, m: int) -> np.ndarray: ...
+
+
+class StatevectorBackend:
+    """Exact probabilities from Aer's statevector simulator."""
+
+    name = "statevector"
+
+    def probabilities(self, amplitudes: np.ndarray, m: int) -> np.ndarray:
+        return run_exact(amplitudes, m)
+
+
+class ShotsBackend:
+    """``shots`` measurements of the phase register per window, like hardware would give.
+
+    ``sampler="numpy"`` (default) samples the exact Aer distribution with a seeded multinomial;
+    ``sampler="aer"`` appends measurements and lets Aer sample (one circuit per window, slower).
+    """
+
+    name = "shots"
+
+    def __init__(self, shots: int = 4096, seed: int | None = None, sampler: str = "numpy"):
+        if not isinstance(shots, int | np.integer) or shots < 1:
+            raise QpeError(f"shots must be a positive integer, got {shots!r}")
+        if sampler not in ("numpy", "aer"):
+            raise QpeError(f"sampler must be 'numpy' or 'aer', got {sampler!r}")
+        self.shots = int(shots)
+        self.seed = seed
+        self.sampler = sampler
+
+    def probabilities(self, amplitudes: np.ndarray, m: int) -> np.ndarray:
+        if self.sampler == "aer":
+            return self._aer_counts(amplitudes, m)
+        exact = run_exact(amplitudes, m)
+        exact = np.clip(exact, 0.0, None)
+        exact /= exact.sum(axis=1, keepdims=True)
+        rng = np.random.default_rng(self.seed)
+        return rng.multinomial(self.shots, exact) / self.shots
+
+    def _aer_counts(self, amplitudes: np.ndarray, m: int) -> np.ndarray:
+        from qiskit import ClassicalRegister, QuantumCircuit, transpile
+
+        k, size = amplitudes.shape
+        n = size.bit_length() - 1
+        base = _qpe_circuit(n, m, 0)
+        creg = ClassicalRegister(m, "c")
+        base.add_register(creg)
+        base.measure(list(range(n, n + m)), creg)
+        tqc = transpile(base, aer_simulator(), optimization_level=1)
+        circuits = []
+        for row in amplitudes:
+            qc = QuantumCircuit(*tqc.qregs, *tqc.cregs)
+            state = np.zeros((1 << m, size), dtype=np.complex128)
+            state[0] = row
+            qc.set_statevector(state.reshape(-1))
+            qc.compose(tqc, inplace=True)
+            circuits.append(qc)
+        result = aer_simulator().run(circuits, shots=self.shots, seed_simulator=self.seed).result()
+        out = np.zeros((k, 1 << m))
+        for i in range(k):
+            for bits, c in result.get_counts(i).items():
+                out[i, int(bits.replace(" ", ""), 2)] = c
+        return out / self.shots
+
+
+BACKENDS = ("statevector", "shots")
+
+
+def get_backend(backend: str | Backend, shots: int = 4096, seed: int | None = None) -> Backend:
+    """A backend by name (``statevector`` | ``shots``) or the given :class:`Backend` object."""
+    if isinstance(backend, str):
+        if backend == "statevector":
+            return StatevectorBackend()
+        if backend == "shots":
+            return ShotsBackend(shots, seed)
+        raise QpeError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+    if isinstance(backend, Backend):
+        return backend
+    raise QpeError(f"not a backend: {backend!r}")
+
+
+def phase_spectrum(
+    amplitudes: Any,
+    backend: str | Backend = "statevector",
+    shots: int = 4096,
+    seed: int | None = None,
+    m: int | None = None,
+) -> np.ndarray:
+    """Phase-register distributions ``probs[k, 2^m]`` for encoded windows ``amplitudes[k, N]``.
+
+    ``m`` defaults to ``n = log2(N)``; see the module docstring for ``m != n``. All windows go
+    through one Aer run. ``shots``/``seed`` matter for ``backend="shots"`` only.
+    """
+    a = _check_amplitudes(amplitudes)
+    n = a.shape[1].bit_length() - 1
+    m = n if m is None else m
+    if not isinstance(m, int | np.integer) or not 1 <= m <= 12:
+        raise QpeError(f"m must be an integer in 1..12, got {m!r}")
+    return get_backend(backend, shots, seed).probabilities(a, int(m))
+
+
+def qpe_reference(amplitudes: Any, m: int | None = None) -> np.ndarray:
+    """Classical reference of what QPE must return: ``|fft|^2/N`` mapped through the QPE kernel
+    (for ``m == n`` exactly the periodogram). For tests and for users who want to check."""
+    a = np.atleast_2d(np.asarray(amplitudes, dtype=np.float64))
+    size = a.shape[1]
+    m = size.bit_length() - 1 if m is None else m
+    power = np.abs(np.fft.fft(a, axis=1)) ** 2 / size
+    y = np.arange(1 << m)
+    # the register reads (N - k) mod N for mode k; fold it through the m-qubit kernel
+    theta = (-np.arange(size) / size)[None, :] - (y / (1 << m))[:, None]
+    t = np.arange(1 << m)
+    kernel = np.abs(np.exp(2j * np.pi * theta[..., None] * t).sum(axis=-1)) ** 2 / 4.0**m
+    return power @ kernel.T
+
+
+def fold_spectrum(probs: np.ndarray) -> np.ndarray:
+    """``F[y] = P(y) + P(M - y)`` for ``y = 0..M/2`` (``F[0] = P(0)``, ``F[M/2] = P(M/2)``)."""
+    p = np.asarray(probs, dtype=np.float64)
+    size = p.shape[-1]
+    half = size // 2
+    folded = p[..., : half + 1].copy()
+    folded[..., 1:half] += p[..., size - 1 : half : -1]
+    return folded
+
+
+def dominant_cycles(probs: Any, top: int = 3) -> list[Cycle]:
+    """The ``top`` strongest cycles of one phase distribution ``probs[2^m]``.
+
+    Folds ``y`` with ``M - y`` (a real series has a symmetric spectrum), ignores ``y = 0`` (DC),
+    keeps local maxima of the folded spectrum (a tapered peak spills into its neighbour bins;
+    those are the same cycle, not new ones) and ranks them by power. ``strength`` is the peak's
+    share of the non-DC probability; ``period_bars = 2^m / y``.
+    """
+    p = np.asarray(probs, dtype=np.float64)
+    if p.ndim != 1 or p.size < 2 or p.size & (p.size - 1):
+        raise QpeError(f"probs must be one distribution of 2^m values, got shape {p.shape}")
+    size = p.size
+    folded = fold_spectrum(p)
+    ac = float(folded[1:].sum())
+    if ac <= 0.0 or top < 1:
+        return []
+    peaks = []
+    for y in range(1, folded.size):
+        left = folded[y - 1] if y > 1 else -np.inf
+        right = folded[y + 1] if y + 1 < folded.size else -np.inf
+        if folded[y] > 0.0 and folded[y] >= left and folded[y] >= right:
+            peaks.append(y)
+    peaks.sort(key=lambda y: -folded[y])
+    return [Cycle(size / y, float(folded[y] / ac), y) for y in peaks[:top]]
+
+
+def cycle_phase(window: Any, period: float) -> CyclePhase:
+    """Where ``window`` (oldest first) stands in a cycle of ``period`` bars, now = last value.
+
+    Classical, not quantum: an ordinary least-squares fit of
+    ``c + d·t + A cos(ωt) + B sin(ωt)`` with ``ω = 2π/period`` (the line absorbs the trend).
+    The cycle is ``R cos(ωt - δ)``; ``phase = (ω·t_last - δ) mod 2π`` (0 = peak, π = trough) and
+    the bars to the next trough/peak follow from it, each in ``[0, period)``.
+    """
+    y = np.asarray(window, dtype=np.float64)
+    if y.ndim != 1 or y.size < 4 or not np.isfinite(y).all():
+        raise QpeError("cycle_phase needs at least 4 finite values")
+    if not np.isfinite(period) or period < 2.0:
+        raise QpeError(f"period must be >= 2 bars, got {period!r}")
+    t = np.arange(y.size, dtype=np.float64)
+    omega = 2.0 * np.pi / period
+    design = np.column_stack([np.ones_like(t), t - t.mean(), np.cos(omega * t), np.sin(omega * t)])
+    coef, *_ = np.linalg.lstsq(design, y, rcond=None)
+    a, b = float(coef[2]), float(coef[3])
+    amplitude = float(np.hypot(a, b))
+    delta = float(np.arctan2(b, a))
+    phase = float((omega * t[-1] - delta) % (2.0 * np.pi))
+    to_peak = ((2.0 * np.pi - phase) % (2.0 * np.pi)) / omega
+    to_trough = ((np.pi - phase) % (2.0 * np.pi)) / omega
+    return CyclePhase(float(period), phase, amplitude, float(to_trough), float(to_peak))

@@ -1,0 +1,185 @@
+"""``qws cycles``: the quantum cycle detector on one window of a CSV file, the demo feed or the db.
+
+    qws cycles (--csv FILE [--column close] | SYMBOL [--timeframe TF] [--feed demo|db])
+               [--window 64] [--backend statevector|shots] [--shots 4096] [--seed S]
+               [--at INDEX] [--json]
+
+``--at`` is the index of the window's last bar in the loaded series (negative counts from the
+end; default the last bar). Bad input (too short, NaN, constant, unknown column) exits 2 with
+one clear line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from workstation.cli.common import load_settings
+
+_BLOCKS = " ▁▂▃▄▅▆▇█"
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser(
+        "cycles",
+        help="dominant price cycles by quantum phase estimation (qiskit-aer)",
+        description="Encode the last WINDOW log-returns into qubits, run quantum phase "
+        "estimation of the cyclic shift on Aer and print the phase spectrum (= the "
+        "periodogram), the dominant cycles and where the series is in the strongest one.",
+    )
+    p.add_argument("symbol", nargs="?", help="instrument symbol (with --feed)")
+    p.add_argument("--csv", type=Path, help="read closes from this CSV file instead of a feed")
+    p.add_argument("--column", default="close", help="CSV column with the prices (default close)")
+    p.add_argument("--timeframe", help="bar timeframe (default: settings app.timeframe)")
+    p.add_argument("--feed", choices=("demo", "db"), default="demo", help="where bars come from")
+    p.add_argument("--window", type=int, default=None, help="log-returns per window, 2^n")
+    p.add_argument("--backend", choices=("statevector", "shots"), default=None)
+    p.add_argument("--shots", type=int, default=None, help="measurements per window (shots)")
+    p.add_argument("--seed", type=int, default=None, help="seed for the shots backend")
+    p.add_argument("--at", type=int, default=None, help="index of the window's last bar")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.set_defaults(func=run)
+
+
+def _read_csv_closes(path: Path, column: str) -> tuple[Any, None]:
+    """Closes from a CSV column (no timestamps). Temporary until feeds.ohlcv_file.read_ohlcv
+    lands on main."""
+    import polars as pl
+
+    from workstation.cli import CliError
+
+    if not path.is_file():
+        raise CliError(f"{path}: no such file")
+    try:
+        frame = pl.read_csv(path, infer_schema_length=10_000)
+    except Exception as exc:  # polars raises several ComputeError/NoDataError kinds
+        raise CliError(f"{path}: cannot read CSV: {exc}") from exc
+    if column not in frame.columns:
+        raise CliError(f"{path}: no column {column!r}; columns are {', '.join(frame.columns)}")
+    raw = frame[column]
+    series = raw.cast(pl.Float64, strict=False)
+    bad = (series.is_null() & raw.is_not_null()).arg_true()
+    if bad.len():
+        row = int(bad[0])
+        raise CliError(f"{path}: line {row + 2}: column {column!r} is not numeric ({raw[row]!r})")
+    return series.fill_null(float("nan")).to_numpy(), None
+
+
+def _feed_closes(args: argparse.Namespace, settings: Any) -> tuple[Any, Any]:
+    import asyncio
+
+    from workstation.cli import CliError
+
+    tf = args.timeframe or settings.get("app.timeframe", "1m")
+    if args.feed == "demo":
+        from feeds.demo import DemoFeed
+
+        feed = DemoFeed(
+            seed=int(settings.get("demo.seed", 7)),
+            history_bars=int(settings.get("demo.history_bars", 2000)),
+        )
+        try:
+            frame = asyncio.run(feed.history(args.symbol, tf))
+        except KeyError as exc:
+            raise CliError(str(exc.args[0])) from exc
+    else:
+        from workstation.cli.common import open_store
+
+        store = open_store(args)
+        try:
+            if args.at is None:
+                frame = store.last_bars(args.symbol, tf, args.window + 1)
+            else:
+                frame = store.bars(args.symbol, tf)
+        finally:
+            store.close()
+        if frame.height == 0:
+            raise CliError(f"no {tf} bars for {args.symbol} in the database")
+    return frame["close"].to_numpy(), frame["ts"].to_numpy()
+
+
+def run(args: argparse.Namespace) -> int:
+    from workstation.cli import CliError
+
+    settings = load_settings()
+    if args.csv is None and not args.symbol:
+        raise CliError("give a SYMBOL (with --feed demo|db) or --csv FILE")
+    if args.csv is not None and args.symbol:
+        raise CliError("give either a SYMBOL or --csv FILE, not both")
+    args.window = args.window or int(settings.get("cycles.window", 64))
+    backend = args.backend or settings.get("cycles.backend", "statevector")
+    shots = args.shots or int(settings.get("cycles.shots", 4096))
+    if shots < 1:
+        raise CliError(f"--shots must be positive, got {shots}")
+
+    if args.csv is not None:
+        closes, ts = _read_csv_closes(args.csv, args.column)
+    else:
+        closes, ts = _feed_closes(args, settings)
+
+    from engine.cycles import CycleInputError, detect_cycles
+
+    try:
+        report = detect_cycles(
+            closes, window=args.window, backend=backend, at=args.at, shots=shots, seed=args.seed
+        )
+    except CycleInputError as exc:
+        raise CliError(str(exc)) from exc
+    out = report.as_dict()
+    out["source"] = str(args.csv) if args.csv is not None else f"{args.feed}:{args.symbol}"
+    if ts is not None:
+        out["timeframe"] = args.timeframe or settings.get("app.timeframe", "1m")
+        out["last_ts"] = int(ts[report.at])
+    if args.json:
+        print(json.dumps(out))
+    else:
+        _print_report(out)
+    return 0
+
+
+def spectrum_chart(spectrum: list[float], height: int = 6) -> list[str]:
+    """A column chart of the folded spectrum (bins 1..M/2), ``height`` text rows."""
+    from engine.qpe import fold_spectrum
+
+    folded = fold_spectrum(spectrum)[1:]
+    top = float(folded.max()) or 1.0
+    levels = folded / top * height * 8
+    return [
+        "".join(_BLOCKS[min(8, max(0, round(lv - r * 8)))] for lv in levels)
+        for r in range(height - 1, -1, -1)
+    ]
+
+
+def _print_report(out: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    head = (
+        f"{out['source']}  window {out['window']} log-returns (n={out['n']}, m={out['m']}"
+        f" phase qubits), backend {out['backend']}"
+    )
+    if out.get("shots"):
+        head += f" ({out['shots']} shots)"
+    console.print(head + f", bar {out['at']}, {out['elapsed_ms']:.0f} ms")
+    table = Table(title="dominant cycles")
+    for col in ("#", "period (bars)", "strength", "bin k"):
+        table.add_column(col, justify="right")
+    for i, c in enumerate(out["cycles"], 1):
+        table.add_row(str(i), f"{c['period']:.2f}", f"{c['strength']:.1%}", str(c["k"]))
+    console.print(table)
+    ph = out["phase"]
+    if ph is not None:
+        console.print(
+            f"phase of the {ph['period']:.2f}-bar cycle (classical least-squares fit):"
+            f" {ph['phase']:.2f} rad, next trough in {ph['bars_to_trough']:.1f} bars,"
+            f" next peak in {ph['bars_to_peak']:.1f} bars"
+        )
+    console.print("phase spectrum, folded (bin 1 = longest period → shortest):")
+    rows = spectrum_chart(out["spectrum"])
+    for row in rows:
+        console.print("  |" + row, markup=False, highlight=False)
+    width = len(rows[0])
+    console.print(f"   {2 ** out['m']:g} bars" + f"{2 ** out['m'] / width:g} bars".rjust(width - 5))
