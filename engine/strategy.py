@@ -47,11 +47,13 @@ __all__ = [
     "Params",
     "PositionView",
     "Signal",
+    "StateFollower",
     "Strategy",
     "StrategyError",
     "VectorOrders",
     "crossed_above",
     "crosses_above",
+    "follow_state",
 ]
 
 
@@ -178,8 +180,9 @@ class VectorOrders:
 
     At the close of bar ``t``: if ``close[t]`` the open trades are closed (like ``ctx.close()``),
     then if ``side[t]`` is +1/-1 an entry is placed (like ``ctx.buy``/``ctx.sell``) of ``size``
-    (scalar or per-bar), with optional per-bar ``sl``/``tp`` prices (NaN = none). ``confidence``
-    (optional, in [0, 1]) feeds the signal accuracy report.
+    (scalar or per-bar), with optional per-bar ``sl``/``tp`` prices (NaN = none).
+    ``direction`` (+1/-1/0 per bar, default ``side``) and ``confidence`` (in [0, 1]) are the
+    signal itself, for the signal accuracy report.
     """
 
     side: np.ndarray
@@ -187,6 +190,7 @@ class VectorOrders:
     size: float | np.ndarray = FULL_EQUITY
     sl: np.ndarray | None = None
     tp: np.ndarray | None = None
+    direction: np.ndarray | None = None
     confidence: np.ndarray | None = None
 
 
@@ -532,6 +536,44 @@ def crosses_above(a: np.ndarray, b: np.ndarray | float) -> np.ndarray:
     with np.errstate(invalid="ignore"):
         out[1:] = (a[:-1] < bb[:-1]) & (a[1:] > bb[1:])
     return out
+
+
+def follow_state(desired: np.ndarray, short: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """Orders that hold the position ``desired`` asks for: ``desired[t]`` is +1 (long), -1
+    (short), 0 (flat) or NaN (no opinion: keep the last state). Returns ``(side, close)`` for
+    :class:`VectorOrders`: on each change of state, close and enter the new side (a short
+    state is flat when ``short`` is False). The per-bar form is :class:`StateFollower`."""
+    state = np.zeros(len(desired))
+    current = 0.0
+    for t, d in enumerate(desired):
+        if d == d:  # not NaN
+            current = d if (d >= 0 or short) else 0.0
+        state[t] = current
+    prev = np.r_[0.0, state[:-1]]
+    change = state != prev
+    side = np.where(change, state, 0).astype(np.int8)
+    return side, change
+
+
+class StateFollower:
+    """The per-bar twin of :func:`follow_state`: ``update(ctx, desired)`` acts on a change."""
+
+    def __init__(self, short: bool = True) -> None:
+        self.short = short
+        self.state = 0.0
+
+    def update(self, ctx: Context, desired: float) -> None:
+        if desired != desired:
+            return
+        new = desired if (desired >= 0 or self.short) else 0.0
+        if new == self.state:
+            return
+        self.state = new
+        ctx.close()
+        if new > 0:
+            ctx.buy()
+        elif new < 0:
+            ctx.sell()
 
 
 def handle_result(ctx: Context, result: Any) -> None:

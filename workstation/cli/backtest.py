@@ -227,7 +227,8 @@ def _accuracy(strategy: Any, bars: Any) -> list[dict[str, Any]]:
         raise CliError(
             f"--accuracy needs a strategy with vectorized signals; {strategy.name} has only on_bar"
         )
-    rows = signal_accuracy(cols["close"], vec.side, vec.confidence)
+    direction = vec.side if vec.direction is None else vec.direction
+    rows = signal_accuracy(cols["close"], direction, vec.confidence)
     return [asdict(r) for r in rows]
 
 
