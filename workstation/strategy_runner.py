@@ -185,8 +185,10 @@ class StrategyRunner:
     async def _send(self, side: Side, qty: Decimal, **kw: Any) -> Order | None:
         if qty <= 0:
             return None
-        order = Order(self.client_id(), self.instrument.symbol, side, kw.pop("type", OrderType.MARKET),
-                      qty, ts_ns=self.ctx.ts_ns, **kw)  # fmt: skip
+        kind = kw.pop("type", OrderType.MARKET)
+        order = Order(
+            self.client_id(), self.instrument.symbol, side, kind, qty, ts_ns=self.ctx.ts_ns, **kw
+        )
         done = await self.broker.submit(order)
         self.orders.append(done)
         return done
