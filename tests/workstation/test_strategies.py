@@ -95,3 +95,23 @@ def test_a_strategy_that_raises_at_run_time_is_disabled_and_logged(
     assert not guarded.enabled and Flaky.calls == 1
     assert "KeyError" in guarded.error and "Traceback" in guarded.error
     assert "flaky disabled" in caplog.text
+
+
+def test_the_worked_example_in_the_guide_loads_and_trades() -> None:
+    import asyncio
+    import re
+
+    from engine.backtest import BacktestConfig, run_backtest
+    from feeds.demo import DemoFeed
+
+    guide = (Path(__file__).parents[2] / "docs" / "strategies.md").read_text(encoding="utf-8")
+    code = re.search(r"```python\n(# file: breakout.py\n.*?)```", guide, re.S)
+    assert code is not None
+    _write(strategies_dir(), "breakout.py", code.group(1))
+    info = {i.name: i for i in discover()}["breakout"]
+    assert info.enabled, info.traceback
+    bars = asyncio.run(DemoFeed(seed=7).history("XAUUSD", "1h", limit=3_000))
+    result = run_backtest(create("breakout", {"n": "30"}), bars, BacktestConfig(cash=100_000))
+    assert result.stats["trades"] > 3
+    assert (result.trades["size"] > 0).all()
+    assert (result.trades["sl"] < result.trades["entry_price"]).all()
