@@ -209,9 +209,19 @@ class BacktestContext(Context):
 
     @property
     def cycles(self) -> Sequence[Cycle]:
-        if self._cycles is None:
+        """The runner's cycles if given (a sequence, or a callable of the bar index); else the
+        dominant cycle of the last 64 log-returns (the periodogram, i.e. statevector QPE)."""
+        if self._cycles is not None:
+            cyc = self._cycles(self._i) if callable(self._cycles) else self._cycles
+            return tuple(cyc)
+        window = 64
+        if self._i < window:
             return ()
-        return tuple(self._cycles(self._i)) if callable(self._cycles) else tuple(self._cycles)
+        from engine.ensemble import classical_cycles
+
+        close = self._run.cols["close"][self._i - window : self._i + 1]
+        cycle, _phase = classical_cycles(np.diff(np.log(close))[None, :])[0]
+        return () if cycle is None else (cycle,)
 
     @property
     def position(self) -> PositionView:

@@ -78,6 +78,7 @@ class Recorder(Strategy):
             return Signal(ctx.ts_ns, "X", "1h", Action.OPEN_SHORT, 0.9, ctx.price)
         if ctx.bar_index == 20:
             assert ctx.position.is_short and ctx.position.trades == 1
+            assert ctx.cycles == ()  # fewer than 64 returns so far
             assert ctx.risk_budget == pytest.approx(ctx.equity * 0.01)
             return Signal(ctx.ts_ns, "X", "1h", Action.CLOSE, 0.9, ctx.price)
         return None
@@ -122,3 +123,30 @@ def test_hooks_accept_extra_keyword_arguments_and_version_is_declared() -> None:
     s.on_start(None, extra=True)  # type: ignore[arg-type]
     s.on_fill(None, None, extra=True)  # type: ignore[arg-type]
     assert isinstance(INTERFACE_VERSION, int) and Strategy.interface_version == INTERFACE_VERSION
+
+
+def test_ctx_cycles_finds_an_embedded_cycle_without_looking_ahead() -> None:
+    n = 200
+    t = np.arange(n)
+    close = 100 * np.exp(0.02 * np.sin(2 * np.pi * t / 16))
+    bars = pl.DataFrame(
+        {
+            "ts": t * 3_600_000_000_000,
+            "open": close,
+            "high": close * 1.001,
+            "low": close * 0.999,
+            "close": close,
+            "volume": np.ones(n),
+        }
+    )
+    seen: dict[int, tuple[Any, ...]] = {}
+
+    class Looker(Strategy):
+        name = "looker"
+        warmup = 64
+
+        def on_bar(self, ctx: Context, bars: pl.DataFrame, **kwargs: Any) -> None:
+            seen[ctx.bar_index] = tuple(ctx.cycles)
+
+    run_backtest(Looker(), bars)
+    assert seen[64] and seen[199][0].period_bars == pytest.approx(16)
