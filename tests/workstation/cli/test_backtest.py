@@ -153,3 +153,18 @@ def test_user_errors_are_one_clear_line(tmp_path: Path, run: Run) -> None:
         out = run("backtest", *args)
         assert out.returncode == 2, (args, out.stderr)
         assert message in out.stderr and "Traceback" not in out.stderr
+
+
+def test_symbol_bars_come_from_the_store_when_it_has_them(tmp_path: Path, run: Run) -> None:
+    db = tmp_path / "q.db"
+    csv = write_csv(tmp_path / "eurusd.csv", 800, seed=4)
+    assert run("--db", str(db), "import", str(csv), "--symbol", "EURUSD", "--timeframe",
+               "1h").returncode == 0  # fmt: skip
+    from_store = run("--db", str(db), "backtest", "--symbol", "EURUSD", "--timeframe", "1h",
+                     "--strategy", "sma_cross", "--json")  # fmt: skip
+    assert from_store.returncode == 0, from_store.stderr
+    assert "demo" not in from_store.stderr
+    from_file = run("backtest", "--csv", str(csv), "--strategy", "sma_cross", "--json")
+    stats = json.loads(from_store.stdout)["stats"]
+    assert stats["bars"] == 800
+    assert stats == json.loads(from_file.stdout)["stats"]
