@@ -68,18 +68,16 @@ class QwsApp(App[None]):
                 out[symbol] = 4
         return out
 
-    def on_mount(self) -> None:
+    async def on_mount(self) -> None:
         self.theme = self.settings.get("app.theme", "textual-dark")
-        self.push_screen(DashboardScreen(self.symbols, self._decimals()))
+        dashboard = DashboardScreen(self.symbols, self._decimals())
+        await self.push_screen(dashboard)
+        self.watchlist = dashboard.query_one(Watchlist)
         self.screen_pump()
         self.store_writer()
         self.feed_pump()
         self.load_references()
         self.set_interval(1.0, self._refresh_status)
-
-    @property
-    def watchlist(self) -> Watchlist:
-        return self.screen.query_one(Watchlist)
 
     @work(exclusive=True, group="feed")
     async def feed_pump(self) -> None:

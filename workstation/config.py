@@ -112,7 +112,27 @@ DEFAULTS: dict[str, Any] = {
         },
         "mt5": {"path": "", "server": "", "login": 0, "deviation": 20, "magic": 770_001},
     },
-    "telegram": {"api_url": "https://api.telegram.org", "chat_ids": []},
+    "telegram": {
+        "api_url": "https://api.telegram.org",
+        "chat_ids": [],
+        "timeout_s": 10.0,
+        "poll_timeout_s": 20.0,
+        "trading_commands": False,
+        "confirm_timeout_s": 120.0,
+        "relay": {
+            "signals": True,
+            "fills": True,
+            "rejections": True,
+            "risk": True,
+            "feeds": True,
+            "daily_summary": True,
+        },
+        "summary_time_utc": "21:00",
+        "rate_per_minute": 20,
+        "rate_window_s": 60.0,
+        "dedup_window_s": 300.0,
+        "retry": {"base_s": 1.0, "max_s": 300.0, "max_attempts": 50},
+    },
 }
 
 

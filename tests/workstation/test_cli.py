@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import write_csv
+from workstation.store import SCHEMA_VERSION
 
 QWS = str(Path(sys.executable).parent / "qws")
 
@@ -93,7 +94,7 @@ def test_doctor_reports_versions_db_keyring_and_plugins(tmp_path: Path) -> None:
     )
     out = qws("doctor", db=db)
     assert "qiskit-aer" in out.stdout and "textual" in out.stdout
-    assert "schema v2" in out.stdout and "integrity ok" in out.stdout
+    assert f"schema v{SCHEMA_VERSION}" in out.stdout and "integrity ok" in out.stdout
     assert "keyring backend" in out.stdout
     assert "demo" in out.stdout and "replay" in out.stdout
 

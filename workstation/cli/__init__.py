@@ -19,6 +19,7 @@ COMMAND_MODULES = (
     "workstation.cli.scan",
     "workstation.cli.fetch",
     "workstation.cli.cycles",
+    "workstation.cli.telegram_cmd",
     "workstation.cli.backtest",
     "workstation.cli.strategies",
 )
