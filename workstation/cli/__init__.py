@@ -22,6 +22,8 @@ COMMAND_MODULES = (
     "workstation.cli.trade",
     "workstation.cli.telegram_cmd",
     "workstation.cli.bridge",
+    "workstation.cli.backtest",
+    "workstation.cli.strategies",
 )
 
 
