@@ -106,7 +106,7 @@ class ExchangeWsFeed:
         url: str | None = None,
         ping_interval_s: float = 20.0,
         ping_timeout_s: float = 10.0,
-        stale_after_s: float = 60.0,
+        stale_after_s: float | None = 60.0,
         open_timeout_s: float = 10.0,
         heartbeat_interval_s: float = 20.0,
         backoff: Backoff | None = None,
