@@ -76,6 +76,8 @@ DEFAULTS: dict[str, Any] = {
         "broker": "paper",
         "kill_switch": False,
         "account_ccy": "USD",
+        "fx_pegs": {"USDT/USD": 1.0, "USDC/USD": 1.0},
+        "equity_every_s": 60.0,
     },
     "risk": {
         "risk_per_trade": 0.01,
