@@ -54,6 +54,8 @@ class BridgeFeed(ExchangeWsFeed):
                 " QWS_BRIDGE_TOKEN (the same one the `qws bridge mt5` server uses)"
             )
         options.pop("rest_url", None)
+        # a market can be quiet for hours (weekends): liveness is the websocket ping's job here
+        options.setdefault("stale_after_s", None)
         super().__init__(url or ws_url or "", "", symbols, **options)
         self.headers[AUTH_HEADER] = f"Bearer {token}"
         self.request_timeout_s = request_timeout_s

@@ -244,7 +244,10 @@ class BybitFeed(ExchangeWsFeed):
             "limit": min(limit, self.max_rest_bars),
         }
         if start is not None:
+            # Bybit answers the *latest* `limit` bars of [start, end]: bound the window so a
+            # forward page really starts at `start`
             params["start"] = start // _MS
+            params["end"] = (start + params["limit"] * parse(timeframe).ns) // _MS - 1
         body = await self.get_json("/v5/market/kline", params)
         return kline_list_to_frame(body)
 

@@ -106,7 +106,7 @@ class ExchangeWsFeed:
         url: str | None = None,
         ping_interval_s: float = 20.0,
         ping_timeout_s: float = 10.0,
-        stale_after_s: float = 60.0,
+        stale_after_s: float | None = 60.0,
         open_timeout_s: float = 10.0,
         heartbeat_interval_s: float = 20.0,
         backoff: Backoff | None = None,
@@ -171,14 +171,23 @@ class ExchangeWsFeed:
     async def history(
         self, symbol: str, timeframe: str, start: int | None = None, limit: int | None = None
     ) -> pl.DataFrame:
-        """Bars over REST, paginated forward from ``start`` (or the latest ``limit``)."""
+        """Closed bars over REST, paginated forward from ``start`` (or the latest ``limit``,
+        500 by default). The bar still forming is left out, as ccxt and MT5 history do here,
+        so ``history(s, "1d", limit=1)`` is yesterday's bar, not today's so far."""
         tf = parse(timeframe)
+        closed = pl.col("ts") + tf.ns <= self.clock()
         if start is not None:
-            return await self._paginate(symbol, str(tf), start, limit)
+            frame = await self._paginate(
+                symbol, str(tf), start, None if limit is None else limit + 1
+            )
+            frame = frame.filter(closed)
+            return frame.head(limit) if limit is not None else frame
         n = 500 if limit is None else limit
-        if n <= self.max_rest_bars:
-            return _finish([await self.fetch_bars(symbol, str(tf), None, n)], n)
-        return await self._paginate(symbol, str(tf), tf.bucket(self.clock()) - (n - 1) * tf.ns, n)
+        if n < self.max_rest_bars:
+            page = await self.fetch_bars(symbol, str(tf), None, n + 1)
+            return _finish([page], None).filter(closed).tail(n)
+        first = tf.bucket(self.clock()) - n * tf.ns
+        return (await self._paginate(symbol, str(tf), first, n + 1)).filter(closed).tail(n)
 
     async def _paginate(
         self, symbol: str, timeframe: str, start: int, want: int | None

@@ -345,3 +345,16 @@ async def test_unreachable_server_backs_off_then_gives_up_after_max_reconnects()
     # back-off grows: 3 waits of at least 0.01, 0.02, 0.02 s (half of each step is fixed)
     assert 0.05 <= elapsed < 1.0
     assert f.health.connects == 0 and "Connect" in f.health.last_error
+
+
+async def test_history_leaves_out_the_bar_still_forming() -> None:
+    def klines(query: dict[str, str]) -> tuple[int, dict[str, str], Any]:
+        assert query["limit"] == "4"  # one more than asked, for the forming bar
+        return ok(resource("binance_klines.json")[-int(query["limit"]) :])
+
+    with rest_stand_in({"/api/v3/klines": klines}) as rest:
+        mid_last_bar = (T0_MS + 5 * 60_000 + 30_000) * MS  # 00:05:30: the 00:05 bar is forming
+        f = feed("ws://127.0.0.1:9", rest.url, clock=lambda: mid_last_bar)
+        frame = await f.history("BTC/USDT", "1m", limit=3)
+        await f.close()
+    assert [t // MS for t in frame["ts"]] == [T0_MS + i * 60_000 for i in (2, 3, 4)]

@@ -100,6 +100,7 @@ async def test_reconnect_after_1006_backfills_missing_bars_from_rest() -> None:
     def klines(query: dict[str, str]) -> tuple[int, dict[str, str], Any]:
         assert query["category"] == "spot" and query["interval"] == "1"
         assert query["start"] == str(T0_MS + 60_000)
+        assert query["end"] == str(T0_MS + 60_000 + int(query["limit"]) * 60_000 - 1)
         return ok(resource("bybit_klines_rest.json"))
 
     with rest_stand_in({"/v5/market/kline": klines}) as rest:
