@@ -115,3 +115,13 @@ def test_scan_reports_progress_per_symbol() -> None:
     frames = {"A": _bars(5), "SHORT": _bars(5).head(9), "B": _bars(6)}
     sc.scan(frames, "1h", S, progress=lambda done, total: seen.append((done, total)))
     assert seen == [(1, 2), (2, 2)]
+
+
+def test_detector_estimate_is_a_cycle_source_for_history() -> None:
+    bars = _bars(8, n=200)
+    quantum = en.signals_over(bars, "1h", S, start=180, source=sc.qpe_detector().estimate)
+    classical = en.signals_over(bars, "1h", S, start=180)
+    assert len(quantum) == 20
+    for q, c in zip(quantum, classical, strict=True):
+        assert q.action == c.action and abs(q.confidence - c.confidence) < 1e-6
+        assert q.cycle is not None and c.cycle is not None and q.cycle.k == c.cycle.k
