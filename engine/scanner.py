@@ -111,6 +111,9 @@ def check_bars(bars: pl.DataFrame, s: en.EnsembleSettings) -> str:
         return f"NaN or inf price in bar {row} of {bars.height}"
     if (prices <= 0).any():
         return "non-positive price"
+    ts = bars["ts"].to_numpy()
+    if (np.diff(ts) <= 0).any():
+        return "timestamps are not strictly increasing"
     close = prices[:, 3]
     if np.all(close[-(s.cycle_window + 1) :] == close[-1]):
         return f"constant price over the last {s.cycle_window + 1} bars: nothing to analyse"

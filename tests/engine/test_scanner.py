@@ -43,6 +43,7 @@ def test_scan_gives_signals_in_order_and_reasons_for_bad_frames() -> None:
         "NEG": good.with_columns(-pl.col("low")),
         "B": _bars(2, period=32.0),
         "EMPTY": good.head(0),
+        "UNSORTED": good.reverse(),
     }
     times = sc.StageTimes()
     results = sc.scan(frames, "1h", S, times=times)
@@ -57,6 +58,7 @@ def test_scan_gives_signals_in_order_and_reasons_for_bad_frames() -> None:
     assert "NaN or inf price in bar 200" in by["NAN"].reason
     assert "constant price" in by["FLAT"].reason
     assert by["NEG"].reason == "non-positive price"
+    assert by["UNSORTED"].reason == "timestamps are not strictly increasing"
     assert min(times.encoding, times.qpe, times.indicators, times.ensemble) > 0
     assert times.total > 0
 
