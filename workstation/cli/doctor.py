@@ -74,7 +74,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
         if v == "not installed" and dist != "MetaTrader5":
             problems += 1
         if dist == "MetaTrader5" and v == "not installed":
-            v += " (Windows only: pip install 'qws[mt5]')"
+            v += " (Windows only: pip install 'qws\\[mt5]')"
         deps.add_row(dist, v)
     console.print(deps)
 

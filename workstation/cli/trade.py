@@ -281,7 +281,7 @@ def _positions(args: argparse.Namespace) -> int:
                     p.symbol,
                     _fmt(p.qty),
                     _fmt(p.avg_price, 6).rstrip("0").rstrip("."),
-                    _fmt(mark, 6) if mark else "-",
+                    _fmt(mark, 6).rstrip("0").rstrip(".") if mark else "-",
                     _fmt(upnl),
                     _fmt(p.realized_pnl, 2),
                     _fmt(p.fees, 4),
