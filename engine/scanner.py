@@ -53,6 +53,21 @@ class CycleDetector:
     phase: Callable[[np.ndarray, float], CyclePhase | None] = en.fit_phase
     dominant: Callable[[np.ndarray], list[Cycle | None]] = en.dominant_cycle
 
+    def estimate(self, windows: np.ndarray) -> list[en.CycleEstimate]:
+        """All stages for rows of log-returns at once: an :data:`engine.ensemble.CycleSource`
+        (e.g. ``signals_over(..., source=qpe_detector().estimate)``)."""
+        rows = np.atleast_2d(np.asarray(windows, dtype=np.float64))
+        amps = self.encode(rows)
+        ok = np.all(np.isfinite(amps), axis=1)
+        probs = np.full(amps.shape, np.nan)
+        if ok.any():
+            probs[ok] = self.spectrum(amps[ok])
+        cycles = self.dominant(probs)
+        return [
+            (c, None if c is None else self.phase(row, c.period_bars))
+            for c, row in zip(cycles, rows, strict=True)
+        ]
+
 
 CLASSICAL = CycleDetector("periodogram", en.encode_returns, en.power_spectrum)
 """The classical limit: the same encoding, then the numpy FFT periodogram, which the
@@ -96,6 +111,9 @@ def check_bars(bars: pl.DataFrame, s: en.EnsembleSettings) -> str:
         return f"NaN or inf price in bar {row} of {bars.height}"
     if (prices <= 0).any():
         return "non-positive price"
+    ts = bars["ts"].to_numpy()
+    if (np.diff(ts) <= 0).any():
+        return "timestamps are not strictly increasing"
     close = prices[:, 3]
     if np.all(close[-(s.cycle_window + 1) :] == close[-1]):
         return f"constant price over the last {s.cycle_window + 1} bars: nothing to analyse"

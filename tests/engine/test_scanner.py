@@ -43,6 +43,7 @@ def test_scan_gives_signals_in_order_and_reasons_for_bad_frames() -> None:
         "NEG": good.with_columns(-pl.col("low")),
         "B": _bars(2, period=32.0),
         "EMPTY": good.head(0),
+        "UNSORTED": good.reverse(),
     }
     times = sc.StageTimes()
     results = sc.scan(frames, "1h", S, times=times)
@@ -57,6 +58,7 @@ def test_scan_gives_signals_in_order_and_reasons_for_bad_frames() -> None:
     assert "NaN or inf price in bar 200" in by["NAN"].reason
     assert "constant price" in by["FLAT"].reason
     assert by["NEG"].reason == "non-positive price"
+    assert by["UNSORTED"].reason == "timestamps are not strictly increasing"
     assert min(times.encoding, times.qpe, times.indicators, times.ensemble) > 0
     assert times.total > 0
 
@@ -115,3 +117,13 @@ def test_scan_reports_progress_per_symbol() -> None:
     frames = {"A": _bars(5), "SHORT": _bars(5).head(9), "B": _bars(6)}
     sc.scan(frames, "1h", S, progress=lambda done, total: seen.append((done, total)))
     assert seen == [(1, 2), (2, 2)]
+
+
+def test_detector_estimate_is_a_cycle_source_for_history() -> None:
+    bars = _bars(8, n=200)
+    quantum = en.signals_over(bars, "1h", S, start=180, source=sc.qpe_detector().estimate)
+    classical = en.signals_over(bars, "1h", S, start=180)
+    assert len(quantum) == 20
+    for q, c in zip(quantum, classical, strict=True):
+        assert q.action == c.action and abs(q.confidence - c.confidence) < 1e-6
+        assert q.cycle is not None and c.cycle is not None and q.cycle.k == c.cycle.k
