@@ -24,7 +24,7 @@ import polars as pl
 
 from engine import broker_sim as bs
 from engine.model import Cycle, Fill, Side, to_decimal
-from engine.performance import compute_stats
+from engine.performance import compute_stats, drawdown_curve
 from engine.strategy import (
     Context,
     Indicators,
@@ -143,7 +143,10 @@ def _arrays(bars: pl.DataFrame) -> dict[str, np.ndarray]:
         else:
             cols[name] = np.full(bars.height, np.nan)
     for name in ("open", "high", "low", "close"):
-        bad = ~np.isfinite(cols[name]) | (cols[name] <= 0)
+        x = cols[name]
+        if np.all(x > 0) and math.isfinite(float(x.max())):
+            continue
+        bad = ~np.isfinite(x) | (x <= 0)
         if bad.any():
             raise BacktestError(
                 f"{int(bad.sum())} bar(s) have a missing or non-positive {name} price "
@@ -371,9 +374,7 @@ def run_backtest(
         }
     )
     equity = run.EQ
-    with np.errstate(divide="ignore", invalid="ignore"):
-        drawdown = 1.0 - equity / np.maximum.accumulate(equity)
-    drawdown[~np.isfinite(drawdown)] = 0.0  # a wiped-out account: peak and equity are 0
+    drawdown = drawdown_curve(equity)
     stats = compute_stats(
         equity=equity,
         ts=cols["ts"],

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 import polars as pl
+from numba import njit
 
 DAY_NS = 86_400_000_000_000
 YEAR_NS = 365.25 * DAY_NS
@@ -54,7 +55,7 @@ def _periods_per_year(ts: np.ndarray, period: float) -> tuple[float, bool]:
         return 252.0, False
     days = period / DAY_NS
     if days < 1:
-        return _trading_days(ts), True
+        return _trading_days(ts[_last_of_day(ts, DAY_NS)]), True  # weekdays of the days
     if round(days) == 7:
         return 52.0, False
     if 28 <= days <= 31:
@@ -66,6 +67,58 @@ def _periods_per_year(ts: np.ndarray, period: float) -> tuple[float, bool]:
     return YEAR_NS / period, False
 
 
+@njit(cache=True)
+def drawdown_curve(equity: np.ndarray) -> np.ndarray:  # pragma: no cover - compiled
+    """``1 - equity / running peak`` per bar (0 where the peak is not positive)."""
+    out = np.empty(len(equity))
+    peak = -np.inf
+    for i in range(len(equity)):
+        peak = max(peak, equity[i])
+        out[i] = 1.0 - equity[i] / peak if peak > 0 else 0.0
+    return out
+
+
+@njit(cache=True)
+def _longest_run(dd: np.ndarray) -> int:  # pragma: no cover - compiled
+    longest = run = 0
+    for x in dd:
+        run = run + 1 if x > 0 else 0
+        longest = max(longest, run)
+    return longest
+
+
+@njit(cache=True)
+def _last_of_day(ts: np.ndarray, day_ns: int) -> np.ndarray:  # pragma: no cover - compiled
+    """Index of the last bar of each UTC day (``ts`` sorted): one division per day."""
+    out = np.empty(len(ts), dtype=np.int64)
+    k = 0
+    if len(ts) == 0:
+        return out[:0]
+    boundary = (ts[0] // day_ns + 1) * day_ns
+    for i in range(1, len(ts)):
+        if ts[i] >= boundary:
+            out[k] = i - 1
+            k += 1
+            boundary = (ts[i] // day_ns + 1) * day_ns
+    out[k] = len(ts) - 1
+    return out[: k + 1]
+
+
+@njit(cache=True)
+def _held_bars(n: int, entry: np.ndarray, exit_: np.ndarray, open_entry: np.ndarray) -> int:
+    held = np.zeros(n + 1, dtype=np.int64)
+    for k in range(len(entry)):
+        held[entry[k]] += 1
+        held[exit_[k] + 1] -= 1
+    for k in range(len(open_entry)):
+        held[open_entry[k]] += 1
+    count = level = 0
+    for i in range(n):
+        level += held[i]
+        count += level > 0
+    return count
+
+
 def _trading_days(ts: np.ndarray) -> float:
     weekday = ((ts // DAY_NS) + 3) % 7  # 0 = Monday; 1970-01-01 was a Thursday
     weekend_share = float(np.mean(weekday >= 5))
@@ -74,9 +127,7 @@ def _trading_days(ts: np.ndarray) -> float:
 
 def _period_returns(equity: np.ndarray, ts: np.ndarray, daily: bool) -> np.ndarray:
     if daily:
-        day = ts // DAY_NS
-        last_of_day = np.flatnonzero(np.r_[day[1:] != day[:-1], True])
-        equity = equity[last_of_day]
+        equity = equity[_last_of_day(ts, DAY_NS)]
     if len(equity) < 2:
         return np.zeros(0)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -89,13 +140,6 @@ def geometric_mean(returns: np.ndarray) -> float:
     if len(g) == 0 or np.any(g <= 0):
         return 0.0
     return float(np.exp(np.log(g).sum() / len(g)) - 1)
-
-
-def drawdown_durations(drawdown: np.ndarray) -> np.ndarray:
-    """Length in bars of each drawdown (run of bars below the running peak)."""
-    under = np.r_[False, drawdown > 0, False]
-    edges = np.flatnonzero(np.diff(under.astype(np.int8)))
-    return edges[1::2] - edges[0::2]
 
 
 def _nan_div(a: float, b: float) -> float:
@@ -115,7 +159,9 @@ def compute_stats(
     """Every key of :data:`STAT_LABELS`. ``drawdown`` (1 - equity / running peak) is computed
     when not given."""
     n = len(equity)
-    bar_ns = float(np.median(np.diff(ts))) if n > 1 else 0.0
+    spacing = np.diff(ts)
+    # the median bar spacing; on long series from an even sample of 100k spacings
+    bar_ns = float(np.median(spacing[:: max(1, len(spacing) // 100_000)])) if n > 1 else 0.0
     out: dict[str, Any] = {"start": int(ts[0]), "end": int(ts[-1]), "bars": n}
     out["equity_final"] = float(equity[-1])
     out["equity_peak"] = float(equity.max())
@@ -141,12 +187,11 @@ def compute_stats(
     downside = math.sqrt(float(np.mean(np.minimum(r, 0) ** 2))) if len(r) else math.nan
     out["sortino"] = _nan_div(ann, downside * math.sqrt(per_year))
 
-    dd = 1 - equity / np.maximum.accumulate(equity) if drawdown is None else drawdown
+    dd = drawdown_curve(equity) if drawdown is None else drawdown
     max_dd = float(dd.max()) if n else 0.0
     out["calmar"] = _nan_div(ann, max_dd)
     out["max_drawdown_pct"] = -max_dd * 100
-    durations = drawdown_durations(dd)
-    longest = int(durations.max()) if len(durations) else 0
+    longest = int(_longest_run(dd))
     out["max_drawdown_bars"] = longest
     out["max_drawdown_days"] = longest * bar_ns / DAY_NS
 
@@ -160,13 +205,13 @@ def compute_stats(
     out["profit_factor"] = _nan_div(float(ret[ret > 0].sum()), abs(float(ret[ret < 0].sum())))
     out["expectancy_pct"] = float(ret.mean() * 100) if k else math.nan
 
-    held = np.zeros(n + 1, dtype=np.int64)
-    entry = trades["entry_bar"].to_numpy()
-    exit_ = trades["exit_bar"].to_numpy()
-    np.add.at(held, entry, 1)
-    np.add.at(held, exit_ + 1, -1)
-    if open_entry_bars is not None and len(open_entry_bars):
-        np.add.at(held, open_entry_bars, 1)
-    out["exposure_pct"] = float((np.cumsum(held)[:n] > 0).mean() * 100)
+    opened = np.zeros(0, np.int64) if open_entry_bars is None else open_entry_bars
+    held = _held_bars(
+        n,
+        trades["entry_bar"].to_numpy().astype(np.int64),
+        trades["exit_bar"].to_numpy().astype(np.int64),
+        np.asarray(opened, dtype=np.int64),
+    )
+    out["exposure_pct"] = held / n * 100
     out["fees"] = float(trades["fees"].sum()) if k else 0.0
     return {key: (float(v) if isinstance(v, np.floating) else v) for key, v in out.items()}

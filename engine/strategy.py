@@ -241,13 +241,19 @@ class Indicators:
         return value[:stop]
 
     def call(self, name: str, *args: Any, **kwargs: Any) -> Any:
+        """``engine.indicators.<name>(*args, **kwargs)`` cut at the current bar. Results over
+        the bar columns are cached; over any other array they are computed each call (the
+        array is the caller's: it may change)."""
+        from engine import indicators
+
+        own = [id(c) for c in self._cols.values()]
+        if any(isinstance(a, np.ndarray) and id(a) not in own for a in args):
+            return self._cut(getattr(indicators, name)(*args, **kwargs))
         key = (name, *(id(a) if isinstance(a, np.ndarray) else a for a in args))
         if kwargs:
             key += tuple(sorted(kwargs.items()))
         value = self._cache.get(key)
         if value is None:
-            from engine import indicators
-
             value = getattr(indicators, name)(*args, **kwargs)
             for arr in value if isinstance(value, tuple) else (value,):
                 arr.flags.writeable = False  # every view handed out is read-only too

@@ -150,3 +150,11 @@ def test_ctx_cycles_finds_an_embedded_cycle_without_looking_ahead() -> None:
 
     run_backtest(Looker(), bars)
     assert seen[64] and seen[199][0].period_bars == pytest.approx(16)
+
+
+def test_indicators_of_caller_arrays_are_not_cached_by_identity() -> None:
+    close = np.arange(1.0, 11.0)
+    ind = Indicators({"close": close, "high": close, "low": close, "volume": close}, lambda: 9)
+    first = ind.call("sma", np.full(10, 2.0), 3)
+    second = ind.call("sma", np.full(10, 5.0), 3)  # may reuse the freed array's id
+    assert first[-1] == pytest.approx(2.0) and second[-1] == pytest.approx(5.0)
