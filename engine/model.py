@@ -305,8 +305,13 @@ class Alert:
 
 @dataclass(frozen=True, slots=True)
 class DeliveryResult:
+    """What a notifier's send did. ``maybe_delivered``: the request may have reached the
+    server but no answer came back (read timeout, dropped connection), so resending could
+    duplicate it; ``permanent``: retrying cannot help (chat not found, bot blocked)."""
+
     ok: bool
     message_id: str | None = None
     error: str = ""
     retry_after_s: float | None = None
     permanent: bool = False
+    maybe_delivered: bool = False

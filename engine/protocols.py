@@ -11,7 +11,17 @@ from typing import Any, Protocol, runtime_checkable
 
 import polars as pl
 
-from engine.model import Alert, Bar, DeliveryResult, Order, OrderBook, Position, Signal, Tick
+from engine.model import (
+    Alert,
+    Bar,
+    DeliveryResult,
+    Fill,
+    Order,
+    OrderBook,
+    Position,
+    Signal,
+    Tick,
+)
 
 FeedEvent = Tick | Bar | OrderBook
 
@@ -71,3 +81,31 @@ class Notifier(Protocol):
     name: str
 
     async def send(self, alert: Alert) -> DeliveryResult: ...
+
+
+class BrokerError(Exception):
+    """A broker call failed; the message is the venue's, safe to show (no secrets)."""
+
+
+class OrderRejected(BrokerError):
+    """The venue refused the order for good (insufficient funds, invalid order, ...)."""
+
+
+class BrokerUnavailable(BrokerError):
+    """A transient failure (timeout, 5xx, rate limit) after the broker's own retries: the order's
+    fate is unknown until the next reconciliation looks it up by client id."""
+
+
+class OrderNotFound(BrokerError):
+    """The venue has no order with this client id."""
+
+
+@runtime_checkable
+class ReconcilingBroker(Broker, Protocol):
+    """What reconciliation needs beyond :class:`Broker`: one order by client id (open or not;
+    ``symbol`` is a hint for venues that key orders by symbol) and the fills since a time,
+    including trades made outside qws."""
+
+    async def order(self, client_id: str, symbol: str | None = None) -> Order | None: ...
+
+    async def fills(self, since_ns: int | None = None) -> list[Fill]: ...

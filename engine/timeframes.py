@@ -9,7 +9,9 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from typing import TypeVar
 
+import numpy as np
 import polars as pl
 
 from engine.model import Bar, Tick
@@ -29,6 +31,8 @@ OHLCV_SCHEMA: dict[str, type[pl.DataType]] = {
     "volume": pl.Float64,
 }
 """The one column layout of bulk bars everywhere (history, store, backtests)."""
+
+IntOrArray = TypeVar("IntOrArray", int, np.ndarray)
 
 COMMON = ("1m", "5m", "15m", "1h", "4h", "1d")
 
@@ -53,8 +57,8 @@ class Timeframe:
     def __str__(self) -> str:
         return f"{self.count}{self.unit}"
 
-    def bucket(self, ts_ns: int) -> int:
-        """Start of the bar that contains ``ts_ns``."""
+    def bucket(self, ts_ns: IntOrArray) -> IntOrArray:
+        """Start of the bar that contains ``ts_ns`` (an int or an int64 array)."""
         offset = _MONDAY_OFFSET_NS if self.unit == "w" else 0
         return (ts_ns - offset) // self.ns * self.ns + offset
 

@@ -109,7 +109,33 @@ CREATE TABLE equity (
 CREATE INDEX fills_client ON fills (client_id);
 """
 
-MIGRATIONS: tuple[str, ...] = (_V1, _V2)
+# The alerts outbox gains the 'unknown' status (a send that may or may not have reached the
+# server: never resent automatically) and a JSON ``data`` column for the formatter. SQLite
+# cannot alter a CHECK constraint, so the table is rebuilt.
+_V3 = """
+CREATE TABLE alerts_v3 (
+  id INTEGER PRIMARY KEY, ts INTEGER NOT NULL, kind TEXT NOT NULL, severity TEXT NOT NULL,
+  symbol TEXT NOT NULL DEFAULT '', title TEXT NOT NULL, body TEXT NOT NULL,
+  channel TEXT NOT NULL DEFAULT '', dedup_key TEXT NOT NULL DEFAULT '',
+  status TEXT NOT NULL DEFAULT 'pending'
+    CHECK (status IN ('pending', 'sending', 'sent', 'failed', 'unknown')),
+  attempts INTEGER NOT NULL DEFAULT 0, last_error TEXT NOT NULL DEFAULT '',
+  message_id TEXT, next_attempt_ns INTEGER NOT NULL DEFAULT 0, sent_ns INTEGER,
+  data TEXT NOT NULL DEFAULT '{}'
+);
+INSERT INTO alerts_v3 (id, ts, kind, severity, symbol, title, body, channel, dedup_key, status,
+  attempts, last_error, message_id, next_attempt_ns, sent_ns)
+  SELECT id, ts, kind, severity, symbol, title, body, channel, dedup_key, status, attempts,
+  last_error, message_id, next_attempt_ns, sent_ns FROM alerts;
+DROP TABLE alerts;
+ALTER TABLE alerts_v3 RENAME TO alerts;
+CREATE INDEX alerts_status ON alerts (status, id);
+CREATE INDEX alerts_channel ON alerts (channel, status, id);
+CREATE INDEX alerts_dedup ON alerts (channel, dedup_key, ts);
+CREATE INDEX alerts_sent ON alerts (channel, sent_ns);
+"""
+
+MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 _CANDLE_UPSERT = (
@@ -325,6 +351,17 @@ class Store:
                 (resolved, symbol, timeframe, start or -(2**63), end or 2**63 - 1),
             ).fetchall()
         return pl.DataFrame(rows, schema=OHLCV_SCHEMA, orient="row")
+
+    def candle_symbols(self, timeframe: str, venue: str | None = None) -> list[str]:
+        """Symbols with bars of ``timeframe`` stored (for one venue, or any)."""
+        sql = "SELECT DISTINCT symbol FROM candles WHERE timeframe = ?"
+        params: tuple[str, ...] = (timeframe,)
+        if venue is not None:
+            sql += " AND venue = ?"
+            params += (venue,)
+        with self._lock:
+            rows = self.conn.execute(sql + " ORDER BY symbol", params).fetchall()
+        return [r[0] for r in rows]
 
     def candle_count(self, symbol: str, timeframe: str, venue: str) -> int:
         with self._lock:
@@ -563,12 +600,49 @@ class Store:
                 (venue, ts_ns, equity),
             )
 
+    def equity_points(self, venue: str, since_ns: int = 0) -> list[tuple[int, float]]:
+        with self._lock:
+            rows = self.conn.execute(
+                "SELECT ts, equity FROM equity WHERE venue = ? AND ts >= ? ORDER BY ts",
+                (venue, since_ns),
+            ).fetchall()
+        return [(int(ts), float(eq)) for ts, eq in rows]
+
+    def equity_before(self, venue: str, ts_ns: int) -> float | None:
+        """The last equity point strictly before ``ts_ns`` (the opening value of a period)."""
+        with self._lock:
+            row = self.conn.execute(
+                "SELECT equity FROM equity WHERE venue = ? AND ts < ? ORDER BY ts DESC LIMIT 1",
+                (venue, ts_ns),
+            ).fetchone()
+        return None if row is None else float(row[0])
+
+    def balance_venues(self) -> list[str]:
+        with self._lock:
+            rows = self.conn.execute("SELECT DISTINCT venue FROM balances ORDER BY venue")
+            return [r[0] for r in rows.fetchall()]
+
     # -- alerts outbox -----------------------------------------------------------------------
-    def enqueue_alert(self, alert: Alert, channel: str = "", dedup_key: str = "") -> int:
+    # One row per (alert, channel). A sender claims the oldest pending row of a channel
+    # (status 'sending', committed with FULL sync *before* the network call), then marks it
+    # sent with the message id, back to pending with a later next_attempt_ns, failed, or
+    # unknown (the server may have it: never resent automatically, see workstation.relay).
+    def enqueue_alert(
+        self, alert: Alert, channel: str = "", dedup_key: str = "", dedup_window_ns: int = 0
+    ) -> int | None:
+        """Queue ``alert`` for ``channel``; returns the row id, or None when a row with the
+        same non-empty ``dedup_key`` was queued for this channel within ``dedup_window_ns``."""
         with self.transaction() as conn:
+            if dedup_key and dedup_window_ns > 0:
+                dup = conn.execute(
+                    "SELECT id FROM alerts WHERE channel = ? AND dedup_key = ? AND ts >= ? LIMIT 1",
+                    (channel, dedup_key, alert.ts_ns - dedup_window_ns),
+                ).fetchone()
+                if dup is not None:
+                    return None
             cur = conn.execute(
-                "INSERT INTO alerts (ts, kind, severity, symbol, title, body, channel, dedup_key)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO alerts (ts, kind, severity, symbol, title, body, channel, dedup_key,"
+                " data) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     alert.ts_ns,
                     alert.kind,
@@ -578,16 +652,140 @@ class Store:
                     alert.body,
                     channel,
                     dedup_key,
+                    json.dumps(alert.data, default=str),
                 ),
             )
             return int(cur.lastrowid or 0)
 
-    def alerts(self, status: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
-        where, args = ("WHERE status = ?", [status]) if status else ("", [])
+    def alerts(
+        self,
+        status: str | Sequence[str] | None = None,
+        limit: int = 100,
+        channel: str | None = None,
+    ) -> list[dict[str, Any]]:
+        clauses: list[str] = []
+        args: list[Any] = []
+        if status:
+            statuses = [status] if isinstance(status, str) else list(status)
+            clauses.append(f"status IN ({', '.join('?' * len(statuses))})")
+            args.extend(statuses)
+        if channel is not None:
+            clauses.append("channel = ?")
+            args.append(channel)
+        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
         with self._lock:
             return list(
                 self.db.query(f"SELECT * FROM alerts {where} ORDER BY id LIMIT ?", [*args, limit])
             )
+
+    def alert(self, alert_id: int) -> dict[str, Any] | None:
+        with self._lock:
+            rows = list(self.db.query("SELECT * FROM alerts WHERE id = ?", [alert_id]))
+        return rows[0] if rows else None
+
+    def alert_counts(self) -> dict[str, int]:
+        with self._lock:
+            rows = self.conn.execute("SELECT status, count(*) FROM alerts GROUP BY status")
+            return {status: int(n) for status, n in rows.fetchall()}
+
+    def pending_alert_channels(self) -> list[str]:
+        with self._lock:
+            rows = self.conn.execute(
+                "SELECT DISTINCT channel FROM alerts WHERE status = 'pending' ORDER BY channel"
+            ).fetchall()
+        return [r[0] for r in rows]
+
+    def head_alert(self, channel: str) -> dict[str, Any] | None:
+        """The oldest undelivered row of ``channel`` (pending or in flight), or None."""
+        with self._lock:
+            rows = list(
+                self.db.query(
+                    "SELECT * FROM alerts WHERE channel = ? AND status IN ('pending', 'sending')"
+                    " ORDER BY id LIMIT 1",
+                    [channel],
+                )
+            )
+        return rows[0] if rows else None
+
+    def claim_alert(self, channel: str, now: int) -> dict[str, Any] | None:
+        """Move the channel's oldest pending row to 'sending' (durably) if it is due.
+
+        Delivery is ordered: a later row is never claimed while an earlier one waits for its
+        retry time or is in flight."""
+        with self.durable() as conn:
+            row = conn.execute(
+                "SELECT id, status, next_attempt_ns FROM alerts WHERE channel = ?"
+                " AND status IN ('pending', 'sending') ORDER BY id LIMIT 1",
+                (channel,),
+            ).fetchone()
+            if row is None or row[1] != "pending" or row[2] > now:
+                return None
+            conn.execute(
+                "UPDATE alerts SET status = 'sending', attempts = attempts + 1 WHERE id = ?",
+                (row[0],),
+            )
+        return self.alert(row[0])
+
+    def mark_alert_sent(self, alert_id: int, message_id: str, now: int) -> None:
+        with self.durable() as conn:
+            conn.execute(
+                "UPDATE alerts SET status = 'sent', message_id = ?, sent_ns = ?, last_error = ''"
+                " WHERE id = ?",
+                (message_id, now, alert_id),
+            )
+
+    def mark_alert_retry(self, alert_id: int, error: str, next_attempt_ns: int) -> None:
+        with self.durable() as conn:
+            conn.execute(
+                "UPDATE alerts SET status = 'pending', last_error = ?, next_attempt_ns = ?"
+                " WHERE id = ?",
+                (error, next_attempt_ns, alert_id),
+            )
+
+    def mark_alert_failed(self, alert_id: int, error: str, status: str = "failed") -> None:
+        """Final states: 'failed' (not delivered) or 'unknown' (may have been delivered)."""
+        if status not in ("failed", "unknown"):
+            raise StoreError(f"not a final alert status: {status!r}")
+        with self.durable() as conn:
+            conn.execute(
+                "UPDATE alerts SET status = ?, last_error = ? WHERE id = ?",
+                (status, error, alert_id),
+            )
+
+    def reconcile_sending_alerts(self, reason: str) -> list[int]:
+        """After a restart, rows left 'sending' are 'unknown': the process stopped between
+        the request and the mark, so the server may or may not have the message."""
+        with self.durable() as conn:
+            ids = [
+                r[0]
+                for r in conn.execute(
+                    "SELECT id FROM alerts WHERE status = 'sending' ORDER BY id"
+                ).fetchall()
+            ]
+            conn.execute(
+                "UPDATE alerts SET status = 'unknown', last_error = ? WHERE status = 'sending'",
+                (reason,),
+            )
+        return ids
+
+    def requeue_alert(self, alert_id: int) -> bool:
+        """Put a failed/unknown row back in the queue (a deliberate user decision)."""
+        with self.durable() as conn:
+            cur = conn.execute(
+                "UPDATE alerts SET status = 'pending', next_attempt_ns = 0, attempts = 0"
+                " WHERE id = ? AND status IN ('failed', 'unknown')",
+                (alert_id,),
+            )
+            return cur.rowcount == 1
+
+    def sent_alert_times(self, channel: str, since_ns: int) -> list[int]:
+        """When this channel's messages went out since ``since_ns`` (for the rate cap)."""
+        with self._lock:
+            rows = self.conn.execute(
+                "SELECT sent_ns FROM alerts WHERE channel = ? AND sent_ns >= ? ORDER BY sent_ns",
+                (channel, since_ns),
+            ).fetchall()
+        return [int(r[0]) for r in rows]
 
     # -- watchlists and settings -------------------------------------------------------------
     def watchlist(self, name: str = "default") -> list[str] | None:

@@ -12,8 +12,18 @@ import sys
 from collections.abc import Sequence
 
 COMMAND_MODULES = (
+    "workstation.cli.run",
+    "workstation.cli.data",
+    "workstation.cli.doctor",
     "workstation.cli.config_cmd",
+    "workstation.cli.scan",
+    "workstation.cli.fetch",
     "workstation.cli.cycles",
+    "workstation.cli.trade",
+    "workstation.cli.telegram_cmd",
+    "workstation.cli.bridge",
+    "workstation.cli.backtest",
+    "workstation.cli.strategies",
 )
 
 

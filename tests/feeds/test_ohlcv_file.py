@@ -1,0 +1,104 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from feeds.ohlcv_file import OhlcvFileError, read_ohlcv
+from tests.helpers import T0, random_bars, write_csv
+
+
+def _edit_line(path: Path, line: int, column: int, value: str) -> None:
+    lines = path.read_text().splitlines()
+    cells = lines[line - 1].split(",")
+    cells[column] = value
+    lines[line - 1] = ",".join(cells)
+    path.write_text("\n".join(lines) + "\n")
+
+
+def test_reads_a_pandas_style_csv(tmp_path: Path) -> None:
+    result = read_ohlcv(write_csv(tmp_path / "a.csv", 50))
+    expected = random_bars(50)
+    assert result.frame["ts"].to_list() == expected["ts"].to_list()
+    assert result.frame["close"].to_list() == pytest.approx(expected["close"].to_list())
+
+
+def test_unnamed_index_epoch_ms_and_lowercase_columns(tmp_path: Path) -> None:
+    path = tmp_path / "b.csv"
+    path.write_text(
+        f",open,high,low,close\n{T0 // 10**6},1,2,0.5,1.5\n{T0 // 10**6 + 60_000},1.5,2,1,1.8\n"
+    )
+    result = read_ohlcv(path)
+    assert result.frame["ts"].to_list() == [T0, T0 + 60 * 10**9]
+    assert result.frame["volume"].to_list() == [0.0, 0.0]
+    assert any("volume" in n for n in result.notes)
+
+
+def test_parquet_with_offsets_in_the_time_column(tmp_path: Path) -> None:
+    path = tmp_path / "c.parquet"
+    pl.DataFrame(
+        {
+            "Datetime": ["2024-01-01T01:00:00+01:00", "2024-01-01T01:00:00+00:00"],
+            "Open": [1.0, 2.0],
+            "High": [2.0, 3.0],
+            "Low": [0.5, 1.5],
+            "Close": [1.5, 2.5],
+            "Volume": [1.0, 2.0],
+        }
+    ).write_parquet(path)
+    assert read_ohlcv(path).frame["ts"].to_list() == [T0, T0 + 3_600 * 10**9]
+
+
+def test_newest_first_file_is_reversed(tmp_path: Path) -> None:
+    path = write_csv(tmp_path / "d.csv", 20)
+    lines = path.read_text().splitlines()
+    path.write_text("\n".join([lines[0], *reversed(lines[1:])]) + "\n")
+    result = read_ohlcv(path)
+    assert result.frame["ts"].is_sorted()
+    assert "newest first" in " ".join(result.notes)
+
+
+@pytest.mark.parametrize(
+    "line,column,value,message",
+    [
+        (1234, 4, "abc", r"line 1234, column 'Close': 'abc' is not a number"),
+        (77, 2, "nan", r"line 77, column 'High': 'nan' is not a finite number"),
+        (78, 1, "", r"line 78, column 'Open': missing value"),
+        (90, 3, "-1", r"line 90, column 'Low': -1.0 is not positive"),
+        (500, 0, "2024-01-01 00:00:00", r"line 500, column 'Date': timestamp goes back in time"),
+        (3, 0, "not a date", r"line 3, column 'Date': cannot read 'not a date'"),
+    ],
+)
+def test_bad_cells_name_file_line_and_column(
+    tmp_path: Path, line: int, column: int, value: str, message: str
+) -> None:
+    path = write_csv(tmp_path / "bad.csv", 2000)
+    _edit_line(path, line, column, value)
+    with pytest.raises(OhlcvFileError, match=message) as info:
+        read_ohlcv(path)
+    assert str(path) in str(info.value)
+
+
+def test_duplicate_timestamp(tmp_path: Path) -> None:
+    path = write_csv(tmp_path / "dup.csv", 100)
+    lines = path.read_text().splitlines()
+    lines[50] = lines[49]
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(
+        OhlcvFileError, match=r"line 51, column 'Date': duplicate timestamp .*line 50"
+    ):
+        read_ohlcv(path)
+
+
+def test_missing_column_and_unsupported_type(tmp_path: Path) -> None:
+    path = tmp_path / "m.csv"
+    path.write_text("Date,Open,High,Low\n2024-01-01,1,2,0.5\n")
+    with pytest.raises(OhlcvFileError, match=r"missing column.*Close"):
+        read_ohlcv(path)
+    other = tmp_path / "x.xlsx"
+    other.write_text("nope")
+    with pytest.raises(OhlcvFileError, match="unsupported file type"):
+        read_ohlcv(other)
+    with pytest.raises(OhlcvFileError, match="no such file"):
+        read_ohlcv(tmp_path / "absent.csv")

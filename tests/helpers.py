@@ -1,0 +1,49 @@
+"""Small data generators shared by tests."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from engine.timeframes import OHLCV_SCHEMA
+
+T0 = 1_704_067_200_000_000_000  # 2024-01-01T00:00:00Z
+HOUR = 3_600_000_000_000
+
+
+def random_bars(n: int, seed: int = 1, step_ns: int = HOUR, t0: int = T0) -> pl.DataFrame:
+    rng = np.random.default_rng(seed)
+    close = 100 * np.exp(np.cumsum(rng.normal(0, 0.01, n)))
+    open_ = np.concatenate(([100.0], close[:-1]))
+    high = np.maximum(open_, close) * (1 + rng.uniform(0, 0.005, n))
+    low = np.minimum(open_, close) * (1 - rng.uniform(0, 0.005, n))
+    return pl.DataFrame(
+        {
+            "ts": t0 + step_ns * np.arange(n, dtype=np.int64),
+            "open": open_,
+            "high": high,
+            "low": low,
+            "close": close,
+            "volume": rng.uniform(1, 100, n),
+        },
+        schema=OHLCV_SCHEMA,
+    )
+
+
+def write_csv(path: Path, n: int = 2000, seed: int = 1) -> Path:
+    """A CSV as pandas writes one: ISO dates in an index column named Date, titled columns."""
+    bars = random_bars(n, seed)
+    out = bars.with_columns(
+        pl.from_epoch("ts", time_unit="ns").dt.strftime("%Y-%m-%d %H:%M:%S").alias("Date")
+    ).select(
+        "Date",
+        pl.col("open").alias("Open"),
+        pl.col("high").alias("High"),
+        pl.col("low").alias("Low"),
+        pl.col("close").alias("Close"),
+        pl.col("volume").alias("Volume"),
+    )
+    out.write_csv(path)
+    return path

@@ -1,0 +1,128 @@
+"""``qws import FILE`` and ``qws bars SYMBOL``: getting bars into the store and looking at them."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+from workstation.cli import CliError
+from workstation.cli.common import open_store
+
+PROGRESS_ROWS = 100_000
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser(
+        "import",
+        help="load an OHLCV CSV or Parquet file into the store",
+        description="Columns are found case-insensitively (Date/Datetime/Timestamp/Time or an"
+        " unnamed first column; Open High Low Close [Volume]). One transaction: a file with an"
+        " error imports nothing.",
+    )
+    p.add_argument("file", type=Path)
+    p.add_argument("--symbol", required=True)
+    p.add_argument("--timeframe", required=True, help="bar size, e.g. 1m 5m 1h 4h 1d")
+    p.add_argument("--venue", default="import", help="where the bars come from (default: import)")
+    p.set_defaults(func=cmd_import)
+
+    b = sub.add_parser("bars", help="print stored bars of a symbol")
+    b.add_argument("symbol")
+    b.add_argument("--timeframe", required=True)
+    b.add_argument("--limit", type=int, default=20, help="latest N bars (default 20)")
+    b.add_argument("--venue", default=None)
+    b.add_argument("--json", action="store_true", help="JSON lines instead of a table")
+    b.set_defaults(func=cmd_bars)
+
+
+def iso(ts_ns: int) -> str:
+    return datetime.fromtimestamp(ts_ns / 1e9, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    import numpy as np
+    from rich.console import Console
+    from rich.progress import Progress
+
+    from engine.timeframes import TimeframeError, parse
+    from feeds.ohlcv_file import OhlcvFileError, read_ohlcv
+
+    try:
+        tf = parse(args.timeframe)
+    except TimeframeError as exc:
+        raise CliError(str(exc)) from exc
+    try:
+        result = read_ohlcv(args.file)
+    except OhlcvFileError as exc:
+        raise CliError(str(exc)) from exc
+    frame = result.frame
+    ts = frame["ts"].to_numpy()
+    buckets = tf.bucket(ts)
+    same = np.flatnonzero(np.diff(buckets) == 0)
+    if same.size:
+        i = int(same[0])
+        raise CliError(
+            f"{args.file}: bars at {iso(int(ts[i]))} and {iso(int(ts[i + 1]))} fall in the same"
+            f" {tf} bar: the file is finer than --timeframe {tf}"
+        )
+    console = Console(stderr=True)
+    store = open_store(args)
+    try:
+        if frame.height > PROGRESS_ROWS and console.is_terminal:
+            with Progress(console=console, transient=True) as progress:
+                task = progress.add_task(f"importing {args.file.name}", total=frame.height)
+                store.upsert_candles(
+                    frame, args.symbol, str(tf), args.venue, lambda n: progress.advance(task, n)
+                )
+        else:
+            store.upsert_candles(frame, args.symbol, str(tf), args.venue)
+        store.audit("cli", "import", args.symbol, {"file": str(args.file), "rows": frame.height})
+    finally:
+        store.close()
+    for note in result.notes:
+        console.print(f"note: {note}")
+    print(
+        f"imported {frame.height} {tf} bars of {args.symbol} ({args.venue}) from {args.file}:"
+        f" {iso(int(ts[0]))} .. {iso(int(ts[-1]))}"
+    )
+    return 0
+
+
+def cmd_bars(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    from engine.timeframes import TimeframeError, parse
+    from workstation.store import AmbiguousVenueError
+
+    try:
+        tf = str(parse(args.timeframe))
+    except TimeframeError as exc:
+        raise CliError(str(exc)) from exc
+    if args.limit <= 0:
+        raise CliError("--limit must be a positive number of bars")
+    store = open_store(args)
+    try:
+        frame = store.last_bars(args.symbol, tf, args.limit, venue=args.venue)
+    except AmbiguousVenueError as exc:
+        raise CliError(str(exc)) from exc
+    finally:
+        store.close()
+    if frame.is_empty():
+        raise CliError(f"no {tf} bars stored for {args.symbol}; load some with `qws import`")
+    rows = frame.iter_rows()
+    if args.json:
+        out = sys.stdout
+        for ts, o, h, lo, c, v in rows:
+            record = {"ts": iso(ts), "open": o, "high": h, "low": lo, "close": c, "volume": v}
+            out.write(json.dumps(record) + "\n")
+        return 0
+    table = Table(title=f"{args.symbol} {tf}")
+    for col in ("time (UTC)", "open", "high", "low", "close", "volume"):
+        table.add_column(col, justify="right")
+    for ts, o, h, lo, c, v in rows:
+        table.add_row(iso(ts), *(f"{x:.10g}" for x in (o, h, lo, c, v)))
+    Console().print(table)
+    return 0

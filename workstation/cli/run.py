@@ -1,0 +1,48 @@
+"""``qws run`` (also plain ``qws``): the workstation on the chosen feed."""
+
+from __future__ import annotations
+
+import argparse
+
+from workstation.cli import CliError
+from workstation.cli.common import load_settings, open_store
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser("run", help="open the workstation (the default command)")
+    p.add_argument("--feed", default=None, help="demo (default), replay, or an installed feed")
+    p.add_argument("--symbols", default=None, help="comma-separated symbols to watch")
+    p.add_argument("--timeframe", default=None, help="bar size built from the stream (1m)")
+    p.add_argument("--file", default=None, help="replay: the OHLCV file to play")
+    p.add_argument("--symbol", default=None, help="replay: the symbol name of the file's bars")
+    p.add_argument("--speed", type=float, default=None, help="replay: 1, 10, ... or 0 for max")
+    p.add_argument("--url", default=None, help="feeds that connect somewhere: the endpoint")
+    p.set_defaults(func=cmd_run)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from workstation.app import QwsApp
+    from workstation.feed_factory import FeedError, make_feed
+
+    settings = load_settings()
+    name = args.feed or settings.get("app.feed", "demo")
+    symbols = [s.strip() for s in args.symbols.split(",") if s.strip()] if args.symbols else None
+    overrides = {
+        "path": args.file,
+        "symbol": args.symbol,
+        "speed": args.speed,
+        "url": args.url,
+        "symbols": symbols if name not in ("demo", "replay") else None,
+    }
+    if name == "replay":
+        overrides["timeframe"] = args.timeframe
+    try:
+        feed = make_feed(name, settings, **overrides)
+    except FeedError as exc:
+        raise CliError(str(exc)) from exc
+    store = open_store(args)
+    try:
+        QwsApp(feed, store, settings, symbols=symbols, timeframe=args.timeframe).run()
+    finally:
+        store.close()
+    return 0
