@@ -53,6 +53,7 @@ _NORM_ATOL = 1e-9
 # cost dominates, above it the state outgrows the caches (measured, see benchmarks/qpe.py).
 _TARGET_QUBITS = 16
 _MAX_BATCH_QUBITS = 6
+_MAX_RUN_AMPLITUDES = 1 << 23
 
 
 class QpeError(ValueError):
@@ -191,7 +192,17 @@ def _batched_circuits(a: np.ndarray, m: int) -> tuple[list[Any], list[int], QpeT
 
 
 def run_exact(amplitudes: np.ndarray, m: int) -> np.ndarray:
-    """Exact phase-register probabilities ``[k, 2^m]`` from one Aer run of batched circuits."""
+    """Exact phase-register probabilities ``[k, 2^m]`` from one Aer run of batched circuits.
+
+    Memory bound: one run holds at most ``_MAX_RUN_AMPLITUDES`` amplitudes of initial state
+    (128 MiB); more windows than that (2,048 at N = 64, 128 at N = 256) take several runs.
+    """
+    k, size = amplitudes.shape
+    per_run = max(1, _MAX_RUN_AMPLITUDES // (size << m))
+    return np.concatenate([_run_once(amplitudes[s : s + per_run], m) for s in range(0, k, per_run)])
+
+
+def _run_once(amplitudes: np.ndarray, m: int) -> np.ndarray:
     circuits, counts, tpl = _batched_circuits(amplitudes, m)
     result = aer_simulator().run(circuits, shots=1).result()
     if not result.success:
