@@ -8,18 +8,11 @@ Run: .venv/bin/python benchmarks/scan.py
 
 from __future__ import annotations
 
-import sys
 import time
-from pathlib import Path
 
-# Run as a script, benchmarks/ is sys.path[0], and benchmarks/feeds.py would shadow the
-# feeds package.
-_HERE = Path(__file__).resolve().parent
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
-
-from engine.ensemble import EnsembleSettings  # noqa: E402
-from engine.scanner import CLASSICAL, CycleDetector, StageTimes, qpe_detector, scan  # noqa: E402
-from feeds.demo import DEMO_INSTRUMENTS, synthetic_bars  # noqa: E402
+from engine.ensemble import EnsembleSettings
+from engine.scanner import CLASSICAL, CycleDetector, StageTimes, qpe_detector, scan
+from feeds.demo import DEMO_INSTRUMENTS, synthetic_bars
 
 SYMBOLS = 100
 BARS = 256

@@ -1,4 +1,4 @@
-# ruff: noqa: E402, E501
+# ruff: noqa: E501
 """Feeds: messages parsed per second per venue, and end-to-end latency from a local
 websocket server's send to a hub subscriber (p50/p99).
 
@@ -10,13 +10,6 @@ arrival. Reference: a bare websockets client reading the same server (no parsing
 """
 
 from __future__ import annotations
-
-import sys
-from pathlib import Path
-
-# this script is named feeds.py: keep its folder off sys.path so `import feeds` is the package
-_HERE = Path(__file__).resolve().parent
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
 
 import asyncio
 import contextlib
