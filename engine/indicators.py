@@ -148,6 +148,7 @@ def _macd_kernel(
 def _rsi_kernel(x: Array, n: int) -> Array:  # pragma: no cover - compiled
     out = np.full(x.shape[0], np.nan)
     inv_n = 1.0 / n
+    decay = (n - 1) * inv_n
     count = 0
     gain = 0.0
     loss = 0.0
@@ -173,8 +174,8 @@ def _rsi_kernel(x: Array, n: int) -> Array:  # pragma: no cover - compiled
             else:
                 continue
         else:
-            gain = (gain * (n - 1) + g) * inv_n
-            loss = (loss * (n - 1) + lo) * inv_n
+            gain = gain * decay + g * inv_n
+            loss = loss * decay + lo * inv_n
         s = gain + loss
         out[i] = 100.0 * gain / s if s != 0.0 else 0.0
     return out
@@ -196,6 +197,7 @@ def _true_range(h: float, lo: float, prev_close: float) -> float:  # pragma: no 
 def _atr_kernel(h: Array, lo: Array, c: Array, n: int) -> Array:  # pragma: no cover
     out = np.full(h.shape[0], np.nan)
     inv_n = 1.0 / n
+    decay = (n - 1) * inv_n
     count = 0
     prev = 0.0
     for i in range(h.shape[0]):
@@ -213,7 +215,7 @@ def _atr_kernel(h: Array, lo: Array, c: Array, n: int) -> Array:  # pragma: no c
                 prev /= n
                 out[i] = prev
         else:
-            prev = (prev * (n - 1) + tr) * inv_n
+            prev = prev * decay + tr * inv_n
             out[i] = prev
     return out
 

@@ -102,9 +102,10 @@ class OrderNotFound(BrokerError):
 
 @runtime_checkable
 class ReconcilingBroker(Broker, Protocol):
-    """What reconciliation needs beyond :class:`Broker`: one order by client id (open or not)
-    and the fills since a time, including trades made outside qws."""
+    """What reconciliation needs beyond :class:`Broker`: one order by client id (open or not;
+    ``symbol`` is a hint for venues that key orders by symbol) and the fills since a time,
+    including trades made outside qws."""
 
-    async def order(self, client_id: str) -> Order | None: ...
+    async def order(self, client_id: str, symbol: str | None = None) -> Order | None: ...
 
     async def fills(self, since_ns: int | None = None) -> list[Fill]: ...

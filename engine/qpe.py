@@ -49,10 +49,12 @@ import numpy as np
 from engine.model import Cycle, CyclePhase
 
 _NORM_ATOL = 1e-9
-# Total qubits per batched circuit the batch size aims for; below ~16 Aer's fixed per-circuit
-# cost dominates, above it the state outgrows the caches (measured, see benchmarks/qpe.py).
-_TARGET_QUBITS = 16
+# Total qubits per batched circuit the batch size aims for. Measured with 100 windows, n = 5..8
+# on 2 cores: 8..64 windows per circuit beat one circuit per window by 1.3-4x (Aer's ~1 ms fixed
+# cost per circuit); much bigger states stop fitting the caches and lose again.
+_TARGET_QUBITS = 17
 _MAX_BATCH_QUBITS = 6
+_MAX_RUN_AMPLITUDES = 1 << 23
 
 
 class QpeError(ValueError):
@@ -156,6 +158,18 @@ def _check_amplitudes(amplitudes: Any) -> np.ndarray:
     return np.ascontiguousarray(a, dtype=np.float64)
 
 
+def _set_statevector(state: np.ndarray) -> Any:
+    """Aer's native ``set_statevector`` instruction for an already-checked state.
+
+    ``QuantumCircuit.set_statevector`` re-validates through ``Statevector.is_valid`` (a BLAS norm
+    of the whole 2^(n+m+g) vector, 10+ ms under load); rows were checked in
+    :func:`_check_amplitudes`, so the instruction is made directly (same name and params).
+    """
+    from qiskit.circuit import Instruction
+
+    return Instruction("set_statevector", int(state.size).bit_length() - 1, 0, [state])
+
+
 def _batched_circuits(a: np.ndarray, m: int) -> tuple[list[Any], list[int], QpeTemplate]:
     from qiskit import QuantumCircuit
 
@@ -171,7 +185,7 @@ def _batched_circuits(a: np.ndarray, m: int) -> tuple[list[Any], list[int], QpeT
         state = np.zeros((per, 1 << m, size), dtype=np.complex128)
         state[:count, 0, :] = block / np.sqrt(count)
         qc = QuantumCircuit(tpl.num_qubits, name=f"qpe_windows_{s}")
-        qc.set_statevector(state.reshape(-1))
+        qc.append(_set_statevector(state.reshape(-1)), qc.qubits)
         qc.compose(tpl.circuit, inplace=True)
         circuits.append(qc)
         counts.append(count)
@@ -179,7 +193,17 @@ def _batched_circuits(a: np.ndarray, m: int) -> tuple[list[Any], list[int], QpeT
 
 
 def run_exact(amplitudes: np.ndarray, m: int) -> np.ndarray:
-    """Exact phase-register probabilities ``[k, 2^m]`` from one Aer run of batched circuits."""
+    """Exact phase-register probabilities ``[k, 2^m]`` from one Aer run of batched circuits.
+
+    Memory bound: one run holds at most ``_MAX_RUN_AMPLITUDES`` amplitudes of initial state
+    (128 MiB); more windows than that (2,048 at N = 64, 128 at N = 256) take several runs.
+    """
+    k, size = amplitudes.shape
+    per_run = max(1, _MAX_RUN_AMPLITUDES // (size << m))
+    return np.concatenate([_run_once(amplitudes[s : s + per_run], m) for s in range(0, k, per_run)])
+
+
+def _run_once(amplitudes: np.ndarray, m: int) -> np.ndarray:
     circuits, counts, tpl = _batched_circuits(amplitudes, m)
     result = aer_simulator().run(circuits, shots=1).result()
     if not result.success:
@@ -255,7 +279,7 @@ class ShotsBackend:
             qc = QuantumCircuit(*tqc.qregs, *tqc.cregs)
             state = np.zeros((1 << m, size), dtype=np.complex128)
             state[0] = row
-            qc.set_statevector(state.reshape(-1))
+            qc.append(_set_statevector(state.reshape(-1)), qc.qubits)
             qc.compose(tqc, inplace=True)
             circuits.append(qc)
         result = aer_simulator().run(circuits, shots=self.shots, seed_simulator=self.seed).result()

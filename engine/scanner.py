@@ -53,36 +53,41 @@ class CycleDetector:
     phase: Callable[[np.ndarray, float], CyclePhase | None] = en.fit_phase
     dominant: Callable[[np.ndarray], list[Cycle | None]] = en.dominant_cycle
 
+    def estimate(self, windows: np.ndarray) -> list[en.CycleEstimate]:
+        """All stages for rows of log-returns at once: an :data:`engine.ensemble.CycleSource`
+        (e.g. ``signals_over(..., source=qpe_detector().estimate)``)."""
+        rows = np.atleast_2d(np.asarray(windows, dtype=np.float64))
+        amps = self.encode(rows)
+        ok = np.all(np.isfinite(amps), axis=1)
+        probs = np.full(amps.shape, np.nan)
+        if ok.any():
+            probs[ok] = self.spectrum(amps[ok])
+        cycles = self.dominant(probs)
+        return [
+            (c, None if c is None else self.phase(row, c.period_bars))
+            for c, row in zip(cycles, rows, strict=True)
+        ]
+
 
 CLASSICAL = CycleDetector("periodogram", en.encode_returns, en.power_spectrum)
-"""The classical limit: numpy FFT periodogram, equal to the statevector QPE distribution."""
+"""The classical limit: the same encoding, then the numpy FFT periodogram, which the
+statevector QPE distribution equals (to 1e-9, tests/engine/test_qpe.py)."""
 
 
 def qpe_detector(backend: str = "statevector", shots: int = 4096) -> CycleDetector:
     """The quantum detector: ``engine.encoding`` (numba) and ``engine.qpe`` phase estimation
-    on Aer, all windows in one run. Imported lazily (qiskit is heavy); ImportError if absent.
+    on Aer, all windows of a scan in one run (qiskit loads on the first spectrum, not before).
 
     The phase comes from :func:`engine.ensemble.fit_phase` (a least-squares fit on the
     log-returns, expressed as the log-price cycle the ensemble reasons about), not from
     ``engine.qpe.cycle_phase``, which fits whatever window it is given.
     """
-    from engine import encoding, qpe
-
-    def encode(windows: np.ndarray) -> np.ndarray:
-        rows = np.atleast_2d(np.asarray(windows, dtype=np.float64))
-        size = rows.shape[1]
-        n = size.bit_length() - 1
-        if size != 1 << n:
-            raise ValueError(f"the QPE window must be a power of 2, got {size}")
-        amps, meta = encoding.encode_windows(rows.ravel(), n, step=size)
-        amps = amps.copy()
-        amps[~meta.valid] = np.nan
-        return amps
+    from engine import qpe
 
     def spectrum(amps: np.ndarray) -> np.ndarray:
         return np.asarray(qpe.phase_spectrum(amps, backend=backend, shots=shots))
 
-    return CycleDetector(f"qpe ({backend})", encode, spectrum)
+    return CycleDetector(f"qpe ({backend})", en.encode_returns, spectrum)
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +111,9 @@ def check_bars(bars: pl.DataFrame, s: en.EnsembleSettings) -> str:
         return f"NaN or inf price in bar {row} of {bars.height}"
     if (prices <= 0).any():
         return "non-positive price"
+    ts = bars["ts"].to_numpy()
+    if (np.diff(ts) <= 0).any():
+        return "timestamps are not strictly increasing"
     close = prices[:, 3]
     if np.all(close[-(s.cycle_window + 1) :] == close[-1]):
         return f"constant price over the last {s.cycle_window + 1} bars: nothing to analyse"
@@ -118,8 +126,13 @@ def scan(
     s: en.EnsembleSettings,
     detector: CycleDetector = CLASSICAL,
     times: StageTimes | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> list[ScanResult]:
-    """A signal at the last bar of every frame (or a reason), in the order given."""
+    """A signal at the last bar of every frame (or a reason), in the order given.
+
+    ``progress(done, total)`` is called after each symbol's signal (the cycle stages run
+    once for all symbols before the first call).
+    """
     times = StageTimes() if times is None else times
     results: dict[str, ScanResult] = {}
     ok: list[str] = []
@@ -151,6 +164,8 @@ def scan(
                 sig = en.signal_at(an, t, (cycles[i], phases[i]), s, sym, timeframe)
             notes = () if encodable[i] else ("cycle window could not be encoded",)
             results[sym] = ScanResult(sym, sig, phase=phases[i], notes=notes)
+            if progress is not None:
+                progress(i + 1, len(ok))
     return [results[sym] for sym in frames]
 
 

@@ -21,7 +21,6 @@ each event's ``U`` to be the previous ``u + 1``. A gap discards the book and sta
 from __future__ import annotations
 
 import asyncio
-import heapq
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -29,11 +28,11 @@ from typing import Any
 
 import polars as pl
 
-from engine.model import Bar, BookLevel, OrderBook, Tick
+from engine.model import Bar, OrderBook, Tick
 from engine.protocols import FeedEvent
 from engine.timeframes import OHLCV_SCHEMA, empty_ohlcv, parse
 from feeds.errors import BadInput, FeedError
-from feeds.exchange_ws import ExchangeWsFeed, non_negative, positive
+from feeds.exchange_ws import ExchangeWsFeed, non_negative, positive, top
 
 INTERVALS = frozenset(
     {"1s", "1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "8h", "12h", "1d", "3d", "1w"}
@@ -100,14 +99,7 @@ class DepthBook:
         self.last_id = int(event["u"])
 
     def snapshot(self, ts_ns: int, depth: int) -> OrderBook:
-        bids = heapq.nlargest(depth, self.bids.items())
-        asks = heapq.nsmallest(depth, self.asks.items())
-        return OrderBook(
-            ts_ns,
-            self.symbol,
-            tuple(BookLevel(p, q) for p, q in bids),
-            tuple(BookLevel(p, q) for p, q in asks),
-        )
+        return OrderBook(ts_ns, self.symbol, top(self.bids, depth, True), top(self.asks, depth))
 
 
 class BinanceFeed(ExchangeWsFeed):
@@ -120,12 +112,13 @@ class BinanceFeed(ExchangeWsFeed):
     name = "binance"
     venue = "binance"
     max_rest_bars = 1000
+    popular = ("BTC/USDT", "ETH/USDT", "SOL/USDT", "BNB/USDT", "XRP/USDT")
 
     def __init__(
         self,
         ws_url: str = "wss://stream.binance.com:9443/ws",
         rest_url: str = "https://api.binance.com",
-        symbols: Sequence[str] = (),
+        symbols: Sequence[str] | None = (),
         *,
         depth: bool = True,
         trades: bool = True,

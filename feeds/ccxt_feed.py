@@ -97,7 +97,7 @@ class CcxtFeed:
         self,
         exchange: str = "binance",
         rest_url: str = "",
-        symbols: tuple[str, ...] | list[str] = (),
+        symbols: tuple[str, ...] | list[str] | None = (),
         *,
         cache: CandleCache | None = None,
         urls: dict[str, Any] | None = None,
@@ -113,7 +113,7 @@ class CcxtFeed:
         self.venue = exchange
         self.name = exchange
         self.rest_url = rest_url
-        self.default_symbols = list(symbols)
+        self.default_symbols = list(symbols or ())
         self.cache = cache
         self.urls = urls or {}
         self.options = options or {}

@@ -37,7 +37,7 @@ import polars as pl
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 
-from engine.model import Bar
+from engine.model import Bar, BookLevel
 from engine.protocols import FeedEvent
 from engine.timeframes import OHLCV_SCHEMA, empty_ohlcv, parse
 from feeds.errors import BadInput, FeedError, RateLimited
@@ -83,6 +83,13 @@ def non_negative(value: Any, what: str = "size") -> float:
     return x
 
 
+def top(side: dict[float, float], depth: int, descending: bool = False) -> tuple[BookLevel, ...]:
+    """The best ``depth`` levels of one book side (sorting the float keys beats a heap of
+    (price, size) tuples by 10-20x at 100-1000 levels)."""
+    prices = sorted(side, reverse=descending)[:depth]
+    return tuple(BookLevel(p, side[p]) for p in prices)
+
+
 class ExchangeWsFeed:
     """Base class; see the module docstring. Subclasses set ``name`` and the hooks below."""
 
@@ -94,15 +101,16 @@ class ExchangeWsFeed:
         self,
         ws_url: str,
         rest_url: str = "",
-        symbols: Sequence[str] = (),
+        symbols: Sequence[str] | None = (),
         *,
+        url: str | None = None,
         ping_interval_s: float = 20.0,
         ping_timeout_s: float = 10.0,
-        stale_after_s: float = 60.0,
+        stale_after_s: float | None = 60.0,
         open_timeout_s: float = 10.0,
         heartbeat_interval_s: float = 20.0,
         backoff: Backoff | None = None,
-        max_reconnects: int | None = None,
+        max_reconnects: int | None = None,  # consecutive failures; None = keep trying
         http_timeout_s: float = 10.0,
         log_every_s: float = 60.0,
         clock: Callable[[], int] = time.time_ns,
@@ -110,9 +118,9 @@ class ExchangeWsFeed:
         headers: dict[str, str] | None = None,
         **_: object,
     ) -> None:
-        self.ws_url = ws_url
+        self.ws_url = url or ws_url
         self.rest_url = rest_url.rstrip("/")
-        self.default_symbols = list(symbols)
+        self.default_symbols = list(symbols or ())
         self.ping_interval_s = ping_interval_s
         self.ping_timeout_s = ping_timeout_s
         self.stale_after_s = stale_after_s
@@ -154,20 +162,32 @@ class ExchangeWsFeed:
         """Reset per-connection state (sequence numbers, books) before resubscribing."""
 
     # -- Feed protocol -----------------------------------------------------------------------
+    popular: tuple[str, ...] = ()
+    """What ``symbols()`` offers when none were configured (the app intersects its watchlist)."""
+
     def symbols(self) -> list[str]:
-        return list(self.default_symbols)
+        return list(self.default_symbols or self.popular)
 
     async def history(
         self, symbol: str, timeframe: str, start: int | None = None, limit: int | None = None
     ) -> pl.DataFrame:
-        """Bars over REST, paginated forward from ``start`` (or the latest ``limit``)."""
+        """Closed bars over REST, paginated forward from ``start`` (or the latest ``limit``,
+        500 by default). The bar still forming is left out, as ccxt and MT5 history do here,
+        so ``history(s, "1d", limit=1)`` is yesterday's bar, not today's so far."""
         tf = parse(timeframe)
+        closed = pl.col("ts") + tf.ns <= self.clock()
         if start is not None:
-            return await self._paginate(symbol, str(tf), start, limit)
+            frame = await self._paginate(
+                symbol, str(tf), start, None if limit is None else limit + 1
+            )
+            frame = frame.filter(closed)
+            return frame.head(limit) if limit is not None else frame
         n = 500 if limit is None else limit
-        if n <= self.max_rest_bars:
-            return _finish([await self.fetch_bars(symbol, str(tf), None, n)], n)
-        return await self._paginate(symbol, str(tf), tf.bucket(self.clock()) - (n - 1) * tf.ns, n)
+        if n < self.max_rest_bars:
+            page = await self.fetch_bars(symbol, str(tf), None, n + 1)
+            return _finish([page], None).filter(closed).tail(n)
+        first = tf.bucket(self.clock()) - n * tf.ns
+        return (await self._paginate(symbol, str(tf), first, n + 1)).filter(closed).tail(n)
 
     async def _paginate(
         self, symbol: str, timeframe: str, start: int, want: int | None
@@ -304,9 +324,9 @@ class ExchangeWsFeed:
                 if self._closed:
                     break
                 attempt = 0 if delivered else attempt + 1
-                if self.max_reconnects is not None and connections + attempt > self.max_reconnects:
+                if self.max_reconnects is not None and attempt > self.max_reconnects:
                     raise FeedError(
-                        f"{self.name}: giving up after {self.max_reconnects} reconnects"
+                        f"{self.name}: giving up after {self.max_reconnects} failed reconnects"
                         f" ({self.health.last_error})"
                     )
                 self.health.state = "backoff"
@@ -330,7 +350,10 @@ class ExchangeWsFeed:
             self.spawn(self._heartbeat(heartbeat))
         while True:
             try:
-                raw = await asyncio.wait_for(ws.recv(), timeout=self.stale_after_s)
+                # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation
+                # that races with a message already buffered, and the stream never stops
+                async with asyncio.timeout(self.stale_after_s):
+                    raw = await ws.recv()
             except TimeoutError:
                 self.health.drop("stale_stream", f"no message for {self.stale_after_s}s")
                 self.health.last_error = f"no data for {self.stale_after_s}s"

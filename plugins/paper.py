@@ -22,6 +22,7 @@ idempotent on the client id.
 from __future__ import annotations
 
 import json
+import math
 import sqlite3
 import threading
 import time
@@ -54,8 +55,10 @@ DEFAULT_FEES = {"maker": "0.001", "taker": "0.001"}
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS orders (
-  seq INTEGER PRIMARY KEY, client_id TEXT NOT NULL UNIQUE, body TEXT NOT NULL
+  seq INTEGER PRIMARY KEY, client_id TEXT NOT NULL UNIQUE, symbol TEXT NOT NULL,
+  working INTEGER NOT NULL, body TEXT NOT NULL
 );
+CREATE INDEX IF NOT EXISTS orders_working ON orders (working, symbol);
 CREATE TABLE IF NOT EXISTS fills (
   seq INTEGER PRIMARY KEY, fill_id TEXT NOT NULL UNIQUE, client_id TEXT NOT NULL,
   ts INTEGER NOT NULL, body TEXT NOT NULL
@@ -175,7 +178,18 @@ class PaperBroker:
         self._conn.execute("PRAGMA journal_mode=WAL")
         self._conn.execute("PRAGMA synchronous=FULL")
         self._conn.executescript(_SCHEMA)
+        self._live: dict[str, Order] = {
+            o.client_id: o
+            for o in (
+                order_from_json(r[0])
+                for r in self._conn.execute(
+                    "SELECT body FROM orders WHERE working = 1 ORDER BY seq"
+                ).fetchall()
+            )
+        }
+        self._pending: list[Order] = []
         self._books: dict[str, tuple[list[_Level], list[_Level]]] = {}
+
         self._quotes: dict[str, tuple[Decimal, Decimal]] = {}
         with self._tx() as c:
             seeded = c.execute("SELECT value FROM meta WHERE key='seeded'").fetchone()
@@ -190,7 +204,9 @@ class PaperBroker:
     # -- persistence -------------------------------------------------------------------------
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
+        """One FULL-synchronous transaction; the working-order cache follows only on commit."""
         with self._lock:
+            self._pending = []
             self._conn.execute("BEGIN IMMEDIATE")
             try:
                 yield self._conn
@@ -198,6 +214,11 @@ class PaperBroker:
                 self._conn.execute("ROLLBACK")
                 raise
             self._conn.execute("COMMIT")
+            for order in self._pending:
+                if order.status.is_final:
+                    self._live.pop(order.client_id, None)
+                else:
+                    self._live[order.client_id] = order
 
     def close(self) -> None:
         with self._lock:
@@ -215,15 +236,16 @@ class PaperBroker:
 
     def _put(self, c: sqlite3.Connection, order: Order) -> None:
         c.execute(
-            "INSERT INTO orders (client_id, body) VALUES (?, ?)"
-            " ON CONFLICT (client_id) DO UPDATE SET body = excluded.body",
-            (order.client_id, order_to_json(order)),
+            "INSERT INTO orders (client_id, symbol, working, body) VALUES (?, ?, ?, ?)"
+            " ON CONFLICT (client_id) DO UPDATE SET working = excluded.working,"
+            " body = excluded.body",
+            (order.client_id, order.symbol, int(not order.status.is_final), order_to_json(order)),
         )
+        self._pending.append(order)
 
     def _working(self, symbol: str | None = None) -> list[Order]:
-        rows = self._conn.execute("SELECT body FROM orders ORDER BY seq").fetchall()
-        out = [order_from_json(r[0]) for r in rows]
-        return [o for o in out if not o.status.is_final and (symbol is None or o.symbol == symbol)]
+        """Orders still working, in arrival (time-priority) order."""
+        return [o for o in self._live.values() if symbol is None or o.symbol == symbol]
 
     def instrument(self, symbol: str) -> Instrument:
         if callable(self._instruments):
@@ -312,7 +334,7 @@ class PaperBroker:
         with self._lock:
             return self._working()
 
-    async def order(self, client_id: str) -> Order | None:
+    async def order(self, client_id: str, symbol: str | None = None) -> Order | None:
         with self._lock:
             return self._get(client_id)
 
@@ -508,6 +530,11 @@ class PaperBroker:
         """Advance every working order of ``symbol`` on new market data."""
         quote = self._quotes.get(symbol)
         traded = to_decimal(tick.volume) if tick is not None and tick.volume > 0 else ZERO
+        last = (
+            to_decimal(tick.last)
+            if tick is not None and math.isfinite(tick.last) and traded > 0
+            else None
+        )
         for order in self._working(symbol):
             if order.type is OrderType.MARKET:
                 self._take(order, None, now)
@@ -516,9 +543,8 @@ class PaperBroker:
                 hit = ask >= order.stop if order.side is Side.BUY else bid <= order.stop
                 if hit:
                     self._take(order, None, now)
-            elif order.type is OrderType.LIMIT and tick is not None and order.price is not None:
-                last = to_decimal(tick.last) if tick.last == tick.last else None
-                if last is None or traded <= 0:
+            elif order.type is OrderType.LIMIT and last is not None and order.price is not None:
+                if traded <= 0:
                     continue
                 through = last < order.price if order.side is Side.BUY else last > order.price
                 if through:

@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
 
 from engine.model import Instrument
 from engine.protocols import Broker
 from engine.risk import RiskLimits
+from workstation import plugins
 from workstation.config import Settings
 from workstation.oms import ConfirmFn, OrderManager
 from workstation.secrets import get_secret
@@ -24,11 +24,10 @@ class BrokerConfigError(ValueError):
 
 
 def broker_class(name: str) -> Any:
-    for ep in entry_points(group="qws.brokers"):
-        if ep.name == name:
-            return ep.load()
-    names = ", ".join(sorted(ep.name for ep in entry_points(group="qws.brokers"))) or "none"
-    raise BrokerConfigError(f"unknown broker {name!r}; installed: {names}")
+    try:
+        return plugins.load("qws.brokers", name)
+    except plugins.PluginNotFound as exc:
+        raise BrokerConfigError(str(exc)) from exc
 
 
 def paper_state_path(settings: Settings, db_path: Path) -> Path:
@@ -78,14 +77,15 @@ def open_broker(settings: Settings, store: Store, db_path: Path, name: str | Non
     cls = broker_class(name)
     options = settings.section(f"brokers.{name}")
     if name == "paper":
-        return cls(  # type: ignore[no-any-return]
+        return cls(
             state_path=paper_state_path(settings, db_path),
             instruments=instrument_resolver(store),
             fees=options.get("fees"),
             starting_balances=options.get("balances"),
         )
     service = str(options.get("exchange") or name)
-    return cls(  # type: ignore[no-any-return]
+    options.setdefault("symbols", list(settings.get("watchlist.default", [])))
+    return cls(
         api_key=get_secret(service, "api_key"),
         secret=get_secret(service, "secret"),
         password=get_secret(service, "password"),

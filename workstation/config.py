@@ -76,6 +76,8 @@ DEFAULTS: dict[str, Any] = {
         "broker": "paper",
         "kill_switch": False,
         "account_ccy": "USD",
+        "fx_pegs": {"USDT/USD": 1.0, "USDC/USD": 1.0},
+        "equity_every_s": 60.0,
     },
     "risk": {
         "risk_per_trade": 0.01,
@@ -96,7 +98,10 @@ DEFAULTS: dict[str, Any] = {
             "ws_url": "wss://stream.bybit.com/v5/public/spot",
             "rest_url": "https://api.bybit.com",
         },
+        "bridge": {"url": "ws://127.0.0.1:8765"},
+        "mt5": {"poll_interval_s": 0.1, "server_utc_offset_s": 0},
     },
+    "bridge": {"listen": "127.0.0.1:8765"},
     "brokers": {
         "paper": {
             "state_file": "",

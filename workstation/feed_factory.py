@@ -10,8 +10,10 @@ from __future__ import annotations
 from typing import Any
 
 from engine.protocols import Feed
+from feeds.errors import FeedError as FeedsError
 from workstation.config import Settings
 from workstation.plugins import load
+from workstation.secrets import get_secret
 
 
 class FeedError(RuntimeError):
@@ -29,8 +31,13 @@ def make_feed(name: str, settings: Settings, **overrides: Any) -> Feed:
         raise FeedError(str(exc)) from exc
     kwargs = settings.section(settings_section(name))
     kwargs.update({k: v for k, v in overrides.items() if v is not None})
+    # a feed names the secrets it needs as {kwarg: (service, name)}; they come from the
+    # keyring/environment here, because feeds never read workstation state themselves
+    for kwarg, (service, secret) in getattr(cls, "secrets", {}).items():
+        if kwargs.get(kwarg) is None:
+            kwargs[kwarg] = get_secret(service, secret)
     try:
         feed: Feed = cls(**kwargs)
-    except (ValueError, KeyError, OSError) as exc:
+    except (ValueError, KeyError, OSError, FeedsError) as exc:
         raise FeedError(f"cannot start the {name} feed: {exc}") from exc
     return feed

@@ -23,7 +23,7 @@ import inspect
 import math
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any
@@ -39,9 +39,10 @@ from engine.model import (
     TimeInForce,
     to_decimal,
 )
-from engine.portfolio import apply_fill
+from engine.portfolio import apply_fill, fx_rate
 from engine.protocols import Broker, BrokerError, BrokerUnavailable, OrderNotFound, OrderRejected
 from engine.risk import RiskContext, RiskLimits, check_order
+from workstation.killswitch import KILL_SWITCH_KEY, KillSwitch
 from workstation.store import Store
 
 S = OrderStatus
@@ -57,7 +58,6 @@ TRANSITIONS: dict[OrderStatus, frozenset[OrderStatus]] = {
     S.REJECTED: frozenset(),
     S.EXPIRED: frozenset(),
 }
-KILL_SWITCH_KEY = "trading.kill_switch"
 ACTOR = "oms"
 FILL_LOOKBACK_NS = 300_000_000_000
 
@@ -107,6 +107,7 @@ class OrderManager:
         confirm_live: bool = True,
         confirm: ConfirmFn | None = None,
         kill_switch_default: bool = False,
+        kill_switch: KillSwitch | None = None,
         clock: Callable[[], int] = time.time_ns,
         actor: str = "user",
     ) -> None:
@@ -122,7 +123,14 @@ class OrderManager:
         self.clock = clock
         self.actor = actor
         self._kill_default = kill_switch_default
+        # how long a SUBMITTING order may be in flight before "not at the venue" means it never
+        # got there (Binance refuses requests older than its recvWindow; paper is synchronous)
+        self._submit_grace_ns = int(float(getattr(broker, "submit_grace_s", 0.0)) * 1e9)
         self._lock = asyncio.Lock()
+        self._engaging = False
+        self._cancelled: list[Order] = []
+        self.kill = kill_switch or KillSwitch(store)
+        self.kill.register(self._on_kill)
 
     # -- kill switch ---------------------------------------------------------------------------
     @property
@@ -130,15 +138,26 @@ class OrderManager:
         return bool(self.store.get_setting(KILL_SWITCH_KEY, self._kill_default))
 
     async def set_kill_switch(self, on: bool, reason: str = "") -> list[Order]:
-        """Engage (cancel every open order, block new ones) or release the kill switch."""
-        self.store.set_setting(KILL_SWITCH_KEY, on, actor=self.actor)
-        self.store.audit(self.actor, "kill_switch", "on" if on else "off", {"reason": reason})
+        """Engage (cancel every open order, block new ones) or release the kill switch.
+        Engaging through :attr:`kill` from elsewhere (Telegram, a key binding) does the same."""
         if not on:
+            self.kill.release(self.actor, reason)
             return []
+        self._cancelled = []
+        await self.kill.engage(self.actor, reason)
+        return self._cancelled
+
+    async def _on_kill(self, actor: str, reason: str) -> None:
+        if self._engaging:  # engaged from inside a submit, which cancels inline
+            return
+        async with self._lock:
+            self._cancelled = await self._cancel_open()
+
+    async def _cancel_open(self) -> list[Order]:
         cancelled = []
         for order in self.store.orders(open_only=True, venue=self.venue):
             if order.status is not S.SUBMITTING:
-                cancelled.append(await self.cancel(order.client_id))
+                cancelled.append(await self._cancel(order.client_id))
         return cancelled
 
     # -- placing orders ------------------------------------------------------------------------
@@ -180,12 +199,14 @@ class OrderManager:
         async with self._lock:
             return await self._submit(order, reduce_only)
 
-    async def _submit(self, order: Order, reduce_only: bool = False) -> Order:
+    async def _submit(
+        self, order: Order, reduce_only: bool = False, confirmed: bool = False
+    ) -> Order:
         known = self.store.order(order.client_id)
         if known is not None:
             return known
         order = replace(order, venue=self.venue, status=S.NEW, ts_ns=order.ts_ns or self.clock())
-        refusal = await self._refusal(order, reduce_only)
+        refusal = await self._refusal(order, reduce_only, confirmed)
         if refusal:
             return self._reject(order, refusal)
         with self.store.durable():
@@ -199,28 +220,23 @@ class OrderManager:
         except (BrokerUnavailable, OSError, TimeoutError) as exc:
             self.store.audit(ACTOR, "order.unknown", order.client_id, {"error": str(exc)})
             return order
+        except BrokerError as exc:  # the venue answered, with an error: nothing was placed
+            return self._save(order, S.REJECTED, reason=str(exc))
         await self._apply_remote(order, remote)
         await self._pull_fills()
         await self._after_update()
         return self.store.order(order.client_id) or order
 
-    async def _refusal(self, order: Order, reduce_only: bool) -> str:
+    async def _refusal(self, order: Order, reduce_only: bool, confirmed: bool = False) -> str:
         position = self._position_qty(order.symbol)
         reduces = position != 0 and order.side.sign * position < 0 and order.qty <= abs(position)
         if reduce_only and not reduces:
             return f"reduce-only order would not reduce the {order.symbol} position"
         if self.kill_switch and not (reduce_only and reduces):
             return "kill switch is on: new orders are blocked (qws kill off to release)"
-        if getattr(self.broker, "live", True):
-            if not self.live_enabled:
-                return "live trading is off: set trading.live = true in the config to enable it"
-            if self.confirm_live:
-                ok = False
-                if self.confirm is not None:
-                    answer = self.confirm(order)
-                    ok = bool(await answer) if inspect.isawaitable(answer) else bool(answer)
-                if not ok:
-                    return "live order not confirmed"
+        live = getattr(self.broker, "live", True)
+        if live and not self.live_enabled:
+            return "live trading is off: set trading.live = true in the config to enable it"
         try:
             inst = self.instruments(order.symbol)
         except (KeyError, LookupError, ValueError) as exc:
@@ -233,14 +249,22 @@ class OrderManager:
             await self._engage_from_risk(decision.reason)
         if not decision.ok and not (reduce_only and reduces and decision.trip_kill_switch):
             return decision.reason
+        if live and self.confirm_live and not confirmed:
+            ok = False
+            if self.confirm is not None:
+                answer = self.confirm(order)
+                ok = bool(await answer) if inspect.isawaitable(answer) else bool(answer)
+            if not ok:
+                return "live order not confirmed"
         return ""
 
     async def _engage_from_risk(self, reason: str) -> None:
-        self.store.set_setting(KILL_SWITCH_KEY, True, actor="risk")
-        self.store.audit("risk", "kill_switch", "on", {"reason": reason})
-        for o in self.store.orders(open_only=True, venue=self.venue):
-            if o.status is not S.SUBMITTING:
-                await self._cancel(o.client_id)
+        self._engaging = True
+        try:
+            await self.kill.engage("risk", reason)
+        finally:
+            self._engaging = False
+        await self._cancel_open()
 
     def _risk_context(self) -> RiskContext:
         now = self.clock()
@@ -413,9 +437,10 @@ class OrderManager:
         await self._pull_fills()
         lookup = getattr(self.broker, "order", None)
         for local in self.store.orders(open_only=True, venue=self.venue):
-            remote = await lookup(local.client_id) if lookup is not None else None
+            remote = await lookup(local.client_id, local.symbol) if lookup is not None else None
             if remote is None:
-                if reconciling and local.status in (S.SUBMITTING, S.NEW):
+                in_flight = self.clock() - local.ts_ns < self._submit_grace_ns
+                if reconciling and local.status in (S.SUBMITTING, S.NEW) and not in_flight:
                     d = Discrepancy(
                         "never_reached_venue",
                         local.client_id,
@@ -424,7 +449,9 @@ class OrderManager:
                     self._save(local, S.REJECTED, reason="never reached the venue")
                     self._audit_discrepancy(d)
                     found.append(d)
-                elif reconciling and lookup is not None:
+                elif (
+                    reconciling and lookup is not None and local.status not in (S.SUBMITTING, S.NEW)
+                ):
                     d = Discrepancy(
                         "missing_at_venue",
                         local.client_id,
@@ -434,9 +461,9 @@ class OrderManager:
                     self._audit_discrepancy(d)
                     found.append(d)
                 continue
-            d = await self._apply_remote(local, remote, "reconcile" if reconciling else "")
-            if d is not None:
-                found.append(d)
+            changed = await self._apply_remote(local, remote, "reconcile" if reconciling else "")
+            if changed is not None:
+                found.append(changed)
         return found
 
     async def reconcile(self) -> list[Discrepancy]:
@@ -448,9 +475,15 @@ class OrderManager:
         the venue's, which win. Balances: copied. Everything found goes to the audit log.
         """
         async with self._lock:
+            track = getattr(self.broker, "track", None)
+            if track is not None:
+                track({o.symbol for o in self.store.orders(venue=self.venue, limit=10_000)})
             found = await self._sync_orders(reconciling=True)
             for remote in await self.broker.open_orders():
-                if self.store.order(remote.client_id) is None:
+                mine = self.store.order(remote.client_id)
+                if mine is not None and mine.status.is_final:
+                    found.append(self._revive(mine, remote))
+                elif mine is None:
                     d = Discrepancy(
                         "unknown_order_at_venue",
                         remote.client_id,
@@ -477,6 +510,28 @@ class OrderManager:
             await self._after_update()
             self.store.audit(ACTOR, "reconciled", self.venue, {"discrepancies": len(found)})
             return found
+
+    def _revive(self, mine: Order, remote: Order) -> Discrepancy:
+        """The venue is working an order we hold as final (a submit that arrived after we gave
+        up on it, a cancel that never took). The venue is the truth: track it again, loudly."""
+        d = Discrepancy(
+            "revived",
+            mine.client_id,
+            f"we had {mine.status} ({mine.reason or 'no reason'}), the venue is working it as"
+            f" {remote.status}; tracking it again",
+        )
+        revived = replace(
+            mine,
+            status=remote.status,
+            filled_qty=remote.filled_qty,
+            avg_price=remote.avg_price,
+            broker_id=remote.broker_id or mine.broker_id,
+            reason="revived: open at the venue",
+        )
+        with self.store.durable():
+            self.store.save_order(revived)
+            self._audit_discrepancy(d)
+        return d
 
     async def _reconcile_positions(self) -> list[Discrepancy]:
         found = []
@@ -510,6 +565,8 @@ class OrderManager:
     async def _copy_balances(self) -> None:
         exact = getattr(self.broker, "balances", None)
         values = exact() if callable(exact) else None
+        if inspect.isawaitable(values):
+            values = await values
         if values is None:
             values = {k: to_decimal(v) for k, v in (await self.broker.balance()).items()}
         with self.store.durable():
@@ -537,11 +594,7 @@ class OrderManager:
     async def _after_update(self) -> None:
         """Place stop-loss/take-profit children for filled parents; one-cancels-other."""
         for parent in self._bracket_parents():
-            for suffix, otype, field_name in (
-                ("sl", OrderType.STOP, "stop"),
-                ("tp", OrderType.LIMIT, "price"),
-            ):
-                level = parent.sl if suffix == "sl" else parent.tp
+            for suffix, level in (("sl", parent.sl), ("tp", parent.tp)):
                 cid = f"{parent.client_id}-{suffix}"
                 if level is None or self.store.order(cid) is not None:
                     continue
@@ -549,11 +602,13 @@ class OrderManager:
                     parent.symbol,
                     Side.SELL if parent.side is Side.BUY else Side.BUY,
                     parent.filled_qty,
-                    otype,
+                    OrderType.STOP if suffix == "sl" else OrderType.LIMIT,
+                    price=level if suffix == "tp" else None,
+                    stop=level if suffix == "sl" else None,
                     client_id=cid,
-                    **{field_name: level},
                 )
-                await self._submit(child, reduce_only=True)
+                # the parent's confirmation covers its protective orders
+                await self._submit(child, reduce_only=True, confirmed=True)
         for a, b in self._bracket_pairs():
             if a.status is S.FILLED and not b.status.is_final:
                 await self._cancel(b.client_id)
@@ -572,6 +627,46 @@ class OrderManager:
                 yield tp, sl
 
     # -- equity --------------------------------------------------------------------------------
+    def rates(self, pegs: Mapping[str, float] | None = None) -> dict[str, float]:
+        """FX/crypto pair rates from the marks of every instrument we hold or traded, plus
+        explicit ``pegs`` from the settings (e.g. ``{"USDT/USD": 1.0}``)."""
+        out = dict(pegs or {})
+        for p in self.store.positions(self.venue):
+            self._add_rate(out, p.symbol)
+        for asset in self.store.balances(self.venue):
+            for symbol in (f"{asset}/USD", f"{asset}USD", f"USD{asset}"):
+                self._add_rate(out, symbol)
+        return out
+
+    def _add_rate(self, rates: dict[str, float], symbol: str) -> None:
+        try:
+            inst = self.instruments(symbol)
+        except (KeyError, LookupError, ValueError):
+            return
+        mark = self.marks(symbol)
+        if mark and inst.base_ccy and inst.quote_ccy:
+            rates[f"{inst.base_ccy}/{inst.quote_ccy}"] = mark
+
+    def equity(self, account_ccy: str, rates: Mapping[str, float]) -> float | None:
+        """Cash plus positions at their marks, in ``account_ccy``; None when a mark or rate is
+        missing (never a guess)."""
+        total = 0.0
+        try:
+            for asset, amount in self.store.balances(self.venue).items():
+                if amount:
+                    total += float(amount) * fx_rate(asset, account_ccy, rates)
+            for p in self.store.positions(self.venue):
+                if p.qty == 0:
+                    continue
+                mark = self.marks(p.symbol)
+                if mark is None:
+                    return None
+                quote = self.instruments(p.symbol).quote_ccy
+                total += float(p.qty) * mark * fx_rate(quote, account_ccy, rates)
+        except (KeyError, LookupError, ValueError):
+            return None
+        return total
+
     def record_equity(self, equity: float) -> None:
         self.store.add_equity_point(self.venue, self.clock(), equity)
 

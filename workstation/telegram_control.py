@@ -10,7 +10,7 @@ a tap on an inline-keyboard confirmation that belongs to the same chat and expir
 
 from __future__ import annotations
 
-import importlib.util
+import asyncio
 import logging
 import secrets as pysecrets
 import time
@@ -167,25 +167,59 @@ def watchlist_text(store: Store, settings: Settings) -> str:
     return "<b>Watchlist</b>\n" + escape(", ".join(symbols)) if symbols else "Watchlist is empty."
 
 
-def cycles_text(store: Store, symbol: str) -> str:
+def cycles_text(store: Store, settings: Settings, symbol: str) -> str:
+    """Runs the quantum cycle detector on the symbol's stored bars (blocking: call it in a
+    thread), plus the cycle last recorded with a signal."""
     if not symbol:
         return "Usage: /cycles SYMBOL"
-    live = importlib.util.find_spec("engine.qpe") is not None
+    from engine.cycles import CycleInputError, detect_cycles
+    from workstation.store import AmbiguousVenueError
+
     lines = [f"<b>Cycles {escape(symbol)}</b>"]
-    if not live:
-        lines.append("The quantum cycle detector is not available in this build.")
+    window = int(settings.get("cycles.window", 64))
+    timeframe = str(settings.get("app.timeframe", "1m"))
+    try:
+        bars = store.last_bars(symbol, timeframe, window + 1)
+    except AmbiguousVenueError as exc:
+        bars = None
+        lines.append(escape(str(exc)))
+    if bars is not None and bars.height:
+        try:
+            report = detect_cycles(
+                bars["close"].to_numpy(),
+                window=window,
+                backend=str(settings.get("cycles.backend", "statevector")),
+                shots=int(settings.get("cycles.shots", 4096)),
+            )
+        except CycleInputError as exc:
+            lines.append(escape(f"{timeframe}: {exc}"))
+        else:
+            for c in report.cycles:
+                lines.append(
+                    escape(
+                        f"{timeframe}: period {c.period_bars:.1f} bars, strength {c.strength:.2f}"
+                    )
+                )
+            if report.phase is not None:
+                lines.append(
+                    escape(
+                        f"next trough in {report.phase.bars_to_trough:.1f} bars,"
+                        f" next peak in {report.phase.bars_to_peak:.1f}"
+                        f" ({report.backend}, {report.elapsed_ms:.0f} ms)"
+                    )
+                )
+    elif bars is not None:
+        lines.append(escape(f"no {timeframe} bars stored for {symbol}"))
     stored = [s for s in store.signals(limit=50, symbol=symbol) if s.cycle is not None]
     if stored:
         c = stored[0].cycle
         assert c is not None
         lines.append(
             escape(
-                f"last detected ({_ts(stored[0].ts_ns)}, {stored[0].timeframe}):"
+                f"last with a signal ({_ts(stored[0].ts_ns)}, {stored[0].timeframe}):"
                 f" period {c.period_bars:.1f} bars, strength {c.strength:.2f}"
             )
         )
-    else:
-        lines.append("No cycle recorded for this symbol yet.")
     return "\n".join(lines)
 
 
@@ -348,7 +382,8 @@ class TelegramControl:
 
     async def _cycles(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         symbol = (context.args or [""])[0].upper()
-        await self._reply(update, cycles_text(self.store, symbol))
+        text = await asyncio.to_thread(cycles_text, self.store, self.settings, symbol)
+        await self._reply(update, text)
 
     # -- control ---------------------------------------------------------------------------
     async def _pause(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

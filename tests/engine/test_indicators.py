@@ -186,3 +186,19 @@ def test_mismatched_lengths_and_2d_input_are_errors() -> None:
         ind.atr(np.ones(10), np.ones(9), np.ones(10))
     with pytest.raises(ValueError, match="one-dimensional"):
         ind.ema(np.ones((3, 3)), 2)
+
+
+def test_long_series_do_not_drift_from_talib() -> None:
+    rng = np.random.default_rng(7)
+    n = 200_000
+    c = 100 * np.exp(np.cumsum(rng.normal(0, 0.002, n)))
+    h = c * np.exp(np.abs(rng.normal(0, 0.001, n)))
+    lo = c * np.exp(-np.abs(rng.normal(0, 0.001, n)))
+    scale = float(np.max(c))
+    _assert_matches(ind.sma(c, 50), talib.SMA(c, 50), scale)
+    _assert_matches(ind.ema(c, 50), talib.EMA(c, 50), scale)
+    _assert_matches(ind.rsi(c, 14), talib.RSI(c, 14), 100.0)
+    _assert_matches(ind.atr(h, lo, c, 14), talib.ATR(h, lo, c, 14), scale)
+    _assert_matches(ind.adx(h, lo, c, 14), talib.ADX(h, lo, c, 14), 100.0)
+    _assert_matches(ind.bollinger(c)[0], talib.BBANDS(c, 20, 2.0, 2.0, 0)[0], scale)
+    _assert_matches(ind.macd(c)[2], talib.MACD(c)[2], scale)

@@ -320,3 +320,22 @@ def test_backend_seam_accepts_plugins_and_rejects_unknown_names() -> None:
 def test_bad_amplitudes_raise(amplitudes, message) -> None:
     with pytest.raises(QpeError, match=message):
         phase_spectrum(amplitudes)
+
+
+def test_very_large_batches_split_into_bounded_runs(monkeypatch) -> None:
+    """Beyond the memory bound the windows go through several Aer runs, rows in order."""
+    import engine.qpe as qpe
+
+    executions: list[int] = []
+    original = AerSimulator._execute_circuits
+
+    def counting(self, aer_circuits, noise_model, config):  # type: ignore[no-untyped-def]
+        executions.append(len(aer_circuits))
+        return original(self, aer_circuits, noise_model, config)
+
+    monkeypatch.setattr(AerSimulator, "_execute_circuits", counting)
+    monkeypatch.setattr(qpe, "_MAX_RUN_AMPLITUDES", 10 * 32 * 32)  # 10 windows of N=32, m=5
+    amps, _ = encode_windows(np.random.default_rng(8).standard_normal(32 + 24), 5)
+    probs = phase_spectrum(amps)
+    assert len(executions) == 3  # 25 windows: 10 + 10 + 5
+    assert np.abs(probs - _periodogram(amps)).max() <= 1e-9

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import polars as pl
+import pytest
 
 from engine import ensemble as en
 from engine import scanner as sc
@@ -42,6 +43,7 @@ def test_scan_gives_signals_in_order_and_reasons_for_bad_frames() -> None:
         "NEG": good.with_columns(-pl.col("low")),
         "B": _bars(2, period=32.0),
         "EMPTY": good.head(0),
+        "UNSORTED": good.reverse(),
     }
     times = sc.StageTimes()
     results = sc.scan(frames, "1h", S, times=times)
@@ -56,6 +58,7 @@ def test_scan_gives_signals_in_order_and_reasons_for_bad_frames() -> None:
     assert "NaN or inf price in bar 200" in by["NAN"].reason
     assert "constant price" in by["FLAT"].reason
     assert by["NEG"].reason == "non-positive price"
+    assert by["UNSORTED"].reason == "timestamps are not strictly increasing"
     assert min(times.encoding, times.qpe, times.indicators, times.ensemble) > 0
     assert times.total > 0
 
@@ -73,3 +76,54 @@ def test_summary_is_json_ready() -> None:
     assert rec["symbol"] == "X" and isinstance(rec["reasons"], list)
     assert rec["cycle"]["period"] == 16.0  # type: ignore[index]
     assert sc.summary(bad) == {"symbol": "Y", "error": "too few bars: 3 < 114 needed"}
+
+
+def test_qpe_detector_gives_the_periodogram_signals() -> None:
+    frames = {f"S{i}": _bars(10 + i, period=(8.0, 16.0, 32.0)[i % 3]) for i in range(6)}
+    frames["BAD"] = _bars(1).head(20)
+    quantum = sc.scan(frames, "1h", S, sc.qpe_detector())
+    classical = sc.scan(frames, "1h", S, sc.CLASSICAL)
+    for q, c in zip(quantum, classical, strict=True):
+        assert q.reason == c.reason
+        if c.signal is None:
+            continue
+        assert q.signal is not None and q.signal.cycle is not None and c.signal.cycle is not None
+        assert q.signal.cycle.k == c.signal.cycle.k
+        assert abs(q.signal.cycle.strength - c.signal.cycle.strength) < 1e-9
+        assert abs(q.signal.confidence - c.signal.confidence) < 1e-6
+        assert q.signal.action == c.signal.action
+    assert [r.signal.cycle.period_bars for r in quantum[:3]] == [8.0, 16.0, 32.0]  # type: ignore[union-attr]
+
+
+def test_qpe_detector_runs_the_circuits_on_aer(monkeypatch: pytest.MonkeyPatch) -> None:
+    from engine import qpe
+
+    calls: list[int] = []
+    real = qpe.phase_spectrum
+
+    def counting(amps: np.ndarray, *args: object, **kw: object) -> np.ndarray:
+        calls.append(len(amps))
+        return real(amps, *args, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(qpe, "phase_spectrum", counting)
+    frames = {f"S{i}": _bars(20 + i) for i in range(5)}
+    results = sc.scan(frames, "1h", S, sc.qpe_detector())
+    assert calls == [5]  # every symbol's window in one phase-estimation call
+    assert all(r.signal is not None for r in results)
+
+
+def test_scan_reports_progress_per_symbol() -> None:
+    seen: list[tuple[int, int]] = []
+    frames = {"A": _bars(5), "SHORT": _bars(5).head(9), "B": _bars(6)}
+    sc.scan(frames, "1h", S, progress=lambda done, total: seen.append((done, total)))
+    assert seen == [(1, 2), (2, 2)]
+
+
+def test_detector_estimate_is_a_cycle_source_for_history() -> None:
+    bars = _bars(8, n=200)
+    quantum = en.signals_over(bars, "1h", S, start=180, source=sc.qpe_detector().estimate)
+    classical = en.signals_over(bars, "1h", S, start=180)
+    assert len(quantum) == 20
+    for q, c in zip(quantum, classical, strict=True):
+        assert q.action == c.action and abs(q.confidence - c.confidence) < 1e-6
+        assert q.cycle is not None and c.cycle is not None and q.cycle.k == c.cycle.k

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import threading
@@ -94,3 +95,20 @@ async def ws_server(
 
 def ok(body: Any) -> tuple[int, dict[str, str], Any]:
     return 200, {}, body
+
+
+async def take(stream: AsyncIterator[Any], n: int, timeout: float = 3.0) -> list[Any]:
+    """The first ``n`` events of a feed stream (closing it), or TimeoutError."""
+    out: list[Any] = []
+
+    async def run() -> None:
+        async for ev in stream:
+            out.append(ev)
+            if len(out) >= n:
+                return
+
+    try:
+        await asyncio.wait_for(run(), timeout)
+    finally:
+        await stream.aclose()  # type: ignore[attr-defined]
+    return out

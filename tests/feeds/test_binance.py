@@ -6,7 +6,7 @@ import asyncio
 import json
 import logging
 import math
-from collections.abc import AsyncIterator
+import threading
 from typing import Any
 
 import pytest
@@ -16,7 +16,7 @@ from engine.model import Bar, OrderBook, Tick
 from feeds.binance import BinanceFeed
 from feeds.errors import FeedError, RateLimited
 from feeds.exchange_ws import Backoff
-from tests.feeds.servers import ok, resource, resource_lines, rest_stand_in, ws_server
+from tests.feeds.servers import ok, resource, resource_lines, rest_stand_in, take, ws_server
 
 T0_MS = 1_704_067_200_000  # 2024-01-01 00:00 UTC, the fixtures' first bar
 MS = 1_000_000
@@ -35,19 +35,6 @@ def feed(ws_url: str, rest_url: str = "", **kw: Any) -> BinanceFeed:
     }
     opts.update(kw)
     return BinanceFeed(ws_url, rest_url, ["BTC/USDT"], **opts)
-
-
-async def take(stream: AsyncIterator[Any], n: int, timeout: float = 3.0) -> list[Any]:
-    out: list[Any] = []
-
-    async def run() -> None:
-        async for ev in stream:
-            out.append(ev)
-            if len(out) >= n:
-                return
-
-    await asyncio.wait_for(run(), timeout)
-    return out
 
 
 async def test_subscribes_and_turns_messages_into_ticks_and_closed_bars() -> None:
@@ -115,30 +102,44 @@ async def test_depth_resyncs_from_rest_snapshot_after_a_sequence_gap() -> None:
         name = next(snapshots, last_snapshot[0])
         return ok(resource(name))
 
-    with rest_stand_in({"/api/v3/depth": depth}) as rest:
+    books: list[Any] = []
+    first_sent = threading.Event()
+
+    def depth_after_first_updates(query: dict[str, str]) -> tuple[int, dict[str, str], Any]:
+        first_sent.wait(2.0)  # answer once the first diffs are on the wire: they get buffered
+        return depth(query)
+
+    async def wait_books(n: int) -> None:
+        while len(books) < n:
+            await asyncio.sleep(0.005)
+
+    with rest_stand_in({"/api/v3/depth": depth_after_first_updates}) as rest:
 
         async def handler(ws: ServerConnection) -> None:
             await ws.recv()
             for line in lines[:3]:
                 await ws.send(line)
-            while rest.paths().count("/api/v3/depth") < 1:
-                await asyncio.sleep(0.01)
-            await asyncio.sleep(0.1)
+            first_sent.set()
+            await wait_books(1)
             await ws.send(lines[3])  # 110..112 after 104: a gap
-            while rest.paths().count("/api/v3/depth") < 2:
-                await asyncio.sleep(0.01)
-            await asyncio.sleep(0.1)
+            await wait_books(2)  # resynchronised on snapshot 120
             for line in lines[4:]:
                 await ws.send(line)
             await ws.wait_closed()
 
         async with ws_server(handler) as url:
             f = feed(url, rest.url, depth=True)
-            books = await take(f.stream(["BTC/USDT"], "1m"), 4)
+            stream = f.stream(["BTC/USDT"], "1m")
+            async with asyncio.timeout(3.0):
+                async for event in stream:
+                    books.append(event)
+                    if len(books) == 4:
+                        break
+            await stream.aclose()  # type: ignore[attr-defined]
             await f.close()
 
     assert all(isinstance(b, OrderBook) for b in books)
-    first, second, third, last = books
+    first, second, third, last = books  # exactly one book per sync and per applied diff
     # snapshot 100, then 100..102 and 103..104 applied: 42001 removed, 42000 -> 0.5, +42000.5
     assert [(lv.price, lv.size) for lv in first.bids] == [
         (42000.5, 4.0),
@@ -170,7 +171,7 @@ async def test_server_closing_mid_stream_1006_reconnects_and_backfills_over_rest
             connections.append(json.loads(await ws.recv())["params"])
             if len(connections) == 1:
                 await ws.send(json.dumps(resource("binance_kline_closed.json")))
-                await asyncio.sleep(0.05)
+                await asyncio.sleep(0.2)  # let the client read it before the RST
                 ws.transport.abort()  # no close frame: the client sees 1006
                 return
             await ws.send(json.dumps(resource("binance_trade.json")))
@@ -327,3 +328,33 @@ async def test_handshake_refused_with_401_is_final_not_a_retry_loop() -> None:
         with pytest.raises(FeedError, match="HTTP 401"):
             await take(f.stream(["BTC/USDT"], "1m"), 1)
     assert attempts == 1
+
+
+async def test_unreachable_server_backs_off_then_gives_up_after_max_reconnects() -> None:
+    import socket
+
+    with socket.socket() as s:  # a port with nobody listening
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    f = feed(f"ws://127.0.0.1:{port}", max_reconnects=3, backoff=Backoff(0.02, 0.04))
+    loop = asyncio.get_running_loop()
+    t0 = loop.time()
+    with pytest.raises(FeedError, match="giving up after 3 failed reconnects"):
+        await take(f.stream(["BTC/USDT"], "1m"), 1)
+    elapsed = loop.time() - t0
+    # back-off grows: 3 waits of at least 0.01, 0.02, 0.02 s (half of each step is fixed)
+    assert 0.05 <= elapsed < 1.0
+    assert f.health.connects == 0 and "Connect" in f.health.last_error
+
+
+async def test_history_leaves_out_the_bar_still_forming() -> None:
+    def klines(query: dict[str, str]) -> tuple[int, dict[str, str], Any]:
+        assert query["limit"] == "4"  # one more than asked, for the forming bar
+        return ok(resource("binance_klines.json")[-int(query["limit"]) :])
+
+    with rest_stand_in({"/api/v3/klines": klines}) as rest:
+        mid_last_bar = (T0_MS + 5 * 60_000 + 30_000) * MS  # 00:05:30: the 00:05 bar is forming
+        f = feed("ws://127.0.0.1:9", rest.url, clock=lambda: mid_last_bar)
+        frame = await f.history("BTC/USDT", "1m", limit=3)
+        await f.close()
+    assert [t // MS for t in frame["ts"]] == [T0_MS + i * 60_000 for i in (2, 3, 4)]

@@ -90,12 +90,27 @@ def test_demo_instruments_with_a_dominant_cycle_are_found(monkeypatch) -> None:
     assert len(found) >= 2, f"embedded cycle dominated too few last windows: {found}"
 
 
+def _write_bars(path: Path, close: np.ndarray) -> None:
+    """An OHLCV CSV the way exports look: epoch-second times, open = previous close."""
+    open_ = np.concatenate([[close[0]], close[:-1]])
+    pl.DataFrame(
+        {
+            "timestamp": 1_700_000_000 + 60 * np.arange(close.size),
+            "open": open_,
+            "high": np.maximum(open_, close) * 1.001,
+            "low": np.minimum(open_, close) * 0.999,
+            "close": close,
+            "volume": np.full(close.size, 10.0),
+        }
+    ).write_csv(path)
+
+
 def _cycle_csv(path: Path, rows: int = 300, period: float = 16.0, seed: int = 1) -> np.ndarray:
     rng = np.random.default_rng(seed)
     t = np.arange(rows)
     returns = 0.01 * np.sin(2 * np.pi * t / period) + 0.003 * rng.standard_normal(rows)
     close = 100 * np.exp(np.cumsum(returns))
-    pl.DataFrame({"ts": t * 60_000_000_000, "price": close, "close": close}).write_csv(path)
+    _write_bars(path, close)
     return close
 
 
@@ -104,7 +119,7 @@ def test_csv_json_has_the_issue_shape_and_finds_the_cycle(tmp_path: Path) -> Non
     plain, at, table = _run_all(
         ["cycles", "--csv", str(tmp_path / "c.csv"), "--json"],
         ["cycles", "--csv", str(tmp_path / "c.csv"), "--at", "100", "--json"],
-        ["cycles", "--csv", str(tmp_path / "c.csv"), "--column", "price"],
+        ["cycles", "--csv", str(tmp_path / "c.csv"), "--column", "high"],
     )
     out = json.loads(plain.stdout)
     assert {"n", "window", "backend", "spectrum", "cycles", "phase", "elapsed_ms"} <= set(out)
@@ -115,6 +130,7 @@ def test_csv_json_has_the_issue_shape_and_finds_the_cycle(tmp_path: Path) -> Non
     assert out["cycles"][0]["strength"] > 0.5
     assert set(out["phase"]) == {"period", "phase", "amplitude", "bars_to_trough", "bars_to_peak"}
     assert out["phase"]["period"] == 16.0 and out["elapsed_ms"] > 0
+    assert out["last_ts"] == (1_700_000_000 + 60 * 299) * 10**9
 
     at_out = json.loads(at.stdout)
     assert at_out["at"] == 100
@@ -160,21 +176,24 @@ def test_db_feed_reads_the_store(tmp_path: Path, db_path: Path, capsys) -> None:
 
 def test_bad_input_is_one_clear_line_and_exit_2(tmp_path: Path, capsys) -> None:
     short = tmp_path / "short.csv"
-    pl.DataFrame({"close": np.linspace(100, 110, 40)}).write_csv(short)
+    _write_bars(short, np.linspace(100, 110, 40))
     gap = tmp_path / "gap.csv"
-    closes = list(_cycle_csv(tmp_path / "ok.csv"))
-    closes[-10] = None
-    pl.DataFrame({"close": closes}).write_csv(gap)
+    _cycle_csv(gap)
+    lines = gap.read_text().splitlines()
+    lines[291] = lines[291].rsplit(",", 2)[0] + ",,10.0"  # row 291: no close
+    gap.write_text("\n".join(lines) + "\n")
     flat = tmp_path / "flat.csv"
-    pl.DataFrame({"close": [101.5] * 100}).write_csv(flat)
+    _write_bars(flat, np.full(100, 101.5))
     words = tmp_path / "words.csv"
-    words.write_text("close\n" + "abc\n" * 100)
+    lines = flat.read_text().splitlines()
+    lines[5] = lines[5].rsplit(",", 2)[0] + ",abc,10.0"
+    words.write_text("\n".join(lines) + "\n")
     cases = {
         "too short: 64 log-returns need 65 closes": ["--csv", str(short)],
-        "is missing, non-finite or not positive": ["--csv", str(gap)],
+        "gap.csv: line 292, column 'close': missing value": ["--csv", str(gap)],
         "is constant": ["--csv", str(flat)],
-        "no column 'volume'": ["--csv", str(flat), "--column", "volume"],
-        "line 2: column 'close' is not numeric ('abc')": ["--csv", str(words)],
+        "--column must be one of open, high, low, close": ["--csv", str(flat), "--column", "vol"],
+        "words.csv: line 6, column 'close': 'abc' is not a number": ["--csv", str(words)],
         "no such file": ["--csv", str(tmp_path / "nope.csv")],
         "power of two": ["--csv", str(flat), "--window", "60"],
         "give a SYMBOL": [],

@@ -33,6 +33,7 @@ def test_scan_demo_json_stores_every_signal_unrelayed(
         assert 0.0 <= r["confidence"] <= 1.0  # type: ignore[operator]
         assert r["passes_gate"] == (r["confidence"] >= 0.75)  # type: ignore[operator]
         assert r["relayed"] is False and r["reasons"]
+        assert r["detector"] == "qpe (statevector)"
     # the embedded cycles of the strong instruments show up as the dominant period
     periods = {r["symbol"]: r["cycle"]["period"] for r in records}  # type: ignore[index]
     strong = [s for s, spec in DEMO_INSTRUMENTS.items() if spec.dominant_period]
@@ -133,3 +134,17 @@ def test_scan_user_errors_are_clear(
 ) -> None:
     assert main(["--db", str(db_path), "scan", *argv]) == 2
     assert message in capsys.readouterr().err
+
+
+def test_slow_scan_shows_a_progress_bar_on_a_terminal(
+    db_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from workstation.cli import scan as scan_cmd
+
+    monkeypatch.setenv("FORCE_COLOR", "1")
+    monkeypatch.setattr(scan_cmd, "PROGRESS_AFTER_S", 0.0)
+    assert main(["--db", str(db_path), "scan", "--json"]) == 0
+    assert "scanning" in capsys.readouterr().err
+    monkeypatch.setattr(scan_cmd, "PROGRESS_AFTER_S", 60.0)
+    assert main(["--db", str(db_path), "scan", "--json"]) == 0
+    assert "scanning" not in capsys.readouterr().err

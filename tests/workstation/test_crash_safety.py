@@ -21,15 +21,16 @@ from pathlib import Path
 
 import pytest
 
-from engine.model import OrderStatus
+from engine.model import OrderStatus, Position
+from engine.portfolio import apply_fill
 from plugins.paper import PaperBroker
 from workstation.oms import OrderManager
 from workstation.store import Store
 
 WORKER = Path(__file__).with_name("crash_worker.py")
 SEED = 20261127
-KILLS = 12
-INTENTS = 240
+KILLS = 10
+INTENTS = 200
 
 
 @pytest.fixture
@@ -138,10 +139,19 @@ async def _verify(db: Path, paper_db: Path, acked: dict[str, str]) -> None:
         for cid, r in remote.items():
             total = sum((f.qty for f in venue_fills if f.client_id == cid), Decimal(0))
             assert total == r.filled_qty, cid
-        # positions equal the broker's
+        # positions equal the broker's, and because the fills were applied exactly once:
+        # no reconciliation ever had to overwrite a position
         venue_pos = {p.symbol: p.qty for p in await broker.positions()}
         local_pos = {p.symbol: p.qty for p in store.positions("paper") if p.qty != 0}
         assert local_pos == venue_pos
+        replayed: dict[str, Position] = {}
+        for f in local_fills:
+            replayed[f.symbol] = apply_fill(replayed.get(f.symbol), f, "paper")
+        assert {s: p.qty for s, p in replayed.items() if p.qty} == local_pos
+        overwritten = [
+            r for r in store.audit_log(1_000_000) if r["action"] == "discrepancy.position_mismatch"
+        ]
+        assert overwritten == []
         assert sum(1 for o in remote.values() if o.filled_qty > 0) > 20
     finally:
         broker.close()

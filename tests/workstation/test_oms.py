@@ -229,3 +229,130 @@ async def test_brackets_are_placed_after_the_fill_and_cancel_each_other(
     assert store.order(tp.client_id).status is OrderStatus.FILLED  # type: ignore[union-attr]
     assert store.order(sl.client_id).status is OrderStatus.CANCELLED  # type: ignore[union-attr]
     assert store.positions("paper")[0].qty == 0
+
+
+async def test_brackets_of_a_confirmed_live_order_are_not_asked_again(
+    store: Store, tmp_path: Path
+) -> None:
+    class Live(PaperBroker):
+        live = True
+
+    asked: list[str] = []
+
+    def yes(order: Order) -> bool:
+        asked.append(order.client_id)
+        return True
+
+    m = oms(store, paper(tmp_path, Live), live_enabled=True, confirm=yes)
+    parent = await m.submit(m.build("BTC/USDT", Side.BUY, "1", sl="90", tp="110"))
+    assert asked == [parent.client_id]
+    assert store.order(f"{parent.client_id}-sl").status is OrderStatus.OPEN  # type: ignore[union-attr]
+
+
+async def test_a_live_order_that_risk_rejects_is_never_put_to_the_user(
+    store: Store, tmp_path: Path
+) -> None:
+    class Live(PaperBroker):
+        live = True
+
+    asked: list[str] = []
+    m = oms(
+        store,
+        paper(tmp_path, Live),
+        live_enabled=True,
+        confirm=lambda o: asked.append(o.client_id) or True,
+        limits=RiskLimits(max_order_notional=50),
+    )
+    o = await m.submit(m.build("BTC/USDT", Side.BUY, "1"))
+    assert o.status is OrderStatus.REJECTED and "exceeds the limit" in o.reason and asked == []
+
+
+async def test_equity_converts_cash_and_positions_with_live_rates(
+    store: Store, tmp_path: Path
+) -> None:
+    usdjpy = Instrument("USDJPY", "demo", D("0.001"), D("1000"), "JPY", "USD")
+    instruments = {"BTC/USDT": BTC, "USDJPY": usdjpy}
+    b = PaperBroker(tmp_path / "p.db", instruments, starting_balances={"USDT": 1000, "JPY": 15000})
+    b.on_book(standard_book())
+    marks = {"BTC/USDT": 100.0, "USDJPY": 150.0}
+    m = OrderManager(store, b, instruments.__getitem__, marks=marks.get)
+    await m.submit(m.build("BTC/USDT", Side.BUY, "2"))
+    await m.reconcile()
+    rates = m.rates({"USDT/USD": 1.0})
+    assert rates == {"USDT/USD": 1.0, "BTC/USDT": 100.0, "USD/JPY": 150.0}
+    cash = float(b.balances()["USDT"])
+    assert m.equity("USD", rates) == pytest.approx(cash + 2 * 100.0 + 15000 / 150)
+    assert m.equity("USD", {}) is None  # no rate for USDT: no guess
+    m.record_equity(1.0)
+    assert store.conn.execute("SELECT count(*) FROM equity").fetchone()[0] == 1
+
+
+async def test_partial_fill_then_the_rest_on_the_next_book(store: Store, tmp_path: Path) -> None:
+    b = paper(tmp_path)
+    m = oms(store, b)
+    o = await m.submit(m.build("BTC/USDT", Side.BUY, "12"))
+    assert o.status is OrderStatus.PARTIALLY_FILLED and o.filled_qty == D(10)
+    b.on_book(standard_book())
+    await m.sync()
+    done = store.order(o.client_id)
+    assert done is not None and done.status is OrderStatus.FILLED and done.filled_qty == D(12)
+    assert [f.qty for f in store.fills(client_id=o.client_id)] == [D(5), D(5), D(2)]
+    assert store.positions("paper")[0].qty == D(12)
+    statuses = [
+        r["detail"]
+        for r in reversed(store.audit_log(100))
+        if r["subject"] == o.client_id and r["action"] == "order.status"
+    ]
+    assert [s.split('"to": "')[1].split('"')[0] for s in statuses] == [
+        "SUBMITTING",
+        "PARTIALLY_FILLED",
+        "FILLED",
+    ]
+
+
+async def test_in_flight_submit_gets_a_grace_period_and_a_late_arrival_is_revived(
+    store: Store, tmp_path: Path
+) -> None:
+    class Slow(PaperBroker):
+        submit_grace_s = 30.0
+
+        async def submit(self, order: Order) -> Order:
+            raise BrokerUnavailable("timeout")  # never arrives (yet)
+
+    b = paper(tmp_path, Slow)
+    now = [10**18]
+    m = oms(store, b, clock=lambda: now[0])
+    o = await m.submit(m.build("BTC/USDT", Side.BUY, "1", OrderType.LIMIT, price="90"))
+    assert o.status is OrderStatus.SUBMITTING
+    now[0] += 5 * 10**9
+    assert await m.reconcile() == []  # still in flight: neither rejected nor duplicated
+    assert store.order(o.client_id).status is OrderStatus.SUBMITTING  # type: ignore[union-attr]
+    now[0] += 60 * 10**9
+    found = await m.reconcile()
+    assert [d.kind for d in found] == ["never_reached_venue"]
+    assert store.order(o.client_id).status is OrderStatus.REJECTED  # type: ignore[union-attr]
+    b.submit_now(o)  # the request arrives at the venue after all
+    found = await m.reconcile()
+    assert [d.kind for d in found] == ["revived"]
+    revived = store.order(o.client_id)
+    assert revived is not None and revived.status is OrderStatus.OPEN
+    assert [x.client_id for x in store.orders(open_only=True)] == [o.client_id]
+
+
+async def test_a_kill_switch_engaged_elsewhere_cancels_through_the_oms(
+    store: Store, tmp_path: Path
+) -> None:
+    from workstation.killswitch import KillSwitch
+
+    shared = KillSwitch(store)  # the one the Telegram controller and the app hold
+    b = paper(tmp_path)
+    m = oms(store, b, kill_switch=shared)
+    resting = await m.submit(m.build("BTC/USDT", Side.BUY, "1", OrderType.LIMIT, price="90"))
+    await shared.engage("telegram:42", "/kill")
+    assert m.kill_switch
+    assert (await b.order(resting.client_id)).status is OrderStatus.CANCELLED  # type: ignore[union-attr]
+    assert store.order(resting.client_id).status is OrderStatus.CANCELLED  # type: ignore[union-attr]
+    blocked = await m.submit(m.build("BTC/USDT", Side.BUY, "1"))
+    assert blocked.status is OrderStatus.REJECTED
+    shared.release("telegram:42")
+    assert (await m.submit(m.build("BTC/USDT", Side.BUY, "1"))).status is OrderStatus.FILLED

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from engine.cycles import detect_cycles
 from engine.model import (
     Action,
     Cycle,
@@ -23,6 +24,7 @@ from engine.model import (
     Side,
     Signal,
 )
+from feeds.demo import DemoFeed
 from tests.telegram_api import FakeBotApi, Sent, parse_telegram_html
 from workstation.config import Settings
 from workstation.killswitch import KILL_SWITCH_KEY, KillSwitch, is_paused
@@ -209,6 +211,9 @@ async def test_read_commands_answer_from_the_store(harness: Harness, store: Stor
     store.add_equity_point("paper", t - 2 * 86_400 * 10**9, 10_200.0)
     store.add_equity_point("paper", t - 10, 10_250.0)
     store.set_watchlist(["BTC/USDT", "EURUSD"])
+    eurusd = await DemoFeed(clock=lambda: t).history("EURUSD", "1m", limit=300)
+    store.upsert_candles(eurusd, "EURUSD", "1m", "demo")
+    expected = detect_cycles(eurusd["close"].to_numpy(), window=64).cycles[0]
 
     replies: dict[str, str] = {}
     for command in (
@@ -220,6 +225,7 @@ async def test_read_commands_answer_from_the_store(harness: Harness, store: Stor
         "/pnl day",
         "/watchlist",
         "/cycles BTC/USDT",
+        "/cycles EURUSD",
         "/status",
         "/help",
         "/pnl year",
@@ -235,8 +241,10 @@ async def test_read_commands_answer_from_the_store(harness: Harness, store: Stor
     assert "paper: +250.00 (+2.50%)" in replies["/pnl week"]
     assert "paper: +50.00 (+0.49%)" in replies["/pnl day"]  # opens at the last point before
     assert "BTC/USDT, EURUSD" in replies["/watchlist"]
-    assert "not available" in replies["/cycles BTC/USDT"]
+    assert "no 1m bars stored for BTC/USDT" in replies["/cycles BTC/USDT"]
     assert "period 24.0 bars, strength 0.37" in replies["/cycles BTC/USDT"]
+    assert f"1m: period {expected.period_bars:.1f} bars" in replies["/cycles EURUSD"]
+    assert "next trough in" in replies["/cycles EURUSD"]
     assert "working orders: 1 · open positions: 1" in replies["/status"]
     assert "/kill" in replies["/help"]
     assert replies["/pnl year"].startswith("Usage")

@@ -19,7 +19,11 @@ COMMAND_MODULES = (
     "workstation.cli.scan",
     "workstation.cli.fetch",
     "workstation.cli.cycles",
+    "workstation.cli.trade",
     "workstation.cli.telegram_cmd",
+    "workstation.cli.bridge",
+    "workstation.cli.backtest",
+    "workstation.cli.strategies",
 )
 
 

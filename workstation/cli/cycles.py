@@ -19,6 +19,7 @@ from typing import Any
 from workstation.cli.common import load_settings
 
 _BLOCKS = " ▁▂▃▄▅▆▇█"
+PRICE_COLUMNS = ("open", "high", "low", "close")
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -30,8 +31,12 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         "periodogram), the dominant cycles and where the series is in the strongest one.",
     )
     p.add_argument("symbol", nargs="?", help="instrument symbol (with --feed)")
-    p.add_argument("--csv", type=Path, help="read closes from this CSV file instead of a feed")
-    p.add_argument("--column", default="close", help="CSV column with the prices (default close)")
+    p.add_argument(
+        "--csv", type=Path, help="read bars from this OHLCV file (CSV or Parquet) instead of a feed"
+    )
+    p.add_argument(
+        "--column", default="close", help="price column: open, high, low or close (default close)"
+    )
     p.add_argument("--timeframe", help="bar timeframe (default: settings app.timeframe)")
     p.add_argument("--feed", choices=("demo", "db"), default="demo", help="where bars come from")
     p.add_argument("--window", type=int, default=None, help="log-returns per window, 2^n")
@@ -43,28 +48,19 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.set_defaults(func=run)
 
 
-def _read_csv_closes(path: Path, column: str) -> tuple[Any, None]:
-    """Closes from a CSV column (no timestamps). Temporary until feeds.ohlcv_file.read_ohlcv
-    lands on main."""
-    import polars as pl
-
+def _file_series(path: Path, column: str) -> tuple[Any, Any]:
+    """One price column and the timestamps of an OHLCV file (``feeds.ohlcv_file.read_ohlcv``:
+    CSV or Parquet, errors with file, line and column)."""
+    from feeds.ohlcv_file import OhlcvFileError, read_ohlcv
     from workstation.cli import CliError
 
-    if not path.is_file():
-        raise CliError(f"{path}: no such file")
+    if column not in PRICE_COLUMNS:
+        raise CliError(f"--column must be one of {', '.join(PRICE_COLUMNS)}, got {column!r}")
     try:
-        frame = pl.read_csv(path, infer_schema_length=10_000)
-    except Exception as exc:  # polars raises several ComputeError/NoDataError kinds
-        raise CliError(f"{path}: cannot read CSV: {exc}") from exc
-    if column not in frame.columns:
-        raise CliError(f"{path}: no column {column!r}; columns are {', '.join(frame.columns)}")
-    raw = frame[column]
-    series = raw.cast(pl.Float64, strict=False)
-    bad = (series.is_null() & raw.is_not_null()).arg_true()
-    if bad.len():
-        row = int(bad[0])
-        raise CliError(f"{path}: line {row + 2}: column {column!r} is not numeric ({raw[row]!r})")
-    return series.fill_null(float("nan")).to_numpy(), None
+        frame = read_ohlcv(path).frame
+    except OhlcvFileError as exc:
+        raise CliError(str(exc)) from exc
+    return frame[column].to_numpy(), frame["ts"].to_numpy()
 
 
 def _feed_closes(args: argparse.Namespace, settings: Any) -> tuple[Any, Any]:
@@ -115,7 +111,7 @@ def run(args: argparse.Namespace) -> int:
         raise CliError(f"--shots must be positive, got {shots}")
 
     if args.csv is not None:
-        closes, ts = _read_csv_closes(args.csv, args.column)
+        closes, ts = _file_series(args.csv, args.column)
     else:
         closes, ts = _feed_closes(args, settings)
 
@@ -129,9 +125,9 @@ def run(args: argparse.Namespace) -> int:
         raise CliError(str(exc)) from exc
     out = report.as_dict()
     out["source"] = str(args.csv) if args.csv is not None else f"{args.feed}:{args.symbol}"
-    if ts is not None:
+    if args.csv is None:
         out["timeframe"] = args.timeframe or settings.get("app.timeframe", "1m")
-        out["last_ts"] = int(ts[report.at])
+    out["last_ts"] = int(ts[report.at])
     if args.json:
         print(json.dumps(out))
     else:

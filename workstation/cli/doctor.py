@@ -6,6 +6,7 @@ import argparse
 import platform
 import sys
 from importlib.metadata import PackageNotFoundError, version
+from typing import Any
 
 from workstation.cli.common import db_path
 
@@ -34,6 +35,15 @@ DEPENDENCIES = (
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser("doctor", help="check the installation, database, keyring and plugins")
     p.add_argument("--verbose", "-v", action="store_true", help="show plugin tracebacks")
+    p.add_argument(
+        "--live",
+        action="store_true",
+        help="also connect the feed for a few seconds and show its state and dropped-input"
+        " counters",
+    )
+    p.add_argument("--feed", default=None, help="with --live: the feed (default: app.feed)")
+    p.add_argument("--symbols", default=None, help="with --live: comma-separated symbols")
+    p.add_argument("--seconds", type=float, default=5.0, help="with --live: how long to listen")
     p.set_defaults(func=cmd_doctor)
 
 
@@ -64,7 +74,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
         if v == "not installed" and dist != "MetaTrader5":
             problems += 1
         if dist == "MetaTrader5" and v == "not installed":
-            v += " (Windows only: pip install 'qws[mt5]')"
+            v += " (Windows only: pip install 'qws\\[mt5]')"
         deps.add_row(dist, v)
     console.print(deps)
 
@@ -109,7 +119,64 @@ def cmd_doctor(args: argparse.Namespace) -> int:
             if not info.ok and args.verbose:
                 console.print(info.traceback)
     console.print(plugins)
+    if args.live:
+        problems += _live(args, console)
     console.print(
         "[green]all good[/green]" if not problems else f"[red]{problems} problem(s)[/red]"
     )
     return 0 if not problems else 1
+
+
+def _live(args: argparse.Namespace, console: Any) -> int:
+    """Stream the feed for ``--seconds``; print its health (feeds.health). Problems found."""
+    import asyncio
+
+    from rich.table import Table
+
+    from feeds.errors import FeedError as FeedsError
+    from workstation.cli.common import load_settings
+    from workstation.feed_factory import FeedError, make_feed
+
+    settings = load_settings()
+    name = args.feed or settings.get("app.feed", "demo")
+    symbols = [s.strip() for s in args.symbols.split(",") if s.strip()] if args.symbols else None
+    try:
+        feed = make_feed(name, settings, symbols=symbols)
+    except FeedError as exc:
+        console.print(f"live feed {name}: [red]{exc}[/red]")
+        return 1
+    wanted = symbols or feed.symbols()[:5]
+    events = 0
+    error = ""
+
+    async def listen() -> None:
+        nonlocal events, error
+        stream = feed.stream(wanted, settings.get("app.timeframe", "1m"))
+        try:
+            async with asyncio.timeout(args.seconds):
+                async for _ in stream:
+                    events += 1
+        except TimeoutError:
+            pass
+        except (FeedsError, OSError, ValueError) as exc:
+            error = str(exc)
+        finally:
+            await stream.aclose()  # type: ignore[attr-defined]
+            await feed.close()
+
+    asyncio.run(listen())
+    health = getattr(feed, "health", None)
+    row = health.as_dict() if health is not None else None
+    table = Table(title=f"live feed {name}: {', '.join(wanted)} for {args.seconds:g}s")
+    table.add_column("what")
+    table.add_column("value")
+    table.add_row("events delivered", str(events))
+    if row is not None:
+        for key in ("connects", "reconnects", "messages", "backfilled_bars", "last_error"):
+            table.add_row(key, str(row[key]))
+        for reason, count in sorted(row["drops"].items()):
+            table.add_row(f"dropped: {reason}", str(count))
+    if error:
+        table.add_row("error", f"[red]{error}[/red]")
+    console.print(table)
+    return 1 if error or events == 0 else 0

@@ -23,7 +23,6 @@ if TYPE_CHECKING:
     from engine.ensemble import EnsembleSettings
     from engine.scanner import CycleDetector, ScanResult
 
-BATCH = 16  # symbols per pipeline call; the progress bar advances per batch
 PROGRESS_AFTER_S = 1.0
 
 
@@ -83,7 +82,7 @@ def cmd_scan(args: argparse.Namespace) -> int:
 
     frames, errors, venue = _load(args, settings, symbols, timeframe, bars)
     detector, detector_note = _detector(args.cycles)
-    results = _run(frames, timeframe, s, detector, args.json)
+    results = _run(frames, timeframe, s, detector)
     by_symbol = {r.symbol: r for r in results}
     order = [*frames, *errors] if symbols is None else list(dict.fromkeys(symbols))
     ordered = [by_symbol.get(sym) or _failed(sym, errors[sym]) for sym in order]
@@ -110,17 +109,11 @@ def _failed(symbol: str, reason: str) -> ScanResult:
 
 
 def _detector(choice: str) -> tuple[CycleDetector, str]:
-    from engine.scanner import CLASSICAL
+    from engine.scanner import CLASSICAL, qpe_detector
 
     if choice == "periodogram":
         return CLASSICAL, "cycles: classical periodogram"
-    from engine.scanner import qpe_detector
-
-    try:
-        detector = qpe_detector()
-    except ImportError:
-        return CLASSICAL, "cycles: classical periodogram (the QPE detector is not installed)"
-    return detector, "cycles: quantum phase estimation (statevector)"
+    return qpe_detector(), "cycles: quantum phase estimation (statevector, Aer)"
 
 
 def _load(
@@ -221,35 +214,34 @@ def _run(
     timeframe: str,
     s: EnsembleSettings,
     detector: CycleDetector,
-    quiet: bool,
 ) -> list[ScanResult]:
-    """Scan in batches; once it has taken more than a second, show a progress bar."""
+    """One pipeline run (all cycle windows in one QPE call); once the scan has taken more than
+    a second, a progress bar on a terminal shows the symbols still to go."""
     from rich.console import Console
     from rich.progress import Progress
 
     from engine.scanner import scan
 
-    names = list(frames)
-    batches = [names[i : i + BATCH] for i in range(0, len(names), BATCH)]
     console = Console(stderr=True)
-    results: list[ScanResult] = []
     t0 = time.perf_counter()
-    progress: Progress | None = None
-    task = None
+    bar: dict[str, Any] = {}
+
+    def progress(done: int, total: int) -> None:
+        if "p" not in bar:
+            if done >= total or time.perf_counter() - t0 < PROGRESS_AFTER_S:
+                return
+            if not console.is_terminal:
+                return
+            bar["p"] = Progress(console=console, transient=True)
+            bar["p"].start()
+            bar["task"] = bar["p"].add_task("scanning", total=total)
+        bar["p"].update(bar["task"], completed=done)
+
     try:
-        for batch in batches:
-            results += scan({k: frames[k] for k in batch}, timeframe, s, detector)
-            slow = time.perf_counter() - t0 > PROGRESS_AFTER_S
-            if progress is None and slow and len(results) < len(names) and console.is_terminal:
-                progress = Progress(console=console, transient=True)
-                progress.start()
-                task = progress.add_task("scanning", total=len(names), completed=len(results))
-            elif progress is not None and task is not None:
-                progress.update(task, completed=len(results))
+        return scan(frames, timeframe, s, detector, progress=progress)
     finally:
-        if progress is not None:
-            progress.stop()
-    return results
+        if "p" in bar:
+            bar["p"].stop()
 
 
 def _print_json(results: list[ScanResult], gate: float, detector: str) -> None:

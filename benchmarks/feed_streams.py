@@ -1,0 +1,264 @@
+# ruff: noqa: E501
+"""Feeds: messages parsed per second per venue, and end-to-end latency from a local
+websocket server's send to a hub subscriber (p50/p99).
+
+Parsing: each venue's ``handle`` (JSON decode + validation + domain values + book upkeep) on a
+realistic mix of frames, against ``json.loads`` alone on the same frames (the reference).
+Latency: a websockets server in its own thread sends Binance trade / Bybit ticker frames at a
+fixed rate; the feed parses them and publishes to a Hub; a lossless subscriber stamps the
+arrival. Reference: a bare websockets client reading the same server (no parsing, no hub).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import statistics
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from websockets.asyncio.client import connect
+from websockets.asyncio.server import ServerConnection, serve
+
+from engine.model import Bar, Tick
+from feeds.binance import BinanceFeed, DepthBook
+from feeds.bridge import BridgeFeed
+from feeds.bridge_protocol import encode_event
+from feeds.bybit import BybitFeed
+from workstation.hub import Hub
+
+N_PARSE = 200_000
+RATE = 2_000  # frames per second for the latency runs
+SECONDS = 3.0
+T0_MS = 1_704_067_200_000
+
+
+def binance_frames(n: int) -> list[str]:
+    out = []
+    for i in range(n):
+        k = i % 4
+        px = f"{42000 + (i % 100) * 0.1:.2f}"
+        if k == 0:
+            out.append(json.dumps({"e": "trade", "E": T0_MS + i, "s": "BTCUSDT", "t": i,
+                                   "p": px, "q": "0.010", "T": T0_MS + i, "m": True, "M": True}))  # fmt: skip
+        elif k == 1:
+            out.append(json.dumps({"u": i, "s": "BTCUSDT", "b": px, "B": "1.5",
+                                   "a": f"{float(px) + 0.1:.2f}", "A": "2.5"}))  # fmt: skip
+        elif k == 2:
+            d = i // 4 + 2  # consecutive update ids after the book's last_id of 1
+            out.append(json.dumps({"e": "depthUpdate", "E": T0_MS + i, "s": "BTCUSDT",
+                                   "U": d, "u": d, "b": [[px, "1.0"], [f"{float(px) - 5:.2f}", "0"]],
+                                   "a": [[f"{float(px) + 0.5:.2f}", "2.0"]]}))  # fmt: skip
+        else:
+            closed = i % 40 == 3
+            out.append(json.dumps({"e": "kline", "E": T0_MS + i, "s": "BTCUSDT", "k": {
+                "t": T0_MS + (i // 40) * 60_000, "T": T0_MS + (i // 40) * 60_000 + 59_999,
+                "s": "BTCUSDT", "i": "1m", "o": px, "c": px, "h": px, "l": px, "v": "1.0",
+                "x": closed}}))  # fmt: skip
+    return out
+
+
+def bybit_frames(n: int) -> list[str]:
+    out = [json.dumps({"topic": "orderbook.50.BTCUSDT", "type": "snapshot", "ts": T0_MS,
+                       "data": {"s": "BTCUSDT", "b": [["41990", "1"]], "a": [["42010", "1"]],
+                                "u": 0, "seq": 1}})]  # fmt: skip
+    for i in range(1, n):
+        k = i % 3
+        px = f"{42000 + (i % 100) * 0.1:.1f}"
+        if k == 0:
+            out.append(json.dumps({"topic": "tickers.BTCUSDT", "ts": T0_MS + i, "type": "snapshot",
+                                   "data": {"symbol": "BTCUSDT", "lastPrice": px, "volume24h": "1"}}))  # fmt: skip
+        elif k == 1:
+            out.append(json.dumps({"topic": "orderbook.50.BTCUSDT", "type": "delta", "ts": T0_MS + i,
+                                   "data": {"s": "BTCUSDT", "b": [[px, "1.0"]], "a": [], "u": (i + 2) // 3,
+                                            "seq": i}}))  # fmt: skip
+        else:
+            out.append(json.dumps({"topic": "kline.1.BTCUSDT", "ts": T0_MS + i, "type": "snapshot",
+                                   "data": [{"start": T0_MS + (i // 30) * 60_000, "end": 0,
+                                             "interval": "1", "open": px, "close": px, "high": px,
+                                             "low": px, "volume": "1", "confirm": i % 30 == 2}]}))  # fmt: skip
+    return out
+
+
+def bridge_frames(n: int) -> list[str]:
+    out = []
+    for i in range(n):
+        if i % 20 == 19:
+            ev: Any = Bar((T0_MS + i * 60_000) * 1_000_000, "EURUSD", "1m", 1.1, 1.2, 1.0, 1.15, 9)
+        else:
+            ev = Tick((T0_MS + i) * 1_000_000, "EURUSD", 1.1 + i * 1e-7, 1.1001 + i * 1e-7, 1.1, 0)
+        out.append(json.dumps(encode_event(ev)))
+    return out
+
+
+def parse_rate(make: Callable[[], Any], frames: list[str]) -> tuple[float, float, int]:
+    feed = make()
+    start = time.perf_counter()
+    events = 0
+    for raw in frames:
+        events += len(feed.handle(raw))
+    handle_s = time.perf_counter() - start
+    start = time.perf_counter()
+    for raw in frames:
+        json.loads(raw)
+    json_s = time.perf_counter() - start
+    assert feed.health.dropped == 0, feed.health.drops()
+    return len(frames) / handle_s, len(frames) / json_s, events
+
+
+def binance_for_parse() -> BinanceFeed:
+    f = BinanceFeed("ws://127.0.0.1:9", "", ["BTC/USDT"])
+    f.subscribe_messages(["BTC/USDT"], "1m")
+    f.timeframe = "1m"
+    f._books["BTC/USDT"] = DepthBook("BTC/USDT", synced=True, last_id=1)
+    return f
+
+
+def bybit_for_parse() -> BybitFeed:
+    f = BybitFeed("ws://127.0.0.1:9", "", ["BTC/USDT"])
+    f.subscribe_messages(["BTC/USDT"], "1m")
+    f.timeframe = "1m"
+    return f
+
+
+def bridge_for_parse() -> BridgeFeed:
+    f = BridgeFeed("ws://127.0.0.1:9", "t", ["EURUSD"])
+    f.subscribe_messages(["EURUSD"], "1m")
+    return f
+
+
+# -- latency -----------------------------------------------------------------------------------
+class Server:
+    """A websockets server on its own thread and loop, sending numbered frames at RATE/s."""
+
+    def __init__(self, frame: Callable[[int], str]) -> None:
+        self.frame = frame
+        self.sent: dict[int, int] = {}
+        self.port = 0
+        self.ready = threading.Event()
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+
+    async def handler(self, ws: ServerConnection) -> None:
+        await ws.recv()  # the subscription (or the reference client's hello)
+        n = int(RATE * SECONDS)
+        start = time.perf_counter()
+        for i in range(n):
+            due = start + i / RATE
+            delay = due - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            self.sent[i] = time.perf_counter_ns()
+            await ws.send(self.frame(i))
+        await ws.wait_closed()
+
+    def start(self) -> str:
+        self.thread.start()
+
+        async def up() -> None:
+            server = await serve(self.handler, "127.0.0.1", 0)
+            self.port = next(iter(server.sockets)).getsockname()[1]
+
+        asyncio.run_coroutine_threadsafe(up(), self.loop).result()
+        return f"ws://127.0.0.1:{self.port}"
+
+    def stop(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+
+
+def binance_trade(i: int) -> str:
+    return json.dumps({"e": "trade", "E": T0_MS + i, "s": "BTCUSDT", "t": i, "p": "42000.10",
+                       "q": str(i), "T": T0_MS + i, "m": True, "M": True})  # fmt: skip
+
+
+def bybit_ticker(i: int) -> str:
+    return json.dumps({"topic": "tickers.BTCUSDT", "ts": T0_MS + i, "type": "snapshot",
+                       "data": {"symbol": "BTCUSDT", "lastPrice": f"{42000 + i}", "volume24h": "1"}})  # fmt: skip
+
+
+def pct(xs: list[float], q: float) -> float:
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, int(q * len(xs)))]
+
+
+async def feed_latency(make: Callable[[str], Any], frame: Callable[[int], str],
+                       index: Callable[[Tick], int]) -> list[float]:  # fmt: skip
+    server = Server(frame)
+    url = server.start()
+    feed = make(url)
+    hub = Hub()
+    sub = hub.subscribe("bench", lossless=True)
+    lat: list[float] = []
+    n = int(RATE * SECONDS)
+
+    async def pump() -> None:
+        async for ev in feed.stream(["BTC/USDT"], "1m"):
+            await hub.publish(ev)
+
+    async def consume() -> None:
+        while True:  # the hub conflates quotes per symbol: not every frame reaches us
+            ev = await sub.get()
+            if isinstance(ev, Tick):
+                now = time.perf_counter_ns()
+                i = index(ev)
+                lat.append((now - server.sent[i]) / 1e3)
+                if i == n - 1:
+                    return
+
+    task = asyncio.create_task(pump())
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(consume(), SECONDS + 10)
+    task.cancel()
+    await feed.close()
+    server.stop()
+    return lat
+
+
+async def raw_latency() -> list[float]:
+    server = Server(binance_trade)
+    url = server.start()
+    lat: list[float] = []
+    async with connect(url) as ws:
+        await ws.send("{}")
+        for _ in range(int(RATE * SECONDS)):
+            raw = await ws.recv()
+            now = time.perf_counter_ns()
+            lat.append((now - server.sent[json.loads(raw)["t"]]) / 1e3)
+    server.stop()
+    return lat
+
+
+def main() -> None:
+    print(f"cores: {os.cpu_count()}  parse: {N_PARSE:,} frames per venue;"
+          f" latency: {RATE:,} frames/s for {SECONDS:g} s")  # fmt: skip
+    for name, make, frames in (
+        ("binance (trade/bookTicker/depth/kline mix)", binance_for_parse, binance_frames(N_PARSE)),
+        ("bybit (tickers/orderbook delta/kline mix)", bybit_for_parse, bybit_frames(N_PARSE)),
+        ("bridge (tick/bar)", bridge_for_parse, bridge_frames(N_PARSE)),
+    ):
+        rate, json_rate, events = parse_rate(make, frames)
+        print(f"parse {name}: {rate:,.0f} msgs/s ({events:,} events);"
+              f" json.loads alone {json_rate:,.0f}/s; ratio {rate / json_rate:.2f}")  # fmt: skip
+
+    ref = asyncio.run(raw_latency())
+    print(f"latency reference (bare websockets client, no parse/hub): n={len(ref)}"
+          f" p50 {statistics.median(ref):.0f} us  p99 {pct(ref, 0.99):.0f} us")  # fmt: skip
+    opts = {"ping_interval_s": 20.0, "stale_after_s": 30.0}
+    for name, make, frame, index in (
+        ("binance trade", lambda u: BinanceFeed(u, "", ["BTC/USDT"], depth=False, **opts),
+         binance_trade, lambda t: int(t.volume)),
+        ("bybit tickers", lambda u: BybitFeed(u, "", ["BTC/USDT"], depth=False, **opts),
+         bybit_ticker, lambda t: int(t.last) - 42000),
+    ):  # fmt: skip
+        lat = asyncio.run(feed_latency(make, frame, index))
+        p50, p99 = statistics.median(lat), pct(lat, 0.99)
+        print(f"latency {name} -> hub subscriber: n={len(lat)} p50 {p50:.0f} us  p99 {p99:.0f} us"
+              f"  (p50 {p50 / statistics.median(ref):.1f}x the bare client)")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""First-party strategies, each registered under the ``qws.strategies`` entry-point group."""

@@ -1,0 +1,175 @@
+from __future__ import annotations
+
+import asyncio
+import io
+import os
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.plugins.fake_binance import FakeBinance
+from workstation.cli import main
+from workstation.store import Store
+
+QWS = str(Path(sys.executable).parent / "qws")
+
+
+def qws(db: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [QWS, "--db", str(db), *args], capture_output=True, text=True, timeout=60, env=os.environ
+    )
+
+
+def run(capsys: pytest.CaptureFixture[str], db: Path, *args: str) -> tuple[int, str, str]:
+    rc = main(["--db", str(db), *args])
+    out = capsys.readouterr()
+    return rc, out.out, out.err
+
+
+def test_a_paper_trade_from_the_cli_shows_in_positions_and_survives_a_restart(
+    tmp_path: Path,
+) -> None:
+    db = tmp_path / "q.db"
+    placed = qws(db, "order", "buy", "0.01", "BTC/USDT", "--yes")
+    assert placed.returncode == 0, placed.stderr
+    assert "FILLED" in placed.stdout
+    shown = qws(db, "positions")  # a new process: everything comes back from disk
+    assert shown.returncode == 0, shown.stderr
+    row = next(line for line in shown.stdout.splitlines() if line.startswith("BTC/USDT"))
+    assert row.split()[1] == "0.01"
+    lines = shown.stdout.splitlines()
+    assert lines[-2].startswith("balances:") and "USDT" in lines[-2]
+    assert lines[-1].startswith("equity:") and lines[-1].endswith(" USD")
+    with Store(db) as store:
+        [pos] = store.positions("paper")
+        assert str(pos.qty) == "0.01" and pos.avg_price > 60_000
+
+
+def test_limit_order_rests_lists_as_open_and_cancels(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    db = tmp_path / "q.db"
+    rc, out, _ = run(capsys, db, "order", "buy", "0.1", "ETH/USDT", "--limit", "3000", "--yes")
+    assert rc == 0 and " OPEN " in out
+    cid = out.split()[0]
+    rc, out, _ = run(capsys, db, "orders", "--open")
+    assert cid in out and "limit" in out
+    rc, out, _ = run(capsys, db, "cancel", cid)
+    assert rc == 0 and "CANCELLED" in out
+    rc, out, _ = run(capsys, db, "orders", "--open")
+    assert "no open orders" in out
+    rc, _, err = run(capsys, db, "cancel", "qws-nope")
+    assert rc == 2 and "no order qws-nope" in err
+
+
+def test_flatten_needs_confirmation_then_closes_and_pnl_reports(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db = tmp_path / "q.db"
+    run(capsys, db, "order", "sell", "2", "SOL/USDT", "--yes")
+    monkeypatch.setattr("sys.stdin", io.StringIO(""))  # not a terminal
+    rc, _, err = run(capsys, db, "flatten", "SOL/USDT")
+    assert rc == 2 and "pass --yes" in err
+    rc, out, _ = run(capsys, db, "positions")
+    assert "SOL/USDT" in out
+    rc, out, _ = run(capsys, db, "flatten", "SOL/USDT", "--yes")
+    assert rc == 0 and "FILLED" in out
+    rc, out, _ = run(capsys, db, "positions")
+    assert "no open positions" in out
+    rc, out, _ = run(capsys, db, "pnl")
+    row = next(line for line in out.splitlines() if line.startswith("SOL/USDT"))
+    realized, fees = (float(x.replace(",", "")) for x in row.split()[1:3])
+    assert realized < 0 and fees > 0  # sold the bid, bought back the ask: the spread is lost
+    rc, out, _ = run(capsys, db, "pnl", "--since", "2999-01-01")
+    assert "no fills since 2999-01-01" in out
+    rc, _, err = run(capsys, db, "pnl", "--since", "yesterday")
+    assert rc == 2 and "YYYY-MM-DD" in err
+
+
+def test_kill_switch_from_the_cli_blocks_orders(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    db = tmp_path / "q.db"
+    run(capsys, db, "order", "buy", "1", "ETH/USDT", "--limit", "3000", "--yes")
+    rc, out, _ = run(capsys, db, "kill", "on")
+    assert rc == 0 and "cancelled 1 open order" in out
+    rc, out, _ = run(capsys, db, "order", "buy", "1", "ETH/USDT", "--yes")
+    assert rc == 1 and "REJECTED" in out and "kill switch" in out
+    run(capsys, db, "kill", "off")
+    rc, out, _ = run(capsys, db, "kill")
+    assert "kill switch: off" in out
+    rc, out, _ = run(capsys, db, "order", "buy", "1", "ETH/USDT", "--yes")
+    assert rc == 0 and "FILLED" in out
+
+
+def test_off_grid_quantity_is_refused_with_the_reason(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    rc, out, _ = run(capsys, tmp_path / "q.db", "order", "buy", "0.000001", "BTC/USDT", "--yes")
+    assert rc == 1 and "not a multiple of the lot size" in out
+
+
+def test_risk_reports_var_and_cvar_of_open_positions(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    db = tmp_path / "q.db"
+    rc, out, _ = run(capsys, db, "risk")
+    assert "nothing at risk" in out
+    run(capsys, db, "order", "buy", "0.1", "BTC/USDT", "--yes")
+    rc, out, _ = run(capsys, db, "risk", "--bars", "200")
+    assert rc == 0 and "BTC/USDT" in out
+    lines = [line for line in out.splitlines() if "VaR" in line]
+    assert [line.split()[0] for line in lines] == ["95%", "99%"]
+    var95 = float(lines[0].split()[3].replace(",", ""))
+    var99 = float(lines[1].split()[3].replace(",", ""))
+    assert 0 < var95 <= var99 < 6_400 * 0.2
+
+
+@pytest.fixture
+def binance_server() -> Iterator[FakeBinance]:
+    """The local Binance spot server on its own event loop thread (the CLI runs its own)."""
+    server = FakeBinance()
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    base = asyncio.run_coroutine_threadsafe(server.start(), loop).result(10)
+    server.base_url = base  # type: ignore[attr-defined]
+    yield server
+    asyncio.run_coroutine_threadsafe(server.stop(), loop).result(10)
+    loop.call_soon_threadsafe(loop.stop)
+    thread.join(5)
+
+
+def test_live_orders_need_the_setting_and_a_confirmation_each(
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    binance_server: FakeBinance,
+) -> None:
+    base = binance_server.base_url  # type: ignore[attr-defined]
+    monkeypatch.setenv("QWS__TRADING__BROKER", "ccxt")
+    monkeypatch.setenv("QWS__BROKERS__CCXT__URLS", f'{{public = "{base}", private = "{base}"}}')
+    monkeypatch.setenv("QWS__BROKERS__CCXT__RETRIES", "0")
+    monkeypatch.setenv("QWS__BROKERS__CCXT__RATE_LIMIT_MS", "5")
+    monkeypatch.setenv("QWS_BINANCE_API_KEY", "test-key")
+    monkeypatch.setenv("QWS_BINANCE_SECRET", "test-secret")
+    monkeypatch.setattr("sys.stdin", io.StringIO(""))
+    db = tmp_path / "q.db"
+    rc, out, _ = run(capsys, db, "order", "buy", "0.01", "BTC/USDT", "--yes")
+    assert rc == 1 and "live trading is off" in out
+    monkeypatch.setenv("QWS__TRADING__LIVE", "true")
+    rc, _, err = run(capsys, db, "order", "buy", "0.01", "BTC/USDT")
+    assert rc == 2 and "LIVE order" in err and "pass --yes" in err
+    assert binance_server.count("POST", "/api/v3/order") == 0
+    rc, out, _ = run(capsys, db, "order", "buy", "0.01", "BTC/USDT", "--yes")
+    assert rc == 0 and "FILLED" in out
+    monkeypatch.setenv("QWS__TRADING__CONFIRM_LIVE", "false")
+    rc, out, _ = run(capsys, db, "order", "sell", "0.01", "BTC/USDT")
+    assert rc == 0 and "FILLED" in out
+    assert binance_server.count("POST", "/api/v3/order") == 2
+    rc, out, _ = run(capsys, db, "orders")
+    assert out.count("FILLED") == 2 and "REJECTED" in out

@@ -1,0 +1,402 @@
+"""``qws backtest``: run a strategy over stored, demo or file bars; optionally walk-forward."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from workstation.cli import CliError
+
+DEFAULT_DEMO_BARS = 5_000
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser(
+        "backtest",
+        help="backtest a strategy (backtesting.py semantics), optionally walk-forward",
+        description="Bars come from --csv FILE (CSV/Parquet), or the store for --symbol/"
+        "--timeframe (falling back to the demo feed's history for demo symbols). Orders fill at"
+        " the next bar's open; commission is charged on entry and exit.",
+    )
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--csv", type=Path, help="OHLCV file (CSV or Parquet)")
+    src.add_argument("--symbol", help="symbol in the store (or a demo symbol)")
+    p.add_argument("--timeframe", help="bar size with --symbol, e.g. 1m 1h 1d")
+    p.add_argument("--venue", default=None, help="venue of stored bars (default: any)")
+    p.add_argument(
+        "--bars",
+        type=int,
+        default=DEFAULT_DEMO_BARS,
+        help=f"demo history length (default {DEFAULT_DEMO_BARS})",
+    )
+    p.add_argument("--strategy", required=True, help="strategy name (see qws strategies list)")
+    p.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="K=V",
+        help="strategy parameter (repeatable)",
+    )
+    p.add_argument("--cash", type=float, default=10_000.0)
+    p.add_argument(
+        "--commission",
+        type=float,
+        default=0.0,
+        help="fraction of traded value, charged on entry and on exit",
+    )
+    p.add_argument("--spread", type=float, default=0.0, help="relative spread paid on entry")
+    p.add_argument("--slippage", type=float, default=0.0, help="adverse price per fill")
+    p.add_argument(
+        "--slippage-atr", type=float, default=0.0, help="adverse slippage as a fraction of ATR(14)"
+    )
+    p.add_argument("--margin", type=float, default=1.0, help="margin ratio (0.1 = 10x)")
+    p.add_argument(
+        "--lot",
+        type=float,
+        default=None,
+        help="smallest tradable quantity (default: the demo instrument's lot size,"
+        " else 1 unit; e.g. 0.0001 for BTC)",
+    )
+    p.add_argument(
+        "--trade-on-close", action="store_true", help="fill market orders at the signal bar's close"
+    )
+    p.add_argument("--hedging", action="store_true", help="allow long and short trades at once")
+    p.add_argument(
+        "--exclusive", action="store_true", help="each new order closes the open position first"
+    )
+    p.add_argument("--long-only", action="store_true", help="never open short trades")
+    p.add_argument(
+        "--finalize",
+        action="store_true",
+        help="close trades still open at the end (and count them)",
+    )
+    p.add_argument(
+        "--walk-forward",
+        metavar="TRAIN:TEST",
+        help="rolling walk-forward: choose params on TRAIN bars, test on the next TEST",
+    )
+    p.add_argument("--metric", default="sharpe", help="walk-forward selection metric")
+    p.add_argument("--search", choices=("grid", "random"), default="grid")
+    p.add_argument("--max-evals", type=int, default=50, help="parameter sets per window")
+    p.add_argument(
+        "--workers", type=int, default=None, help="processes for walk-forward (default: CPU count)"
+    )
+    p.add_argument(
+        "--accuracy",
+        action="store_true",
+        help="signal accuracy report (hit rate at 1/5/20 bars, binomial p-values)",
+    )
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--plot", action="store_true", help="draw the equity curve in the terminal")
+    p.set_defaults(func=cmd_backtest)
+
+
+def parse_params(items: list[str]) -> dict[str, str]:
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise CliError(f"--param must look like name=value, got {item!r}")
+        out[key.strip()] = value.strip()
+    return out
+
+
+def load_bars(args: argparse.Namespace) -> tuple[Any, str, str]:
+    """(bars, symbol, timeframe) from the file, the store or the demo feed."""
+    if args.csv is not None:
+        from feeds.ohlcv_file import OhlcvFileError, read_ohlcv
+
+        try:
+            result = read_ohlcv(args.csv)
+        except OhlcvFileError as exc:
+            raise CliError(str(exc)) from exc
+        for note in result.notes:
+            print(f"note: {note}", file=sys.stderr)
+        return result.frame, args.csv.stem, args.timeframe or ""
+    if not args.timeframe:
+        raise CliError("--symbol needs --timeframe (e.g. --timeframe 1h)")
+    from engine.timeframes import TimeframeError, parse
+
+    try:
+        tf = str(parse(args.timeframe))
+    except TimeframeError as exc:
+        raise CliError(str(exc)) from exc
+    from workstation.cli.common import db_path, open_store
+
+    if db_path(args).exists():
+        store = open_store(args)
+        try:
+            frame = store.bars(args.symbol, tf, venue=args.venue)
+        finally:
+            store.close()
+        if frame.height:
+            return frame, args.symbol, tf
+    from feeds.demo import DEMO_INSTRUMENTS, DemoFeed
+
+    if args.symbol not in DEMO_INSTRUMENTS:
+        raise CliError(
+            f"no stored {tf} bars for {args.symbol}: load some with `qws import FILE --symbol "
+            f"{args.symbol} --timeframe {tf}` or `qws fetch`, or use --csv FILE"
+        )
+    import asyncio
+
+    from workstation.cli.common import load_settings
+
+    seed = int(load_settings().get("demo.seed", 7))
+    print(
+        f"note: no stored bars for {args.symbol} {tf}; using {args.bars} demo bars", file=sys.stderr
+    )
+    feed = DemoFeed(seed=seed)
+    frame = asyncio.run(feed.history(args.symbol, tf, limit=args.bars))
+    if args.lot is None:
+        args.lot = float(feed.instrument(args.symbol).lot_size)
+    return frame, args.symbol, tf
+
+
+def _config(args: argparse.Namespace) -> Any:
+    from engine.backtest import BacktestConfig, BacktestError
+
+    try:
+        return BacktestConfig(
+            cash=args.cash,
+            commission=args.commission,
+            spread=args.spread,
+            slippage=args.slippage,
+            slippage_atr=args.slippage_atr,
+            margin=args.margin,
+            lot=args.lot if args.lot is not None else 1.0,
+            trade_on_close=args.trade_on_close,
+            hedging=args.hedging,
+            exclusive_orders=args.exclusive,
+            allow_short=not args.long_only,
+            finalize_trades=args.finalize,
+        )
+    except BacktestError as exc:
+        raise CliError(str(exc)) from exc
+
+
+def cmd_backtest(args: argparse.Namespace) -> int:
+    from engine.backtest import BacktestError, run_backtest
+    from engine.strategy import StrategyError
+    from workstation.strategies import StrategyNotFound, get
+
+    params = parse_params(args.param)
+    try:
+        cls = get(args.strategy)
+        strategy = cls(**params)
+    except (StrategyNotFound, StrategyError) as exc:
+        raise CliError(str(exc)) from exc
+    bars, symbol, _tf = load_bars(args)
+    config = _config(args)
+    if args.walk_forward:
+        return _walk_forward(args, cls, params, bars, config)
+    try:
+        result = run_backtest(strategy, bars, config, symbol=symbol)
+    except (BacktestError, StrategyError) as exc:
+        raise CliError(str(exc)) from exc
+    report = result.to_dict()
+    if args.accuracy:
+        report["accuracy"] = _accuracy(strategy, bars)
+    if args.json:
+        print(json.dumps(report, default=str))
+        return 0
+    _print_stats(result, symbol)
+    if args.accuracy:
+        _print_accuracy(report["accuracy"])
+    if args.plot:
+        from workstation.textplot import line_chart
+
+        print(line_chart(result.equity, title="equity"))
+    return 0
+
+
+def _accuracy(strategy: Any, bars: Any) -> list[dict[str, Any]]:
+    from dataclasses import asdict
+
+    from engine.accuracy import signal_accuracy
+    from engine.strategy import Indicators
+
+    cols = {c: bars[c].to_numpy() for c in ("open", "high", "low", "close", "volume")}
+    vec = strategy.vectorized(bars, Indicators(cols, lambda: bars.height - 1))
+    if vec is None:
+        raise CliError(
+            f"--accuracy needs a strategy with vectorized signals; {strategy.name} has only on_bar"
+        )
+    direction = vec.side if vec.direction is None else vec.direction
+    rows = signal_accuracy(cols["close"], direction, vec.confidence)
+    return [asdict(r) for r in rows]
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return (
+            "—"
+            if not math.isfinite(value)
+            else f"{value:,.4g}"
+            if abs(value) < 1
+            else (f"{value:,.2f}")
+        )
+    return str(value)
+
+
+def _print_stats(result: Any, symbol: str) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    from engine.performance import STAT_LABELS
+
+    params = ", ".join(f"{k}={v}" for k, v in result.params.items())
+    table = Table(title=f"{result.strategy}({params}) on {symbol}", show_header=False)
+    table.add_column("stat")
+    table.add_column("value", justify="right")
+    for key, label in STAT_LABELS.items():
+        if key in ("start", "end"):
+            continue
+        table.add_row(label, _fmt(result.stats.get(key)))
+    console = Console()
+    console.print(table)
+    if result.open_trades.height:
+        console.print(
+            f"{result.open_trades.height} trade(s) still open at the end (not counted;"
+            " --finalize closes them)"
+        )
+    if result.cancelled_orders:
+        console.print(f"{result.cancelled_orders} order(s) cancelled for lack of margin")
+        if not result.stats["trades"]:
+            console.print(
+                "hint: if one unit costs more than the cash, trade fractions with"
+                " --lot (e.g. --lot 0.001)"
+            )
+
+
+def _print_accuracy(rows: list[dict[str, Any]]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="signal accuracy (one-sided binomial p-values)")
+    for col in (
+        "horizon",
+        "confidence",
+        "signals",
+        "hit rate",
+        "base rate",
+        "p vs 50%",
+        "p vs base",
+    ):
+        table.add_column(col, justify="right")
+    for r in rows:
+        table.add_row(
+            str(r["horizon"]),
+            f"{r['conf_low']:.1f}–{r['conf_high']:.1f}",
+            str(r["signals"]),
+            f"{r['hit_rate']:.1%}",
+            f"{r['base_rate']:.1%}",
+            f"{r['p_vs_half']:.3g}",
+            f"{r['p_vs_base']:.3g}",
+        )
+    Console().print(table)
+
+
+def _walk_forward(
+    args: argparse.Namespace, cls: Any, params: dict[str, str], bars: Any, config: Any
+) -> int:
+    from concurrent.futures import ProcessPoolExecutor
+
+    from engine.walkforward import WalkForwardError, parse_spec, walk_forward
+
+    try:
+        train, test = parse_spec(args.walk_forward)
+    except WalkForwardError as exc:
+        raise CliError(str(exc)) from exc
+    fixed = {k: cls.param_spec()[k].coerce(k, v) for k, v in params.items()}
+    workers = args.workers or os.cpu_count() or 1
+    quiet = args.json or not sys.stderr.isatty()
+
+    def run(map_fn: Any, progress: Any) -> Any:
+        return walk_forward(
+            cls,
+            bars,
+            train,
+            test,
+            config,
+            metric=args.metric,
+            search=args.search,
+            max_evals=args.max_evals,
+            fixed=fixed,
+            map_fn=map_fn,
+            progress=progress,
+        )
+
+    try:
+        if workers <= 1:
+            pool_map: Any = map
+            pool = None
+        else:
+            pool = ProcessPoolExecutor(max_workers=workers)
+            pool_map = pool.map
+        try:
+            if quiet:
+                result = run(pool_map, None)
+            else:
+                from rich.progress import Progress
+
+                with Progress(transient=True) as bar:
+                    task = bar.add_task("walk-forward", total=None)
+                    result = run(
+                        pool_map, lambda done, total: bar.update(task, completed=done, total=total)
+                    )
+        finally:
+            if pool is not None:
+                pool.shutdown(cancel_futures=True)
+    except WalkForwardError as exc:
+        raise CliError(str(exc)) from exc
+    if args.json:
+        print(json.dumps({"walk_forward": result.to_dict()}, default=str))
+        return 0
+    _print_walk_forward(result)
+    return 0
+
+
+def _print_walk_forward(result: Any) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    metric = result.metric
+    table = Table(title=f"walk-forward windows (chosen by {metric})")
+    for col in (
+        "#",
+        "train bars",
+        "test bars",
+        "params",
+        f"IS {metric}",
+        f"OOS {metric}",
+        "IS return %",
+        "OOS return %",
+        "OOS trades",
+    ):
+        table.add_column(col)
+    for w in result.windows:
+        table.add_row(
+            str(w.window.index),
+            f"{w.window.train_start}–{w.window.train_end}",
+            f"{w.window.test_start}–{w.window.test_end}",
+            ", ".join(f"{k}={v}" for k, v in w.params.items()),
+            _fmt(w.in_sample.get(metric)),
+            _fmt(w.out_of_sample.get(metric)),
+            _fmt(w.in_sample.get("return_pct")),
+            _fmt(w.out_of_sample.get("return_pct")),
+            _fmt(w.out_of_sample.get("trades")),
+        )
+    summary = Table(title="in-sample vs out-of-sample (mean over windows)")
+    for col in ("", "in-sample", "out-of-sample"):
+        summary.add_column(col, justify="right")
+    for key, row in result.summary.items():
+        summary.add_row(key, _fmt(row["in_sample"]), _fmt(row["out_of_sample"]))
+    console = Console()
+    console.print(table)
+    console.print(summary)

@@ -1,0 +1,436 @@
+"""Trading from the command line: ``qws order``, ``orders``, ``positions``, ``cancel``,
+``flatten``, ``pnl``, ``kill``, ``reconcile`` and ``risk``.
+
+Every command first reconciles with the configured broker (paper by default), so what it
+prints is the venue's truth; discrepancies are printed and kept in the audit log. Commands that
+send or cancel orders ask for confirmation unless ``--yes`` is given.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import math
+import sys
+from collections.abc import Callable, Coroutine
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from workstation.cli import CliError
+from workstation.cli.common import db_path, load_settings, open_store
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("order", help="place an order (paper by default) at the current quote")
+    p.add_argument("side", choices=["buy", "sell"])
+    p.add_argument("qty", help="quantity in the instrument's base unit, on its lot grid")
+    p.add_argument("symbol")
+    kind = p.add_mutually_exclusive_group()
+    kind.add_argument("--limit", metavar="PRICE", help="limit order at PRICE")
+    kind.add_argument("--stop", metavar="PRICE", help="stop order triggered at PRICE (bid/ask)")
+    p.add_argument("--sl", metavar="PRICE", help="stop-loss placed once the order fills")
+    p.add_argument("--tp", metavar="PRICE", help="take-profit placed once the order fills")
+    p.add_argument("--tif", choices=["GTC", "IOC", "FOK"], default="GTC")
+    p.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
+    p.set_defaults(func=_order)
+
+    p = sub.add_parser("orders", help="list orders (newest first)")
+    p.add_argument("--open", action="store_true", help="only orders that are still working")
+    p.add_argument("--limit", type=int, default=50)
+    p.set_defaults(func=_orders)
+
+    p = sub.add_parser("positions", help="open positions with average price and P&L")
+    p.set_defaults(func=_positions)
+
+    p = sub.add_parser("cancel", help="cancel an order by client id")
+    p.add_argument("client_id")
+    p.set_defaults(func=_cancel)
+
+    p = sub.add_parser("flatten", help="cancel open orders and close positions (all or one)")
+    p.add_argument("symbol", nargs="?")
+    p.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
+    p.set_defaults(func=_flatten)
+
+    p = sub.add_parser("pnl", help="realized and unrealized P&L, fees")
+    p.add_argument("--since", metavar="DATE", help="only fills from DATE (YYYY-MM-DD, UTC)")
+    p.set_defaults(func=_pnl)
+
+    p = sub.add_parser("kill", help="kill switch: cancel all open orders and block new ones")
+    p.add_argument("state", choices=["on", "off", "status"], nargs="?", default="status")
+    p.set_defaults(func=_kill)
+
+    p = sub.add_parser("reconcile", help="settle orders, fills and positions with the broker")
+    p.set_defaults(func=_reconcile)
+
+    p = sub.add_parser("risk", help="historical VaR and CVaR (95%%, 99%%) of the open positions")
+    p.add_argument("--timeframe", default="1h")
+    p.add_argument("--bars", type=int, default=500)
+    p.set_defaults(func=_risk)
+
+
+class _Session:
+    """Store + broker + order manager for one command, with marks from the configured feed."""
+
+    def __init__(self, args: argparse.Namespace, confirm: Callable[[Any], bool] | None = None):
+        from workstation.broker_factory import BrokerConfigError, open_broker, open_oms
+
+        self.settings = load_settings()
+        self.store = open_store(args)
+        try:
+            self.broker = open_broker(self.settings, self.store, db_path(args))
+        except (BrokerConfigError, ImportError, ValueError) as exc:
+            self.store.close()
+            raise CliError(str(exc)) from exc
+        self._demo: Any = None
+        if self.settings.get("app.feed") == "demo":
+            from feeds.demo import DemoFeed
+
+            self._demo = DemoFeed(seed=int(self.settings.get("demo.seed", 7)))
+        self.oms = open_oms(self.settings, self.store, self.broker, self.mark, confirm)
+
+    def prime(self, symbol: str) -> None:
+        """Hand the paper broker the feed's current book and quote for ``symbol``."""
+        on_book = getattr(self.broker, "on_book", None)
+        if self._demo is None or on_book is None:
+            return
+        try:
+            book = self._demo.book(symbol)
+        except KeyError:
+            return
+        from engine.model import Tick
+
+        on_book(book)
+        self.broker.on_tick(  # type: ignore[attr-defined]
+            Tick(book.ts_ns, symbol, book.bids[0].price, book.asks[0].price, math.nan, 0.0)
+        )
+
+    def mark(self, symbol: str) -> float | None:
+        if self._demo is not None:
+            try:
+                book = self._demo.book(symbol, levels=1)
+                return (book.bids[0].price + book.asks[0].price) / 2
+            except KeyError:
+                pass
+        timeframe = str(self.settings.get("app.timeframe", "1m"))
+        try:
+            bars = self.store.last_bars(symbol, timeframe, 1)
+        except Exception:
+            return None
+        return float(bars["close"][0]) if bars.height else None
+
+    def close(self) -> None:
+        closer = getattr(self.broker, "close", None)
+        if closer is not None:
+            result = closer()
+            if asyncio.iscoroutine(result):
+                asyncio.run(result)
+        self.store.close()
+
+
+def _run(args: argparse.Namespace, body: Callable[[_Session], Coroutine[Any, Any, int]]) -> int:
+    session = _Session(args, confirm=getattr(args, "_confirm", None))
+    try:
+        return asyncio.run(_with_reconcile(session, body))
+    finally:
+        session.close()
+
+
+async def _with_reconcile(
+    session: _Session, body: Callable[[_Session], Coroutine[Any, Any, int]]
+) -> int:
+    from engine.protocols import BrokerError
+
+    try:
+        found = await session.oms.reconcile()
+    except (BrokerError, OSError) as exc:
+        print(f"warning: could not reconcile with {session.broker.name}: {exc}", file=sys.stderr)
+        found = []
+    for d in found:
+        print(f"reconciled: {d.kind} {d.subject}: {d.detail}", file=sys.stderr)
+    return await body(session)
+
+
+def _confirm(question: str, assume_yes: bool) -> bool:
+    if assume_yes:
+        return True
+    if not sys.stdin.isatty():
+        raise CliError(f"{question} needs confirmation: run it in a terminal or pass --yes")
+    answer = input(f"{question} [y/N] ").strip().lower()
+    return answer in ("y", "yes")
+
+
+def _fmt(value: Decimal | float | None, places: int | None = None) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return "-" if not math.isfinite(value) else f"{value:,.{places or 2}f}"
+    return f"{value.normalize():f}" if places is None else f"{value:,.{places}f}"
+
+
+def _table(headers: list[str], rows: list[list[str]]) -> None:
+    widths = [
+        max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)
+    ]
+    print("  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)))
+    for r in rows:
+        print("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)))
+
+
+# -- commands ----------------------------------------------------------------------------------
+def _order(args: argparse.Namespace) -> int:
+    from engine.model import ModelError, OrderType, Side, TimeInForce
+
+    side = Side(args.side)
+    otype = OrderType.LIMIT if args.limit else OrderType.STOP if args.stop else OrderType.MARKET
+    what = f"{side.upper()} {args.qty} {args.symbol} {otype}"
+    if args.limit or args.stop:
+        what += f" @ {args.limit or args.stop}"
+    confirmed = {"done": False}
+
+    def confirm_live(order: Any) -> bool:
+        confirmed["done"] = True
+        return _confirm(f"LIVE order: {what}?", args.yes)
+
+    args._confirm = confirm_live
+
+    async def body(s: _Session) -> int:
+        s.prime(args.symbol)
+        live = getattr(s.broker, "live", True)
+        if not live and not _confirm(f"Place {what} on {s.broker.name}?", args.yes):
+            print("not placed")
+            return 1
+        try:
+            order = s.oms.build(
+                args.symbol,
+                side,
+                args.qty,
+                otype,
+                price=args.limit,
+                stop=args.stop,
+                tif=TimeInForce(args.tif),
+                sl=args.sl,
+                tp=args.tp,
+            )
+        except ModelError as exc:
+            raise CliError(str(exc)) from exc
+        result = await s.oms.submit(order)
+        print(
+            f"{result.client_id} {result.status} filled {_fmt(result.filled_qty)}"
+            f" avg {_fmt(result.avg_price)}" + (f" ({result.reason})" if result.reason else "")
+        )
+        return 0 if result.status.name not in ("REJECTED", "EXPIRED") else 1
+
+    return _run(args, body)
+
+
+def _orders(args: argparse.Namespace) -> int:
+    async def body(s: _Session) -> int:
+        rows = [
+            [
+                o.client_id,
+                datetime.fromtimestamp(o.ts_ns / 1e9, UTC).strftime("%Y-%m-%d %H:%M:%S"),
+                o.symbol,
+                str(o.side),
+                str(o.type),
+                _fmt(o.qty),
+                _fmt(o.price or o.stop),
+                str(o.status),
+                _fmt(o.filled_qty),
+                _fmt(o.avg_price),
+                o.reason,
+            ]
+            for o in s.store.orders(open_only=args.open, venue=s.oms.venue, limit=args.limit)
+        ]
+        if not rows:
+            print("no open orders" if args.open else "no orders")
+            return 0
+        _table(
+            [
+                "client id",
+                "created (UTC)",
+                "symbol",
+                "side",
+                "type",
+                "qty",
+                "price",
+                "status",
+                "filled",
+                "avg",
+                "reason",
+            ],
+            rows,
+        )
+        return 0
+
+    return _run(args, body)
+
+
+def _positions(args: argparse.Namespace) -> int:
+    from engine.portfolio import unrealized_pnl
+
+    async def body(s: _Session) -> int:
+        rows = []
+        for p in s.store.positions(s.oms.venue):
+            if p.qty == 0:
+                continue
+            mark = s.mark(p.symbol)
+            upnl = unrealized_pnl(p, mark) if mark is not None else math.nan
+            rows.append(
+                [
+                    p.symbol,
+                    _fmt(p.qty),
+                    _fmt(p.avg_price, 6).rstrip("0").rstrip("."),
+                    _fmt(mark, 6).rstrip("0").rstrip(".") if mark else "-",
+                    _fmt(upnl),
+                    _fmt(p.realized_pnl, 2),
+                    _fmt(p.fees, 4),
+                ]
+            )
+        if not rows:
+            print("no open positions")
+        else:
+            _table(["symbol", "qty", "avg price", "mark", "unrealized", "realized", "fees"], rows)
+        balances = s.store.balances(s.oms.venue)
+        if balances:
+            print("balances: " + ", ".join(f"{a} {_fmt(v, 2)}" for a, v in balances.items()))
+        ccy = str(s.settings.get("trading.account_ccy", "USD"))
+        equity = s.oms.equity(ccy, s.oms.rates(s.settings.get("trading.fx_pegs")))
+        if equity is not None:
+            print(f"equity: {equity:,.2f} {ccy}")
+        return 0
+
+    return _run(args, body)
+
+
+def _cancel(args: argparse.Namespace) -> int:
+    from workstation.oms import OmsError
+
+    async def body(s: _Session) -> int:
+        try:
+            o = await s.oms.cancel(args.client_id)
+        except OmsError as exc:
+            raise CliError(str(exc)) from exc
+        print(f"{o.client_id} {o.status} filled {_fmt(o.filled_qty)}")
+        return 0
+
+    return _run(args, body)
+
+
+def _flatten(args: argparse.Namespace) -> int:
+    scope = args.symbol or "ALL symbols"
+
+    async def body(s: _Session) -> int:
+        if args.symbol:
+            s.prime(args.symbol)
+        else:
+            for p in s.store.positions(s.oms.venue):
+                s.prime(p.symbol)
+        if not _confirm(f"Cancel open orders and close positions in {scope}?", args.yes):
+            print("nothing done")
+            return 1
+        for o in await s.oms.flatten(args.symbol):
+            print(f"{o.client_id} {o.symbol} {o.side} {_fmt(o.qty)} {o.status}")
+        return 0
+
+    args._confirm = lambda _o: True  # the flatten confirmation above covers its live orders
+    return _run(args, body)
+
+
+def _pnl(args: argparse.Namespace) -> int:
+    from engine.portfolio import apply_fill, unrealized_pnl
+
+    since_ns = 0
+    if args.since:
+        try:
+            since = datetime.strptime(args.since, "%Y-%m-%d").replace(tzinfo=UTC)
+        except ValueError as exc:
+            raise CliError(f"--since wants YYYY-MM-DD, got {args.since!r}") from exc
+        since_ns = int(since.timestamp() * 1e9)
+
+    async def body(s: _Session) -> int:
+        per: dict[str, list[Decimal]] = {}
+        state: dict[str, Any] = {}
+        for f in s.store.fills(venue=s.oms.venue):
+            before = state.get(f.symbol)
+            after = apply_fill(before, f, s.oms.venue)
+            state[f.symbol] = after
+            if f.ts_ns >= since_ns:
+                acc = per.setdefault(f.symbol, [Decimal(0), Decimal(0)])
+                acc[0] += after.realized_pnl - (before.realized_pnl if before else 0)
+                acc[1] += after.fees - (before.fees if before else 0)
+        rows, total = [], 0.0
+        for symbol in sorted(set(per) | {k for k, v in state.items() if v.qty}):
+            realized, fees = per.get(symbol, [Decimal(0), Decimal(0)])
+            pos = state.get(symbol)
+            mark = s.mark(symbol)
+            upnl = unrealized_pnl(pos, mark) if pos is not None and mark is not None else 0.0
+            net = float(realized - fees) + upnl
+            total += net
+            rows.append([symbol, _fmt(realized, 2), _fmt(fees, 4), _fmt(upnl), _fmt(net)])
+        if not rows:
+            print("no fills" + (f" since {args.since}" if args.since else ""))
+            return 0
+        _table(["symbol", "realized", "fees", "unrealized", "net"], rows)
+        print(f"total net (quote currencies summed as-is): {total:,.2f}")
+        return 0
+
+    return _run(args, body)
+
+
+def _kill(args: argparse.Namespace) -> int:
+    async def body(s: _Session) -> int:
+        if args.state == "status":
+            print("kill switch: " + ("ON" if s.oms.kill_switch else "off"))
+            return 0
+        cancelled = await s.oms.set_kill_switch(args.state == "on", reason="cli")
+        print(f"kill switch {args.state}; cancelled {len(cancelled)} open order(s)")
+        return 0
+
+    return _run(args, body)
+
+
+def _reconcile(args: argparse.Namespace) -> int:
+    async def body(s: _Session) -> int:
+        print(f"reconciled with {s.broker.name}")
+        return 0
+
+    return _run(args, body)
+
+
+def _risk(args: argparse.Namespace) -> int:
+    from workstation.risk_report import var_report
+
+    async def body(s: _Session) -> int:
+        positions = [p for p in s.store.positions(s.oms.venue) if p.qty != 0]
+        if not positions:
+            print("no open positions: nothing at risk")
+            return 0
+
+        demo_frames: dict[str, Any] = {}
+        if s._demo is not None:
+            for p in positions:
+                if p.symbol in s._demo.symbols():
+                    demo_frames[p.symbol] = await s._demo.history(
+                        p.symbol, args.timeframe, limit=args.bars
+                    )
+        report = var_report(
+            s.store,
+            positions,
+            s.mark,
+            args.timeframe,
+            args.bars,
+            history=lambda sym, _tf, _n: demo_frames.get(sym),
+        )
+        for symbol, exposure in report.exposures.items():
+            print(f"{symbol:<10} exposure {exposure:>14,.2f}")
+        for level, (var, cvar) in report.levels.items():
+            print(
+                f"{level:.0%} one-{report.timeframe}-bar VaR {var:,.2f}  CVaR {cvar:,.2f}"
+                f"  ({report.bars} bars)"
+            )
+        if report.missing:
+            print("not enough bars for: " + ", ".join(report.missing))
+        return 0
+
+    return _run(args, body)
