@@ -19,6 +19,7 @@ from widgets.cycle_panel import CyclePanel
 from widgets.watchlist import Watchlist
 from workstation.app import QwsApp
 from workstation.config import Settings
+from workstation.screens.backtest import BacktestScreen
 from workstation.store import Store
 
 SIZES = [(80, 24), (160, 50)]
@@ -97,6 +98,13 @@ def test_backtest_screen(snap_compare, store: Store, size: tuple[int, int]) -> N
     async def run_before(pilot: Pilot) -> None:
         await _settle(pilot)
         await pilot.press("f3")
+        screen = pilot.app.screen
+        assert isinstance(screen, BacktestScreen)
+        await pilot.pause()
+        screen.query_one("#bt-bars", Input).value = "600"
+        await pilot.press("ctrl+r")
+        await wait_for(lambda: screen.result is not None, timeout=30)
+        await pilot.pause()
         await _still_cursors(pilot)
 
     assert snap_compare(_app(store), terminal_size=size, run_before=run_before)
