@@ -12,7 +12,7 @@ import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar, Self
+from typing import Any, ClassVar, Protocol, Self
 
 import numpy as np
 import polars as pl
@@ -41,12 +41,14 @@ MAX_BARS = 2_000
 MIN_ZOOM = 8
 
 
-@dataclass(frozen=True, slots=True)
-class Level:
-    """A horizontal price line (Fibonacci, Gann, a position's entry...)."""
+class PriceLevel(Protocol):
+    """A horizontal price line (engine.levels.Level: Fibonacci, Gann...)."""
 
-    label: str
-    price: float
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def price(self) -> float: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,7 +117,7 @@ class Chart(Widget, can_focus=True):
         self._ts = np.empty(0, dtype=np.int64)
         self._o = self._h = self._l = self._c = self._v = np.empty(0)
         self.overlays: list[Overlay] = []
-        self.levels: list[Level] = []
+        self.levels: list[PriceLevel] = []
         self.turns: list[tuple[float, str]] = []  # (bars ahead of the last bar, "peak"|"trough")
         self.redraws = 0
         self.ticks = 0
@@ -199,7 +201,7 @@ class Chart(Widget, can_focus=True):
         self.overlays = [o for o in overlays if len(o.values) == n]
         self.refresh()
 
-    def set_levels(self, levels: Sequence[Level]) -> None:
+    def set_levels(self, levels: Sequence[PriceLevel]) -> None:
         self.levels = list(levels)
         self.refresh()
 
@@ -398,7 +400,7 @@ class Chart(Widget, can_focus=True):
             if r == last_row:
                 out.append(f" {c[-1]:,.{d}f}".ljust(axis_w)[:axis_w], s_up if up[-1] else s_down)
             elif level_here:
-                out.append(f" {level_here[0].label}"[:axis_w].ljust(axis_w), self._style("level"))
+                out.append(f" {level_here[0].name}"[:axis_w].ljust(axis_w), self._style("level"))
             elif r in tick_rows:
                 out.append(f" {tick_rows[r]:,.{d}f}".ljust(axis_w)[:axis_w], s_axis)
             else:
@@ -427,7 +429,7 @@ class Chart(Widget, can_focus=True):
         overlay_rows: list[tuple[str, list[int | None]]],
         r: int,
         x: int,
-        levels: list[Level],
+        levels: list[PriceLevel],
         default: Style,
     ) -> tuple[str, Style]:
         for style_name, ys in overlay_rows:

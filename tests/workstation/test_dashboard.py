@@ -10,10 +10,12 @@ from engine.model import Side
 from tests.workstation.ui_helpers import make_app, wait_for
 from widgets.chart import Chart
 from widgets.command_bar import CommandBar
+from widgets.cycle_panel import CyclePanel
 from widgets.log_pane import LogPane
 from widgets.order_book import OrderBookLadder
 from widgets.orders_table import OrdersTable
 from widgets.positions_table import PositionsTable
+from widgets.signals_feed import SignalsFeed
 from widgets.watchlist import FLASH_S, Watchlist
 from workstation.screens.help import HelpScreen
 from workstation.screens.order_ticket import OrderTicket
@@ -243,3 +245,32 @@ async def test_help_lists_every_binding_with_its_id(store: Store) -> None:
         assert {"dashboard.buy", "chart.zoom_in", "app.quit", "ticket.submit"} <= ids
         await pilot.press("escape")
         await wait_for(lambda: not isinstance(app.screen, HelpScreen))
+
+
+async def test_cycle_panel_overlays_and_a_scan_come_from_the_engine(store: Store) -> None:
+    app = make_app(store)
+    async with app.run_test(size=(120, 36)):
+        dashboard = app.dashboard
+        panel = dashboard.query_one(CyclePanel)
+        chart = dashboard.query_one(Chart)
+        assert not dashboard.engine_ready  # the engine waits for the first frame
+        await wait_for(lambda: panel.result is not None, timeout=30)
+        result = panel.result
+        assert result is not None and result.backend == "statevector"
+        assert result.symbol == "BTC/USDT" and result.cycles
+        assert abs(sum(result.spectrum) - 1.0) < 1e-9  # folded QPE distribution
+        assert f"dominant {result.cycles[0].period_bars:.1f} bars" in panel.summary()
+        await wait_for(lambda: bool(chart.overlays) and bool(chart.turns), timeout=30)
+        assert {o.name for o in chart.overlays} == {"ema20", "bb_upper", "bb_lower"}
+        assert len(chart.overlays[0].values) == chart.bar_count
+        dashboard.run_command("scan btc eth")
+        feed = dashboard.query_one(SignalsFeed)
+        await wait_for(lambda: "scan done" in _log_text(app), timeout=30)
+        signals = store.signals()
+        assert {s.symbol for s in signals} == {"BTC/USDT", "ETH/USDT"}
+        assert feed.count == 2
+        assert watchlist_signal(dashboard.query_one(Watchlist), "ETH/USDT") != "—"
+
+
+def watchlist_signal(watchlist: Watchlist, symbol: str) -> str:
+    return watchlist.get_cell(symbol, "signal").plain

@@ -54,15 +54,25 @@ TIMEFRAME_KEYS = {"1": "1m", "2": "5m", "3": "15m", "4": "1h", "5": "4h", "6": "
 HISTORY_BARS = 600
 
 
-def _overlays(close: Any) -> list[Overlay]:
+def _overlays(bars: Any) -> tuple[list[Overlay], list[Any]]:
+    """EMA(20) and Bollinger(20, 2) series; Fibonacci retracements of the last confirmed swing
+    and the two Gann square-of-9 levels nearest the price."""
     from engine.indicators import bollinger, ema
+    from engine.levels import fibonacci_at, gann_square9, zigzag
 
+    high, low, close = (bars[c].to_numpy() for c in ("high", "low", "close"))
     upper, _, lower = bollinger(close, 20, 2.0)
-    return [
+    overlays = [
         Overlay("ema20", ema(close, 20), "ema"),
         Overlay("bb_upper", upper, "band"),
         Overlay("bb_lower", lower, "band"),
     ]
+    pivots = zigzag(high, low, close, atr_mult=2.5) if len(close) > 30 else []
+    levels = [lv for lv in fibonacci_at(pivots) if lv.name in ("fib 0.382", "fib 0.5", "fib 0.618")]
+    if pivots:
+        gann = sorted(gann_square9(pivots[-1].price), key=lambda lv: abs(lv.price - close[-1]))
+        levels += gann[:2]
+    return overlays, levels
 
 
 def _cycles(close: Any, window: int, backend: str, shots: int) -> tuple[Any, Any]:
@@ -395,10 +405,10 @@ class DashboardScreen(Screen[None]):
 
     async def _overlays_run(self) -> None:
         symbol, timeframe = self.symbol, self.timeframe
-        close = self.chart.bars()["close"].to_numpy()
-        overlays = await run_engine(_overlays, close)
+        overlays, levels = await run_engine(_overlays, self.chart.bars())
         if (symbol, timeframe) == (self.symbol, self.timeframe):
             self.chart.set_overlays(overlays)
+            self.chart.set_levels(levels)
             self.overlay_runs += 1
 
     async def _cycles_run(self) -> None:
