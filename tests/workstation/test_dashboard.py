@@ -7,7 +7,8 @@ from textual import events
 from textual.widgets import Button, Input, Select, TabbedContent
 
 from engine.model import Side
-from tests.workstation.ui_helpers import make_app, wait_for
+from feeds.demo import DemoFeed
+from tests.workstation.ui_helpers import frozen_clock, make_app, wait_for
 from widgets.chart import Chart
 from widgets.command_bar import CommandBar
 from widgets.cycle_panel import CyclePanel
@@ -17,6 +18,8 @@ from widgets.orders_table import OrdersTable
 from widgets.positions_table import PositionsTable
 from widgets.signals_feed import SignalsFeed
 from widgets.watchlist import FLASH_S, Watchlist
+from workstation.app import QwsApp
+from workstation.config import Settings
 from workstation.screens.help import HelpScreen
 from workstation.screens.order_ticket import OrderTicket
 from workstation.screens.symbol_search import SymbolSearch
@@ -274,3 +277,16 @@ async def test_cycle_panel_overlays_and_a_scan_come_from_the_engine(store: Store
 
 def watchlist_signal(watchlist: Watchlist, symbol: str) -> str:
     return watchlist.get_cell(symbol, "signal").plain
+
+
+async def test_a_binding_can_be_remapped_by_its_id(store: Store) -> None:
+    data = Settings.load(environ={}).as_dict()
+    data["keymap"] = {"dashboard.buy": "x"}
+    feed = DemoFeed(tick_interval_s=0.2, history_bars=600, clock=frozen_clock)
+    app = QwsApp(feed, store, Settings(data), clock=frozen_clock, show_clock=False)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("b")
+        await pilot.pause()
+        assert not isinstance(app.screen, OrderTicket)
+        await pilot.press("x")
+        await wait_for(lambda: isinstance(app.screen, OrderTicket))
