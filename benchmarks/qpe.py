@@ -22,12 +22,19 @@ NAIVE_WINDOWS = 6
 
 
 def _median_s(fn: Callable[[], Any], repeats: int) -> float:
-    times = []
+    return _median_wall_cpu_s(fn, repeats)[0]
+
+
+def _median_wall_cpu_s(fn: Callable[[], Any], repeats: int) -> tuple[float, float]:
+    """Median wall time and median CPU time of this process (all threads, Aer's included):
+    CPU time stays meaningful when other work shares the cores."""
+    walls, cpus = [], []
     for _ in range(repeats):
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         fn()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
+        walls.append(time.perf_counter() - t)
+        cpus.append(time.process_time() - c)
+    return statistics.median(walls), statistics.median(cpus)
 
 
 def _naive_per_window_s(amps: np.ndarray, n: int) -> tuple[float, float]:
@@ -75,13 +82,15 @@ def main() -> None:
     phase_spectrum(encode_windows(rng.standard_normal(40), 5)[0])  # qiskit + Aer import
 
     header = (
-        f"{'n=m':>3} {'N':>4} {'tpl ms':>7} {'G':>3} {'sv ms':>8} {'shots ms':>9} {'fft ms':>7}"
+        f"{'n=m':>3} {'N':>4} {'tpl ms':>7} {'G':>3} {'sv ms':>8} {'sv cpu':>7} {'shots ms':>9}"
+        f" {'fft ms':>7}"
         f" {'naive ms/win':>12} {'naive x100 ms':>13} {'naive/sv':>9} {'naive/shots':>11}"
         f" {'sv/fft':>8} {'max|sv-fft|':>11}"
     )
     print(f"\n{WINDOWS} windows per batch; shots = {SHOTS}; naive = {NAIVE_WINDOWS} windows timed,")
     print("extrapolated x100 from the per-window mean (build + transpile + run each window,")
-    print("state preparation decomposed into u/cx gates, 4096 shots).")
+    print("state preparation decomposed into u/cx gates, 4096 shots). sv cpu = CPU ms of the")
+    print("statevector batch summed over threads (2 cores: on an idle machine wall is cpu/2..cpu).")
     print(header)
     figures = {}
     for n in (5, 6, 7, 8):
@@ -95,17 +104,17 @@ def main() -> None:
         tpl_s = time.perf_counter() - t
         phase_spectrum(amps)
         repeats = 7 if n <= 6 else 3
-        sv_s = _median_s(lambda a=amps: phase_spectrum(a), repeats)
+        sv_s, sv_cpu = _median_wall_cpu_s(lambda a=amps: phase_spectrum(a), repeats)
         shots_s = _median_s(lambda a=amps: phase_spectrum(a, "shots", SHOTS, 1), repeats)
         fft_s = _median_s(lambda a=amps: np.abs(np.fft.fft(a, axis=1)) ** 2 / a.shape[1], 200)
         err = float(np.abs(phase_spectrum(amps) - np.abs(np.fft.fft(amps)) ** 2 / size).max())
         naive_s, naive_err = _naive_per_window_s(amps[:NAIVE_WINDOWS], n)
         naive_batch = naive_s * WINDOWS
-        figures[n] = (sv_s, naive_batch)
+        figures[n] = (sv_s, naive_batch, sv_cpu)
         print(
             f"{n:>3} {size:>4} {tpl_s * 1e3:>7.1f} {1 << g:>3} {sv_s * 1e3:>8.1f}"
-            f" {shots_s * 1e3:>9.1f} {fft_s * 1e3:>7.3f} {naive_s * 1e3:>12.1f}"
-            f" {naive_batch * 1e3:>13.0f} {naive_batch / sv_s:>8.0f}x"
+            f" {sv_cpu * 1e3:>7.1f} {shots_s * 1e3:>9.1f} {fft_s * 1e3:>7.3f}"
+            f" {naive_s * 1e3:>12.1f} {naive_batch * 1e3:>13.0f} {naive_batch / sv_s:>8.0f}x"
             f" {naive_batch / shots_s:>10.0f}x {sv_s / fft_s:>7.0f}x {err:>11.1e}"
         )
         assert naive_err < 0.1, f"naive counts disagree with the periodogram ({naive_err})"
@@ -118,9 +127,13 @@ def main() -> None:
         f"\nencoding {WINDOWS} x 256 (after warm-up): numba {enc_s * 1e3:.3f} ms,"
         f" numpy reference {ref_s * 1e3:.3f} ms ({ref_s / enc_s:.1f}x)"
     )
-    sv64, naive64 = figures[6]
+    sv64, naive64 = figures[6][:2]
     print("\ntargets:")
-    print(f"  100 windows N=64 statevector < 150 ms: {sv64 * 1e3:.1f} ms", _ok(sv64 < 0.15))
+    print(
+        f"  100 windows N=64 statevector < 150 ms: {sv64 * 1e3:.1f} ms wall"
+        f" ({figures[6][2] * 1e3:.0f} ms CPU over both cores)",
+        _ok(sv64 < 0.15),
+    )
     print(f"  >= 50x faster than naive at N=64: {naive64 / sv64:.0f}x", _ok(naive64 / sv64 >= 50))
     print(f"  encoding 100 x 256 < 1 ms: {enc_s * 1e3:.3f} ms", _ok(enc_s < 1e-3))
 

@@ -339,3 +339,19 @@ def test_very_large_batches_split_into_bounded_runs(monkeypatch) -> None:
     probs = phase_spectrum(amps)
     assert len(executions) == 3  # 25 windows: 10 + 10 + 5
     assert np.abs(probs - _periodogram(amps)).max() <= 1e-9
+
+
+def test_state_preparation_is_aer_native_initialize_of_data_and_window_qubits() -> None:
+    from engine.qpe import _batched_circuits
+
+    amps, _ = encode_windows(np.random.default_rng(12).standard_normal(64 + 9), 6)
+    circuits, counts, tpl = _batched_circuits(amps, 6)
+    assert sum(counts) == 10 and len(circuits) == 1
+    first, *rest = circuits[0].data
+    assert first.operation.name == "initialize"
+    qubits = [circuits[0].find_bit(q).index for q in first.qubits]
+    assert qubits == [*range(6), *range(12, 12 + tpl.g)]
+    loaded = np.asarray(first.operation.params).reshape(1 << tpl.g, 64)
+    np.testing.assert_allclose(loaded[:10] * np.sqrt(10), amps, atol=1e-12)
+    assert not loaded[10:].any()
+    assert [i.operation.name for i in rest] == [i.operation.name for i in tpl.circuit.data]

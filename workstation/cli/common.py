@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from workstation.config import ConfigError, Settings, default_db_path
-from workstation.store import Store, StoreError
+
+if TYPE_CHECKING:
+    from workstation.store import Store
 
 
 def db_path(args: argparse.Namespace) -> Path:
@@ -15,6 +18,7 @@ def db_path(args: argparse.Namespace) -> Path:
 
 def open_store(args: argparse.Namespace) -> Store:
     from workstation.cli import CliError
+    from workstation.store import Store, StoreError
 
     path = db_path(args)
     try:
