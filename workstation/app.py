@@ -303,6 +303,8 @@ class QwsApp(App[None]):
         if order is None:
             self.dashboard.log_line("order ticket cancelled")
             return
+        if self.desk is not None and self.desk.live:
+            self.desk.confirmed.add(order.client_id)  # the ticket asked twice
         self.submit_order(order)
 
     @work(group="orders")

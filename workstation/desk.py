@@ -38,7 +38,10 @@ class Desk:
         if str(db_path) == ":memory:":
             db_path = Path(tempfile.mkdtemp(prefix="qws-paper-")) / "memory.db"
         self.broker: Broker = open_broker(settings, store, db_path)
-        self.oms: OrderManager = open_oms(settings, store, self.broker, self.mark)
+        self.confirmed: set[str] = set()  # client ids the user confirmed on the ticket
+        self.oms: OrderManager = open_oms(
+            settings, store, self.broker, self.mark, confirm=self._confirmed_on_ticket
+        )
         self.limits = risk_limits(settings)
         self.live = bool(getattr(self.broker, "live", True))
 
@@ -49,6 +52,11 @@ class Desk:
     def mark(self, symbol: str) -> float | None:
         value = self.marks.get(symbol)
         return value if value is not None and math.isfinite(value) else None
+
+    def _confirmed_on_ticket(self, order: Order) -> bool:
+        """The order manager's live-order confirmation: only what the ticket's second,
+        explicit confirmation let through (the command bar never sends)."""
+        return order.client_id in self.confirmed
 
     def on_market(self, event: Tick | OrderBook) -> None:
         """Market data for a simulated broker (a real venue fills on its own)."""
