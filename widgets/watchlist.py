@@ -1,74 +1,385 @@
-"""The watchlist: one row per symbol with last, change %, bid, ask and spread.
+"""The watchlist: symbol, last, change %, a sparkline, bid, ask, spread and the latest signal.
 
-It only receives data: ``QuoteUpdated`` and ``ReferencePrice`` messages posted to it, or the
-equivalent methods called by its screen. Prices are shown to each instrument's precision.
+It only receives data: ``QuoteUpdated``, ``ReferencePrice`` and ``SignalRaised`` messages posted
+to it, or the equivalent methods called by its screen. Prices are shown to each instrument's
+precision. A changed last price flashes up/down for ``FLASH_S``; the sparkline keeps the last
+``SPARK_POINTS`` prices per symbol in a ring buffer.
+
+Drawn with the line API (one cached strip per row, rebuilt only when that row changes): a
+DataTable re-renders every cell through rich on each change, which at 2,000 quotes/s over 50
+symbols cost ~60 ms a frame; this costs well under a millisecond per changed row.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import ClassVar
 
+from rich.segment import Segment
+from rich.style import Style
 from rich.text import Text
-from textual import on
-from textual.widgets import DataTable
+from textual import events, on
+from textual.binding import Binding, BindingType
+from textual.geometry import Region
+from textual.message import Message
+from textual.reactive import reactive
+from textual.strip import Strip
+from textual.widget import Widget
 
-from engine.model import Tick
-from workstation.messages import QuoteUpdated, ReferencePrice
+from engine.model import Action, Signal, Tick
+from workstation.messages import QuoteUpdated, ReferencePrice, SignalRaised
 
 COLUMNS = (
-    ("symbol", "Symbol", 10),
-    ("last", "Last", 12),
-    ("chg", "Chg %", 8),
-    ("bid", "Bid", 12),
-    ("ask", "Ask", 12),
-    ("spread", "Spread", 8),
+    ("symbol", "Symbol", 9, "<"),
+    ("last", "Last", 11, ">"),
+    ("chg", "Chg %", 7, ">"),
+    ("spark", "Trend", 12, "<"),
+    ("bid", "Bid", 11, ">"),
+    ("ask", "Ask", 11, ">"),
+    ("spread", "Sprd", 7, ">"),
+    ("signal", "Signal", 12, "<"),
 )
+SORT_CYCLE = (("symbol", False), ("chg", True), ("last", True), ("spread", False))
+FLASH_S = 0.6
+SPARK_POINTS = 12
+_SPARK = "▁▂▃▄▅▆▇█"
+_SIGNAL = {Action.OPEN_LONG: ("LONG", "up"), Action.OPEN_SHORT: ("SHORT", "down"),
+           Action.CLOSE: ("CLOSE", "warn"), Action.WAIT: ("wait", "dim")}  # fmt: skip
 
 
-class Watchlist(DataTable[Text | str]):
+def sparkline(values: Sequence[float]) -> str:
+    finite = [v for v in values if math.isfinite(v)]
+    if not finite:
+        return ""
+    lo, hi = min(finite), max(finite)
+    span = hi - lo
+    if span <= 0:
+        return _SPARK[3] * len(finite)
+    return "".join(_SPARK[min(7, int((v - lo) / span * 8))] for v in finite)
+
+
+@dataclass(slots=True)
+class _Row:
+    symbol: str
+    last: float = math.nan
+    bid: float = math.nan
+    ask: float = math.nan
+    spread: float = math.nan
+    chg: float = math.nan
+    spark: deque[float] = field(default_factory=lambda: deque(maxlen=SPARK_POINTS))
+    signal: tuple[str, str] = ("", "")
+    flash: int = 0  # +1 up, -1 down, 0 none
+    strip: Strip | None = None
+
+
+class Watchlist(Widget, can_focus=True):
+    COMPONENT_CLASSES: ClassVar[set[str]] = {
+        "watchlist--header",
+        "watchlist--cursor",
+        "watchlist--up",
+        "watchlist--down",
+        "watchlist--flash-up",
+        "watchlist--flash-down",
+        "watchlist--warn",
+        "watchlist--dim",
+        "watchlist--symbol",
+    }
     DEFAULT_CSS = """
     Watchlist { height: 1fr; }
+    Watchlist > .watchlist--header { text-style: bold; color: $text-muted; }
+    Watchlist > .watchlist--cursor { background: $block-cursor-blurred-background; }
+    Watchlist:focus > .watchlist--cursor { background: $block-cursor-background; }
+    Watchlist > .watchlist--up { color: $success; }
+    Watchlist > .watchlist--down { color: $error; }
+    Watchlist > .watchlist--flash-up { background: $success 60%; color: $text; text-style: bold; }
+    Watchlist > .watchlist--flash-down { background: $error 60%; color: $text; text-style: bold; }
+    Watchlist > .watchlist--warn { color: $warning; }
+    Watchlist > .watchlist--dim { color: $text-muted; }
+    Watchlist > .watchlist--symbol { text-style: bold; }
     """
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("up", "move(-1)", "Up", show=False, id="watchlist.up"),
+        Binding("down", "move(1)", "Down", show=False, id="watchlist.down"),
+        Binding("pageup", "move(-10)", "Page up", show=False, id="watchlist.page_up"),
+        Binding("pagedown", "move(10)", "Page down", show=False, id="watchlist.page_down"),
+        Binding("s", "cycle_sort", "Sort", id="watchlist.sort"),
+    ]
+
+    cursor: reactive[int] = reactive(0, repaint=False)
+
+    class Highlighted(Message):
+        """The cursor moved to ``symbol``."""
+
+        def __init__(self, watchlist: Watchlist, symbol: str) -> None:
+            super().__init__()
+            self.watchlist = watchlist
+            self.symbol = symbol
+
+        @property
+        def control(self) -> Watchlist:
+            return self.watchlist
 
     def __init__(
-        self, symbols: Sequence[str], decimals: dict[str, int] | None = None, **kwargs: object
+        self,
+        symbols: Sequence[str],
+        decimals: dict[str, int] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        **kwargs: object,
     ) -> None:
-        super().__init__(cursor_type="row", zebra_stripes=True, **kwargs)  # type: ignore[arg-type]
-        self.symbols = list(symbols)
+        super().__init__(**kwargs)  # type: ignore[arg-type]
+        self._rows: dict[str, _Row] = {s: _Row(s) for s in dict.fromkeys(symbols)}
+        self.order: list[str] = list(self._rows)
         self.decimals = decimals or {}
         self.reference: dict[str, float] = {}
-        self.last: dict[str, float] = {}
+        self.flashing: dict[str, float] = {}
+        self.sort_key: str | None = None
+        self.sort_reverse = False
         self.updates = 0
+        self.top = 0
+        self._now = clock
+        self._header: Strip | None = None
+
+    # -- compatibility views used by the screen and tests ------------------------------------
+    @property
+    def symbols(self) -> list[str]:
+        return list(self.order)
+
+    @property
+    def last(self) -> dict[str, float]:
+        return {s: r.last for s, r in self._rows.items() if math.isfinite(r.last)}
+
+    @property
+    def change(self) -> dict[str, float]:
+        return {s: r.chg for s, r in self._rows.items() if math.isfinite(r.chg)}
+
+    @property
+    def history(self) -> dict[str, deque[float]]:
+        return {s: r.spark for s, r in self._rows.items() if r.spark}
+
+    def get_cell(self, symbol: str, column: str) -> Text:
+        """The cell as text and style (what is drawn), for tests and the screen."""
+        text, style = self._cell(self._rows[symbol], column)
+        return Text(text.strip(), style=style)
 
     def on_mount(self) -> None:
-        for key, label, width in COLUMNS:
-            self.add_column(label, key=key, width=width)
-        for symbol in self.symbols:
-            self.add_row(Text(symbol, style="bold"), "—", "—", "—", "—", "—", key=symbol)
+        self.set_interval(FLASH_S / 3, self._unflash)
 
-    def _fmt(self, symbol: str, price: float, style: str = "") -> Text:
-        text = f"{price:,.{self.decimals.get(symbol, 2)}f}" if math.isfinite(price) else "—"
-        return Text(text, style=style, justify="right")
+    # -- symbols ----------------------------------------------------------------------------
+    def add_symbol(self, symbol: str, decimals: int | None = None) -> bool:
+        if symbol in self._rows:
+            return False
+        self._rows[symbol] = _Row(symbol)
+        self.order.append(symbol)
+        if decimals is not None:
+            self.decimals[symbol] = decimals
+        self.refresh()
+        return True
 
+    def remove_symbol(self, symbol: str) -> bool:
+        if symbol not in self._rows:
+            return False
+        del self._rows[symbol]
+        self.order.remove(symbol)
+        self.reference.pop(symbol, None)
+        self.flashing.pop(symbol, None)
+        self.cursor = min(self.cursor, max(0, len(self.order) - 1))
+        self.refresh()
+        return True
+
+    def selected_symbol(self) -> str | None:
+        return self.order[self.cursor] if self.order else None
+
+    def select_symbol(self, symbol: str) -> None:
+        if symbol in self._rows:
+            self.cursor = self.order.index(symbol)
+
+    # -- cursor and scrolling ---------------------------------------------------------------
+    def _visible_rows(self) -> int:
+        return max(1, self.size.height - 1)
+
+    def watch_cursor(self, old: int, new: int) -> None:
+        rows = self._visible_rows()
+        if new < self.top:
+            self.top = new
+        elif new >= self.top + rows:
+            self.top = new - rows + 1
+        for index in (old, new):
+            if 0 <= index < len(self.order):
+                self._rows[self.order[index]].strip = None
+        self.refresh()
+        if self.order and old != new:
+            self.post_message(self.Highlighted(self, self.order[new]))
+
+    def validate_cursor(self, value: int) -> int:
+        return max(0, min(value, len(self.order) - 1)) if self.order else 0
+
+    def action_move(self, step: int) -> None:
+        self.cursor += step
+
+    def on_click(self, event: events.Click) -> None:
+        index = self.top + event.y - 1
+        if event.y >= 1 and 0 <= index < len(self.order):
+            self.cursor = index
+
+    def on_mouse_scroll_down(self, event: events.MouseScrollDown) -> None:
+        event.stop()
+        self.top = max(0, min(self.top + 1, len(self.order) - self._visible_rows()))
+        self.refresh()
+
+    def on_mouse_scroll_up(self, event: events.MouseScrollUp) -> None:
+        event.stop()
+        self.top = max(0, self.top - 1)
+        self.refresh()
+
+    # -- quotes -----------------------------------------------------------------------------
     def update_quote(self, tick: Tick) -> None:
-        symbol = tick.symbol
-        if symbol not in self.last and symbol not in self.symbols:
+        row = self._rows.get(tick.symbol)
+        if row is None:
             return
         price = tick.last if math.isfinite(tick.last) else tick.mid
-        prev = self.last.get(symbol, price)
-        self.last[symbol] = price
-        style = "green" if price > prev else "red" if price < prev else ""
-        self.update_cell(symbol, "last", self._fmt(symbol, price, style))
-        self.update_cell(symbol, "bid", self._fmt(symbol, tick.bid))
-        self.update_cell(symbol, "ask", self._fmt(symbol, tick.ask))
-        self.update_cell(symbol, "spread", self._fmt(symbol, tick.spread))
-        ref = self.reference.get(symbol)
+        prev = row.last if math.isfinite(row.last) else price
+        row.last, row.bid, row.ask, row.spread = price, tick.bid, tick.ask, tick.spread
+        if price != prev:
+            row.flash = 1 if price > prev else -1
+            self.flashing[row.symbol] = self._now() + FLASH_S
+        if not row.spark or row.spark[-1] != price:
+            row.spark.append(price)
+        ref = self.reference.get(row.symbol)
         if ref:
-            chg = (price / ref - 1.0) * 100.0
-            colour = "green" if chg > 0 else "red" if chg < 0 else ""
-            self.update_cell(symbol, "chg", Text(f"{chg:+.2f}%", style=colour, justify="right"))
+            row.chg = (price / ref - 1.0) * 100.0
         self.updates += 1
+        self._row_changed(row)
+
+    def _row_changed(self, row: _Row) -> None:
+        row.strip = None
+        try:
+            y = self.order.index(row.symbol) - self.top + 1
+        except ValueError:
+            return
+        if 1 <= y < self.size.height:
+            self.refresh(Region(0, y, self.size.width, 1))
+
+    def _unflash(self) -> None:
+        now = self._now()
+        for symbol, until in list(self.flashing.items()):
+            if until <= now:
+                del self.flashing[symbol]
+                row = self._rows.get(symbol)
+                if row is not None:
+                    row.flash = 0
+                    self._row_changed(row)
+
+    def set_signal(self, signal: Signal) -> None:
+        row = self._rows.get(signal.symbol)
+        if row is None:
+            return
+        word, style = _SIGNAL[signal.action]
+        row.signal = (f"{word} {signal.confidence:.2f}", style)
+        self._row_changed(row)
+
+    # -- sorting ----------------------------------------------------------------------------
+    def action_cycle_sort(self) -> None:
+        """symbol ↑ -> chg ↓ -> last ↓ -> spread ↑ -> symbol ↑ ..."""
+        current = (self.sort_key or "symbol", self.sort_reverse)
+        i = SORT_CYCLE.index(current) if current in SORT_CYCLE else -1
+        self.sort_by(*SORT_CYCLE[(i + 1) % len(SORT_CYCLE)])
+
+    def sort_by(self, key: str, reverse: bool = False) -> None:
+        selected = self.selected_symbol()
+
+        def value(symbol: str) -> tuple[bool, object]:
+            if key == "symbol":
+                return (True, symbol)
+            v = getattr(self._rows[symbol], key)
+            return (math.isfinite(v) == reverse, v if math.isfinite(v) else 0.0)
+
+        self.order.sort(key=value, reverse=reverse)
+        self.sort_key, self.sort_reverse = key, reverse
+        for row in self._rows.values():
+            row.strip = None
+        if selected is not None:
+            self.cursor = self.order.index(selected)
+        self.refresh()
+
+    # -- drawing ----------------------------------------------------------------------------
+    def _style(self, name: str) -> Style:
+        return self.get_component_rich_style(f"watchlist--{name}", partial=True)
+
+    def _fmt(self, symbol: str, price: float) -> str:
+        if not math.isfinite(price):
+            return "—"
+        return f"{price:,.{self.decimals.get(symbol, 2)}f}"
+
+    def _cell(self, row: _Row, column: str) -> tuple[str, str]:
+        """(text, style name) of one cell."""
+        if column == "symbol":
+            return row.symbol, "symbol"
+        if column == "last":
+            flash = {1: "flash-up", -1: "flash-down"}.get(row.flash, "")
+            return self._fmt(row.symbol, row.last), flash
+        if column == "chg":
+            if not math.isfinite(row.chg):
+                return "—", "dim"
+            return f"{row.chg:+.2f}%", "up" if row.chg > 0 else "down" if row.chg < 0 else ""
+        if column == "spark":
+            spark = row.spark
+            trend = "up" if spark and spark[-1] >= spark[0] else "down"
+            return sparkline(spark), trend
+        if column == "signal":
+            return row.signal if row.signal[0] else ("—", "dim")
+        return self._fmt(row.symbol, getattr(row, column)), ""
+
+    def _line(self, cells: list[tuple[str, Style]], base: Style) -> Strip:
+        segments = [Segment(" ", base)]
+        for (_, _, width, align), (text, style) in zip(COLUMNS, cells, strict=True):
+            text = text[:width]
+            text = text.rjust(width) if align == ">" else text.ljust(width)
+            segments.append(Segment(text, base + style))
+            segments.append(Segment("  ", base))
+        return Strip(segments)
+
+    def render_line(self, y: int) -> Strip:
+        width = self.size.width
+        base = self.rich_style
+        if y == 0:
+            if self._header is None or self._header.cell_length != width:
+                header = self._style("header")
+                cells = [(label, header) for _, label, _, _ in COLUMNS]
+                self._header = self._line(cells, base).crop_extend(0, width, base)
+            return self._header
+        index = self.top + y - 1
+        if not 0 <= index < len(self.order):
+            return Strip.blank(width, base)
+        row = self._rows[self.order[index]]
+        if row.strip is None or row.strip.cell_length != width:
+            row_base = base + self._style("cursor") if index == self.cursor else base
+            cells = []
+            for key, *_ in COLUMNS:
+                text, style = self._cell(row, key)
+                cells.append((text, self._style(style) if style else Style()))
+            row.strip = self._line(cells, row_base).crop_extend(0, width, row_base)
+        return row.strip
+
+    def notify_style_update(self) -> None:
+        super().notify_style_update()
+        self._header = None
+        for row in self._rows.values():
+            row.strip = None
+
+    def on_focus(self) -> None:
+        self._restyle_cursor()
+
+    def on_blur(self) -> None:
+        self._restyle_cursor()
+
+    def _restyle_cursor(self) -> None:
+        if self.order:
+            self._rows[self.order[self.cursor]].strip = None
+            self.refresh()
 
     @on(QuoteUpdated)
     def _on_quote(self, message: QuoteUpdated) -> None:
@@ -77,3 +388,7 @@ class Watchlist(DataTable[Text | str]):
     @on(ReferencePrice)
     def _on_reference(self, message: ReferencePrice) -> None:
         self.reference[message.symbol] = message.price
+
+    @on(SignalRaised)
+    def _on_signal(self, message: SignalRaised) -> None:
+        self.set_signal(message.signal)

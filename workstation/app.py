@@ -1,9 +1,10 @@
 """The Textual app: wires a feed through the hub to the store and the screen.
 
 Three workers run on the app's event loop: the feed pump (feed -> hub), the store writer
-(closed bars -> SQLite, in a thread, lossless), and the screen pump (quotes, conflated per
-symbol, -> widgets as messages). Nothing slow runs on the UI thread, and nothing here imports
-qiskit or numba: the engine is loaded lazily by the panels that need it.
+(closed bars -> SQLite, in a thread, lossless), and the screen pump (quotes conflated per
+symbol, books, closed bars -> the dashboard as messages). Nothing slow runs on the UI thread,
+and nothing here imports qiskit or numba: the engine is loaded lazily by the panels that need
+it, inside workers.
 """
 
 from __future__ import annotations
@@ -11,27 +12,40 @@ from __future__ import annotations
 import asyncio
 import math
 import time
-from collections.abc import Sequence
-from typing import ClassVar
+from collections.abc import Callable, Sequence
+from typing import Any, ClassVar
 
 from textual import work
 from textual.app import App
 from textual.binding import Binding, BindingType
 
-from engine.model import Bar, Tick
+from engine.commands import Command
+from engine.model import Bar, Instrument, Order, OrderBook, Tick
 from engine.protocols import Feed
 from widgets.watchlist import Watchlist
 from workstation.config import Settings
+from workstation.desk import Desk
 from workstation.hub import Hub
-from workstation.messages import QuoteUpdated, ReferencePrice
+from workstation.messages import (
+    BarClosed,
+    BookUpdated,
+    OrderUpdated,
+    PositionsUpdated,
+    QuoteUpdated,
+    ReferencePrice,
+)
 from workstation.screens.dashboard import DashboardScreen
+from workstation.screens.order_ticket import OrderTicket, TicketDraft
 from workstation.store import Store
 
 
 class QwsApp(App[None]):
     CSS_PATH = "app.tcss"
     TITLE = "Quantum Workstation"
-    BINDINGS: ClassVar[list[BindingType]] = [Binding("q", "quit", "Quit", id="quit")]
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("q", "quit", "Quit", id="app.quit"),
+        Binding("f1,question_mark", "help", "Help", id="app.help"),
+    ]
 
     def __init__(
         self,
@@ -40,17 +54,35 @@ class QwsApp(App[None]):
         settings: Settings,
         symbols: Sequence[str] | None = None,
         timeframe: str | None = None,
+        clock: Callable[[], int] = time.time_ns,
+        show_clock: bool = True,
     ) -> None:
         super().__init__()
         self.feed = feed
         self.store = store
         self.settings = settings
-        self.timeframe = timeframe or settings.get("app.timeframe", "1m")
+        self.clock = clock
+        self.show_clock = show_clock
+        self.timeframe = timeframe or self.setting("app.timeframe", "1m")
         self.hub = Hub(settings.get("hub.queue_size", 10_000))
         self.symbols = self._choose_symbols(symbols)
         self.quotes_seen = 0
         self.bars_stored = 0
         self.feed_error = ""
+        self.marks: dict[str, float] = {}
+        self.desk: Desk | None = None
+        self.desk_error = ""
+        self.dashboard = DashboardScreen(
+            self.symbols, self._decimals(), self.timeframe, show_clock=show_clock
+        )
+        keymap = settings.get("keymap", {})
+        if isinstance(keymap, dict) and keymap:
+            self.set_keymap({str(k): str(v) for k, v in keymap.items()})
+
+    def setting(self, key: str, default: Any = None) -> Any:
+        """A setting saved from the settings screen (store) wins over the config file."""
+        saved = self.store.get_setting(key, None)
+        return saved if saved is not None else self.settings.get(key, default)
 
     def _choose_symbols(self, requested: Sequence[str] | None) -> list[str]:
         known = set(self.feed.symbols())
@@ -58,31 +90,47 @@ class QwsApp(App[None]):
         chosen = [s for s in wanted if s in known]
         return chosen or list(self.feed.symbols())
 
+    def decimals_for(self, symbol: str) -> int:
+        try:
+            return self.instrument(symbol).price_decimals
+        except (KeyError, ValueError, AttributeError):
+            return 4
+
     def _decimals(self) -> dict[str, int]:
-        instrument = getattr(self.feed, "instrument", None)
-        out: dict[str, int] = {}
-        for symbol in self.symbols:
-            try:
-                out[symbol] = instrument(symbol).price_decimals if instrument else 4
-            except (KeyError, ValueError):
-                out[symbol] = 4
-        return out
+        return {symbol: self.decimals_for(symbol) for symbol in self.symbols}
+
+    def instrument(self, symbol: str) -> Instrument:
+        """The feed's instrument (tick/lot grid); KeyError if the feed does not know it."""
+        resolver = getattr(self.feed, "instrument", None)
+        if resolver is None:
+            raise KeyError(f"the {self.feed.name} feed does not describe its instruments")
+        instrument: Instrument = resolver(symbol)
+        return instrument
 
     async def on_mount(self) -> None:
-        self.theme = self.settings.get("app.theme", "textual-dark")
-        dashboard = DashboardScreen(self.symbols, self._decimals())
-        await self.push_screen(dashboard)
-        self.watchlist = dashboard.query_one(Watchlist)
+        self.theme = self.setting("app.theme", "textual-dark")
+        await self.push_screen(self.dashboard)
         self.screen_pump()
         self.store_writer()
         self.feed_pump()
-        self.load_references()
-        self.set_interval(1.0, self._refresh_status)
+        self.call_after_refresh(self._after_first_frame)
+        self.set_interval(1.0, self.refresh_status)
 
+    def _after_first_frame(self) -> None:
+        """Work the first frame need not wait for: reference prices and the broker."""
+        self.load_references(self.symbols)
+        self.open_desk()
+
+    @property
+    def watchlist(self) -> Watchlist:
+        return self.dashboard.query_one(Watchlist)
+
+    # -- workers ----------------------------------------------------------------------------
     @work(exclusive=True, group="feed")
     async def feed_pump(self) -> None:
+        self.feed_error = ""
         try:
-            async for event in self.feed.stream(self.symbols, self.timeframe):
+            async for event in self.feed.stream(list(self.symbols), self.timeframe):
                 await self.hub.publish(event)
             self.feed_error = "stream ended"
         except asyncio.CancelledError:
@@ -90,18 +138,27 @@ class QwsApp(App[None]):
         except Exception as exc:
             self.feed_error = f"{type(exc).__name__}: {exc}"
             self.log.error(f"feed {self.feed.name} stopped: {self.feed_error}")
+            self.dashboard.log_line(f"feed stopped: {self.feed_error}", "error")
             self.notify(f"feed stopped: {self.feed_error}", severity="error", timeout=10)
 
     @work(exclusive=True, group="screen")
     async def screen_pump(self) -> None:
         sub = self.hub.subscribe("screen", maxsize=1_000)
+        dashboard = self.dashboard
         while True:
-            await sub.wait()
-            watchlist = self.watchlist
+            try:
+                await sub.wait()
+            except StopAsyncIteration:  # the hub closed: the app is shutting down
+                return
             for event in sub.get_nowait_all():
                 if isinstance(event, Tick):
                     self.quotes_seen += 1
-                    watchlist.post_message(QuoteUpdated(event))
+                    self.marks[event.symbol] = event.mid
+                    dashboard.post_message(QuoteUpdated(event))
+                elif isinstance(event, OrderBook):
+                    dashboard.post_message(BookUpdated(event))
+                elif isinstance(event, Bar) and event.closed:
+                    dashboard.post_message(BarClosed(event))
             await asyncio.sleep(0)
 
     @work(exclusive=True, group="store")
@@ -109,7 +166,10 @@ class QwsApp(App[None]):
         sub = self.hub.subscribe("store", lossless=True)
         venue = getattr(self.feed, "venue", self.feed.name)
         while True:
-            await sub.wait()
+            try:
+                await sub.wait()
+            except StopAsyncIteration:
+                return
             bars = [e for e in sub.get_nowait_all() if isinstance(e, Bar) and e.closed]
             for bar in bars:
                 await asyncio.to_thread(self._store_bar, bar, venue)
@@ -120,29 +180,231 @@ class QwsApp(App[None]):
         self.store.upsert_candles(bars_to_frame([bar]), bar.symbol, bar.timeframe, venue)
         self.bars_stored += 1
 
-    @work(exclusive=True, group="references")
-    async def load_references(self) -> None:
-        for symbol in self.symbols:
+    @work(group="references")
+    async def load_references(self, symbols: Sequence[str]) -> None:
+        for symbol in symbols:
             try:
                 daily = await self.feed.history(symbol, "1d", limit=1)
             except Exception as exc:
                 self.log.warning(f"no daily history for {symbol}: {exc}")
                 continue
             if daily.height and math.isfinite(daily["close"][-1]):
-                self.watchlist.post_message(ReferencePrice(symbol, float(daily["close"][-1])))
+                self.dashboard.post_message(ReferencePrice(symbol, float(daily["close"][-1])))
 
-    def _refresh_status(self) -> None:
-        screen = self.screen
-        if not isinstance(screen, DashboardScreen):
-            return
+    def refresh_status(self) -> None:
         drops = sum(s.dropped for s in self.hub.stats())
         state = f"[red]{self.feed_error}[/red]" if self.feed_error else "live"
-        screen.set_status(
+        stamp = time.strftime("%H:%M:%S", time.gmtime(self.clock() / 1e9))
+        if self.desk is not None:
+            kill = " [red b]KILL SWITCH[/]" if self.desk.oms.kill_switch else ""
+            mode = ("[red b]LIVE[/] " if self.desk.live else "") + self.desk.venue + kill
+        else:
+            mode = f"[red]no broker: {self.desk_error}[/]" if self.desk_error else "broker…"
+        self.dashboard.set_status(
             f"feed {self.feed.name}: {state} · quotes {self.quotes_seen:,}"
-            f" · bars stored {self.bars_stored:,} · drops {drops}"
-            f" · {time.strftime('%H:%M:%S', time.gmtime())} UTC"
+            f" · bars stored {self.bars_stored:,} · drops {drops} · {mode} · {stamp} UTC"
         )
+
+    # -- watchlist --------------------------------------------------------------------------
+    def watch(self, symbol: str) -> None:
+        if symbol in self.symbols:
+            return
+        if symbol not in self.feed.symbols():
+            self.dashboard.log_line(f"{symbol}: not a symbol of the {self.feed.name} feed", "error")
+            return
+        self.symbols.append(symbol)
+        self.store.set_watchlist(self.symbols)
+        self.dashboard.add_to_watchlist(symbol)
+        self.dashboard.log_line(f"watching {symbol}")
+        self.load_references([symbol])
+        self.feed_pump()
+
+    def unwatch(self, symbol: str) -> None:
+        if symbol not in self.symbols or len(self.symbols) == 1:
+            return
+        self.symbols.remove(symbol)
+        self.store.set_watchlist(self.symbols)
+        self.dashboard.remove_from_watchlist(symbol)
+        self.dashboard.log_line(f"removed {symbol} from the watchlist")
+        self.feed_pump()
+
+    # -- trading ----------------------------------------------------------------------------
+    @work(thread=True, group="desk")
+    def open_desk(self) -> None:
+        try:
+            desk = Desk(self.settings, self.store, self.marks)
+        except Exception as exc:  # a broken broker config must not take the screen down
+            self.desk_error = f"{type(exc).__name__}: {exc}"
+            self.call_from_thread(self.dashboard.log_line, f"broker: {self.desk_error}", "error")
+            return
+        self.call_from_thread(self._desk_ready, desk)
+
+    def _desk_ready(self, desk: Desk) -> None:
+        self.desk = desk
+        self.dashboard.log_line(f"broker {desk.venue} ready{' (LIVE)' if desk.live else ''}")
+        self.publish_desk()
+        self.market_pump()
+
+    def publish_desk(self) -> None:
+        if self.desk is None:
+            return
+        view = self.desk.view()
+        self.dashboard.post_message(PositionsUpdated(view.positions))
+        self.dashboard.orders_snapshot(view.open_orders)
+
+    @work(exclusive=True, group="market")
+    async def market_pump(self) -> None:
+        """Quotes and books -> the (paper) broker; working orders synced a few times a second."""
+        desk = self.desk
+        assert desk is not None
+        sub = self.hub.subscribe("broker", maxsize=1_000)
+        last_sync = 0.0
+        loop = asyncio.get_running_loop()
+        while True:
+            try:
+                await sub.wait()
+            except StopAsyncIteration:
+                return
+            for event in sub.get_nowait_all():
+                if isinstance(event, (Tick, OrderBook)):
+                    desk.on_market(event)
+            if loop.time() - last_sync >= 0.25 and desk.has_working_orders():
+                last_sync = loop.time()
+                try:
+                    await desk.oms.sync()
+                except Exception as exc:
+                    self.dashboard.log_line(f"order sync: {exc}", "error")
+                self.publish_desk()
+
+    def _require_desk(self, what: str) -> Desk | None:
+        if self.desk is None:
+            reason = self.desk_error or "the broker is still starting"
+            self.dashboard.log_line(f"cannot {what}: {reason}", "warning")
+        return self.desk
+
+    def open_ticket(self, draft: TicketDraft) -> None:
+        try:
+            instrument = self.instrument(draft.symbol)
+        except KeyError as exc:
+            self.dashboard.log_line(str(exc), "error")
+            return
+        desk = self.desk
+        ticket = OrderTicket(
+            instrument,
+            draft,
+            mark=self.marks.get(draft.symbol),
+            risk_check=desk.risk_verdict if desk else None,
+            live=desk.live if desk else bool(self.setting("trading.live", False)),
+            venue=desk.venue if desk else str(self.setting("trading.broker", "paper")),
+        )
+        self.push_screen(ticket, self._ticket_closed)
+
+    def _ticket_closed(self, order: Order | None) -> None:
+        if order is None:
+            self.dashboard.log_line("order ticket cancelled")
+            return
+        self.submit_order(order)
+
+    @work(group="orders")
+    async def submit_order(self, order: Order) -> Order | None:
+        desk = self._require_desk(f"send {order.side} {order.qty:f} {order.symbol}")
+        if desk is None:
+            return None
+        try:
+            result = await desk.oms.submit(order)
+        except Exception as exc:
+            self.dashboard.log_line(f"order {order.client_id[:8]} failed: {exc}", "error")
+            return None
+        severity = "error" if result.status.value == "REJECTED" else "success"
+        detail = f" — {result.reason}" if result.reason else ""
+        self.dashboard.post_message(OrderUpdated(result))
+        self.dashboard.log_line(
+            f"{result.side} {result.qty:f} {result.symbol} {result.type}: {result.status}{detail}",
+            severity,
+        )
+        self.publish_desk()
+        return result
+
+    @work(group="orders")
+    async def cancel_order(self, client_id: str | None) -> None:
+        desk = self._require_desk("cancel")
+        if desk is None:
+            return
+        targets = [client_id] if client_id else [o.client_id for o in desk.view().open_orders]
+        for cid in targets:
+            try:
+                order = await desk.oms.cancel(cid)
+                self.dashboard.post_message(OrderUpdated(order))
+            except Exception as exc:
+                self.dashboard.log_line(f"cancel {cid[:8]}: {exc}", "error")
+        self.publish_desk()
+
+    @work(group="orders")
+    async def flatten(self, symbol: str | None) -> None:
+        desk = self._require_desk("close positions")
+        if desk is None:
+            return
+        orders = await desk.oms.flatten(symbol)
+        for order in orders:
+            self.dashboard.post_message(OrderUpdated(order))
+        self.dashboard.log_line(f"close {symbol or 'all'}: {len(orders)} order(s)")
+        self.publish_desk()
+
+    @work(group="orders")
+    async def set_kill_switch(self, on: bool) -> None:
+        desk = self._require_desk("switch the kill switch")
+        if desk is None:
+            return
+        cancelled = await desk.oms.set_kill_switch(on, reason="from the workstation")
+        self.dashboard.log_line(
+            f"kill switch {'ON' if on else 'off'}"
+            + (f"; cancelled {len(cancelled)} order(s)" if cancelled else ""),
+            "warning" if on else "info",
+        )
+        self.publish_desk()
+        self.refresh_status()
+
+    def trade_command(self, command: Command) -> None:
+        e = command.entities
+        if command.intent == "close":
+            self.flatten(e.get("symbol"))
+        elif command.intent == "flatten":
+            self.flatten(None)
+        elif command.intent == "cancel":
+            self.cancel_order(e.get("client_id"))
+        elif command.intent == "kill":
+            self.set_kill_switch(bool(e["on"]))
+        elif command.intent == "scan":
+            self.dashboard.scan(e.get("symbols") or list(self.symbols), e.get("timeframe"))
+        else:
+            self.dashboard.log_line(f"'{command.intent}' is not handled here", "warning")
+
+    # -- screens ----------------------------------------------------------------------------
+    def action_help(self) -> None:
+        from widgets.chart import Chart
+        from widgets.command_bar import CommandBar
+        from workstation.screens.backtest import BacktestScreen
+        from workstation.screens.help import HelpScreen
+        from workstation.screens.settings import SettingsScreen
+        from workstation.screens.symbol_search import SymbolSearch
+
+        if isinstance(self.screen, HelpScreen):
+            return
+        owners = [
+            ("app", QwsApp),
+            ("dashboard", DashboardScreen),
+            ("watchlist", Watchlist),
+            ("chart", Chart),
+            ("command bar", CommandBar),
+            ("order ticket", OrderTicket),
+            ("search", SymbolSearch),
+            ("backtest", BacktestScreen),
+            ("settings", SettingsScreen),
+        ]
+        self.push_screen(HelpScreen(owners))
 
     async def on_unmount(self) -> None:
         self.hub.close()
         await self.feed.close()
+        if self.desk is not None:
+            self.desk.close()

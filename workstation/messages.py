@@ -6,9 +6,12 @@ one instead of queueing behind it (Textual drops the older message).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 from textual.message import Message
 
-from engine.model import Bar, OrderBook, Tick
+from engine.model import Bar, Cycle, CyclePhase, Order, OrderBook, Position, Signal, Tick
 
 
 class QuoteUpdated(Message):
@@ -50,3 +53,54 @@ class FeedStatus(Message):
         self.feed = feed
         self.state = state
         self.detail = detail
+
+
+class CyclesComputed(Message):
+    """A QPE run's result for one symbol/timeframe: the phase-register distribution
+    (``spectrum``, index = phase bin k), the dominant cycles, the current phase, and how it ran."""
+
+    def __init__(
+        self,
+        symbol: str,
+        timeframe: str,
+        spectrum: Any,
+        cycles: Sequence[Cycle],
+        phase: CyclePhase | None,
+        elapsed_ms: float,
+        backend: str,
+    ) -> None:
+        super().__init__()
+        self.symbol = symbol
+        self.timeframe = timeframe
+        self.spectrum = spectrum
+        self.cycles = tuple(cycles)
+        self.phase = phase
+        self.elapsed_ms = elapsed_ms
+        self.backend = backend
+
+
+class SignalRaised(Message):
+    def __init__(self, signal: Signal) -> None:
+        super().__init__()
+        self.signal = signal
+
+
+class OrderUpdated(Message):
+    def __init__(self, order: Order) -> None:
+        super().__init__()
+        self.order = order
+
+
+class PositionsUpdated(Message):
+    def __init__(self, positions: Sequence[Position]) -> None:
+        super().__init__()
+        self.positions = tuple(positions)
+
+
+class LogLine(Message):
+    """A line for the log/alerts pane (severity: info, warning, error, success)."""
+
+    def __init__(self, text: str, severity: str = "info") -> None:
+        super().__init__()
+        self.text = text
+        self.severity = severity

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -22,7 +23,6 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
-import sqlite_utils
 
 from engine.model import (
     Action,
@@ -144,6 +144,24 @@ _CANDLE_UPSERT = (
     "open=excluded.open, high=excluded.high, low=excluded.low, close=excluded.close, "
     "volume=excluded.volume"
 )
+
+
+def _import_sqlite_utils() -> Any:
+    """sqlite_utils imports pandas (~0.5 s) only to map pandas dtypes, which this store never
+    hands it (bulk data is polars); hiding pandas during that one import keeps ``qws`` start-up
+    fast. A pandas already imported by someone else is used as usual."""
+    import importlib
+
+    if "pandas" in sys.modules:
+        return importlib.import_module("sqlite_utils")
+    sys.modules["pandas"] = None  # type: ignore[assignment]  # makes `import pandas` fail
+    try:
+        return importlib.import_module("sqlite_utils")
+    finally:
+        del sys.modules["pandas"]
+
+
+sqlite_utils = _import_sqlite_utils()
 
 
 class StoreError(RuntimeError):

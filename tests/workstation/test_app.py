@@ -45,4 +45,4 @@ async def test_saved_watchlist_wins_and_unknown_symbols_are_left_out(store: Stor
     app = QwsApp(DemoFeed(tick_interval_s=0.01), store, Settings.load(environ={}))
     async with app.run_test(size=(100, 30)):
         watchlist = app.screen.query_one(Watchlist)
-        assert [str(k.value) for k in watchlist.rows] == ["XAUUSD", "EURUSD"]
+        assert watchlist.order == ["XAUUSD", "EURUSD"]

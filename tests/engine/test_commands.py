@@ -1,0 +1,177 @@
+from __future__ import annotations
+
+from decimal import Decimal as D
+
+import pytest
+
+from engine.commands import Command, CommandError, parse, resolve_symbol
+
+SYMBOLS = ["BTC/USDT", "ETH/USDT", "SOL/USDT", "EURUSD", "GBPUSD", "USDJPY", "XAUUSD", "US500"]
+
+
+@pytest.mark.parametrize(
+    ("text", "intent", "entities"),
+    [
+        (
+            "buy 0.1 BTC/USDT limit 60000 sl 58000 tp 65000",
+            "order",
+            {
+                "side": "buy",
+                "qty": D("0.1"),
+                "symbol": "BTC/USDT",
+                "type": "limit",
+                "price": D("60000"),
+                "sl": D("58000"),
+                "tp": D("65000"),
+            },
+        ),
+        (
+            "buy 0.1 btc",
+            "order",
+            {"side": "buy", "qty": D("0.1"), "symbol": "BTC/USDT", "type": "market"},
+        ),
+        (
+            "sell eurusd 10000",
+            "order",
+            {"side": "sell", "qty": D("10000"), "symbol": "EURUSD", "type": "market"},
+        ),
+        (
+            "short 2 xau @ 2400",
+            "order",
+            {
+                "side": "sell",
+                "qty": D("2"),
+                "symbol": "XAUUSD",
+                "type": "limit",
+                "price": D("2400"),
+            },
+        ),
+        (
+            "long 1 eth at 3100.5 tp 3300",
+            "order",
+            {
+                "side": "buy",
+                "qty": D("1"),
+                "symbol": "ETH/USDT",
+                "type": "limit",
+                "price": D("3100.5"),
+                "tp": D("3300"),
+            },
+        ),
+        (
+            "go long 0.5 of sol stop 160",
+            "order",
+            {
+                "side": "buy",
+                "qty": D("0.5"),
+                "symbol": "SOL/USDT",
+                "type": "stop",
+                "price": D("160"),
+            },
+        ),
+        (
+            "BUY 5k EURUSD LIMIT 1.08 IOC",
+            "order",
+            {
+                "side": "buy",
+                "qty": D("5000"),
+                "symbol": "EURUSD",
+                "type": "limit",
+                "price": D("1.08"),
+                "tif": "IOC",
+            },
+        ),
+        (
+            ":sell 0.01 btcusdt market",
+            "order",
+            {"side": "sell", "qty": D("0.01"), "symbol": "BTC/USDT", "type": "market"},
+        ),
+        ("buy btc", "order", {"side": "buy", "symbol": "BTC/USDT", "type": "market"}),
+        ("close EURUSD", "close", {"symbol": "EURUSD", "all": False}),
+        ("close all", "close", {"symbol": None, "all": True}),
+        ("exit the xau", "close", {"symbol": "XAUUSD", "all": False}),
+        ("cancel all", "cancel", {"client_id": None, "all": True}),
+        ("cancel abc123", "cancel", {"client_id": "abc123", "all": False}),
+        ("chart XAUUSD 4h", "chart", {"symbol": "XAUUSD", "timeframe": "4h"}),
+        ("show eth h1", "chart", {"symbol": "ETH/USDT", "timeframe": "1h"}),
+        ("chart 15min", "chart", {"timeframe": "15m"}),
+        ("usdjpy", "chart", {"symbol": "USDJPY"}),
+        ("4h", "timeframe", {"timeframe": "4h"}),
+        ("tf daily", "timeframe", {"timeframe": "1d"}),
+        ("scan", "scan", {"symbols": []}),
+        ("scan btc eth 5m", "scan", {"symbols": ["BTC/USDT", "ETH/USDT"], "timeframe": "5m"}),
+        (
+            "backtest sma_cross fast=10 slow=30",
+            "backtest",
+            {"strategy": "sma_cross", "params": {"fast": 10, "slow": 30}},
+        ),
+        (
+            "bt sma_cross fast = 5 on xauusd 1h",
+            "backtest",
+            {"strategy": "sma_cross", "params": {"fast": 5}, "symbol": "XAUUSD", "timeframe": "1h"},
+        ),
+        (
+            "backtest rsi level=0.5 long_only=yes",
+            "backtest",
+            {"strategy": "rsi", "params": {"level": 0.5, "long_only": True}},
+        ),
+        ("add gbp", "watch_add", {"symbol": "GBPUSD", "all": False}),
+        ("remove US500", "watch_remove", {"symbol": "US500", "all": False}),
+        ("search eth", "search", {"text": "eth"}),
+        ("kill", "kill", {"on": True}),
+        ("kill switch off", "kill", {"on": False}),
+        ("help", "help", {}),
+        ("?", "help", {}),
+        ("settings", "settings", {}),
+        ("theme Nord", "theme", {"theme": "nord"}),
+        ("quit", "quit", {}),
+        ("flatten", "flatten", {}),
+    ],
+)
+def test_phrasings(text: str, intent: str, entities: dict | None) -> None:
+    cmd = parse(text, SYMBOLS)
+    assert isinstance(cmd, Command)
+    assert cmd.intent == intent
+    if entities is not None:
+        assert cmd.entities == entities
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("", "type a command"),
+        ("dance", "unknown command 'dance'"),
+        ("buy 0.1", "which symbol"),
+        ("buy 0.1 doge", "unknown symbol 'doge'"),
+        ("buy 0.1 us", "ambiguous: USDJPY, US500"),
+        ("buy 0.1 btc limit", "limit order needs a price"),
+        ("buy -1 btc", "the quantity must be a positive number"),
+        ("buy 0.1 btc sl", "'sl' needs a price"),
+        ("buy 0.1 btc sl abc", "expected a number for the SL price"),
+        ("buy 0.1 btc 2 3", "did not understand '2'"),
+        ("tf 7m", "which timeframe"),
+        ("close", "close what"),
+        ("close btc eth", "close takes one symbol"),
+        ("cancel", "cancel what"),
+        ("backtest", "which strategy"),
+        ("backtest fast=10", "which strategy"),
+        ("chart", "chart what"),
+        ("kill maybe", "kill on|off"),
+        ("help me now", "help takes no arguments"),
+    ],
+)
+def test_what_it_cannot_parse_gets_a_clear_message(text: str, message: str) -> None:
+    with pytest.raises(CommandError) as err:
+        parse(text, SYMBOLS)
+    assert message in str(err.value)
+
+
+def test_without_a_symbol_list_symbols_are_taken_as_typed() -> None:
+    assert parse("buy 1 abc/xyz").entities["symbol"] == "ABC/XYZ"
+    assert resolve_symbol("eur", None) == "EUR"
+
+
+def test_resolution_prefers_exact_then_squashed_then_unique_prefix() -> None:
+    assert resolve_symbol("US500", SYMBOLS) == "US500"
+    assert resolve_symbol("eth-usdt", SYMBOLS) == "ETH/USDT"
+    assert resolve_symbol("gbp", SYMBOLS) == "GBPUSD"

@@ -1,0 +1,487 @@
+"""The price chart: candlesticks, volume, overlays, levels, a crosshair; pan and zoom.
+
+Bars live in bounded numpy arrays (the last ``MAX_BARS``), so a long session never grows
+memory. Live ticks update the forming bar in place; history and overlays arrive from the
+screen (loaded in workers). Colours come from component classes, so the .tcss and themes
+decide them.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar, Protocol, Self
+
+import numpy as np
+import polars as pl
+from rich.segment import Segment
+from rich.style import Style
+from textual import events
+from textual.binding import Binding, BindingType
+from textual.message import Message
+from textual.reactive import reactive
+from textual.strip import Strip
+from textual.widget import Widget
+
+from engine.model import Tick
+from engine.timeframes import parse
+from widgets.candles import (
+    GLYPH_BY_CODE,
+    candle_cells,
+    group_bars,
+    nice_ticks,
+    price_range,
+    value_row,
+    volume_cells,
+)
+
+MAX_BARS = 2_000
+MIN_ZOOM = 8
+
+
+class PriceLevel(Protocol):
+    """A horizontal price line (engine.levels.Level: Fibonacci, Gann...)."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def price(self) -> float: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Overlay:
+    """A series drawn over the candles, aligned with the chart's bars (NaN = no value)."""
+
+    name: str
+    values: np.ndarray
+    style: str = "ema"
+
+
+class Chart(Widget, can_focus=True):
+    COMPONENT_CLASSES: ClassVar[set[str]] = {
+        "chart--up",
+        "chart--down",
+        "chart--axis",
+        "chart--ema",
+        "chart--band",
+        "chart--level",
+        "chart--cursor",
+        "chart--turn",
+        "chart--readout",
+    }
+    DEFAULT_CSS = """
+    Chart { height: 1fr; min-height: 6; }
+    Chart > .chart--up { color: $success; }
+    Chart > .chart--down { color: $error; }
+    Chart > .chart--axis { color: $text-muted; }
+    Chart > .chart--ema { color: $warning; }
+    Chart > .chart--band { color: $accent 70%; }
+    Chart > .chart--level { color: $secondary; }
+    Chart > .chart--cursor { background: $foreground 15%; }
+    Chart > .chart--turn { color: $accent; text-style: bold; }
+    Chart > .chart--readout { color: $text; }
+    """
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("left", "cursor(-1)", "◀ bar", show=False, id="chart.cursor_left"),
+        Binding("right", "cursor(1)", "bar ▶", show=False, id="chart.cursor_right"),
+        Binding("shift+left,h", "pan(10)", "Pan back", show=False, id="chart.pan_back"),
+        Binding("shift+right,l", "pan(-10)", "Pan fwd", show=False, id="chart.pan_forward"),
+        Binding("plus,equals_sign", "zoom(0.5)", "Zoom in", id="chart.zoom_in"),
+        Binding("minus", "zoom(2)", "Zoom out", id="chart.zoom_out"),
+        Binding("end", "latest", "Latest", show=False, id="chart.latest"),
+        Binding("home", "oldest", "Oldest", show=False, id="chart.oldest"),
+    ]
+
+    zoom: reactive[int] = reactive(0, always_update=True)  # 0 = one bar per column
+    offset: reactive[int] = reactive(0, always_update=True)
+    cursor: reactive[int | None] = reactive(None, always_update=True)
+
+    class ViewChanged(Message):
+        """The visible window moved (pan/zoom); the screen may show the range."""
+
+        def __init__(self, zoom: int, offset: int) -> None:
+            super().__init__()
+            self.zoom = zoom
+            self.offset = offset
+
+    def __init__(self, **kwargs: object) -> None:
+        super().__init__(**kwargs)  # type: ignore[arg-type]
+        self.symbol = ""
+        self.timeframe = "1m"
+        self.decimals = 2
+        self.message = "loading…"
+        self._tf_ns = parse("1m").ns
+        self._ts = np.empty(0, dtype=np.int64)
+        self._o = self._h = self._l = self._c = self._v = np.empty(0)
+        self.overlays: list[Overlay] = []
+        self.levels: list[PriceLevel] = []
+        self.turns: list[tuple[float, str]] = []  # (bars ahead of the last bar, "peak"|"trough")
+        self.redraws = 0
+        self.ticks = 0
+        self._dirty = False
+        self._strips: list[Strip] | None = None
+        self._strips_width = 0
+
+    # -- data -------------------------------------------------------------------------------
+    @property
+    def bar_count(self) -> int:
+        return len(self._c)
+
+    def set_history(self, symbol: str, timeframe: str, frame: pl.DataFrame, decimals: int) -> None:
+        frame = frame.tail(MAX_BARS)
+        self.symbol, self.timeframe, self.decimals = symbol, timeframe, decimals
+        self._tf_ns = parse(timeframe).ns
+        self._ts = frame["ts"].to_numpy().astype(np.int64).copy()
+        self._o, self._h, self._l, self._c, self._v = (
+            frame[c].to_numpy().astype(np.float64).copy()
+            for c in ("open", "high", "low", "close", "volume")
+        )
+        self.overlays, self.levels, self.turns = [], [], []
+        self.offset, self.cursor = 0, None
+        self.message = "" if len(self._c) else f"no {timeframe} history for {symbol}"
+        self.refresh()
+
+    def set_message(self, text: str) -> None:
+        self.message = text
+        self.refresh()
+
+    def bars(self) -> pl.DataFrame:
+        """The chart's bars as an OHLCV frame (for overlays computed elsewhere)."""
+        return pl.DataFrame(
+            {
+                "ts": self._ts,
+                "open": self._o,
+                "high": self._h,
+                "low": self._l,
+                "close": self._c,
+                "volume": self._v,
+            }
+        )
+
+    def add_tick(self, tick: Tick) -> bool:
+        """Fold a live tick into the forming bar; True if it opened a new bar."""
+        if tick.symbol != self.symbol or not len(self._ts):
+            return False
+        price = tick.last if math.isfinite(tick.last) else tick.mid
+        if not math.isfinite(price):
+            return False
+        self.ticks += 1
+        start = tick.ts_ns - tick.ts_ns % self._tf_ns
+        opened = False
+        if start > self._ts[-1]:
+            self._append(start, price)
+            opened = True
+        elif start < self._ts[-1]:
+            return False
+        i = len(self._c) - 1
+        self._h[i] = max(self._h[i], price)
+        self._l[i] = min(self._l[i], price)
+        self._c[i] = price
+        self._v[i] += tick.volume
+        self._dirty = True
+        return opened
+
+    def _append(self, start: int, price: float) -> None:
+        keep = MAX_BARS - 1
+        self._ts = np.append(self._ts[-keep:], start)
+        self._o = np.append(self._o[-keep:], price)
+        self._h = np.append(self._h[-keep:], price)
+        self._l = np.append(self._l[-keep:], price)
+        self._c = np.append(self._c[-keep:], price)
+        self._v = np.append(self._v[-keep:], 0.0)
+        self.overlays = [
+            Overlay(o.name, np.append(o.values[-keep:], np.nan), o.style) for o in self.overlays
+        ]
+
+    def set_overlays(self, overlays: Sequence[Overlay]) -> None:
+        n = len(self._c)
+        self.overlays = [o for o in overlays if len(o.values) == n]
+        self.refresh()
+
+    def set_levels(self, levels: Sequence[PriceLevel]) -> None:
+        self.levels = list(levels)
+        self.refresh()
+
+    def set_turns(self, turns: Sequence[tuple[float, str]]) -> None:
+        self.turns = list(turns)
+        self.refresh()
+
+    def on_mount(self) -> None:
+        self.set_interval(1 / 4, self._flush)
+
+    def _flush(self) -> None:
+        if self._dirty:
+            self._dirty = False
+            self.refresh()
+
+    # -- view -------------------------------------------------------------------------------
+    def _plot_width(self) -> int:
+        return max(1, self.size.width - self._axis_width())
+
+    def _axis_width(self) -> int:
+        if not len(self._c):
+            return 10
+        peak = float(np.nanmax(self._h)) if np.isfinite(self._h).any() else 1.0
+        return len(f"{peak:,.{self.decimals}f}") + 2
+
+    def _window(self) -> tuple[int, int, int]:
+        """(start, end, k): source bars [start, end) shown, k bars per column."""
+        n = len(self._c)
+        width = self._plot_width()
+        zoom = max(MIN_ZOOM, min(self.zoom or width, max(n, MIN_ZOOM)))
+        k = max(1, math.ceil(zoom / width))
+        end = max(0, n - self.offset)
+        start = max(0, end - zoom)
+        return start, end, k
+
+    def validate_zoom(self, value: int) -> int:
+        return 0 if value == 0 else max(MIN_ZOOM, min(value, MAX_BARS))
+
+    @property
+    def visible_bars(self) -> int:
+        start, end, _ = self._window()
+        return end - start
+
+    def validate_offset(self, value: int) -> int:
+        return max(0, min(value, max(0, len(self._c) - MIN_ZOOM)))
+
+    def watch_zoom(self) -> None:
+        self.post_message(self.ViewChanged(self.zoom, self.offset))
+
+    def watch_offset(self) -> None:
+        self.post_message(self.ViewChanged(self.zoom, self.offset))
+
+    def action_zoom(self, factor: float) -> None:
+        self.zoom = round((self.zoom or self._plot_width()) * factor)
+
+    def action_pan(self, bars: int) -> None:
+        self.offset += bars
+
+    def action_latest(self) -> None:
+        self.offset, self.cursor = 0, None
+
+    def action_oldest(self) -> None:
+        self.offset = len(self._c)
+
+    def action_cursor(self, step: int) -> None:
+        columns = self._columns()
+        if columns == 0:
+            return
+        current = columns - 1 if self.cursor is None else self.cursor
+        target = current + step
+        if target < 0:
+            self.offset += 1
+            target = 0
+        elif target >= columns:
+            if self.offset > 0:
+                self.offset -= 1
+            target = columns - 1
+        self.cursor = target
+
+    def _columns(self) -> int:
+        start, end, k = self._window()
+        return (end - start) // k
+
+    def on_mouse_scroll_up(self, event: events.MouseScrollUp) -> None:
+        event.stop()
+        self.action_zoom(0.8)
+
+    def on_mouse_scroll_down(self, event: events.MouseScrollDown) -> None:
+        event.stop()
+        self.action_zoom(1.25)
+
+    def on_mouse_move(self, event: events.MouseMove) -> None:
+        start, end, k = self._window()
+        columns = (end - start) // k
+        if 0 <= event.x < columns:
+            self.cursor = event.x
+
+    def on_leave(self, event: events.Leave) -> None:
+        self.cursor = None
+
+    # -- drawing ----------------------------------------------------------------------------
+    def _style(self, name: str) -> Style:
+        return self.get_component_rich_style(f"chart--{name}", partial=True)
+
+    def readout(self) -> str:
+        """The crosshair line: the bar under the cursor (or the latest) in words."""
+        start, end, k = self._window()
+        if end <= start:
+            return f"{self.symbol} {self.timeframe}  {self.message}"
+        o, h, lo, c, v = group_bars(
+            self._o[start:end], self._h[start:end], self._l[start:end],
+            self._c[start:end], self._v[start:end], k,
+        )  # fmt: skip
+        col = len(c) - 1 if self.cursor is None else min(self.cursor, len(c) - 1)
+        ts_index = end - (len(c) - col) * k
+        ts = int(self._ts[max(ts_index, 0)])
+        stamp = time.strftime("%m-%d %H:%M", time.gmtime(ts / 1e9))
+        d = self.decimals
+        chg = (c[col] / o[col] - 1) * 100 if o[col] else 0.0
+        return (
+            f"{self.symbol} {self.timeframe}{'×' + str(k) if k > 1 else ''}  {stamp}  "
+            f"O {o[col]:,.{d}f} H {h[col]:,.{d}f} L {lo[col]:,.{d}f} C {c[col]:,.{d}f} "
+            f"({chg:+.2f}%) V {v[col]:,.0f}"
+        )
+
+    def refresh(self, *regions: Any, **kwargs: Any) -> Self:
+        self._strips = None
+        return super().refresh(*regions, **kwargs)
+
+    def render_line(self, y: int) -> Strip:
+        width = self.size.width
+        if self._strips is None or self._strips_width != width:
+            self._strips = [
+                Strip(line).extend_cell_length(width, self.rich_style).crop(0, width)
+                for line in self._build().lines
+            ]
+            self._strips_width = width
+        if y < len(self._strips):
+            return self._strips[y]
+        return Strip.blank(width, self.rich_style)
+
+    def _build(self) -> _Lines:
+        self.redraws += 1
+        width, height = self.size.width, self.size.height
+        out = _Lines(self.rich_style)
+        out.append(self.readout()[:width], self._style("readout"))
+        if height < 4 or not len(self._c):
+            if self.message:
+                out.append("\n" + self.message[:width], self._style("axis"))
+            return out
+        vol_rows = 2 if height >= 14 else 1 if height >= 9 else 0
+        rows = height - 2 - vol_rows
+        start, end, k = self._window()
+        o, h, lo, c, v = group_bars(
+            self._o[start:end], self._h[start:end], self._l[start:end],
+            self._c[start:end], self._v[start:end], k,
+        )  # fmt: skip
+        overlays = [(ov, self._grouped_overlay(ov.values, start, end, k)) for ov in self.overlays]
+        bottom, top = price_range(h, lo, *(vals for _, vals in overlays))
+        cells = candle_cells(o, h, lo, c, rows, bottom, top)
+        up = c >= o
+        axis_w = self._axis_width()
+        plot_w = width - axis_w
+        cols = min(len(c), plot_w)
+        cells, up = cells[:, -cols:] if cols else cells[:, :0], up[-cols:] if cols else up[:0]
+        overlay_rows = [
+            (ov.style, [value_row(x, rows, bottom, top) for x in vals[-cols:]] if cols else [])
+            for ov, vals in overlays
+        ]
+        level_rows = [(lv, value_row(lv.price, rows, bottom, top)) for lv in self.levels]
+        tick_rows = {value_row(t, rows, bottom, top): t for t in nice_ticks(bottom, top, rows // 2)}
+        last_row = value_row(float(c[-1]), rows, bottom, top) if self.offset == 0 else None
+        cursor = None if self.cursor is None else min(self.cursor, cols - 1)
+        s_up, s_down, s_axis = self._style("up"), self._style("down"), self._style("axis")
+        s_cursor = self._style("cursor")
+        d = self.decimals
+        for r in range(rows):
+            out.append("\n")
+            line: list[tuple[str, Style]] = []
+            level_here = [lv for lv, lr in level_rows if lr == r]
+            for x in range(cols):
+                code = cells[r, x]
+                style = s_up if up[x] else s_down
+                ch = GLYPH_BY_CODE[code]
+                if code == 0:
+                    ch, style = self._overlay_glyph(overlay_rows, r, x, level_here, style)
+                if cursor is not None and x == cursor:
+                    style = style + s_cursor
+                line.append((ch, style))
+            pad = plot_w - cols
+            if pad > 0:
+                fill = "┈" if level_here else " "
+                line.append((fill * pad, self._style("level") if level_here else s_axis))
+            for ch, style in _merge(line):
+                out.append(ch, style)
+            if r == last_row:
+                out.append(f" {c[-1]:,.{d}f}".ljust(axis_w)[:axis_w], s_up if up[-1] else s_down)
+            elif level_here:
+                out.append(f" {level_here[0].name}"[:axis_w].ljust(axis_w), self._style("level"))
+            elif r in tick_rows:
+                out.append(f" {tick_rows[r]:,.{d}f}".ljust(axis_w)[:axis_w], s_axis)
+            else:
+                out.append(" " * axis_w)
+        for line_text in volume_cells(v[-cols:] if cols else v[:0], vol_rows):
+            out.append("\n")
+            for x, ch in enumerate(line_text):
+                style = (s_up if up[x] else s_down) + Style(dim=True)
+                if cursor is not None and x == cursor:
+                    style = style + s_cursor
+                out.append(ch, style)
+            out.append(" " * (width - len(line_text)))
+        out.append("\n")
+        out.append(self._time_axis(start, end, k, cols, width), s_axis)
+        return out
+
+    def _grouped_overlay(self, values: np.ndarray, start: int, end: int, k: int) -> np.ndarray:
+        seg = values[start:end]
+        if k <= 1:
+            return seg
+        n = len(seg) // k * k
+        return seg[len(seg) - n :].reshape(-1, k)[:, -1]
+
+    def _overlay_glyph(
+        self,
+        overlay_rows: list[tuple[str, list[int | None]]],
+        r: int,
+        x: int,
+        levels: list[PriceLevel],
+        default: Style,
+    ) -> tuple[str, Style]:
+        for style_name, ys in overlay_rows:
+            if ys[x] == r:
+                return ("•" if style_name == "ema" else "·"), self._style(style_name)
+        if levels:
+            return "┈", self._style("level")
+        return " ", default
+
+    def _time_axis(self, start: int, end: int, k: int, cols: int, width: int) -> str:
+        chars = [" "] * width
+        if cols == 0:
+            return ""
+        ts = self._ts[start:end]
+        n = len(ts) // k * k
+        ts = ts[len(ts) - n :: k][-cols:]
+        daily = self._tf_ns >= 86_400 * 10**9
+        fmt = "%m-%d" if daily else "%H:%M"
+        step = 12
+        for x in range(0, cols - 5, step):
+            label = time.strftime(fmt, time.gmtime(int(ts[x]) / 1e9))
+            chars[x : x + len(label)] = label
+        text = "".join(chars)
+        turns = " · ".join(f"{kind} in {ahead:.1f}" for ahead, kind in sorted(self.turns))
+        if turns and self.offset == 0:
+            note = f" next {turns} bars"
+            text = (text[: max(0, width - len(note))].ljust(width - len(note)) + note)[:width]
+        return text
+
+
+class _Lines:
+    """Segments line by line (what ``render_line`` serves), built like a rich Text."""
+
+    def __init__(self, base: Style) -> None:
+        self.base = base
+        self.lines: list[list[Segment]] = [[]]
+
+    def append(self, text: str, style: Style | None = None) -> None:
+        full = self.base + style if style is not None else self.base
+        for i, part in enumerate(text.split("\n")):
+            if i:
+                self.lines.append([])
+            if part:
+                self.lines[-1].append(Segment(part, full))
+
+
+def _merge(cells: list[tuple[str, Style]]) -> list[tuple[str, Style]]:
+    """Join neighbouring cells of the same style into one segment (fewer spans to render)."""
+    out: list[tuple[str, Style]] = []
+    for ch, style in cells:
+        if out and out[-1][1] == style:
+            out[-1] = (out[-1][0] + ch, style)
+        else:
+            out.append((ch, style))
+    return out

@@ -1,0 +1,117 @@
+"""The cycle panel: the QPE phase spectrum as bars, the dominant cycle and where we are in it.
+
+Receives :class:`~workstation.messages.CyclesComputed`; until the detector exists (or while it
+runs) it says so instead of drawing anything.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import numpy as np
+from rich.style import Style
+from rich.text import Text
+from textual import on
+from textual.widget import Widget
+
+from workstation.messages import CyclesComputed
+
+_BLOCKS = " ▁▂▃▄▅▆▇█"
+
+
+def bin_width(bins: int, width: int) -> int:
+    """Columns per spectrum bin so the bars fill the panel (at least one)."""
+    return max(1, width // max(1, bins))
+
+
+def spectrum_rows(power: np.ndarray, rows: int, width: int) -> list[str]:
+    """Vertical bars of ``power`` (bins 1.. left to right, DC dropped), ``rows`` high, each
+    bin ``bin_width`` columns wide."""
+    values = np.asarray(power, dtype=np.float64)[1:]
+    if rows <= 0 or values.size == 0 or width <= 0:
+        return []
+    w = bin_width(values.size, width)
+    values = values[: max(1, width // w)]
+    peak = float(values.max()) or 1.0
+    eighths = np.round(values / peak * rows * 8).astype(np.int64)
+    lines = []
+    for r in range(rows):
+        cells = np.clip(eighths - (rows - 1 - r) * 8, 0, 8)
+        lines.append("".join((_BLOCKS[f] * (w - 1) + " ") if w > 2 else _BLOCKS[f] * w
+                             for f in cells))  # fmt: skip
+    return lines
+
+
+class CyclePanel(Widget):
+    COMPONENT_CLASSES: ClassVar[set[str]] = {"cycle--bar", "cycle--peak", "cycle--label"}
+    DEFAULT_CSS = """
+    CyclePanel { height: 1fr; }
+    CyclePanel > .cycle--bar { color: $primary; }
+    CyclePanel > .cycle--peak { color: $accent; text-style: bold; }
+    CyclePanel > .cycle--label { color: $text-muted; }
+    """
+
+    def __init__(self, **kwargs: object) -> None:
+        super().__init__(**kwargs)  # type: ignore[arg-type]
+        self.result: CyclesComputed | None = None
+        self.status = "QPE cycle detector: waiting for bars"
+
+    def set_status(self, text: str) -> None:
+        self.status = text
+        self.refresh()
+
+    @on(CyclesComputed)
+    def _on_cycles(self, message: CyclesComputed) -> None:
+        self.set_result(message)
+
+    def set_result(self, result: CyclesComputed) -> None:
+        self.result = result
+        self.status = ""
+        self.refresh()
+
+    def summary(self) -> str:
+        r = self.result
+        if r is None:
+            return self.status
+        parts = [f"{r.symbol} {r.timeframe}"] if self.size.width >= 90 else []
+        if r.cycles:
+            top = r.cycles[0]
+            parts.append(f"dominant {top.period_bars:.1f} bars · strength {top.strength:.0%}")
+        else:
+            parts.append("no dominant cycle")
+        if r.phase is not None:
+            p = r.phase
+            nxt = "trough" if p.bars_to_trough < p.bars_to_peak else "peak"
+            parts.append(f"next {nxt} in {min(p.bars_to_trough, p.bars_to_peak):.1f} bars")
+        parts.append(f"{r.backend} {r.elapsed_ms:.0f} ms")
+        return " · ".join(parts)
+
+    def render(self) -> Text:
+        out = Text(no_wrap=True, overflow="crop")
+        label = self.get_component_rich_style("cycle--label", partial=True)
+        out.append(self.summary()[: self.size.width], label)
+        r = self.result
+        if r is None or r.spectrum is None or self.size.height < 3:
+            return out
+        rows = self.size.height - 2
+        lines = spectrum_rows(r.spectrum, rows, self.size.width)
+        w = bin_width(len(r.spectrum) - 1, self.size.width)
+        peak_k = r.cycles[0].k if r.cycles else -1
+        bar = self.get_component_rich_style("cycle--bar", partial=True)
+        peak = self.get_component_rich_style("cycle--peak", partial=True)
+        for line in lines:
+            out.append("\n")
+            for k in range(1, len(line) // w + 1):
+                out.append(line[(k - 1) * w : k * w], peak if k == peak_k else bar)
+        n = 2 * (len(r.spectrum) - 1) if len(r.spectrum) > 1 else 0
+        chars = [" "] * self.size.width
+        free = 0
+        for k in (k for k in range(1, len(r.spectrum)) if n % k == 0):
+            text = f"{n // k}"
+            x = (k - 1) * w
+            if x >= free and x + len(text) <= len(chars):
+                chars[x : x + len(text)] = text
+                free = x + len(text) + 1
+        axis = ("".join(chars).rstrip() + "  ← period in bars") if n else ""
+        out.append("\n" + axis[: self.size.width], label + Style(dim=True))
+        return out

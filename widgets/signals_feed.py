@@ -1,0 +1,55 @@
+"""The signals feed: newest at the bottom (the cursor follows it), bounded; each row says
+action, confidence and why."""
+
+from __future__ import annotations
+
+import time
+
+from rich.text import Text
+from textual import on
+from textual.widgets import DataTable
+
+from engine.model import Action, Signal
+from workstation.messages import SignalRaised
+
+MAX_ROWS = 200
+_ACTION_STYLE = {
+    Action.OPEN_LONG: "green",
+    Action.OPEN_SHORT: "red",
+    Action.CLOSE: "yellow",
+    Action.WAIT: "dim",
+}
+
+
+class SignalsFeed(DataTable[Text | str]):
+    DEFAULT_CSS = "SignalsFeed { height: 1fr; }"
+
+    def __init__(self, **kwargs: object) -> None:
+        super().__init__(cursor_type="row", **kwargs)  # type: ignore[arg-type]
+        self.count = 0
+
+    def on_mount(self) -> None:
+        for label, width in (("Time", 8), ("Symbol", 9), ("TF", 3), ("Action", 10),
+                             ("Conf", 5), ("Price", 11), ("Why", 40)):  # fmt: skip
+            self.add_column(label, width=width)
+
+    @on(SignalRaised)
+    def _on_signal(self, message: SignalRaised) -> None:
+        self.add_signal(message.signal)
+
+    def add_signal(self, signal: Signal) -> None:
+        self.count += 1
+        stamp = time.strftime("%H:%M:%S", time.gmtime(signal.ts_ns / 1e9))
+        self.add_row(
+            stamp,
+            signal.symbol,
+            signal.timeframe,
+            Text(signal.action.value, style=_ACTION_STYLE[signal.action]),
+            Text(f"{signal.confidence:.2f}", justify="right"),
+            Text(f"{signal.price:,.5g}", justify="right"),
+            "; ".join(signal.reasons),
+            key=f"sig{self.count}",
+        )
+        while self.row_count > MAX_ROWS:
+            self.remove_row(self.ordered_rows[0].key)
+        self.move_cursor(row=self.row_count - 1)
