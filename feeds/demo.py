@@ -166,7 +166,9 @@ def _seed_for(*parts: object) -> int:
 def synthetic_bars(
     spec: DemoSpec, timeframe: str, end_ns: int, count: int, seed: int
 ) -> pl.DataFrame:
-    """``count`` closed bars of ``timeframe`` ending just before the bar containing ``end_ns``."""
+    """``count`` closed bars of ``timeframe`` ending just before the bar containing ``end_ns``.
+
+    Prices are on the instrument's tick grid, as an exchange would print them."""
     tf = parse(timeframe)
     if count <= 0:
         return empty_ohlcv()
@@ -195,10 +197,12 @@ def synthetic_bars(
     low = np.minimum(open_, close) * np.exp(-wick[1])
     volume = spec.volume * math.sqrt(tf.seconds / 60) * np.exp(rng.normal(0, 0.35, count))
     volume *= regimes[regime]
-    return pl.DataFrame(
-        {"ts": ts, "open": open_, "high": high, "low": low, "close": close, "volume": volume},
-        schema=OHLCV_SCHEMA,
-    )
+    digits = spec.instrument.price_decimals
+    prices = {
+        k: np.round(v, digits)
+        for k, v in (("open", open_), ("high", high), ("low", low), ("close", close))
+    }
+    return pl.DataFrame({"ts": ts, **prices, "volume": volume}, schema=OHLCV_SCHEMA)
 
 
 class DemoFeed:

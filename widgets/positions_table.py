@@ -45,7 +45,8 @@ class PositionsTable(DataTable[Text | str]):
         for symbol, p in self.positions.items():
             self.add_row(
                 symbol, Text(f"{p.qty:f}", justify="right"),
-                Text(f"{p.avg_price:f}", justify="right"), Text("—"), Text("—"),
+                Text(f"{p.avg_price:f}", justify="right"), Text("—", justify="right"),
+                Text("—", justify="right"),
                 Text(f"{p.realized_pnl:,.2f}", justify="right"), key=symbol,
             )  # fmt: skip
             if symbol in self.marks:

@@ -65,6 +65,9 @@ async def test_history_has_warmup_per_timeframe_and_ends_at_the_stream_start() -
         assert bars["close"][-1] == pytest.approx(DEMO_INSTRUMENTS["BTC/USDT"].price)
         assert (bars["high"] >= bars[["open", "close"]].max_horizontal()).all()
         assert (bars["low"] <= bars[["open", "close"]].min_horizontal()).all()
+        inst = DEMO_INSTRUMENTS["BTC/USDT"].instrument
+        for price in bars.tail(50).select("open", "high", "low", "close").to_numpy().ravel():
+            inst.check_price(float(price))
 
 
 @pytest.mark.parametrize("symbol", [s for s, d in DEMO_INSTRUMENTS.items() if d.dominant_period])

@@ -108,3 +108,26 @@ def test_config_path_and_show_with_env_override(
     shown = json.loads(qws("config", "show").stdout)
     assert shown["signals"]["quality_gate"] == 0.9
     assert shown["trading"]["live"] is False
+
+
+def test_a_closed_pipe_is_not_a_crash(tmp_path: Path) -> None:
+    db = tmp_path / "q.db"
+    qws(
+        "import",
+        str(write_csv(tmp_path / "a.csv", 3000)),
+        "--symbol",
+        "X",
+        "--timeframe",
+        "1h",
+        db=db,
+    )
+    out = subprocess.run(
+        f"'{QWS}' --db '{db}' bars X --timeframe 1h --limit 3000 --json | head -1",
+        shell=True,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=os.environ,
+    )
+    assert out.stdout.count("\n") == 1
+    assert "Traceback" not in out.stderr and "BrokenPipe" not in out.stderr

@@ -144,40 +144,9 @@ def _telegram_test(args: argparse.Namespace) -> int:
 
 
 async def _serve(store: Any, settings: Any, token: str) -> None:
-    from plugins.telegram import TelegramNotifier
-    from workstation.relay import Outbox, RelayConfig, risk_alert, run_daily_summary
-    from workstation.telegram_control import TelegramControl
+    from workstation.telegram_service import TelegramService
 
-    api_url = str(settings.get("telegram.api_url"))
-    timeout = float(settings.get("telegram.timeout_s", 10.0))
-    notifiers = [
-        TelegramNotifier(token, int(c), api_url=api_url, timeout_s=timeout)
-        for c in settings.get("telegram.chat_ids", [])
-    ]
-    outbox = Outbox(store, notifiers, RelayConfig.from_settings(settings))
-    control = TelegramControl(store, settings, token)
-
-    def announce_kill(actor: str, reason: str) -> None:
-        outbox.publish(risk_alert("Kill switch engaged", f"by {actor}: {reason}", outbox.clock()))
-
-    control.kill.register(announce_kill)
-    stop = asyncio.Event()
-    await control.start()
-    summary = asyncio.create_task(
-        run_daily_summary(
-            outbox,
-            str(settings.get("trading.broker", "paper")),
-            str(settings.get("telegram.summary_time_utc", "21:00")),
-            stop,
-        )
-    )
-    try:
-        await outbox.run(stop)
-    finally:
-        stop.set()
-        await summary
-        await control.stop()
-        await outbox.close()
+    await TelegramService(store, settings, token).run()
 
 
 def _telegram_serve(args: argparse.Namespace) -> int:

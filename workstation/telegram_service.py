@@ -1,0 +1,61 @@
+"""The Telegram relay and command bot as one service, run by ``qws telegram serve`` and by the
+workstation itself when Telegram is configured.
+
+It owns the outbox sender, the command bot and the daily summary; callers hook in through
+``outbox`` (publish alerts, listen to delivery status) and ``control.kill`` (what the kill
+switch must also do in this process, e.g. cancel the OMS's working orders).
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from workstation.config import Settings
+from workstation.relay import Outbox, RelayConfig, risk_alert, run_daily_summary
+from workstation.store import Store
+from workstation.telegram_control import TelegramControl
+
+
+class TelegramService:
+    def __init__(self, store: Store, settings: Settings, token: str) -> None:
+        from plugins.telegram import TelegramNotifier
+
+        api_url = str(settings.get("telegram.api_url"))
+        timeout = float(settings.get("telegram.timeout_s", 10.0))
+        notifiers = [
+            TelegramNotifier(token, int(c), api_url=api_url, timeout_s=timeout)
+            for c in settings.get("telegram.chat_ids", [])
+        ]
+        self.settings = settings
+        self.outbox = Outbox(store, notifiers, RelayConfig.from_settings(settings))
+        self.control = TelegramControl(store, settings, token)
+        self.control.kill.register(self._announce_kill)
+        self._stop = asyncio.Event()
+
+    def _announce_kill(self, actor: str, reason: str) -> None:
+        self.outbox.publish(
+            risk_alert("Kill switch engaged", f"by {actor}: {reason}", self.outbox.clock())
+        )
+
+    async def run(self) -> None:
+        """Deliver alerts and answer commands until :meth:`stop` (or cancellation)."""
+        settings = self.settings
+        await self.control.start()
+        summary = asyncio.create_task(
+            run_daily_summary(
+                self.outbox,
+                str(settings.get("trading.broker", "paper")),
+                str(settings.get("telegram.summary_time_utc", "21:00")),
+                self._stop,
+            )
+        )
+        try:
+            await self.outbox.run(self._stop)
+        finally:
+            self._stop.set()
+            await summary
+            await self.control.stop()
+            await self.outbox.close()
+
+    def stop(self) -> None:
+        self._stop.set()
