@@ -191,9 +191,28 @@ class QwsApp(App[None]):
             if daily.height and math.isfinite(daily["close"][-1]):
                 self.dashboard.post_message(ReferencePrice(symbol, float(daily["close"][-1])))
 
+    def feed_state(self) -> str:
+        """The feed's own health (live feeds: connection state, reconnects, dropped inputs)."""
+        if self.feed_error:
+            return f"[red]{self.feed_error}[/red]"
+        health = getattr(self.feed, "health", None)
+        if health is None:
+            return "live"
+        state = str(health.state)
+        colour = "" if state in ("live", "connected", "streaming") else "yellow"
+        text = f"[{colour}]{state}[/{colour}]" if colour else state
+        if health.reconnects:
+            text += f" · reconnects {health.reconnects}"
+        drops = health.drops()
+        dropped = sum(drops.values())
+        if dropped:
+            reasons = ", ".join(f"{k} {v}" for k, v in sorted(drops.items()))
+            text += f" · [yellow]bad input dropped {dropped} ({reasons})[/yellow]"
+        return text
+
     def refresh_status(self) -> None:
         drops = sum(s.dropped for s in self.hub.stats())
-        state = f"[red]{self.feed_error}[/red]" if self.feed_error else "live"
+        state = self.feed_state()
         stamp = time.strftime("%H:%M:%S", time.gmtime(self.clock() / 1e9))
         if self.desk is not None:
             kill = " [red b]KILL SWITCH[/]" if self.desk.oms.kill_switch else ""

@@ -46,3 +46,23 @@ async def test_saved_watchlist_wins_and_unknown_symbols_are_left_out(store: Stor
     async with app.run_test(size=(100, 30)):
         watchlist = app.screen.query_one(Watchlist)
         assert watchlist.order == ["XAUUSD", "EURUSD"]
+
+
+async def test_the_status_line_shows_the_feeds_health(store: Store) -> None:
+    from textual.widgets import Static
+
+    from feeds.health import FeedHealth
+    from tests.workstation.ui_helpers import frozen_clock
+
+    feed = DemoFeed(tick_interval_s=0.2, clock=frozen_clock)
+    feed.health = FeedHealth("demo")  # type: ignore[attr-defined]
+    feed.health.state = "reconnecting"  # type: ignore[attr-defined]
+    feed.health.reconnects = 2  # type: ignore[attr-defined]
+    feed.health.drop("nan_price")  # type: ignore[attr-defined]
+    app = QwsApp(feed, store, Settings.load(environ={}), clock=frozen_clock, show_clock=False)
+    async with app.run_test(size=(160, 30)) as pilot:
+        app.refresh_status()
+        await pilot.pause()
+        status = str(app.dashboard.query_one("#status", Static).render())
+        assert "reconnecting · reconnects 2" in status
+        assert "bad input dropped 1 (nan_price 1)" in status
