@@ -18,6 +18,7 @@ from typing import Any, ClassVar
 from textual import work
 from textual.app import App
 from textual.binding import Binding, BindingType
+from textual.command import Provider
 
 from engine.commands import Command
 from engine.model import Bar, Instrument, Order, OrderBook, Tick
@@ -34,6 +35,7 @@ from workstation.messages import (
     QuoteUpdated,
     ReferencePrice,
 )
+from workstation.palette import WorkstationCommands
 from workstation.screens.dashboard import DashboardScreen
 from workstation.screens.order_ticket import OrderTicket, TicketDraft
 from workstation.store import Store
@@ -42,6 +44,10 @@ from workstation.store import Store
 class QwsApp(App[None]):
     CSS_PATH = "app.tcss"
     TITLE = "Quantum Workstation"
+    COMMANDS: ClassVar[set[type[Provider] | Callable[[], type[Provider]]]] = {
+        *App.COMMANDS,
+        WorkstationCommands,
+    }
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("q", "quit", "Quit", id="app.quit"),
         Binding("f1,question_mark", "help", "Help", id="app.help"),

@@ -290,3 +290,17 @@ async def test_a_binding_can_be_remapped_by_its_id(store: Store) -> None:
         assert not isinstance(app.screen, OrderTicket)
         await pilot.press("x")
         await wait_for(lambda: isinstance(app.screen, OrderTicket))
+
+
+async def test_the_command_palette_runs_typed_commands(store: Store) -> None:
+    from textual.command import CommandPalette
+
+    app = make_app(store)
+    async with app.run_test(size=(100, 30)) as pilot:
+        chart = app.dashboard.query_one(Chart)
+        await pilot.press("ctrl+p")
+        await wait_for(lambda: isinstance(app.screen, CommandPalette))
+        await pilot.press(*"chart sol 1h")
+        await pilot.pause(0.5)
+        await pilot.press("enter")
+        await wait_for(lambda: chart.symbol == "SOL/USDT" and chart.timeframe == "1h")
