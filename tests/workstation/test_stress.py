@@ -60,8 +60,8 @@ async def test_the_app_answers_keys_under_2000_quotes_per_second(store: Store) -
             reactions.append(await reaction(app, "escape", lambda: not bar.has_focus))
             await asyncio.sleep(0.2)
         assert len(reactions) >= 20
-        worst = max(reactions)
-        assert worst < 1.0, f"key reactions (ms): {[round(r * 1e3) for r in reactions]}"
+        ms = sorted(round(r * 1e3) for r in reactions)
+        assert ms[len(ms) // 2] < 250 and ms[-1] < 1500, f"key reactions (ms): {ms}"
         await wait_for(lambda: feed.sent >= SECONDS * 2000 * 0.9, timeout=5)
         await wait_for(lambda: all(s.pending == 0 for s in app.hub.stats()), timeout=3)
 
