@@ -13,7 +13,7 @@ import asyncio
 import math
 import time
 from collections.abc import Callable, Sequence
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from textual import work
 from textual.app import App
@@ -21,7 +21,7 @@ from textual.binding import Binding, BindingType
 from textual.command import Provider
 
 from engine.commands import Command
-from engine.model import Bar, Instrument, Order, OrderBook, Tick
+from engine.model import Bar, Fill, Instrument, Order, OrderBook, Signal, Tick
 from engine.protocols import Feed
 from widgets.watchlist import Watchlist
 from workstation.config import Settings
@@ -39,6 +39,9 @@ from workstation.palette import WorkstationCommands
 from workstation.screens.dashboard import DashboardScreen
 from workstation.screens.order_ticket import OrderTicket, TicketDraft
 from workstation.store import Store
+
+if TYPE_CHECKING:
+    from workstation.telegram_service import TelegramService
 
 
 class QwsApp(App[None]):
@@ -78,6 +81,7 @@ class QwsApp(App[None]):
         self.marks: dict[str, float] = {}
         self.desk: Desk | None = None
         self.desk_error = ""
+        self.telegram: TelegramService | None = None
         self.dashboard = DashboardScreen(
             self.symbols, self._decimals(), self.timeframe, show_clock=show_clock
         )
@@ -123,9 +127,10 @@ class QwsApp(App[None]):
         self.set_interval(1.0, self.refresh_status)
 
     def _after_first_frame(self) -> None:
-        """Work the first frame need not wait for: reference prices and the broker."""
+        """Work the first frame need not wait for: reference prices, the broker, Telegram."""
         self.load_references(self.symbols)
         self.open_desk()
+        self.run_telegram()
 
     @property
     def watchlist(self) -> Watchlist:
@@ -266,9 +271,110 @@ class QwsApp(App[None]):
 
     def _desk_ready(self, desk: Desk) -> None:
         self.desk = desk
+        desk.oms.listeners.append(self._order_event)
+        self._link_kill_switches()
         self.dashboard.log_line(f"broker {desk.venue} ready{' (LIVE)' if desk.live else ''}")
         self.publish_desk()
+        self.reconcile_desk()
         self.market_pump()
+
+    @work(group="orders")
+    async def reconcile_desk(self) -> None:
+        """Settle what happened at the venue while we were away; show every discrepancy."""
+        desk = self.desk
+        assert desk is not None
+        try:
+            found = await desk.oms.reconcile()
+        except Exception as exc:
+            self.dashboard.log_line(f"reconcile with {desk.venue} failed: {exc}", "error")
+            return
+        for d in found:
+            self.dashboard.log_line(f"reconcile: {d.kind} {d.subject[:12]}: {d.detail}", "warning")
+        if found:
+            self.publish_desk()
+
+    def _order_event(self, event: Fill | Order) -> None:
+        """A new fill or a rejection (the order manager has stored it): log it and relay it."""
+        from workstation.relay import fill_alert, rejection_alert
+
+        try:
+            instrument: Instrument | None = self.instrument(event.symbol)
+        except (KeyError, ValueError):
+            instrument = None
+        if isinstance(event, Fill):
+            self.dashboard.log_line(
+                f"fill {event.side} {event.qty:f} {event.symbol} @ {event.price:f}"
+                f" (fee {event.fee:f})"
+            )
+            alert = fill_alert(event, instrument)
+        else:
+            self.dashboard.log_line(f"rejected {event.symbol}: {event.reason}", "error")
+            alert = rejection_alert(event, self.clock(), instrument)
+        if self.telegram is not None:
+            self.telegram.outbox.publish(alert)
+
+    def _link_kill_switches(self) -> None:
+        """Once both exist: /kill cancels the desk's orders, and a kill from the screen is
+        announced on Telegram."""
+        if self.desk is None or self.telegram is None:
+            return
+        from workstation.relay import risk_alert
+
+        outbox = self.telegram.outbox
+        self.telegram.control.kill.register(self._kill_from_telegram)
+        self.desk.oms.kill.register(
+            lambda actor, reason: outbox.publish(
+                risk_alert("Kill switch engaged", f"by {actor}: {reason}", self.clock())
+            )
+        )
+
+    async def _kill_from_telegram(self, actor: str, reason: str) -> None:
+        if self.desk is not None:
+            await self.desk.oms.set_kill_switch(True, reason=f"{actor}: {reason}")
+            self.publish_desk()
+        self.dashboard.log_line(f"kill switch engaged from Telegram by {actor}", "warning")
+
+    def record_signal(self, signal: Signal, venue: str) -> None:
+        """Store a signal, relaying it first when it passes the quality gate."""
+        relayed = False
+        if self.telegram is not None:
+            try:
+                instrument: Instrument | None = self.instrument(signal.symbol)
+            except (KeyError, ValueError):
+                instrument = None
+            relayed = bool(self.telegram.outbox.publish_signal(signal, instrument))
+        self.store.add_signal(signal, venue, relayed=relayed)
+
+    # -- telegram ---------------------------------------------------------------------------
+    @work(group="telegram")
+    async def run_telegram(self) -> None:
+        """The relay and command bot, when a token and chat ids are configured."""
+        from workstation.secrets import get_secret
+
+        chats = self.settings.get("telegram.chat_ids", [])
+        token = get_secret("telegram", "token")
+        if not chats or not token:
+            missing = "chat ids" if token else "a bot token (qws keys set telegram)"
+            self.dashboard.log_line(f"telegram off: no {missing}")
+            return
+        from workstation.telegram_control import ControlError
+        from workstation.telegram_service import TelegramService
+
+        service = TelegramService(self.store, self.settings, token)
+        service.outbox.listeners.append(self._delivery)
+        self.telegram = service
+        self._link_kill_switches()
+        self.dashboard.log_line(f"telegram relay on for {len(chats)} chat(s)")
+        try:
+            await service.run()
+        except ControlError as exc:
+            self.dashboard.log_line(f"telegram: {exc}", "error")
+        finally:
+            self.telegram = None
+
+    def _delivery(self, alert_id: int, status: str, detail: str) -> None:
+        severity = {"sent": "info", "failed": "error", "unknown": "warning"}.get(status, "info")
+        self.dashboard.log_line(f"alert #{alert_id} {status} {detail}".rstrip(), severity)
 
     def publish_desk(self) -> None:
         if self.desk is None:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import logging
 import math
 import time
 import uuid
@@ -44,6 +45,8 @@ from engine.protocols import Broker, BrokerError, BrokerUnavailable, OrderNotFou
 from engine.risk import RiskContext, RiskLimits, check_order
 from workstation.killswitch import KILL_SWITCH_KEY, KillSwitch
 from workstation.store import Store
+
+log = logging.getLogger(__name__)
 
 S = OrderStatus
 TRANSITIONS: dict[OrderStatus, frozenset[OrderStatus]] = {
@@ -91,6 +94,7 @@ class Discrepancy:
 
 
 ConfirmFn = Callable[[Order], bool | Awaitable[bool]]
+OrderListener = Callable[[Fill | Order], None]
 
 
 class OrderManager:
@@ -131,6 +135,16 @@ class OrderManager:
         self._cancelled: list[Order] = []
         self.kill = kill_switch or KillSwitch(store)
         self.kill.register(self._on_kill)
+        self.listeners: list[OrderListener] = []
+        """Called with each new fill and each order that ends REJECTED, after it is on disk
+        (the screen's log and the Telegram relay hang here). A failing listener is logged."""
+
+    def _emit(self, event: Fill | Order) -> None:
+        for listener in list(self.listeners):
+            try:
+                listener(event)
+            except Exception:
+                log.exception("order listener %r failed", listener)
 
     # -- kill switch ---------------------------------------------------------------------------
     @property
@@ -289,6 +303,7 @@ class OrderManager:
         with self.store.durable():
             self.store.save_order(order)
             rejected = self._transition(order, S.REJECTED, reason=reason)
+        self._emit(rejected)
         return rejected
 
     # -- transitions ---------------------------------------------------------------------------
@@ -308,7 +323,10 @@ class OrderManager:
 
     def _save(self, order: Order, status: OrderStatus, **changes: Any) -> Order:
         with self.store.durable():
-            return self._transition(order, status, **changes)
+            new = self._transition(order, status, **changes)
+        if status is OrderStatus.REJECTED and order.status is not OrderStatus.REJECTED:
+            self._emit(new)
+        return new
 
     async def _apply_remote(self, local: Order, remote: Order, why: str = "") -> Discrepancy | None:
         """Bring ``local`` to the venue's view of it. Returns a discrepancy if it was refused."""
@@ -334,9 +352,11 @@ class OrderManager:
             "reason": remote.reason or local.reason,
         }
         with self.store.durable():
-            self._transition(local, remote.status, **changes)
+            new = self._transition(local, remote.status, **changes)
             if why:
                 self.store.audit(ACTOR, "order.reconciled", local.client_id, {"why": why})
+        if new.status is S.REJECTED and local.status is not S.REJECTED:
+            self._emit(new)
         if why:
             return Discrepancy(
                 "changed_while_away",
@@ -371,6 +391,7 @@ class OrderManager:
                 fill.client_id,
                 {"fill_id": fill.fill_id, "qty": fill.qty, "price": fill.price, "fee": fill.fee},
             )
+        self._emit(fill)
         return True
 
     async def _pull_fills(self) -> list[Fill]:

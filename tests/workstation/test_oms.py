@@ -8,6 +8,7 @@ import pytest
 
 from engine.model import (
     BookLevel,
+    Fill,
     Instrument,
     Order,
     OrderBook,
@@ -356,3 +357,29 @@ async def test_a_kill_switch_engaged_elsewhere_cancels_through_the_oms(
     assert blocked.status is OrderStatus.REJECTED
     shared.release("telegram:42")
     assert (await m.submit(m.build("BTC/USDT", Side.BUY, "1"))).status is OrderStatus.FILLED
+
+
+async def test_listeners_hear_each_fill_once_and_each_rejection_after_it_is_stored(
+    store: Store, tmp_path: Path
+) -> None:
+    b = paper(tmp_path)
+    m = oms(store, b, limits=RiskLimits(max_order_notional=500))
+    heard: list[object] = []
+
+    def listener(event: object) -> None:
+        if isinstance(event, Order):  # the rejection is already on disk when we hear it
+            assert store.order(event.client_id).status is OrderStatus.REJECTED  # type: ignore[union-attr]
+        heard.append(event)
+
+    def broken(event: object) -> None:
+        raise RuntimeError("a listener bug must not stop the order flow")
+
+    m.listeners += [broken, listener]
+    filled = await m.submit(m.build("BTC/USDT", Side.BUY, "2"))
+    await m.reconcile()  # the same fills again: recorded once, heard once
+    rejected = await m.submit(m.build("BTC/USDT", Side.BUY, "10"))
+    fills = [e for e in heard if isinstance(e, Fill)]
+    assert filled.status is OrderStatus.FILLED
+    assert {f.client_id for f in fills} == {filled.client_id}
+    assert sum(f.qty for f in fills) == D(2)
+    assert [e.client_id for e in heard if isinstance(e, Order)] == [rejected.client_id]

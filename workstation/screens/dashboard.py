@@ -302,7 +302,7 @@ class DashboardScreen(Screen[None]):
                 if not quiet:
                     self.log_line(f"{result.symbol}: no signal ({result.reason})")
                 continue
-            self.qws.store.add_signal(result.signal, venue)
+            self.qws.record_signal(result.signal, venue)
             self.post_message(SignalRaised(result.signal))
         if not quiet:
             self.log_line(f"scan done: {sum(r.signal is not None for r in results)} signal(s)")
