@@ -14,7 +14,6 @@ flat, whatever is left of them is cancelled on the next bar.
 from __future__ import annotations
 
 import math
-import uuid
 from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
@@ -34,6 +33,7 @@ from engine.strategy import (
     handle_result,
 )
 from engine.timeframes import OHLCV_SCHEMA
+from workstation.oms import new_client_id
 
 
 class LiveContext(Context):
@@ -97,7 +97,7 @@ class StrategyRunner:
         history: pl.DataFrame | None = None,
         max_bars: int = 10_000,
         risk_per_trade: float = 0.01,
-        client_id: Callable[[], str] = lambda: uuid.uuid4().hex,
+        client_id: Callable[[], str] = new_client_id,
     ) -> None:
         self.strategy = strategy
         self.broker = broker

@@ -7,7 +7,6 @@ shown before the Submit button is enabled; a live order needs a second, explicit
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
@@ -21,6 +20,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Select, Static
 
 from engine.model import Instrument, ModelError, Order, OrderType, Side, to_decimal
+from workstation.oms import new_client_id
 
 RiskCheck = Callable[[Order], tuple[bool, str]]
 
@@ -143,7 +143,7 @@ class OrderTicket(ModalScreen[Order | None]):
         sl = _optional(self.query_one("#sl", Input).value, "stop loss")
         tp = _optional(self.query_one("#tp", Input).value, "take profit")
         return Order(
-            client_id=uuid.uuid4().hex[:16],
+            client_id=new_client_id(),
             symbol=inst.symbol,
             side=Side(side),
             type=OrderType(kind),
