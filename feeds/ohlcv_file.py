@@ -13,6 +13,7 @@ out-of-order timestamps. A file sorted newest-first as a whole is accepted and r
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -38,6 +39,12 @@ class OhlcvFile:
 
 def read_ohlcv(path: str | Path) -> OhlcvFile:
     path = Path(path)
+    raw, line_offset, where = _read_raw(path)
+    return _to_bars(raw, path, line_offset, where)
+
+
+def _read_raw(path: Path) -> tuple[pl.DataFrame, int, str]:
+    """The file as read (CSV cells as text), the line of its first row, and "line" or "row"."""
     if not path.exists():
         raise OhlcvFileError(f"{path}: no such file")
     suffix = path.suffix.lower()
@@ -57,7 +64,7 @@ def read_ohlcv(path: str | Path) -> OhlcvFile:
         raise
     except Exception as exc:
         raise OhlcvFileError(f"{path}: cannot be read as {suffix[1:]}: {exc}") from exc
-    return _to_bars(raw, path, line_offset, where)
+    return raw, line_offset, where
 
 
 def _find_columns(raw: pl.DataFrame, path: Path) -> dict[str, str | None]:
@@ -110,16 +117,71 @@ def _parse_times(values: pl.Series) -> pl.Series:
     return pl.Series("ts", ns, dtype=pl.Int64).scatter(np.flatnonzero(parsed.isna()), None)
 
 
+Fail = Callable[[int, str | None, str], OhlcvFileError]
+
+
+def _numbers(column: pl.Series, fail: Fail, allow_zero: bool = False) -> np.ndarray:
+    """A column as finite positive floats (>= 0 with ``allow_zero``), or the first bad cell."""
+    text = column.str.strip_chars() if column.dtype == pl.String else column.cast(pl.String)
+    values = text.cast(pl.Float64, strict=False)
+    bad = _bad_row(values.is_null().to_numpy())
+    if bad is not None:
+        shown = text[bad]
+        problem = "missing value" if not shown else f"{shown!r} is not a number"
+        raise fail(bad, column.name, problem)
+    arr = values.to_numpy()
+    bad = _bad_row(~np.isfinite(arr))
+    if bad is not None:
+        raise fail(bad, column.name, f"{text[bad]!r} is not a finite number")
+    bad = _bad_row(arr < 0 if allow_zero else arr <= 0)
+    if bad is not None:
+        raise fail(bad, column.name, f"{arr[bad]} is not {'>= 0' if allow_zero else 'positive'}")
+    return arr
+
+
+def _failer(path: Path, line_offset: int, where: str) -> Fail:
+    def fail(row: int, column: str | None, problem: str) -> OhlcvFileError:
+        col = f", column {column!r}" if column else ""
+        return OhlcvFileError(f"{path}: {where} {row + line_offset}{col}: {problem}")
+
+    return fail
+
+
+def read_series(path: str | Path, column: str) -> tuple[np.ndarray, np.ndarray | None]:
+    """One price column of any CSV/Parquet file (found case-insensitively), with its
+    timestamps when the file has a time column. For tools that need a series, not bars."""
+    path = Path(path)
+    raw, line_offset, where = _read_raw(path)
+    by_name = {c.strip().lower(): c for c in raw.columns}
+    name = by_name.get(column.strip().lower())
+    if name is None:
+        present = ", ".join(raw.columns) or "none"
+        raise OhlcvFileError(f"{path}: no column {column!r}; found {present}")
+    if raw.height == 0:
+        raise OhlcvFileError(f"{path}: no data rows")
+    fail = _failer(path, line_offset, where)
+    values = _numbers(raw[name], fail)
+    time_col = next((by_name[n] for n in TIME_NAMES if n in by_name), None)
+    if time_col is None:
+        return values, None
+    ts = _parse_times(raw[time_col])
+    bad = _bad_row(ts.is_null().to_numpy())
+    if bad is not None:
+        raise fail(bad, time_col, f"cannot read {raw[time_col][bad]!r} as a date/time")
+    stamps = ts.to_numpy()
+    back = _bad_row(np.diff(stamps) <= 0)
+    if back is not None:
+        raise fail(back + 1, time_col, "timestamps must increase; sort the file by time")
+    return values, stamps
+
+
 def _to_bars(raw: pl.DataFrame, path: Path, line_offset: int, where: str) -> OhlcvFile:
     cols = _find_columns(raw, path)
     notes: list[str] = []
     if raw.height == 0:
         raise OhlcvFileError(f"{path}: no data rows")
 
-    def fail(row: int, column: str | None, problem: str) -> OhlcvFileError:
-        col = f", column {column!r}" if column else ""
-        return OhlcvFileError(f"{path}: {where} {row + line_offset}{col}: {problem}")
-
+    fail = _failer(path, line_offset, where)
     ts_col = cols["ts"]
     assert ts_col is not None
     ts = _parse_times(raw[ts_col])
@@ -134,23 +196,7 @@ def _to_bars(raw: pl.DataFrame, path: Path, line_offset: int, where: str) -> Ohl
             data[name] = np.zeros(raw.height)
             notes.append("no volume column: volume set to 0")
             continue
-        column = raw[col]
-        text = column.str.strip_chars() if column.dtype == pl.String else column.cast(pl.String)
-        values = text.cast(pl.Float64, strict=False)
-        bad = _bad_row(values.is_null().to_numpy())
-        if bad is not None:
-            shown = text[bad]
-            problem = "missing value" if not shown else f"{shown!r} is not a number"
-            raise fail(bad, col, problem)
-        arr = values.to_numpy()
-        bad = _bad_row(~np.isfinite(arr))
-        if bad is not None:
-            raise fail(bad, col, f"{text[bad]!r} is not a finite number")
-        limit_ok = arr >= 0 if name == "volume" else arr > 0
-        bad = _bad_row(~limit_ok)
-        if bad is not None:
-            raise fail(bad, col, f"{arr[bad]} is not {'>= 0' if name == 'volume' else 'positive'}")
-        data[name] = arr
+        data[name] = _numbers(raw[col], fail, allow_zero=name == "volume")
     bad = _bad_row(data["high"] < data["low"])
     if bad is not None:
         raise fail(bad, cols["high"], f"high {data['high'][bad]} is below low {data['low'][bad]}")

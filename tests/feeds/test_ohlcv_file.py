@@ -5,7 +5,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from feeds.ohlcv_file import OhlcvFileError, read_ohlcv
+from feeds.ohlcv_file import OhlcvFileError, read_ohlcv, read_series
 from tests.helpers import T0, random_bars, write_csv
 
 
@@ -102,3 +102,17 @@ def test_missing_column_and_unsupported_type(tmp_path: Path) -> None:
         read_ohlcv(other)
     with pytest.raises(OhlcvFileError, match="no such file"):
         read_ohlcv(tmp_path / "absent.csv")
+
+
+def test_read_series_takes_any_column_and_checks_it(tmp_path: Path) -> None:
+    path = tmp_path / "s.csv"
+    path.write_text("time,Adj Close\n2024-01-01,10\n2024-01-02,11\n2024-01-03,12.5\n")
+    values, stamps = read_series(path, "adj close")
+    assert values.tolist() == [10.0, 11.0, 12.5]
+    assert stamps is not None and stamps[0] == T0
+    path.write_text("time,Adj Close\n2024-01-01,10\n2024-01-01,11\n")
+    with pytest.raises(OhlcvFileError, match=r"line 3, column 'time': timestamps must increase"):
+        read_series(path, "Adj Close")
+    path.write_text("price\n1\n-2\n")
+    with pytest.raises(OhlcvFileError, match=r"line 3, column 'price': -2.0 is not positive"):
+        read_series(path, "price")

@@ -142,6 +142,15 @@ def test_csv_json_has_the_issue_shape_and_finds_the_cycle(tmp_path: Path) -> Non
     assert "█" in table.stdout
 
 
+def test_a_bare_price_series_with_any_column_name(tmp_path: Path, capsys) -> None:
+    t = np.arange(300)
+    price = 100 * np.exp(0.01 * np.sin(2 * np.pi * t / 16) + 0.0002 * t)
+    pl.DataFrame({"Price": price}).write_csv(tmp_path / "p.csv")
+    assert main(["cycles", "--csv", str(tmp_path / "p.csv"), "--column", "price", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["cycles"][0]["period"] == 16.0 and out["last_ts"] is None
+
+
 def test_shots_backend_is_seeded_and_counts_shots(tmp_path: Path) -> None:
     _cycle_csv(tmp_path / "c.csv")
     argv = ["cycles", "--csv", str(tmp_path / "c.csv"), "--backend", "shots", "--shots", "1000"]
@@ -192,7 +201,7 @@ def test_bad_input_is_one_clear_line_and_exit_2(tmp_path: Path, capsys) -> None:
         "too short: 64 log-returns need 65 closes": ["--csv", str(short)],
         "gap.csv: line 292, column 'close': missing value": ["--csv", str(gap)],
         "is constant": ["--csv", str(flat)],
-        "--column must be one of open, high, low, close": ["--csv", str(flat), "--column", "vol"],
+        "flat.csv: no column 'price'; found": ["--csv", str(flat), "--column", "price"],
         "words.csv: line 6, column 'close': 'abc' is not a number": ["--csv", str(words)],
         "no such file": ["--csv", str(tmp_path / "nope.csv")],
         "power of two": ["--csv", str(flat), "--window", "60"],

@@ -19,7 +19,6 @@ from typing import Any
 from workstation.cli.common import load_settings
 
 _BLOCKS = " ▁▂▃▄▅▆▇█"
-PRICE_COLUMNS = ("open", "high", "low", "close")
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -32,10 +31,10 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     )
     p.add_argument("symbol", nargs="?", help="instrument symbol (with --feed)")
     p.add_argument(
-        "--csv", type=Path, help="read bars from this OHLCV file (CSV or Parquet) instead of a feed"
+        "--csv", type=Path, help="read prices from this CSV or Parquet file instead of a feed"
     )
     p.add_argument(
-        "--column", default="close", help="price column: open, high, low or close (default close)"
+        "--column", default="close", help="the file's price column, any name (default close)"
     )
     p.add_argument("--timeframe", help="bar timeframe (default: settings app.timeframe)")
     p.add_argument("--feed", choices=("demo", "db"), default="demo", help="where bars come from")
@@ -49,18 +48,15 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 
 def _file_series(path: Path, column: str) -> tuple[Any, Any]:
-    """One price column and the timestamps of an OHLCV file (``feeds.ohlcv_file.read_ohlcv``:
-    CSV or Parquet, errors with file, line and column)."""
-    from feeds.ohlcv_file import OhlcvFileError, read_ohlcv
+    """One price column of a CSV/Parquet file, and its timestamps when it has a time column
+    (``feeds.ohlcv_file.read_series``: errors with file, line and column)."""
+    from feeds.ohlcv_file import OhlcvFileError, read_series
     from workstation.cli import CliError
 
-    if column not in PRICE_COLUMNS:
-        raise CliError(f"--column must be one of {', '.join(PRICE_COLUMNS)}, got {column!r}")
     try:
-        frame = read_ohlcv(path).frame
+        return read_series(path, column)
     except OhlcvFileError as exc:
         raise CliError(str(exc)) from exc
-    return frame[column].to_numpy(), frame["ts"].to_numpy()
 
 
 def _feed_closes(args: argparse.Namespace, settings: Any) -> tuple[Any, Any]:
@@ -127,7 +123,7 @@ def run(args: argparse.Namespace) -> int:
     out["source"] = str(args.csv) if args.csv is not None else f"{args.feed}:{args.symbol}"
     if args.csv is None:
         out["timeframe"] = args.timeframe or settings.get("app.timeframe", "1m")
-    out["last_ts"] = int(ts[report.at])
+    out["last_ts"] = int(ts[report.at]) if ts is not None else None
     if args.json:
         print(json.dumps(out))
     else:
