@@ -184,6 +184,14 @@ def _str(value: Decimal | None) -> str | None:
     return None if value is None else str(value)
 
 
+def _where(**equal: object) -> tuple[str, list[object]]:
+    """``WHERE a = ? AND b = ?`` for the filters that are not None, and their values."""
+    given = {k: v for k, v in equal.items() if v is not None}
+    if not given:
+        return "", []
+    return "WHERE " + " AND ".join(f"{k} = ?" for k in given), list(given.values())
+
+
 class Store:
     """The SQLite file. One connection, serialised by a lock so thread workers can share it."""
 
@@ -480,18 +488,13 @@ class Store:
         venue: str | None = None,
         limit: int = 1000,
     ) -> list[Order]:
-        clauses, args = [], []
+        where, args = _where(client_id=client_id, venue=venue)
         if open_only:
             finals = [str(s) for s in OrderStatus if s.is_final]
-            clauses.append(f"status NOT IN ({', '.join('?' * len(finals))})")
+            where += (
+                f"{' AND' if where else 'WHERE'} status NOT IN ({', '.join('?' * len(finals))})"
+            )
             args.extend(finals)
-        if client_id is not None:
-            clauses.append("client_id = ?")
-            args.append(client_id)
-        if venue is not None:
-            clauses.append("venue = ?")
-            args.append(venue)
-        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
         with self._lock:
             rows = self.conn.execute(
                 "SELECT client_id, symbol, side, type, qty, price, stop, tif, status, venue,"
@@ -544,14 +547,7 @@ class Store:
             return cur.rowcount == 1
 
     def fills(self, client_id: str | None = None, venue: str | None = None) -> list[Fill]:
-        clauses, args = [], []
-        if client_id is not None:
-            clauses.append("client_id = ?")
-            args.append(client_id)
-        if venue is not None:
-            clauses.append("venue = ?")
-            args.append(venue)
-        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        where, args = _where(client_id=client_id, venue=venue)
         with self._lock:
             rows = self.conn.execute(
                 "SELECT client_id, symbol, side, qty, price, fee, ts, fill_id, fee_ccy"

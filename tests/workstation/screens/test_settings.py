@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-import keyring
 import pytest
-from keyring.backend import KeyringBackend
 from textual.widgets import Input, Static
 
+from tests.keyrings import MemoryKeyring, memory_keyring
 from tests.workstation.ui_helpers import make_app, wait_for
 from workstation.screens.settings import SettingsScreen
 from workstation.store import Store
@@ -16,36 +15,14 @@ from workstation.store import Store
 SECRET = "sk-test-9f8e7d6c5b4a"
 
 
-class MemoryKeyring(KeyringBackend):
-    """keyring's backend API over a dict (the OS keyring cannot run here)."""
-
-    priority = 1  # type: ignore[assignment]
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.data: dict[tuple[str, str], str] = {}
-
-    def get_password(self, service: str, username: str) -> str | None:
-        return self.data.get((service, username))
-
-    def set_password(self, service: str, username: str, password: str) -> None:
-        self.data[(service, username)] = password
-
-    def delete_password(self, service: str, username: str) -> None:
-        self.data.pop((service, username), None)
-
-
 @pytest.fixture
-def memory_keyring() -> Iterator[MemoryKeyring]:
-    previous = keyring.get_keyring()
-    backend = MemoryKeyring()
-    keyring.set_keyring(backend)
-    yield backend
-    keyring.set_keyring(previous)
+def ring() -> Iterator[MemoryKeyring]:
+    with memory_keyring() as backend:
+        yield backend
 
 
 async def test_a_key_goes_to_the_keyring_and_is_only_shown_as_set(
-    store: Store, memory_keyring: MemoryKeyring
+    store: Store, ring: MemoryKeyring
 ) -> None:
     app = make_app(store)
     async with app.run_test(size=(100, 40)) as pilot:
@@ -61,7 +38,7 @@ async def test_a_key_goes_to_the_keyring_and_is_only_shown_as_set(
         await pilot.press("ctrl+s")
         await wait_for(lambda: "set" in str(state.render()) and "not" not in str(state.render()))
         assert box.value == ""
-        assert memory_keyring.data[("qws:binance", "api_key")] == SECRET
+        assert ring.data[("qws:binance", "api_key")] == SECRET
         assert store.get_setting("signals.quality_gate") == 0.8
         assert app.setting("signals.quality_gate") == 0.8
         message = str(screen.query_one("#settings-msg", Static).render())
