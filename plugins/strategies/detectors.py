@@ -22,22 +22,7 @@ def cycle_source(name: str) -> en.CycleSource:
         raise ValueError(f"unknown cycle detector {name!r}; use one of {', '.join(DETECTORS)}")
     from engine.scanner import qpe_detector
 
-    det = qpe_detector("statevector")
-
-    def source(windows: np.ndarray) -> list[en.CycleEstimate]:
-        rows = np.atleast_2d(np.asarray(windows, dtype=np.float64))
-        amps = det.encode(rows)
-        ok = np.all(np.isfinite(amps), axis=1)
-        probs = np.full(amps.shape, np.nan)
-        if ok.any():
-            probs[ok] = det.spectrum(amps[ok])
-        cycles = det.dominant(probs)
-        return [
-            (c, None if c is None else det.phase(row, c.period_bars))
-            for c, row in zip(cycles, rows, strict=True)
-        ]
-
-    return source
+    return qpe_detector("statevector").estimate
 
 
 def log_returns(close: np.ndarray) -> np.ndarray:
