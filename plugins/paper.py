@@ -372,6 +372,34 @@ class PaperBroker:
         return {a: Decimal(t) for a, t in rows}
 
     # -- matching ----------------------------------------------------------------------------
+    def _stored_positions(self) -> dict[str, tuple[Decimal, Decimal]]:
+        """symbol -> (signed qty, average price), straight from the state file."""
+        with self._lock:
+            rows = self._conn.execute("SELECT body FROM positions").fetchall()
+        out = {}
+        for (body,) in rows:
+            b = json.loads(body)
+            out[b["symbol"]] = (Decimal(b["qty"]), Decimal(b["avg_price"]))
+        return out
+
+    def _position_qty(self, symbol: str) -> Decimal:
+        return self._stored_positions().get(symbol, (ZERO, ZERO))[0]
+
+    def _short_collateral(self, quote_ccy: str) -> Decimal:
+        """Cash in ``quote_ccy`` not already backing open shorts: a short is held at 1x margin,
+        so selling short needs free cash equal to its notional (plus the fee)."""
+        cash = self.balances().get(quote_ccy, ZERO)
+        for symbol, (qty, avg) in self._stored_positions().items():
+            if qty < 0 and self._quote_ccy_of(symbol) in (quote_ccy, None):
+                cash -= 2 * -qty * avg  # the proceeds credited at the sale, and the margin
+        return cash
+
+    def _quote_ccy_of(self, symbol: str) -> str | None:
+        try:
+            return self.instrument(symbol).quote_ccy
+        except (KeyError, LookupError, ValueError):
+            return None  # unknown now: count its short against every currency, to be safe
+
     def _validate(self, order: Order) -> str:
         try:
             inst = self.instrument(order.symbol)
@@ -386,8 +414,8 @@ class PaperBroker:
                 inst.check_price(order.stop)
         except ModelError as exc:
             return str(exc)
+        quote = self._quotes.get(order.symbol)
         if order.side is Side.BUY:
-            quote = self._quotes.get(order.symbol)
             ref = order.price or order.stop or (quote[1] if quote else None)
             if ref is not None:
                 cash = self.balances().get(inst.quote_ccy, ZERO)
@@ -396,6 +424,17 @@ class PaperBroker:
                     return (
                         f"insufficient funds: {cost:.2f} {inst.quote_ccy} needed,"
                         f" {cash:.2f} available"
+                    )
+        else:
+            ref = order.price or order.stop or (quote[0] if quote else None)
+            opening = order.qty - max(self._position_qty(order.symbol), ZERO)
+            if ref is not None and opening > 0:
+                free = self._short_collateral(inst.quote_ccy)
+                need = opening * ref * (1 + self._fee_rate(inst, maker=False))
+                if need > free:
+                    return (
+                        f"insufficient margin to sell short {opening} {order.symbol}:"
+                        f" {need:.2f} {inst.quote_ccy} needed, {free:.2f} free"
                     )
         if order.type is OrderType.MARKET and order.symbol not in self._quotes:
             return f"no market data for {order.symbol} yet"

@@ -180,3 +180,33 @@ async def test_balances_positions_and_orders_persist_across_restarts(tmp_path: P
     assert [o.client_id for o in await b2.open_orders()] == ["p2"]
     assert len(await b2.fills()) == 1
     assert b2.integrity_check() == "ok"
+
+
+async def test_short_sales_need_free_cash_as_margin_but_selling_a_long_does_not(
+    tmp_path: Path,
+) -> None:
+    b = PaperBroker(
+        tmp_path / "paper.db",
+        {"BTC/USDT": BTC},
+        fees={"demo": {"maker": "0", "taker": "0"}},
+        starting_balances={"USDT": 1_000},
+        clock=Clock(),
+    )
+    b.on_book(book([(100.0, 50.0)], [(101.0, 50.0)]))
+    too_big = await b.submit(order("s0", Side.SELL, "11"))
+    assert too_big.status is OrderStatus.REJECTED
+    assert "insufficient margin to sell short 11 BTC/USDT: 1100.00 USDT needed" in too_big.reason
+    first = await b.submit(order("s1", Side.SELL, "6"))
+    assert first.status is OrderStatus.FILLED  # 600 of 1,000 now backs the short
+    second = await b.submit(order("s2", Side.SELL, "5"))
+    assert (
+        second.status is OrderStatus.REJECTED and "500.00 USDT needed, 400.00 free" in second.reason
+    )
+    assert (await b.submit(order("s3", Side.SELL, "4"))).status is OrderStatus.FILLED
+
+    long_only = PaperBroker(
+        tmp_path / "long.db", {"BTC/USDT": BTC}, starting_balances={"USDT": 1_000}, clock=Clock()
+    )
+    long_only.on_book(book([(100.0, 50.0)], [(101.0, 50.0)]))
+    assert (await long_only.submit(order("b", Side.BUY, "9"))).status is OrderStatus.FILLED
+    assert (await long_only.submit(order("x", Side.SELL, "9"))).status is OrderStatus.FILLED
