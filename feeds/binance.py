@@ -21,14 +21,16 @@ each event's ``U`` to be the previous ``u + 1``. A gap discards the book and sta
 from __future__ import annotations
 
 import asyncio
+import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 import polars as pl
 
-from engine.model import Bar, OrderBook, Tick
+from engine.model import Bar, Instrument, OrderBook, Tick
 from engine.protocols import FeedEvent
 from engine.timeframes import OHLCV_SCHEMA, empty_ohlcv, parse
 from feeds.errors import BadInput, FeedError
@@ -44,6 +46,24 @@ _MAX_BUFFER = 5_000
 def venue_symbol(symbol: str) -> str:
     """``"BTC/USDT"`` -> ``"BTCUSDT"`` (Binance writes pairs without a separator)."""
     return symbol.replace("/", "").replace("-", "").upper()
+
+
+def exchange_info_instrument(symbol: str, raw: dict[str, Any]) -> Instrument:
+    """An Instrument from one ``exchangeInfo`` symbol entry (PRICE_FILTER, LOT_SIZE, NOTIONAL
+    or the older MIN_NOTIONAL filter)."""
+    filters = {f["filterType"]: f for f in raw["filters"]}
+    notional = filters.get("NOTIONAL") or filters.get("MIN_NOTIONAL") or {}
+    return Instrument(
+        symbol,
+        "binance",
+        Decimal(filters["PRICE_FILTER"]["tickSize"]).normalize(),
+        Decimal(filters["LOT_SIZE"]["stepSize"]).normalize(),
+        raw["quoteAsset"],
+        raw["baseAsset"],
+        Decimal(filters["LOT_SIZE"]["minQty"]).normalize(),
+        Decimal(str(notional.get("minNotional", "0"))).normalize(),
+        "crypto",
+    )
 
 
 def binance_interval(timeframe: str) -> str:
@@ -132,9 +152,41 @@ class BinanceFeed(ExchangeWsFeed):
         self.book_levels = book_levels
         self.snapshot_limit = snapshot_limit
         self._by_venue: dict[str, str] = {}
+        self._instruments: dict[str, Instrument] = {}
         self._quotes: dict[str, _Quote] = {}
         self._books: dict[str, DepthBook] = {}
         self._next_id = 0
+
+    # -- instruments -------------------------------------------------------------------------
+    async def load_instruments(self, symbols: Sequence[str] | None = None) -> list[Instrument]:
+        """Tick, lot, minimum quantity and notional of ``symbols`` (default: the feed's) from
+        ``/api/v3/exchangeInfo``: the grid the order ticket and the paper broker must respect.
+        Symbols the venue does not list are left out (``instrument`` then raises KeyError)."""
+        wanted = {venue_symbol(s): s for s in (symbols or self.symbols())}
+        data = await self.get_json(
+            "/api/v3/exchangeInfo", {"symbols": json.dumps(sorted(wanted), separators=(",", ":"))}
+        )
+        found = []
+        for raw in data.get("symbols", []) if isinstance(data, dict) else []:
+            symbol = wanted.get(raw.get("symbol", ""))
+            if symbol is None:
+                continue
+            try:
+                inst = exchange_info_instrument(symbol, raw)
+            except (KeyError, ValueError, ArithmeticError) as exc:
+                self.health.drop("bad_exchange_info", f"{symbol}: {exc}")
+                continue
+            self._instruments[symbol] = inst
+            found.append(inst)
+        return found
+
+    def instrument(self, symbol: str) -> Instrument:
+        try:
+            return self._instruments[symbol]
+        except KeyError:
+            raise KeyError(
+                f"{symbol}: instrument not loaded from Binance (load_instruments)"
+            ) from None
 
     # -- subscription ------------------------------------------------------------------------
     def check_timeframe(self, timeframe: str) -> None:

@@ -129,8 +129,27 @@ class QwsApp(App[None]):
     def _after_first_frame(self) -> None:
         """Work the first frame need not wait for: reference prices, the broker, Telegram."""
         self.load_references(self.symbols)
+        self.load_instruments()
         self.open_desk()
         self.run_telegram()
+
+    @work(group="instruments")
+    async def load_instruments(self) -> None:
+        """A live venue's tick/lot/minimum sizes: stored (the paper broker and the order ticket
+        read them from there) and used for the screen's price precision."""
+        loader = getattr(self.feed, "load_instruments", None)
+        if loader is None:
+            return
+        try:
+            instruments = await loader(list(self.symbols))
+        except Exception as exc:
+            self.dashboard.log_line(f"{self.feed.name}: no instrument details ({exc})", "warning")
+            return
+        await asyncio.to_thread(self.store.upsert_instruments, instruments)
+        self.dashboard.set_decimals({i.symbol: i.price_decimals for i in instruments})
+        self.dashboard.log_line(
+            f"{self.feed.name}: tick and lot sizes of {len(instruments)} symbols"
+        )
 
     @property
     def watchlist(self) -> Watchlist:

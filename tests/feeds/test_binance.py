@@ -7,6 +7,7 @@ import json
 import logging
 import math
 import threading
+from decimal import Decimal as D
 from typing import Any
 
 import pytest
@@ -358,3 +359,27 @@ async def test_history_leaves_out_the_bar_still_forming() -> None:
         frame = await f.history("BTC/USDT", "1m", limit=3)
         await f.close()
     assert [t // MS for t in frame["ts"]] == [T0_MS + i * 60_000 for i in (2, 3, 4)]
+
+
+async def test_instruments_come_from_exchange_info_with_the_venue_grid() -> None:
+    def info(query: dict[str, str]) -> tuple[int, dict[str, str], Any]:
+        asked = set(json.loads(query["symbols"]))
+        body = resource("binance_exchange_info.json")
+        return ok({**body, "symbols": [s for s in body["symbols"] if s["symbol"] in asked]})
+
+    with rest_stand_in({"/api/v3/exchangeInfo": info}) as rest:
+        f = feed("ws://127.0.0.1:9", rest.url)
+        loaded = await f.load_instruments(["BTC/USDT", "ETH/USDT", "NOPE/USDT"])
+        await f.close()
+    assert [i.symbol for i in loaded] == ["BTC/USDT", "ETH/USDT"]
+    btc = f.instrument("BTC/USDT")
+    assert (btc.tick_size, btc.lot_size, btc.min_qty) == (D("0.01"), D("0.00001"), D("0.00001"))
+    assert (btc.base_ccy, btc.quote_ccy, btc.min_notional, btc.price_decimals) == (
+        "BTC",
+        "USDT",
+        D("5"),
+        2,
+    )
+    assert f.instrument("ETH/USDT").lot_size == D("0.0001")
+    with pytest.raises(KeyError, match="NOPE/USDT: instrument not loaded"):
+        f.instrument("NOPE/USDT")

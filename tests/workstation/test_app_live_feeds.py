@@ -46,6 +46,7 @@ async def test_run_binance_streams_quotes_to_the_watchlist_and_bars_to_the_store
     routes = {
         "/api/v3/klines": lambda q: ok(daily),
         "/api/v3/depth": lambda q: ok(resource("binance_depth_snapshot_100.json")),
+        "/api/v3/exchangeInfo": lambda q: ok(resource("binance_exchange_info.json")),
     }
     subscriptions: list[Any] = []
 
@@ -72,12 +73,16 @@ async def test_run_binance_streams_quotes_to_the_watchlist_and_bars_to_the_store
                     cell = watchlist.get_cell(symbol, "last")
                     assert isinstance(cell, Text) and cell.plain not in ("", "—")
                 await _wait_for(lambda: app.bars_stored >= 10)
+                await _wait_for(lambda: store.instrument("ETH/USDT", "binance") is not None)
+                assert watchlist.decimals["BTC/USDT"] == 2  # the venue's tick, not a guess
                 assert not app.feed_error
                 await pilot.press("q")
     params = subscriptions[0]["params"]
     assert "btcusdt@kline_1m" in params and "ethusdt@trade" in params
     assert store.venues_for("BTC/USDT", "1m") == ["binance"]
     assert store.candle_count("ETH/USDT", "1m", "binance") >= 5
+    btc = store.instrument("BTC/USDT", "binance")
+    assert btc is not None and str(btc.lot_size) == "0.00001" and str(btc.min_notional) == "5"
 
 
 async def test_run_bridge_streams_mt5_quotes_to_the_watchlist(

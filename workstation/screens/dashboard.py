@@ -212,6 +212,12 @@ class DashboardScreen(Screen[None]):
     def set_status(self, text: str) -> None:
         self.query_one("#status", Static).update(text)
 
+    def set_decimals(self, decimals: dict[str, int]) -> None:
+        """Price precision learned after start (a live venue's instruments)."""
+        self._decimals.update(decimals)
+        self.watchlist.decimals.update(decimals)
+        self.watchlist.refresh()
+
     def log_line(self, text: str, severity: str = "info") -> None:
         """A line in the log pane (kept until the pane exists, if the screen is still starting)."""
         panes = self.query(LogPane)
