@@ -27,11 +27,12 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 import polars as pl
 
-from engine.model import Bar, OrderBook, Tick
+from engine.model import Bar, Instrument, OrderBook, Tick
 from engine.protocols import FeedEvent
 from engine.timeframes import OHLCV_SCHEMA, empty_ohlcv, parse
 from feeds.errors import BadInput, FeedError
@@ -46,6 +47,23 @@ INTERVALS = {
 
 def venue_symbol(symbol: str) -> str:
     return symbol.replace("/", "").replace("-", "").upper()
+
+
+def instruments_info_instrument(symbol: str, raw: dict[str, Any]) -> Instrument:
+    """An Instrument from one spot ``instruments-info`` entry."""
+    lot = raw["lotSizeFilter"]
+    step = lot.get("basePrecision") or lot["qtyStep"]
+    return Instrument(
+        symbol,
+        "bybit",
+        Decimal(raw["priceFilter"]["tickSize"]).normalize(),
+        Decimal(step).normalize(),
+        raw["quoteCoin"],
+        raw["baseCoin"],
+        Decimal(lot.get("minOrderQty", "0")).normalize(),
+        Decimal(lot.get("minOrderAmt", "0")).normalize(),
+        "crypto",
+    )
 
 
 def bybit_interval(timeframe: str) -> str:
@@ -97,9 +115,37 @@ class BybitFeed(ExchangeWsFeed):
         self.depth = depth
         self.book_levels = book_levels
         self._by_venue: dict[str, str] = {}
+        self._instruments: dict[str, Instrument] = {}
         self._books: dict[str, _Book] = {}
         self._quotes: dict[str, _Quote] = {}
         self._req = 0
+
+    async def load_instruments(self, symbols: Sequence[str] | None = None) -> list[Instrument]:
+        """Tick, lot and minimum sizes of ``symbols`` (default: the feed's) from
+        ``/v5/market/instruments-info`` (spot: ``priceFilter.tickSize``,
+        ``lotSizeFilter.basePrecision``/``minOrderQty``/``minOrderAmt``)."""
+        found = []
+        for symbol in symbols or self.symbols():
+            body = await self.get_json(
+                "/v5/market/instruments-info",
+                {"category": self.category, "symbol": venue_symbol(symbol)},
+            )
+            try:
+                rows = body["result"]["list"] if body.get("retCode") == 0 else []
+                if rows:
+                    self._instruments[symbol] = instruments_info_instrument(symbol, rows[0])
+                    found.append(self._instruments[symbol])
+            except (KeyError, TypeError, ValueError, ArithmeticError) as exc:
+                self.health.drop("bad_instruments_info", f"{symbol}: {exc}")
+        return found
+
+    def instrument(self, symbol: str) -> Instrument:
+        try:
+            return self._instruments[symbol]
+        except KeyError:
+            raise KeyError(
+                f"{symbol}: instrument not loaded from Bybit (load_instruments)"
+            ) from None
 
     def check_timeframe(self, timeframe: str) -> None:
         bybit_interval(timeframe)

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+from decimal import Decimal as D
 from typing import Any
 
+import pytest
 from websockets.asyncio.server import ServerConnection
 
 from engine.model import Bar, OrderBook, Tick
@@ -159,3 +161,26 @@ async def test_bad_messages_are_dropped_by_reason() -> None:
         "subscribe_error": 1, "malformed": 1,
     }  # fmt: skip
     assert "Invalid symbol" in f.health.last_error
+
+
+async def test_instruments_come_from_instruments_info() -> None:
+    def info(query: dict[str, str]) -> tuple[int, dict[str, str], Any]:
+        body = resource("bybit_instruments_info.json")
+        if query.get("symbol") != "BTCUSDT" or query.get("category") != "spot":
+            body = {**body, "result": {"category": "spot", "list": []}}
+        return ok(body)
+
+    with rest_stand_in({"/v5/market/instruments-info": info}) as rest:
+        f = feed("ws://127.0.0.1:9", rest.url)
+        loaded = await f.load_instruments(["BTC/USDT", "NOPE/USDT"])
+        await f.close()
+    assert [i.symbol for i in loaded] == ["BTC/USDT"]
+    btc = f.instrument("BTC/USDT")
+    assert (btc.tick_size, btc.lot_size, btc.min_qty, btc.min_notional) == (
+        D("0.01"),
+        D("0.000001"),
+        D("0.000048"),
+        D("1"),
+    )
+    with pytest.raises(KeyError, match="NOPE/USDT: instrument not loaded from Bybit"):
+        f.instrument("NOPE/USDT")
