@@ -37,8 +37,10 @@ class HelpScreen(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         keys = Table(title="Keys", expand=True, show_edge=False)
-        for col in ("Where", "Keys", "What", "Binding id"):
-            keys.add_column(col, no_wrap=col != "What")
+        keys.add_column("Where", no_wrap=True)
+        keys.add_column("Keys", no_wrap=True)
+        keys.add_column("What", min_width=16)
+        keys.add_column("Binding id", overflow="fold")  # long ids wrap before "What" shrinks
         for row in self.rows:
             keys.add_row(*row)
         commands = Table(title="Command bar (press :)", expand=True, show_edge=False)
