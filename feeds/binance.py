@@ -152,7 +152,6 @@ class BinanceFeed(ExchangeWsFeed):
         self.book_levels = book_levels
         self.snapshot_limit = snapshot_limit
         self._by_venue: dict[str, str] = {}
-        self._instruments: dict[str, Instrument] = {}
         self._quotes: dict[str, _Quote] = {}
         self._books: dict[str, DepthBook] = {}
         self._next_id = 0
@@ -179,14 +178,6 @@ class BinanceFeed(ExchangeWsFeed):
             self._instruments[symbol] = inst
             found.append(inst)
         return found
-
-    def instrument(self, symbol: str) -> Instrument:
-        try:
-            return self._instruments[symbol]
-        except KeyError:
-            raise KeyError(
-                f"{symbol}: instrument not loaded from Binance (load_instruments)"
-            ) from None
 
     # -- subscription ------------------------------------------------------------------------
     def check_timeframe(self, timeframe: str) -> None:

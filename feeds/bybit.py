@@ -115,7 +115,6 @@ class BybitFeed(ExchangeWsFeed):
         self.depth = depth
         self.book_levels = book_levels
         self._by_venue: dict[str, str] = {}
-        self._instruments: dict[str, Instrument] = {}
         self._books: dict[str, _Book] = {}
         self._quotes: dict[str, _Quote] = {}
         self._req = 0
@@ -138,14 +137,6 @@ class BybitFeed(ExchangeWsFeed):
             except (KeyError, TypeError, ValueError, ArithmeticError) as exc:
                 self.health.drop("bad_instruments_info", f"{symbol}: {exc}")
         return found
-
-    def instrument(self, symbol: str) -> Instrument:
-        try:
-            return self._instruments[symbol]
-        except KeyError:
-            raise KeyError(
-                f"{symbol}: instrument not loaded from Bybit (load_instruments)"
-            ) from None
 
     def check_timeframe(self, timeframe: str) -> None:
         bybit_interval(timeframe)

@@ -37,7 +37,7 @@ import polars as pl
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 
-from engine.model import Bar, BookLevel
+from engine.model import Bar, BookLevel, Instrument
 from engine.protocols import FeedEvent
 from engine.timeframes import OHLCV_SCHEMA, empty_ohlcv, parse
 from feeds.errors import BadInput, FeedError, RateLimited
@@ -138,6 +138,7 @@ class ExchangeWsFeed:
         self._out: asyncio.Queue[Any] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._last_bar: dict[str, int] = {}
+        self._instruments: dict[str, Instrument] = {}
         self._closed = False
         self.timeframe = "1m"
 
@@ -167,6 +168,13 @@ class ExchangeWsFeed:
 
     def symbols(self) -> list[str]:
         return list(self.default_symbols or self.popular)
+
+    def instrument(self, symbol: str) -> Instrument:
+        """What the venue's ``load_instruments`` found for ``symbol`` (tick, lot, minimums)."""
+        try:
+            return self._instruments[symbol]
+        except KeyError:
+            raise KeyError(f"{symbol}: instrument not loaded from {self.name.title()}") from None
 
     async def history(
         self, symbol: str, timeframe: str, start: int | None = None, limit: int | None = None
