@@ -122,6 +122,21 @@ class CcxtBroker:
         self._symbols.update(symbols)
 
     # -- error mapping and retries -------------------------------------------------------------
+    def _raise_unless_transient(self, exc: Exception, what: str = "") -> None:
+        """Raise the broker error for a ccxt error that retrying cannot fix (a 418 ban, a
+        refused key, a venue answer); return for a transient one (network, 429, 5xx) whose
+        outcome is unknown, so the caller retries and then reconciles."""
+        errors = self._ccxt
+        if isinstance(exc, errors.DDoSProtection):
+            if " 418 " in str(exc):
+                raise BrokerUnavailable(f"{self.name} banned this IP for now{what}") from None
+        elif isinstance(exc, (errors.NetworkError, errors.ExchangeNotAvailable)):
+            return
+        elif isinstance(exc, errors.AuthenticationError):
+            raise BrokerError(f"{self.name} refused the API key ({type(exc).__name__})") from None
+        elif not _unknown_outcome(exc):
+            raise BrokerError(_message(exc)) from None
+
     async def _call(self, fn: Callable[[], Awaitable[T]], what: str) -> T:
         """Run a read-only call with retries on transient failures; map ccxt errors."""
         errors = self._ccxt
@@ -133,19 +148,8 @@ class CcxtBroker:
                 raise OrderNotFound(_message(exc)) from None
             except (errors.InsufficientFunds, errors.InvalidOrder, errors.BadRequest) as exc:
                 raise OrderRejected(_message(exc)) from None
-            except errors.DDoSProtection as exc:
-                if " 418 " in str(exc):
-                    raise BrokerUnavailable(f"{self.name} banned this IP for now: {what}") from None
-                last = exc
-            except (errors.NetworkError, errors.ExchangeNotAvailable) as exc:
-                last = exc
-            except errors.AuthenticationError as exc:
-                raise BrokerError(
-                    f"{self.name} refused the API key ({type(exc).__name__})"
-                ) from None
             except errors.BaseError as exc:
-                if not _unknown_outcome(exc):
-                    raise BrokerError(_message(exc)) from None
+                self._raise_unless_transient(exc, f": {what}")
                 last = exc
             if attempt < self.retries:
                 await asyncio.sleep(self.retry_delay_s * 2**attempt)
@@ -212,19 +216,8 @@ class CcxtBroker:
                     if found is not None:
                         return found
                 raise OrderRejected(_message(exc)) from None
-            except errors.DDoSProtection as exc:
-                if " 418 " in str(exc):
-                    raise BrokerUnavailable(f"{self.name} banned this IP for now") from None
-                last = exc
-            except (errors.NetworkError, errors.ExchangeNotAvailable) as exc:
-                last = exc
-            except errors.AuthenticationError as exc:
-                raise BrokerError(
-                    f"{self.name} refused the API key ({type(exc).__name__})"
-                ) from None
             except errors.BaseError as exc:
-                if not _unknown_outcome(exc):
-                    raise BrokerError(_message(exc)) from None
+                self._raise_unless_transient(exc)
                 last = exc
         found = await self._lookup_quietly(order)
         if found is not None:
