@@ -27,6 +27,7 @@ from widgets.watchlist import Watchlist
 from workstation.config import Settings
 from workstation.desk import Desk
 from workstation.hub import Hub
+from workstation.killswitch import KillSwitch
 from workstation.messages import (
     BarClosed,
     BookUpdated,
@@ -82,6 +83,8 @@ class QwsApp(App[None]):
         self.desk: Desk | None = None
         self.desk_error = ""
         self.telegram: TelegramService | None = None
+        self.kill = KillSwitch(store)
+        """The process's one kill switch: the OMS, Telegram and the screen all hang on it."""
         self.dashboard = DashboardScreen(
             self.symbols, self._decimals(), self.timeframe, show_clock=show_clock
         )
@@ -281,7 +284,7 @@ class QwsApp(App[None]):
     @work(thread=True, group="desk")
     def open_desk(self) -> None:
         try:
-            desk = Desk(self.settings, self.store, self.marks)
+            desk = Desk(self.settings, self.store, self.marks, kill_switch=self.kill)
         except Exception as exc:  # a broken broker config must not take the screen down
             self.desk_error = f"{type(exc).__name__}: {exc}"
             self.call_from_thread(self.dashboard.log_line, f"broker: {self.desk_error}", "error")
@@ -291,7 +294,7 @@ class QwsApp(App[None]):
     def _desk_ready(self, desk: Desk) -> None:
         self.desk = desk
         desk.oms.listeners.append(self._order_event)
-        self._link_kill_switches()
+        self.kill.register(self._killed)  # after the OMS's own hook: orders are cancelled
         self.dashboard.log_line(f"broker {desk.venue} ready{' (LIVE)' if desk.live else ''}")
         self.publish_desk()
         self.reconcile_desk()
@@ -332,26 +335,11 @@ class QwsApp(App[None]):
         if self.telegram is not None:
             self.telegram.outbox.publish(alert)
 
-    def _link_kill_switches(self) -> None:
-        """Once both exist: /kill cancels the desk's orders, and a kill from the screen is
-        announced on Telegram."""
-        if self.desk is None or self.telegram is None:
-            return
-        from workstation.relay import risk_alert
-
-        outbox = self.telegram.outbox
-        self.telegram.control.kill.register(self._kill_from_telegram)
-        self.desk.oms.kill.register(
-            lambda actor, reason: outbox.publish(
-                risk_alert("Kill switch engaged", f"by {actor}: {reason}", self.clock())
-            )
-        )
-
-    async def _kill_from_telegram(self, actor: str, reason: str) -> None:
-        if self.desk is not None:
-            await self.desk.oms.set_kill_switch(True, reason=f"{actor}: {reason}")
-            self.publish_desk()
-        self.dashboard.log_line(f"kill switch engaged from Telegram by {actor}", "warning")
+    def _killed(self, actor: str, reason: str) -> None:
+        """Whoever engaged the one kill switch (screen, Telegram), the OMS has cancelled."""
+        self.dashboard.log_line(f"kill switch engaged by {actor}: {reason}", "warning")
+        self.publish_desk()
+        self.refresh_status()
 
     def record_signal(self, signal: Signal, venue: str) -> None:
         """Store a signal, relaying it first when it passes the quality gate."""
@@ -379,10 +367,9 @@ class QwsApp(App[None]):
         from workstation.telegram_control import ControlError
         from workstation.telegram_service import TelegramService
 
-        service = TelegramService(self.store, self.settings, token)
+        service = TelegramService(self.store, self.settings, token, kill_switch=self.kill)
         service.outbox.listeners.append(self._delivery)
         self.telegram = service
-        self._link_kill_switches()
         self.dashboard.log_line(f"telegram relay on for {len(chats)} chat(s)")
         try:
             await service.run()

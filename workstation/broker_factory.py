@@ -14,6 +14,7 @@ from engine.protocols import Broker
 from engine.risk import RiskLimits
 from workstation import plugins
 from workstation.config import Settings
+from workstation.killswitch import KillSwitch
 from workstation.oms import ConfirmFn, OrderManager
 from workstation.secrets import get_secret
 from workstation.store import Store
@@ -99,6 +100,7 @@ def open_oms(
     broker: Broker,
     marks: Callable[[str], float | None],
     confirm: ConfirmFn | None = None,
+    kill_switch: KillSwitch | None = None,
 ) -> OrderManager:
     return OrderManager(
         store,
@@ -110,4 +112,5 @@ def open_oms(
         confirm_live=bool(settings.get("trading.confirm_live", True)),
         confirm=confirm,
         kill_switch_default=bool(settings.get("trading.kill_switch", False)),
+        kill_switch=kill_switch,
     )

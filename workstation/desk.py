@@ -17,6 +17,7 @@ from engine.protocols import Broker
 from engine.risk import RiskContext, check_order
 from workstation.broker_factory import open_broker, open_oms, risk_limits
 from workstation.config import Settings
+from workstation.killswitch import KillSwitch
 from workstation.oms import OrderManager
 from workstation.store import Store
 
@@ -30,7 +31,13 @@ class DeskView:
 
 
 class Desk:
-    def __init__(self, settings: Settings, store: Store, marks: dict[str, float]) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        marks: dict[str, float],
+        kill_switch: KillSwitch | None = None,
+    ) -> None:
         self.settings = settings
         self.store = store
         self.marks = marks
@@ -40,7 +47,12 @@ class Desk:
         self.broker: Broker = open_broker(settings, store, db_path)
         self.confirmed: set[str] = set()  # client ids the user confirmed on the ticket
         self.oms: OrderManager = open_oms(
-            settings, store, self.broker, self.mark, confirm=self._confirmed_on_ticket
+            settings,
+            store,
+            self.broker,
+            self.mark,
+            confirm=self._confirmed_on_ticket,
+            kill_switch=kill_switch,
         )
         self.limits = risk_limits(settings)
         self.live = bool(getattr(self.broker, "live", True))

@@ -2,8 +2,8 @@
 workstation itself when Telegram is configured.
 
 It owns the outbox sender, the command bot and the daily summary; callers hook in through
-``outbox`` (publish alerts, listen to delivery status) and ``control.kill`` (what the kill
-switch must also do in this process, e.g. cancel the OMS's working orders).
+``outbox`` (publish alerts, listen to delivery status); pass the process's one
+:class:`KillSwitch` so a /kill reaches whatever else hangs on it (the OMS cancels its orders).
 """
 
 from __future__ import annotations
@@ -11,13 +11,16 @@ from __future__ import annotations
 import asyncio
 
 from workstation.config import Settings
+from workstation.killswitch import KillSwitch
 from workstation.relay import Outbox, RelayConfig, risk_alert, run_daily_summary
 from workstation.store import Store
 from workstation.telegram_control import TelegramControl
 
 
 class TelegramService:
-    def __init__(self, store: Store, settings: Settings, token: str) -> None:
+    def __init__(
+        self, store: Store, settings: Settings, token: str, kill_switch: KillSwitch | None = None
+    ) -> None:
         from plugins.telegram import TelegramNotifier
 
         api_url = str(settings.get("telegram.api_url"))
@@ -28,7 +31,7 @@ class TelegramService:
         ]
         self.settings = settings
         self.outbox = Outbox(store, notifiers, RelayConfig.from_settings(settings))
-        self.control = TelegramControl(store, settings, token)
+        self.control = TelegramControl(store, settings, token, kill_switch=kill_switch)
         self.control.kill.register(self._announce_kill)
         self._stop = asyncio.Event()
 
