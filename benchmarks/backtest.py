@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 import polars as pl
 
-from engine.backtest import BacktestConfig, run_backtest
+from engine.backtest.backtester import BacktestConfig, run_backtest
 from plugins.strategies.sma_cross import SmaCross
 
 BARS = 1_000_000

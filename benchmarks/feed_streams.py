@@ -25,11 +25,11 @@ from websockets.asyncio.client import connect
 from websockets.asyncio.server import ServerConnection, serve
 
 from engine.model import Bar, Tick
-from feeds.binance import BinanceFeed, DepthBook
-from feeds.bridge import BridgeFeed
-from feeds.bridge_protocol import encode_event
-from feeds.bybit import BybitFeed
-from workstation.hub import Hub
+from feeds.exchanges.binance import BinanceFeed, DepthBook
+from feeds.exchanges.bybit import BybitFeed
+from feeds.mt5.bridge_client import BridgeFeed
+from feeds.mt5.bridge_protocol import encode_event
+from workstation.runtime.hub import Hub
 
 N_PARSE = 200_000
 RATE = 2_000  # frames per second for the latency runs

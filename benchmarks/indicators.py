@@ -11,7 +11,7 @@ from collections.abc import Callable
 import numpy as np
 import talib
 
-from engine import indicators as ind
+from engine.signals import indicators as ind
 
 BARS = 1_000_000
 REPEAT = 5

@@ -48,7 +48,7 @@ def _naive_per_window_s(amps: np.ndarray, n: int) -> tuple[float, float]:
     from qiskit.circuit.library import StatePreparation
     from qiskit_aer import AerSimulator
 
-    from engine.qpe import _qpe_circuit
+    from engine.signals.qpe import _qpe_circuit
 
     sim = AerSimulator()
     size, m = 1 << n, n
@@ -73,8 +73,8 @@ def _naive_per_window_s(amps: np.ndarray, n: int) -> tuple[float, float]:
 
 
 def main() -> None:
-    from engine.encoding import encode_windows, encode_windows_numpy
-    from engine.qpe import _build_template, batch_qubits, build_qpe_template, phase_spectrum
+    from engine.signals.encoding import encode_windows, encode_windows_numpy
+    from engine.signals.qpe import _build_template, batch_qubits, build_qpe_template, phase_spectrum
 
     print(f"cpus {os.cpu_count()}, load average {os.getloadavg()[0]:.2f} (other work shares them)")
     rng = np.random.default_rng(0)

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import time
 
-from engine.ensemble import EnsembleSettings
-from engine.scanner import CLASSICAL, CycleDetector, StageTimes, qpe_detector, scan
+from engine.signals.ensemble import EnsembleSettings
+from engine.signals.scanner import CLASSICAL, CycleDetector, StageTimes, qpe_detector, scan
 from feeds.demo import DEMO_INSTRUMENTS, synthetic_bars
 
 SYMBOLS = 100

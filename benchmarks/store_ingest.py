@@ -16,7 +16,7 @@ import numpy as np
 import polars as pl
 
 from engine.timeframes import OHLCV_SCHEMA
-from workstation.store import Store
+from workstation.store.store import Store
 
 ROWS = 1_000_000
 SYMBOLS = 10

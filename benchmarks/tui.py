@@ -34,14 +34,14 @@ FIRST_FRAME_QWS = """
 import sys, time
 t0 = float(sys.argv[1])
 from feeds.demo import DemoFeed
-from workstation.app import QwsApp
-from workstation.config import Settings
-from workstation.store import Store
+from workstation.ui.app import QwsApp
+from workstation.runtime.config import Settings
+from workstation.store.store import Store
 
-import workstation.app
+import workstation.ui.app
 
 class Probe(QwsApp):
-    CSS_PATH = workstation.app.__file__.replace("app.py", "app.tcss")
+    CSS_PATH = workstation.ui.app.__file__.replace("app.py", "app.tcss")
 
     async def on_mount(self):
         await super().on_mount()
@@ -104,7 +104,7 @@ def _percentiles(ns: list[int]) -> tuple[float, float, float]:
 
 async def hub_reference(seconds: float) -> list[int]:
     from feeds.synthetic import SyntheticFeed
-    from workstation.hub import Hub
+    from workstation.runtime.hub import Hub
 
     feed = SyntheticFeed(symbols=50, rate=2000, duration_s=seconds)
     hub = Hub()
@@ -137,9 +137,9 @@ async def tick_to_screen(
     QPE run: numba compiling and qiskit importing on the engine thread compete for the GIL)."""
     from feeds.synthetic import SyntheticFeed
     from widgets.watchlist import Watchlist
-    from workstation.app import QwsApp
-    from workstation.config import Settings
-    from workstation.store import Store
+    from workstation.runtime.config import Settings
+    from workstation.store.store import Store
+    from workstation.ui.app import QwsApp
 
     feed = SyntheticFeed(symbols=50, rate=2000, duration_s=seconds)
     lat: list[int] = []
@@ -190,9 +190,9 @@ async def replay_memory(seconds: float) -> list[tuple[float, float, int]]:
 
     from engine.timeframes import OHLCV_SCHEMA
     from feeds.replay import ReplayFeed
-    from workstation.app import QwsApp
-    from workstation.config import Settings
-    from workstation.store import Store
+    from workstation.runtime.config import Settings
+    from workstation.store.store import Store
+    from workstation.ui.app import QwsApp
 
     n = 3_000_000
     rng = np.random.default_rng(3)

@@ -218,12 +218,13 @@ class PositionView:
 class Indicators:
     """Indicators over the bars the strategy may see, computed once per series and sliced.
 
-    ``ctx.indicators.sma(20)`` is :func:`engine.indicators.sma` of the closes; ``atr``, ``rsi``
-    and friends take their price inputs from the bars the same way (``ctx.indicators.rsi(14)``,
-    ``ctx.indicators.atr(14)``); anything else in ``engine.indicators`` is reachable as
-    ``ctx.indicators.call("name", array, ...)``. The full-length arrays are cached, and each call
-    returns a read-only view ending at the current bar, so nothing from the future leaks in
-    (the indicators are causal: a prefix's indicator is the indicator's prefix).
+    ``ctx.indicators.sma(20)`` is :func:`engine.signals.indicators.sma` of the closes; ``atr``,
+    ``rsi`` and friends take their price inputs from the bars the same way
+    (``ctx.indicators.rsi(14)``, ``ctx.indicators.atr(14)``); anything else in
+    ``engine.signals.indicators`` is reachable as ``ctx.indicators.call("name", array, ...)``.
+    The full-length arrays are cached, and each call returns a read-only view ending at the
+    current bar, so nothing from the future leaks in (the indicators are causal: a prefix's
+    indicator is the indicator's prefix).
     """
 
     _HLC: ClassVar[frozenset[str]] = frozenset({"atr", "adx", "stochastic"})
@@ -241,10 +242,10 @@ class Indicators:
         return value[:stop]
 
     def call(self, name: str, *args: Any, **kwargs: Any) -> Any:
-        """``engine.indicators.<name>(*args, **kwargs)`` cut at the current bar. Results over
-        the bar columns are cached; over any other array they are computed each call (the
-        array is the caller's: it may change)."""
-        from engine import indicators
+        """``engine.signals.indicators.<name>(*args, **kwargs)`` cut at the current bar.
+        Results over the bar columns are cached; over any other array they are computed each
+        call (the array is the caller's: it may change)."""
+        from engine.signals import indicators
 
         own = [id(c) for c in self._cols.values()]
         if any(isinstance(a, np.ndarray) and id(a) not in own for a in args):

@@ -38,9 +38,9 @@ def test_the_app_reaches_its_first_frame_without_qiskit_or_numba() -> None:
     code = (
         "import asyncio, sys\n"
         "from feeds.demo import DemoFeed\n"
-        "from workstation.app import QwsApp\n"
-        "from workstation.config import Settings\n"
-        "from workstation.store import Store\n"
+        "from workstation.ui.app import QwsApp\n"
+        "from workstation.runtime.config import Settings\n"
+        "from workstation.store.store import Store\n"
         "async def main():\n"
         "    app = QwsApp(DemoFeed(), Store(':memory:'), Settings.load(environ={}))\n"
         "    async with app.run_test() as pilot:\n"

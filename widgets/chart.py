@@ -42,7 +42,7 @@ MIN_ZOOM = 8
 
 
 class PriceLevel(Protocol):
-    """A horizontal price line (engine.levels.Level: Fibonacci, Gann...)."""
+    """A horizontal price line (engine.signals.levels.Level: Fibonacci, Gann...)."""
 
     @property
     def name(self) -> str: ...

@@ -1,6 +1,6 @@
 """The cycle panel: the QPE phase spectrum as bars, the dominant cycle and where we are in it.
 
-Receives :class:`~workstation.messages.CyclesComputed`; until the detector exists (or while it
+Receives :class:`~workstation.ui.messages.CyclesComputed`; until the detector exists (or while it
 runs) it says so instead of drawing anything.
 """
 
@@ -14,7 +14,7 @@ from rich.text import Text
 from textual import on
 from textual.widget import Widget
 
-from workstation.messages import CyclesComputed
+from workstation.ui.messages import CyclesComputed
 
 _BLOCKS = " ▁▂▃▄▅▆▇█"
 

@@ -1,6 +1,6 @@
 """The order book ladder: asks above, bids below, a depth bar per level (size share of the side).
 
-It only receives :class:`~workstation.messages.BookUpdated` (or ``set_book``) for the symbol it
+It only receives :class:`~workstation.ui.messages.BookUpdated` (or ``set_book``) for the symbol it
 shows; books for other symbols are ignored.
 """
 
@@ -14,7 +14,7 @@ from textual import on
 from textual.widget import Widget
 
 from engine.model import OrderBook
-from workstation.messages import BookUpdated
+from workstation.ui.messages import BookUpdated
 
 _EIGHTHS = " ▏▎▍▌▋▊▉█"
 

@@ -9,7 +9,7 @@ from textual import on
 from textual.widgets import DataTable
 
 from engine.model import Order
-from workstation.messages import OrderUpdated
+from workstation.ui.messages import OrderUpdated
 
 
 class OrdersTable(DataTable[Text | str]):

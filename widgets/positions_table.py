@@ -10,7 +10,7 @@ from textual import on
 from textual.widgets import DataTable
 
 from engine.model import Position
-from workstation.messages import PositionsUpdated
+from workstation.ui.messages import PositionsUpdated
 
 
 def unrealized(position: Position, mark: float) -> float:

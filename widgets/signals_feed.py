@@ -10,7 +10,7 @@ from textual import on
 from textual.widgets import DataTable
 
 from engine.model import Action, Signal
-from workstation.messages import SignalRaised
+from workstation.ui.messages import SignalRaised
 
 MAX_ROWS = 200
 _ACTION_STYLE = {

@@ -31,7 +31,7 @@ from textual.strip import Strip
 from textual.widget import Widget
 
 from engine.model import Action, Signal, Tick
-from workstation.messages import QuoteUpdated, ReferencePrice, SignalRaised
+from workstation.ui.messages import QuoteUpdated, ReferencePrice, SignalRaised
 
 COLUMNS = (
     ("symbol", "Symbol", 9, "<"),

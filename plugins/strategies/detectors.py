@@ -1,8 +1,9 @@
 """Cycle sources for the cycle strategies: the QPE detector on Aer or its classical limit.
 
 Both return, per window of log-returns, the dominant cycle and its phase
-(:data:`engine.ensemble.CycleSource`). The statevector QPE distribution equals the periodogram
-of the same encoded window (to 1e-9; tested in ``tests/engine/test_qpe.py``), so
+(:data:`engine.signals.ensemble.CycleSource`). The statevector QPE distribution equals the
+periodogram
+of the same encoded window (to 1e-9; tested in ``tests/engine/signals/test_qpe.py``), so
 ``"periodogram"`` is the fast exact stand-in for optimisation and ``"qpe"`` the real thing.
 """
 
@@ -10,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from engine import ensemble as en
+from engine.signals import ensemble as en
 
 DETECTORS = ("qpe", "periodogram")
 
@@ -20,7 +21,7 @@ def cycle_source(name: str) -> en.CycleSource:
         return en.classical_cycles
     if name != "qpe":
         raise ValueError(f"unknown cycle detector {name!r}; use one of {', '.join(DETECTORS)}")
-    from engine.scanner import qpe_detector
+    from engine.signals.scanner import qpe_detector
 
     return qpe_detector("statevector").estimate
 

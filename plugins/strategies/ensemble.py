@@ -8,8 +8,8 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from engine import ensemble as en
 from engine.model import Action, Signal
+from engine.signals import ensemble as en
 from engine.strategy import (
     Context,
     Indicators,

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from engine import ensemble as en
+from engine.signals import ensemble as en
 from engine.strategy import (
     Context,
     Indicators,

@@ -6,7 +6,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from engine.backtest import BacktestConfig, run_backtest
+from engine.backtest.backtester import BacktestConfig, run_backtest
 from engine.model import Action, Signal
 from engine.strategy import (
     INTERFACE_VERSION,

@@ -159,7 +159,7 @@ def load_bars(args: argparse.Namespace) -> tuple[Any, str, str]:
 
 
 def _config(args: argparse.Namespace) -> Any:
-    from engine.backtest import BacktestConfig, BacktestError
+    from engine.backtest.backtester import BacktestConfig, BacktestError
 
     try:
         return BacktestConfig(
@@ -181,9 +181,9 @@ def _config(args: argparse.Namespace) -> Any:
 
 
 def cmd_backtest(args: argparse.Namespace) -> int:
-    from engine.backtest import BacktestError, run_backtest
+    from engine.backtest.backtester import BacktestError, run_backtest
     from engine.strategy import StrategyError
-    from workstation.strategies import StrategyNotFound, get
+    from workstation.strategies.discovery import StrategyNotFound, get
 
     params = parse_params(args.param)
     try:
@@ -209,7 +209,7 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     if args.accuracy:
         _print_accuracy(report["accuracy"])
     if args.plot:
-        from workstation.textplot import line_chart
+        from workstation.cli.textplot import line_chart
 
         print(line_chart(result.equity, title="equity"))
     return 0
@@ -218,7 +218,7 @@ def cmd_backtest(args: argparse.Namespace) -> int:
 def _accuracy(strategy: Any, bars: Any) -> list[dict[str, Any]]:
     from dataclasses import asdict
 
-    from engine.accuracy import signal_accuracy
+    from engine.backtest.accuracy import signal_accuracy
     from engine.strategy import Indicators
 
     cols = {c: bars[c].to_numpy() for c in ("open", "high", "low", "close", "volume")}
@@ -248,7 +248,7 @@ def _print_stats(result: Any, symbol: str) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from engine.performance import STAT_LABELS
+    from engine.backtest.performance import STAT_LABELS
 
     params = ", ".join(f"{k}={v}" for k, v in result.params.items())
     table = Table(title=f"{result.strategy}({params}) on {symbol}", show_header=False)
@@ -307,7 +307,7 @@ def _walk_forward(
 ) -> int:
     from concurrent.futures import ProcessPoolExecutor
 
-    from engine.walkforward import WalkForwardError, parse_spec, walk_forward
+    from engine.backtest.walkforward import WalkForwardError, parse_spec, walk_forward
 
     try:
         train, test = parse_spec(args.walk_forward)

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 from workstation.cli.common import load_settings
 
 if TYPE_CHECKING:
-    from feeds.bridge_server import BridgeServer
+    from feeds.mt5.bridge_server import BridgeServer
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -50,7 +50,7 @@ def parse_listen(text: str) -> tuple[str, int]:
 
 def resolve_token(from_keyring_only: bool) -> str:
     from workstation.cli import CliError
-    from workstation.secrets import env_name, get_secret
+    from workstation.runtime.secrets import env_name, get_secret
 
     if from_keyring_only:
         try:
@@ -87,9 +87,9 @@ def new_token() -> str:
 
 def make_server(args: argparse.Namespace) -> BridgeServer:
     """The MT5 feed and the bridge server around it, not started."""
-    from feeds.bridge_server import BridgeServer
-    from feeds.mt5 import Mt5Feed
-    from workstation.secrets import get_secret
+    from feeds.mt5.bridge_server import BridgeServer
+    from feeds.mt5.terminal import Mt5Feed
+    from workstation.runtime.secrets import get_secret
 
     settings = load_settings()
     host, port = parse_listen(args.listen or settings.get("bridge.listen", "127.0.0.1:8765"))

@@ -6,7 +6,7 @@ import argparse
 import json
 
 from workstation.cli.common import load_settings
-from workstation.config import config_path
+from workstation.runtime.config import config_path
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]

@@ -111,7 +111,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         closes, ts = _feed_closes(args, settings)
 
-    from engine.cycles import CycleInputError, detect_cycles
+    from engine.signals.cycles import CycleInputError, detect_cycles
 
     try:
         report = detect_cycles(
@@ -133,7 +133,7 @@ def run(args: argparse.Namespace) -> int:
 
 def spectrum_chart(spectrum: list[float], height: int = 6) -> list[str]:
     """A column chart of the folded spectrum (bins 1..M/2), ``height`` text rows."""
-    from engine.qpe import fold_spectrum
+    from engine.signals.qpe import fold_spectrum
 
     folded = fold_spectrum(spectrum)[1:]
     top = float(folded.max()) or 1.0

@@ -95,7 +95,7 @@ def cmd_bars(args: argparse.Namespace) -> int:
     from rich.table import Table
 
     from engine.timeframes import TimeframeError, parse
-    from workstation.store import AmbiguousVenueError
+    from workstation.store.store import AmbiguousVenueError
 
     try:
         tf = str(parse(args.timeframe))

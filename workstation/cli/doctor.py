@@ -60,9 +60,9 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    from workstation.config import config_path
-    from workstation.plugins import GROUPS, discover
-    from workstation.store import SCHEMA_VERSION, Store
+    from workstation.runtime.config import config_path
+    from workstation.runtime.registry import GROUPS, discover
+    from workstation.store.store import SCHEMA_VERSION, Store
 
     console = Console()
     problems = 0
@@ -135,7 +135,7 @@ def _live(args: argparse.Namespace, console: Any) -> int:
 
     from feeds.errors import FeedError as FeedsError
     from workstation.cli.common import load_settings
-    from workstation.feed_factory import FeedError, make_feed
+    from workstation.runtime.feed_factory import FeedError, make_feed
 
     settings = load_settings()
     name = args.feed or settings.get("app.feed", "demo")

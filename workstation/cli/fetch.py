@@ -42,8 +42,8 @@ def _fetch(args: argparse.Namespace) -> int:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
     from engine.timeframes import TimeframeError, parse
-    from feeds.ccxt_feed import CcxtFeed
     from feeds.errors import FeedError
+    from feeds.exchanges.ccxt_feed import CcxtFeed
     from workstation.cli import CliError
 
     try:

@@ -21,8 +21,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from workstation.app import QwsApp
-    from workstation.feed_factory import FeedError, make_feed
+    from workstation.runtime.feed_factory import FeedError, make_feed
+    from workstation.ui.app import QwsApp
 
     settings = load_settings()
     name = args.feed or settings.get("app.feed", "demo")

@@ -20,8 +20,8 @@ from workstation.cli.common import load_settings, open_store
 if TYPE_CHECKING:
     import polars as pl
 
-    from engine.ensemble import EnsembleSettings
-    from engine.scanner import CycleDetector, ScanResult
+    from engine.signals.ensemble import EnsembleSettings
+    from engine.signals.scanner import CycleDetector, ScanResult
 
 PROGRESS_AFTER_S = 1.0
 
@@ -60,7 +60,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_scan(args: argparse.Namespace) -> int:
-    from engine.ensemble import EnsembleSettings
+    from engine.signals.ensemble import EnsembleSettings
     from engine.timeframes import TimeframeError, parse
 
     settings = load_settings()
@@ -103,13 +103,13 @@ def cmd_scan(args: argparse.Namespace) -> int:
 
 
 def _failed(symbol: str, reason: str) -> ScanResult:
-    from engine.scanner import ScanResult
+    from engine.signals.scanner import ScanResult
 
     return ScanResult(symbol, reason=reason)
 
 
 def _detector(choice: str) -> tuple[CycleDetector, str]:
-    from engine.scanner import CLASSICAL, qpe_detector
+    from engine.signals.scanner import CLASSICAL, qpe_detector
 
     if choice == "periodogram":
         return CLASSICAL, "cycles: classical periodogram"
@@ -161,7 +161,7 @@ def _load_demo(
 def _load_db(
     args: argparse.Namespace, symbols: list[str] | None, timeframe: str, bars: int
 ) -> tuple[dict[str, pl.DataFrame], dict[str, str], str]:
-    from workstation.store import AmbiguousVenueError
+    from workstation.store.store import AmbiguousVenueError
 
     store = open_store(args)
     frames: dict[str, pl.DataFrame] = {}
@@ -220,7 +220,7 @@ def _run(
     from rich.console import Console
     from rich.progress import Progress
 
-    from engine.scanner import scan
+    from engine.signals.scanner import scan
 
     console = Console(stderr=True)
     t0 = time.perf_counter()
@@ -245,7 +245,7 @@ def _run(
 
 
 def _print_json(results: list[ScanResult], gate: float, detector: str) -> None:
-    from engine.scanner import summary
+    from engine.signals.scanner import summary
 
     out = sys.stdout
     for r in results:

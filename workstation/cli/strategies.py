@@ -41,7 +41,7 @@ def _param_text(p: Any) -> str:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    from workstation.strategies import discover, strategies_dir
+    from workstation.strategies.discovery import discover, strategies_dir
 
     infos = discover()
     if args.json:
@@ -88,7 +88,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_new(args: argparse.Namespace) -> int:
-    from workstation.strategy_template import write_package
+    from workstation.strategies.template import write_package
 
     name = args.name.replace("-", "_")
     if not NAME_RE.match(name):

@@ -46,7 +46,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 # -- keys -------------------------------------------------------------------------------------
 def _keys_set(args: argparse.Namespace) -> int:
     from workstation.cli import CliError
-    from workstation.secrets import SecretsError, set_secret
+    from workstation.runtime.secrets import SecretsError, set_secret
 
     value = getpass.getpass(f"{args.service} {args.name} (input hidden): ")
     try:
@@ -58,7 +58,7 @@ def _keys_set(args: argparse.Namespace) -> int:
 
 
 def _keys_status(args: argparse.Namespace) -> int:
-    from workstation.secrets import env_name, secret_source
+    from workstation.runtime.secrets import env_name, secret_source
 
     source = secret_source(args.service, args.name)
     label = f"{args.service} {args.name}"
@@ -73,7 +73,7 @@ def _keys_status(args: argparse.Namespace) -> int:
 
 
 def _keys_delete(args: argparse.Namespace) -> int:
-    from workstation.secrets import delete_secret
+    from workstation.runtime.secrets import delete_secret
 
     deleted = delete_secret(args.service, args.name)
     print(f"{args.service} {args.name}: {'deleted' if deleted else 'was not in the keyring'}")
@@ -83,7 +83,7 @@ def _keys_delete(args: argparse.Namespace) -> int:
 # -- telegram ---------------------------------------------------------------------------------
 def _token() -> str:
     from workstation.cli import CliError
-    from workstation.secrets import env_name, get_secret
+    from workstation.runtime.secrets import env_name, get_secret
 
     token = get_secret("telegram", "token")
     if not token:
@@ -95,8 +95,8 @@ def _token() -> str:
 
 
 async def _diagnose(token: str, api_url: str, timeout: float, chats: list[int]) -> int:
-    from plugins.telegram import describe_error, make_bot
-    from workstation.secrets import redact
+    from plugins.notifiers.telegram import describe_error, make_bot
+    from workstation.runtime.secrets import redact
 
     bot = make_bot(token, api_url, timeout)
     try:
@@ -144,14 +144,14 @@ def _telegram_test(args: argparse.Namespace) -> int:
 
 
 async def _serve(store: Any, settings: Any, token: str) -> None:
-    from workstation.telegram_service import TelegramService
+    from workstation.alerts.service import TelegramService
 
     await TelegramService(store, settings, token).run()
 
 
 def _telegram_serve(args: argparse.Namespace) -> int:
+    from workstation.alerts.telegram_control import ControlError
     from workstation.cli import CliError
-    from workstation.telegram_control import ControlError
 
     settings = load_settings()
     if not settings.get("telegram.chat_ids"):
@@ -170,7 +170,7 @@ def _telegram_serve(args: argparse.Namespace) -> int:
 # -- alerts -----------------------------------------------------------------------------------
 def _alerts(args: argparse.Namespace) -> int:
     from workstation.cli import CliError
-    from workstation.secrets import redact
+    from workstation.runtime.secrets import redact
 
     store = open_store(args)
     try:

@@ -73,7 +73,7 @@ class _Session:
     """Store + broker + order manager for one command, with marks from the configured feed."""
 
     def __init__(self, args: argparse.Namespace, confirm: Callable[[Any], bool] | None = None):
-        from workstation.broker_factory import BrokerConfigError, open_broker, open_oms
+        from workstation.runtime.broker_factory import BrokerConfigError, open_broker, open_oms
 
         self.settings = load_settings()
         self.store = open_store(args)
@@ -267,7 +267,7 @@ def _orders(args: argparse.Namespace) -> int:
 
 
 def _positions(args: argparse.Namespace) -> int:
-    from engine.portfolio import unrealized_pnl
+    from engine.trading.portfolio import unrealized_pnl
 
     async def body(s: _Session) -> int:
         rows = []
@@ -304,7 +304,7 @@ def _positions(args: argparse.Namespace) -> int:
 
 
 def _cancel(args: argparse.Namespace) -> int:
-    from workstation.oms import OmsError
+    from workstation.trading.oms import OmsError
 
     async def body(s: _Session) -> int:
         try:
@@ -338,7 +338,7 @@ def _flatten(args: argparse.Namespace) -> int:
 
 
 def _pnl(args: argparse.Namespace) -> int:
-    from engine.portfolio import apply_fill, unrealized_pnl
+    from engine.trading.portfolio import apply_fill, unrealized_pnl
 
     since_ns = 0
     if args.since:
@@ -399,7 +399,7 @@ def _reconcile(args: argparse.Namespace) -> int:
 
 
 def _risk(args: argparse.Namespace) -> int:
-    from workstation.risk_report import var_report
+    from workstation.trading.risk_report import var_report
 
     async def body(s: _Session) -> int:
         positions = [p for p in s.store.positions(s.oms.venue) if p.qty != 0]

@@ -5,9 +5,9 @@ import asyncio
 import numpy as np
 import polars as pl
 
-from engine import ensemble as en
-from engine.backtest import BacktestConfig, run_backtest
+from engine.backtest.backtester import BacktestConfig, run_backtest
 from engine.model import Action
+from engine.signals import ensemble as en
 from engine.strategy import Indicators
 from feeds.demo import DemoFeed
 from plugins.strategies.ensemble import Ensemble

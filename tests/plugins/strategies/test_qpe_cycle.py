@@ -6,7 +6,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from engine.backtest import BacktestConfig, run_backtest
+from engine.backtest.backtester import BacktestConfig, run_backtest
 from feeds.demo import DemoFeed
 from plugins.strategies.qpe_cycle import QpeCycle
 

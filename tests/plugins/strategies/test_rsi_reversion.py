@@ -3,7 +3,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from engine.backtest import BacktestConfig, run_backtest
+from engine.backtest.backtester import BacktestConfig, run_backtest
 from engine.strategy import ParamError
 from plugins.strategies.rsi_reversion import RsiReversion
 from tests.helpers import random_bars

@@ -6,10 +6,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from engine.backtest import BacktestConfig, run_backtest
+from engine.backtest.backtester import BacktestConfig, run_backtest
 from engine.strategy import ParamError
 from plugins.strategies.sma_cross import SmaCross
-from tests.engine.backtest_reference import (
+from tests.engine.backtest.backtest_reference import (
     our_trades,
     random_ohlcv,
     reference_trades,

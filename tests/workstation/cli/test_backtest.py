@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.performance import STAT_LABELS
+from engine.backtest.performance import STAT_LABELS
 from tests.helpers import write_csv
 from workstation.cli import main
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import pytest
 
-from feeds.binance import BinanceFeed
-from feeds.bridge import BridgeFeed
-from tests.feeds.test_mt5 import NS, T0, market
+from feeds.exchanges.binance import BinanceFeed
+from feeds.mt5.bridge_client import BridgeFeed
+from tests.feeds.mt5.test_terminal import NS, T0, market
 from workstation.cli import build_parser, main
 from workstation.cli.bridge import make_server
-from workstation.config import Settings
-from workstation.feed_factory import FeedError, make_feed
+from workstation.runtime.config import Settings
+from workstation.runtime.feed_factory import FeedError, make_feed
 
 
 def test_bridge_without_a_token_is_a_clear_error(capsys: pytest.CaptureFixture[str]) -> None:

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.feeds.exchanges.test_ccxt_feed import ROUTES
 from tests.feeds.servers import rest_stand_in
-from tests.feeds.test_ccxt_feed import ROUTES
 from workstation.cli import main
-from workstation.store import Store
+from workstation.store.store import Store
 
 
 def test_fetch_fills_the_store_then_asks_for_nothing_already_there(

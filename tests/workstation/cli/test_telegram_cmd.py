@@ -11,15 +11,15 @@ from pathlib import Path
 import pytest
 
 from engine.model import Alert, Severity
-from plugins.telegram import TelegramNotifier
+from plugins.notifiers.telegram import TelegramNotifier
 from tests.keyrings import memory_keyring
 from tests.telegram_api import FakeBotApi
+from workstation.alerts.relay import Outbox, RelayConfig
+from workstation.alerts.telegram_control import ControlError, TelegramControl
 from workstation.cli import main
-from workstation.config import Settings
-from workstation.relay import Outbox, RelayConfig
-from workstation.secrets import get_secret
-from workstation.store import Store
-from workstation.telegram_control import ControlError, TelegramControl
+from workstation.runtime.config import Settings
+from workstation.runtime.secrets import get_secret
+from workstation.store.store import Store
 
 TOKEN = "888888:CLI-test-token-abcdefghijklmn"
 CHAT = 111

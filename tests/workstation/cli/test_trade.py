@@ -13,7 +13,7 @@ import pytest
 
 from tests.plugins.fake_binance import FakeBinance
 from workstation.cli import main
-from workstation.store import Store
+from workstation.store.store import Store
 
 QWS = str(Path(sys.executable).parent / "qws")
 

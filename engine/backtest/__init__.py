@@ -1,0 +1,3 @@
+"""Backtesting: the broker simulator (numba), the backtester, walk-forward, performance and
+accuracy statistics.
+"""

@@ -1,0 +1,3 @@
+"""Pure trading arithmetic: position sizing and risk limits, the portfolio (fills to positions and
+P&L).
+"""

@@ -1,0 +1,1 @@
+"""Crypto exchanges: the shared websocket feed base, Binance, Bybit, and ccxt REST."""

@@ -1,0 +1,1 @@
+"""Brokers: paper (the default), ccxt exchanges and MetaTrader 5."""

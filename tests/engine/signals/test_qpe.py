@@ -1,0 +1,358 @@
+"""engine/signals/qpe.py: QPE on Aer equals the periodogram, shots stay within shot noise, the
+circuit
+really runs, and the cycles/phase read off it are the true ones."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from qiskit.quantum_info import Operator
+from qiskit_aer import AerSimulator
+
+from engine.model import Cycle
+from engine.signals.encoding import encode_windows, log_returns
+from engine.signals.qpe import (
+    Backend,
+    QpeError,
+    ShotsBackend,
+    StatevectorBackend,
+    batch_qubits,
+    build_qpe_template,
+    cycle_phase,
+    dominant_cycles,
+    fold_spectrum,
+    phase_spectrum,
+    qpe_reference,
+)
+
+rng_st = st.integers(0, 2**32 - 1).map(lambda s: np.random.default_rng(s))
+
+
+def _series(rng: np.random.Generator, kind: str, length: int) -> np.ndarray:
+    t = np.arange(length)
+    if kind == "random":
+        return rng.standard_normal(length)
+    if kind == "sines":
+        waves = [
+            rng.uniform(0.2, 1) * np.sin(2 * np.pi * t / rng.uniform(2.5, 40) + rng.uniform(0, 7))
+            for _ in range(3)
+        ]
+        return np.sum(waves, axis=0) + 0.1 * rng.standard_normal(length)
+    # real-looking: log-returns of a price with volatility clusters and a weak cycle
+    u = np.arange(length + 1)
+    vol = 0.01 * np.exp(np.cumsum(rng.normal(0, 0.1, length + 1)))
+    steps = vol * rng.standard_normal(length + 1) + 0.002 * np.sin(2 * np.pi * u / 13)
+    return log_returns(100 * np.exp(np.cumsum(steps)))
+
+
+def _periodogram(a: np.ndarray) -> np.ndarray:
+    return np.abs(np.fft.fft(a, axis=-1)) ** 2 / a.shape[-1]
+
+
+@settings(max_examples=20, deadline=None)
+@given(
+    rng=rng_st,
+    n=st.integers(3, 8),
+    windows=st.integers(1, 6),
+    kind=st.sampled_from(["random", "sines", "real"]),
+    taper=st.sampled_from(["hann", None]),
+)
+def test_statevector_spectrum_equals_periodogram(rng, n, windows, kind, taper) -> None:
+    size = 1 << n
+    amps, meta = encode_windows(_series(rng, kind, size + 3 * (windows - 1)), n, 3, True, taper)
+    assert meta.all_valid and amps.shape == (windows, size)
+    probs = phase_spectrum(amps)
+    assert probs.shape == (windows, size)
+    assert np.abs(probs - _periodogram(amps)).max() <= 1e-9
+
+
+@pytest.mark.parametrize(("n", "windows"), [(5, 37), (6, 37), (8, 9)])
+def test_batches_split_over_several_circuits_keep_every_window(n, windows, monkeypatch) -> None:
+    """Batches of G = 2^g windows per circuit, the last one partial: rows stay in order."""
+    calls: list[int] = []
+    original = AerSimulator._execute_circuits
+
+    def counting(self, aer_circuits, noise_model, config):  # type: ignore[no-untyped-def]
+        calls.append(len(aer_circuits))
+        return original(self, aer_circuits, noise_model, config)
+
+    monkeypatch.setattr(AerSimulator, "_execute_circuits", counting)
+    rng = np.random.default_rng(n)
+    amps, _ = encode_windows(rng.standard_normal(windows + (1 << n) - 1), n)
+    probs = phase_spectrum(amps)
+    g = batch_qubits(n, n, windows)
+    assert calls == [math.ceil(windows / 2**g)], "all windows in one Aer execution"
+    assert np.abs(probs - _periodogram(amps)).max() <= 1e-9
+
+
+def test_the_circuit_is_really_run_on_aer(monkeypatch) -> None:
+    """Counts Aer executions: one per call, however many windows, shots or exact."""
+    executions: list[int] = []
+    original = AerSimulator._execute_circuits
+
+    def counting(self, aer_circuits, noise_model, config):  # type: ignore[no-untyped-def]
+        executions.append(len(aer_circuits))
+        return original(self, aer_circuits, noise_model, config)
+
+    monkeypatch.setattr(AerSimulator, "_execute_circuits", counting)
+    amps, _ = encode_windows(np.random.default_rng(5).standard_normal(64 + 99), 6)
+    phase_spectrum(amps)
+    phase_spectrum(amps[:1])
+    ShotsBackend(1000, seed=1).probabilities(amps[:3], 6)
+    assert len(executions) == 3
+    assert executions[0] == math.ceil(100 / 2 ** batch_qubits(6, 6, 100))
+    assert executions[1] == executions[2] == 1
+
+
+def test_template_is_qpe_with_controlled_increments_and_inverse_qft() -> None:
+    """The transpiled template (minus the save) is exactly H^m, controlled-U^(2^j), QFT^-1."""
+    n = m = 3
+    tpl = build_qpe_template(n, m)
+    assert tpl is build_qpe_template(n, m), "cached per (n, m, g)"
+    ops = tpl.circuit.count_ops()
+    assert ops["save_probabilities"] == 1
+    assert "unitary" not in ops and "initialize" not in ops and "state_preparation" not in ops
+    assert ops.get("mcx", 0) + ops.get("ccx", 0) + ops.get("cx", 0) == n * (n + 1) // 2
+    assert ops["cp"] == m * (m - 1) // 2 and ops["swap"] == m // 2  # the inverse QFT
+
+    circuit = tpl.circuit.copy()
+    circuit.data = [i for i in circuit.data if i.operation.name != "save_probabilities"]
+    size, phases = 1 << n, 1 << m
+    signs = [[(-1) ** (a & b).bit_count() for b in range(phases)] for a in range(phases)]
+    hadamards = np.kron(np.array(signs) / math.sqrt(phases), np.eye(size))
+    shift = np.roll(np.eye(size), 1, axis=0)  # U|x> = |x+1 mod N>
+    controlled = np.zeros((size * phases, size * phases))
+    for y in range(phases):
+        block = slice(y * size, (y + 1) * size)
+        controlled[block, block] = np.linalg.matrix_power(shift, y)  # Σ_j y_j 2^j = y
+    w = np.exp(-2j * np.pi / phases)
+    iqft = np.array([[w ** (a * b) for b in range(phases)] for a in range(phases)])
+    iqft /= math.sqrt(phases)
+    expected = np.kron(iqft, np.eye(size)) @ controlled @ hadamards
+    assert Operator(circuit).equiv(Operator(expected))
+
+
+def test_template_transpiles_once_and_keeps_qubit_order() -> None:
+    tpl = build_qpe_template(5, 5, 2)
+    assert tpl.num_qubits == 12 and tpl.circuit.num_qubits == 12
+    save = [i for i in tpl.circuit.data if i.operation.name == "save_probabilities"]
+    assert [tpl.circuit.find_bit(q).index for q in save[0].qubits] == list(range(5, 12))
+    assert tpl.circuit.layout is None or tpl.circuit.layout.final_layout is None
+
+
+@pytest.mark.parametrize("m", [3, 4, 5, 7, 8])
+def test_other_phase_register_sizes_follow_the_qpe_kernel(m) -> None:
+    amps, _ = encode_windows(_series(np.random.default_rng(m), "sines", 64 + 2), 6, step=2)
+    probs = phase_spectrum(amps, m=m)
+    assert probs.shape == (2, 1 << m)
+    assert np.abs(probs - qpe_reference(amps, m)).max() <= 1e-9
+    if m > 6:  # finer grid: the n-bit periodogram on every 2^(m-n)-th bin, zero elsewhere
+        spread = 1 << (m - 6)
+        assert np.abs(probs[:, ::spread] - _periodogram(amps)).max() <= 1e-9
+        mask = np.ones(1 << m, bool)
+        mask[::spread] = False
+        assert np.abs(probs[:, mask]).max() <= 1e-9
+
+
+def test_reference_with_m_equal_n_is_the_periodogram() -> None:
+    amps, _ = encode_windows(np.random.default_rng(9).standard_normal(32), 5)
+    assert np.abs(qpe_reference(amps) - _periodogram(amps)).max() <= 1e-12
+
+
+def _tv_bound(exact: np.ndarray, shots: int, delta: float = 1e-6) -> np.ndarray:
+    """E[TV] <= ½ Σ sqrt(p(1-p)/S) (Jensen), and TV moves by <= 1/S per shot, so by
+    McDiarmid TV exceeds that plus sqrt(ln(1/δ) / (2S)) with probability <= δ per window."""
+    mean_bound = 0.5 * np.sqrt(exact * (1 - exact) / shots).sum(axis=1)
+    return mean_bound + math.sqrt(math.log(1 / delta) / (2 * shots))
+
+
+@pytest.mark.parametrize("sampler", ["numpy", "aer"])
+def test_shots_stay_within_shot_noise_and_are_seeded(sampler) -> None:
+    rng = np.random.default_rng(11)
+    amps, _ = encode_windows(_series(rng, "real", 64 + 4), 6, step=2)
+    exact = phase_spectrum(amps)
+    backend = ShotsBackend(4096, seed=42, sampler=sampler)
+    sampled = phase_spectrum(amps, backend)
+    assert sampled.shape == exact.shape
+    np.testing.assert_allclose(sampled.sum(axis=1), 1.0)
+    assert np.all(sampled * 4096 == np.round(sampled * 4096)), "counts / shots"
+    tv = 0.5 * np.abs(sampled - exact).sum(axis=1)
+    assert (tv <= _tv_bound(exact, 4096)).all(), (tv, _tv_bound(exact, 4096))
+    assert (tv > 0).all(), "sampled, not exact"
+    again = phase_spectrum(amps, ShotsBackend(4096, seed=42, sampler=sampler))
+    np.testing.assert_array_equal(sampled, again)
+    other = phase_spectrum(amps, ShotsBackend(4096, seed=43, sampler=sampler))
+    assert not np.array_equal(sampled, other)
+
+
+def test_shots_by_name_use_shots_and_seed() -> None:
+    amps, _ = encode_windows(np.random.default_rng(2).standard_normal(32), 5)
+    a = phase_spectrum(amps, "shots", shots=100, seed=7)
+    assert np.all(a * 100 == np.round(a * 100))
+    np.testing.assert_array_equal(a, phase_spectrum(amps, "shots", shots=100, seed=7))
+
+
+def _sum_of_sines(periods, amplitudes, size, rng, noise=0.15) -> np.ndarray:
+    t = np.arange(size)
+    x = sum(
+        a * np.sin(2 * np.pi * t / p + rng.uniform(0, 2 * np.pi))
+        for p, a in zip(periods, amplitudes, strict=True)
+    )
+    return x + noise * rng.standard_normal(size)
+
+
+@settings(max_examples=12, deadline=None)
+@given(rng=rng_st, n=st.integers(5, 7), data=st.data())
+def test_known_periods_that_divide_n_are_found_exactly(rng, n, data) -> None:
+    size = 1 << n
+    bins = data.draw(st.lists(st.integers(2, size // 4), min_size=2, max_size=2, unique=True))
+    bins = sorted(bins)
+    if bins[1] - bins[0] < 3:  # the Hann taper widens each peak to 3 bins
+        bins[1] = bins[0] + 3
+    periods = [size / k for k in bins]
+    amps, _ = encode_windows(_sum_of_sines(periods, [1.0, 0.6], size, rng), n)
+    cycles = dominant_cycles(phase_spectrum(amps)[0], top=2)
+    assert [c.period_bars for c in cycles] == periods
+    assert [c.k for c in cycles] == bins
+    assert cycles[0].strength > cycles[1].strength > 0.1
+
+
+@pytest.mark.parametrize(("period", "nearest_k"), [(21.0, 3), (9.3, 7), (12.2, 5), (5.1, 13)])
+def test_period_off_the_grid_lands_on_the_nearest_bin(period, nearest_k) -> None:
+    rng = np.random.default_rng(int(period * 10))
+    amps, _ = encode_windows(_sum_of_sines([period], [1.0], 64, rng, noise=0.05), 6)
+    (top,) = dominant_cycles(phase_spectrum(amps)[0], top=1)
+    assert top.k == nearest_k == round(64 / period)
+    assert top.period_bars == 64 / nearest_k
+
+
+def test_dominant_cycles_fold_ignore_dc_and_keep_peaks() -> None:
+    p = np.zeros(16)
+    p[0] = 0.5  # DC: ignored, and not counted in strength
+    p[4], p[12] = 0.1, 0.1  # k=4 and its mirror fold into one cycle of period 4
+    p[3], p[5] = 0.02, 0.03  # shoulders of the k=4 peak: not cycles of their own
+    p[2] = 0.2  # k=2 alone, period 8
+    p /= p.sum()
+    cycles = dominant_cycles(p, top=5)
+    ac = 1 - p[0]
+    assert cycles == [
+        Cycle(8.0, pytest.approx(p[2] / ac), 2),
+        Cycle(4.0, pytest.approx(2 * p[4] / ac), 4),
+    ]
+    np.testing.assert_allclose(fold_spectrum(p).sum(), 1.0)
+    assert dominant_cycles(np.eye(8)[0]) == [], "pure DC has no cycle"
+    with pytest.raises(QpeError):
+        dominant_cycles(np.ones(6) / 6)
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    period=st.floats(4, 40),
+    phi=st.floats(0, 2 * np.pi),
+    amp=st.floats(0.5, 5),
+    slope=st.floats(-0.1, 0.1),
+    length=st.integers(64, 200),
+)
+def test_cycle_phase_recovers_a_known_sinusoid(period, phi, amp, slope, length) -> None:
+    t = np.arange(length)
+    y = 50 + slope * t + amp * np.cos(2 * np.pi * t / period + phi)
+    ph = cycle_phase(y, period)
+    expected = (2 * np.pi * (length - 1) / period + phi) % (2 * np.pi)
+    diff = (ph.phase - expected + np.pi) % (2 * np.pi) - np.pi
+    assert abs(diff) < 1e-6
+    assert ph.amplitude == pytest.approx(amp, rel=1e-6)
+    # stepping forward by bars_to_peak lands on a peak of the fitted cosine
+    assert math.cos(ph.phase + 2 * np.pi * ph.bars_to_peak / period) == pytest.approx(1, abs=1e-9)
+    assert math.cos(ph.phase + 2 * np.pi * ph.bars_to_trough / period) == pytest.approx(
+        -1, abs=1e-9
+    )
+    assert 0 <= ph.bars_to_peak < period and 0 <= ph.bars_to_trough < period
+
+
+def test_cycle_phase_rejects_bad_input() -> None:
+    with pytest.raises(QpeError):
+        cycle_phase([1.0, 2.0], 8)
+    with pytest.raises(QpeError):
+        cycle_phase(np.arange(10.0), 1.0)
+    with pytest.raises(QpeError):
+        cycle_phase([1.0, np.nan, 2.0, 3.0, 4.0], 4)
+
+
+class _RecordingBackend:
+    """A real backend (it runs Aer) that remembers what it was given: the plugin seam in use."""
+
+    name = "recording"
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[int, int]] = []
+
+    def probabilities(self, amplitudes: np.ndarray, m: int) -> np.ndarray:
+        self.seen.append((amplitudes.shape[0], m))
+        return StatevectorBackend().probabilities(amplitudes, m)
+
+
+def test_backend_seam_accepts_plugins_and_rejects_unknown_names() -> None:
+    amps, _ = encode_windows(np.random.default_rng(4).standard_normal(20), 4)
+    plugin = _RecordingBackend()
+    assert isinstance(plugin, Backend)
+    probs = phase_spectrum(amps, plugin)
+    assert plugin.seen == [(5, 4)]
+    assert np.abs(probs - _periodogram(amps)).max() <= 1e-9
+    with pytest.raises(QpeError, match="unknown backend"):
+        phase_spectrum(amps, "ibm_hardware")
+    with pytest.raises(QpeError, match="not a backend"):
+        phase_spectrum(amps, object())  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("amplitudes", "message"),
+    [
+        (np.ones((2, 8)), "not L2-normalised"),
+        (np.zeros((1, 8)), "not L2-normalised"),
+        (np.ones((1, 6)) / math.sqrt(6), "power of two"),
+        (np.full((1, 4), np.nan), "real and finite"),
+        (np.zeros((0, 8)), "k >= 1"),
+    ],
+)
+def test_bad_amplitudes_raise(amplitudes, message) -> None:
+    with pytest.raises(QpeError, match=message):
+        phase_spectrum(amplitudes)
+
+
+def test_very_large_batches_split_into_bounded_runs(monkeypatch) -> None:
+    """Beyond the memory bound the windows go through several Aer runs, rows in order."""
+    import engine.signals.qpe as qpe
+
+    executions: list[int] = []
+    original = AerSimulator._execute_circuits
+
+    def counting(self, aer_circuits, noise_model, config):  # type: ignore[no-untyped-def]
+        executions.append(len(aer_circuits))
+        return original(self, aer_circuits, noise_model, config)
+
+    monkeypatch.setattr(AerSimulator, "_execute_circuits", counting)
+    monkeypatch.setattr(qpe, "_MAX_RUN_AMPLITUDES", 10 * 32 * 32)  # 10 windows of N=32, m=5
+    amps, _ = encode_windows(np.random.default_rng(8).standard_normal(32 + 24), 5)
+    probs = phase_spectrum(amps)
+    assert len(executions) == 3  # 25 windows: 10 + 10 + 5
+    assert np.abs(probs - _periodogram(amps)).max() <= 1e-9
+
+
+def test_state_preparation_is_aer_native_initialize_of_data_and_window_qubits() -> None:
+    from engine.signals.qpe import _batched_circuits
+
+    amps, _ = encode_windows(np.random.default_rng(12).standard_normal(64 + 9), 6)
+    circuits, counts, tpl = _batched_circuits(amps, 6)
+    assert sum(counts) == 10 and len(circuits) == 1
+    first, *rest = circuits[0].data
+    assert first.operation.name == "initialize"
+    qubits = [circuits[0].find_bit(q).index for q in first.qubits]
+    assert qubits == [*range(6), *range(12, 12 + tpl.g)]
+    loaded = np.asarray(first.operation.params).reshape(1 << tpl.g, 64)
+    np.testing.assert_allclose(loaded[:10] * np.sqrt(10), amps, atol=1e-12)
+    assert not loaded[10:].any()
+    assert [i.operation.name for i in rest] == [i.operation.name for i in tpl.circuit.data]

@@ -1,0 +1,133 @@
+"""Each subcommand end to end through the installed console script."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import write_csv
+from workstation.store.store import SCHEMA_VERSION
+
+QWS = str(Path(sys.executable).parent / "qws")
+
+
+def qws(
+    *args: str, db: Path | None = None, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    cmd = [QWS, *(["--db", str(db)] if db else []), *args]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=os.environ)
+
+
+def test_help_lists_the_jobs() -> None:
+    out = qws("--help")
+    assert out.returncode == 0
+    for command in ("run", "import", "bars", "doctor", "config"):
+        assert command in out.stdout
+
+
+def test_import_then_bars_as_table_and_json(tmp_path: Path) -> None:
+    db = tmp_path / "q.db"
+    csv = write_csv(tmp_path / "eurusd.csv", 300)
+    done = qws("import", str(csv), "--symbol", "EURUSD", "--timeframe", "1h", db=db)
+    assert done.returncode == 0, done.stderr
+    assert "imported 300 1h bars of EURUSD" in done.stdout
+    table = qws("bars", "EURUSD", "--timeframe", "1h", "--limit", "5", db=db)
+    assert table.returncode == 0 and "EURUSD 1h" in table.stdout
+    lines = qws("bars", "EURUSD", "--timeframe", "1h", "--limit", "3", "--json", db=db)
+    records = [json.loads(line) for line in lines.stdout.splitlines()]
+    assert len(records) == 3
+    assert set(records[0]) == {"ts", "open", "high", "low", "close", "volume"}
+    assert records[-1]["ts"] == "2024-01-13T11:00:00.000Z"
+
+
+def test_bad_file_imports_nothing_and_keeps_what_was_stored(tmp_path: Path) -> None:
+    db = tmp_path / "q.db"
+    good = write_csv(tmp_path / "good.csv", 100)
+    assert qws("import", str(good), "--symbol", "X", "--timeframe", "1h", db=db).returncode == 0
+    bad = write_csv(tmp_path / "bad.csv", 2000, seed=9)
+    lines = bad.read_text().splitlines()
+    lines[1233] = lines[1233].replace(lines[1233].split(",")[4], "oops")
+    bad.write_text("\n".join(lines) + "\n")
+    out = qws("import", str(bad), "--symbol", "X", "--timeframe", "1h", db=db)
+    assert out.returncode == 2
+    assert f"{bad}: line 1234, column 'Close': 'oops' is not a number" in out.stderr
+    assert "Traceback" not in out.stderr
+    stored = qws("bars", "X", "--timeframe", "1h", "--limit", "1000", "--json", db=db)
+    assert len(stored.stdout.splitlines()) == 100
+
+
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (("import", "{csv}", "--symbol", "X", "--timeframe", "7y"), "unknown timeframe '7y'"),
+        (("import", "{csv}", "--symbol", "X", "--timeframe", "1d"), "finer than --timeframe 1d"),
+        (("bars", "NOPE", "--timeframe", "1h"), "no 1h bars stored for NOPE"),
+        (("run", "--feed", "nosuchfeed"), "unknown feed 'nosuchfeed'"),
+        (("run", "--feed", "replay", "--file", "{missing}"), "no such file"),
+    ],
+)
+def test_user_errors_are_one_clear_line(
+    tmp_path: Path, args: tuple[str, ...], message: str
+) -> None:
+    csv = write_csv(tmp_path / "a.csv", 50)
+    filled = [a.format(csv=csv, missing=tmp_path / "missing.csv") for a in args]
+    out = qws(*filled, db=tmp_path / "q.db")
+    assert out.returncode == 2
+    assert message in out.stderr and "Traceback" not in out.stderr
+
+
+def test_doctor_reports_versions_db_keyring_and_plugins(tmp_path: Path) -> None:
+    db = tmp_path / "q.db"
+    qws(
+        "import",
+        str(write_csv(tmp_path / "a.csv", 10)),
+        "--symbol",
+        "X",
+        "--timeframe",
+        "1h",
+        db=db,
+    )
+    out = qws("doctor", db=db)
+    assert "qiskit-aer" in out.stdout and "textual" in out.stdout
+    assert f"schema v{SCHEMA_VERSION}" in out.stdout and "integrity ok" in out.stdout
+    assert "keyring backend" in out.stdout
+    assert "demo" in out.stdout and "replay" in out.stdout
+
+
+def test_config_path_and_show_with_env_override(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("QWS_CONFIG", str(tmp_path / "c.toml"))
+    monkeypatch.setenv("QWS__SIGNALS__QUALITY_GATE", "0.9")
+    assert qws("config", "path").stdout.strip() == str(tmp_path / "c.toml")
+    shown = json.loads(qws("config", "show").stdout)
+    assert shown["signals"]["quality_gate"] == 0.9
+    assert shown["trading"]["live"] is False
+
+
+def test_a_closed_pipe_is_not_a_crash(tmp_path: Path) -> None:
+    db = tmp_path / "q.db"
+    qws(
+        "import",
+        str(write_csv(tmp_path / "a.csv", 3000)),
+        "--symbol",
+        "X",
+        "--timeframe",
+        "1h",
+        db=db,
+    )
+    out = subprocess.run(
+        f"'{QWS}' --db '{db}' bars X --timeframe 1h --limit 3000 --json | head -1",
+        shell=True,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=os.environ,
+    )
+    assert out.stdout.count("\n") == 1
+    assert "Traceback" not in out.stderr and "BrokenPipe" not in out.stderr

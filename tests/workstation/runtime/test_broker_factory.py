@@ -1,0 +1,63 @@
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+
+from plugins.brokers.paper import PaperBroker
+from workstation.runtime.broker_factory import (
+    BrokerConfigError,
+    instrument_resolver,
+    open_broker,
+    open_oms,
+    paper_state_path,
+    risk_limits,
+)
+from workstation.runtime.config import Settings
+from workstation.store.store import Store
+
+
+def test_paper_is_the_default_and_keeps_its_state_beside_the_database(
+    store: Store, tmp_path: Path
+) -> None:
+    settings = Settings.load(environ={})
+    broker = open_broker(settings, store, tmp_path / "qws.db")
+    assert isinstance(broker, PaperBroker)
+    assert (
+        broker.state_path
+        == tmp_path / "qws.paper.db"
+        == paper_state_path(settings, tmp_path / "qws.db")
+    )
+    assert broker.balances()["USDT"] == 100_000
+    oms = open_oms(settings, store, broker, marks=lambda s: None)
+    assert not oms.live_enabled and oms.confirm_live and not oms.kill_switch
+    broker.close()
+
+
+def test_settings_drive_limits_broker_choice_and_live_flag(store: Store, tmp_path: Path) -> None:
+    settings = Settings.load(
+        environ={
+            "QWS__RISK__MAX_ORDER_NOTIONAL": "0",
+            "QWS__RISK__MAX_ORDERS_PER_MINUTE": "5",
+            "QWS__TRADING__LIVE": "true",
+            "QWS__TRADING__CONFIRM_LIVE": "false",
+        }
+    )
+    limits = risk_limits(settings)
+    assert limits.max_order_notional == math.inf and limits.max_orders_per_minute == 5
+    oms = open_oms(settings, store, open_broker(settings, store, tmp_path / "q.db"), lambda s: 1)
+    assert oms.live_enabled and not oms.confirm_live
+    with pytest.raises(BrokerConfigError, match="unknown broker 'nope'"):
+        open_broker(settings, store, tmp_path / "q.db", name="nope")
+
+
+def test_instruments_come_from_the_store_before_the_demo_list(store: Store) -> None:
+    resolve = instrument_resolver(store)
+    assert resolve("EURUSD").venue == "demo"
+    from engine.model import Instrument
+
+    store.upsert_instruments([Instrument("EURUSD", "mt5", "0.00001", "1000", "USD", "EUR")])
+    assert resolve("EURUSD").venue == "mt5"
+    with pytest.raises(KeyError):
+        resolve("NOPE")

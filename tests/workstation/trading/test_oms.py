@@ -1,0 +1,385 @@
+from __future__ import annotations
+
+import sqlite3
+from decimal import Decimal as D
+from pathlib import Path
+
+import pytest
+
+from engine.model import (
+    BookLevel,
+    Fill,
+    Instrument,
+    Order,
+    OrderBook,
+    OrderStatus,
+    OrderType,
+    Side,
+    Tick,
+)
+from engine.protocols import BrokerUnavailable
+from engine.trading.risk import RiskLimits
+from plugins.brokers.paper import PaperBroker
+from workstation.store.store import Store
+from workstation.trading.oms import IllegalTransition, OrderManager, check_transition
+
+BTC = Instrument("BTC/USDT", "demo", D("0.01"), D("0.001"), "USDT", "BTC")
+INSTRUMENTS = {"BTC/USDT": BTC}
+
+
+def standard_book() -> OrderBook:
+    return OrderBook(
+        0,
+        "BTC/USDT",
+        (BookLevel(99.0, 5.0), BookLevel(98.0, 5.0)),
+        (BookLevel(101.0, 5.0), BookLevel(102.0, 5.0)),
+    )
+
+
+def paper(tmp_path: Path, cls: type[PaperBroker] = PaperBroker) -> PaperBroker:
+    b = cls(tmp_path / "paper.db", INSTRUMENTS, starting_balances={"USDT": 100_000})
+    b.on_book(standard_book())
+    return b
+
+
+def oms(store: Store, broker: PaperBroker, **kw: object) -> OrderManager:
+    return OrderManager(store, broker, INSTRUMENTS.__getitem__, marks=lambda s: 100.0, **kw)  # type: ignore[arg-type]
+
+
+def test_transitions_table_refuses_illegal_moves() -> None:
+    check_transition(OrderStatus.NEW, OrderStatus.SUBMITTING)
+    check_transition(OrderStatus.PARTIALLY_FILLED, OrderStatus.FILLED)
+    for old, new in [
+        (OrderStatus.FILLED, OrderStatus.OPEN),
+        (OrderStatus.NEW, OrderStatus.FILLED),
+        (OrderStatus.CANCELLED, OrderStatus.FILLED),
+        (OrderStatus.PARTIALLY_FILLED, OrderStatus.OPEN),
+    ]:
+        with pytest.raises(IllegalTransition):
+            check_transition(old, new)
+
+
+async def test_intent_is_on_disk_before_the_broker_is_called(store: Store, tmp_path: Path) -> None:
+    seen: list[str] = []
+
+    class Spy(PaperBroker):
+        async def submit(self, order: Order) -> Order:
+            other = sqlite3.connect(store.path)  # a separate reader sees only committed data
+            row = other.execute(
+                "SELECT status FROM orders WHERE client_id = ?", (order.client_id,)
+            ).fetchone()
+            other.close()
+            seen.append(row[0])
+            return await super().submit(order)
+
+    m = oms(store, paper(tmp_path, Spy))
+    o = await m.submit(m.build("BTC/USDT", Side.BUY, "1"))
+    assert seen == ["SUBMITTING"]
+    assert o.status is OrderStatus.FILLED and o.avg_price == D(101)
+    [pos] = store.positions("paper")
+    assert (pos.qty, pos.avg_price) == (D(1), D(101))
+    actions = [r["action"] for r in reversed(store.audit_log(50)) if r["subject"] == o.client_id]
+    assert actions[:3] == ["order.intent", "order.status", "order.status"]
+    assert "fill" in actions
+
+
+async def test_same_client_id_never_makes_a_second_order(store: Store, tmp_path: Path) -> None:
+    b = paper(tmp_path)
+    m = oms(store, b)
+    o = m.build("BTC/USDT", Side.BUY, "1", OrderType.LIMIT, price="90")
+    await m.submit(o)
+    await m.submit(o)
+    assert len(await b.open_orders()) == 1 and len(store.orders()) == 1
+
+
+async def test_timeout_after_the_venue_accepted_is_settled_by_reconcile(
+    store: Store, tmp_path: Path
+) -> None:
+    class Flaky(PaperBroker):
+        async def submit(self, order: Order) -> Order:
+            await super().submit(order)  # the venue got it, the answer was lost
+            raise BrokerUnavailable("read timeout")
+
+    b = paper(tmp_path, Flaky)
+    m = oms(store, b)
+    o = await m.submit(m.build("BTC/USDT", Side.BUY, "2"))
+    assert o.status is OrderStatus.SUBMITTING
+    found = await m.reconcile()
+    assert store.order(o.client_id).status is OrderStatus.FILLED  # type: ignore[union-attr]
+    assert any(d.kind == "changed_while_away" for d in found)
+    assert len(await b.fills()) == 1 and store.positions("paper")[0].qty == D(2)
+
+
+async def test_risk_rejection_never_reaches_the_broker(store: Store, tmp_path: Path) -> None:
+    b = paper(tmp_path)
+    m = oms(store, b, limits=RiskLimits(max_order_notional=500))
+    o = await m.submit(m.build("BTC/USDT", Side.BUY, "10"))
+    assert o.status is OrderStatus.REJECTED and "exceeds the limit" in o.reason
+    assert await b.order(o.client_id) is None
+    assert store.order(o.client_id).status is OrderStatus.REJECTED  # type: ignore[union-attr]
+
+
+async def test_kill_switch_cancels_and_blocks_but_lets_a_position_close(
+    store: Store, tmp_path: Path
+) -> None:
+    b = paper(tmp_path)
+    m = oms(store, b)
+    await m.submit(m.build("BTC/USDT", Side.BUY, "1"))
+    resting = await m.submit(m.build("BTC/USDT", Side.BUY, "1", OrderType.LIMIT, price="90"))
+    cancelled = await m.set_kill_switch(True, "test")
+    assert [o.client_id for o in cancelled] == [resting.client_id]
+    assert (await b.order(resting.client_id)).status is OrderStatus.CANCELLED  # type: ignore[union-attr]
+    blocked = await m.submit(m.build("BTC/USDT", Side.BUY, "1"))
+    assert blocked.status is OrderStatus.REJECTED and "kill switch" in blocked.reason
+    closed = await m.flatten()
+    assert closed[-1].status is OrderStatus.FILLED
+    assert store.positions("paper")[0].qty == 0
+    await m.set_kill_switch(False)
+    assert (await m.submit(m.build("BTC/USDT", Side.BUY, "1"))).status is OrderStatus.FILLED
+
+
+async def test_daily_loss_limit_trips_the_kill_switch(store: Store, tmp_path: Path) -> None:
+    m = oms(store, paper(tmp_path), limits=RiskLimits(daily_loss_limit=1_000))
+    m.record_equity(100_000.0)
+    m.clock = lambda: store.conn.execute("SELECT max(ts) FROM equity").fetchone()[0] + 10
+    store.add_equity_point("paper", m.clock(), 98_500.0)
+    o = await m.submit(m.build("BTC/USDT", Side.BUY, "1"))
+    assert o.status is OrderStatus.REJECTED and "daily loss" in o.reason
+    assert m.kill_switch
+
+
+async def test_live_broker_needs_the_setting_and_a_confirmation(
+    store: Store, tmp_path: Path
+) -> None:
+    class Live(PaperBroker):
+        live = True
+
+    b = paper(tmp_path, Live)
+    off = oms(store, b)
+    o = await off.submit(off.build("BTC/USDT", Side.BUY, "1"))
+    assert o.status is OrderStatus.REJECTED and "trading.live" in o.reason
+    asked: list[str] = []
+
+    def no(order: Order) -> bool:
+        asked.append(order.client_id)
+        return False
+
+    o = await oms(store, b, live_enabled=True, confirm=no).submit(
+        off.build("BTC/USDT", Side.BUY, "1")
+    )
+    assert o.status is OrderStatus.REJECTED and "not confirmed" in o.reason and asked
+
+    async def yes(order: Order) -> bool:
+        return True
+
+    o = await oms(store, b, live_enabled=True, confirm=yes).submit(
+        off.build("BTC/USDT", Side.BUY, "1")
+    )
+    assert o.status is OrderStatus.FILLED
+    o = await oms(store, b, live_enabled=True, confirm_live=False).submit(
+        off.build("BTC/USDT", Side.BUY, "1")
+    )
+    assert o.status is OrderStatus.FILLED
+
+
+async def test_reconcile_applies_what_changed_while_away(store: Store, tmp_path: Path) -> None:
+    b = paper(tmp_path)
+    m = oms(store, b)
+    limit = await m.submit(m.build("BTC/USDT", Side.BUY, "1", OrderType.LIMIT, price="95"))
+    # while qws is down: the market trades through the limit, and someone trades by hand
+    b.on_tick(Tick(0, "BTC/USDT", 93.0, 94.0, 94.0, 3.0))
+    await b.submit(Order("manual-1", "BTC/USDT", Side.BUY, OrderType.MARKET, D("0.5")))
+    await b.submit(Order("manual-2", "BTC/USDT", Side.SELL, OrderType.LIMIT, D("1"), D("150")))
+    found = await m.reconcile()
+    kinds = sorted(d.kind for d in found)
+    assert kinds == ["changed_while_away", "external_fill", "unknown_order_at_venue"]
+    assert store.order(limit.client_id).status is OrderStatus.FILLED  # type: ignore[union-attr]
+    assert store.order("manual-2").status is OrderStatus.OPEN  # type: ignore[union-attr]
+    assert store.positions("paper")[0].qty == D("1.5")
+    assert store.balances("paper")["USDT"] == b.balances()["USDT"]
+    assert {r["action"] for r in m.discrepancies()} >= {
+        "discrepancy.external_fill",
+        "discrepancy.unknown_order_at_venue",
+    }
+    assert await m.reconcile() == []  # settled: nothing new the second time
+
+
+async def test_reconcile_takes_the_venue_position_when_fills_are_missing(
+    store: Store, tmp_path: Path
+) -> None:
+    b = paper(tmp_path)
+    m = oms(store, b)
+    await m.submit(m.build("BTC/USDT", Side.BUY, "1"))
+    store.conn.execute("UPDATE positions SET qty = '3'")  # corrupted/stale local view
+    found = await m.reconcile()
+    assert [d.kind for d in found] == ["position_mismatch"]
+    assert store.positions("paper")[0].qty == D(1)
+
+
+async def test_brackets_are_placed_after_the_fill_and_cancel_each_other(
+    store: Store, tmp_path: Path
+) -> None:
+    b = paper(tmp_path)
+    m = oms(store, b)
+    parent = await m.submit(m.build("BTC/USDT", Side.BUY, "1", sl="90", tp="110"))
+    sl, tp = store.order(f"{parent.client_id}-sl"), store.order(f"{parent.client_id}-tp")
+    assert sl is not None and sl.type is OrderType.STOP and sl.stop == D(90)
+    assert tp is not None and tp.type is OrderType.LIMIT and tp.status is OrderStatus.OPEN
+    b.on_tick(Tick(0, "BTC/USDT", 111.0, 112.0, 112.0, 5.0))  # trades through the take-profit
+    await m.sync()
+    assert store.order(tp.client_id).status is OrderStatus.FILLED  # type: ignore[union-attr]
+    assert store.order(sl.client_id).status is OrderStatus.CANCELLED  # type: ignore[union-attr]
+    assert store.positions("paper")[0].qty == 0
+
+
+async def test_brackets_of_a_confirmed_live_order_are_not_asked_again(
+    store: Store, tmp_path: Path
+) -> None:
+    class Live(PaperBroker):
+        live = True
+
+    asked: list[str] = []
+
+    def yes(order: Order) -> bool:
+        asked.append(order.client_id)
+        return True
+
+    m = oms(store, paper(tmp_path, Live), live_enabled=True, confirm=yes)
+    parent = await m.submit(m.build("BTC/USDT", Side.BUY, "1", sl="90", tp="110"))
+    assert asked == [parent.client_id]
+    assert store.order(f"{parent.client_id}-sl").status is OrderStatus.OPEN  # type: ignore[union-attr]
+
+
+async def test_a_live_order_that_risk_rejects_is_never_put_to_the_user(
+    store: Store, tmp_path: Path
+) -> None:
+    class Live(PaperBroker):
+        live = True
+
+    asked: list[str] = []
+    m = oms(
+        store,
+        paper(tmp_path, Live),
+        live_enabled=True,
+        confirm=lambda o: asked.append(o.client_id) or True,
+        limits=RiskLimits(max_order_notional=50),
+    )
+    o = await m.submit(m.build("BTC/USDT", Side.BUY, "1"))
+    assert o.status is OrderStatus.REJECTED and "exceeds the limit" in o.reason and asked == []
+
+
+async def test_equity_converts_cash_and_positions_with_live_rates(
+    store: Store, tmp_path: Path
+) -> None:
+    usdjpy = Instrument("USDJPY", "demo", D("0.001"), D("1000"), "JPY", "USD")
+    instruments = {"BTC/USDT": BTC, "USDJPY": usdjpy}
+    b = PaperBroker(tmp_path / "p.db", instruments, starting_balances={"USDT": 1000, "JPY": 15000})
+    b.on_book(standard_book())
+    marks = {"BTC/USDT": 100.0, "USDJPY": 150.0}
+    m = OrderManager(store, b, instruments.__getitem__, marks=marks.get)
+    await m.submit(m.build("BTC/USDT", Side.BUY, "2"))
+    await m.reconcile()
+    rates = m.rates({"USDT/USD": 1.0})
+    assert rates == {"USDT/USD": 1.0, "BTC/USDT": 100.0, "USD/JPY": 150.0}
+    cash = float(b.balances()["USDT"])
+    assert m.equity("USD", rates) == pytest.approx(cash + 2 * 100.0 + 15000 / 150)
+    assert m.equity("USD", {}) is None  # no rate for USDT: no guess
+    m.record_equity(1.0)
+    assert store.conn.execute("SELECT count(*) FROM equity").fetchone()[0] == 1
+
+
+async def test_partial_fill_then_the_rest_on_the_next_book(store: Store, tmp_path: Path) -> None:
+    b = paper(tmp_path)
+    m = oms(store, b)
+    o = await m.submit(m.build("BTC/USDT", Side.BUY, "12"))
+    assert o.status is OrderStatus.PARTIALLY_FILLED and o.filled_qty == D(10)
+    b.on_book(standard_book())
+    await m.sync()
+    done = store.order(o.client_id)
+    assert done is not None and done.status is OrderStatus.FILLED and done.filled_qty == D(12)
+    assert [f.qty for f in store.fills(client_id=o.client_id)] == [D(5), D(5), D(2)]
+    assert store.positions("paper")[0].qty == D(12)
+    statuses = [
+        r["detail"]
+        for r in reversed(store.audit_log(100))
+        if r["subject"] == o.client_id and r["action"] == "order.status"
+    ]
+    assert [s.split('"to": "')[1].split('"')[0] for s in statuses] == [
+        "SUBMITTING",
+        "PARTIALLY_FILLED",
+        "FILLED",
+    ]
+
+
+async def test_in_flight_submit_gets_a_grace_period_and_a_late_arrival_is_revived(
+    store: Store, tmp_path: Path
+) -> None:
+    class Slow(PaperBroker):
+        submit_grace_s = 30.0
+
+        async def submit(self, order: Order) -> Order:
+            raise BrokerUnavailable("timeout")  # never arrives (yet)
+
+    b = paper(tmp_path, Slow)
+    now = [10**18]
+    m = oms(store, b, clock=lambda: now[0])
+    o = await m.submit(m.build("BTC/USDT", Side.BUY, "1", OrderType.LIMIT, price="90"))
+    assert o.status is OrderStatus.SUBMITTING
+    now[0] += 5 * 10**9
+    assert await m.reconcile() == []  # still in flight: neither rejected nor duplicated
+    assert store.order(o.client_id).status is OrderStatus.SUBMITTING  # type: ignore[union-attr]
+    now[0] += 60 * 10**9
+    found = await m.reconcile()
+    assert [d.kind for d in found] == ["never_reached_venue"]
+    assert store.order(o.client_id).status is OrderStatus.REJECTED  # type: ignore[union-attr]
+    b.submit_now(o)  # the request arrives at the venue after all
+    found = await m.reconcile()
+    assert [d.kind for d in found] == ["revived"]
+    revived = store.order(o.client_id)
+    assert revived is not None and revived.status is OrderStatus.OPEN
+    assert [x.client_id for x in store.orders(open_only=True)] == [o.client_id]
+
+
+async def test_a_kill_switch_engaged_elsewhere_cancels_through_the_oms(
+    store: Store, tmp_path: Path
+) -> None:
+    from workstation.trading.killswitch import KillSwitch
+
+    shared = KillSwitch(store)  # the one the Telegram controller and the app hold
+    b = paper(tmp_path)
+    m = oms(store, b, kill_switch=shared)
+    resting = await m.submit(m.build("BTC/USDT", Side.BUY, "1", OrderType.LIMIT, price="90"))
+    await shared.engage("telegram:42", "/kill")
+    assert m.kill_switch
+    assert (await b.order(resting.client_id)).status is OrderStatus.CANCELLED  # type: ignore[union-attr]
+    assert store.order(resting.client_id).status is OrderStatus.CANCELLED  # type: ignore[union-attr]
+    blocked = await m.submit(m.build("BTC/USDT", Side.BUY, "1"))
+    assert blocked.status is OrderStatus.REJECTED
+    shared.release("telegram:42")
+    assert (await m.submit(m.build("BTC/USDT", Side.BUY, "1"))).status is OrderStatus.FILLED
+
+
+async def test_listeners_hear_each_fill_once_and_each_rejection_after_it_is_stored(
+    store: Store, tmp_path: Path
+) -> None:
+    b = paper(tmp_path)
+    m = oms(store, b, limits=RiskLimits(max_order_notional=500))
+    heard: list[object] = []
+
+    def listener(event: object) -> None:
+        if isinstance(event, Order):  # the rejection is already on disk when we hear it
+            assert store.order(event.client_id).status is OrderStatus.REJECTED  # type: ignore[union-attr]
+        heard.append(event)
+
+    def broken(event: object) -> None:
+        raise RuntimeError("a listener bug must not stop the order flow")
+
+    m.listeners += [broken, listener]
+    filled = await m.submit(m.build("BTC/USDT", Side.BUY, "2"))
+    await m.reconcile()  # the same fills again: recorded once, heard once
+    rejected = await m.submit(m.build("BTC/USDT", Side.BUY, "10"))
+    fills = [e for e in heard if isinstance(e, Fill)]
+    assert filled.status is OrderStatus.FILLED
+    assert {f.client_id for f in fills} == {filled.client_id}
+    assert sum(f.qty for f in fills) == D(2)
+    assert [e.client_id for e in heard if isinstance(e, Order)] == [rejected.client_id]

@@ -1,0 +1,64 @@
+"""The Telegram relay and command bot as one service, run by ``qws telegram serve`` and by the
+workstation itself when Telegram is configured.
+
+It owns the outbox sender, the command bot and the daily summary; callers hook in through
+``outbox`` (publish alerts, listen to delivery status); pass the process's one
+:class:`KillSwitch` so a /kill reaches whatever else hangs on it (the OMS cancels its orders).
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from workstation.alerts.relay import Outbox, RelayConfig, risk_alert, run_daily_summary
+from workstation.alerts.telegram_control import TelegramControl
+from workstation.runtime.config import Settings
+from workstation.store.store import Store
+from workstation.trading.killswitch import KillSwitch
+
+
+class TelegramService:
+    def __init__(
+        self, store: Store, settings: Settings, token: str, kill_switch: KillSwitch | None = None
+    ) -> None:
+        from plugins.notifiers.telegram import TelegramNotifier
+
+        api_url = str(settings.get("telegram.api_url"))
+        timeout = float(settings.get("telegram.timeout_s", 10.0))
+        notifiers = [
+            TelegramNotifier(token, int(c), api_url=api_url, timeout_s=timeout)
+            for c in settings.get("telegram.chat_ids", [])
+        ]
+        self.settings = settings
+        self.outbox = Outbox(store, notifiers, RelayConfig.from_settings(settings))
+        self.control = TelegramControl(store, settings, token, kill_switch=kill_switch)
+        self.control.kill.register(self._announce_kill)
+        self._stop = asyncio.Event()
+
+    def _announce_kill(self, actor: str, reason: str) -> None:
+        self.outbox.publish(
+            risk_alert("Kill switch engaged", f"by {actor}: {reason}", self.outbox.clock())
+        )
+
+    async def run(self) -> None:
+        """Deliver alerts and answer commands until :meth:`stop` (or cancellation)."""
+        settings = self.settings
+        await self.control.start()
+        summary = asyncio.create_task(
+            run_daily_summary(
+                self.outbox,
+                str(settings.get("trading.broker", "paper")),
+                str(settings.get("telegram.summary_time_utc", "21:00")),
+                self._stop,
+            )
+        )
+        try:
+            await self.outbox.run(self._stop)
+        finally:
+            self._stop.set()
+            await summary
+            await self.control.stop()
+            await self.outbox.close()
+
+    def stop(self) -> None:
+        self._stop.set()

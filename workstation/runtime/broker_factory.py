@@ -1,0 +1,117 @@
+"""Builds the configured broker and the order manager around it, the same way for the app and
+the CLI. Brokers come from the ``qws.brokers`` entry points; keys from
+:mod:`workstation.runtime.secrets`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from engine.model import Instrument
+from engine.protocols import Broker
+from engine.trading.risk import RiskLimits
+from workstation.runtime import registry
+from workstation.runtime.config import Settings
+from workstation.runtime.secrets import get_secret
+from workstation.store.store import Store
+from workstation.trading.killswitch import KillSwitch
+from workstation.trading.oms import ConfirmFn, OrderManager
+
+
+class BrokerConfigError(ValueError):
+    pass
+
+
+def broker_class(name: str) -> Any:
+    try:
+        return registry.load("qws.brokers", name)
+    except registry.PluginNotFound as exc:
+        raise BrokerConfigError(str(exc)) from exc
+
+
+def paper_state_path(settings: Settings, db_path: Path) -> Path:
+    configured = settings.get("brokers.paper.state_file", "")
+    return Path(configured) if configured else db_path.with_name(db_path.stem + ".paper.db")
+
+
+def instrument_resolver(store: Store) -> Callable[[str], Instrument]:
+    """Instruments from the store (any venue), then the demo feed's."""
+
+    def resolve(symbol: str) -> Instrument:
+        with store.transaction() as conn:
+            row = conn.execute(
+                "SELECT venue FROM instruments WHERE symbol = ? ORDER BY venue LIMIT 1", (symbol,)
+            ).fetchone()
+        if row is not None:
+            found = store.instrument(symbol, row[0])
+            if found is not None:
+                return found
+        from feeds.demo import DEMO_INSTRUMENTS
+
+        if symbol in DEMO_INSTRUMENTS:
+            return DEMO_INSTRUMENTS[symbol].instrument
+        raise KeyError(f"unknown instrument {symbol!r}")
+
+    return resolve
+
+
+def risk_limits(settings: Settings) -> RiskLimits:
+    r = settings.section("risk")
+
+    def num(key: str) -> float:
+        value = r.get(key)
+        return math.inf if value in (None, 0, "") else float(value)
+
+    return RiskLimits(
+        max_position_notional=num("max_position_notional"),
+        max_total_exposure=num("max_total_exposure"),
+        max_order_notional=num("max_order_notional"),
+        max_orders_per_minute=int(r.get("max_orders_per_minute") or 1_000_000),
+        daily_loss_limit=num("daily_loss_limit"),
+    )
+
+
+def open_broker(settings: Settings, store: Store, db_path: Path, name: str | None = None) -> Broker:
+    name = name or str(settings.get("trading.broker", "paper"))
+    cls = broker_class(name)
+    options = settings.section(f"brokers.{name}")
+    if name == "paper":
+        return cls(
+            state_path=paper_state_path(settings, db_path),
+            instruments=instrument_resolver(store),
+            fees=options.get("fees"),
+            starting_balances=options.get("balances"),
+        )
+    service = str(options.get("exchange") or name)
+    options.setdefault("symbols", list(settings.get("watchlist.default", [])))
+    return cls(
+        api_key=get_secret(service, "api_key"),
+        secret=get_secret(service, "secret"),
+        password=get_secret(service, "password"),
+        **options,
+    )
+
+
+def open_oms(
+    settings: Settings,
+    store: Store,
+    broker: Broker,
+    marks: Callable[[str], float | None],
+    confirm: ConfirmFn | None = None,
+    kill_switch: KillSwitch | None = None,
+) -> OrderManager:
+    return OrderManager(
+        store,
+        broker,
+        instrument_resolver(store),
+        marks=marks,
+        limits=risk_limits(settings),
+        live_enabled=bool(settings.get("trading.live", False)),
+        confirm_live=bool(settings.get("trading.confirm_live", True)),
+        confirm=confirm,
+        kill_switch_default=bool(settings.get("trading.kill_switch", False)),
+        kill_switch=kill_switch,
+    )

@@ -1,0 +1,230 @@
+"""Settings: one TOML file, every key with a default, any key overridable from the environment.
+
+Lookup order for ``settings.get("feeds.binance.ws_url")``: environment variable
+``QWS__FEEDS__BINANCE__WS_URL`` (double underscores walk the path), then the TOML file
+(``QWS_CONFIG`` or the platformdirs config dir), then :data:`DEFAULTS`. Environment values are
+read as TOML literals when they parse (``true``, ``0.8``, ``["a", "b"]``), else as strings.
+Secrets never live here: see :mod:`workstation.runtime.secrets`.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import platformdirs
+
+APP_NAME = "qws"
+ENV_PREFIX = "QWS__"
+
+DEFAULTS: dict[str, Any] = {
+    "app": {"feed": "demo", "timeframe": "1m", "theme": "textual-dark", "engine_delay_s": 1.0},
+    "keymap": {},  # binding id -> keys, e.g. {"dashboard.buy": "B"} (ids on the help screen)
+    "demo": {"seed": 7, "tick_interval_s": 0.25, "history_bars": 2000},
+    "replay": {"file": "", "symbol": "", "timeframe": "1m", "speed": 10.0},
+    "watchlist": {
+        "default": [
+            "BTC/USDT",
+            "ETH/USDT",
+            "SOL/USDT",
+            "EURUSD",
+            "GBPUSD",
+            "USDJPY",
+            "XAUUSD",
+            "US500",
+        ]
+    },
+    "hub": {"queue_size": 10_000},
+    # engine.signals.ensemble.EnsembleSettings: every field, with its documented default
+    "signals": {
+        "quality_gate": 0.75,
+        "open_threshold": 0.6,
+        "horizon_bars": 4,
+        "cycle_window": 64,
+        "false_alarm": 0.01,
+        "z_scale": 1.0,
+        "confirm_floor": 0.5,
+        "close_within_bars": 1.0,
+        "w_cycle": 3.0,
+        "w_trend": 1.0,
+        "w_momentum": 1.0,
+        "w_volatility": 0.5,
+        "w_levels": 0.5,
+        "w_mtf": 1.0,
+        "ema_n": 20,
+        "slope_bars": 5,
+        "adx_n": 14,
+        "adx_trend": 25.0,
+        "rsi_n": 14,
+        "rsi_low": 30.0,
+        "rsi_high": 70.0,
+        "atr_n": 14,
+        "bb_n": 20,
+        "bb_k": 2.0,
+        "regime_bars": 100,
+        "zigzag_atr": 2.5,
+        "level_tolerance_atr": 0.3,
+    },
+    "scan": {"timeframe": "1h", "bars": 256},
+    "cycles": {"window": 64, "backend": "statevector", "shots": 4096},
+    "trading": {
+        "live": False,
+        "confirm_live": True,
+        "broker": "paper",
+        "kill_switch": False,
+        "account_ccy": "USD",
+        "fx_pegs": {"USDT/USD": 1.0, "USDC/USD": 1.0},
+        "equity_every_s": 60.0,
+    },
+    "risk": {
+        "risk_per_trade": 0.01,
+        "kelly_cap": 0.25,
+        "atr_stop_multiple": 2.0,
+        "max_position_notional": 250_000.0,
+        "max_total_exposure": 1_000_000.0,
+        "max_order_notional": 100_000.0,
+        "max_orders_per_minute": 30,
+        "daily_loss_limit": 5_000.0,
+    },
+    "feeds": {
+        "binance": {
+            "ws_url": "wss://stream.binance.com:9443/ws",
+            "rest_url": "https://api.binance.com",
+        },
+        "bybit": {
+            "ws_url": "wss://stream.bybit.com/v5/public/spot",
+            "rest_url": "https://api.bybit.com",
+        },
+        "bridge": {"url": "ws://127.0.0.1:8765"},
+        "mt5": {"poll_interval_s": 0.1, "server_utc_offset_s": 0},
+    },
+    "bridge": {"listen": "127.0.0.1:8765"},
+    "brokers": {
+        "paper": {
+            "state_file": "",
+            "balances": {"USDT": 100_000, "USD": 100_000, "JPY": 10_000_000},
+            "fees": {"default": {"maker": 0.0002, "taker": 0.0005}},
+        },
+        "ccxt": {
+            "exchange": "binance",
+            "sandbox": False,
+            "urls": {},
+            "timeout_ms": 10_000,
+            "retries": 3,
+        },
+        "mt5": {"path": "", "server": "", "login": 0, "deviation": 20, "magic": 770_001},
+    },
+    "telegram": {
+        "api_url": "https://api.telegram.org",
+        "chat_ids": [],
+        "timeout_s": 10.0,
+        "poll_timeout_s": 20.0,
+        "trading_commands": False,
+        "confirm_timeout_s": 120.0,
+        "relay": {
+            "signals": True,
+            "fills": True,
+            "rejections": True,
+            "risk": True,
+            "feeds": True,
+            "daily_summary": True,
+        },
+        "summary_time_utc": "21:00",
+        "rate_per_minute": 20,
+        "rate_window_s": 60.0,
+        "dedup_window_s": 300.0,
+        "retry": {"base_s": 1.0, "max_s": 300.0, "max_attempts": 50},
+    },
+}
+
+
+class ConfigError(ValueError):
+    pass
+
+
+def config_dir() -> Path:
+    return Path(platformdirs.user_config_dir(APP_NAME))
+
+
+def config_path() -> Path:
+    override = os.environ.get("QWS_CONFIG")
+    return Path(override) if override else config_dir() / "config.toml"
+
+
+def data_dir() -> Path:
+    return Path(platformdirs.user_data_dir(APP_NAME))
+
+
+def default_db_path() -> Path:
+    override = os.environ.get("QWS_DB")
+    return Path(override) if override else data_dir() / "qws.db"
+
+
+def _merge(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
+    for key, value in over.items():
+        if isinstance(value, Mapping) and isinstance(base.get(key), dict):
+            _merge(base[key], value)
+        else:
+            base[key] = value
+    return base
+
+
+def _parse_env_value(raw: str) -> Any:
+    try:
+        return tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        return raw
+
+
+def _env_overrides(environ: Mapping[str, str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name, raw in environ.items():
+        if not name.startswith(ENV_PREFIX):
+            continue
+        path = [part.lower() for part in name[len(ENV_PREFIX) :].split("__") if part]
+        if not path:
+            continue
+        node = out
+        for part in path[:-1]:
+            node = node.setdefault(part, {})
+        node[path[-1]] = _parse_env_value(raw)
+    return out
+
+
+class Settings:
+    """Merged settings, read once. ``get`` takes a dotted path."""
+
+    def __init__(self, data: dict[str, Any], path: Path | None = None) -> None:
+        self._data = data
+        self.path = path
+
+    @classmethod
+    def load(cls, path: Path | None = None, environ: Mapping[str, str] | None = None) -> Settings:
+        path = path or config_path()
+        data = copy.deepcopy(DEFAULTS)
+        if path.exists():
+            try:
+                _merge(data, tomllib.loads(path.read_text(encoding="utf-8")))
+            except tomllib.TOMLDecodeError as exc:
+                raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+        _merge(data, _env_overrides(os.environ if environ is None else environ))
+        return cls(data, path)
+
+    def get(self, dotted: str, default: Any = None) -> Any:
+        node: Any = self._data
+        for part in dotted.split("."):
+            if not isinstance(node, dict) or part not in node:
+                return default
+            node = node[part]
+        return node
+
+    def section(self, dotted: str) -> dict[str, Any]:
+        value = self.get(dotted, {})
+        return dict(value) if isinstance(value, dict) else {}
+
+    def as_dict(self) -> dict[str, Any]:
+        return copy.deepcopy(self._data)

@@ -1,0 +1,1 @@
+"""The SQLite store: one file, versioned schema, one module per table group."""

@@ -1,0 +1,242 @@
+"""The backtest screen: strategy, parameters and data in; progress, stats, equity and trades out.
+
+The run happens in a thread worker (the engine is loaded there, never on the UI thread);
+progress reaches the bar through ``call_from_thread``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Grid, Horizontal, Vertical
+from textual.screen import Screen
+from textual.widgets import (
+    Button,
+    DataTable,
+    Footer,
+    Input,
+    Label,
+    ProgressBar,
+    Select,
+    Sparkline,
+    Static,
+)
+
+from engine.commands import TIMEFRAMES, CommandError, _param_value
+
+KEY_STATS = (
+    ("return_pct", "Return %", "{:+.2f}"),
+    ("buy_hold_pct", "Buy&Hold %", "{:+.2f}"),
+    ("sharpe", "Sharpe", "{:.2f}"),
+    ("max_drawdown_pct", "Max DD %", "{:.2f}"),
+    ("trades", "Trades", "{:d}"),
+    ("win_rate_pct", "Win %", "{:.1f}"),
+    ("profit_factor", "Profit factor", "{:.2f}"),
+    ("equity_final", "Equity", "{:,.2f}"),
+)
+
+
+def format_stats(stats: dict[str, Any]) -> str:
+    parts = []
+    for key, label, fmt in KEY_STATS:
+        value = stats.get(key)
+        try:
+            text = fmt.format(value)
+        except (TypeError, ValueError):
+            text = "—" if value is None else str(value)
+        parts.append(f"[b]{label}[/b] {text}")
+    return "  ".join(parts)
+
+
+def _run(
+    strategy: str, params: dict[str, Any], bars: Any, cash: float, lot: float, symbol: str
+) -> Any:
+    from engine.backtest.backtester import BacktestConfig, run_backtest
+    from workstation.strategies.discovery import create
+
+    return run_backtest(
+        create(strategy, params), bars, BacktestConfig(cash=cash, lot=lot), symbol=symbol
+    )
+
+
+def strategy_names() -> list[str]:
+    from workstation.strategies.discovery import discover
+
+    return [info.name for info in discover() if info.enabled]
+
+
+def default_params(name: str) -> str:
+    """``"fast=10 slow=20"``: the strategy's declared defaults, shown as the params hint."""
+    from workstation.strategies.discovery import discover
+
+    for info in discover():
+        if info.name == name:
+            return " ".join(f"{k}={p.default}" for k, p in info.params.items())
+    return ""
+
+
+def parse_params(text: str) -> dict[str, Any]:
+    """``"fast=10 slow=30"`` -> ``{"fast": 10, "slow": 30}``; a CommandError for anything else."""
+    params: dict[str, Any] = {}
+    for token in text.replace(",", " ").split():
+        key, sep, raw = token.partition("=")
+        if not sep or not key or not raw:
+            raise CommandError(f"a parameter looks like key=value, got {token!r}")
+        params[key] = _param_value(raw)
+    return params
+
+
+class BacktestScreen(Screen[None]):
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "close", "Back", id="backtest.close"),
+        Binding("ctrl+r", "run", "Run", id="backtest.run"),
+    ]
+
+    def __init__(
+        self,
+        symbols: Sequence[str],
+        symbol: str,
+        timeframe: str = "1m",
+        strategy: str = "sma_cross",
+        params: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(id="backtest")
+        self.symbols = list(symbols)
+        self.symbol = symbol if symbol in self.symbols else self.symbols[0]
+        self.timeframe = timeframe if timeframe in TIMEFRAMES else "1m"
+        self.strategy = strategy
+        self.params = params or {}
+        self.result: Any = None
+
+    def compose(self) -> ComposeResult:
+        params = " ".join(f"{k}={v}" for k, v in self.params.items())
+        with Vertical(id="bt-body"):
+            with Grid(id="bt-form"):
+                yield Label("Strategy")
+                names = strategy_names()
+                if self.strategy not in names:
+                    names = [self.strategy, *names]
+                yield Select([(n, n) for n in names], value=self.strategy, allow_blank=False,
+                             compact=True, id="bt-strategy")  # fmt: skip
+                yield Label("Params")
+                hint = default_params(self.strategy) or "key=value ..."
+                yield Input(params, placeholder=hint, compact=True, id="bt-params")
+                yield Label("Symbol")
+                yield Select([(s, s) for s in self.symbols], value=self.symbol,
+                             allow_blank=False, compact=True, id="bt-symbol")  # fmt: skip
+                yield Label("Timeframe")
+                yield Select([(t, t) for t in TIMEFRAMES], value=self.timeframe,
+                             allow_blank=False, compact=True, id="bt-timeframe")  # fmt: skip
+                yield Label("Bars")
+                yield Input("2000", compact=True, id="bt-bars")
+                yield Label("Cash / lot")
+                yield Input("100000 1", compact=True, id="bt-cash")
+            with Horizontal(id="bt-run-row"):
+                yield Button("Run", variant="primary", compact=True, id="bt-run")
+                yield ProgressBar(total=100, show_eta=False, id="bt-progress")
+            yield Static("choose a strategy and press Run (ctrl+r)", id="bt-stats")
+            yield Sparkline([], id="bt-equity")
+            yield DataTable(id="bt-trades", cursor_type="row")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        table = self.query_one("#bt-trades", DataTable)
+        for col in ("Entry", "Exit", "Side", "Qty", "Entry px", "Exit px", "P&L"):
+            table.add_column(col)
+
+    @on(Select.Changed, "#bt-strategy")
+    def _strategy_changed(self, event: Select.Changed) -> None:
+        box = self.query_one("#bt-params", Input)
+        box.placeholder = default_params(str(event.value)) or "key=value ..."
+
+    def action_close(self) -> None:
+        self.dismiss(None)
+
+    @on(Button.Pressed, "#bt-run")
+    def _run_pressed(self) -> None:
+        self.action_run()
+
+    def action_run(self) -> None:
+        stats = self.query_one("#bt-stats", Static)
+        try:
+            params = parse_params(self.query_one("#bt-params", Input).value)
+            bars = int(self.query_one("#bt-bars", Input).value)
+            if bars < 50:
+                raise ValueError("at least 50 bars")
+            cash_lot = self.query_one("#bt-cash", Input).value.split()
+            cash, lot = float(cash_lot[0]), float(cash_lot[1]) if len(cash_lot) > 1 else 1.0
+        except (CommandError, ValueError, IndexError) as exc:
+            stats.update(f"[red]{exc}[/red]")
+            return
+        strategy = str(self.query_one("#bt-strategy", Select).value)
+        symbol = str(self.query_one("#bt-symbol", Select).value)
+        timeframe = str(self.query_one("#bt-timeframe", Select).value)
+        stats.update(f"running {strategy} on {symbol} {timeframe}…")
+        self.query_one("#bt-progress", ProgressBar).update(progress=5)
+        self.run_backtest(strategy, params, symbol, timeframe, bars, cash, lot)
+
+    @work(exclusive=True, group="backtest")
+    async def run_backtest(
+        self,
+        strategy: str,
+        params: dict[str, Any],
+        symbol: str,
+        timeframe: str,
+        bars: int,
+        cash: float = 100_000.0,
+        lot: float = 1.0,
+    ) -> None:
+        from engine.backtest.backtester import BacktestError
+        from engine.strategy import StrategyError
+        from workstation.runtime.engine_thread import run_engine
+        from workstation.strategies.discovery import StrategyNotFound
+
+        progress = self.query_one("#bt-progress", ProgressBar)
+        stats = self.query_one("#bt-stats", Static)
+        app: Any = self.app
+        try:
+            frame = await app.feed.history(symbol, timeframe, limit=bars)
+        except Exception as exc:
+            stats.update(f"[red]no {timeframe} history for {symbol}: {exc}[/red]")
+            return
+        progress.update(progress=40)
+        try:
+            result = await run_engine(_run, strategy, params, frame, cash, lot, symbol)
+        except (BacktestError, StrategyError, StrategyNotFound, TypeError, ValueError) as exc:
+            stats.update(f"[red]{exc}[/red]")
+            progress.update(progress=0)
+            return
+        progress.update(progress=90)
+        self.result = result
+        self.show_result(result, symbol, timeframe, frame.height)
+        progress.update(progress=100)
+
+    def show_result(self, result: Any, symbol: str, timeframe: str, bars: int) -> None:
+        params = ", ".join(f"{k}={v}" for k, v in result.params.items())
+        head = f"{result.strategy}({params}) on {symbol} {timeframe}, {bars:,} bars\n"
+        self.query_one("#bt-stats", Static).update(head + format_stats(result.stats))
+        equity = result.equity
+        step = max(1, len(equity) // 400)
+        self.query_one("#bt-equity", Sparkline).data = [float(x) for x in equity[::step]]
+        table = self.query_one("#bt-trades", DataTable)
+        table.clear()
+        for row in result.trades.tail(500).iter_rows(named=True):
+            side = "long" if row["size"] > 0 else "short"
+            table.add_row(
+                _stamp(row["entry_time"]), _stamp(row["exit_time"]), side,
+                f"{abs(row['size']):g}", f"{row['entry_price']:,.5g}",
+                f"{row['exit_price']:,.5g}", f"{row['pnl']:,.2f}",
+            )  # fmt: skip
+
+
+def _stamp(ts: Any) -> str:
+    import time
+
+    try:
+        return time.strftime("%m-%d %H:%M", time.gmtime(int(ts) / 1e9))
+    except (TypeError, ValueError):
+        return str(ts)

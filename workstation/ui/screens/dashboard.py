@@ -1,0 +1,582 @@
+"""The dashboard: watchlist, chart, panels (book, cycles, signals, positions, orders, log),
+the command bar and the status line. The default screen of ``qws``.
+
+The screen routes the app's messages to its widgets and turns user intents (keys, commands)
+into app calls. Loading history and computing overlays/cycles run in workers, so nothing here
+blocks the UI thread; heavy engine modules are imported inside those workers.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import time
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical
+from textual.lazy import Lazy
+from textual.screen import Screen
+from textual.widgets import Footer, Header, Static, TabbedContent, TabPane
+
+from engine.commands import Command, CommandError, parse
+from engine.model import Bar, Instrument, Order, OrderType, Side, Tick
+from widgets.chart import Chart, Overlay
+from widgets.command_bar import CommandBar
+from widgets.cycle_panel import CyclePanel
+from widgets.log_pane import LogPane
+from widgets.order_book import OrderBookLadder
+from widgets.orders_table import OrdersTable
+from widgets.positions_table import PositionsTable
+from widgets.signals_feed import SignalsFeed
+from widgets.watchlist import Watchlist
+from workstation.runtime.engine_thread import run_engine
+from workstation.ui.messages import (
+    BarClosed,
+    BookUpdated,
+    CyclesComputed,
+    LogLine,
+    OrderUpdated,
+    PositionsUpdated,
+    QuoteUpdated,
+    ReferencePrice,
+    SignalRaised,
+)
+from workstation.ui.screens.order_ticket import TicketDraft
+
+if TYPE_CHECKING:
+    from workstation.ui.app import QwsApp
+
+W = TypeVar("W")
+TIMEFRAME_KEYS = {"1": "1m", "2": "5m", "3": "15m", "4": "1h", "5": "4h", "6": "1d"}
+HISTORY_BARS = 600
+
+
+def _overlays(bars: Any) -> tuple[list[Overlay], list[Any]]:
+    """EMA(20) and Bollinger(20, 2) series; Fibonacci retracements of the last confirmed swing
+    and the two Gann square-of-9 levels nearest the price."""
+    from engine.signals.indicators import bollinger, ema
+    from engine.signals.levels import fibonacci_at, gann_square9, zigzag
+
+    high, low, close = (bars[c].to_numpy() for c in ("high", "low", "close"))
+    upper, _, lower = bollinger(close, 20, 2.0)
+    overlays = [
+        Overlay("ema20", ema(close, 20), "ema"),
+        Overlay("bb_upper", upper, "band"),
+        Overlay("bb_lower", lower, "band"),
+    ]
+    pivots = zigzag(high, low, close, atr_mult=2.5) if len(close) > 30 else []
+    levels = [lv for lv in fibonacci_at(pivots) if lv.name in ("fib 0.382", "fib 0.5", "fib 0.618")]
+    if pivots:
+        gann = sorted(gann_square9(pivots[-1].price), key=lambda lv: abs(lv.price - close[-1]))
+        levels += gann[:2]
+    return overlays, levels
+
+
+def _cycles(close: Any, window: int, backend: str, shots: int) -> tuple[Any, Any]:
+    from engine.signals.cycles import detect_cycles
+    from engine.signals.qpe import fold_spectrum
+
+    report = detect_cycles(close, window=window, backend=backend, shots=shots, seed=7)
+    return report, fold_spectrum(report.spectrum)
+
+
+def _run_scan(
+    frames: dict[str, Any], timeframe: str, settings: dict[str, Any], backend: str
+) -> list[Any]:
+    from engine.signals.ensemble import EnsembleSettings
+    from engine.signals.scanner import qpe_detector, scan
+
+    return scan(frames, timeframe, EnsembleSettings.from_mapping(settings), qpe_detector(backend))
+
+
+def indicators_available() -> bool:
+    return importlib.util.find_spec("engine.signals.indicators") is not None
+
+
+class DashboardScreen(Screen[None]):
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("colon", "command", "Command", id="dashboard.command"),
+        Binding("b", "ticket('buy')", "Buy", id="dashboard.buy"),
+        Binding("n", "ticket('sell')", "Sell", id="dashboard.sell"),
+        Binding("slash", "search", "Search", id="dashboard.search"),
+        Binding("a", "add_symbol", "Add", show=False, id="dashboard.add_symbol"),
+        Binding("delete", "remove_symbol", "Remove", show=False, id="dashboard.remove_symbol"),
+        Binding("c", "cancel_order", "Cancel order", show=False, id="dashboard.cancel_order"),
+        *[
+            Binding(k, f"timeframe('{tf}')", tf, show=False, id=f"dashboard.tf_{tf}")
+            for k, tf in TIMEFRAME_KEYS.items()
+        ],
+        Binding("f3", "backtest", "Backtest", id="dashboard.backtest"),
+        Binding("f2", "settings", "Settings", id="dashboard.settings"),
+        Binding("ctrl+t", "next_theme", "Theme", show=False, id="dashboard.theme"),
+    ]
+
+    def __init__(
+        self,
+        symbols: Sequence[str],
+        decimals: dict[str, int],
+        timeframe: str = "1m",
+        show_clock: bool = True,
+    ) -> None:
+        super().__init__(id="dashboard")
+        self._symbols = list(symbols)
+        self._decimals = decimals
+        self.timeframe = timeframe
+        self.symbol = self._symbols[0] if self._symbols else ""
+        self.show_clock = show_clock
+        self.history_loads = 0
+        self.cycle_runs = 0
+        self.overlay_runs = 0
+        self.engine_ready = False
+        self._scan_due: set[str] = set()
+        self._early_log: list[tuple[str, str]] = []
+        self._busy: set[str] = set()
+        self._watchlist: Watchlist | None = None
+        self._chart: Chart | None = None
+        self._positions: PositionsTable | None = None
+        self._again: set[str] = set()
+
+    @property
+    def qws(self) -> QwsApp:
+        return self.app  # type: ignore[return-value]
+
+    def compose(self) -> ComposeResult:
+        yield Header(show_clock=self.show_clock)
+        with Horizontal(id="top"):
+            yield Watchlist(self._symbols, self._decimals, id="watchlist")
+            yield Chart(id="chart")
+        with Horizontal(id="bottom"):
+            with TabbedContent(id="panels", initial="tab-cycles"):
+                with TabPane("Cycles", id="tab-cycles"):
+                    yield CyclePanel(id="cycles")
+                with TabPane("Signals", id="tab-signals"):
+                    yield Lazy(SignalsFeed(id="signals"))
+                with TabPane("Positions", id="tab-positions"):
+                    yield Lazy(PositionsTable(id="positions"))
+                with TabPane("Orders", id="tab-orders"):
+                    yield Lazy(OrdersTable(id="orders"))
+                with TabPane("Log", id="tab-log"):
+                    yield Lazy(LogPane(clock=self.qws.clock, id="log"))
+            with Vertical(id="book-box"):
+                yield OrderBookLadder(id="book")
+        yield CommandBar(id="command")
+        yield Static("starting…", id="status")
+        yield Lazy(Footer())  # ~0.25 s of styling: after the first frame
+
+    def on_mount(self) -> None:
+        self.query_one("#book-box").border_title = "Order book"
+        self.query_one(Chart).border_title = "Chart"
+        self.query_one(Watchlist).focus()
+        if self.symbol:
+            self.select(self.symbol, self.timeframe)
+        self.log_line(f"{len(self._symbols)} symbols · press f1 for help, : for commands")
+        self.set_timer(float(self.qws.setting("app.engine_delay_s", 1.0)), self.start_engine)
+
+    def start_engine(self) -> None:
+        """Let the engine (numba, qiskit) load now that the screen is up: importing them in a
+        thread while the first frame renders would slow it down (they hold the GIL)."""
+        self.engine_ready = True
+        self.query_one(CyclePanel).set_status("QPE cycle detector: running…")
+        if self.chart.bar_count:
+            self.compute_overlays()
+            self.detect_cycles()
+
+    def on_resize(self) -> None:
+        self.set_class(self.size.width >= 140, "-wide")
+        self.set_class(self.size.height >= 40, "-tall")
+
+    # -- widgets ----------------------------------------------------------------------------
+    @property
+    def watchlist(self) -> Watchlist:
+        if self._watchlist is None:
+            self._watchlist = self.query_one(Watchlist)
+        return self._watchlist
+
+    @property
+    def chart(self) -> Chart:
+        if self._chart is None:
+            self._chart = self.query_one(Chart)
+        return self._chart
+
+    def _with(self, cls: type[W], use: Callable[[W], object]) -> None:
+        """Apply ``use`` to the widget of type ``cls`` now, or once its lazy pane has mounted."""
+        found = self.query(cls)
+        if found:
+            use(found.first())
+        else:
+            self.set_timer(0.05, lambda: self._with(cls, use))
+
+    def set_status(self, text: str) -> None:
+        self.query_one("#status", Static).update(text)
+
+    def set_decimals(self, decimals: dict[str, int]) -> None:
+        """Price precision learned after start (a live venue's instruments)."""
+        self._decimals.update(decimals)
+        self.watchlist.decimals.update(decimals)
+        self.watchlist.refresh()
+
+    def log_line(self, text: str, severity: str = "info") -> None:
+        """A line in the log pane (kept until the pane exists, if the screen is still starting)."""
+        panes = self.query(LogPane)
+        if not panes:
+            self._early_log.append((text, severity))
+            return
+        for early in self._early_log:
+            panes.first().add(*early)
+        self._early_log.clear()
+        panes.first().add(text, severity)
+
+    # -- data from the app ------------------------------------------------------------------
+    def on_quote(self, tick: Tick) -> None:
+        self.watchlist.update_quote(tick)
+        if tick.symbol == self.symbol:
+            self.chart.add_tick(tick)
+        if self._positions is None:
+            found = self.query(PositionsTable)
+            if not found:
+                return  # still mounting (lazy pane); it gets marks with its first positions
+            self._positions = found.first()
+        if self._positions.positions:
+            self._positions.update_mark(tick.symbol, tick.mid)
+
+    @on(QuoteUpdated)
+    def _quote(self, message: QuoteUpdated) -> None:
+        self.on_quote(message.tick)
+
+    @on(ReferencePrice)
+    def _reference(self, message: ReferencePrice) -> None:
+        self.watchlist.reference[message.symbol] = message.price
+
+    @on(BookUpdated)
+    def _book(self, message: BookUpdated) -> None:
+        self.query_one(OrderBookLadder).set_book(message.book)
+
+    @on(BarClosed)
+    def _bar(self, message: BarClosed) -> None:
+        bar: Bar = message.bar
+        if bar.symbol == self.symbol and bar.timeframe == self.timeframe:
+            self.compute_overlays()
+            self.detect_cycles()
+        if bar.symbol in self.watchlist.symbols and self.engine_ready:
+            if not self._scan_due:
+                self.set_timer(0.5, self._scan_closed_bars)
+            self._scan_due.add(bar.symbol)
+
+    def _scan_closed_bars(self) -> None:
+        if "scan" in self._busy:  # one automatic scan at a time; these symbols wait for the next
+            self.set_timer(0.5, self._scan_closed_bars)
+            return
+        due, self._scan_due = sorted(self._scan_due), set()
+        if due:
+            self._busy.add("scan")
+            self.scan(due, self.qws.timeframe, quiet=True)
+
+    @work(group="scan")
+    async def scan(
+        self, symbols: Sequence[str], timeframe: str | None = None, quiet: bool = False
+    ) -> None:
+        """Signals at the last bar of each symbol: the ensemble with the QPE cycle detector."""
+        try:
+            await self._scan(symbols, timeframe or self.timeframe, quiet)
+        finally:
+            if quiet:
+                self._busy.discard("scan")
+
+    async def _scan(self, symbols: Sequence[str], timeframe: str, quiet: bool) -> None:
+        bars = int(self.qws.setting("scan.bars", 256))
+        frames = {}
+        for symbol in symbols:
+            try:
+                frames[symbol] = await self.qws.feed.history(symbol, timeframe, limit=bars)
+            except Exception as exc:
+                self.log_line(f"scan {symbol}: no history ({exc})", "warning")
+        if not quiet:
+            self.log_line(f"scanning {len(frames)} symbol(s) on {timeframe}…")
+        settings = self.qws.settings.section("signals")
+        backend = str(self.qws.setting("cycles.backend", "statevector"))
+        try:
+            results = await run_engine(_run_scan, frames, timeframe, settings, backend)
+        except Exception as exc:
+            self.log_line(f"scan failed: {type(exc).__name__}: {exc}", "error")
+            return
+        venue = getattr(self.qws.feed, "venue", self.qws.feed.name)
+        for result in results:
+            if result.signal is None:
+                if not quiet:
+                    self.log_line(f"{result.symbol}: no signal ({result.reason})")
+                continue
+            self.qws.record_signal(result.signal, venue)
+            self.post_message(SignalRaised(result.signal))
+        if not quiet:
+            self.log_line(f"scan done: {sum(r.signal is not None for r in results)} signal(s)")
+
+    @on(SignalRaised)
+    def _signal(self, message: SignalRaised) -> None:
+        self._with(SignalsFeed, lambda feed: feed.add_signal(message.signal))
+        self.watchlist.set_signal(message.signal)
+
+    @on(OrderUpdated)
+    def _order(self, message: OrderUpdated) -> None:
+        self._with(OrdersTable, lambda table: table.update_order(message.order))
+        o = message.order
+        self.log_line(f"order {o.client_id[:8]} {o.side} {o.qty:f} {o.symbol}: {o.status}")
+
+    def orders_snapshot(self, orders: Sequence[Order]) -> None:
+        self._with(OrdersTable, lambda table: table.set_orders(orders))
+
+    @on(PositionsUpdated)
+    def _positions(self, message: PositionsUpdated) -> None:
+        self._with(PositionsTable, lambda table: table.set_positions(message.positions))
+
+    @on(CyclesComputed)
+    def _cycles(self, message: CyclesComputed) -> None:
+        if message.symbol != self.symbol:
+            return
+        self.query_one(CyclePanel).set_result(message)
+        if message.phase is not None:
+            p = message.phase
+            self.chart.set_turns([(p.bars_to_trough, "trough"), (p.bars_to_peak, "peak")])
+
+    @on(LogLine)
+    def _log(self, message: LogLine) -> None:
+        self.log_line(message.text, message.severity)
+
+    # -- selection and chart ----------------------------------------------------------------
+    @on(Watchlist.Highlighted)
+    def _row(self, event: Watchlist.Highlighted) -> None:
+        if event.symbol != self.symbol:
+            self.select(event.symbol, self.timeframe)
+
+    def select(self, symbol: str, timeframe: str) -> None:
+        self.symbol, self.timeframe = symbol, timeframe
+        self.chart.border_title = f"{symbol} · {timeframe}"
+        self.chart.set_message(f"loading {symbol} {timeframe}…")
+        self.query_one(OrderBookLadder).show_symbol(symbol, self._decimals.get(symbol, 2))
+        self.load_history(symbol, timeframe)
+
+    @work(exclusive=True, group="history")
+    async def load_history(self, symbol: str, timeframe: str) -> None:
+        try:
+            frame = await self.qws.feed.history(symbol, timeframe, limit=HISTORY_BARS)
+        except Exception as exc:
+            self.chart.set_message(f"no history for {symbol} {timeframe}: {exc}")
+            self.log_line(f"history {symbol} {timeframe}: {exc}", "error")
+            return
+        if (symbol, timeframe) != (self.symbol, self.timeframe):
+            return
+        self.chart.set_history(symbol, timeframe, frame, self._decimals.get(symbol, 2))
+        self.history_loads += 1
+        self.query_one(CyclePanel).result = None
+        self.compute_overlays()
+        self.detect_cycles()
+
+    # -- engine work: one run at a time per kind; requests while one runs coalesce into one rerun
+    def compute_overlays(self) -> None:
+        if self.engine_ready and indicators_available():
+            self._request("overlays", self._overlays_worker)
+
+    def detect_cycles(self) -> None:
+        if self.engine_ready:
+            self._request("cycles", self._cycles_worker)
+
+    def _request(self, kind: str, start: Callable[[], object]) -> None:
+        if kind in self._busy:
+            self._again.add(kind)
+            return
+        self._busy.add(kind)
+        start()
+
+    def _finished(self, kind: str) -> None:
+        self._busy.discard(kind)
+        if kind in self._again:
+            self._again.discard(kind)
+            {"overlays": self.compute_overlays, "cycles": self.detect_cycles}[kind]()
+
+    @work(group="overlays")
+    async def _overlays_worker(self) -> None:
+        try:
+            await self._overlays_run()
+        finally:
+            self._finished("overlays")
+
+    @work(group="cycles")
+    async def _cycles_worker(self) -> None:
+        try:
+            await self._cycles_run()
+        finally:
+            self._finished("cycles")
+
+    async def _overlays_run(self) -> None:
+        symbol, timeframe = self.symbol, self.timeframe
+        overlays, levels = await run_engine(_overlays, self.chart.bars())
+        if (symbol, timeframe) == (self.symbol, self.timeframe):
+            self.chart.set_overlays(overlays)
+            self.chart.set_levels(levels)
+            self.overlay_runs += 1
+
+    async def _cycles_run(self) -> None:
+        from engine.signals.cycles import CycleInputError
+
+        symbol, timeframe = self.symbol, self.timeframe
+        window = int(self.qws.setting("cycles.window", 64))
+        backend = str(self.qws.setting("cycles.backend", "statevector"))
+        shots = int(self.qws.setting("cycles.shots", 4096))
+        close = self.chart.bars()["close"].to_numpy()
+        panel = self.query_one(CyclePanel)
+        try:
+            report, folded = await run_engine(_cycles, close, window, backend, shots)
+        except CycleInputError as exc:
+            panel.set_status(f"{symbol} {timeframe}: {exc}")
+            return
+        self.cycle_runs += 1
+        message = CyclesComputed(
+            symbol, timeframe, folded, report.cycles, report.phase,
+            report.elapsed_ms, report.backend,
+        )  # fmt: skip
+        self.post_message(message)
+
+    # -- actions ----------------------------------------------------------------------------
+    def action_timeframe(self, timeframe: str) -> None:
+        if timeframe != self.timeframe:
+            self.select(self.symbol, timeframe)
+
+    def action_command(self) -> None:
+        self.query_one(CommandBar).open()
+
+    def action_search(self) -> None:
+        self._open_search("", add=False)
+
+    def action_add_symbol(self) -> None:
+        self._open_search("", add=True)
+
+    def _open_search(self, text: str, add: bool) -> None:
+        from workstation.ui.screens.symbol_search import SymbolSearch
+
+        def chosen(symbol: str | None) -> None:
+            if symbol:
+                self.show_symbol(symbol, add=add)
+
+        title = "Add to watchlist" if add else "Go to symbol"
+        self.app.push_screen(SymbolSearch(self.qws.feed.symbols(), text, title), chosen)
+
+    def show_symbol(self, symbol: str, add: bool = True, timeframe: str | None = None) -> None:
+        if symbol not in self.watchlist.symbols:
+            if not add:
+                self.log_line(f"{symbol} is not on the watchlist; adding it")
+            self.qws.watch(symbol)
+        self.watchlist.select_symbol(symbol)
+        self.select(symbol, timeframe or self.timeframe)
+
+    def add_to_watchlist(self, symbol: str) -> None:
+        decimals = self.qws.decimals_for(symbol)
+        self._decimals[symbol] = decimals
+        self.watchlist.add_symbol(symbol, decimals)
+
+    def action_remove_symbol(self) -> None:
+        symbol = self.watchlist.selected_symbol()
+        if symbol and len(self.watchlist.symbols) > 1:
+            self.qws.unwatch(symbol)
+
+    def remove_from_watchlist(self, symbol: str) -> None:
+        self.watchlist.remove_symbol(symbol)
+        if symbol == self.symbol and self.watchlist.symbols:
+            self.watchlist.select_symbol(self.watchlist.symbols[0])
+            self.select(self.watchlist.symbols[0], self.timeframe)
+
+    def action_ticket(self, side: str, draft: TicketDraft | None = None) -> None:
+        self.qws.open_ticket(draft or TicketDraft(self.symbol, Side(side)))
+
+    def action_cancel_order(self) -> None:
+        found = self.query(OrdersTable)
+        client_id = found.first().selected_client_id() if found else None
+        if client_id is None:
+            self.log_line("no open order selected (Orders tab)", "warning")
+            return
+        self.qws.cancel_order(client_id)
+
+    def action_backtest(self, command: Command | None = None) -> None:
+        from workstation.ui.screens.backtest import BacktestScreen
+
+        e = command.entities if command else {}
+        self.app.push_screen(
+            BacktestScreen(
+                self.qws.feed.symbols(),
+                e.get("symbol") or self.symbol,
+                e.get("timeframe") or self.timeframe,
+                e.get("strategy", "sma_cross"),
+                e.get("params", {}),
+            )
+        )
+
+    def action_settings(self) -> None:
+        from workstation.ui.screens.settings import SettingsScreen
+
+        self.app.push_screen(SettingsScreen())
+
+    def action_next_theme(self) -> None:
+        themes = sorted(self.app.available_themes)
+        i = themes.index(self.app.theme) if self.app.theme in themes else -1
+        self.app.theme = themes[(i + 1) % len(themes)]
+        self.notify(f"theme: {self.app.theme}", timeout=2)
+
+    # -- the command bar --------------------------------------------------------------------
+    @on(CommandBar.Entered)
+    def _entered(self, message: CommandBar.Entered) -> None:
+        self.run_command(message.text)
+
+    def run_command(self, text: str) -> Command | None:
+        try:
+            command = parse(text, self.qws.feed.symbols())
+        except CommandError as exc:
+            self.log_line(f"{text}: {exc}", "warning")
+            self.notify(str(exc), title="Command", severity="warning", timeout=6)
+            return None
+        self.log_line(f"> {text}")
+        self.dispatch(command)
+        return command
+
+    def dispatch(self, command: Command) -> None:
+        e: dict[str, Any] = command.entities
+        intent = command.intent
+        if intent == "order":
+            draft = TicketDraft(
+                e["symbol"], Side(e["side"]), OrderType(e["type"]),
+                e.get("qty"), e.get("price"), e.get("sl"), e.get("tp"),
+            )  # fmt: skip
+            if e["symbol"] not in self.watchlist.symbols:
+                self.show_symbol(e["symbol"])
+            self.qws.open_ticket(draft)
+        elif intent == "chart":
+            self.show_symbol(e.get("symbol") or self.symbol, timeframe=e.get("timeframe"))
+        elif intent == "timeframe":
+            self.action_timeframe(e["timeframe"])
+        elif intent == "watch_add":
+            self.show_symbol(e["symbol"])
+        elif intent == "watch_remove":
+            self.qws.unwatch(e["symbol"])
+        elif intent == "search":
+            self._open_search(e["text"], add=False)
+        elif intent == "backtest":
+            self.action_backtest(command)
+        elif intent == "settings":
+            self.action_settings()
+        elif intent == "help":
+            self.app.action_help()  # type: ignore[attr-defined]
+        elif intent == "theme":
+            if e["theme"] in self.app.available_themes:
+                self.app.theme = e["theme"]
+            else:
+                self.log_line(f"no theme {e['theme']!r}; ctrl+t cycles themes", "warning")
+        elif intent == "quit":
+            self.app.exit()
+        else:
+            self.qws.trade_command(command)
+
+    def instrument(self) -> Instrument:
+        return self.qws.instrument(self.symbol)
+
+    def now(self) -> int:
+        return int(self.qws.clock() if self.qws.clock else time.time_ns())
