@@ -18,7 +18,7 @@ from pathlib import Path
 
 from engine.model import BookLevel, Instrument, Order, OrderBook, OrderType, Side, Tick
 from plugins.brokers.paper import PaperBroker
-from workstation.store.store import Store
+from workstation.store import Store
 from workstation.trading.oms import OrderManager
 
 BTC = Instrument("BTC/USDT", "demo", Decimal("0.01"), Decimal("0.001"), "USDT", "BTC")

@@ -1,4 +1,5 @@
-"""SQLite store: candle ingest rate and the latency of ``last_bars(…, 1000)`` on a 1M-row table.
+"""SQLite store: candle ingest rate, and the latency of ``store.candles.last(…, 1000)`` on a
+1M-row table.
 
 Targets (DESIGN.md): >= 200k candle rows/s ingest; last 1,000 bars of a symbol in < 5 ms.
 Reference: the same rows through sqlite-utils' own ``upsert_all`` in the same run.
@@ -16,7 +17,7 @@ import numpy as np
 import polars as pl
 
 from engine.timeframes import OHLCV_SCHEMA
-from workstation.store.store import Store
+from workstation.store import Store
 
 ROWS = 1_000_000
 SYMBOLS = 10
@@ -46,14 +47,14 @@ def main() -> None:
         frames = [frame(per, i) for i in range(SYMBOLS)]
         start = time.perf_counter()
         for i, f in enumerate(frames):
-            store.upsert_candles(f, f"SYM{i}", "1m", "bench")
+            store.candles.upsert(f, f"SYM{i}", "1m", "bench")
         elapsed = time.perf_counter() - start
         rate = ROWS / elapsed
-        print(f"ingest (Store.upsert_candles): {rate:,.0f} rows/s ({elapsed:.2f} s)")
+        print(f"ingest (store.candles.upsert): {rate:,.0f} rows/s ({elapsed:.2f} s)")
         print("  target >= 200,000 rows/s")
 
         again = time.perf_counter()
-        store.upsert_candles(frames[0], "SYM0", "1m", "bench")
+        store.candles.upsert(frames[0], "SYM0", "1m", "bench")
         rerate = per / (time.perf_counter() - again)
         print(f"re-ingest of {per:,} existing rows (upsert): {rerate:,.0f} rows/s")
 
@@ -73,20 +74,20 @@ def main() -> None:
         ]
         ref_start = time.perf_counter()
         pk = ("venue", "symbol", "timeframe", "ts")
-        store.db["candles"].upsert_all(ref_rows, pk=pk)  # type: ignore[union-attr]
+        store.db["candles"].upsert_all(ref_rows, pk=pk)
         ref_rate = len(ref_rows) / (time.perf_counter() - ref_start)
         print(f"reference sqlite-utils upsert_all: {ref_rate:,.0f} rows/s")
-        print(f"  ratio Store.upsert_candles / sqlite-utils: {rate / ref_rate:.1f}x")
+        print(f"  ratio store.candles.upsert / sqlite-utils: {rate / ref_rate:.1f}x")
 
         timings = []
         for i in range(200):
             t = time.perf_counter()
-            bars = store.last_bars(f"SYM{i % SYMBOLS}", "1m", 1000, venue="bench")
+            bars = store.candles.last(f"SYM{i % SYMBOLS}", "1m", 1000, venue="bench")
             timings.append((time.perf_counter() - t) * 1000)
         assert bars.height == 1000
         timings.sort()
         print(
-            f"last_bars(…, 1000) on {ROWS:,} rows: median {statistics.median(timings):.2f} ms,"
+            f"candles.last(…, 1000) on {ROWS:,} rows: median {statistics.median(timings):.2f} ms,"
             f" p99 {timings[int(len(timings) * 0.99) - 1]:.2f} ms  target < 5 ms"
         )
         store.close()

@@ -36,7 +36,7 @@ t0 = float(sys.argv[1])
 from feeds.demo import DemoFeed
 from workstation.ui.app import QwsApp
 from workstation.runtime.config import Settings
-from workstation.store.store import Store
+from workstation.store import Store
 
 import workstation.ui.app
 
@@ -138,7 +138,7 @@ async def tick_to_screen(
     from feeds.synthetic import SyntheticFeed
     from widgets.watchlist import Watchlist
     from workstation.runtime.config import Settings
-    from workstation.store.store import Store
+    from workstation.store import Store
     from workstation.ui.app import QwsApp
 
     feed = SyntheticFeed(symbols=50, rate=2000, duration_s=seconds)
@@ -191,7 +191,7 @@ async def replay_memory(seconds: float) -> list[tuple[float, float, int]]:
     from engine.timeframes import OHLCV_SCHEMA
     from feeds.replay import ReplayFeed
     from workstation.runtime.config import Settings
-    from workstation.store.store import Store
+    from workstation.store import Store
     from workstation.ui.app import QwsApp
 
     n = 3_000_000

@@ -36,6 +36,14 @@ def to_decimal(value: float | int | str | Decimal) -> Decimal:
     return d
 
 
+def _decimals(step: Decimal) -> int:
+    """Digits after the point of a finite ``step`` (``Decimal("0.01")`` -> 2, ``5`` -> 0)."""
+    exponent = step.normalize().as_tuple().exponent
+    if not isinstance(exponent, int):  # "n"/"N"/"F": NaN or infinity, never a valid step
+        raise ModelError(f"not a finite step size: {step}")
+    return max(0, -exponent)
+
+
 @dataclass(frozen=True, slots=True)
 class Instrument:
     symbol: str
@@ -56,11 +64,11 @@ class Instrument:
 
     @property
     def price_decimals(self) -> int:
-        return max(0, -self.tick_size.normalize().as_tuple().exponent)  # type: ignore[operator]
+        return _decimals(self.tick_size)
 
     @property
     def qty_decimals(self) -> int:
-        return max(0, -self.lot_size.normalize().as_tuple().exponent)  # type: ignore[operator]
+        return _decimals(self.lot_size)
 
     def round_price(self, price: float | Decimal | str) -> Decimal:
         """Nearest price on the tick grid (for display and suggestions; orders use check_price)."""

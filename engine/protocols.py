@@ -68,10 +68,21 @@ class Broker(Protocol):
 
 @runtime_checkable
 class Strategy(Protocol):
-    name: str
-    params: dict[str, Any]
-    timeframe: str
-    warmup: int
+    """What a runner reads of a strategy (:class:`engine.strategy.Strategy` is the base class
+    plugins derive from). Read-only: a strategy may declare these as class attributes or
+    properties."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def params(self) -> dict[str, Any]: ...
+
+    @property
+    def timeframe(self) -> str: ...
+
+    @property
+    def warmup(self) -> int: ...
 
     def on_bar(self, ctx: Any, bars: pl.DataFrame) -> Signal | None: ...
 

@@ -1,10 +1,11 @@
-"""Market-data sources: demo (embedded default), replay, exchanges, MetaTrader 5.
+"""Market-data sources. Each implements :class:`engine.protocols.Feed`.
 
-- ``demo``, ``replay``: offline feeds.
-- ``exchange_ws``: the websocket base (heartbeat, back-off, resubscribe, gap backfill);
-  ``binance``, ``bybit``: venue wire formats on top of it.
-- ``ccxt_feed``: exchange history through ccxt with a candle cache (``qws fetch``).
-- ``mt5``: MetaTrader 5 (Windows); ``bridge_server`` / ``bridge`` / ``bridge_protocol``: the
-  same data over a websocket to other machines (docs/bridge.md).
-- ``health``: dropped-input counters per reason and connection state (``snapshot()``).
+- ``demo``, ``replay``, ``synthetic``: offline feeds (the embedded default, a file played back,
+  generated series); ``ohlcv_file`` reads CSV/Parquet bars.
+- ``exchange_ws``: the websocket base (heartbeat, back-off, resubscribe, gap backfill) that the
+  live feeds build on; ``health``: connection state and dropped-input counters per reason;
+  ``errors``: the feed errors a user can act on.
+- ``exchanges/``: Binance and Bybit wire formats, and ccxt REST history.
+- ``mt5/``: MetaTrader 5 (Windows) and the websocket bridge that serves it to other machines
+  (docs/bridge.md).
 """

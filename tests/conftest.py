@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from workstation.store.store import Store
+from workstation.store import Store
 
 
 @pytest.fixture(autouse=True)

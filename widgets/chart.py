@@ -96,16 +96,16 @@ class Chart(Widget, can_focus=True):
     ]
 
     zoom: reactive[int] = reactive(0, always_update=True)  # 0 = one bar per column
-    offset: reactive[int] = reactive(0, always_update=True)
+    bars_back: reactive[int] = reactive(0, always_update=True)  # 0 = the latest bar at the right
     cursor: reactive[int | None] = reactive(None, always_update=True)
 
     class ViewChanged(Message):
         """The visible window moved (pan/zoom); the screen may show the range."""
 
-        def __init__(self, zoom: int, offset: int) -> None:
+        def __init__(self, zoom: int, bars_back: int) -> None:
             super().__init__()
             self.zoom = zoom
-            self.offset = offset
+            self.bars_back = bars_back
 
     def __init__(self, **kwargs: object) -> None:
         super().__init__(**kwargs)  # type: ignore[arg-type]
@@ -140,7 +140,7 @@ class Chart(Widget, can_focus=True):
             for c in ("open", "high", "low", "close", "volume")
         )
         self.overlays, self.levels, self.turns = [], [], []
-        self.offset, self.cursor = 0, None
+        self.bars_back, self.cursor = 0, None
         self.message = "" if len(self._c) else f"no {timeframe} history for {symbol}"
         self.refresh()
 
@@ -233,7 +233,7 @@ class Chart(Widget, can_focus=True):
         width = self._plot_width()
         zoom = max(MIN_ZOOM, min(self.zoom or width, max(n, MIN_ZOOM)))
         k = max(1, math.ceil(zoom / width))
-        end = max(0, n - self.offset)
+        end = max(0, n - self.bars_back)
         start = max(0, end - zoom)
         return start, end, k
 
@@ -245,26 +245,26 @@ class Chart(Widget, can_focus=True):
         start, end, _ = self._window()
         return end - start
 
-    def validate_offset(self, value: int) -> int:
+    def validate_bars_back(self, value: int) -> int:
         return max(0, min(value, max(0, len(self._c) - MIN_ZOOM)))
 
     def watch_zoom(self) -> None:
-        self.post_message(self.ViewChanged(self.zoom, self.offset))
+        self.post_message(self.ViewChanged(self.zoom, self.bars_back))
 
-    def watch_offset(self) -> None:
-        self.post_message(self.ViewChanged(self.zoom, self.offset))
+    def watch_bars_back(self) -> None:
+        self.post_message(self.ViewChanged(self.zoom, self.bars_back))
 
     def action_zoom(self, factor: float) -> None:
         self.zoom = round((self.zoom or self._plot_width()) * factor)
 
     def action_pan(self, bars: int) -> None:
-        self.offset += bars
+        self.bars_back += bars
 
     def action_latest(self) -> None:
-        self.offset, self.cursor = 0, None
+        self.bars_back, self.cursor = 0, None
 
     def action_oldest(self) -> None:
-        self.offset = len(self._c)
+        self.bars_back = len(self._c)
 
     def action_cursor(self, step: int) -> None:
         columns = self._columns()
@@ -273,11 +273,11 @@ class Chart(Widget, can_focus=True):
         current = columns - 1 if self.cursor is None else self.cursor
         target = current + step
         if target < 0:
-            self.offset += 1
+            self.bars_back += 1
             target = 0
         elif target >= columns:
-            if self.offset > 0:
-                self.offset -= 1
+            if self.bars_back > 0:
+                self.bars_back -= 1
             target = columns - 1
         self.cursor = target
 
@@ -373,7 +373,7 @@ class Chart(Widget, can_focus=True):
         ]
         level_rows = [(lv, value_row(lv.price, rows, bottom, top)) for lv in self.levels]
         tick_rows = {value_row(t, rows, bottom, top): t for t in nice_ticks(bottom, top, rows // 2)}
-        last_row = value_row(float(c[-1]), rows, bottom, top) if self.offset == 0 else None
+        last_row = value_row(float(c[-1]), rows, bottom, top) if self.bars_back == 0 else None
         cursor = None if self.cursor is None else min(self.cursor, cols - 1)
         s_up, s_down, s_axis = self._style("up"), self._style("down"), self._style("axis")
         s_cursor = self._style("cursor")
@@ -454,7 +454,7 @@ class Chart(Widget, can_focus=True):
             chars[x : x + len(label)] = label
         text = "".join(chars)
         turns = " · ".join(f"{kind} in {ahead:.1f}" for ahead, kind in sorted(self.turns))
-        if turns and self.offset == 0:
+        if turns and self.bars_back == 0:
             note = f" next {turns} bars"
             text = (text[: max(0, width - len(note))].ljust(width - len(note)) + note)[:width]
         return text

@@ -1,20 +1,20 @@
 """The cycle panel: the QPE phase spectrum as bars, the dominant cycle and where we are in it.
 
-Receives :class:`~workstation.ui.messages.CyclesComputed`; until the detector exists (or while it
-runs) it says so instead of drawing anything.
+Its screen hands it a :class:`CycleResult` (``set_result``); until the detector has run (or
+while it runs) it says so (``set_status``) instead of drawing anything.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import ClassVar
 
 import numpy as np
 from rich.style import Style
 from rich.text import Text
-from textual import on
 from textual.widget import Widget
 
-from workstation.ui.messages import CyclesComputed
+from engine.model import Cycle, CyclePhase
 
 _BLOCKS = " ▁▂▃▄▅▆▇█"
 
@@ -42,6 +42,21 @@ def spectrum_rows(power: np.ndarray, rows: int, width: int) -> list[str]:
     return lines
 
 
+@dataclass(frozen=True, slots=True, eq=False)  # eq=False: an array has no single truth value
+class CycleResult:
+    """One QPE run for one symbol/timeframe, as the panel draws it: the phase-register
+    distribution (``spectrum``, index = phase bin k), the dominant cycles (strongest first), the
+    current phase of the strongest, and how it ran."""
+
+    symbol: str
+    timeframe: str
+    spectrum: np.ndarray
+    cycles: tuple[Cycle, ...] = ()
+    phase: CyclePhase | None = None
+    elapsed_ms: float = 0.0
+    backend: str = ""
+
+
 class CyclePanel(Widget):
     COMPONENT_CLASSES: ClassVar[set[str]] = {"cycle--bar", "cycle--peak", "cycle--label"}
     DEFAULT_CSS = """
@@ -53,18 +68,14 @@ class CyclePanel(Widget):
 
     def __init__(self, **kwargs: object) -> None:
         super().__init__(**kwargs)  # type: ignore[arg-type]
-        self.result: CyclesComputed | None = None
+        self.result: CycleResult | None = None
         self.status = "QPE cycle detector: waiting for bars"
 
     def set_status(self, text: str) -> None:
         self.status = text
         self.refresh()
 
-    @on(CyclesComputed)
-    def _on_cycles(self, message: CyclesComputed) -> None:
-        self.set_result(message)
-
-    def set_result(self, result: CyclesComputed) -> None:
+    def set_result(self, result: CycleResult) -> None:
         self.result = result
         self.status = ""
         self.refresh()

@@ -1,7 +1,7 @@
 """The order book ladder: asks above, bids below, a depth bar per level (size share of the side).
 
-It only receives :class:`~workstation.ui.messages.BookUpdated` (or ``set_book``) for the symbol it
-shows; books for other symbols are ignored.
+Its screen picks the symbol (``show_symbol``) and hands it books (``set_book``); a book for any
+other symbol is ignored.
 """
 
 from __future__ import annotations
@@ -10,11 +10,9 @@ from typing import ClassVar
 
 from rich.style import Style
 from rich.text import Text
-from textual import on
 from textual.widget import Widget
 
 from engine.model import OrderBook
-from workstation.ui.messages import BookUpdated
 
 _EIGHTHS = " ▏▎▍▌▋▊▉█"
 
@@ -53,10 +51,6 @@ class OrderBookLadder(Widget):
         self.book = book
         self.updates += 1
         self.refresh()
-
-    @on(BookUpdated)
-    def _on_book(self, message: BookUpdated) -> None:
-        self.set_book(message.book)
 
     def render(self) -> Text:
         book = self.book

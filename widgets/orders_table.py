@@ -5,11 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from rich.text import Text
-from textual import on
 from textual.widgets import DataTable
 
 from engine.model import Order
-from workstation.ui.messages import OrderUpdated
 
 
 class OrdersTable(DataTable[Text | str]):
@@ -25,10 +23,6 @@ class OrdersTable(DataTable[Text | str]):
                                   ("filled", "Filled", 10), ("status", "Status", 10)):  # fmt: skip
             self.add_column(label, key=key, width=width)
 
-    @on(OrderUpdated)
-    def _on_order(self, message: OrderUpdated) -> None:
-        self.update_order(message.order)
-
     def set_orders(self, orders: Sequence[Order]) -> None:
         self.orders.clear()
         self.clear()
@@ -42,7 +36,7 @@ class OrdersTable(DataTable[Text | str]):
                 del self.orders[key]
                 self.remove_row(key)
             return
-        cells = (
+        cells: tuple[Text | str, ...] = (
             key[:10], order.symbol,
             Text(order.side.value, style="green" if order.side.value == "buy" else "red"),
             order.type.value, Text(f"{order.qty:f}", justify="right"),

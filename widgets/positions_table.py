@@ -6,11 +6,9 @@ import math
 from collections.abc import Sequence
 
 from rich.text import Text
-from textual import on
 from textual.widgets import DataTable
 
 from engine.model import Position
-from workstation.ui.messages import PositionsUpdated
 
 
 def unrealized(position: Position, mark: float) -> float:
@@ -34,10 +32,6 @@ class PositionsTable(DataTable[Text | str]):
         )  # fmt: skip
         for key, label, width in columns:
             self.add_column(label, key=key, width=width)
-
-    @on(PositionsUpdated)
-    def _on_positions(self, message: PositionsUpdated) -> None:
-        self.set_positions(message.positions)
 
     def set_positions(self, positions: Sequence[Position]) -> None:
         self.positions = {p.symbol: p for p in positions if p.qty != 0}

@@ -6,11 +6,9 @@ from __future__ import annotations
 import time
 
 from rich.text import Text
-from textual import on
 from textual.widgets import DataTable
 
 from engine.model import Action, Signal
-from workstation.ui.messages import SignalRaised
 
 MAX_ROWS = 200
 _ACTION_STYLE = {
@@ -32,10 +30,6 @@ class SignalsFeed(DataTable[Text | str]):
         for label, width in (("Time", 8), ("Symbol", 9), ("TF", 3), ("Action", 10),
                              ("Conf", 5), ("Price", 11), ("Why", 40)):  # fmt: skip
             self.add_column(label, width=width)
-
-    @on(SignalRaised)
-    def _on_signal(self, message: SignalRaised) -> None:
-        self.add_signal(message.signal)
 
     def add_signal(self, signal: Signal) -> None:
         self.count += 1

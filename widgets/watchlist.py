@@ -1,9 +1,9 @@
 """The watchlist: symbol, last, change %, a sparkline, bid, ask, spread and the latest signal.
 
-It only receives data: ``QuoteUpdated``, ``ReferencePrice`` and ``SignalRaised`` messages posted
-to it, or the equivalent methods called by its screen. Prices are shown to each instrument's
-precision. A changed last price flashes up/down for ``FLASH_S``; the sparkline keeps the last
-``SPARK_POINTS`` prices per symbol in a ring buffer.
+It only receives data, from its screen's calls (``update_quote``, ``set_reference``,
+``set_signal``); the cursor's moves go up as :class:`Watchlist.Highlighted`. Prices are shown to
+each instrument's precision. A changed last price flashes up/down for ``FLASH_S``; the sparkline
+keeps the last ``SPARK_POINTS`` prices per symbol in a ring buffer.
 
 Drawn with the line API (one cached strip per row, rebuilt only when that row changes): a
 DataTable re-renders every cell through rich on each change, which at 2,000 quotes/s over 50
@@ -22,7 +22,7 @@ from typing import ClassVar
 from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
-from textual import events, on
+from textual import events
 from textual.binding import Binding, BindingType
 from textual.geometry import Region
 from textual.message import Message
@@ -31,7 +31,6 @@ from textual.strip import Strip
 from textual.widget import Widget
 
 from engine.model import Action, Signal, Tick
-from workstation.ui.messages import QuoteUpdated, ReferencePrice, SignalRaised
 
 COLUMNS = (
     ("symbol", "Symbol", 9, "<"),
@@ -273,6 +272,11 @@ class Watchlist(Widget, can_focus=True):
                     row.flash = 0
                     self._row_changed(row)
 
+    def set_reference(self, symbol: str, price: float) -> None:
+        """The price change % is measured against (the previous daily close); it shows from the
+        symbol's next quote on."""
+        self.reference[symbol] = price
+
     def set_signal(self, signal: Signal) -> None:
         row = self._rows.get(signal.symbol)
         if row is None:
@@ -380,15 +384,3 @@ class Watchlist(Widget, can_focus=True):
         if self.order:
             self._rows[self.order[self.cursor]].strip = None
             self.refresh()
-
-    @on(QuoteUpdated)
-    def _on_quote(self, message: QuoteUpdated) -> None:
-        self.update_quote(message.tick)
-
-    @on(ReferencePrice)
-    def _on_reference(self, message: ReferencePrice) -> None:
-        self.reference[message.symbol] = message.price
-
-    @on(SignalRaised)
-    def _on_signal(self, message: SignalRaised) -> None:
-        self.set_signal(message.signal)

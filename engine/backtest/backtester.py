@@ -326,12 +326,14 @@ def run_backtest(
     *,
     symbol: str = "",
     cycles: Any = None,
+    warmup: int | None = None,
 ) -> BacktestResult:
-    """Run ``strategy`` over ``bars`` (OHLCV frame, oldest first). See the module doc."""
+    """Run ``strategy`` over ``bars`` (OHLCV frame, oldest first). See the module doc.
+    ``warmup`` overrides the strategy's own (walk-forward test windows wait longer)."""
     config = config or BacktestConfig()
     cols = _arrays(bars)
     n = len(cols["close"])
-    warmup = max(int(strategy.warmup), 0)
+    warmup = max(int(strategy.warmup if warmup is None else warmup), 0)
     cap = 256
     TR, OR, CT, FL, S = bs.new_state(
         config.cash, config.max_trades, 3 * config.max_trades + 64, cap

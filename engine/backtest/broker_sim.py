@@ -564,7 +564,7 @@ def finalize(
 
 
 @njit(cache=True, inline="always")
-def _at(a: np.ndarray, i: int):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
+def _at(a: np.ndarray, i: int):  # pragma: no cover - compiled
     """``a[i]``, or ``a[0]`` for a length-1 array (a scalar broadcast over the bars)."""
     return a[i] if a.shape[0] > 1 else a[0]
 

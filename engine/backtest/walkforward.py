@@ -102,7 +102,7 @@ def parse_spec(text: str) -> tuple[int, int]:
 
 
 def make_windows(n: int, train: int, test: int) -> list[Window]:
-    out = []
+    out: list[Window] = []
     start = 0
     while start + train + test <= n:
         out.append(Window(len(out), start, start + train, start + train, start + train + test))
@@ -158,23 +158,11 @@ def evaluate(job: Job) -> dict[str, Any]:
     are warm-up history: the strategy is told to wait at least that long."""
     cls, params, bars, config, skip = job
     strategy = cls(**params)
-    if skip:
-        strategy = _Delayed(strategy, max(strategy.warmup, skip))  # type: ignore[assignment]
+    warmup = max(strategy.warmup, skip) if skip else None
     try:
-        return run_backtest(strategy, bars, config).stats  # type: ignore[arg-type]
+        return run_backtest(strategy, bars, config, warmup=warmup).stats
     except BacktestError as exc:
         return {"error": str(exc), "trades": 0}
-
-
-class _Delayed:
-    """A strategy whose first bar is pushed back to ``warmup`` (for test windows)."""
-
-    def __init__(self, inner: Strategy, warmup: int) -> None:
-        self._inner = inner
-        self.warmup = warmup
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._inner, name)
 
 
 def walk_forward(

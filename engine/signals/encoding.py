@@ -138,7 +138,7 @@ def _kernel() -> Any:
     from numba import njit, prange
 
     @njit(parallel=True, cache=True)
-    def encode_kernel(x, starts, size, detrend, weights, rtol):  # type: ignore[no-untyped-def]
+    def encode_kernel(x, starts, size, detrend, weights, rtol):
         k = starts.size
         out = np.zeros((k, size))
         status = np.zeros(k, dtype=np.int64)

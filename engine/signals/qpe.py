@@ -47,6 +47,7 @@ from functools import lru_cache
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
+import numpy.typing as npt
 
 from engine.model import Cycle, CyclePhase
 
@@ -347,7 +348,7 @@ def qpe_reference(amplitudes: Any, m: int | None = None) -> np.ndarray:
     return power @ kernel.T
 
 
-def fold_spectrum(probs: np.ndarray) -> np.ndarray:
+def fold_spectrum(probs: npt.ArrayLike) -> np.ndarray:
     """``F[y] = P(y) + P(M - y)`` for ``y = 0..M/2`` (``F[0] = P(0)``, ``F[M/2] = P(M/2)``)."""
     p = np.asarray(probs, dtype=np.float64)
     size = p.shape[-1]

@@ -1,1 +1,2 @@
-"""Crypto exchanges: the shared websocket feed base, Binance, Bybit, and ccxt REST."""
+"""Crypto exchanges: Binance and Bybit over their websockets (on :mod:`feeds.exchange_ws`), and
+exchange history over REST through ccxt (``qws fetch``)."""

@@ -34,7 +34,7 @@ from engine.model import Bar, Instrument, OrderBook, Tick
 from engine.protocols import FeedEvent
 from engine.timeframes import OHLCV_SCHEMA, empty_ohlcv, parse
 from feeds.errors import BadInput, FeedError
-from feeds.exchanges.exchange_ws import ExchangeWsFeed, non_negative, positive, top
+from feeds.exchange_ws import ExchangeWsFeed, non_negative, positive, top
 
 INTERVALS = frozenset(
     {"1s", "1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "8h", "12h", "1d", "3d", "1w"}

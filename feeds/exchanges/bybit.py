@@ -36,7 +36,7 @@ from engine.model import Bar, Instrument, OrderBook, Tick
 from engine.protocols import FeedEvent
 from engine.timeframes import OHLCV_SCHEMA, empty_ohlcv, parse
 from feeds.errors import BadInput, FeedError
-from feeds.exchanges.exchange_ws import ExchangeWsFeed, non_negative, positive, top
+from feeds.exchange_ws import ExchangeWsFeed, non_negative, positive, top
 
 _MS = 1_000_000
 INTERVALS = {
@@ -230,6 +230,7 @@ class BybitFeed(ExchangeWsFeed):
         data = msg["data"]
         update_id = int(data["u"])
         kind = msg["type"]
+        book: _Book | None
         if kind == "snapshot":
             book = _Book()
             book.bids = _levels(data["b"])
@@ -237,7 +238,7 @@ class BybitFeed(ExchangeWsFeed):
             book.update_id = update_id
             self._books[symbol] = book
         elif kind == "delta":
-            book = self._books.get(symbol)  # type: ignore[assignment]
+            book = self._books.get(symbol)
             if book is None or update_id != book.update_id + 1:
                 if book is not None and update_id <= book.update_id:
                     raise BadInput("out_of_order", f"{symbol} u {update_id} <= {book.update_id}")

@@ -1,8 +1,8 @@
 """Exchange history through ccxt's async API, with a candle cache so only gaps are fetched.
 
 ``CcxtFeed.history`` pages through ``fetch_ohlcv`` with ccxt's rate limiter on. With a
-:class:`CandleCache` (the workstation's ``Store`` is one), the bars already stored are read
-from it and only the missing runs of bar open times are asked of the exchange; what comes
+:class:`CandleCache` (the workstation's ``store.candles`` is one), the bars already stored are
+read from it and only the missing runs of bar open times are asked of the exchange; what comes
 back is written to the cache. Only closed bars are cached and returned.
 
 Errors become one clear :class:`~feeds.errors.FeedError` sentence: an unknown symbol, a
@@ -31,9 +31,9 @@ _MS = 1_000_000
 
 @runtime_checkable
 class CandleCache(Protocol):
-    """Where fetched bars are kept (``workstation.store.store.Store`` satisfies it)."""
+    """Where fetched bars are kept (the workstation's ``store.candles`` satisfies it)."""
 
-    def bars(
+    def between(
         self,
         symbol: str,
         timeframe: str,
@@ -42,7 +42,7 @@ class CandleCache(Protocol):
         venue: str | None = None,
     ) -> pl.DataFrame: ...
 
-    def upsert_candles(
+    def upsert(
         self, bars: pl.DataFrame, symbol: str, timeframe: str, venue: str, *args: Any, **kw: Any
     ) -> int: ...
 
@@ -258,7 +258,7 @@ class CcxtFeed:
                     on_progress(min(done, expected), expected)
         new = pl.concat(fetched).unique("ts", keep="last").sort("ts") if fetched else empty_ohlcv()
         if self.cache is not None and not new.is_empty():
-            self.cache.upsert_candles(new, symbol, str(tf), self.venue)
+            self.cache.upsert(new, symbol, str(tf), self.venue)
         if on_progress is not None:
             on_progress(expected, expected)
         return pl.concat([cached, new]).unique("ts", keep="last").sort("ts")
@@ -266,7 +266,7 @@ class CcxtFeed:
     def _cached(self, symbol: str, timeframe: str, start: int, end: int) -> pl.DataFrame:
         if self.cache is None:
             return empty_ohlcv()
-        frame = self.cache.bars(symbol, timeframe, start, end, venue=self.venue)
+        frame = self.cache.between(symbol, timeframe, start, end, venue=self.venue)
         return frame.select(list(OHLCV_SCHEMA)).cast(OHLCV_SCHEMA)  # type: ignore[arg-type]
 
     async def _pages(self, symbol: str, market_tf: str, tf: Timeframe, a: int, b: int) -> Any:

@@ -1,6 +1,6 @@
 """The bridge client: MetaTrader 5 data from a ``qws bridge mt5`` server, on any OS.
 
-It is an :class:`~feeds.exchanges.exchange_ws.ExchangeWsFeed`, so it inherits heartbeat, back-off,
+It is an :class:`~feeds.exchange_ws.ExchangeWsFeed`, so it inherits heartbeat, back-off,
 resubscribe and gap backfill; backfill and :meth:`history` ask the server's ``history`` op
 over a separate short connection, so the stream connection only ever carries pushes.
 Protocol: docs/bridge.md.
@@ -21,7 +21,7 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidSta
 from engine.protocols import FeedEvent
 from engine.timeframes import parse
 from feeds.errors import BadInput, FeedError
-from feeds.exchanges.exchange_ws import ExchangeWsFeed
+from feeds.exchange_ws import ExchangeWsFeed
 from feeds.mt5.bridge_protocol import AUTH_HEADER, PROTOCOL, decode_event, rows_to_frame
 
 

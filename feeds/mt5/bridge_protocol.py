@@ -17,7 +17,7 @@ from engine.model import Bar, BookLevel, OrderBook, Tick
 from engine.protocols import FeedEvent
 from engine.timeframes import OHLCV_SCHEMA, empty_ohlcv
 from feeds.errors import BadInput
-from feeds.exchanges.exchange_ws import non_negative, positive
+from feeds.exchange_ws import non_negative, positive
 
 PROTOCOL = 1
 AUTH_HEADER = "Authorization"

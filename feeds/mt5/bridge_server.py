@@ -154,7 +154,9 @@ class _Session:
                 await self.error(None, "feed_error", str(exc))
         finally:
             with contextlib.suppress(Exception):
-                await stream.aclose()  # type: ignore[attr-defined]
+                aclose = getattr(stream, "aclose", None)
+                if aclose is not None:
+                    await aclose()
 
 
 class BridgeServer:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import re
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from decimal import Decimal
@@ -280,7 +281,7 @@ class CcxtBroker:
         out: list[Order] = []
         for symbol in tracked:
             raw = await self._call(
-                lambda s=symbol: self.exchange.fetch_open_orders(s),  # type: ignore[misc]
+                functools.partial(self.exchange.fetch_open_orders, symbol),
                 f"fetch open orders {symbol}",
             )
             out.extend(self._to_order(r, None) for r in raw)
@@ -292,7 +293,7 @@ class CcxtBroker:
         out: list[Fill] = []
         for symbol in self._tracked():
             trades = await self._call(
-                lambda s=symbol: self.exchange.fetch_my_trades(s, since_ms),  # type: ignore[misc]
+                functools.partial(self.exchange.fetch_my_trades, symbol, since_ms),
                 f"fetch trades {symbol}",
             )
             for t in trades:

@@ -1,5 +1,5 @@
-"""The alert relay: builds alerts from signals, fills and events, queues them in the store's
-``alerts`` outbox (one row per channel) and drives the notifiers that deliver them.
+"""The alert relay: queues alerts (:mod:`workstation.alerts.builders` makes them) in the
+store's ``alerts`` outbox, one row per channel, and drives the notifiers that deliver them.
 
 Delivery guarantees, per channel (one Telegram chat = one channel):
 
@@ -27,30 +27,20 @@ Delivery guarantees, per channel (one Telegram chat = one channel):
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import json
 import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
-from engine.model import (
-    Action,
-    Alert,
-    DeliveryResult,
-    Fill,
-    Instrument,
-    Order,
-    Severity,
-    Signal,
-)
+from engine.model import Action, Alert, DeliveryResult, Instrument, Severity, Signal
 from engine.protocols import Notifier
+from workstation.alerts.builders import signal_alert
 from workstation.runtime.config import Settings
 from workstation.runtime.secrets import redact
-from workstation.store.store import Store
+from workstation.store import Store
 from workstation.trading.killswitch import is_paused
 
 log = logging.getLogger(__name__)
@@ -127,141 +117,7 @@ def row_to_alert(row: dict[str, Any]) -> Alert:
     )
 
 
-# -- what is relayed ----------------------------------------------------------------------
-def signal_alert(signal: Signal, instrument: Instrument | None = None) -> Alert:
-    data: dict[str, Any] = {
-        "timeframe": signal.timeframe,
-        "action": str(signal.action),
-        "confidence": round(signal.confidence, 4),
-        "price": signal.price,
-        "reasons": list(signal.reasons),
-    }
-    if instrument is not None:
-        data["price_decimals"] = instrument.price_decimals
-    if signal.cycle is not None:
-        data["period_bars"] = signal.cycle.period_bars
-        data["cycle_strength"] = round(signal.cycle.strength, 4)
-    return Alert(
-        "signal",
-        f"{signal.action} {signal.symbol}",
-        "",
-        signal.ts_ns,
-        Severity.INFO,
-        signal.symbol,
-        data,
-    )
-
-
-def fill_alert(fill: Fill, instrument: Instrument | None = None) -> Alert:
-    data: dict[str, Any] = {
-        "side": str(fill.side),
-        "qty": str(fill.qty),
-        "price": str(fill.price),
-    }
-    if instrument is not None:
-        data["price_decimals"] = instrument.price_decimals
-    body = f"fee {fill.fee} {fill.fee_ccy}".strip() if fill.fee else ""
-    return Alert(
-        "fill",
-        f"Filled {fill.side} {fill.symbol}",
-        body,
-        fill.ts_ns,
-        symbol=fill.symbol,
-        data=data,
-    )
-
-
-def rejection_alert(order: Order, ts_ns: int, instrument: Instrument | None = None) -> Alert:
-    data: dict[str, Any] = {"side": str(order.side), "qty": str(order.qty)}
-    if order.price is not None:
-        data["price"] = str(order.price)
-    if instrument is not None:
-        data["price_decimals"] = instrument.price_decimals
-    return Alert(
-        "rejection",
-        f"Order rejected: {order.side} {order.symbol}",
-        order.reason or "no reason given",
-        ts_ns,
-        Severity.WARNING,
-        order.symbol,
-        data,
-    )
-
-
-def risk_alert(title: str, body: str, ts_ns: int) -> Alert:
-    return Alert("risk", title, body, ts_ns, Severity.CRITICAL)
-
-
-def feed_alert(feed: str, up: bool, detail: str, ts_ns: int) -> Alert:
-    if up:
-        return Alert("feed", f"Feed {feed} recovered", detail, ts_ns, Severity.INFO)
-    return Alert("feed", f"Feed {feed} is down", detail, ts_ns, Severity.WARNING)
-
-
-def daily_summary_alert(store: Store, day_start_ns: int, now_ns: int, venue: str) -> Alert:
-    signals = [s for s in store.signals(limit=10_000) if s.ts_ns >= day_start_ns]
-    actionable = sum(1 for s in signals if s.action is not Action.WAIT)
-    fills = [f for f in store.fills(venue=venue) if f.ts_ns >= day_start_ns]
-    points = store.equity_points(venue, day_start_ns)
-    opening = store.equity_before(venue, day_start_ns)
-    lines = [f"signals: {len(signals)} ({actionable} actionable)", f"fills: {len(fills)}"]
-    if points:
-        start = opening if opening is not None else points[0][1]
-        lines.append(f"equity: {points[-1][1]:,.2f} (day {points[-1][1] - start:+,.2f})")
-    counts = store.alert_counts()
-    if counts.get("failed") or counts.get("unknown"):
-        lines.append(
-            f"alerts not delivered: {counts.get('failed', 0)} failed,"
-            f" {counts.get('unknown', 0)} unknown"
-        )
-    return Alert("summary", "Daily summary", "\n".join(lines), now_ns)
-
-
-LAST_SUMMARY_KEY = "relay.last_summary_day"
-
-
-def summary_time_ns(now_ns: int, at_utc: str) -> int:
-    """Today's summary time (``"HH:MM"`` UTC) as ns, for the UTC day containing ``now_ns``."""
-    hours, minutes = (int(p) for p in at_utc.split(":"))
-    day = datetime.fromtimestamp(now_ns / 1e9, tz=UTC).replace(
-        hour=0, minute=0, second=0, microsecond=0
-    )
-    return int((day.timestamp() + hours * 3600 + minutes * 60) * SECOND_NS)
-
-
-def summary_due(store: Store, now_ns: int, at_utc: str) -> bool:
-    """True once per UTC day, from ``at_utc`` on (remembered in the store across restarts)."""
-    today = datetime.fromtimestamp(now_ns / 1e9, tz=UTC).date().isoformat()
-    return (
-        now_ns >= summary_time_ns(now_ns, at_utc) and store.get_setting(LAST_SUMMARY_KEY) != today
-    )
-
-
-def publish_summary_if_due(outbox: Outbox, venue: str, at_utc: str) -> bool:
-    now = outbox.clock()
-    if not summary_due(outbox.store, now, at_utc):
-        return False
-    at = summary_time_ns(now, at_utc)
-    outbox.publish(daily_summary_alert(outbox.store, at - 86_400 * SECOND_NS, now, venue))
-    today = datetime.fromtimestamp(now / 1e9, tz=UTC).date().isoformat()
-    outbox.store.set_setting(LAST_SUMMARY_KEY, today, actor="relay")
-    return True
-
-
-async def run_daily_summary(
-    outbox: Outbox, venue: str, at_utc: str, stop: asyncio.Event, check_s: float = 30.0
-) -> None:
-    """Queue the daily summary at ``at_utc`` each day until ``stop`` is set."""
-    while not stop.is_set():
-        try:
-            publish_summary_if_due(outbox, venue, at_utc)
-        except Exception:
-            log.exception("daily summary failed")
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), check_s)
-
-
-# -- the outbox driver --------------------------------------------------------------------
+# -- the outbox -------------------------------------------------------------------------------
 def _channel(notifier: Notifier) -> str:
     return str(getattr(notifier, "channel", notifier.name))
 
@@ -305,7 +161,7 @@ class Outbox:
         window = int(self.config.dedup_window_s * SECOND_NS)
         ids: list[int] = []
         for channel in self.notifiers:
-            row = self.store.enqueue_alert(alert, channel, key, window)
+            row = self.store.alerts.enqueue(alert, channel, key, window)
             if row is None:
                 self.deduplicated += 1
             else:
@@ -336,7 +192,7 @@ class Outbox:
     # -- delivering ------------------------------------------------------------------------
     def reconcile(self) -> list[int]:
         """Run once at start: rows left in flight by a previous process become 'unknown'."""
-        ids = self.store.reconcile_sending_alerts(UNKNOWN_AFTER_RESTART)
+        ids = self.store.alerts.reconcile_sending(UNKNOWN_AFTER_RESTART)
         for alert_id in ids:
             log.warning("alert %d: %s", alert_id, UNKNOWN_AFTER_RESTART)
             self._emit(alert_id, "unknown", UNKNOWN_AFTER_RESTART)
@@ -347,7 +203,7 @@ class Outbox:
         if cap <= 0:
             return 0
         window = int(self.config.rate_window_s * SECOND_NS)
-        times = self.store.sent_alert_times(channel, now - window)
+        times = self.store.alerts.sent_times(channel, now - window)
         if len(times) < cap:
             return 0
         return max(0, times[-cap] + window - now)
@@ -365,7 +221,7 @@ class Outbox:
         now = self.clock()
         if self._rate_wait_ns(channel, now):
             return False
-        row = self.store.claim_alert(channel, now)
+        row = self.store.alerts.claim(channel, now)
         if row is None:
             return False
         alert_id, attempts = int(row["id"]), int(row["attempts"])
@@ -384,20 +240,20 @@ class Outbox:
         error = redact(result.error)
         now = self.clock()
         if result.ok:
-            self.store.mark_alert_sent(alert_id, result.message_id or "", now)
+            self.store.alerts.mark_sent(alert_id, result.message_id or "", now)
             status, detail = "sent", result.message_id or ""
         elif result.maybe_delivered:
             detail = f"may have been delivered, not resent: {error}"
             if result.message_id:
                 detail += f" (message ids {result.message_id})"
-            self.store.mark_alert_failed(alert_id, detail, status="unknown")
+            self.store.alerts.mark_failed(alert_id, detail, status="unknown")
             status = "unknown"
         elif result.permanent:
-            self.store.mark_alert_failed(alert_id, error)
+            self.store.alerts.mark_failed(alert_id, error)
             status, detail = "failed", error
         elif result.retry_after_s is None and attempts >= self.config.max_attempts:
             detail = f"gave up after {attempts} attempts: {error}"
-            self.store.mark_alert_failed(alert_id, detail)
+            self.store.alerts.mark_failed(alert_id, detail)
             status = "failed"
         else:
             if result.retry_after_s is not None:
@@ -405,7 +261,7 @@ class Outbox:
             else:
                 delay = backoff_s(attempts, self.config.retry_base_s, self.config.retry_max_s)
             detail = f"{error}; retry in {delay:g} s"
-            self.store.mark_alert_retry(alert_id, error, now + int(delay * SECOND_NS))
+            self.store.alerts.mark_retry(alert_id, error, now + int(delay * SECOND_NS))
             status = "retry"
         level = logging.INFO if status == "sent" else logging.WARNING
         log.log(level, "alert %d %s: %s", alert_id, status, detail)
@@ -424,7 +280,7 @@ class Outbox:
         now = self.clock()
         due: list[int] = []
         for channel in self.notifiers:
-            head = self.store.head_alert(channel)
+            head = self.store.alerts.head(channel)
             if head is None or head["status"] != "pending":
                 continue
             due.append(max(int(head["next_attempt_ns"]), now + self._rate_wait_ns(channel, now)))

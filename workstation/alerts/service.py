@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import asyncio
 
-from workstation.alerts.relay import Outbox, RelayConfig, risk_alert, run_daily_summary
+from workstation.alerts.builders import risk_alert
+from workstation.alerts.daily_summary import run_daily_summary
+from workstation.alerts.relay import Outbox, RelayConfig
 from workstation.alerts.telegram_control import TelegramControl
 from workstation.runtime.config import Settings
-from workstation.store.store import Store
+from workstation.store import Store
 from workstation.trading.killswitch import KillSwitch
 
 

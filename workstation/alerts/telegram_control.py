@@ -33,7 +33,7 @@ from telegram.ext import (
 from plugins.notifiers.telegram import describe_error, escape, format_price
 from workstation.runtime.config import Settings
 from workstation.runtime.secrets import protect, redact
-from workstation.store.store import Store
+from workstation.store import Store
 from workstation.trading.killswitch import KillSwitch, is_paused, set_paused
 
 log = logging.getLogger(__name__)
@@ -76,10 +76,10 @@ def _ts(ns: int) -> str:
 
 # -- answers (pure functions of the store) -----------------------------------------------
 def status_text(store: Store, kill: KillSwitch) -> str:
-    counts = store.alert_counts()
-    orders = store.orders(open_only=True)
-    positions = [p for p in store.positions() if p.qty != 0]
-    last = store.signals(limit=1)
+    counts = store.alerts.counts()
+    orders = store.orders.find(open_only=True)
+    positions = [p for p in store.positions.find() if p.qty != 0]
+    last = store.signals.recent(limit=1)
     undelivered = [f"{counts[s]} {s}" for s in ("pending", "failed", "unknown") if counts.get(s)]
     lines = [
         "<b>qws status</b>",
@@ -93,7 +93,7 @@ def status_text(store: Store, kill: KillSwitch) -> str:
 
 
 def signals_text(store: Store, n: int) -> str:
-    rows = store.signals(limit=n)
+    rows = store.signals.recent(limit=n)
     if not rows:
         return "No signals yet."
     lines = [f"<b>Last {len(rows)} signals</b>"]
@@ -108,7 +108,7 @@ def signals_text(store: Store, n: int) -> str:
 
 
 def positions_text(store: Store) -> str:
-    rows = [p for p in store.positions() if p.qty != 0]
+    rows = [p for p in store.positions.find() if p.qty != 0]
     if not rows:
         return "No open positions."
     lines = ["<b>Positions</b>"]
@@ -120,7 +120,7 @@ def positions_text(store: Store) -> str:
 
 
 def orders_text(store: Store) -> str:
-    rows = store.orders(open_only=True, limit=30)
+    rows = store.orders.find(open_only=True, limit=30)
     if not rows:
         return "No working orders."
     lines = ["<b>Working orders</b>"]
@@ -136,14 +136,16 @@ def pnl_text(store: Store, period: str, now_ns: int) -> str:
     if period not in PERIODS:
         return "Usage: /pnl [day|week|month]"
     start = now_ns - PERIODS[period] * 86_400 * SECOND_NS
-    venues = sorted({v for v in store.balance_venues()} | {p.venue for p in store.positions()})
+    venues = sorted(
+        {v for v in store.balances.venues()} | {p.venue for p in store.positions.find()}
+    )
     lines = [f"<b>PnL, last {period}</b>"]
     for venue in venues or ["paper"]:
-        points = store.equity_points(venue, start)
+        points = store.equity.points(venue, start)
         if not points:
             lines.append(escape(f"{venue}: no equity history in this period"))
             continue
-        opening = store.equity_before(venue, start)
+        opening = store.equity.before(venue, start)
         base = opening if opening is not None else points[0][1]
         change = points[-1][1] - base
         pct = f" ({change / base:+.2%})" if base else ""
@@ -152,18 +154,18 @@ def pnl_text(store: Store, period: str, now_ns: int) -> str:
 
 
 def balance_text(store: Store) -> str:
-    venues = store.balance_venues()
+    venues = store.balances.venues()
     if not venues:
         return "No balances recorded."
     lines = ["<b>Balances</b>"]
     for venue in venues:
-        for asset, total in store.balances(venue).items():
+        for asset, total in store.balances.get(venue).items():
             lines.append(escape(f"{venue} {asset}: {total}"))
     return "\n".join(lines)
 
 
 def watchlist_text(store: Store, settings: Settings) -> str:
-    symbols = store.watchlist() or list(settings.get("watchlist.default", []))
+    symbols = store.watchlists.get() or list(settings.get("watchlist.default", []))
     return "<b>Watchlist</b>\n" + escape(", ".join(symbols)) if symbols else "Watchlist is empty."
 
 
@@ -173,13 +175,13 @@ def cycles_text(store: Store, settings: Settings, symbol: str) -> str:
     if not symbol:
         return "Usage: /cycles SYMBOL"
     from engine.signals.cycles import CycleInputError, detect_cycles
-    from workstation.store.store import AmbiguousVenueError
+    from workstation.store import AmbiguousVenueError
 
     lines = [f"<b>Cycles {escape(symbol)}</b>"]
     window = int(settings.get("cycles.window", 64))
     timeframe = str(settings.get("app.timeframe", "1m"))
     try:
-        bars = store.last_bars(symbol, timeframe, window + 1)
+        bars = store.candles.last(symbol, timeframe, window + 1)
     except AmbiguousVenueError as exc:
         bars = None
         lines.append(escape(str(exc)))
@@ -210,14 +212,14 @@ def cycles_text(store: Store, settings: Settings, symbol: str) -> str:
                 )
     elif bars is not None:
         lines.append(escape(f"no {timeframe} bars stored for {symbol}"))
-    stored = [s for s in store.signals(limit=50, symbol=symbol) if s.cycle is not None]
+    stored = [s for s in store.signals.recent(limit=50, symbol=symbol) if s.cycle is not None]
     if stored:
-        c = stored[0].cycle
-        assert c is not None
+        last = stored[0].cycle
+        assert last is not None
         lines.append(
             escape(
                 f"last with a signal ({_ts(stored[0].ts_ns)}, {stored[0].timeframe}):"
-                f" period {c.period_bars:.1f} bars, strength {c.strength:.2f}"
+                f" period {last.period_bars:.1f} bars, strength {last.strength:.2f}"
             )
         )
     return "\n".join(lines)
@@ -326,7 +328,7 @@ class TelegramControl:
         if self._audited_strangers.get(chat_id, 0) < STRANGER_AUDITS:
             # Audited a few times per chat and run, so a flood cannot bloat the audit log.
             self._audited_strangers[chat_id] = self._audited_strangers.get(chat_id, 0) + 1
-            self.store.audit(
+            self.store.audit.add(
                 "telegram", "ignored_update", str(chat_id), {"user": user.id if user else None}
             )
         raise ApplicationHandlerStop
@@ -412,7 +414,7 @@ class TelegramControl:
     async def _kill(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         chat = update.effective_chat
         assert chat is not None
-        self.store.audit(self._actor(update), "kill_switch_requested")
+        self.store.audit.add(self._actor(update), "kill_switch_requested")
         markup = self._ask("kill", chat.id, ())
         await self._reply(
             update,
@@ -438,7 +440,7 @@ class TelegramControl:
         if problem:
             await self._reply(update, escape(problem))
             return
-        self.store.audit(self._actor(update), "trade_requested", command, {"args": list(args)})
+        self.store.audit.add(self._actor(update), "trade_requested", command, {"args": list(args)})
         markup = self._ask(command, chat.id, args)
         await self._reply(update, f"<b>Confirm</b> /{command} {escape(' '.join(args))}?", markup)
 
@@ -457,7 +459,7 @@ class TelegramControl:
             return
         del self._pending[nonce]
         if verdict != "ok":
-            self.store.audit(actor, f"{pending.action}_cancelled")
+            self.store.audit.add(actor, f"{pending.action}_cancelled")
             await query.answer("Cancelled.")
             await query.edit_message_text("Cancelled: nothing was done.")
             return
@@ -474,12 +476,12 @@ class TelegramControl:
         if self.kill.engaged():
             return "Refused: the kill switch is engaged."
         if self.order_handler is None:
-            self.store.audit(actor, "trade_unavailable", pending.action)
+            self.store.audit.add(actor, "trade_unavailable", pending.action)
             return "Order entry is not available (no order manager connected)."
         symbol = pending.args[0].upper()
         qty = Decimal(pending.args[1]) if len(pending.args) > 1 else None
         price = Decimal(pending.args[2]) if len(pending.args) > 2 else None
-        self.store.audit(actor, "trade_confirmed", pending.action, {"args": list(pending.args)})
+        self.store.audit.add(actor, "trade_confirmed", pending.action, {"args": list(pending.args)})
         try:
             return await self.order_handler(pending.action, symbol, qty, price, actor)
         except Exception as exc:  # reported to the user, not raised

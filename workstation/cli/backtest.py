@@ -15,7 +15,7 @@ from workstation.cli import CliError
 DEFAULT_DEMO_BARS = 5_000
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "backtest",
         help="backtest a strategy (backtesting.py semantics), optionally walk-forward",
@@ -131,7 +131,7 @@ def load_bars(args: argparse.Namespace) -> tuple[Any, str, str]:
     if db_path(args).exists():
         store = open_store(args)
         try:
-            frame = store.bars(args.symbol, tf, venue=args.venue)
+            frame = store.candles.between(args.symbol, tf, venue=args.venue)
         finally:
             store.close()
         if frame.height:

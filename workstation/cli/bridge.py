@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from feeds.mt5.bridge_server import BridgeServer
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("bridge", help="serve MetaTrader 5 data to other machines (websocket)")
     bsub = p.add_subparsers(dest="bridge_source", required=True, metavar="SOURCE")
     mt5 = bsub.add_parser("mt5", help="serve the MetaTrader 5 terminal running on this machine")

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from workstation.runtime.config import ConfigError, Settings, default_db_path
 
 if TYPE_CHECKING:
-    from workstation.store.store import Store
+    from workstation.store import Store
 
 
 def db_path(args: argparse.Namespace) -> Path:
@@ -18,7 +18,7 @@ def db_path(args: argparse.Namespace) -> Path:
 
 def open_store(args: argparse.Namespace) -> Store:
     from workstation.cli import CliError
-    from workstation.store.store import Store, StoreError
+    from workstation.store import Store, StoreError
 
     path = db_path(args)
     try:

@@ -9,7 +9,7 @@ from workstation.cli.common import load_settings
 from workstation.runtime.config import config_path
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("config", help="show where the config file is, or the merged settings")
     csub = p.add_subparsers(dest="config_cmd", required=True, metavar="ACTION")
     path = csub.add_parser("path", help="print the config file path (it need not exist)")

@@ -21,7 +21,7 @@ from workstation.cli.common import load_settings
 _BLOCKS = " ▁▂▃▄▅▆▇█"
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "cycles",
         help="dominant price cycles by quantum phase estimation (qiskit-aer)",
@@ -82,9 +82,9 @@ def _feed_closes(args: argparse.Namespace, settings: Any) -> tuple[Any, Any]:
         store = open_store(args)
         try:
             if args.at is None:
-                frame = store.last_bars(args.symbol, tf, args.window + 1)
+                frame = store.candles.last(args.symbol, tf, args.window + 1)
             else:
-                frame = store.bars(args.symbol, tf)
+                frame = store.candles.between(args.symbol, tf)
         finally:
             store.close()
         if frame.height == 0:

@@ -14,7 +14,7 @@ from workstation.cli.common import open_store
 PROGRESS_ROWS = 100_000
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "import",
         help="load an OHLCV CSV or Parquet file into the store",
@@ -73,12 +73,14 @@ def cmd_import(args: argparse.Namespace) -> int:
         if frame.height > PROGRESS_ROWS and console.is_terminal:
             with Progress(console=console, transient=True) as progress:
                 task = progress.add_task(f"importing {args.file.name}", total=frame.height)
-                store.upsert_candles(
+                store.candles.upsert(
                     frame, args.symbol, str(tf), args.venue, lambda n: progress.advance(task, n)
                 )
         else:
-            store.upsert_candles(frame, args.symbol, str(tf), args.venue)
-        store.audit("cli", "import", args.symbol, {"file": str(args.file), "rows": frame.height})
+            store.candles.upsert(frame, args.symbol, str(tf), args.venue)
+        store.audit.add(
+            "cli", "import", args.symbol, {"file": str(args.file), "rows": frame.height}
+        )
     finally:
         store.close()
     for note in result.notes:
@@ -95,7 +97,7 @@ def cmd_bars(args: argparse.Namespace) -> int:
     from rich.table import Table
 
     from engine.timeframes import TimeframeError, parse
-    from workstation.store.store import AmbiguousVenueError
+    from workstation.store import AmbiguousVenueError
 
     try:
         tf = str(parse(args.timeframe))
@@ -105,7 +107,7 @@ def cmd_bars(args: argparse.Namespace) -> int:
         raise CliError("--limit must be a positive number of bars")
     store = open_store(args)
     try:
-        frame = store.last_bars(args.symbol, tf, args.limit, venue=args.venue)
+        frame = store.candles.last(args.symbol, tf, args.limit, venue=args.venue)
     except AmbiguousVenueError as exc:
         raise CliError(str(exc)) from exc
     finally:

@@ -32,7 +32,7 @@ DEPENDENCIES = (
 )
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("doctor", help="check the installation, database, keyring and plugins")
     p.add_argument("--verbose", "-v", action="store_true", help="show plugin tracebacks")
     p.add_argument(
@@ -62,7 +62,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 
     from workstation.runtime.config import config_path
     from workstation.runtime.registry import GROUPS, discover
-    from workstation.store.store import SCHEMA_VERSION, Store
+    from workstation.store import SCHEMA_VERSION, Store
 
     console = Console()
     problems = 0
@@ -161,7 +161,9 @@ def _live(args: argparse.Namespace, console: Any) -> int:
         except (FeedsError, OSError, ValueError) as exc:
             error = str(exc)
         finally:
-            await stream.aclose()  # type: ignore[attr-defined]
+            aclose = getattr(stream, "aclose", None)  # an async generator's
+            if aclose is not None:
+                await aclose()
             await feed.close()
 
     asyncio.run(listen())

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from workstation.cli.common import load_settings, open_store
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("fetch", help="download exchange history into the store (only the gaps)")
     p.add_argument("symbol", help="e.g. BTC/USDT")
     p.add_argument("--venue", default="binance", help="ccxt exchange id (default: binance)")
@@ -59,7 +59,7 @@ def _fetch(args: argparse.Namespace) -> int:
     feed = CcxtFeed(
         args.venue,
         settings.get(f"feeds.{args.venue}.rest_url", ""),
-        cache=store,
+        cache=store.candles,
         urls=settings.get("brokers.ccxt.urls", {}) if args.venue != "binance" else None,
     )
     progress = Progress(

@@ -8,7 +8,7 @@ from workstation.cli import CliError
 from workstation.cli.common import load_settings, open_store
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("run", help="open the workstation (the default command)")
     p.add_argument("--feed", default=None, help="demo (default), replay, or an installed feed")
     p.add_argument("--symbols", default=None, help="comma-separated symbols to watch")

@@ -91,8 +91,10 @@ def cmd_scan(args: argparse.Namespace) -> int:
     try:
         for r in ordered:
             if r.signal is not None:
-                store.add_signal(r.signal, venue, relayed=False)
-        store.audit("cli", "scan", ",".join(r.symbol for r in ordered), {"timeframe": timeframe})
+                store.signals.add(r.signal, venue, relayed=False)
+        store.audit.add(
+            "cli", "scan", ",".join(r.symbol for r in ordered), {"timeframe": timeframe}
+        )
     finally:
         store.close()
     if args.json:
@@ -161,18 +163,18 @@ def _load_demo(
 def _load_db(
     args: argparse.Namespace, symbols: list[str] | None, timeframe: str, bars: int
 ) -> tuple[dict[str, pl.DataFrame], dict[str, str], str]:
-    from workstation.store.store import AmbiguousVenueError
+    from workstation.store import AmbiguousVenueError
 
     store = open_store(args)
     frames: dict[str, pl.DataFrame] = {}
     errors: dict[str, str] = {}
     try:
-        wanted = symbols or store.candle_symbols(timeframe, args.venue)
+        wanted = symbols or store.candles.symbols(timeframe, args.venue)
         if not wanted:
             raise CliError(f"no {timeframe} bars in the store; load some with `qws import`")
         for sym in wanted:
             try:
-                frame = store.last_bars(sym, timeframe, bars, venue=args.venue)
+                frame = store.candles.last(sym, timeframe, bars, venue=args.venue)
             except AmbiguousVenueError as exc:
                 errors[sym] = str(exc)
                 continue

@@ -13,7 +13,7 @@ from workstation.cli import CliError
 NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("strategies", help="list installed strategies or start a new one")
     ssub = p.add_subparsers(dest="strategies_cmd", required=True, metavar="ACTION")
     ls = ssub.add_parser(

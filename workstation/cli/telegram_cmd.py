@@ -11,7 +11,7 @@ from typing import Any
 from workstation.cli.common import load_settings, open_store
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction) -> None:
     keys = sub.add_parser("keys", help="store secrets (bot tokens, API keys) in the OS keyring")
     ksub = keys.add_subparsers(dest="keys_cmd", required=True, metavar="ACTION")
     for action, func, text in (
@@ -175,12 +175,12 @@ def _alerts(args: argparse.Namespace) -> int:
     store = open_store(args)
     try:
         if args.retry is not None:
-            if not store.requeue_alert(args.retry):
+            if not store.alerts.requeue(args.retry):
                 raise CliError(f"alert {args.retry} is not failed/unknown (or does not exist)")
-            store.audit("cli", "alert_requeued", str(args.retry))
+            store.audit.add("cli", "alert_requeued", str(args.retry))
             print(f"alert {args.retry} queued again; it is sent on the relay's next pass")
             return 0
-        rows = store.alerts(
+        rows = store.alerts.find(
             status=("failed", "unknown") if args.failed else None, limit=max(1, args.limit)
         )
         if not rows:

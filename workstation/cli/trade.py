@@ -73,7 +73,7 @@ class _Session:
     """Store + broker + order manager for one command, with marks from the configured feed."""
 
     def __init__(self, args: argparse.Namespace, confirm: Callable[[Any], bool] | None = None):
-        from workstation.runtime.broker_factory import BrokerConfigError, open_broker, open_oms
+        from workstation.trading.broker_factory import BrokerConfigError, open_broker, open_oms
 
         self.settings = load_settings()
         self.store = open_store(args)
@@ -92,7 +92,8 @@ class _Session:
     def prime(self, symbol: str) -> None:
         """Hand the paper broker the feed's current book and quote for ``symbol``."""
         on_book = getattr(self.broker, "on_book", None)
-        if self._demo is None or on_book is None:
+        on_tick = getattr(self.broker, "on_tick", None)
+        if self._demo is None or on_book is None or on_tick is None:
             return
         try:
             book = self._demo.book(symbol)
@@ -101,9 +102,7 @@ class _Session:
         from engine.model import Tick
 
         on_book(book)
-        self.broker.on_tick(  # type: ignore[attr-defined]
-            Tick(book.ts_ns, symbol, book.bids[0].price, book.asks[0].price, math.nan, 0.0)
-        )
+        on_tick(Tick(book.ts_ns, symbol, book.bids[0].price, book.asks[0].price, math.nan, 0.0))
 
     def mark(self, symbol: str) -> float | None:
         if self._demo is not None:
@@ -114,7 +113,7 @@ class _Session:
                 pass
         timeframe = str(self.settings.get("app.timeframe", "1m"))
         try:
-            bars = self.store.last_bars(symbol, timeframe, 1)
+            bars = self.store.candles.last(symbol, timeframe, 1)
         except Exception:
             return None
         return float(bars["close"][0]) if bars.height else None
@@ -240,7 +239,7 @@ def _orders(args: argparse.Namespace) -> int:
                 _fmt(o.avg_price),
                 o.reason,
             ]
-            for o in s.store.orders(open_only=args.open, venue=s.oms.venue, limit=args.limit)
+            for o in s.store.orders.find(open_only=args.open, venue=s.oms.venue, limit=args.limit)
         ]
         if not rows:
             print("no open orders" if args.open else "no orders")
@@ -271,7 +270,7 @@ def _positions(args: argparse.Namespace) -> int:
 
     async def body(s: _Session) -> int:
         rows = []
-        for p in s.store.positions(s.oms.venue):
+        for p in s.store.positions.find(s.oms.venue):
             if p.qty == 0:
                 continue
             mark = s.mark(p.symbol)
@@ -291,7 +290,7 @@ def _positions(args: argparse.Namespace) -> int:
             print("no open positions")
         else:
             _table(["symbol", "qty", "avg price", "mark", "unrealized", "realized", "fees"], rows)
-        balances = s.store.balances(s.oms.venue)
+        balances = s.store.balances.get(s.oms.venue)
         if balances:
             print("balances: " + ", ".join(f"{a} {_fmt(v, 2)}" for a, v in balances.items()))
         ccy = str(s.settings.get("trading.account_ccy", "USD"))
@@ -324,7 +323,7 @@ def _flatten(args: argparse.Namespace) -> int:
         if args.symbol:
             s.prime(args.symbol)
         else:
-            for p in s.store.positions(s.oms.venue):
+            for p in s.store.positions.find(s.oms.venue):
                 s.prime(p.symbol)
         if not _confirm(f"Cancel open orders and close positions in {scope}?", args.yes):
             print("nothing done")
@@ -351,7 +350,7 @@ def _pnl(args: argparse.Namespace) -> int:
     async def body(s: _Session) -> int:
         per: dict[str, list[Decimal]] = {}
         state: dict[str, Any] = {}
-        for f in s.store.fills(venue=s.oms.venue):
+        for f in s.store.fills.find(venue=s.oms.venue):
             before = state.get(f.symbol)
             after = apply_fill(before, f, s.oms.venue)
             state[f.symbol] = after
@@ -402,7 +401,7 @@ def _risk(args: argparse.Namespace) -> int:
     from workstation.trading.risk_report import var_report
 
     async def body(s: _Session) -> int:
-        positions = [p for p in s.store.positions(s.oms.venue) if p.qty != 0]
+        positions = [p for p in s.store.positions.find(s.oms.venue) if p.qty != 0]
         if not positions:
             print("no open positions: nothing at risk")
             return 0

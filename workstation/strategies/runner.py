@@ -22,7 +22,7 @@ import numpy as np
 import polars as pl
 
 from engine.model import Bar, Fill, Instrument, Order, OrderType, Side, to_decimal
-from engine.protocols import Broker
+from engine.protocols import ReconcilingBroker
 from engine.strategy import (
     Context,
     Indicators,
@@ -90,7 +90,7 @@ class StrategyRunner:
     def __init__(
         self,
         strategy: Strategy,
-        broker: Broker,
+        broker: ReconcilingBroker,
         instrument: Instrument,
         *,
         fee_rate: float = 0.0,
@@ -167,7 +167,7 @@ class StrategyRunner:
         return placed
 
     async def _deliver_fills(self) -> None:
-        fills: list[Fill] = await self.broker.fills()  # type: ignore[attr-defined]
+        fills: list[Fill] = await self.broker.fills()
         for f in fills:
             if f.fill_id not in self._seen_fills and f.symbol == self.instrument.symbol:
                 self._seen_fills.add(f.fill_id)

@@ -15,9 +15,9 @@ from pathlib import Path
 from engine.model import Order, OrderBook, OrderType, Position, Tick
 from engine.protocols import Broker
 from engine.trading.risk import RiskContext, check_order
-from workstation.runtime.broker_factory import open_broker, open_oms, risk_limits
 from workstation.runtime.config import Settings
-from workstation.store.store import Store
+from workstation.store import Store
+from workstation.trading.broker_factory import open_broker, open_oms, risk_limits
 from workstation.trading.killswitch import KillSwitch
 from workstation.trading.oms import OrderManager
 
@@ -87,7 +87,7 @@ class Desk:
         price = order.price if order.type is OrderType.LIMIT else order.stop
         mark = self.mark(order.symbol)
         ref = float(price) if price is not None else (mark if mark is not None else math.nan)
-        positions = {p.symbol: float(p.qty) for p in self.store.positions(self.venue) if p.qty}
+        positions = {p.symbol: float(p.qty) for p in self.store.positions.find(self.venue) if p.qty}
         marks = {s: m for s in positions if (m := self.mark(s)) is not None}
         ctx = RiskContext(positions, marks, (), self.oms.daily_pnl(), self.oms.clock())
         decision = check_order(order, instrument, ref, self.limits, ctx)
@@ -95,12 +95,12 @@ class Desk:
 
     def view(self) -> DeskView:
         return DeskView(
-            self.store.orders(open_only=True, venue=self.venue),
-            [p for p in self.store.positions(self.venue) if p.qty],
+            self.store.orders.find(open_only=True, venue=self.venue),
+            [p for p in self.store.positions.find(self.venue) if p.qty],
         )
 
     def has_working_orders(self) -> bool:
-        return bool(self.store.orders(open_only=True, venue=self.venue))
+        return bool(self.store.orders.find(open_only=True, venue=self.venue))
 
     def close(self) -> None:
         closer = getattr(self.broker, "close", None)

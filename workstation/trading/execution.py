@@ -78,7 +78,7 @@ async def _route(
             else:
                 continue
             now = time.monotonic()
-            if now - last_sync >= min_sync_interval_s and oms.store.orders(
+            if now - last_sync >= min_sync_interval_s and oms.store.orders.find(
                 open_only=True, venue=oms.venue, limit=1
             ):
                 last_sync = now
@@ -98,11 +98,11 @@ async def _poll(oms: OrderManager, poll_s: float, report: Callable[[Discrepancy]
             found = await (oms.reconcile() if degraded else oms.sync())
         except (BrokerError, OSError) as exc:
             if not degraded:
-                oms.store.audit("oms", "broker.unreachable", oms.venue, {"error": str(exc)})
+                oms.store.audit.add("oms", "broker.unreachable", oms.venue, {"error": str(exc)})
             degraded = True
             continue
         if degraded:
-            oms.store.audit("oms", "broker.reachable", oms.venue)
+            oms.store.audit.add("oms", "broker.reachable", oms.venue)
         degraded = False
         for d in found:
             report(d)

@@ -12,7 +12,7 @@ import inspect
 import logging
 from collections.abc import Awaitable, Callable
 
-from workstation.store.store import Store
+from workstation.store import Store
 
 KILL_SWITCH_KEY = "trading.kill_switch"
 TRADING_PAUSED_KEY = "trading.paused"
@@ -34,12 +34,12 @@ class KillSwitch:
         return lambda: self._hooks.remove(hook)
 
     def engaged(self) -> bool:
-        return bool(self.store.get_setting(KILL_SWITCH_KEY, False))
+        return bool(self.store.settings.get(KILL_SWITCH_KEY, False))
 
     async def engage(self, actor: str, reason: str = "") -> None:
         with self.store.durable():
-            self.store.set_setting(KILL_SWITCH_KEY, True, actor=actor)
-            self.store.audit(actor, "kill_switch", "on", {"reason": reason})
+            self.store.settings.set(KILL_SWITCH_KEY, True, actor=actor)
+            self.store.audit.add(actor, "kill_switch", "on", {"reason": reason})
         for hook in list(self._hooks):
             try:
                 result = hook(actor, reason)
@@ -47,20 +47,22 @@ class KillSwitch:
                     await result
             except Exception as exc:  # one failing hook must not stop the rest
                 log.exception("kill switch hook %r failed", hook)
-                self.store.audit(actor, "kill_switch_hook_failed", repr(hook), {"error": str(exc)})
+                self.store.audit.add(
+                    actor, "kill_switch_hook_failed", repr(hook), {"error": str(exc)}
+                )
 
     def release(self, actor: str, reason: str = "") -> None:
         with self.store.durable():
-            self.store.set_setting(KILL_SWITCH_KEY, False, actor=actor)
-            self.store.audit(actor, "kill_switch", "off", {"reason": reason})
+            self.store.settings.set(KILL_SWITCH_KEY, False, actor=actor)
+            self.store.audit.add(actor, "kill_switch", "off", {"reason": reason})
 
 
 def set_paused(store: Store, paused: bool, actor: str) -> None:
     """Stop (or restart) relaying non-critical alerts and new strategy entries."""
     with store.transaction():
-        store.set_setting(TRADING_PAUSED_KEY, paused, actor=actor)
-        store.set_setting(RELAY_PAUSED_KEY, paused, actor=actor)
+        store.settings.set(TRADING_PAUSED_KEY, paused, actor=actor)
+        store.settings.set(RELAY_PAUSED_KEY, paused, actor=actor)
 
 
 def is_paused(store: Store) -> bool:
-    return bool(store.get_setting(RELAY_PAUSED_KEY, False))
+    return bool(store.settings.get(RELAY_PAUSED_KEY, False))

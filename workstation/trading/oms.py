@@ -43,7 +43,7 @@ from engine.model import (
 from engine.protocols import Broker, BrokerError, BrokerUnavailable, OrderNotFound, OrderRejected
 from engine.trading.portfolio import apply_fill, fx_rate
 from engine.trading.risk import RiskContext, RiskLimits, check_order
-from workstation.store.store import Store
+from workstation.store import Store
 from workstation.trading.killswitch import KILL_SWITCH_KEY, KillSwitch
 
 log = logging.getLogger(__name__)
@@ -149,7 +149,7 @@ class OrderManager:
     # -- kill switch ---------------------------------------------------------------------------
     @property
     def kill_switch(self) -> bool:
-        return bool(self.store.get_setting(KILL_SWITCH_KEY, self._kill_default))
+        return bool(self.store.settings.get(KILL_SWITCH_KEY, self._kill_default))
 
     async def set_kill_switch(self, on: bool, reason: str = "") -> list[Order]:
         """Engage (cancel every open order, block new ones) or release the kill switch.
@@ -169,7 +169,7 @@ class OrderManager:
 
     async def _cancel_open(self) -> list[Order]:
         cancelled = []
-        for order in self.store.orders(open_only=True, venue=self.venue):
+        for order in self.store.orders.find(open_only=True, venue=self.venue):
             if order.status is not S.SUBMITTING:
                 cancelled.append(await self._cancel(order.client_id))
         return cancelled
@@ -216,7 +216,7 @@ class OrderManager:
     async def _submit(
         self, order: Order, reduce_only: bool = False, confirmed: bool = False
     ) -> Order:
-        known = self.store.order(order.client_id)
+        known = self.store.orders.get(order.client_id)
         if known is not None:
             return known
         order = replace(order, venue=self.venue, status=S.NEW, ts_ns=order.ts_ns or self.clock())
@@ -224,22 +224,22 @@ class OrderManager:
         if refusal:
             return self._reject(order, refusal)
         with self.store.durable():
-            self.store.save_order(order)
-            self.store.audit(self.actor, "order.intent", order.client_id, _order_detail(order))
+            self.store.orders.save(order)
+            self.store.audit.add(self.actor, "order.intent", order.client_id, _order_detail(order))
             order = self._transition(order, S.SUBMITTING)
         try:
             remote = await self.broker.submit(order)
         except OrderRejected as exc:
             return self._save(order, S.REJECTED, reason=str(exc))
         except (BrokerUnavailable, OSError, TimeoutError) as exc:
-            self.store.audit(ACTOR, "order.unknown", order.client_id, {"error": str(exc)})
+            self.store.audit.add(ACTOR, "order.unknown", order.client_id, {"error": str(exc)})
             return order
         except BrokerError as exc:  # the venue answered, with an error: nothing was placed
             return self._save(order, S.REJECTED, reason=str(exc))
         await self._apply_remote(order, remote)
         await self._pull_fills()
         await self._after_update()
-        return self.store.order(order.client_id) or order
+        return self.store.orders.get(order.client_id) or order
 
     async def _refusal(self, order: Order, reduce_only: bool, confirmed: bool = False) -> str:
         position = self._position_qty(order.symbol)
@@ -282,26 +282,24 @@ class OrderManager:
 
     def _risk_context(self) -> RiskContext:
         now = self.clock()
-        positions = {p.symbol: float(p.qty) for p in self.store.positions(self.venue) if p.qty}
+        positions = {p.symbol: float(p.qty) for p in self.store.positions.find(self.venue) if p.qty}
         marks = {s: m for s in positions if (m := self.marks(s)) is not None}
         recent = [
-            o.ts_ns for o in self.store.orders(venue=self.venue, limit=500) if now - o.ts_ns < 6e10
+            o.ts_ns
+            for o in self.store.orders.find(venue=self.venue, limit=500)
+            if now - o.ts_ns < 6e10
         ]
         return RiskContext(positions, marks, recent, self.daily_pnl(), now)
 
     def daily_pnl(self) -> float:
         """Equity now minus equity at the first point of the UTC day (0 without points)."""
         day_start = self.clock() // 86_400_000_000_000 * 86_400_000_000_000
-        with self.store.transaction() as conn:
-            rows = conn.execute(
-                "SELECT equity FROM equity WHERE venue = ? AND ts >= ? ORDER BY ts",
-                (self.venue, day_start),
-            ).fetchall()
-        return float(rows[-1][0] - rows[0][0]) if len(rows) >= 2 else 0.0
+        points = self.store.equity.points(self.venue, day_start)
+        return points[-1][1] - points[0][1] if len(points) >= 2 else 0.0
 
     def _reject(self, order: Order, reason: str) -> Order:
         with self.store.durable():
-            self.store.save_order(order)
+            self.store.orders.save(order)
             rejected = self._transition(order, S.REJECTED, reason=reason)
         self._emit(rejected)
         return rejected
@@ -312,13 +310,13 @@ class OrderManager:
         if status != order.status:
             check_transition(order.status, status)
         new = replace(order, status=status, **changes)
-        self.store.save_order(new)
+        self.store.orders.save(new)
         detail = {
             "from": str(order.status),
             "to": str(status),
             **{k: v for k, v in changes.items()},
         }
-        self.store.audit(self.actor, "order.status", order.client_id, detail)
+        self.store.audit.add(self.actor, "order.status", order.client_id, detail)
         return new
 
     def _save(self, order: Order, status: OrderStatus, **changes: Any) -> Order:
@@ -354,7 +352,7 @@ class OrderManager:
         with self.store.durable():
             new = self._transition(local, remote.status, **changes)
             if why:
-                self.store.audit(ACTOR, "order.reconciled", local.client_id, {"why": why})
+                self.store.audit.add(ACTOR, "order.reconciled", local.client_id, {"why": why})
         if new.status is S.REJECTED and local.status is not S.REJECTED:
             self._emit(new)
         if why:
@@ -367,7 +365,7 @@ class OrderManager:
 
     # -- fills and positions -------------------------------------------------------------------
     def _position_qty(self, symbol: str) -> Decimal:
-        for p in self.store.positions(self.venue):
+        for p in self.store.positions.find(self.venue):
             if p.symbol == symbol:
                 return p.qty
         return Decimal(0)
@@ -375,17 +373,17 @@ class OrderManager:
     def record_fill(self, fill: Fill) -> bool:
         """Record one fill and move the position, atomically; False if already recorded."""
         with self.store.durable():
-            if not self.store.add_fill(fill, self.venue):
+            if not self.store.fills.add(fill, self.venue):
                 return False
             current = next(
-                (p for p in self.store.positions(self.venue) if p.symbol == fill.symbol), None
+                (p for p in self.store.positions.find(self.venue) if p.symbol == fill.symbol), None
             )
             try:
                 inst: Instrument | None = self.instruments(fill.symbol)
             except (KeyError, LookupError, ValueError):
                 inst = None
-            self.store.save_position(apply_fill(current, fill, self.venue, inst))
-            self.store.audit(
+            self.store.positions.save(apply_fill(current, fill, self.venue, inst))
+            self.store.audit.add(
                 ACTOR,
                 "fill",
                 fill.client_id,
@@ -398,12 +396,9 @@ class OrderManager:
         fetch = getattr(self.broker, "fills", None)
         if fetch is None:
             return []
-        with self.store.transaction() as conn:
-            row = conn.execute(
-                "SELECT max(ts) FROM fills WHERE venue = ?", (self.venue,)
-            ).fetchone()
+        last = self.store.fills.last_ts(self.venue)
         # a margin for venue clocks that stamp late; recording a fill twice is a no-op
-        since = row[0] - FILL_LOOKBACK_NS if row and row[0] is not None else None
+        since = last - FILL_LOOKBACK_NS if last is not None else None
         return [f for f in await fetch(since) if self.record_fill(f)]
 
     # -- cancel, flatten, sync -----------------------------------------------------------------
@@ -412,12 +407,12 @@ class OrderManager:
             return await self._cancel(client_id)
 
     async def _cancel(self, client_id: str) -> Order:
-        local = self.store.order(client_id)
+        local = self.store.orders.get(client_id)
         if local is None:
             raise OmsError(f"no order {client_id}")
         if local.status.is_final:
             return local
-        self.store.audit(self.actor, "order.cancel_requested", client_id)
+        self.store.audit.add(self.actor, "order.cancel_requested", client_id)
         try:
             remote = await self.broker.cancel(client_id)
         except OrderNotFound:
@@ -428,16 +423,16 @@ class OrderManager:
             raise OmsError(f"cancel {client_id} failed: {exc}") from exc
         await self._pull_fills()
         await self._apply_remote(local, remote)
-        return self.store.order(client_id) or local
+        return self.store.orders.get(client_id) or local
 
     async def flatten(self, symbol: str | None = None) -> list[Order]:
         """Cancel open orders and close positions (all, or one symbol) with market orders."""
         out: list[Order] = []
         async with self._lock:
-            for o in self.store.orders(open_only=True, venue=self.venue):
+            for o in self.store.orders.find(open_only=True, venue=self.venue):
                 if (symbol is None or o.symbol == symbol) and o.status is not S.SUBMITTING:
                     out.append(await self._cancel(o.client_id))
-            for p in self.store.positions(self.venue):
+            for p in self.store.positions.find(self.venue):
                 if p.qty == 0 or (symbol is not None and p.symbol != symbol):
                     continue
                 side = Side.SELL if p.qty > 0 else Side.BUY
@@ -457,7 +452,7 @@ class OrderManager:
         found: list[Discrepancy] = []
         await self._pull_fills()
         lookup = getattr(self.broker, "order", None)
-        for local in self.store.orders(open_only=True, venue=self.venue):
+        for local in self.store.orders.find(open_only=True, venue=self.venue):
             remote = await lookup(local.client_id, local.symbol) if lookup is not None else None
             if remote is None:
                 in_flight = self.clock() - local.ts_ns < self._submit_grace_ns
@@ -498,10 +493,10 @@ class OrderManager:
         async with self._lock:
             track = getattr(self.broker, "track", None)
             if track is not None:
-                track({o.symbol for o in self.store.orders(venue=self.venue, limit=10_000)})
+                track({o.symbol for o in self.store.orders.find(venue=self.venue, limit=10_000)})
             found = await self._sync_orders(reconciling=True)
             for remote in await self.broker.open_orders():
-                mine = self.store.order(remote.client_id)
+                mine = self.store.orders.get(remote.client_id)
                 if mine is not None and mine.status.is_final:
                     found.append(self._revive(mine, remote))
                 elif mine is None:
@@ -512,11 +507,11 @@ class OrderManager:
                         " venue, not placed by qws; imported",
                     )
                     with self.store.durable():
-                        self.store.save_order(replace(remote, venue=self.venue))
+                        self.store.orders.save(replace(remote, venue=self.venue))
                     self._audit_discrepancy(d)
                     found.append(d)
-            known = {o.client_id for o in self.store.orders(venue=self.venue, limit=1_000_000)}
-            for f in self.store.fills(venue=self.venue):
+            known = {o.client_id for o in self.store.orders.find(venue=self.venue, limit=1_000_000)}
+            for f in self.store.fills.find(venue=self.venue):
                 if f.client_id not in known:
                     d = Discrepancy(
                         "external_fill",
@@ -529,7 +524,7 @@ class OrderManager:
             found.extend(await self._reconcile_positions())
             await self._copy_balances()
             await self._after_update()
-            self.store.audit(ACTOR, "reconciled", self.venue, {"discrepancies": len(found)})
+            self.store.audit.add(ACTOR, "reconciled", self.venue, {"discrepancies": len(found)})
             return found
 
     def _revive(self, mine: Order, remote: Order) -> Discrepancy:
@@ -550,14 +545,14 @@ class OrderManager:
             reason="revived: open at the venue",
         )
         with self.store.durable():
-            self.store.save_order(revived)
+            self.store.orders.save(revived)
             self._audit_discrepancy(d)
         return d
 
     async def _reconcile_positions(self) -> list[Discrepancy]:
         found = []
         remote = {p.symbol: p for p in await self.broker.positions()}
-        local = {p.symbol: p for p in self.store.positions(self.venue)}
+        local = {p.symbol: p for p in self.store.positions.find(self.venue)}
         for symbol in sorted(set(remote) | set(local)):
             r, lp = remote.get(symbol), local.get(symbol)
             rq = r.qty if r else Decimal(0)
@@ -578,7 +573,7 @@ class OrderManager:
                 venue=self.venue,
             )
             with self.store.durable():
-                self.store.save_position(fixed)
+                self.store.positions.save(fixed)
                 self._audit_discrepancy(d)
             found.append(d)
         return found
@@ -592,23 +587,20 @@ class OrderManager:
             values = {k: to_decimal(v) for k, v in (await self.broker.balance()).items()}
         with self.store.durable():
             for asset, total in values.items():
-                self.store.set_balance(self.venue, asset, total)
+                self.store.balances.set(self.venue, asset, total)
 
     def _audit_discrepancy(self, d: Discrepancy) -> None:
-        self.store.audit(ACTOR, f"discrepancy.{d.kind}", d.subject, {"detail": d.detail, **d.data})
+        self.store.audit.add(
+            ACTOR, f"discrepancy.{d.kind}", d.subject, {"detail": d.detail, **d.data}
+        )
 
     def _seen_discrepancy(self, d: Discrepancy) -> bool:
-        with self.store.transaction() as conn:
-            row = conn.execute(
-                "SELECT 1 FROM audit_log WHERE action = ? AND subject = ? LIMIT 1",
-                (f"discrepancy.{d.kind}", d.subject),
-            ).fetchone()
-        return row is not None
+        return self.store.audit.exists(f"discrepancy.{d.kind}", d.subject)
 
     def discrepancies(self, limit: int = 50) -> list[dict[str, Any]]:
         """Recent discrepancies from the audit log, newest first (for the UI)."""
         return [
-            r for r in self.store.audit_log(limit * 20) if str(r["action"]).startswith("discrep")
+            r for r in self.store.audit.recent(limit * 20) if str(r["action"]).startswith("discrep")
         ][:limit]
 
     # -- brackets ------------------------------------------------------------------------------
@@ -617,7 +609,7 @@ class OrderManager:
         for parent in self._bracket_parents():
             for suffix, level in (("sl", parent.sl), ("tp", parent.tp)):
                 cid = f"{parent.client_id}-{suffix}"
-                if level is None or self.store.order(cid) is not None:
+                if level is None or self.store.orders.get(cid) is not None:
                     continue
                 child = self.build(
                     parent.symbol,
@@ -635,14 +627,14 @@ class OrderManager:
                 await self._cancel(b.client_id)
 
     def _bracket_parents(self) -> Iterable[Order]:
-        for o in self.store.orders(venue=self.venue, limit=200):
+        for o in self.store.orders.find(venue=self.venue, limit=200):
             if o.status is S.FILLED and (o.sl is not None or o.tp is not None):
                 yield o
 
     def _bracket_pairs(self) -> Iterable[tuple[Order, Order]]:
         for parent in self._bracket_parents():
-            sl = self.store.order(f"{parent.client_id}-sl")
-            tp = self.store.order(f"{parent.client_id}-tp")
+            sl = self.store.orders.get(f"{parent.client_id}-sl")
+            tp = self.store.orders.get(f"{parent.client_id}-tp")
             if sl is not None and tp is not None:
                 yield sl, tp
                 yield tp, sl
@@ -652,9 +644,9 @@ class OrderManager:
         """FX/crypto pair rates from the marks of every instrument we hold or traded, plus
         explicit ``pegs`` from the settings (e.g. ``{"USDT/USD": 1.0}``)."""
         out = dict(pegs or {})
-        for p in self.store.positions(self.venue):
+        for p in self.store.positions.find(self.venue):
             self._add_rate(out, p.symbol)
-        for asset in self.store.balances(self.venue):
+        for asset in self.store.balances.get(self.venue):
             for symbol in (f"{asset}/USD", f"{asset}USD", f"USD{asset}"):
                 self._add_rate(out, symbol)
         return out
@@ -673,10 +665,10 @@ class OrderManager:
         missing (never a guess)."""
         total = 0.0
         try:
-            for asset, amount in self.store.balances(self.venue).items():
+            for asset, amount in self.store.balances.get(self.venue).items():
                 if amount:
                     total += float(amount) * fx_rate(asset, account_ccy, rates)
-            for p in self.store.positions(self.venue):
+            for p in self.store.positions.find(self.venue):
                 if p.qty == 0:
                     continue
                 mark = self.marks(p.symbol)
@@ -689,7 +681,7 @@ class OrderManager:
         return total
 
     def record_equity(self, equity: float) -> None:
-        self.store.add_equity_point(self.venue, self.clock(), equity)
+        self.store.equity.add(self.venue, self.clock(), equity)
 
 
 def _order_detail(order: Order) -> dict[str, Any]:

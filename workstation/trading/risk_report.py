@@ -15,7 +15,7 @@ import polars as pl
 
 from engine.model import Position
 from engine.trading.risk import portfolio_var
-from workstation.store.store import Store
+from workstation.store import Store
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,10 +28,10 @@ class VarReport:
 
 
 def closes_from_store(store: Store, symbol: str, timeframe: str, n: int) -> np.ndarray:
-    venues = store.venues_for(symbol, timeframe)
+    venues = store.candles.venues(symbol, timeframe)
     if not venues:
         return np.zeros(0)
-    return store.last_bars(symbol, timeframe, n, venue=venues[0])["close"].to_numpy()
+    return store.candles.last(symbol, timeframe, n, venue=venues[0])["close"].to_numpy()
 
 
 def var_report(

@@ -1,10 +1,12 @@
-"""The Textual app: wires a feed through the hub to the store and the screen.
+"""The Textual app: composes the screens and wires a feed through the hub to the store, the
+screen and the desk.
 
 Three workers run on the app's event loop: the feed pump (feed -> hub), the store writer
 (closed bars -> SQLite, in a thread, lossless), and the screen pump (quotes conflated per
-symbol, books, closed bars -> the dashboard as messages). Nothing slow runs on the UI thread,
-and nothing here imports qiskit or numba: the engine is loaded lazily by the panels that need
-it, inside workers.
+symbol, books, closed bars -> the dashboard as messages). The screens post the user's intents
+up as messages (:mod:`workstation.ui.screens.messages`), handled here with ``@on``. Nothing slow
+runs on the UI thread, and nothing here imports qiskit or numba: the engine is loaded lazily by
+the panels that need it, inside workers.
 """
 
 from __future__ import annotations
@@ -13,9 +15,9 @@ import asyncio
 import math
 import time
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
-from textual import work
+from textual import on, work
 from textual.app import App
 from textual.binding import Binding, BindingType
 from textual.command import Provider
@@ -23,26 +25,47 @@ from textual.command import Provider
 from engine.commands import Command
 from engine.model import Bar, Fill, Instrument, Order, OrderBook, Signal, Tick
 from engine.protocols import Feed
-from widgets.watchlist import Watchlist
 from workstation.runtime.config import Settings
 from workstation.runtime.hub import Hub
-from workstation.store.store import Store
+from workstation.store import Store
 from workstation.trading.desk import Desk
 from workstation.trading.killswitch import KillSwitch
-from workstation.ui.messages import (
+from workstation.ui.palette import WorkstationCommands
+from workstation.ui.screens.dashboard import DashboardScreen
+from workstation.ui.screens.messages import (
     BarClosed,
     BookUpdated,
+    CancelRequested,
+    HelpRequested,
     OrderUpdated,
     PositionsUpdated,
     QuoteUpdated,
     ReferencePrice,
+    SignalFound,
+    TicketRequested,
+    TradeRequested,
+    UnwatchRequested,
+    WatchRequested,
 )
-from workstation.ui.palette import WorkstationCommands
-from workstation.ui.screens.dashboard import DashboardScreen
 from workstation.ui.screens.order_ticket import OrderTicket, TicketDraft
+from workstation.ui.screens.services import Preferences, instrument_of, price_decimals, venue_of
+from workstation.ui.status import broker_state, feed_health, status_line
 
 if TYPE_CHECKING:
     from workstation.alerts.service import TelegramService
+
+
+def choose_symbols(
+    requested: Sequence[str] | None,
+    saved: Sequence[str] | None,
+    default: Sequence[str] | None,
+    known: Sequence[str],
+) -> list[str]:
+    """The symbols to stream: those asked for (``--symbols``), else the saved watchlist, else the
+    config's default; only those the feed has, and all of the feed's if none of them is left."""
+    wanted = list(requested or saved or default or ())
+    have = set(known)
+    return [s for s in wanted if s in have] or list(known)
 
 
 class QwsApp(App[None]):
@@ -71,11 +94,14 @@ class QwsApp(App[None]):
         self.feed = feed
         self.store = store
         self.settings = settings
+        self.preferences = Preferences(store, settings)
         self.clock = clock
         self.show_clock = show_clock
-        self.timeframe = timeframe or self.setting("app.timeframe", "1m")
+        self.timeframe = timeframe or self.preferences.get("app.timeframe", "1m")
         self.hub = Hub(settings.get("hub.queue_size", 10_000))
-        self.symbols = self._choose_symbols(symbols)
+        self.symbols = choose_symbols(
+            symbols, store.watchlists.get(), settings.get("watchlist.default"), feed.symbols()
+        )
         self.quotes_seen = 0
         self.bars_stored = 0
         self.feed_error = ""
@@ -86,42 +112,20 @@ class QwsApp(App[None]):
         self.kill = KillSwitch(store)
         """The process's one kill switch: the OMS, Telegram and the screen all hang on it."""
         self.dashboard = DashboardScreen(
-            self.symbols, self._decimals(), self.timeframe, show_clock=show_clock
+            feed,
+            self.preferences,
+            self.symbols,
+            {symbol: price_decimals(feed, symbol) for symbol in self.symbols},
+            self.timeframe,
+            clock=clock,
+            show_clock=show_clock,
         )
         keymap = settings.get("keymap", {})
         if isinstance(keymap, dict) and keymap:
             self.set_keymap({str(k): str(v) for k, v in keymap.items()})
 
-    def setting(self, key: str, default: Any = None) -> Any:
-        """A setting saved from the settings screen (store) wins over the config file."""
-        saved = self.store.get_setting(key, None)
-        return saved if saved is not None else self.settings.get(key, default)
-
-    def _choose_symbols(self, requested: Sequence[str] | None) -> list[str]:
-        known = set(self.feed.symbols())
-        wanted = list(requested or self.store.watchlist() or self.settings.get("watchlist.default"))
-        chosen = [s for s in wanted if s in known]
-        return chosen or list(self.feed.symbols())
-
-    def decimals_for(self, symbol: str) -> int:
-        try:
-            return self.instrument(symbol).price_decimals
-        except (KeyError, ValueError, AttributeError):
-            return 4
-
-    def _decimals(self) -> dict[str, int]:
-        return {symbol: self.decimals_for(symbol) for symbol in self.symbols}
-
-    def instrument(self, symbol: str) -> Instrument:
-        """The feed's instrument (tick/lot grid); KeyError if the feed does not know it."""
-        resolver = getattr(self.feed, "instrument", None)
-        if resolver is None:
-            raise KeyError(f"the {self.feed.name} feed does not describe its instruments")
-        instrument: Instrument = resolver(symbol)
-        return instrument
-
     async def on_mount(self) -> None:
-        self.theme = self.setting("app.theme", "textual-dark")
+        self.theme = self.preferences.get("app.theme", "textual-dark")
         await self.push_screen(self.dashboard)
         self.screen_pump()
         self.store_writer()
@@ -136,6 +140,7 @@ class QwsApp(App[None]):
         self.open_desk()
         self.run_telegram()
 
+    # -- workers ----------------------------------------------------------------------------
     @work(group="instruments")
     async def load_instruments(self) -> None:
         """A live venue's tick/lot/minimum sizes: stored (the paper broker and the order ticket
@@ -148,17 +153,12 @@ class QwsApp(App[None]):
         except Exception as exc:
             self.dashboard.log_line(f"{self.feed.name}: no instrument details ({exc})", "warning")
             return
-        await asyncio.to_thread(self.store.upsert_instruments, instruments)
+        await asyncio.to_thread(self.store.instruments.upsert, instruments)
         self.dashboard.set_decimals({i.symbol: i.price_decimals for i in instruments})
         self.dashboard.log_line(
             f"{self.feed.name}: tick and lot sizes of {len(instruments)} symbols"
         )
 
-    @property
-    def watchlist(self) -> Watchlist:
-        return self.dashboard.query_one(Watchlist)
-
-    # -- workers ----------------------------------------------------------------------------
     @work(exclusive=True, group="feed")
     async def feed_pump(self) -> None:
         self.feed_error = ""
@@ -197,7 +197,7 @@ class QwsApp(App[None]):
     @work(exclusive=True, group="store")
     async def store_writer(self) -> None:
         sub = self.hub.subscribe("store", lossless=True)
-        venue = getattr(self.feed, "venue", self.feed.name)
+        venue = venue_of(self.feed)
         while True:
             try:
                 await sub.wait()
@@ -210,7 +210,7 @@ class QwsApp(App[None]):
     def _store_bar(self, bar: Bar, venue: str) -> None:
         from engine.timeframes import bars_to_frame
 
-        self.store.upsert_candles(bars_to_frame([bar]), bar.symbol, bar.timeframe, venue)
+        self.store.candles.upsert(bars_to_frame([bar]), bar.symbol, bar.timeframe, venue)
         self.bars_stored += 1
 
     @work(group="references")
@@ -224,63 +224,73 @@ class QwsApp(App[None]):
             if daily.height and math.isfinite(daily["close"][-1]):
                 self.dashboard.post_message(ReferencePrice(symbol, float(daily["close"][-1])))
 
-    def feed_state(self) -> str:
-        """The feed's own health (live feeds: connection state, reconnects, dropped inputs)."""
-        if self.feed_error:
-            return f"[red]{self.feed_error}[/red]"
-        health = getattr(self.feed, "health", None)
-        if health is None:
-            return "live"
-        state = str(health.state)
-        colour = "" if state in ("live", "connected", "streaming") else "yellow"
-        text = f"[{colour}]{state}[/{colour}]" if colour else state
-        if health.reconnects:
-            text += f" · reconnects {health.reconnects}"
-        drops = health.drops()
-        dropped = sum(drops.values())
-        if dropped:
-            reasons = ", ".join(f"{k} {v}" for k, v in sorted(drops.items()))
-            text += f" · [yellow]bad input dropped {dropped} ({reasons})[/yellow]"
-        return text
-
+    # -- the status line (once a second, and on kill switch changes) --------------------------
     def refresh_status(self) -> None:
-        drops = sum(s.dropped for s in self.hub.stats())
-        state = self.feed_state()
-        stamp = time.strftime("%H:%M:%S", time.gmtime(self.clock() / 1e9))
-        if self.desk is not None:
-            kill = " [red b]KILL SWITCH[/]" if self.desk.oms.kill_switch else ""
-            mode = ("[red b]LIVE[/] " if self.desk.live else "") + self.desk.venue + kill
-        else:
-            mode = f"[red]no broker: {self.desk_error}[/]" if self.desk_error else "broker…"
-        self.dashboard.set_status(
-            f"feed {self.feed.name}: {state} · quotes {self.quotes_seen:,}"
-            f" · bars stored {self.bars_stored:,} · drops {drops} · {mode} · {stamp} UTC"
+        desk = self.desk
+        broker = (
+            broker_state(desk.venue, desk.live, desk.oms.kill_switch)
+            if desk is not None
+            else broker_state(None, False, False, self.desk_error)
         )
+        health = feed_health(self.feed_error, getattr(self.feed, "health", None))
+        drops = sum(s.dropped for s in self.hub.stats())
+        line = status_line(
+            self.feed.name, health, self.quotes_seen, self.bars_stored, drops, broker, self.clock()
+        )
+        self.dashboard.set_status(line)
 
-    # -- watchlist --------------------------------------------------------------------------
-    def watch(self, symbol: str) -> None:
+    # -- the watchlist: the dashboard shows the rows, the app streams and saves them ---------
+    def watch_symbol(self, symbol: str) -> None:
         if symbol in self.symbols:
             return
         if symbol not in self.feed.symbols():
             self.dashboard.log_line(f"{symbol}: not a symbol of the {self.feed.name} feed", "error")
             return
         self.symbols.append(symbol)
-        self.store.set_watchlist(self.symbols)
-        self.dashboard.add_to_watchlist(symbol)
+        self.store.watchlists.set(self.symbols)
         self.dashboard.log_line(f"watching {symbol}")
         self.load_references([symbol])
         self.feed_pump()
 
-    def unwatch(self, symbol: str) -> None:
+    def unwatch_symbol(self, symbol: str) -> None:
         if symbol not in self.symbols or len(self.symbols) == 1:
             return
         self.symbols.remove(symbol)
-        self.store.set_watchlist(self.symbols)
-        self.dashboard.remove_from_watchlist(symbol)
+        self.store.watchlists.set(self.symbols)
         self.dashboard.log_line(f"removed {symbol} from the watchlist")
         self.feed_pump()
 
-    # -- trading ----------------------------------------------------------------------------
+    # -- intents from the screens -------------------------------------------------------------
+    @on(WatchRequested)
+    def _watch_requested(self, message: WatchRequested) -> None:
+        self.watch_symbol(message.symbol)
+
+    @on(UnwatchRequested)
+    def _unwatch_requested(self, message: UnwatchRequested) -> None:
+        self.unwatch_symbol(message.symbol)
+
+    @on(TicketRequested)
+    def _ticket_requested(self, message: TicketRequested) -> None:
+        self.open_ticket(message.draft)
+
+    @on(CancelRequested)
+    def _cancel_requested(self, message: CancelRequested) -> None:
+        self.cancel_order(message.client_id)
+
+    @on(TradeRequested)
+    def _trade_requested(self, message: TradeRequested) -> None:
+        self.trade_command(message.command)
+
+    @on(SignalFound)
+    def _signal_found(self, message: SignalFound) -> None:
+        self.record_signal(message.signal, venue_of(self.feed))
+
+    @on(HelpRequested)
+    def _help_requested(self) -> None:
+        self.action_help()
+
+    # -- the desk: broker, orders, market data for the broker, signals -----------------------
+    # (kept together: it moves to workstation/runtime/ with the trading loop)
     @work(thread=True, group="desk")
     def open_desk(self) -> None:
         try:
@@ -315,14 +325,18 @@ class QwsApp(App[None]):
         if found:
             self.publish_desk()
 
+    def _instrument(self, symbol: str) -> Instrument | None:
+        """The feed's instrument, for alerts to format prices with (None if unknown)."""
+        try:
+            return instrument_of(self.feed, symbol)
+        except (KeyError, ValueError):
+            return None
+
     def _order_event(self, event: Fill | Order) -> None:
         """A new fill or a rejection (the order manager has stored it): log it and relay it."""
-        from workstation.alerts.relay import fill_alert, rejection_alert
+        from workstation.alerts.builders import fill_alert, rejection_alert
 
-        try:
-            instrument: Instrument | None = self.instrument(event.symbol)
-        except (KeyError, ValueError):
-            instrument = None
+        instrument = self._instrument(event.symbol)
         if isinstance(event, Fill):
             self.dashboard.log_line(
                 f"fill {event.side} {event.qty:f} {event.symbol} @ {event.price:f}"
@@ -345,42 +359,9 @@ class QwsApp(App[None]):
         """Store a signal, relaying it first when it passes the quality gate."""
         relayed = False
         if self.telegram is not None:
-            try:
-                instrument: Instrument | None = self.instrument(signal.symbol)
-            except (KeyError, ValueError):
-                instrument = None
+            instrument = self._instrument(signal.symbol)
             relayed = bool(self.telegram.outbox.publish_signal(signal, instrument))
-        self.store.add_signal(signal, venue, relayed=relayed)
-
-    # -- telegram ---------------------------------------------------------------------------
-    @work(group="telegram")
-    async def run_telegram(self) -> None:
-        """The relay and command bot, when a token and chat ids are configured."""
-        from workstation.runtime.secrets import get_secret
-
-        chats = self.settings.get("telegram.chat_ids", [])
-        token = get_secret("telegram", "token")
-        if not chats or not token:
-            missing = "chat ids" if token else "a bot token (qws keys set telegram)"
-            self.dashboard.log_line(f"telegram off: no {missing}")
-            return
-        from workstation.alerts.service import TelegramService
-        from workstation.alerts.telegram_control import ControlError
-
-        service = TelegramService(self.store, self.settings, token, kill_switch=self.kill)
-        service.outbox.listeners.append(self._delivery)
-        self.telegram = service
-        self.dashboard.log_line(f"telegram relay on for {len(chats)} chat(s)")
-        try:
-            await service.run()
-        except ControlError as exc:
-            self.dashboard.log_line(f"telegram: {exc}", "error")
-        finally:
-            self.telegram = None
-
-    def _delivery(self, alert_id: int, status: str, detail: str) -> None:
-        severity = {"sent": "info", "failed": "error", "unknown": "warning"}.get(status, "info")
-        self.dashboard.log_line(f"alert #{alert_id} {status} {detail}".rstrip(), severity)
+        self.store.signals.add(signal, venue, relayed=relayed)
 
     def publish_desk(self) -> None:
         if self.desk is None:
@@ -421,7 +402,7 @@ class QwsApp(App[None]):
 
     def open_ticket(self, draft: TicketDraft) -> None:
         try:
-            instrument = self.instrument(draft.symbol)
+            instrument = instrument_of(self.feed, draft.symbol)
         except KeyError as exc:
             self.dashboard.log_line(str(exc), "error")
             return
@@ -431,8 +412,8 @@ class QwsApp(App[None]):
             draft,
             mark=self.marks.get(draft.symbol),
             risk_check=desk.risk_verdict if desk else None,
-            live=desk.live if desk else bool(self.setting("trading.live", False)),
-            venue=desk.venue if desk else str(self.setting("trading.broker", "paper")),
+            live=desk.live if desk else bool(self.preferences.get("trading.live", False)),
+            venue=desk.venue if desk else str(self.preferences.get("trading.broker", "paper")),
         )
         self.push_screen(ticket, self._ticket_closed)
 
@@ -504,6 +485,7 @@ class QwsApp(App[None]):
         self.refresh_status()
 
     def trade_command(self, command: Command) -> None:
+        """A desk command from the command bar: close, flatten, cancel, kill."""
         e = command.entities
         if command.intent == "close":
             self.flatten(e.get("symbol"))
@@ -513,15 +495,44 @@ class QwsApp(App[None]):
             self.cancel_order(e.get("client_id"))
         elif command.intent == "kill":
             self.set_kill_switch(bool(e["on"]))
-        elif command.intent == "scan":
-            self.dashboard.scan(e.get("symbols") or list(self.symbols), e.get("timeframe"))
         else:
             self.dashboard.log_line(f"'{command.intent}' is not handled here", "warning")
+
+    # -- telegram ---------------------------------------------------------------------------
+    @work(group="telegram")
+    async def run_telegram(self) -> None:
+        """The relay and command bot, when a token and chat ids are configured."""
+        from workstation.runtime.secrets import get_secret
+
+        chats = self.settings.get("telegram.chat_ids", [])
+        token = get_secret("telegram", "token")
+        if not chats or not token:
+            missing = "chat ids" if token else "a bot token (qws keys set telegram)"
+            self.dashboard.log_line(f"telegram off: no {missing}")
+            return
+        from workstation.alerts.service import TelegramService
+        from workstation.alerts.telegram_control import ControlError
+
+        service = TelegramService(self.store, self.settings, token, kill_switch=self.kill)
+        service.outbox.listeners.append(self._delivery)
+        self.telegram = service
+        self.dashboard.log_line(f"telegram relay on for {len(chats)} chat(s)")
+        try:
+            await service.run()
+        except ControlError as exc:
+            self.dashboard.log_line(f"telegram: {exc}", "error")
+        finally:
+            self.telegram = None
+
+    def _delivery(self, alert_id: int, status: str, detail: str) -> None:
+        severity = {"sent": "info", "failed": "error", "unknown": "warning"}.get(status, "info")
+        self.dashboard.log_line(f"alert #{alert_id} {status} {detail}".rstrip(), severity)
 
     # -- screens ----------------------------------------------------------------------------
     def action_help(self) -> None:
         from widgets.chart import Chart
         from widgets.command_bar import CommandBar
+        from widgets.watchlist import Watchlist
         from workstation.ui.screens.backtest import BacktestScreen
         from workstation.ui.screens.help import HelpScreen
         from workstation.ui.screens.settings import SettingsScreen

@@ -7,35 +7,54 @@ parser's message as the hit's help.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
+from typing import Protocol, runtime_checkable
 
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
-from engine.commands import HELP, CommandError, parse
+from engine.commands import HELP, Command, CommandError, parse
+
+
+@runtime_checkable
+class CommandConsole(Protocol):
+    """A screen that reads the command bar's language (the dashboard is one)."""
+
+    def command_symbols(self) -> Sequence[str]: ...
+
+    def run_command(self, text: str) -> Command | None: ...
+
+    def open_command_bar(self) -> None: ...
 
 
 class WorkstationCommands(Provider):
-    async def discover(self) -> Hits:
-        for line in HELP:
-            yield DiscoveryHit(line, self._open_bar, help="type it after ctrl+p or :")
+    def _console(self) -> CommandConsole | None:
+        """The topmost screen that runs commands: under the palette, or under the screen the
+        palette was opened on (the dashboard beneath a backtest, say)."""
+        for screen in reversed(self.app.screen_stack):
+            if isinstance(screen, CommandConsole):
+                return screen
+        return None
 
-    def _open_bar(self) -> None:
-        app: Any = self.app
-        app.dashboard.action_command()
+    async def discover(self) -> Hits:
+        console = self._console()
+        if console is None:
+            return
+        for line in HELP:
+            yield DiscoveryHit(line, console.open_command_bar, help="type it after ctrl+p or :")
 
     async def search(self, query: str) -> Hits:
-        app: Any = self.app
+        console = self._console()
         text = query.strip()
-        if not text:
+        if console is None or not text:
             return
         try:
-            command = parse(text, app.feed.symbols())
+            command = parse(text, console.command_symbols())
         except CommandError as exc:
-            yield Hit(0.1, f"{text}  ✗", self._open_bar, text=text, help=str(exc))
+            yield Hit(0.1, f"{text}  ✗", console.open_command_bar, text=text, help=str(exc))
             return
 
         def run() -> None:
-            app.dashboard.run_command(text)
+            console.run_command(text)
 
         summary = ", ".join(f"{k}={v}" for k, v in command.entities.items() if v not in (None, {}))
         yield Hit(1.0, f"{text}  ⏎", run, text=text, help=f"{command.intent}: {summary}")

@@ -15,8 +15,8 @@ from websockets.asyncio.server import ServerConnection
 
 from engine.model import Bar, OrderBook, Tick
 from feeds.errors import FeedError, RateLimited
+from feeds.exchange_ws import Backoff
 from feeds.exchanges.binance import BinanceFeed
-from feeds.exchanges.exchange_ws import Backoff
 from tests.feeds.servers import ok, resource, resource_lines, rest_stand_in, take, ws_server
 
 T0_MS = 1_704_067_200_000  # 2024-01-01 00:00 UTC, the fixtures' first bar

@@ -11,8 +11,8 @@ import pytest
 from websockets.asyncio.server import ServerConnection
 
 from engine.model import Bar, OrderBook, Tick
+from feeds.exchange_ws import Backoff
 from feeds.exchanges.bybit import BybitFeed
-from feeds.exchanges.exchange_ws import Backoff
 from tests.feeds.servers import ok, resource, resource_lines, rest_stand_in, take, ws_server
 
 T0_MS = 1_704_067_200_000

@@ -10,7 +10,7 @@ import pytest
 from feeds.errors import FeedError, RateLimited
 from feeds.exchanges.ccxt_feed import CandleCache, CcxtFeed, missing_runs
 from tests.feeds.servers import ok, resource, rest_stand_in
-from workstation.store.store import Store
+from workstation.store import Store
 
 MIN_MS = 60_000
 T0_MS = 1_704_067_200_000  # 2024-01-01 00:00 UTC: first bar the stand-in has
@@ -41,15 +41,16 @@ ROUTES = {
 
 
 def make(url: str, store: Store | None = None, **kw: Any) -> CcxtFeed:
-    return CcxtFeed("binance", url, cache=store, clock=lambda: NOW_NS, page_limit=200, **kw)
+    cache = store.candles if store is not None else None
+    return CcxtFeed("binance", url, cache=cache, clock=lambda: NOW_NS, page_limit=200, **kw)
 
 
 def klines_requests(rest: Any) -> list[dict[str, str]]:
     return [q for p, q in rest.requests if p == "/api/v3/klines"]
 
 
-def test_store_satisfies_the_cache_protocol(store: Store) -> None:
-    assert isinstance(store, CandleCache)
+def test_the_stores_candles_satisfy_the_cache_protocol(store: Store) -> None:
+    assert isinstance(store.candles, CandleCache)
 
 
 def test_missing_runs_finds_holes_and_edges() -> None:
@@ -73,7 +74,7 @@ async def test_history_pages_through_ccxt_and_fetches_only_missing_ranges(store:
         assert frame["open"][5] == 105.0 and frame["close"][5] == 106.0
         assert len(klines_requests(rest)) == 3  # 600 bars in pages of 200
         assert progress[-1] == (BARS, BARS) and progress[0][0] < BARS
-        assert store.candle_count("BTC/USDT", "1m", "binance") == BARS
+        assert store.candles.count("BTC/USDT", "1m", "binance") == BARS
 
         # everything cached: no request at all
         rest.requests.clear()
@@ -95,7 +96,7 @@ async def test_history_pages_through_ccxt_and_fetches_only_missing_ranges(store:
         requests = klines_requests(rest)
         assert len(requests) == 1 and requests[0]["startTime"] == str(T0_MS + 300 * MIN_MS)
         assert healed.equals(frame)
-        assert store.candle_count("BTC/USDT", "1m", "binance") == BARS
+        assert store.candles.count("BTC/USDT", "1m", "binance") == BARS
 
 
 async def test_history_latest_limit_without_cache() -> None:

@@ -11,11 +11,11 @@ from websockets.asyncio.client import connect
 
 from engine.model import Bar, Tick
 from feeds.errors import FeedError
-from feeds.exchanges.exchange_ws import Backoff
+from feeds.exchange_ws import Backoff
 from feeds.mt5.bridge_client import BridgeFeed
 from feeds.mt5.bridge_server import BridgeServer
 from feeds.mt5.terminal import Mt5Feed
-from tests.feeds.fake_mt5 import Terminal
+from tests.fake_mt5 import Terminal
 from tests.feeds.mt5.test_terminal import M1, NS, T0, market
 
 TOKEN = "t0ken-for-tests"

@@ -11,8 +11,8 @@ import pytest
 from engine.model import Bar, Tick
 from feeds.errors import FeedError
 from feeds.mt5.terminal import Mt5Feed
-from tests.feeds import fake_mt5
-from tests.feeds.fake_mt5 import Terminal
+from tests import fake_mt5
+from tests.fake_mt5 import Terminal
 
 T0 = 1_704_067_200  # 2024-01-01 00:00 UTC, seconds
 NS = 1_000_000_000
@@ -53,7 +53,7 @@ async def test_history_latest_closed_bars_from_copy_rates_from_pos(
     assert frame["ts"].to_list() == [(T0 + 60 * i) * NS for i in range(4, 9)]
     assert frame["open"][0] == pytest.approx(1.1004)
     assert frame["volume"].to_list() == [54.0, 55.0, 56.0, 57.0, 58.0]  # tick volume: no real
-    assert terminal.calls[0] == "initialize" and terminal.calls[-1] == "shutdown"
+    assert terminal.called[0] == "initialize" and terminal.called[-1] == "shutdown"
     assert terminal.threads == {"mt5_0"}, "every MT5 call runs on the one worker thread"
 
 
@@ -69,7 +69,7 @@ async def test_history_range_uses_copy_rates_range_and_server_offset(
     await f.close()
     assert frame["ts"].to_list() == [T0 * NS, (T0 + 3600) * NS, (T0 + 7200) * NS]
     assert frame["volume"].to_list() == [7.0, 7.0, 7.0]  # real volume wins when reported
-    assert "copy_rates_range" in terminal.calls
+    assert "copy_rates_range" in terminal.called
 
 
 async def test_stream_polls_ticks_and_closed_bars_on_the_worker_thread(

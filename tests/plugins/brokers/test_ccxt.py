@@ -11,7 +11,7 @@ from engine.model import Instrument, Order, OrderStatus, OrderType, Side
 from engine.protocols import BrokerError, BrokerUnavailable, OrderRejected, ReconcilingBroker
 from plugins.brokers.ccxt import CcxtBroker
 from tests.plugins.fake_binance import FakeBinance
-from workstation.store.store import Store
+from workstation.store import Store
 from workstation.trading.oms import OrderManager
 
 BTC = Instrument("BTC/USDT", "binance", D("0.01"), D("0.00001"), "USDT", "BTC")
@@ -155,10 +155,10 @@ async def test_oms_keeps_an_unknown_outcome_submitting_then_reconciles(
     assert len(venue.server.orders) == 1  # one order at the venue, however many attempts
     venue.server.faults.clear()
     found = await oms.reconcile()
-    assert store.order(o.client_id).status is OrderStatus.FILLED  # type: ignore[union-attr]
-    assert [f.client_id for f in store.fills()] == [o.client_id]
+    assert store.orders.get(o.client_id).status is OrderStatus.FILLED  # type: ignore[union-attr]
+    assert [f.client_id for f in store.fills.find()] == [o.client_id]
     assert any(d.kind == "changed_while_away" for d in found)
-    assert "test-secret" not in str(store.audit_log(100))
+    assert "test-secret" not in str(store.audit.recent(100))
     store.close()
 
 
@@ -181,12 +181,12 @@ async def test_oms_reconcile_after_a_restart_sees_fills_made_while_away(
     try:
         oms2 = await _oms(store, fresh)
         found = await oms2.reconcile()
-        assert store.order(o.client_id).status is OrderStatus.FILLED  # type: ignore[union-attr]
-        [fill] = store.fills(venue="binance")
+        assert store.orders.get(o.client_id).status is OrderStatus.FILLED  # type: ignore[union-attr]
+        [fill] = store.fills.find(venue="binance")
         assert fill.client_id == o.client_id and fill.price == D("61000")
         kinds = {d.kind for d in found}
         assert "changed_while_away" in kinds and "external_fill" not in kinds
-        assert store.balances("binance")["BTC"] == D("0.7")
+        assert store.balances.get("binance")["BTC"] == D("0.7")
     finally:
         await fresh.close()
         store.close()
@@ -208,7 +208,7 @@ async def test_a_refused_key_rejects_the_order_without_leaking_it(
         oms = await _oms(store, wrong)
         o = await oms.submit(oms.build("BTC/USDT", Side.BUY, "0.01"))
         assert o.status is OrderStatus.REJECTED and "refused the API key" in o.reason
-        assert "s3cr3t" not in o.reason and "stolen-key" not in str(store.audit_log(50))
+        assert "s3cr3t" not in o.reason and "stolen-key" not in str(store.audit.recent(50))
         assert venue.server.orders == {}
     finally:
         await wrong.close()

@@ -10,19 +10,19 @@ import pytest
 from engine.model import Instrument, Order, OrderStatus, OrderType, Side
 from engine.protocols import BrokerError, OrderRejected, ReconcilingBroker
 from plugins.brokers.mt5 import Mt5Broker
-from tests.plugins.fake_mt5 import C, FakeTerminal, installed
-from workstation.store.store import Store
+from tests.fake_mt5 import C, Terminal, demo_account, install
+from workstation.store import Store
 from workstation.trading.oms import OrderManager
 
 EURUSD = Instrument("EURUSD", "mt5", D("0.00001"), D("1000"), "USD", "EUR")
 
 
 @pytest.fixture
-async def mt5(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[tuple[FakeTerminal, Mt5Broker]]:
-    with installed(monkeypatch) as terminal:
-        broker = Mt5Broker(login=123456, server="Fake-Server", magic=4242)
-        yield terminal, broker
-        await broker.close()
+async def mt5(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[tuple[Terminal, Mt5Broker]]:
+    terminal = install(monkeypatch, demo_account())
+    broker = Mt5Broker(login=123456, server="Fake-Server", magic=4242)
+    yield terminal, broker
+    await broker.close()
 
 
 def order(cid: str, symbol: str = "EURUSD", qty: str = "10000", **kw: object) -> Order:
@@ -31,12 +31,12 @@ def order(cid: str, symbol: str = "EURUSD", qty: str = "10000", **kw: object) ->
     return Order(cid, symbol, qty=D(qty), **kw)  # type: ignore[arg-type]
 
 
-def sends(t: FakeTerminal) -> list[dict[str, object]]:
-    return [req for name, req in t.calls if name == "order_send"]
+def sends(t: Terminal) -> list[dict[str, object]]:
+    return [args["request"] for name, args in t.calls if name == "order_send"]
 
 
 async def test_market_order_is_a_deal_with_the_client_id_in_the_comment(
-    mt5: tuple[FakeTerminal, Mt5Broker],
+    mt5: tuple[Terminal, Mt5Broker],
 ) -> None:
     t, b = mt5
     assert isinstance(b, ReconcilingBroker)
@@ -60,7 +60,7 @@ async def test_market_order_is_a_deal_with_the_client_id_in_the_comment(
     assert await b.balance() == {"USD": 10_000.0}
 
 
-async def test_filling_mode_follows_the_symbol(mt5: tuple[FakeTerminal, Mt5Broker]) -> None:
+async def test_filling_mode_follows_the_symbol(mt5: tuple[Terminal, Mt5Broker]) -> None:
     t, b = mt5
     o = await b.submit(order("qws-x", symbol="XAUUSD", qty="1"))  # 0.01 lots of 100 oz
     assert o.status is OrderStatus.FILLED
@@ -68,7 +68,7 @@ async def test_filling_mode_follows_the_symbol(mt5: tuple[FakeTerminal, Mt5Broke
 
 
 async def test_quantity_off_the_volume_step_is_rejected_unsent(
-    mt5: tuple[FakeTerminal, Mt5Broker],
+    mt5: tuple[Terminal, Mt5Broker],
 ) -> None:
     t, b = mt5
     with pytest.raises(OrderRejected, match="volume step"):
@@ -76,7 +76,7 @@ async def test_quantity_off_the_volume_step_is_rejected_unsent(
     assert sends(t) == []
 
 
-async def test_pending_orders_rest_fill_and_cancel(mt5: tuple[FakeTerminal, Mt5Broker]) -> None:
+async def test_pending_orders_rest_fill_and_cancel(mt5: tuple[Terminal, Mt5Broker]) -> None:
     t, b = mt5
     lim = await b.submit(order("qws-l", type=OrderType.LIMIT, price=D("1.08")))
     stop = await b.submit(order("qws-s", side=Side.SELL, type=OrderType.STOP, stop=D("1.07")))
@@ -96,7 +96,7 @@ async def test_pending_orders_rest_fill_and_cancel(mt5: tuple[FakeTerminal, Mt5B
 
 
 async def test_requote_is_retried_and_rejection_carries_the_terminal_comment(
-    mt5: tuple[FakeTerminal, Mt5Broker],
+    mt5: tuple[Terminal, Mt5Broker],
 ) -> None:
     t, b = mt5
     t.script(C.TRADE_RETCODE_REQUOTE)
@@ -107,7 +107,7 @@ async def test_requote_is_retried_and_rejection_carries_the_terminal_comment(
 
 
 async def test_timeout_that_executed_is_found_by_comment_not_resent(
-    mt5: tuple[FakeTerminal, Mt5Broker],
+    mt5: tuple[Terminal, Mt5Broker],
 ) -> None:
     t, b = mt5
     t.script(C.TRADE_RETCODE_TIMEOUT, executes=True)
@@ -118,7 +118,7 @@ async def test_timeout_that_executed_is_found_by_comment_not_resent(
     assert len(t.deals) == 1
 
 
-async def test_netting_positions_flip_and_average(mt5: tuple[FakeTerminal, Mt5Broker]) -> None:
+async def test_netting_positions_flip_and_average(mt5: tuple[Terminal, Mt5Broker]) -> None:
     _, b = mt5
     await b.submit(order("qws-1", qty="20000"))
     await b.submit(order("qws-2", side=Side.SELL, qty="50000"))
@@ -135,7 +135,7 @@ async def test_missing_package_gives_a_clear_error(monkeypatch: pytest.MonkeyPat
 
 
 async def test_oms_reconciles_a_pending_order_filled_while_away(
-    mt5: tuple[FakeTerminal, Mt5Broker], tmp_path: Path
+    mt5: tuple[Terminal, Mt5Broker], tmp_path: Path
 ) -> None:
     t, b = mt5
     store = Store(tmp_path / "q.db")
@@ -149,11 +149,11 @@ async def test_oms_reconciles_a_pending_order_filled_while_away(
     )
     o = await oms.submit(oms.build("EURUSD", Side.BUY, "30000", OrderType.LIMIT, price="1.08"))
     assert o.status is OrderStatus.OPEN
-    t.trigger(int(store.order(o.client_id).broker_id))  # type: ignore[arg-type, union-attr]
+    t.trigger(int(store.orders.get(o.client_id).broker_id))  # type: ignore[arg-type, union-attr]
     found = await oms.reconcile()
-    assert store.order(o.client_id).status is OrderStatus.FILLED  # type: ignore[union-attr]
+    assert store.orders.get(o.client_id).status is OrderStatus.FILLED  # type: ignore[union-attr]
     assert [d.kind for d in found] == ["changed_while_away"]
-    [pos] = store.positions("mt5")
+    [pos] = store.positions.find("mt5")
     assert pos.qty == D(30000) and pos.avg_price == D("1.08")
     store.close()
 
@@ -161,18 +161,18 @@ async def test_oms_reconciles_a_pending_order_filled_while_away(
 async def test_hedging_account_closes_the_matching_position_instead_of_hedging(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    with installed(monkeypatch, hedging=True) as t:
-        b = Mt5Broker(magic=4242)
-        await b.submit(order("qws-h1", qty="20000"))
-        h2 = await b.submit(order("qws-h2", qty="10000"))
-        assert len(t.positions) == 2
-        await b.submit(order("qws-h3", side=Side.SELL, qty="10000"))  # closes the 0.1-lot one
-        assert sends(t)[-1]["position"] == int(h2.broker_id)  # type: ignore[arg-type]
-        assert len(t.positions) == 1
-        [pos] = await b.positions()
-        assert pos.qty == D(20000)
-        await b.submit(order("qws-h4", side=Side.SELL, qty="5000"))  # no exact match: a hedge
-        assert "position" not in sends(t)[-1] and len(t.positions) == 2
-        [pos] = await b.positions()
-        assert pos.qty == D(15000)  # netted
-        await b.close()
+    t = install(monkeypatch, demo_account(hedging=True))
+    b = Mt5Broker(magic=4242)
+    await b.submit(order("qws-h1", qty="20000"))
+    h2 = await b.submit(order("qws-h2", qty="10000"))
+    assert len(t.positions) == 2
+    await b.submit(order("qws-h3", side=Side.SELL, qty="10000"))  # closes the 0.1-lot one
+    assert sends(t)[-1]["position"] == int(h2.broker_id)  # type: ignore[arg-type]
+    assert len(t.positions) == 1
+    [pos] = await b.positions()
+    assert pos.qty == D(20000)
+    await b.submit(order("qws-h4", side=Side.SELL, qty="5000"))  # no exact match: a hedge
+    assert "position" not in sends(t)[-1] and len(t.positions) == 2
+    [pos] = await b.positions()
+    assert pos.qty == D(15000)  # netted
+    await b.close()

@@ -19,13 +19,9 @@ import pytest
 from engine.model import Action, Alert, Cycle, Instrument, Severity, Signal
 from plugins.notifiers.telegram import TelegramNotifier
 from tests.telegram_api import FakeBotApi, parse_telegram_html
-from workstation.alerts.relay import (
-    Outbox,
-    RelayConfig,
-    backoff_s,
-    risk_alert,
-)
-from workstation.store.store import MIGRATIONS, Store
+from workstation.alerts.builders import risk_alert
+from workstation.alerts.relay import Outbox, RelayConfig, backoff_s
+from workstation.store import MIGRATIONS, Store
 from workstation.trading.killswitch import set_paused
 
 TOKEN = "654321:RELAY-test-token-abcdefghijkl"
@@ -75,7 +71,7 @@ def tags(api: FakeBotApi, chat: int = CHAT) -> list[int]:
 
 
 def statuses(store: Store) -> dict[int, str]:
-    return {row["id"]: row["status"] for row in store.alerts(limit=1000)}
+    return {row["id"]: row["status"] for row in store.alerts.find(limit=1000)}
 
 
 async def test_delivery_in_order_with_message_ids(store: Store, api: FakeBotApi) -> None:
@@ -83,7 +79,7 @@ async def test_delivery_in_order_with_message_ids(store: Store, api: FakeBotApi)
     ids = [i for n in range(6) for i in outbox.publish(alert(f"alert {n}"))]
     await run_until(outbox, lambda: len(api.state.sent) == 6)
     assert tags(api) == ids
-    rows = store.alerts()
+    rows = store.alerts.find()
     assert [r["status"] for r in rows] == ["sent"] * 6
     assert [r["message_id"] for r in rows] == [str(s.message_id) for s in api.state.sent]
 
@@ -99,7 +95,7 @@ async def test_429_retry_after_is_honoured_and_order_kept(store: Store, api: Fak
         sends[1].at - sends[0].at >= 0.95
     )  # waited the server's retry_after, not the 0.05 s back-off
     assert tags(api) == [first, second]
-    assert store.alert(first)["attempts"] == 2
+    assert store.alerts.get(first)["attempts"] == 2
 
 
 async def test_server_down_then_back_delivers_all_exactly_once(store: Store) -> None:
@@ -120,7 +116,7 @@ async def test_server_down_then_back_delivers_all_exactly_once(store: Store) -> 
         await back
         api.stop()
     assert tags(api) == ids
-    first = store.alert(ids[0])
+    first = store.alerts.get(ids[0])
     assert first["attempts"] >= 3
     assert first["last_error"] == ""
 
@@ -130,7 +126,7 @@ _CRASHING_SENDER = textwrap.dedent(
     import asyncio, os, sys
     from plugins.notifiers.telegram import TelegramNotifier
     from workstation.alerts.relay import Outbox
-    from workstation.store.store import Store
+    from workstation.store import Store
 
     class DiesAfterSend(TelegramNotifier):
         async def send(self, alert):
@@ -164,14 +160,14 @@ async def test_crash_between_send_and_mark_never_resends(
 
     restarted = Store(db_path)
     try:
-        assert restarted.alert(first)["status"] == "sending"
+        assert restarted.alerts.get(first)["status"] == "sending"
         outbox = Outbox(restarted, [notifier(api.url)], FAST)
-        await run_until(outbox, lambda: restarted.alert(second)["status"] == "sent")
+        await run_until(outbox, lambda: restarted.alerts.get(second)["status"] == "sent")
         assert tags(api) == [first, second]  # the acknowledged alert was not sent again
-        row = restarted.alert(first)
+        row = restarted.alerts.get(first)
         assert row["status"] == "unknown"
         assert "not resent" in row["last_error"]
-        assert [r["id"] for r in restarted.alerts(status=("failed", "unknown"))] == [first]
+        assert [r["id"] for r in restarted.alerts.find(status=("failed", "unknown"))] == [first]
     finally:
         restarted.close()
 
@@ -182,11 +178,11 @@ async def test_lost_acknowledgement_is_unknown_and_not_resent(
     api.fail_next("sendMessage", "drop_after_accept")
     outbox = Outbox(store, [notifier(api.url)], FAST)
     first, second = (outbox.publish(alert(t))[0] for t in ("ack lost", "next"))
-    await run_until(outbox, lambda: store.alert(second)["status"] == "sent")
+    await run_until(outbox, lambda: store.alerts.get(second)["status"] == "sent")
     assert tags(api) == [first, second]
-    assert store.alert(first)["status"] == "unknown"
-    assert store.requeue_alert(first)  # the user may decide to resend it
-    assert store.alert(first)["status"] == "pending"
+    assert store.alerts.get(first)["status"] == "unknown"
+    assert store.alerts.requeue(first)  # the user may decide to resend it
+    assert store.alerts.get(first)["status"] == "pending"
 
 
 async def test_permanent_failures_are_failed_with_reason(store: Store, api: FakeBotApi) -> None:
@@ -195,7 +191,7 @@ async def test_permanent_failures_are_failed_with_reason(store: Store, api: Fake
     outbox.publish(alert("one"))
     outbox.publish(alert("two"))
     await run_until(outbox, lambda: "pending" not in statuses(store).values())
-    rows = {(r["channel"], r["title"]): r for r in store.alerts()}
+    rows = {(r["channel"], r["title"]): r for r in store.alerts.find()}
     assert rows[("telegram:111", "one")]["status"] == "failed"
     assert "blocked" in rows[("telegram:111", "one")]["last_error"]
     assert rows[("telegram:111", "two")]["status"] == "sent"
@@ -212,8 +208,8 @@ async def test_gives_up_after_max_attempts(store: Store) -> None:
     config = RelayConfig(retry_base_s=0.01, retry_max_s=0.02, max_attempts=3, rate_per_window=0)
     outbox = Outbox(store, [notifier(url)], config)
     [row] = outbox.publish(alert("nobody listens"))
-    await run_until(outbox, lambda: store.alert(row)["status"] == "failed")
-    failed = store.alert(row)
+    await run_until(outbox, lambda: store.alerts.get(row)["status"] == "failed")
+    failed = store.alerts.get(row)
     assert failed["attempts"] == 3 and "gave up after 3 attempts" in failed["last_error"]
 
 
@@ -236,7 +232,7 @@ def test_identical_alerts_are_deduplicated_within_the_window(store: Store) -> No
     assert outbox.publish(alert("same", ts=t + 1)) == []
     assert outbox.publish(alert("different", ts=t + 2))
     assert outbox.publish(alert("same", ts=t + 61 * 10**9))  # window passed
-    assert outbox.deduplicated == 1 and len(store.alerts()) == 3
+    assert outbox.deduplicated == 1 and len(store.alerts.find()) == 3
 
 
 def test_pause_holds_back_all_but_critical_alerts(store: Store) -> None:
@@ -262,7 +258,7 @@ def test_signal_gate_and_instrument_precision(store: Store) -> None:
     assert outbox.publish_signal(sig(0.74), inst) == []
     assert outbox.publish_signal(sig(0.9, Action.WAIT), inst) == []
     [row] = outbox.publish_signal(sig(0.8), inst)
-    assert '"price_decimals": 5' in store.alert(row)["data"]
+    assert '"price_decimals": 5' in store.alerts.get(row)["data"]
     off = Outbox(store, [notifier("http://127.0.0.1:9")], RelayConfig(kinds={"signals": False}))
     assert off.publish_signal(sig(0.9), inst) == []
 
@@ -285,58 +281,14 @@ def test_migration_keeps_queued_alerts(tmp_path: Path) -> None:
     conn.close()
     with Store(path) as store:
         assert store.schema_version == len(MIGRATIONS)
-        [row] = store.alerts()
+        [row] = store.alerts.find()
         assert (row["title"], row["status"], row["attempts"]) == (
             "queued before upgrade",
             "pending",
             2,
         )
-        store.mark_alert_failed(row["id"], "x", status="unknown")
-        assert store.alert(row["id"])["status"] == "unknown"
-
-
-def test_fill_rejection_feed_and_summary_alerts_format(store: Store) -> None:
-    from engine.model import Fill, Order, OrderType, Side
-    from plugins.notifiers.telegram import format_alert
-    from workstation.alerts.relay import (
-        daily_summary_alert,
-        feed_alert,
-        fill_alert,
-        rejection_alert,
-    )
-
-    inst = Instrument("BTC/USDT", "paper", Decimal("0.1"), Decimal("0.001"), "USDT")
-    t = time.time_ns()
-    fill = Fill("c1", "BTC/USDT", Side.BUY, Decimal("0.5"), Decimal("43210.5"), Decimal("1.2"), t)
-    order = Order(
-        "c2",
-        "BTC/USDT",
-        Side.SELL,
-        OrderType.LIMIT,
-        Decimal("1"),
-        Decimal("50000"),
-        reason="insufficient <margin>",
-    )
-    texts = {
-        "fill": parse_telegram_html(format_alert(fill_alert(fill, inst))[0]),
-        "rejection": parse_telegram_html(format_alert(rejection_alert(order, t, inst))[0]),
-        "down": parse_telegram_html(format_alert(feed_alert("binance", False, "ws closed", t))[0]),
-        "up": parse_telegram_html(format_alert(feed_alert("binance", True, "", t))[0]),
-    }
-    assert all(error == "" for _, error in texts.values())
-    assert "Price: 43,210.5" in texts["fill"][0] and "Quantity: 0.5" in texts["fill"][0]
-    assert "Price: 50,000.0" in texts["rejection"][0]
-    assert "insufficient <margin>" in texts["rejection"][0]
-    assert "binance is down" in texts["down"][0] and "recovered" in texts["up"][0]
-
-    store.add_fill(fill, "paper")
-    store.add_equity_point("paper", t - 100 * SECOND, 10_000.0)
-    store.add_equity_point("paper", t - SECOND, 10_100.0)
-    summary = daily_summary_alert(store, t - 50 * SECOND, t, "paper")
-    assert "fills: 1" in summary.body and "day +100.00" in summary.body
-
-
-SECOND = 1_000_000_000
+        store.alerts.mark_failed(row["id"], "x", status="unknown")
+        assert store.alerts.get(row["id"])["status"] == "unknown"
 
 
 async def test_publish_from_another_thread_wakes_the_sender(store: Store, api: FakeBotApi) -> None:
@@ -354,24 +306,3 @@ async def test_publish_from_another_thread_wakes_the_sender(store: Store, api: F
         stop.set()
         await asyncio.wait_for(task, 5)
         await outbox.close()
-
-
-def test_daily_summary_once_per_day_from_its_time(store: Store) -> None:
-    from datetime import UTC, datetime
-
-    from workstation.alerts.relay import publish_summary_if_due
-
-    def at(text: str) -> int:
-        return int(datetime.fromisoformat(text).replace(tzinfo=UTC).timestamp() * 1e9)
-
-    now = [at("2026-03-02T20:59:00")]
-    outbox = Outbox(store, [notifier("http://127.0.0.1:9")], FAST, clock=lambda: now[0])
-    assert not publish_summary_if_due(outbox, "paper", "21:00")
-    now[0] = at("2026-03-02T21:00:30")
-    assert publish_summary_if_due(outbox, "paper", "21:00")
-    assert not publish_summary_if_due(outbox, "paper", "21:00")  # once a day
-    restarted = Outbox(store, [notifier("http://127.0.0.1:9")], FAST, clock=lambda: now[0])
-    assert not publish_summary_if_due(restarted, "paper", "21:00")  # also after a restart
-    now[0] = at("2026-03-03T21:05:00")
-    assert publish_summary_if_due(outbox, "paper", "21:00")
-    assert [r["title"] for r in store.alerts()] == ["Daily summary", "Daily summary"]

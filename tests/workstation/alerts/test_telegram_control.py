@@ -28,7 +28,7 @@ from feeds.demo import DemoFeed
 from tests.telegram_api import FakeBotApi, Sent, parse_telegram_html
 from workstation.alerts.telegram_control import TelegramControl
 from workstation.runtime.config import Settings
-from workstation.store.store import Store
+from workstation.store import Store
 from workstation.trading.killswitch import KILL_SWITCH_KEY, KillSwitch, is_paused
 
 TOKEN = "777777:CONTROL-test-token-abcdefghij"
@@ -120,10 +120,10 @@ async def test_other_chats_get_no_answer_and_are_logged(
     await harness.press(mine, "ok", chat=STRANGER)  # a forged button press from elsewhere
     assert harness.api.sent_to(STRANGER) == []
     assert harness.control.ignored == 3
-    assert not store.get_setting(KILL_SWITCH_KEY, False)
+    assert not store.settings.get(KILL_SWITCH_KEY, False)
     assert harness.api.state.answers == []
     assert sum("ignored an update from chat 999" in r.getMessage() for r in caplog.records) == 3
-    ignored = [a for a in store.audit_log() if a["action"] == "ignored_update"]
+    ignored = [a for a in store.audit.recent() if a["action"] == "ignored_update"]
     assert len(ignored) == 3 and {a["subject"] for a in ignored} == {"999"}
 
 
@@ -147,11 +147,11 @@ async def test_kill_switch_needs_inline_confirmation(harness: Harness, store: St
     assert ask is not None
     await harness.press(ask, "ok")
     assert "ENGAGED" in harness.last_edit()
-    assert store.get_setting(KILL_SWITCH_KEY) is True
+    assert store.settings.get(KILL_SWITCH_KEY) is True
     assert calls == [(f"telegram:{ME}", "confirmed from Telegram")]
     assert any(
         a["action"] == "kill_switch" and a["subject"] == "on" and a["actor"] == "telegram:111"
-        for a in store.audit_log()
+        for a in store.audit.recent()
     )
     assert len(harness.api.state.answers) == 2
 
@@ -180,7 +180,7 @@ async def test_confirmation_expires(store: Store, tmp_path: Path) -> None:
 
 async def test_read_commands_answer_from_the_store(harness: Harness, store: Store) -> None:
     t = time.time_ns()
-    store.add_signal(
+    store.signals.add(
         Signal(
             t - 10,
             "BTC/USDT",
@@ -193,9 +193,9 @@ async def test_read_commands_answer_from_the_store(harness: Harness, store: Stor
         ),
         venue="demo",
     )
-    store.add_signal(Signal(t, "<evil>&", "1m", Action.CLOSE, 0.9, 1.5, ()), venue="demo")
-    store.save_position(Position("BTC/USDT", Decimal("0.5"), Decimal("43000"), "paper"))
-    store.save_order(
+    store.signals.add(Signal(t, "<evil>&", "1m", Action.CLOSE, 0.9, 1.5, ()), venue="demo")
+    store.positions.save(Position("BTC/USDT", Decimal("0.5"), Decimal("43000"), "paper"))
+    store.orders.save(
         Order(
             "c-1",
             "ETH/USDT",
@@ -206,13 +206,13 @@ async def test_read_commands_answer_from_the_store(harness: Harness, store: Stor
             status=OrderStatus.OPEN,
         )
     )
-    store.set_balance("paper", "USDT", Decimal("10000.5"))
-    store.add_equity_point("paper", t - 3 * 86_400 * 10**9, 10_000.0)
-    store.add_equity_point("paper", t - 2 * 86_400 * 10**9, 10_200.0)
-    store.add_equity_point("paper", t - 10, 10_250.0)
-    store.set_watchlist(["BTC/USDT", "EURUSD"])
+    store.balances.set("paper", "USDT", Decimal("10000.5"))
+    store.equity.add("paper", t - 3 * 86_400 * 10**9, 10_000.0)
+    store.equity.add("paper", t - 2 * 86_400 * 10**9, 10_200.0)
+    store.equity.add("paper", t - 10, 10_250.0)
+    store.watchlists.set(["BTC/USDT", "EURUSD"])
     eurusd = await DemoFeed(clock=lambda: t).history("EURUSD", "1m", limit=300)
-    store.upsert_candles(eurusd, "EURUSD", "1m", "demo")
+    store.candles.upsert(eurusd, "EURUSD", "1m", "demo")
     expected = detect_cycles(eurusd["close"].to_numpy(), window=64).cycles[0]
 
     replies: dict[str, str] = {}
@@ -252,10 +252,10 @@ async def test_read_commands_answer_from_the_store(harness: Harness, store: Stor
 
 async def test_pause_and_resume(harness: Harness, store: Store) -> None:
     await harness.say("/pause")
-    assert is_paused(store) and store.get_setting("trading.paused") is True
+    assert is_paused(store) and store.settings.get("trading.paused") is True
     await harness.say("/resume")
-    assert not is_paused(store) and store.get_setting("trading.paused") is False
-    actors = {a["actor"] for a in store.audit_log() if a["subject"] == "relay.paused"}
+    assert not is_paused(store) and store.settings.get("trading.paused") is False
+    actors = {a["actor"] for a in store.audit.recent() if a["subject"] == "relay.paused"}
     assert actors == {"telegram:111"}
 
 
@@ -300,6 +300,6 @@ def test_kill_switch_hook_failure_is_audited_not_fatal(store: Store) -> None:
     kill.register(lambda actor, reason: seen.append(actor))
     asyncio.run(kill.engage("cli", "test"))
     assert kill.engaged() and seen == ["cli"]
-    assert any(a["action"] == "kill_switch_hook_failed" for a in store.audit_log())
+    assert any(a["action"] == "kill_switch_hook_failed" for a in store.audit.recent())
     kill.release("cli")
     assert not kill.engaged()

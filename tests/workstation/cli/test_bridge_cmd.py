@@ -39,7 +39,7 @@ async def test_bridge_server_from_cli_args_serves_the_factory_built_client(
     args = build_parser().parse_args(["bridge", "mt5", "--listen", "127.0.0.1:0"])
     server = make_server(args)
     await server.start()
-    assert terminal.calls[0] == "initialize" and server.symbols() == ["EURUSD", "XAUUSD"]
+    assert terminal.called[0] == "initialize" and server.symbols() == ["EURUSD", "XAUUSD"]
     feed = make_feed("bridge", Settings.load(), url=server.url, symbols=["EURUSD"])
     assert isinstance(feed, BridgeFeed) and feed.ws_url == server.url
     frame = await feed.history("EURUSD", "1m", start=(T0 + 300) * NS)

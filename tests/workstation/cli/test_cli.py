@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import write_csv
-from workstation.store.store import SCHEMA_VERSION
+from workstation.store import SCHEMA_VERSION
 
 QWS = str(Path(sys.executable).parent / "qws")
 

@@ -15,7 +15,7 @@ import pytest
 from engine.timeframes import parse
 from feeds.demo import DEMO_INSTRUMENTS, synthetic_bars
 from workstation.cli import main
-from workstation.store.store import Store
+from workstation.store import Store
 
 QWS = str(Path(sys.executable).with_name("qws"))
 
@@ -167,7 +167,7 @@ def test_db_feed_reads_the_store(tmp_path: Path, db_path: Path, capsys) -> None:
     spec = DEMO_INSTRUMENTS["USDJPY"]
     bars = synthetic_bars(spec, "1h", 1_700_000_000_000_000_000, 500, 3)
     with Store(db_path) as store:
-        store.upsert_candles(bars, "USDJPY", "1h", "demo")
+        store.candles.upsert(bars, "USDJPY", "1h", "demo")
     argv = ["--db", str(db_path), "cycles", "USDJPY", "--feed", "db", "--timeframe", "1h"]
     ok, at = _run_all([*argv, "--json"], [*argv, "--at", "-50", "--json"])
     assert ok.returncode == 0, ok.stderr

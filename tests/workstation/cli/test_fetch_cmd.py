@@ -9,7 +9,7 @@ import pytest
 from tests.feeds.exchanges.test_ccxt_feed import ROUTES
 from tests.feeds.servers import rest_stand_in
 from workstation.cli import main
-from workstation.store.store import Store
+from workstation.store import Store
 
 
 def test_fetch_fills_the_store_then_asks_for_nothing_already_there(
@@ -27,7 +27,7 @@ def test_fetch_fills_the_store_then_asks_for_nothing_already_there(
         assert main(argv) == 0
         assert "300 bars" in capsys.readouterr().out and rest.requests == []
     with Store(db_path) as store:
-        bars = store.bars("BTC/USDT", "1m", venue="binance")
+        bars = store.candles.between("BTC/USDT", "1m", venue="binance")
     assert bars.height == 300 and bars["open"][0] == 100.0
 
 

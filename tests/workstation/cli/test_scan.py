@@ -13,7 +13,7 @@ import pytest
 
 from feeds.demo import DEMO_INSTRUMENTS, DemoFeed
 from workstation.cli import main
-from workstation.store.store import Store
+from workstation.store import Store
 
 
 def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, list[dict[str, object]]]:
@@ -72,10 +72,10 @@ def test_scan_db_gives_reasons_for_bad_series(
         .alias("close")
     )
     with Store(db_path) as store:
-        store.upsert_candles(good, "GOOD", "1h", "test")
-        store.upsert_candles(good.head(40), "SHORT", "1h", "test")
-        store.upsert_candles(flat, "FLAT", "1h", "test")
-        store.upsert_candles(nan, "HOLE", "1h", "test")
+        store.candles.upsert(good, "GOOD", "1h", "test")
+        store.candles.upsert(good.head(40), "SHORT", "1h", "test")
+        store.candles.upsert(flat, "FLAT", "1h", "test")
+        store.candles.upsert(nan, "HOLE", "1h", "test")
     code, records = _run(capsys, "--db", str(db_path), "scan", "--feed", "db", "--json")
     assert code == 0
     by = {r["symbol"]: r for r in records}
@@ -85,7 +85,7 @@ def test_scan_db_gives_reasons_for_bad_series(
     assert "constant price" in by["FLAT"]["error"]  # type: ignore[operator]
     assert "NaN or inf" in by["HOLE"]["error"]  # type: ignore[operator]
     with Store(db_path) as store:
-        assert [s.symbol for s in store.signals()] == ["GOOD"]
+        assert [s.symbol for s in store.signals.recent()] == ["GOOD"]
 
 
 def test_scan_replay_file(
@@ -114,7 +114,7 @@ def test_scan_all_symbols_failing_exits_nonzero(
         {"ts": ts, "open": 1.0, "high": 1.0, "low": 1.0, "close": 1.0, "volume": 1.0}
     )
     with Store(db_path) as store:
-        store.upsert_candles(frame, "TINY", "1h", "test")
+        store.candles.upsert(frame, "TINY", "1h", "test")
     code, records = _run(capsys, "--db", str(db_path), "scan", "--feed", "db", "--json")
     assert code == 1 and "too few bars" in records[0]["error"]  # type: ignore[operator]
 

@@ -19,7 +19,7 @@ from workstation.alerts.telegram_control import ControlError, TelegramControl
 from workstation.cli import main
 from workstation.runtime.config import Settings
 from workstation.runtime.secrets import get_secret
-from workstation.store.store import Store
+from workstation.store import Store
 
 TOKEN = "888888:CLI-test-token-abcdefghijklmn"
 CHAT = 111
@@ -87,11 +87,11 @@ def test_telegram_test_diagnoses_in_plain_words(
 
 def test_alerts_lists_failed_and_requeues(env: Path, capsys: pytest.CaptureFixture[str]) -> None:
     with Store(env) as store:
-        ok = store.enqueue_alert(Alert("fill", "Filled buy BTC", "", time.time_ns()), "telegram:1")
-        bad = store.enqueue_alert(Alert("risk", "Kill", "", time.time_ns()), "telegram:1")
+        ok = store.alerts.enqueue(Alert("fill", "Filled buy BTC", "", time.time_ns()), "telegram:1")
+        bad = store.alerts.enqueue(Alert("risk", "Kill", "", time.time_ns()), "telegram:1")
         assert ok and bad
-        store.mark_alert_sent(ok, "77", time.time_ns())
-        store.mark_alert_failed(bad, "chat not found")
+        store.alerts.mark_sent(ok, "77", time.time_ns())
+        store.alerts.mark_failed(bad, "chat not found")
     assert main(["alerts"]) == 0
     out = capsys.readouterr().out
     assert "sent" in out and "[message 77]" in out and "chat not found" in out
@@ -101,7 +101,7 @@ def test_alerts_lists_failed_and_requeues(env: Path, capsys: pytest.CaptureFixtu
     assert main(["alerts", "--retry", str(bad)]) == 0
     assert main(["alerts", "--retry", str(ok)]) == 2
     with Store(env) as store:
-        assert store.alert(bad)["status"] == "pending"
+        assert store.alerts.get(bad)["status"] == "pending"
 
 
 async def test_token_never_reaches_logs_store_or_exception_texts(
@@ -137,7 +137,7 @@ async def test_token_never_reaches_logs_store_or_exception_texts(
                 Alert("risk", f"title {TOKEN[:3]}", "b", time.time_ns(), Severity.CRITICAL)
             )
             deadline = time.monotonic() + 5
-            while "pending" in {r["status"] for r in store.alerts()}:
+            while "pending" in {r["status"] for r in store.alerts.find()}:
                 await outbox.deliver_due()
                 await asyncio.sleep(0.05)
                 assert time.monotonic() < deadline
@@ -165,7 +165,7 @@ async def test_token_never_reaches_logs_store_or_exception_texts(
     assert "token was rejected" in texts[0]
     out = capsys.readouterr()
     texts += [caplog.text, out.out, out.err, *(r.getMessage() for r in caplog.records)]
-    rows = list(Store(env).alerts(limit=100))
+    rows = list(Store(env).alerts.find(limit=100))
     assert {r["status"] for r in rows} == {"sent", "failed", "pending"}
     assert "token was rejected" in rows[-1]["last_error"]
     texts += [str(r) for r in rows]
@@ -184,7 +184,7 @@ def test_serve_relays_the_outbox_and_answers_commands(
     import sys
 
     with Store(env) as store:
-        queued = store.enqueue_alert(
+        queued = store.alerts.enqueue(
             Alert("risk", "queued while offline", "b", time.time_ns()), f"telegram:{CHAT}"
         )
     with FakeBotApi(TOKEN, [CHAT]) as api:
@@ -219,5 +219,5 @@ def test_serve_relays_the_outbox_and_answers_commands(
     assert proc.returncode == 130, err.decode()[-2000:]
     assert TOKEN.encode() not in err
     with Store(env) as store:
-        assert store.alert(queued)["status"] == "sent"
-        assert store.get_setting("trading.kill_switch") is True
+        assert store.alerts.get(queued)["status"] == "sent"
+        assert store.settings.get("trading.kill_switch") is True

@@ -13,7 +13,7 @@ import pytest
 
 from tests.plugins.fake_binance import FakeBinance
 from workstation.cli import main
-from workstation.store.store import Store
+from workstation.store import Store
 
 QWS = str(Path(sys.executable).parent / "qws")
 
@@ -45,7 +45,7 @@ def test_a_paper_trade_from_the_cli_shows_in_positions_and_survives_a_restart(
     assert lines[-2].startswith("balances:") and "USDT" in lines[-2]
     assert lines[-1].startswith("equity:") and lines[-1].endswith(" USD")
     with Store(db) as store:
-        [pos] = store.positions("paper")
+        [pos] = store.positions.find("paper")
         assert str(pos.qty) == "0.01" and pos.avg_price > 60_000
 
 

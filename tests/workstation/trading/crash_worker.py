@@ -16,7 +16,7 @@ from pathlib import Path
 
 from engine.model import BookLevel, Instrument, OrderBook, OrderStatus, OrderType, Side, Tick
 from plugins.brokers.paper import PaperBroker
-from workstation.store.store import Store
+from workstation.store import Store
 from workstation.trading.oms import OrderManager
 
 BTC = Instrument("BTC/USDT", "demo", Decimal("0.01"), Decimal("0.001"), "USDT", "BTC")
@@ -58,7 +58,7 @@ async def main(db: str, paper_db: str, intents: int) -> None:
     print("READY", flush=True)
     for i in range(intents):
         cid = f"c{i:04d}"
-        if store.order(cid) is None:
+        if store.orders.get(cid) is None:
             spec = intent(i)
             order = oms.build("BTC/USDT", client_id=cid, **spec)  # type: ignore[arg-type]
             result = await oms.submit(order)
@@ -69,7 +69,7 @@ async def main(db: str, paper_db: str, intents: int) -> None:
             broker.on_tick(tick)
             await oms.sync()
         if i % 5 == 4:
-            victim = store.order(f"c{i - 2:04d}")
+            victim = store.orders.get(f"c{i - 2:04d}")
             if victim is not None and victim.status in (OrderStatus.OPEN,):
                 await oms.cancel(victim.client_id)
     print("DONE", flush=True)

@@ -24,7 +24,7 @@ import pytest
 from engine.model import OrderStatus, Position
 from engine.trading.portfolio import apply_fill
 from plugins.brokers.paper import PaperBroker
-from workstation.store.store import Store
+from workstation.store import Store
 from workstation.trading.oms import OrderManager
 
 WORKER = Path(__file__).with_name("crash_worker.py")
@@ -107,7 +107,7 @@ async def _verify(db: Path, paper_db: Path, acked: dict[str, str]) -> None:
         oms = OrderManager(store, broker, {"BTC/USDT": BTC}.__getitem__, marks=lambda s: 100.0)
         await oms.reconcile()
         assert store.integrity_check() == "ok" and broker.integrity_check() == "ok"
-        local = {o.client_id: o for o in store.orders(limit=100_000)}
+        local = {o.client_id: o for o in store.orders.find(limit=100_000)}
         # every intent was placed exactly once, under its own client id
         assert set(local) == {f"c{i:04d}" for i in range(INTENTS)}
         # no acknowledged order lost
@@ -121,10 +121,7 @@ async def _verify(db: Path, paper_db: Path, acked: dict[str, str]) -> None:
             r = await broker.order(cid)
             if r is not None:
                 remote[cid] = r
-        venue_ids = {
-            row[0] for row in broker._conn.execute("SELECT client_id FROM orders").fetchall()
-        }
-        assert venue_ids == set(remote)
+        assert broker._ledger.client_ids() == set(remote)
         for cid, r in remote.items():
             mine = local[cid]
             assert (mine.status, mine.filled_qty) == (r.status, r.filled_qty), cid
@@ -133,7 +130,7 @@ async def _verify(db: Path, paper_db: Path, acked: dict[str, str]) -> None:
         assert all(o.status is OrderStatus.REJECTED for o in never_sent)
         # fills recorded once each, identical on both sides
         venue_fills = await broker.fills()
-        local_fills = store.fills(venue="paper")
+        local_fills = store.fills.find(venue="paper")
         assert sorted(f.fill_id for f in local_fills) == sorted(f.fill_id for f in venue_fills)
         assert len({f.fill_id for f in local_fills}) == len(local_fills)
         for cid, r in remote.items():
@@ -142,14 +139,16 @@ async def _verify(db: Path, paper_db: Path, acked: dict[str, str]) -> None:
         # positions equal the broker's, and because the fills were applied exactly once:
         # no reconciliation ever had to overwrite a position
         venue_pos = {p.symbol: p.qty for p in await broker.positions()}
-        local_pos = {p.symbol: p.qty for p in store.positions("paper") if p.qty != 0}
+        local_pos = {p.symbol: p.qty for p in store.positions.find("paper") if p.qty != 0}
         assert local_pos == venue_pos
         replayed: dict[str, Position] = {}
         for f in local_fills:
             replayed[f.symbol] = apply_fill(replayed.get(f.symbol), f, "paper")
         assert {s: p.qty for s, p in replayed.items() if p.qty} == local_pos
         overwritten = [
-            r for r in store.audit_log(1_000_000) if r["action"] == "discrepancy.position_mismatch"
+            r
+            for r in store.audit.recent(1_000_000)
+            if r["action"] == "discrepancy.position_mismatch"
         ]
         assert overwritten == []
         assert sum(1 for o in remote.values() if o.filled_qty > 0) > 20

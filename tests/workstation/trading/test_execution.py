@@ -17,7 +17,7 @@ from engine.model import (
 from engine.protocols import BrokerUnavailable
 from plugins.brokers.paper import PaperBroker
 from workstation.runtime.hub import Hub
-from workstation.store.store import Store
+from workstation.store import Store
 from workstation.trading.execution import run_execution
 from workstation.trading.oms import Discrepancy, OrderManager
 
@@ -39,11 +39,11 @@ async def test_hub_market_data_fills_a_resting_paper_order(store: Store, tmp_pat
     await hub.publish(Tick(0, "BTC/USDT", 96.0, 97.0, 97.0, 5.0))  # trades through 98
     for _ in range(100):
         await asyncio.sleep(0.01)
-        if store.order(o.client_id).status is OrderStatus.FILLED:  # type: ignore[union-attr]
+        if store.orders.get(o.client_id).status is OrderStatus.FILLED:  # type: ignore[union-attr]
             break
     task.cancel()
-    assert store.order(o.client_id).status is OrderStatus.FILLED  # type: ignore[union-attr]
-    assert store.positions("paper")[0].qty == D(2)
+    assert store.orders.get(o.client_id).status is OrderStatus.FILLED  # type: ignore[union-attr]
+    assert store.positions.find("paper")[0].qty == D(2)
 
 
 async def test_remote_broker_is_polled_and_reconciled_after_an_outage(
@@ -70,14 +70,14 @@ async def test_remote_broker_is_polled_and_reconciled_after_an_outage(
     broker.down = True
     PaperBroker.on_tick(broker, Tick(0, "BTC/USDT", 96.0, 97.0, 97.0, 5.0))  # fills meanwhile
     await asyncio.sleep(0.05)
-    assert store.order(o.client_id).status is OrderStatus.OPEN  # type: ignore[union-attr]
+    assert store.orders.get(o.client_id).status is OrderStatus.OPEN  # type: ignore[union-attr]
     broker.down = False
     for _ in range(100):
         await asyncio.sleep(0.01)
-        if store.order(o.client_id).status is OrderStatus.FILLED:  # type: ignore[union-attr]
+        if store.orders.get(o.client_id).status is OrderStatus.FILLED:  # type: ignore[union-attr]
             break
     task.cancel()
-    assert store.order(o.client_id).status is OrderStatus.FILLED  # type: ignore[union-attr]
+    assert store.orders.get(o.client_id).status is OrderStatus.FILLED  # type: ignore[union-attr]
     assert [d.kind for d in found] == ["changed_while_away"]
-    actions = [r["action"] for r in store.audit_log(200)]
+    actions = [r["action"] for r in store.audit.recent(200)]
     assert "broker.unreachable" in actions and "broker.reachable" in actions

@@ -20,7 +20,7 @@ from engine.model import (
 from engine.protocols import BrokerUnavailable
 from engine.trading.risk import RiskLimits
 from plugins.brokers.paper import PaperBroker
-from workstation.store.store import Store
+from workstation.store import Store
 from workstation.trading.oms import IllegalTransition, OrderManager, check_transition
 
 BTC = Instrument("BTC/USDT", "demo", D("0.01"), D("0.001"), "USDT", "BTC")
@@ -76,9 +76,9 @@ async def test_intent_is_on_disk_before_the_broker_is_called(store: Store, tmp_p
     o = await m.submit(m.build("BTC/USDT", Side.BUY, "1"))
     assert seen == ["SUBMITTING"]
     assert o.status is OrderStatus.FILLED and o.avg_price == D(101)
-    [pos] = store.positions("paper")
+    [pos] = store.positions.find("paper")
     assert (pos.qty, pos.avg_price) == (D(1), D(101))
-    actions = [r["action"] for r in reversed(store.audit_log(50)) if r["subject"] == o.client_id]
+    actions = [r["action"] for r in reversed(store.audit.recent(50)) if r["subject"] == o.client_id]
     assert actions[:3] == ["order.intent", "order.status", "order.status"]
     assert "fill" in actions
 
@@ -89,7 +89,7 @@ async def test_same_client_id_never_makes_a_second_order(store: Store, tmp_path:
     o = m.build("BTC/USDT", Side.BUY, "1", OrderType.LIMIT, price="90")
     await m.submit(o)
     await m.submit(o)
-    assert len(await b.open_orders()) == 1 and len(store.orders()) == 1
+    assert len(await b.open_orders()) == 1 and len(store.orders.find()) == 1
 
 
 async def test_timeout_after_the_venue_accepted_is_settled_by_reconcile(
@@ -105,9 +105,9 @@ async def test_timeout_after_the_venue_accepted_is_settled_by_reconcile(
     o = await m.submit(m.build("BTC/USDT", Side.BUY, "2"))
     assert o.status is OrderStatus.SUBMITTING
     found = await m.reconcile()
-    assert store.order(o.client_id).status is OrderStatus.FILLED  # type: ignore[union-attr]
+    assert store.orders.get(o.client_id).status is OrderStatus.FILLED  # type: ignore[union-attr]
     assert any(d.kind == "changed_while_away" for d in found)
-    assert len(await b.fills()) == 1 and store.positions("paper")[0].qty == D(2)
+    assert len(await b.fills()) == 1 and store.positions.find("paper")[0].qty == D(2)
 
 
 async def test_risk_rejection_never_reaches_the_broker(store: Store, tmp_path: Path) -> None:
@@ -116,7 +116,7 @@ async def test_risk_rejection_never_reaches_the_broker(store: Store, tmp_path: P
     o = await m.submit(m.build("BTC/USDT", Side.BUY, "10"))
     assert o.status is OrderStatus.REJECTED and "exceeds the limit" in o.reason
     assert await b.order(o.client_id) is None
-    assert store.order(o.client_id).status is OrderStatus.REJECTED  # type: ignore[union-attr]
+    assert store.orders.get(o.client_id).status is OrderStatus.REJECTED  # type: ignore[union-attr]
 
 
 async def test_kill_switch_cancels_and_blocks_but_lets_a_position_close(
@@ -133,7 +133,7 @@ async def test_kill_switch_cancels_and_blocks_but_lets_a_position_close(
     assert blocked.status is OrderStatus.REJECTED and "kill switch" in blocked.reason
     closed = await m.flatten()
     assert closed[-1].status is OrderStatus.FILLED
-    assert store.positions("paper")[0].qty == 0
+    assert store.positions.find("paper")[0].qty == 0
     await m.set_kill_switch(False)
     assert (await m.submit(m.build("BTC/USDT", Side.BUY, "1"))).status is OrderStatus.FILLED
 
@@ -142,7 +142,7 @@ async def test_daily_loss_limit_trips_the_kill_switch(store: Store, tmp_path: Pa
     m = oms(store, paper(tmp_path), limits=RiskLimits(daily_loss_limit=1_000))
     m.record_equity(100_000.0)
     m.clock = lambda: store.conn.execute("SELECT max(ts) FROM equity").fetchone()[0] + 10
-    store.add_equity_point("paper", m.clock(), 98_500.0)
+    store.equity.add("paper", m.clock(), 98_500.0)
     o = await m.submit(m.build("BTC/USDT", Side.BUY, "1"))
     assert o.status is OrderStatus.REJECTED and "daily loss" in o.reason
     assert m.kill_switch
@@ -193,10 +193,10 @@ async def test_reconcile_applies_what_changed_while_away(store: Store, tmp_path:
     found = await m.reconcile()
     kinds = sorted(d.kind for d in found)
     assert kinds == ["changed_while_away", "external_fill", "unknown_order_at_venue"]
-    assert store.order(limit.client_id).status is OrderStatus.FILLED  # type: ignore[union-attr]
-    assert store.order("manual-2").status is OrderStatus.OPEN  # type: ignore[union-attr]
-    assert store.positions("paper")[0].qty == D("1.5")
-    assert store.balances("paper")["USDT"] == b.balances()["USDT"]
+    assert store.orders.get(limit.client_id).status is OrderStatus.FILLED  # type: ignore[union-attr]
+    assert store.orders.get("manual-2").status is OrderStatus.OPEN  # type: ignore[union-attr]
+    assert store.positions.find("paper")[0].qty == D("1.5")
+    assert store.balances.get("paper")["USDT"] == b.balances()["USDT"]
     assert {r["action"] for r in m.discrepancies()} >= {
         "discrepancy.external_fill",
         "discrepancy.unknown_order_at_venue",
@@ -213,7 +213,7 @@ async def test_reconcile_takes_the_venue_position_when_fills_are_missing(
     store.conn.execute("UPDATE positions SET qty = '3'")  # corrupted/stale local view
     found = await m.reconcile()
     assert [d.kind for d in found] == ["position_mismatch"]
-    assert store.positions("paper")[0].qty == D(1)
+    assert store.positions.find("paper")[0].qty == D(1)
 
 
 async def test_brackets_are_placed_after_the_fill_and_cancel_each_other(
@@ -222,14 +222,14 @@ async def test_brackets_are_placed_after_the_fill_and_cancel_each_other(
     b = paper(tmp_path)
     m = oms(store, b)
     parent = await m.submit(m.build("BTC/USDT", Side.BUY, "1", sl="90", tp="110"))
-    sl, tp = store.order(f"{parent.client_id}-sl"), store.order(f"{parent.client_id}-tp")
+    sl, tp = store.orders.get(f"{parent.client_id}-sl"), store.orders.get(f"{parent.client_id}-tp")
     assert sl is not None and sl.type is OrderType.STOP and sl.stop == D(90)
     assert tp is not None and tp.type is OrderType.LIMIT and tp.status is OrderStatus.OPEN
     b.on_tick(Tick(0, "BTC/USDT", 111.0, 112.0, 112.0, 5.0))  # trades through the take-profit
     await m.sync()
-    assert store.order(tp.client_id).status is OrderStatus.FILLED  # type: ignore[union-attr]
-    assert store.order(sl.client_id).status is OrderStatus.CANCELLED  # type: ignore[union-attr]
-    assert store.positions("paper")[0].qty == 0
+    assert store.orders.get(tp.client_id).status is OrderStatus.FILLED  # type: ignore[union-attr]
+    assert store.orders.get(sl.client_id).status is OrderStatus.CANCELLED  # type: ignore[union-attr]
+    assert store.positions.find("paper")[0].qty == 0
 
 
 async def test_brackets_of_a_confirmed_live_order_are_not_asked_again(
@@ -247,7 +247,7 @@ async def test_brackets_of_a_confirmed_live_order_are_not_asked_again(
     m = oms(store, paper(tmp_path, Live), live_enabled=True, confirm=yes)
     parent = await m.submit(m.build("BTC/USDT", Side.BUY, "1", sl="90", tp="110"))
     assert asked == [parent.client_id]
-    assert store.order(f"{parent.client_id}-sl").status is OrderStatus.OPEN  # type: ignore[union-attr]
+    assert store.orders.get(f"{parent.client_id}-sl").status is OrderStatus.OPEN  # type: ignore[union-attr]
 
 
 async def test_a_live_order_that_risk_rejects_is_never_put_to_the_user(
@@ -295,13 +295,13 @@ async def test_partial_fill_then_the_rest_on_the_next_book(store: Store, tmp_pat
     assert o.status is OrderStatus.PARTIALLY_FILLED and o.filled_qty == D(10)
     b.on_book(standard_book())
     await m.sync()
-    done = store.order(o.client_id)
+    done = store.orders.get(o.client_id)
     assert done is not None and done.status is OrderStatus.FILLED and done.filled_qty == D(12)
-    assert [f.qty for f in store.fills(client_id=o.client_id)] == [D(5), D(5), D(2)]
-    assert store.positions("paper")[0].qty == D(12)
+    assert [f.qty for f in store.fills.find(client_id=o.client_id)] == [D(5), D(5), D(2)]
+    assert store.positions.find("paper")[0].qty == D(12)
     statuses = [
         r["detail"]
-        for r in reversed(store.audit_log(100))
+        for r in reversed(store.audit.recent(100))
         if r["subject"] == o.client_id and r["action"] == "order.status"
     ]
     assert [s.split('"to": "')[1].split('"')[0] for s in statuses] == [
@@ -327,17 +327,17 @@ async def test_in_flight_submit_gets_a_grace_period_and_a_late_arrival_is_revive
     assert o.status is OrderStatus.SUBMITTING
     now[0] += 5 * 10**9
     assert await m.reconcile() == []  # still in flight: neither rejected nor duplicated
-    assert store.order(o.client_id).status is OrderStatus.SUBMITTING  # type: ignore[union-attr]
+    assert store.orders.get(o.client_id).status is OrderStatus.SUBMITTING  # type: ignore[union-attr]
     now[0] += 60 * 10**9
     found = await m.reconcile()
     assert [d.kind for d in found] == ["never_reached_venue"]
-    assert store.order(o.client_id).status is OrderStatus.REJECTED  # type: ignore[union-attr]
+    assert store.orders.get(o.client_id).status is OrderStatus.REJECTED  # type: ignore[union-attr]
     b.submit_now(o)  # the request arrives at the venue after all
     found = await m.reconcile()
     assert [d.kind for d in found] == ["revived"]
-    revived = store.order(o.client_id)
+    revived = store.orders.get(o.client_id)
     assert revived is not None and revived.status is OrderStatus.OPEN
-    assert [x.client_id for x in store.orders(open_only=True)] == [o.client_id]
+    assert [x.client_id for x in store.orders.find(open_only=True)] == [o.client_id]
 
 
 async def test_a_kill_switch_engaged_elsewhere_cancels_through_the_oms(
@@ -352,7 +352,7 @@ async def test_a_kill_switch_engaged_elsewhere_cancels_through_the_oms(
     await shared.engage("telegram:42", "/kill")
     assert m.kill_switch
     assert (await b.order(resting.client_id)).status is OrderStatus.CANCELLED  # type: ignore[union-attr]
-    assert store.order(resting.client_id).status is OrderStatus.CANCELLED  # type: ignore[union-attr]
+    assert store.orders.get(resting.client_id).status is OrderStatus.CANCELLED  # type: ignore[union-attr]
     blocked = await m.submit(m.build("BTC/USDT", Side.BUY, "1"))
     assert blocked.status is OrderStatus.REJECTED
     shared.release("telegram:42")
@@ -368,7 +368,7 @@ async def test_listeners_hear_each_fill_once_and_each_rejection_after_it_is_stor
 
     def listener(event: object) -> None:
         if isinstance(event, Order):  # the rejection is already on disk when we hear it
-            assert store.order(event.client_id).status is OrderStatus.REJECTED  # type: ignore[union-attr]
+            assert store.orders.get(event.client_id).status is OrderStatus.REJECTED  # type: ignore[union-attr]
         heard.append(event)
 
     def broken(event: object) -> None:

@@ -4,14 +4,14 @@ from decimal import Decimal as D
 
 from engine.model import Position
 from tests.helpers import random_bars
-from workstation.store.store import Store
+from workstation.store import Store
 from workstation.trading.risk_report import var_report
 
 
 def test_var_from_stored_bars_scales_with_exposure_and_names_missing_history(
     store: Store,
 ) -> None:
-    store.upsert_candles(random_bars(400, seed=3), "AAA", "1h", "demo")
+    store.candles.upsert(random_bars(400, seed=3), "AAA", "1h", "demo")
     one = var_report(store, [Position("AAA", D(10), D(100))], lambda s: 100.0, "1h", 300)
     two = var_report(store, [Position("AAA", D(20), D(100))], lambda s: 100.0, "1h", 300)
     var1, cvar1 = one.levels[0.95]

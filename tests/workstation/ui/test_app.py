@@ -7,7 +7,7 @@ from rich.text import Text
 from feeds.demo import DemoFeed
 from widgets.watchlist import Watchlist
 from workstation.runtime.config import Settings
-from workstation.store.store import Store
+from workstation.store import Store
 from workstation.ui.app import QwsApp
 
 
@@ -37,11 +37,11 @@ async def test_watchlist_updates_from_the_demo_feed_and_bars_are_stored(store: S
         await _wait_for(lambda: watchlist.get_cell("EURUSD", "bid").plain != first)
         await _wait_for(lambda: app.bars_stored > 0)
         await pilot.press("q")
-    assert store.venues_for("BTC/USDT", "1m") == ["demo"]
+    assert store.candles.venues("BTC/USDT", "1m") == ["demo"]
 
 
 async def test_saved_watchlist_wins_and_unknown_symbols_are_left_out(store: Store) -> None:
-    store.set_watchlist(["XAUUSD", "NOT/REAL", "EURUSD"])
+    store.watchlists.set(["XAUUSD", "NOT/REAL", "EURUSD"])
     app = QwsApp(DemoFeed(tick_interval_s=0.01), store, Settings.load(environ={}))
     async with app.run_test(size=(100, 30)):
         watchlist = app.screen.query_one(Watchlist)
@@ -66,3 +66,13 @@ async def test_the_status_line_shows_the_feeds_health(store: Store) -> None:
         status = str(app.dashboard.query_one("#status", Static).render())
         assert "reconnecting · reconnects 2" in status
         assert "bad input dropped 1 (nan_price 1)" in status
+
+
+def test_the_symbols_asked_for_win_then_the_saved_list_then_the_default() -> None:
+    from workstation.ui.app import choose_symbols
+
+    known = ["A", "B", "C"]
+    assert choose_symbols(["C", "X"], ["B"], ["A"], known) == ["C"]
+    assert choose_symbols(None, ["B", "A"], ["C"], known) == ["B", "A"]
+    assert choose_symbols(None, None, ["C"], known) == ["C"]
+    assert choose_symbols(["X"], None, None, known) == known  # none left: all of the feed's

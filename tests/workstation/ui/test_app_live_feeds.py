@@ -19,7 +19,7 @@ from tests.feeds.servers import ok, resource, rest_stand_in, ws_server
 from widgets.watchlist import Watchlist
 from workstation.runtime.config import Settings
 from workstation.runtime.feed_factory import make_feed
-from workstation.store.store import Store
+from workstation.store import Store
 from workstation.ui.app import QwsApp
 
 
@@ -73,15 +73,15 @@ async def test_run_binance_streams_quotes_to_the_watchlist_and_bars_to_the_store
                     cell = watchlist.get_cell(symbol, "last")
                     assert isinstance(cell, Text) and cell.plain not in ("", "—")
                 await _wait_for(lambda: app.bars_stored >= 10)
-                await _wait_for(lambda: store.instrument("ETH/USDT", "binance") is not None)
+                await _wait_for(lambda: store.instruments.get("ETH/USDT", "binance") is not None)
                 assert watchlist.decimals["BTC/USDT"] == 2  # the venue's tick, not a guess
                 assert not app.feed_error
                 await pilot.press("q")
     params = subscriptions[0]["params"]
     assert "btcusdt@kline_1m" in params and "ethusdt@trade" in params
-    assert store.venues_for("BTC/USDT", "1m") == ["binance"]
-    assert store.candle_count("ETH/USDT", "1m", "binance") >= 5
-    btc = store.instrument("BTC/USDT", "binance")
+    assert store.candles.venues("BTC/USDT", "1m") == ["binance"]
+    assert store.candles.count("ETH/USDT", "1m", "binance") >= 5
+    btc = store.instruments.get("BTC/USDT", "binance")
     assert btc is not None and str(btc.lot_size) == "0.00001" and str(btc.min_notional) == "5"
 
 

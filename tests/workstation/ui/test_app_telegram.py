@@ -15,7 +15,7 @@ from tests.telegram_api import FakeBotApi, parse_telegram_html
 from tests.workstation.ui.ui_helpers import frozen_clock, wait_for
 from widgets.log_pane import LogPane
 from workstation.runtime.config import Settings
-from workstation.store.store import Store
+from workstation.store import Store
 from workstation.ui.app import QwsApp
 
 TOKEN = "777001:APP-test-token-abcdefghijklmnop"
@@ -99,5 +99,5 @@ async def test_fills_rejections_and_kill_travel_between_screen_and_chat(
             api.push_callback(CHAT, data, ask.message_id)
             await wait_for(lambda: oms.kill_switch)
             await wait_for(
-                lambda: store.order(resting.client_id).status is OrderStatus.CANCELLED  # type: ignore[union-attr]
+                lambda: store.orders.get(resting.client_id).status is OrderStatus.CANCELLED  # type: ignore[union-attr]
             )

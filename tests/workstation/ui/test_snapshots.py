@@ -7,6 +7,7 @@ Update after an intended change with ``pytest --snapshot-update`` and look at th
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 
 import pytest
 from textual.pilot import Pilot
@@ -18,7 +19,7 @@ from widgets.chart import Chart
 from widgets.cycle_panel import CyclePanel
 from widgets.watchlist import Watchlist
 from workstation.runtime.config import Settings
-from workstation.store.store import Store
+from workstation.store import Store
 from workstation.ui.app import QwsApp
 from workstation.ui.screens.backtest import BacktestScreen
 
@@ -46,8 +47,7 @@ async def _settle(pilot: Pilot) -> None:
     await pilot.pause()
     panel = dashboard.query_one(CyclePanel)
     assert panel.result is not None
-    panel.result.elapsed_ms = 0.0  # wall-clock run time: frozen like the clock
-    panel.refresh()
+    panel.set_result(replace(panel.result, elapsed_ms=0.0))  # wall-clock run time: frozen too
     app.refresh_status()
     await _still_cursors(pilot)
 

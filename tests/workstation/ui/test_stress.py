@@ -15,7 +15,7 @@ from widgets.chart import Chart
 from widgets.command_bar import CommandBar
 from widgets.watchlist import Watchlist
 from workstation.runtime.config import Settings
-from workstation.store.store import Store
+from workstation.store import Store
 from workstation.ui.app import QwsApp
 from workstation.ui.screens.help import HelpScreen
 

@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 from feeds.demo import DemoFeed
 from workstation.runtime.config import Settings
-from workstation.store.store import Store
+from workstation.store import Store
 from workstation.ui.app import QwsApp
 
 FROZEN_NS = 1_795_000_000_000_000_000  # 2026-11-18T07:46:40Z, a fixed "now" for repeatable screens

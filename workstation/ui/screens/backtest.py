@@ -1,12 +1,11 @@
 """The backtest screen: strategy, parameters and data in; progress, stats, equity and trades out.
 
-The run happens in a thread worker (the engine is loaded there, never on the UI thread);
-progress reaches the bar through ``call_from_thread``.
+The bars come from the market data the screen is given; the run happens on the engine thread
+(the engine is loaded there, never on the UI thread), and the progress bar moves between steps.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any, ClassVar
 
 from textual import on, work
@@ -27,6 +26,7 @@ from textual.widgets import (
 )
 
 from engine.commands import TIMEFRAMES, CommandError, _param_value
+from workstation.ui.screens.services import MarketData
 
 KEY_STATS = (
     ("return_pct", "Return %", "{:+.2f}"),
@@ -98,14 +98,15 @@ class BacktestScreen(Screen[None]):
 
     def __init__(
         self,
-        symbols: Sequence[str],
+        market: MarketData,
         symbol: str,
         timeframe: str = "1m",
         strategy: str = "sma_cross",
         params: dict[str, Any] | None = None,
     ) -> None:
         super().__init__(id="backtest")
-        self.symbols = list(symbols)
+        self.market = market
+        self.symbols = list(market.symbols())
         self.symbol = symbol if symbol in self.symbols else self.symbols[0]
         self.timeframe = timeframe if timeframe in TIMEFRAMES else "1m"
         self.strategy = strategy
@@ -197,9 +198,8 @@ class BacktestScreen(Screen[None]):
 
         progress = self.query_one("#bt-progress", ProgressBar)
         stats = self.query_one("#bt-stats", Static)
-        app: Any = self.app
         try:
-            frame = await app.feed.history(symbol, timeframe, limit=bars)
+            frame = await self.market.history(symbol, timeframe, limit=bars)
         except Exception as exc:
             stats.update(f"[red]no {timeframe} history for {symbol}: {exc}[/red]")
             return

@@ -1,17 +1,18 @@
 """The dashboard: watchlist, chart, panels (book, cycles, signals, positions, orders, log),
 the command bar and the status line. The default screen of ``qws``.
 
-The screen routes the app's messages to its widgets and turns user intents (keys, commands)
-into app calls. Loading history and computing overlays/cycles run in workers, so nothing here
-blocks the UI thread; heavy engine modules are imported inside those workers.
+The screen routes the app's messages to its widgets and posts the user's intents (keys,
+commands) up to the app as messages (:mod:`workstation.ui.screens.messages`). What it reads, it
+is given: the feed's symbols and history, the settings, the clock. Loading history and computing
+overlays/cycles run in workers, so nothing here blocks the UI thread; heavy engine modules are
+imported inside those workers.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import time
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 from textual import on, work
 from textual.app import ComposeResult
@@ -19,13 +20,14 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.lazy import Lazy
 from textual.screen import Screen
+from textual.widget import Widget
 from textual.widgets import Footer, Header, Static, TabbedContent, TabPane
 
 from engine.commands import Command, CommandError, parse
-from engine.model import Bar, Instrument, Order, OrderType, Side, Tick
+from engine.model import Bar, Order, OrderType, Side, Tick
 from widgets.chart import Chart, Overlay
 from widgets.command_bar import CommandBar
-from widgets.cycle_panel import CyclePanel
+from widgets.cycle_panel import CyclePanel, CycleResult
 from widgets.log_pane import LogPane
 from widgets.order_book import OrderBookLadder
 from widgets.orders_table import OrdersTable
@@ -33,23 +35,27 @@ from widgets.positions_table import PositionsTable
 from widgets.signals_feed import SignalsFeed
 from widgets.watchlist import Watchlist
 from workstation.runtime.engine_thread import run_engine
-from workstation.ui.messages import (
+from workstation.ui.screens.messages import (
     BarClosed,
     BookUpdated,
+    CancelRequested,
     CyclesComputed,
-    LogLine,
+    HelpRequested,
     OrderUpdated,
     PositionsUpdated,
     QuoteUpdated,
     ReferencePrice,
+    SignalFound,
     SignalRaised,
+    TicketRequested,
+    TradeRequested,
+    UnwatchRequested,
+    WatchRequested,
 )
 from workstation.ui.screens.order_ticket import TicketDraft
+from workstation.ui.screens.services import MarketData, Preferences, price_decimals
 
-if TYPE_CHECKING:
-    from workstation.ui.app import QwsApp
-
-W = TypeVar("W")
+W = TypeVar("W", bound=Widget)
 TIMEFRAME_KEYS = {"1": "1m", "2": "5m", "3": "15m", "4": "1h", "5": "4h", "6": "1d"}
 HISTORY_BARS = 600
 
@@ -92,10 +98,6 @@ def _run_scan(
     return scan(frames, timeframe, EnsembleSettings.from_mapping(settings), qpe_detector(backend))
 
 
-def indicators_available() -> bool:
-    return importlib.util.find_spec("engine.signals.indicators") is not None
-
-
 class DashboardScreen(Screen[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("colon", "command", "Command", id="dashboard.command"),
@@ -116,14 +118,23 @@ class DashboardScreen(Screen[None]):
 
     def __init__(
         self,
+        market: MarketData,
+        preferences: Preferences,
         symbols: Sequence[str],
         decimals: dict[str, int],
         timeframe: str = "1m",
+        clock: Callable[[], int] = time.time_ns,
         show_clock: bool = True,
     ) -> None:
+        """``timeframe`` is the one the feed streams (closed bars are scanned on it) and the
+        chart's first; ``decimals`` the price precision of each symbol."""
         super().__init__(id="dashboard")
+        self.market = market
+        self.preferences = preferences
+        self.clock = clock
         self._symbols = list(symbols)
         self._decimals = decimals
+        self.stream_timeframe = timeframe
         self.timeframe = timeframe
         self.symbol = self._symbols[0] if self._symbols else ""
         self.show_clock = show_clock
@@ -136,12 +147,8 @@ class DashboardScreen(Screen[None]):
         self._busy: set[str] = set()
         self._watchlist: Watchlist | None = None
         self._chart: Chart | None = None
-        self._positions: PositionsTable | None = None
+        self._positions_table: PositionsTable | None = None
         self._again: set[str] = set()
-
-    @property
-    def qws(self) -> QwsApp:
-        return self.app  # type: ignore[return-value]
 
     def compose(self) -> ComposeResult:
         yield Header(show_clock=self.show_clock)
@@ -159,7 +166,7 @@ class DashboardScreen(Screen[None]):
                 with TabPane("Orders", id="tab-orders"):
                     yield Lazy(OrdersTable(id="orders"))
                 with TabPane("Log", id="tab-log"):
-                    yield Lazy(LogPane(clock=self.qws.clock, id="log"))
+                    yield Lazy(LogPane(clock=self.clock, id="log"))
             with Vertical(id="book-box"):
                 yield OrderBookLadder(id="book")
         yield CommandBar(id="command")
@@ -173,7 +180,7 @@ class DashboardScreen(Screen[None]):
         if self.symbol:
             self.select(self.symbol, self.timeframe)
         self.log_line(f"{len(self._symbols)} symbols · press f1 for help, : for commands")
-        self.set_timer(float(self.qws.setting("app.engine_delay_s", 1.0)), self.start_engine)
+        self.set_timer(float(self.preferences.get("app.engine_delay_s", 1.0)), self.start_engine)
 
     def start_engine(self) -> None:
         """Let the engine (numba, qiskit) load now that the screen is up: importing them in a
@@ -230,32 +237,32 @@ class DashboardScreen(Screen[None]):
         panes.first().add(text, severity)
 
     # -- data from the app ------------------------------------------------------------------
-    def on_quote(self, tick: Tick) -> None:
+    def show_quote(self, tick: Tick) -> None:
         self.watchlist.update_quote(tick)
         if tick.symbol == self.symbol:
             self.chart.add_tick(tick)
-        if self._positions is None:
+        if self._positions_table is None:
             found = self.query(PositionsTable)
             if not found:
                 return  # still mounting (lazy pane); it gets marks with its first positions
-            self._positions = found.first()
-        if self._positions.positions:
-            self._positions.update_mark(tick.symbol, tick.mid)
+            self._positions_table = found.first()
+        if self._positions_table.positions:
+            self._positions_table.update_mark(tick.symbol, tick.mid)
 
     @on(QuoteUpdated)
-    def _quote(self, message: QuoteUpdated) -> None:
-        self.on_quote(message.tick)
+    def _on_quote(self, message: QuoteUpdated) -> None:
+        self.show_quote(message.tick)
 
     @on(ReferencePrice)
-    def _reference(self, message: ReferencePrice) -> None:
-        self.watchlist.reference[message.symbol] = message.price
+    def _on_reference(self, message: ReferencePrice) -> None:
+        self.watchlist.set_reference(message.symbol, message.price)
 
     @on(BookUpdated)
-    def _book(self, message: BookUpdated) -> None:
+    def _on_book(self, message: BookUpdated) -> None:
         self.query_one(OrderBookLadder).set_book(message.book)
 
     @on(BarClosed)
-    def _bar(self, message: BarClosed) -> None:
+    def _on_bar(self, message: BarClosed) -> None:
         bar: Bar = message.bar
         if bar.symbol == self.symbol and bar.timeframe == self.timeframe:
             self.compute_overlays()
@@ -272,7 +279,7 @@ class DashboardScreen(Screen[None]):
         due, self._scan_due = sorted(self._scan_due), set()
         if due:
             self._busy.add("scan")
-            self.scan(due, self.qws.timeframe, quiet=True)
+            self.scan(due, self.stream_timeframe, quiet=True)
 
     @work(group="scan")
     async def scan(
@@ -286,40 +293,39 @@ class DashboardScreen(Screen[None]):
                 self._busy.discard("scan")
 
     async def _scan(self, symbols: Sequence[str], timeframe: str, quiet: bool) -> None:
-        bars = int(self.qws.setting("scan.bars", 256))
+        bars = int(self.preferences.get("scan.bars", 256))
         frames = {}
         for symbol in symbols:
             try:
-                frames[symbol] = await self.qws.feed.history(symbol, timeframe, limit=bars)
+                frames[symbol] = await self.market.history(symbol, timeframe, limit=bars)
             except Exception as exc:
                 self.log_line(f"scan {symbol}: no history ({exc})", "warning")
         if not quiet:
             self.log_line(f"scanning {len(frames)} symbol(s) on {timeframe}…")
-        settings = self.qws.settings.section("signals")
-        backend = str(self.qws.setting("cycles.backend", "statevector"))
+        settings = self.preferences.section("signals")
+        backend = str(self.preferences.get("cycles.backend", "statevector"))
         try:
             results = await run_engine(_run_scan, frames, timeframe, settings, backend)
         except Exception as exc:
             self.log_line(f"scan failed: {type(exc).__name__}: {exc}", "error")
             return
-        venue = getattr(self.qws.feed, "venue", self.qws.feed.name)
         for result in results:
             if result.signal is None:
                 if not quiet:
                     self.log_line(f"{result.symbol}: no signal ({result.reason})")
                 continue
-            self.qws.record_signal(result.signal, venue)
+            self.post_message(SignalFound(result.signal))
             self.post_message(SignalRaised(result.signal))
         if not quiet:
             self.log_line(f"scan done: {sum(r.signal is not None for r in results)} signal(s)")
 
     @on(SignalRaised)
-    def _signal(self, message: SignalRaised) -> None:
+    def _on_signal(self, message: SignalRaised) -> None:
         self._with(SignalsFeed, lambda feed: feed.add_signal(message.signal))
         self.watchlist.set_signal(message.signal)
 
     @on(OrderUpdated)
-    def _order(self, message: OrderUpdated) -> None:
+    def _on_order(self, message: OrderUpdated) -> None:
         self._with(OrdersTable, lambda table: table.update_order(message.order))
         o = message.order
         self.log_line(f"order {o.client_id[:8]} {o.side} {o.qty:f} {o.symbol}: {o.status}")
@@ -328,25 +334,22 @@ class DashboardScreen(Screen[None]):
         self._with(OrdersTable, lambda table: table.set_orders(orders))
 
     @on(PositionsUpdated)
-    def _positions(self, message: PositionsUpdated) -> None:
+    def _on_positions(self, message: PositionsUpdated) -> None:
         self._with(PositionsTable, lambda table: table.set_positions(message.positions))
 
     @on(CyclesComputed)
-    def _cycles(self, message: CyclesComputed) -> None:
-        if message.symbol != self.symbol:
+    def _on_cycles(self, message: CyclesComputed) -> None:
+        result = message.result
+        if result.symbol != self.symbol:
             return
-        self.query_one(CyclePanel).set_result(message)
-        if message.phase is not None:
-            p = message.phase
+        self.query_one(CyclePanel).set_result(result)
+        if result.phase is not None:
+            p = result.phase
             self.chart.set_turns([(p.bars_to_trough, "trough"), (p.bars_to_peak, "peak")])
-
-    @on(LogLine)
-    def _log(self, message: LogLine) -> None:
-        self.log_line(message.text, message.severity)
 
     # -- selection and chart ----------------------------------------------------------------
     @on(Watchlist.Highlighted)
-    def _row(self, event: Watchlist.Highlighted) -> None:
+    def _on_row(self, event: Watchlist.Highlighted) -> None:
         if event.symbol != self.symbol:
             self.select(event.symbol, self.timeframe)
 
@@ -360,7 +363,7 @@ class DashboardScreen(Screen[None]):
     @work(exclusive=True, group="history")
     async def load_history(self, symbol: str, timeframe: str) -> None:
         try:
-            frame = await self.qws.feed.history(symbol, timeframe, limit=HISTORY_BARS)
+            frame = await self.market.history(symbol, timeframe, limit=HISTORY_BARS)
         except Exception as exc:
             self.chart.set_message(f"no history for {symbol} {timeframe}: {exc}")
             self.log_line(f"history {symbol} {timeframe}: {exc}", "error")
@@ -375,7 +378,7 @@ class DashboardScreen(Screen[None]):
 
     # -- engine work: one run at a time per kind; requests while one runs coalesce into one rerun
     def compute_overlays(self) -> None:
-        if self.engine_ready and indicators_available():
+        if self.engine_ready:
             self._request("overlays", self._overlays_worker)
 
     def detect_cycles(self) -> None:
@@ -421,9 +424,9 @@ class DashboardScreen(Screen[None]):
         from engine.signals.cycles import CycleInputError
 
         symbol, timeframe = self.symbol, self.timeframe
-        window = int(self.qws.setting("cycles.window", 64))
-        backend = str(self.qws.setting("cycles.backend", "statevector"))
-        shots = int(self.qws.setting("cycles.shots", 4096))
+        window = int(self.preferences.get("cycles.window", 64))
+        backend = str(self.preferences.get("cycles.backend", "statevector"))
+        shots = int(self.preferences.get("cycles.shots", 4096))
         close = self.chart.bars()["close"].to_numpy()
         panel = self.query_one(CyclePanel)
         try:
@@ -432,11 +435,11 @@ class DashboardScreen(Screen[None]):
             panel.set_status(f"{symbol} {timeframe}: {exc}")
             return
         self.cycle_runs += 1
-        message = CyclesComputed(
-            symbol, timeframe, folded, report.cycles, report.phase,
+        result = CycleResult(
+            symbol, timeframe, folded, tuple(report.cycles), report.phase,
             report.elapsed_ms, report.backend,
         )  # fmt: skip
-        self.post_message(message)
+        self.post_message(CyclesComputed(result))
 
     # -- actions ----------------------------------------------------------------------------
     def action_timeframe(self, timeframe: str) -> None:
@@ -444,6 +447,9 @@ class DashboardScreen(Screen[None]):
             self.select(self.symbol, timeframe)
 
     def action_command(self) -> None:
+        self.open_command_bar()
+
+    def open_command_bar(self) -> None:
         self.query_one(CommandBar).open()
 
     def action_search(self) -> None:
@@ -460,34 +466,46 @@ class DashboardScreen(Screen[None]):
                 self.show_symbol(symbol, add=add)
 
         title = "Add to watchlist" if add else "Go to symbol"
-        self.app.push_screen(SymbolSearch(self.qws.feed.symbols(), text, title), chosen)
+        self.app.push_screen(SymbolSearch(self.market.symbols(), text, title), chosen)
 
     def show_symbol(self, symbol: str, add: bool = True, timeframe: str | None = None) -> None:
         if symbol not in self.watchlist.symbols:
             if not add:
                 self.log_line(f"{symbol} is not on the watchlist; adding it")
-            self.qws.watch(symbol)
+            self.add_to_watchlist(symbol)
         self.watchlist.select_symbol(symbol)
         self.select(symbol, timeframe or self.timeframe)
 
     def add_to_watchlist(self, symbol: str) -> None:
-        decimals = self.qws.decimals_for(symbol)
+        """A row for ``symbol`` now (the chart and the book need its precision at once); the
+        app then streams it and saves the list (:class:`WatchRequested`)."""
+        if symbol in self.watchlist.symbols:
+            return
+        if symbol not in self.market.symbols():
+            self.log_line(f"{symbol}: not a symbol of the {self.market.name} feed", "error")
+            return
+        decimals = price_decimals(self.market, symbol)
         self._decimals[symbol] = decimals
         self.watchlist.add_symbol(symbol, decimals)
+        self.post_message(WatchRequested(symbol))
 
     def action_remove_symbol(self) -> None:
         symbol = self.watchlist.selected_symbol()
-        if symbol and len(self.watchlist.symbols) > 1:
-            self.qws.unwatch(symbol)
+        if symbol:
+            self.remove_from_watchlist(symbol)
 
     def remove_from_watchlist(self, symbol: str) -> None:
+        """Drop the row (never the last one); the app stops streaming it and saves the list."""
+        if symbol not in self.watchlist.symbols or len(self.watchlist.symbols) == 1:
+            return
         self.watchlist.remove_symbol(symbol)
         if symbol == self.symbol and self.watchlist.symbols:
             self.watchlist.select_symbol(self.watchlist.symbols[0])
             self.select(self.watchlist.symbols[0], self.timeframe)
+        self.post_message(UnwatchRequested(symbol))
 
     def action_ticket(self, side: str, draft: TicketDraft | None = None) -> None:
-        self.qws.open_ticket(draft or TicketDraft(self.symbol, Side(side)))
+        self.post_message(TicketRequested(draft or TicketDraft(self.symbol, Side(side))))
 
     def action_cancel_order(self) -> None:
         found = self.query(OrdersTable)
@@ -495,7 +513,7 @@ class DashboardScreen(Screen[None]):
         if client_id is None:
             self.log_line("no open order selected (Orders tab)", "warning")
             return
-        self.qws.cancel_order(client_id)
+        self.post_message(CancelRequested(client_id))
 
     def action_backtest(self, command: Command | None = None) -> None:
         from workstation.ui.screens.backtest import BacktestScreen
@@ -503,7 +521,7 @@ class DashboardScreen(Screen[None]):
         e = command.entities if command else {}
         self.app.push_screen(
             BacktestScreen(
-                self.qws.feed.symbols(),
+                self.market,
                 e.get("symbol") or self.symbol,
                 e.get("timeframe") or self.timeframe,
                 e.get("strategy", "sma_cross"),
@@ -514,7 +532,7 @@ class DashboardScreen(Screen[None]):
     def action_settings(self) -> None:
         from workstation.ui.screens.settings import SettingsScreen
 
-        self.app.push_screen(SettingsScreen())
+        self.app.push_screen(SettingsScreen(self.preferences))
 
     def action_next_theme(self) -> None:
         themes = sorted(self.app.available_themes)
@@ -527,9 +545,13 @@ class DashboardScreen(Screen[None]):
     def _entered(self, message: CommandBar.Entered) -> None:
         self.run_command(message.text)
 
+    def command_symbols(self) -> list[str]:
+        """The symbols a typed command may name (the feed's)."""
+        return self.market.symbols()
+
     def run_command(self, text: str) -> Command | None:
         try:
-            command = parse(text, self.qws.feed.symbols())
+            command = parse(text, self.command_symbols())
         except CommandError as exc:
             self.log_line(f"{text}: {exc}", "warning")
             self.notify(str(exc), title="Command", severity="warning", timeout=6)
@@ -548,7 +570,7 @@ class DashboardScreen(Screen[None]):
             )  # fmt: skip
             if e["symbol"] not in self.watchlist.symbols:
                 self.show_symbol(e["symbol"])
-            self.qws.open_ticket(draft)
+            self.post_message(TicketRequested(draft))
         elif intent == "chart":
             self.show_symbol(e.get("symbol") or self.symbol, timeframe=e.get("timeframe"))
         elif intent == "timeframe":
@@ -556,7 +578,7 @@ class DashboardScreen(Screen[None]):
         elif intent == "watch_add":
             self.show_symbol(e["symbol"])
         elif intent == "watch_remove":
-            self.qws.unwatch(e["symbol"])
+            self.remove_from_watchlist(e["symbol"])
         elif intent == "search":
             self._open_search(e["text"], add=False)
         elif intent == "backtest":
@@ -564,7 +586,7 @@ class DashboardScreen(Screen[None]):
         elif intent == "settings":
             self.action_settings()
         elif intent == "help":
-            self.app.action_help()  # type: ignore[attr-defined]
+            self.post_message(HelpRequested())
         elif intent == "theme":
             if e["theme"] in self.app.available_themes:
                 self.app.theme = e["theme"]
@@ -572,11 +594,7 @@ class DashboardScreen(Screen[None]):
                 self.log_line(f"no theme {e['theme']!r}; ctrl+t cycles themes", "warning")
         elif intent == "quit":
             self.app.exit()
+        elif intent == "scan":
+            self.scan(e.get("symbols") or self.watchlist.symbols, e.get("timeframe"))
         else:
-            self.qws.trade_command(command)
-
-    def instrument(self) -> Instrument:
-        return self.qws.instrument(self.symbol)
-
-    def now(self) -> int:
-        return int(self.qws.clock() if self.qws.clock else time.time_ns())
+            self.post_message(TradeRequested(command))

@@ -128,8 +128,11 @@ class OrderTicket(ModalScreen[Order | None]):
     def build(self) -> Order:
         """The order as it would be sent (rounded to the grid), or a ModelError saying why not."""
         inst = self.instrument
-        side = self.query_one("#side", Select).value
-        kind = self.query_one("#type", Select).value
+        side_value = self.query_one("#side", Select).value
+        kind_value = self.query_one("#type", Select).value
+        if not isinstance(side_value, str) or not isinstance(kind_value, str):  # Select.NULL
+            raise ModelError("choose a side and an order type")
+        side, kind = Side(side_value), OrderType(kind_value)
         raw_qty = _optional(self.query_one("#qty", Input).value, "quantity")
         if raw_qty is None:
             raise ModelError("enter a quantity")
@@ -145,8 +148,8 @@ class OrderTicket(ModalScreen[Order | None]):
         return Order(
             client_id=new_client_id(),
             symbol=inst.symbol,
-            side=Side(side),
-            type=OrderType(kind),
+            side=side,
+            type=kind,
             qty=qty,
             price=price if kind is OrderType.LIMIT else None,
             stop=price if kind is OrderType.STOP else None,

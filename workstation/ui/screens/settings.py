@@ -1,9 +1,9 @@
 """The settings screen: feed, theme, quality gate, risk limits, and secrets.
 
-Plain settings are saved in the store's settings table (audited) and override the config file
-for this database. API keys and bot tokens go to the OS keyring through
-:mod:`workstation.runtime.secrets` from password inputs; they are never shown again, only whether
-one is set (and where).
+Plain settings are saved through the :class:`Preferences` the screen is given (the store's
+settings table, audited) and override the config file for this database. API keys and bot
+tokens go to the OS keyring through :mod:`workstation.runtime.secrets` from password inputs;
+they are never shown again, only whether one is set (and where).
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from textual.screen import Screen
 from textual.widgets import Button, Footer, Input, Label, Select, Static
 
 from workstation.runtime.secrets import SecretsError, set_secret
+from workstation.ui.screens.services import Preferences
 
 PLAIN: tuple[tuple[str, str, type], ...] = (
     ("app.feed", "Feed (on restart)", str),
@@ -62,20 +63,24 @@ class SettingsScreen(Screen[None]):
         Binding("ctrl+s", "save", "Save", id="settings.save"),
     ]
 
+    def __init__(self, preferences: Preferences) -> None:
+        super().__init__()
+        self.preferences = preferences
+
     def compose(self) -> ComposeResult:
-        app: Any = self.app
+        prefs = self.preferences
         with VerticalScroll(id="settings-body"):
             yield Static("[b]Settings[/b] — saved to this workstation's database", id="settings-h")
             with Grid(classes="settings-grid"):
                 yield Label("Theme")
-                themes = sorted(app.available_themes)
-                yield Select([(t, t) for t in themes], value=app.theme, allow_blank=False,
+                themes = sorted(self.app.available_themes)
+                yield Select([(t, t) for t in themes], value=self.app.theme, allow_blank=False,
                              compact=True, id="theme")  # fmt: skip
                 for key, label, _ in PLAIN:
                     yield Label(label)
-                    yield Input(str(app.setting(key, "")), compact=True, id=_id(key))
+                    yield Input(str(prefs.get(key, "")), compact=True, id=_id(key))
                 yield Label("Live trading")
-                live = "on" if app.setting("trading.live", False) else "off (paper)"
+                live = "on" if prefs.get("trading.live", False) else "off (paper)"
                 yield Static(f"{live} — change trading.live in the config file", id="live")
             yield Static("[b]Secrets[/b] — stored in the OS keyring, never shown", id="secrets-h")
             with Grid(classes="settings-grid secrets"):
@@ -97,7 +102,6 @@ class SettingsScreen(Screen[None]):
         yield Footer()
 
     def action_save(self) -> None:
-        app: Any = self.app
         errors, saved = [], []
         for key, label, kind in PLAIN:
             raw = self.query_one(f"#{_id(key)}", Input).value
@@ -106,13 +110,13 @@ class SettingsScreen(Screen[None]):
             except ValueError as exc:
                 errors.append(f"{label}: {exc}")
                 continue
-            if value != app.setting(key, None):
-                app.store.set_setting(key, value)
+            if value != self.preferences.get(key, None):
+                self.preferences.save(key, value)
                 saved.append(key)
         theme = self.query_one("#theme", Select).value
-        if isinstance(theme, str) and theme != app.theme:
-            app.theme = theme
-            app.store.set_setting("app.theme", theme)
+        if isinstance(theme, str) and theme != self.app.theme:
+            self.app.theme = theme
+            self.preferences.save("app.theme", theme)
             saved.append("app.theme")
         for service, name, label in SECRETS:
             box = self.query_one(f"#{service}-{name}", Input)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from textual.widgets import DataTable, Input, ProgressBar, Select, Sparkline, Static
 
 from tests.workstation.ui.ui_helpers import make_app, wait_for
-from workstation.store.store import Store
+from workstation.store import Store
 from workstation.ui.screens.backtest import BacktestScreen
 
 

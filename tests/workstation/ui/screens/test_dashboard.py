@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 from rich.text import Text
 from textual import events
+from textual.message import Message
 from textual.widgets import Button, Input, Select, TabbedContent
 
 from engine.model import Side
@@ -19,9 +22,17 @@ from widgets.positions_table import PositionsTable
 from widgets.signals_feed import SignalsFeed
 from widgets.watchlist import FLASH_S, Watchlist
 from workstation.runtime.config import Settings
-from workstation.store.store import Store
+from workstation.store import Store
 from workstation.ui.app import QwsApp
 from workstation.ui.screens.help import HelpScreen
+from workstation.ui.screens.messages import (
+    HelpRequested,
+    SignalFound,
+    TicketRequested,
+    TradeRequested,
+    UnwatchRequested,
+    WatchRequested,
+)
 from workstation.ui.screens.order_ticket import OrderTicket
 from workstation.ui.screens.symbol_search import SymbolSearch
 
@@ -77,9 +88,9 @@ async def test_zoom_pan_and_crosshair(store: Store) -> None:
         assert chart.cursor == 3
         latest = chart.readout()
         await pilot.press("h")
-        assert chart.offset == 10 and chart.readout() != latest
+        assert chart.bars_back == 10 and chart.readout() != latest
         await pilot.press("end")
-        assert chart.offset == 0
+        assert chart.bars_back == 0
         await pilot.press("left", "left")
         assert chart.cursor is not None
         o = chart.bars()["open"].to_numpy()
@@ -106,8 +117,8 @@ async def test_ticket_rounds_to_the_lot_checks_risk_and_fills_on_paper(store: St
         assert ticket.verdict == "risk: OK"
         await pilot.press("enter")
         await wait_for(lambda: not isinstance(app.screen, OrderTicket))
-        await wait_for(lambda: bool(store.orders()) and store.orders()[0].status.is_final)
-        [order] = store.orders()
+        await wait_for(lambda: bool(store.orders.find()) and store.orders.find()[0].status.is_final)
+        [order] = store.orders.find()
         assert order.status.value == "FILLED" and str(order.filled_qty) == "0.12345"
         positions = app.dashboard.query_one(PositionsTable)
         await wait_for(lambda: "BTC/USDT" in positions.positions)
@@ -125,12 +136,12 @@ async def test_a_resting_limit_order_is_listed_and_cancelled(store: Store) -> No
         orders = app.dashboard.query_one(OrdersTable)
         await wait_for(lambda: len(orders.orders) == 1)
         [client_id] = orders.orders
-        assert store.order(client_id).status.value == "OPEN"  # type: ignore[union-attr]
+        assert store.orders.get(client_id).status.value == "OPEN"  # type: ignore[union-attr]
         app.dashboard.query_one(TabbedContent).active = "tab-orders"
         orders.focus()
         await pilot.press("c")
         await wait_for(lambda: not orders.orders)
-        assert store.order(client_id).status.value == "CANCELLED"  # type: ignore[union-attr]
+        assert store.orders.get(client_id).status.value == "CANCELLED"  # type: ignore[union-attr]
 
 
 async def test_kill_switch_makes_the_ticket_refuse(store: Store) -> None:
@@ -193,20 +204,20 @@ async def test_command_bar_charts_and_prefills_the_ticket(store: Store) -> None:
 
 
 async def test_add_and_remove_symbols_are_persisted(store: Store) -> None:
-    store.set_watchlist(["BTC/USDT", "EURUSD"])
+    store.watchlists.set(["BTC/USDT", "EURUSD"])
     app = make_app(store)
     async with app.run_test(size=(100, 30)) as pilot:
         watchlist = app.dashboard.query_one(Watchlist)
         await pilot.press("colon", *"add gbp", "enter")
-        await wait_for(lambda: "GBPUSD" in watchlist.symbols)
-        assert store.watchlist() == ["BTC/USDT", "EURUSD", "GBPUSD"]
+        await wait_for(lambda: "GBPUSD" in watchlist.symbols and "GBPUSD" in app.symbols)
+        assert store.watchlists.get() == ["BTC/USDT", "EURUSD", "GBPUSD"]
         await wait_for(lambda: isinstance(watchlist.get_cell("GBPUSD", "last"), Text)
                        and watchlist.get_cell("GBPUSD", "last").plain != "—")  # fmt: skip
         watchlist.select_symbol("EURUSD")
         watchlist.focus()
         await pilot.press("delete")
-        await wait_for(lambda: "EURUSD" not in watchlist.symbols)
-        assert store.watchlist() == ["BTC/USDT", "GBPUSD"]
+        await wait_for(lambda: "EURUSD" not in watchlist.symbols and "EURUSD" not in app.symbols)
+        assert store.watchlists.get() == ["BTC/USDT", "GBPUSD"]
 
 
 async def test_fuzzy_search_goes_to_a_symbol(store: Store) -> None:
@@ -252,7 +263,8 @@ async def test_help_lists_every_binding_with_its_id(store: Store) -> None:
 
 async def test_cycle_panel_overlays_and_a_scan_come_from_the_engine(store: Store) -> None:
     app = make_app(store)
-    async with app.run_test(size=(120, 36)):
+    seen: list[Message] = []
+    async with app.run_test(size=(120, 36), message_hook=seen.append):
         dashboard = app.dashboard
         panel = dashboard.query_one(CyclePanel)
         chart = dashboard.query_one(Chart)
@@ -269,10 +281,13 @@ async def test_cycle_panel_overlays_and_a_scan_come_from_the_engine(store: Store
         dashboard.run_command("scan btc eth")
         feed = dashboard.query_one(SignalsFeed)
         await wait_for(lambda: "scan done" in _log_text(app), timeout=30)
-        signals = store.signals()
+        await wait_for(lambda: len(store.signals.recent()) == 2)  # the app stores what is found
+        signals = store.signals.recent()
         assert {s.symbol for s in signals} == {"BTC/USDT", "ETH/USDT"}
         assert feed.count == 2
         assert watchlist_signal(dashboard.query_one(Watchlist), "ETH/USDT") != "—"
+        found = {m.signal.symbol for m in _posted(seen, SignalFound)}
+        assert found == {"BTC/USDT", "ETH/USDT"}  # the scan asked the app to store them
 
 
 def watchlist_signal(watchlist: Watchlist, symbol: str) -> str:
@@ -304,3 +319,47 @@ async def test_the_command_palette_runs_typed_commands(store: Store) -> None:
         await pilot.pause(0.5)
         await pilot.press("enter")
         await wait_for(lambda: chart.symbol == "SOL/USDT" and chart.timeframe == "1h")
+
+
+M = TypeVar("M", bound=Message)
+
+
+def _posted(seen: list[Message], kind: type[M]) -> list[M]:
+    """The messages of ``kind`` seen (a screen's intent is seen twice: on it, then its app)."""
+    return [m for m in seen if isinstance(m, kind)]
+
+
+async def test_pressing_b_posts_the_ticket_intent_and_the_app_opens_the_ticket(
+    store: Store,
+) -> None:
+    app = make_app(store)
+    seen: list[Message] = []
+    async with app.run_test(size=(100, 30), message_hook=seen.append) as pilot:
+        await pilot.press("b")
+        await wait_for(lambda: isinstance(app.screen, OrderTicket))
+        [request, *_] = _posted(seen, TicketRequested)
+        assert request.draft.symbol == "BTC/USDT" and request.draft.side is Side.BUY
+        assert isinstance(app.screen, OrderTicket) and app.screen.draft == request.draft
+
+
+async def test_watch_unwatch_help_and_desk_commands_go_up_as_intents(store: Store) -> None:
+    store.watchlists.set(["BTC/USDT", "EURUSD"])
+    app = make_app(store)
+    seen: list[Message] = []
+    async with app.run_test(size=(100, 30), message_hook=seen.append) as pilot:
+        dashboard = app.dashboard
+        dashboard.run_command("add gbp")
+        await wait_for(lambda: "GBPUSD" in app.symbols)
+        assert {m.symbol for m in _posted(seen, WatchRequested)} == {"GBPUSD"}
+        dashboard.run_command("unwatch gbp")
+        await wait_for(lambda: "GBPUSD" not in app.symbols)
+        assert {m.symbol for m in _posted(seen, UnwatchRequested)} == {"GBPUSD"}
+        assert store.watchlists.get() == ["BTC/USDT", "EURUSD"]
+        dashboard.run_command("close btc")
+        await wait_for(lambda: bool(_posted(seen, TradeRequested)))
+        [trade, *_] = _posted(seen, TradeRequested)
+        assert trade.command.intent == "close"
+        dashboard.run_command("help")
+        await wait_for(lambda: isinstance(app.screen, HelpScreen))
+        assert _posted(seen, HelpRequested)
+        await pilot.press("escape")

@@ -9,7 +9,7 @@ from textual.widgets import Button
 from engine.model import Order, OrderType, Side
 from feeds.demo import DEMO_INSTRUMENTS
 from tests.workstation.ui.ui_helpers import make_app, wait_for
-from workstation.store.store import Store
+from workstation.store import Store
 from workstation.ui.screens.order_ticket import OrderTicket, TicketDraft
 
 

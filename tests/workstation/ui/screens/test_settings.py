@@ -9,7 +9,7 @@ from textual.widgets import Input, Static
 
 from tests.keyrings import MemoryKeyring, memory_keyring
 from tests.workstation.ui.ui_helpers import make_app, wait_for
-from workstation.store.store import Store
+from workstation.store import Store
 from workstation.ui.screens.settings import SettingsScreen
 
 SECRET = "sk-test-9f8e7d6c5b4a"
@@ -39,8 +39,8 @@ async def test_a_key_goes_to_the_keyring_and_is_only_shown_as_set(
         await wait_for(lambda: "set" in str(state.render()) and "not" not in str(state.render()))
         assert box.value == ""
         assert ring.data[("qws:binance", "api_key")] == SECRET
-        assert store.get_setting("signals.quality_gate") == 0.8
-        assert app.setting("signals.quality_gate") == 0.8
+        assert store.settings.get("signals.quality_gate") == 0.8
+        assert app.preferences.get("signals.quality_gate") == 0.8
         message = str(screen.query_one("#settings-msg", Static).render())
         assert "Binance API key (keyring)" in message and SECRET not in message
     store.close()
@@ -62,6 +62,6 @@ async def test_bad_values_and_a_missing_keyring_are_reported(store: Store) -> No
         message = str(screen.query_one("#settings-msg", Static).render())
         assert "Daily loss limit" in message and "QWS_TELEGRAM_TOKEN" in message
         assert SECRET not in message
-        assert store.get_setting("risk.daily_loss_limit") is None
+        assert store.settings.get("risk.daily_loss_limit") is None
         await pilot.press("escape")
         await wait_for(lambda: not isinstance(app.screen, SettingsScreen))

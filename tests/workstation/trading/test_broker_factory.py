@@ -6,7 +6,9 @@ from pathlib import Path
 import pytest
 
 from plugins.brokers.paper import PaperBroker
-from workstation.runtime.broker_factory import (
+from workstation.runtime.config import Settings
+from workstation.store import Store
+from workstation.trading.broker_factory import (
     BrokerConfigError,
     instrument_resolver,
     open_broker,
@@ -14,8 +16,6 @@ from workstation.runtime.broker_factory import (
     paper_state_path,
     risk_limits,
 )
-from workstation.runtime.config import Settings
-from workstation.store.store import Store
 
 
 def test_paper_is_the_default_and_keeps_its_state_beside_the_database(
@@ -57,7 +57,7 @@ def test_instruments_come_from_the_store_before_the_demo_list(store: Store) -> N
     assert resolve("EURUSD").venue == "demo"
     from engine.model import Instrument
 
-    store.upsert_instruments([Instrument("EURUSD", "mt5", "0.00001", "1000", "USD", "EUR")])
+    store.instruments.upsert([Instrument("EURUSD", "mt5", "0.00001", "1000", "USD", "EUR")])
     assert resolve("EURUSD").venue == "mt5"
     with pytest.raises(KeyError):
         resolve("NOPE")

@@ -16,7 +16,7 @@ from engine.trading.risk import RiskLimits
 from workstation.runtime import registry
 from workstation.runtime.config import Settings
 from workstation.runtime.secrets import get_secret
-from workstation.store.store import Store
+from workstation.store import Store
 from workstation.trading.killswitch import KillSwitch
 from workstation.trading.oms import ConfirmFn, OrderManager
 
@@ -41,12 +41,9 @@ def instrument_resolver(store: Store) -> Callable[[str], Instrument]:
     """Instruments from the store (any venue), then the demo feed's."""
 
     def resolve(symbol: str) -> Instrument:
-        with store.transaction() as conn:
-            row = conn.execute(
-                "SELECT venue FROM instruments WHERE symbol = ? ORDER BY venue LIMIT 1", (symbol,)
-            ).fetchone()
-        if row is not None:
-            found = store.instrument(symbol, row[0])
+        venue = store.instruments.venue_of(symbol)
+        if venue is not None:
+            found = store.instruments.get(symbol, venue)
             if found is not None:
                 return found
         from feeds.demo import DEMO_INSTRUMENTS

@@ -14,20 +14,16 @@ suggests.
 - Fees per venue (maker for resting fills, taker otherwise), charged in the quote currency.
 
 The account is margin-style: cash per currency, signed positions per symbol. All state lives in
-its own SQLite file (synchronous=FULL), so balances, orders and fills survive restarts and a
-crash between the broker and the workstation is settled by reconciliation. Every call is
-idempotent on the client id.
+its own SQLite file (synchronous=FULL, see ``ledger.py``), so balances, orders and fills survive
+restarts and a crash between the broker and the workstation is settled by reconciliation. Every
+call is idempotent on the client id.
 """
 
 from __future__ import annotations
 
-import json
 import math
-import sqlite3
-import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from decimal import Decimal
 from pathlib import Path
@@ -48,101 +44,11 @@ from engine.model import (
 )
 from engine.protocols import OrderNotFound
 from engine.trading.portfolio import apply_fill
+from plugins.brokers.paper.ledger import PaperLedger
 
 ZERO = Decimal(0)
 _UNLIMITED = Decimal("Infinity")
 DEFAULT_FEES = {"maker": "0.001", "taker": "0.001"}
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS orders (
-  seq INTEGER PRIMARY KEY, client_id TEXT NOT NULL UNIQUE, symbol TEXT NOT NULL,
-  working INTEGER NOT NULL, body TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS orders_working ON orders (working, symbol);
-CREATE TABLE IF NOT EXISTS fills (
-  seq INTEGER PRIMARY KEY, fill_id TEXT NOT NULL UNIQUE, client_id TEXT NOT NULL,
-  ts INTEGER NOT NULL, body TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS balances (asset TEXT PRIMARY KEY, total TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS positions (symbol TEXT PRIMARY KEY, body TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-"""
-
-_DEC_FIELDS = ("qty", "price", "stop", "filled_qty", "avg_price", "sl", "tp")
-
-
-def order_to_json(order: Order) -> str:
-    body = {
-        "client_id": order.client_id,
-        "symbol": order.symbol,
-        "side": str(order.side),
-        "type": str(order.type),
-        "tif": str(order.tif),
-        "status": str(order.status),
-        "venue": order.venue,
-        "broker_id": order.broker_id,
-        "reason": order.reason,
-        "ts_ns": order.ts_ns,
-    }
-    for name in _DEC_FIELDS:
-        value = getattr(order, name)
-        body[name] = None if value is None else str(value)
-    return json.dumps(body)
-
-
-def order_from_json(text: str) -> Order:
-    b = json.loads(text)
-    decs = {n: (None if b[n] is None else Decimal(b[n])) for n in _DEC_FIELDS}
-    return Order(
-        b["client_id"],
-        b["symbol"],
-        Side(b["side"]),
-        OrderType(b["type"]),
-        decs["qty"],  # type: ignore[arg-type]
-        decs["price"],
-        decs["stop"],
-        TimeInForce(b["tif"]),
-        OrderStatus(b["status"]),
-        b["venue"],
-        decs["filled_qty"],  # type: ignore[arg-type]
-        decs["avg_price"],
-        decs["sl"],
-        decs["tp"],
-        b["broker_id"],
-        b["reason"],
-        b["ts_ns"],
-    )
-
-
-def _fill_to_json(fill: Fill) -> str:
-    return json.dumps(
-        {
-            "client_id": fill.client_id,
-            "symbol": fill.symbol,
-            "side": str(fill.side),
-            "qty": str(fill.qty),
-            "price": str(fill.price),
-            "fee": str(fill.fee),
-            "ts_ns": fill.ts_ns,
-            "fill_id": fill.fill_id,
-            "fee_ccy": fill.fee_ccy,
-        }
-    )
-
-
-def _fill_from_json(text: str) -> Fill:
-    b = json.loads(text)
-    return Fill(
-        b["client_id"],
-        b["symbol"],
-        Side(b["side"]),
-        Decimal(b["qty"]),
-        Decimal(b["price"]),
-        Decimal(b["fee"]),
-        b["ts_ns"],
-        b["fill_id"],
-        b["fee_ccy"],
-    )
 
 
 @dataclass(slots=True)
@@ -171,82 +77,23 @@ class PaperBroker:
         self._instruments = instruments
         self._fees = {v: {k: to_decimal(r) for k, r in d.items()} for v, d in (fees or {}).items()}
         self.clock = clock
-        self._lock = threading.RLock()
-        self._conn = sqlite3.connect(
-            str(self.state_path), check_same_thread=False, isolation_level=None, timeout=30.0
-        )
-        self._conn.execute("PRAGMA journal_mode=WAL")
-        self._conn.execute("PRAGMA synchronous=FULL")
-        self._conn.executescript(_SCHEMA)
-        self._live: dict[str, Order] = {
-            o.client_id: o
-            for o in (
-                order_from_json(r[0])
-                for r in self._conn.execute(
-                    "SELECT body FROM orders WHERE working = 1 ORDER BY seq"
-                ).fetchall()
-            )
-        }
-        self._pending: list[Order] = []
+        self._ledger = PaperLedger(self.state_path, venue=self.name)
+        # one lock: the books, the quotes and the ledger's connection move together
+        self._lock = self._ledger.lock
         self._books: dict[str, tuple[list[_Level], list[_Level]]] = {}
-
         self._quotes: dict[str, tuple[Decimal, Decimal]] = {}
-        with self._tx() as c:
-            seeded = c.execute("SELECT value FROM meta WHERE key='seeded'").fetchone()
-            if seeded is None:
-                for asset, amount in (starting_balances or {}).items():
-                    c.execute(
-                        "INSERT INTO balances (asset, total) VALUES (?, ?)",
-                        (asset, str(to_decimal(amount))),
-                    )
-                c.execute("INSERT INTO meta (key, value) VALUES ('seeded', '1')")
+        self._ledger.seed_balances(
+            {asset: to_decimal(amount) for asset, amount in (starting_balances or {}).items()}
+        )
 
-    # -- persistence -------------------------------------------------------------------------
-    @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
-        """One FULL-synchronous transaction; the working-order cache follows only on commit."""
-        with self._lock:
-            self._pending = []
-            self._conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._conn
-            except BaseException:
-                self._conn.execute("ROLLBACK")
-                raise
-            self._conn.execute("COMMIT")
-            for order in self._pending:
-                if order.status.is_final:
-                    self._live.pop(order.client_id, None)
-                else:
-                    self._live[order.client_id] = order
-
+    # -- the state file ----------------------------------------------------------------------
     def close(self) -> None:
-        with self._lock:
-            self._conn.close()
+        self._ledger.close()
 
     def integrity_check(self) -> str:
-        with self._lock:
-            return str(self._conn.execute("PRAGMA integrity_check").fetchone()[0])
+        return self._ledger.integrity_check()
 
-    def _get(self, client_id: str) -> Order | None:
-        row = self._conn.execute(
-            "SELECT body FROM orders WHERE client_id = ?", (client_id,)
-        ).fetchone()
-        return order_from_json(row[0]) if row else None
-
-    def _put(self, c: sqlite3.Connection, order: Order) -> None:
-        c.execute(
-            "INSERT INTO orders (client_id, symbol, working, body) VALUES (?, ?, ?, ?)"
-            " ON CONFLICT (client_id) DO UPDATE SET working = excluded.working,"
-            " body = excluded.body",
-            (order.client_id, order.symbol, int(not order.status.is_final), order_to_json(order)),
-        )
-        self._pending.append(order)
-
-    def _working(self, symbol: str | None = None) -> list[Order]:
-        """Orders still working, in arrival (time-priority) order."""
-        return [o for o in self._live.values() if symbol is None or o.symbol == symbol]
-
+    # -- instruments and fees ----------------------------------------------------------------
     def instrument(self, symbol: str) -> Instrument:
         if callable(self._instruments):
             return self._instruments(symbol)
@@ -295,7 +142,7 @@ class PaperBroker:
 
     def submit_now(self, order: Order) -> Order:
         with self._lock:
-            existing = self._get(order.client_id)
+            existing = self._ledger.order(order.client_id)
             if existing is not None:
                 return existing
             now = self.clock()
@@ -309,78 +156,53 @@ class PaperBroker:
                 ts_ns=order.ts_ns or now,
             )
             reason = self._validate(accepted)
-            with self._tx() as c:
+            with self._ledger.transaction():
                 if reason:
                     rejected = replace(accepted, status=OrderStatus.REJECTED, reason=reason)
-                    self._put(c, rejected)
+                    self._ledger.put_order(rejected)
                     return rejected
-                self._put(c, accepted)
+                self._ledger.put_order(accepted)
             self._execute_on_arrival(accepted, now)
-            return self._get(order.client_id)  # type: ignore[return-value]
+            done = self._ledger.order(order.client_id)
+            assert done is not None  # stored above, in this lock
+            return done
 
     async def cancel(self, client_id: str) -> Order:
         with self._lock:
-            order = self._get(client_id)
+            order = self._ledger.order(client_id)
             if order is None:
                 raise OrderNotFound(f"paper: no order {client_id}")
             if order.status.is_final:
                 return order
             cancelled = replace(order, status=OrderStatus.CANCELLED, reason="cancelled by user")
-            with self._tx() as c:
-                self._put(c, cancelled)
+            with self._ledger.transaction():
+                self._ledger.put_order(cancelled)
             return cancelled
 
     async def open_orders(self) -> list[Order]:
         with self._lock:
-            return self._working()
+            return self._ledger.working_orders()
 
     async def order(self, client_id: str, symbol: str | None = None) -> Order | None:
         with self._lock:
-            return self._get(client_id)
+            return self._ledger.order(client_id)
 
     async def fills(self, since_ns: int | None = None) -> list[Fill]:
-        with self._lock:
-            rows = self._conn.execute(
-                "SELECT body FROM fills WHERE ts >= ? ORDER BY seq", (since_ns or 0,)
-            ).fetchall()
-        return [_fill_from_json(r[0]) for r in rows]
+        return self._ledger.fills_since(since_ns)
 
     async def positions(self) -> list[Position]:
-        with self._lock:
-            rows = self._conn.execute("SELECT body FROM positions ORDER BY symbol").fetchall()
-        out = []
-        for (body,) in rows:
-            b = json.loads(body)
-            pos = Position(
-                b["symbol"],
-                Decimal(b["qty"]),
-                Decimal(b["avg_price"]),
-                self.name,
-                Decimal(b["realized_pnl"]),
-                Decimal(b["fees"]),
-            )
-            if pos.qty != 0:
-                out.append(pos)
-        return out
+        return [p for p in self._ledger.positions() if p.qty != 0]
 
     async def balance(self) -> dict[str, float]:
         return {k: float(v) for k, v in self.balances().items()}
 
     def balances(self) -> dict[str, Decimal]:
-        with self._lock:
-            rows = self._conn.execute("SELECT asset, total FROM balances ORDER BY asset").fetchall()
-        return {a: Decimal(t) for a, t in rows}
+        return self._ledger.balances()
 
     # -- matching ----------------------------------------------------------------------------
     def _stored_positions(self) -> dict[str, tuple[Decimal, Decimal]]:
         """symbol -> (signed qty, average price), straight from the state file."""
-        with self._lock:
-            rows = self._conn.execute("SELECT body FROM positions").fetchall()
-        out = {}
-        for (body,) in rows:
-            b = json.loads(body)
-            out[b["symbol"]] = (Decimal(b["qty"]), Decimal(b["avg_price"]))
-        return out
+        return {p.symbol: (p.qty, p.avg_price) for p in self._ledger.positions()}
 
     def _position_qty(self, symbol: str) -> Decimal:
         return self._stored_positions().get(symbol, (ZERO, ZERO))[0]
@@ -485,8 +307,8 @@ class PaperBroker:
             self._finish(order, status, "immediate-or-cancel: rest cancelled")
 
     def _finish(self, order: Order, status: OrderStatus, reason: str) -> None:
-        with self._tx() as c:
-            self._put(c, replace(order, status=status, reason=reason))
+        with self._ledger.transaction():
+            self._ledger.put_order(replace(order, status=status, reason=reason))
 
     def _record_fills(
         self, order: Order, fills: list[tuple[Decimal, Decimal]], maker: bool, now: int
@@ -495,26 +317,10 @@ class PaperBroker:
             return order
         inst = self.instrument(order.symbol)
         rate = self._fee_rate(inst, maker)
-        with self._tx() as c:
-            n = c.execute(
-                "SELECT count(*) FROM fills WHERE client_id = ?", (order.client_id,)
-            ).fetchone()[0]
-            pos_row = c.execute(
-                "SELECT body FROM positions WHERE symbol = ?", (order.symbol,)
-            ).fetchone()
-            position = None
-            if pos_row:
-                b = json.loads(pos_row[0])
-                position = Position(
-                    b["symbol"],
-                    Decimal(b["qty"]),
-                    Decimal(b["avg_price"]),
-                    self.name,
-                    Decimal(b["realized_pnl"]),
-                    Decimal(b["fees"]),
-                )
-            cash = dict(c.execute("SELECT asset, total FROM balances").fetchall())
-            quote_cash = Decimal(cash.get(inst.quote_ccy, "0"))
+        with self._ledger.transaction():
+            n = self._ledger.fill_count(order.client_id)
+            position = self._ledger.position(order.symbol)
+            quote_cash = self._ledger.balances().get(inst.quote_ccy, ZERO)
             value = order.avg_price * order.filled_qty if order.avg_price else ZERO
             filled = order.filled_qty
             for q, price in fills:
@@ -531,38 +337,17 @@ class PaperBroker:
                     f"{order.client_id}-{n}",
                     inst.quote_ccy,
                 )
-                c.execute(
-                    "INSERT INTO fills (fill_id, client_id, ts, body) VALUES (?, ?, ?, ?)",
-                    (fill.fill_id, fill.client_id, fill.ts_ns, _fill_to_json(fill)),
-                )
+                self._ledger.add_fill(fill)
                 position = apply_fill(position, fill, self.name, inst)
                 quote_cash -= order.side.sign * q * price + fee
                 value += q * price
                 filled += q
-            c.execute(
-                "INSERT INTO positions (symbol, body) VALUES (?, ?) ON CONFLICT (symbol)"
-                " DO UPDATE SET body = excluded.body",
-                (
-                    order.symbol,
-                    json.dumps(
-                        {
-                            "symbol": order.symbol,
-                            "qty": str(position.qty),  # type: ignore[union-attr]
-                            "avg_price": str(position.avg_price),  # type: ignore[union-attr]
-                            "realized_pnl": str(position.realized_pnl),  # type: ignore[union-attr]
-                            "fees": str(position.fees),  # type: ignore[union-attr]
-                        }
-                    ),
-                ),
-            )
-            c.execute(
-                "INSERT INTO balances (asset, total) VALUES (?, ?) ON CONFLICT (asset)"
-                " DO UPDATE SET total = excluded.total",
-                (inst.quote_ccy, str(quote_cash)),
-            )
+            assert position is not None  # fills is not empty
+            self._ledger.put_position(position)
+            self._ledger.set_balance(inst.quote_ccy, quote_cash)
             status = OrderStatus.FILLED if filled >= order.qty else OrderStatus.PARTIALLY_FILLED
             order = replace(order, filled_qty=filled, avg_price=value / filled, status=status)
-            self._put(c, order)
+            self._ledger.put_order(order)
         return order
 
     def _work(self, symbol: str, now: int, tick: Tick | None) -> None:
@@ -574,7 +359,7 @@ class PaperBroker:
             if tick is not None and math.isfinite(tick.last) and traded > 0
             else None
         )
-        for order in self._working(symbol):
+        for order in self._ledger.working_orders(symbol):
             if order.type is OrderType.MARKET:
                 self._take(order, None, now)
             elif order.type is OrderType.STOP and quote is not None and order.stop is not None:

@@ -1,3 +1,5 @@
+"""engine/strategy/context.py: what a strategy sees and does on each bar, through the backtester."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -9,46 +11,14 @@ import pytest
 from engine.backtest.backtester import BacktestConfig, run_backtest
 from engine.model import Action, Signal
 from engine.strategy import (
-    INTERFACE_VERSION,
     Context,
     Indicators,
     Param,
-    ParamError,
     Params,
     Strategy,
     StrategyError,
-    crossed_above,
-    crosses_above,
 )
 from tests.helpers import random_bars
-
-
-def test_param_coerces_text_and_checks_range_and_choices() -> None:
-    assert Param(3, low=1, high=5).coerce("n", "4") == 4
-    assert Param(0.5).coerce("x", "0.25") == 0.25
-    assert Param(True).coerce("b", "off") is False
-    assert Param("ema", choices=("ema", "sma")).coerce("k", "sma") == "sma"
-    for param, value, msg in [
-        (Param(3, low=1, high=5), 9, "<= 5"),
-        (Param(3), 2.5, "must be int"),
-        (Param(True), "maybe", "must be bool"),
-        (Param("ema", choices=("ema", "sma")), "wma", "one of"),
-        (Param(1.0), "nan", "finite"),
-    ]:
-        with pytest.raises(ParamError, match=msg):
-            param.coerce("p", value)
-    assert Param(2, low=2, high=10, step=4).grid() == [2, 6, 10]
-    assert Param(1.0, low=0.0, high=1.0).grid(3) == [0.0, 0.5, 1.0]
-    assert Param(True).grid() == [False, True] and Param(7).grid() == [7]
-
-
-def test_crossings_scalar_and_vector_forms_agree() -> None:
-    a = np.array([1.0, 2.0, 3.0, 2.0, 1.0, np.nan, 3.0])
-    b = np.full(7, 2.5)
-    vec = crosses_above(a, b)
-    assert vec.tolist() == [False, False, True, False, False, False, False]
-    assert [crossed_above(a[: t + 1], b[: t + 1]) for t in range(7)] == vec.tolist()
-    assert crosses_above(-a, -2.5)[3]  # crossing below 2.5 at bar 3
 
 
 def test_indicators_are_sliced_to_the_current_bar_and_read_only() -> None:
@@ -115,14 +85,6 @@ def test_context_rejects_orders_that_cannot_exist() -> None:
     ]:
         with pytest.raises(StrategyError, match=msg):
             run_backtest(Bad(**order), bars)
-
-
-def test_hooks_accept_extra_keyword_arguments_and_version_is_declared() -> None:
-    s = Strategy()
-    assert s.on_bar(None, None, future_arg=1) is None  # type: ignore[arg-type]
-    s.on_start(None, extra=True)  # type: ignore[arg-type]
-    s.on_fill(None, None, extra=True)  # type: ignore[arg-type]
-    assert isinstance(INTERFACE_VERSION, int) and Strategy.interface_version == INTERFACE_VERSION
 
 
 def test_ctx_cycles_finds_an_embedded_cycle_without_looking_ahead() -> None:

@@ -1,0 +1,99 @@
+from __future__ import annotations
+
+import os
+from decimal import Decimal as D
+from pathlib import Path
+
+import pytest
+
+from engine.model import Fill, Order, OrderStatus, OrderType, Position, Side
+from plugins.brokers.paper.ledger import PaperLedger
+
+
+def order(cid: str, status: OrderStatus, symbol: str = "BTC/USDT") -> Order:
+    return Order(cid, symbol, Side.BUY, OrderType.LIMIT, D("1.5"), D("90.25"), status=status)
+
+
+def fill(cid: str, n: int, ts: int) -> Fill:
+    return Fill(
+        cid, "BTC/USDT", Side.BUY, D("0.5"), D("90.25"), D("0.045"), ts, f"{cid}-{n}", "USDT"
+    )
+
+
+def test_the_ledger_keeps_its_rows_across_reopen(tmp_path: Path) -> None:
+    path = tmp_path / "paper.db"
+    ledger = PaperLedger(path)
+    ledger.seed_balances({"USDT": D("1000.50")})
+    with ledger.transaction():
+        ledger.put_order(order("w1", OrderStatus.OPEN))
+        ledger.put_order(order("w2", OrderStatus.PARTIALLY_FILLED, "ETH/USDT"))
+        ledger.put_order(order("done", OrderStatus.FILLED))
+        ledger.add_fill(fill("done", 1, 10))
+        ledger.add_fill(fill("done", 2, 20))
+        ledger.put_position(Position("BTC/USDT", D("1.0"), D("90.25"), "paper", D(0), D("0.09")))
+        ledger.set_balance("USDT", D("910.16"))
+    ledger.close()
+
+    again = PaperLedger(path)
+    again.seed_balances({"USDT": D("1000.50")})  # seeded once in the file's life, not per open
+    assert again.balances() == {"USDT": D("910.16")}
+    assert [o.client_id for o in again.working_orders()] == ["w1", "w2"]  # arrival order
+    assert [o.client_id for o in again.working_orders("ETH/USDT")] == ["w2"]
+    assert again.order("done") == order("done", OrderStatus.FILLED)
+    assert again.order("nope") is None
+    assert again.client_ids() == {"w1", "w2", "done"}
+    assert [f.fill_id for f in again.fills_since()] == ["done-1", "done-2"]
+    assert [f.fill_id for f in again.fills_since(15)] == ["done-2"]
+    assert again.fill_count("done") == 2 and again.fill_count("w1") == 0
+    assert again.positions() == [
+        Position("BTC/USDT", D("1.0"), D("90.25"), "paper", D(0), D("0.09"))
+    ]
+    assert again.position("ETH/USDT") is None
+    assert again.integrity_check() == "ok"
+    again.close()
+
+
+def test_an_order_turning_final_leaves_the_working_set_on_commit(tmp_path: Path) -> None:
+    ledger = PaperLedger(tmp_path / "paper.db")
+    with ledger.transaction():
+        ledger.put_order(order("a", OrderStatus.OPEN))
+        assert ledger.working_orders() == []  # the cache follows only on commit
+    assert [o.client_id for o in ledger.working_orders()] == ["a"]
+    with ledger.transaction():
+        ledger.put_order(order("a", OrderStatus.CANCELLED))
+    assert ledger.working_orders() == []
+    cancelled = ledger.order("a")
+    assert cancelled is not None and cancelled.status is OrderStatus.CANCELLED
+    ledger.close()
+
+
+def test_a_rolled_back_transaction_leaves_neither_rows_nor_cache(tmp_path: Path) -> None:
+    ledger = PaperLedger(tmp_path / "paper.db")
+    ledger.seed_balances({"USDT": D(100)})
+    with pytest.raises(RuntimeError, match="boom"), ledger.transaction():
+        ledger.put_order(order("a", OrderStatus.OPEN))
+        ledger.add_fill(fill("a", 1, 1))
+        ledger.set_balance("USDT", D(0))
+        raise RuntimeError("boom")
+    assert ledger.working_orders() == [] and ledger.order("a") is None
+    assert ledger.fills_since() == [] and ledger.balances() == {"USDT": D(100)}
+    ledger.close()
+
+
+def test_writes_outside_a_transaction_are_refused(tmp_path: Path) -> None:
+    ledger = PaperLedger(tmp_path / "paper.db")
+    with pytest.raises(RuntimeError, match="inside transaction"):
+        ledger.put_order(order("a", OrderStatus.OPEN))
+    with pytest.raises(RuntimeError, match="inside transaction"):
+        ledger.set_balance("USDT", D(1))
+    assert ledger.order("a") is None and ledger.balances() == {}
+    ledger.close()
+
+
+def test_the_file_is_in_wal_mode(tmp_path: Path) -> None:
+    path = tmp_path / "paper.db"
+    ledger = PaperLedger(path)
+    with ledger.transaction():
+        ledger.set_balance("USDT", D(1))
+    assert os.path.exists(f"{path}-wal")
+    ledger.close()

@@ -1,0 +1,34 @@
+"""workstation/alerts/builders.py: the alerts built from fills and rejections, as sent."""
+
+from __future__ import annotations
+
+import time
+from decimal import Decimal
+
+from engine.model import Fill, Instrument, Order, OrderType, Side
+from plugins.notifiers.telegram import format_alert
+from tests.telegram_api import parse_telegram_html
+from workstation.alerts.builders import fill_alert, rejection_alert
+
+
+def test_fill_and_rejection_alerts_format() -> None:
+    inst = Instrument("BTC/USDT", "paper", Decimal("0.1"), Decimal("0.001"), "USDT")
+    t = time.time_ns()
+    fill = Fill("c1", "BTC/USDT", Side.BUY, Decimal("0.5"), Decimal("43210.5"), Decimal("1.2"), t)
+    order = Order(
+        "c2",
+        "BTC/USDT",
+        Side.SELL,
+        OrderType.LIMIT,
+        Decimal("1"),
+        Decimal("50000"),
+        reason="insufficient <margin>",
+    )
+    texts = {
+        "fill": parse_telegram_html(format_alert(fill_alert(fill, inst))[0]),
+        "rejection": parse_telegram_html(format_alert(rejection_alert(order, t, inst))[0]),
+    }
+    assert all(error == "" for _, error in texts.values())
+    assert "Price: 43,210.5" in texts["fill"][0] and "Quantity: 0.5" in texts["fill"][0]
+    assert "Price: 50,000.0" in texts["rejection"][0]
+    assert "insufficient <margin>" in texts["rejection"][0]

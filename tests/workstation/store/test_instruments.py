@@ -1,0 +1,19 @@
+from __future__ import annotations
+
+from decimal import Decimal as D
+
+from engine.model import Instrument
+from workstation.store import Store
+
+
+def test_venue_of_a_symbol_is_the_first_that_lists_it(store: Store) -> None:
+    assert store.instruments.venue_of("BTC/USDT") is None
+    store.instruments.upsert(
+        [
+            Instrument("BTC/USDT", "demo", D("0.01"), D("0.0001"), "USDT", "BTC"),
+            Instrument("BTC/USDT", "binance", D("0.01"), D("0.00001"), "USDT", "BTC"),
+        ]
+    )
+    assert store.instruments.venue_of("BTC/USDT") == "binance"
+    found = store.instruments.get("BTC/USDT", "binance")
+    assert found is not None and found.lot_size == D("0.00001")

@@ -1,0 +1,36 @@
+"""The ``audit_log`` table: every order intent, decision and configuration change, with who
+made it. Rows are only ever added."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from workstation.store.repository import Repository, now_ns
+
+
+class AuditRepository(Repository):
+    def add(
+        self, actor: str, action: str, subject: str = "", detail: dict[str, Any] | None = None
+    ) -> None:
+        with self._store.transaction() as conn:
+            conn.execute(
+                "INSERT INTO audit_log (ts, actor, action, subject, detail) VALUES (?, ?, ?, ?, ?)",
+                (now_ns(), actor, action, subject, json.dumps(detail or {}, default=str)),
+            )
+
+    def recent(self, limit: int = 100) -> list[dict[str, Any]]:
+        """The newest ``limit`` rows, newest first."""
+        with self._store.reading():
+            return list(
+                self._store.db.query("SELECT * FROM audit_log ORDER BY id DESC LIMIT ?", [limit])
+            )
+
+    def exists(self, action: str, subject: str) -> bool:
+        """Whether any row records ``action`` on ``subject``."""
+        with self._store.reading() as conn:
+            row = conn.execute(
+                "SELECT 1 FROM audit_log WHERE action = ? AND subject = ? LIMIT 1",
+                (action, subject),
+            ).fetchone()
+        return row is not None

@@ -1,0 +1,158 @@
+"""The ``orders`` and ``fills`` tables.
+
+An order row is keyed by its client id and written (inside :meth:`Store.durable`) before the
+broker is called, so a crash between the two leaves an intent to reconcile, never a lost
+order. A fill is recorded once per (venue, fill_id). Money is stored as decimal TEXT.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from engine.model import Fill, Order, OrderStatus, OrderType, Side, TimeInForce
+from workstation.store.repository import Repository, now_ns
+
+
+def _dec(value: str | None) -> Decimal | None:
+    return None if value is None else Decimal(value)
+
+
+def _str(value: Decimal | None) -> str | None:
+    return None if value is None else str(value)
+
+
+def _where(**equal: object) -> tuple[str, list[object]]:
+    """``WHERE a = ? AND b = ?`` for the filters that are not None, and their values."""
+    given = {k: v for k, v in equal.items() if v is not None}
+    if not given:
+        return "", []
+    return "WHERE " + " AND ".join(f"{k} = ?" for k in given), list(given.values())
+
+
+class OrderRepository(Repository):
+    def save(self, order: Order) -> None:
+        """Insert or update an order row (call inside :meth:`Store.durable` for state
+        changes)."""
+        now = now_ns()
+        with self._store.transaction() as conn:
+            conn.execute(
+                "INSERT INTO orders (client_id, venue, symbol, side, type, qty, price, stop, tif,"
+                " status, filled_qty, avg_price, sl, tp, broker_id, reason, created_ns, updated_ns)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT (client_id) DO UPDATE SET status=excluded.status,"
+                " filled_qty=excluded.filled_qty, avg_price=excluded.avg_price,"
+                " broker_id=excluded.broker_id, reason=excluded.reason,"
+                " updated_ns=excluded.updated_ns",
+                (
+                    order.client_id,
+                    order.venue,
+                    order.symbol,
+                    str(order.side),
+                    str(order.type),
+                    str(order.qty),
+                    _str(order.price),
+                    _str(order.stop),
+                    str(order.tif),
+                    str(order.status),
+                    str(order.filled_qty),
+                    _str(order.avg_price),
+                    _str(order.sl),
+                    _str(order.tp),
+                    order.broker_id,
+                    order.reason,
+                    order.ts_ns or now,
+                    now,
+                ),
+            )
+
+    def get(self, client_id: str) -> Order | None:
+        found = self.find(client_id=client_id)
+        return found[0] if found else None
+
+    def find(
+        self,
+        open_only: bool = False,
+        client_id: str | None = None,
+        venue: str | None = None,
+        limit: int = 1000,
+    ) -> list[Order]:
+        """Orders matching the filters, newest first."""
+        where, args = _where(client_id=client_id, venue=venue)
+        if open_only:
+            finals = [str(s) for s in OrderStatus if s.is_final]
+            where += (
+                f"{' AND' if where else 'WHERE'} status NOT IN ({', '.join('?' * len(finals))})"
+            )
+            args.extend(finals)
+        with self._store.reading() as conn:
+            rows = conn.execute(
+                "SELECT client_id, symbol, side, type, qty, price, stop, tif, status, venue,"
+                " filled_qty, avg_price, sl, tp, broker_id, reason, created_ns"
+                f" FROM orders {where} ORDER BY created_ns DESC LIMIT ?",
+                (*args, limit),
+            ).fetchall()
+        return [
+            Order(
+                r[0],
+                r[1],
+                Side(r[2]),
+                OrderType(r[3]),
+                Decimal(r[4]),
+                _dec(r[5]),
+                _dec(r[6]),
+                TimeInForce(r[7]),
+                OrderStatus(r[8]),
+                r[9],
+                Decimal(r[10]),
+                _dec(r[11]),
+                _dec(r[12]),
+                _dec(r[13]),
+                r[14],
+                r[15],
+                r[16],
+            )
+            for r in rows
+        ]
+
+
+class FillRepository(Repository):
+    def add(self, fill: Fill, venue: str) -> bool:
+        """Record a fill once; returns False if this (venue, fill_id) was already recorded."""
+        with self._store.transaction() as conn:
+            cur = conn.execute(
+                "INSERT OR IGNORE INTO fills (fill_id, client_id, venue, symbol, side, qty, price,"
+                " fee, fee_ccy, ts) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    fill.fill_id or f"{fill.client_id}:{fill.ts_ns}",
+                    fill.client_id,
+                    venue,
+                    fill.symbol,
+                    str(fill.side),
+                    str(fill.qty),
+                    str(fill.price),
+                    str(fill.fee),
+                    fill.fee_ccy,
+                    fill.ts_ns,
+                ),
+            )
+            return cur.rowcount == 1
+
+    def find(self, client_id: str | None = None, venue: str | None = None) -> list[Fill]:
+        """Fills matching the filters, oldest first."""
+        where, args = _where(client_id=client_id, venue=venue)
+        with self._store.reading() as conn:
+            rows = conn.execute(
+                "SELECT client_id, symbol, side, qty, price, fee, ts, fill_id, fee_ccy"
+                f" FROM fills {where} ORDER BY ts, id",
+                args,
+            ).fetchall()
+        return [
+            Fill(r[0], r[1], Side(r[2]), Decimal(r[3]), Decimal(r[4]), Decimal(r[5]), *r[6:])
+            for r in rows
+        ]
+
+    def last_ts(self, venue: str) -> int | None:
+        """When the newest recorded fill of ``venue`` happened (ns), or None without fills."""
+        with self._store.reading() as conn:
+            row = conn.execute("SELECT max(ts) FROM fills WHERE venue = ?", (venue,)).fetchone()
+        return None if row is None or row[0] is None else int(row[0])

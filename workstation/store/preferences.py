@@ -1,0 +1,51 @@
+"""The user's preferences: the ``settings`` key/value table (JSON values, every change
+audited) and the ``watchlists``."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from workstation.store.repository import Repository
+
+
+class SettingRepository(Repository):
+    def get(self, key: str, default: Any = None) -> Any:
+        with self._store.reading() as conn:
+            row = conn.execute("SELECT value FROM settings WHERE key = ?", (key,)).fetchone()
+        return default if row is None else json.loads(row[0])
+
+    def set(self, key: str, value: Any, actor: str = "user") -> None:
+        with self._store.transaction() as conn:
+            conn.execute(
+                "INSERT INTO settings (key, value) VALUES (?, ?)"
+                " ON CONFLICT (key) DO UPDATE SET value=excluded.value",
+                (key, json.dumps(value)),
+            )
+            self._store.audit.add(actor, "setting", key, {"value": value})
+
+
+class WatchlistRepository(Repository):
+    """Named, ordered symbol lists. A setting marks a list as saved, so a list saved empty
+    (None is "never saved": the app then shows its defaults) survives a restart."""
+
+    def get(self, name: str = "default") -> list[str] | None:
+        """The saved symbols, or None if this watchlist was never saved."""
+        with self._store.reading() as conn:
+            rows = conn.execute(
+                "SELECT symbol FROM watchlists WHERE name = ? ORDER BY position", (name,)
+            ).fetchall()
+            saved = self._store.settings.get(f"watchlist.{name}.saved")
+        if not rows and not saved:
+            return None
+        return [r[0] for r in rows]
+
+    def set(self, symbols: Sequence[str], name: str = "default") -> None:
+        with self._store.transaction() as conn:
+            conn.execute("DELETE FROM watchlists WHERE name = ?", (name,))
+            conn.executemany(
+                "INSERT INTO watchlists (name, symbol, position) VALUES (?, ?, ?)",
+                [(name, s, i) for i, s in enumerate(dict.fromkeys(symbols))],
+            )
+            self._store.settings.set(f"watchlist.{name}.saved", True)

@@ -1,0 +1,106 @@
+"""The schema of the SQLite file and the migrations that build it.
+
+``MIGRATIONS[i]`` takes a file from ``PRAGMA user_version = i`` to ``i + 1``; a new file runs
+them all. Migrations are append-only: an existing user database must keep migrating exactly as
+before, so a released step is never edited, only followed by a new one.
+"""
+
+from __future__ import annotations
+
+_V1 = """
+CREATE TABLE instruments (
+  venue TEXT NOT NULL, symbol TEXT NOT NULL, tick_size TEXT NOT NULL, lot_size TEXT NOT NULL,
+  quote_ccy TEXT NOT NULL, base_ccy TEXT NOT NULL DEFAULT '', min_qty TEXT NOT NULL DEFAULT '0',
+  min_notional TEXT NOT NULL DEFAULT '0', asset_class TEXT NOT NULL DEFAULT '',
+  PRIMARY KEY (venue, symbol)
+);
+CREATE TABLE candles (
+  venue TEXT NOT NULL, symbol TEXT NOT NULL, timeframe TEXT NOT NULL, ts INTEGER NOT NULL,
+  open REAL NOT NULL, high REAL NOT NULL, low REAL NOT NULL, close REAL NOT NULL,
+  volume REAL NOT NULL,
+  PRIMARY KEY (venue, symbol, timeframe, ts)
+) WITHOUT ROWID;
+CREATE TABLE signals (
+  id INTEGER PRIMARY KEY, ts INTEGER NOT NULL, venue TEXT NOT NULL, symbol TEXT NOT NULL,
+  timeframe TEXT NOT NULL, action TEXT NOT NULL, confidence REAL NOT NULL, price REAL,
+  reasons TEXT NOT NULL DEFAULT '[]', cycle TEXT, relayed INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX signals_symbol_ts ON signals (symbol, ts);
+CREATE TABLE orders (
+  client_id TEXT PRIMARY KEY, venue TEXT NOT NULL, symbol TEXT NOT NULL, side TEXT NOT NULL,
+  type TEXT NOT NULL, qty TEXT NOT NULL, price TEXT, stop TEXT, tif TEXT NOT NULL,
+  status TEXT NOT NULL, filled_qty TEXT NOT NULL DEFAULT '0', avg_price TEXT, sl TEXT, tp TEXT,
+  broker_id TEXT, reason TEXT NOT NULL DEFAULT '', created_ns INTEGER NOT NULL,
+  updated_ns INTEGER NOT NULL
+);
+CREATE INDEX orders_status ON orders (status);
+CREATE TABLE fills (
+  id INTEGER PRIMARY KEY, fill_id TEXT NOT NULL, client_id TEXT NOT NULL, venue TEXT NOT NULL,
+  symbol TEXT NOT NULL, side TEXT NOT NULL, qty TEXT NOT NULL, price TEXT NOT NULL,
+  fee TEXT NOT NULL, fee_ccy TEXT NOT NULL DEFAULT '', ts INTEGER NOT NULL,
+  UNIQUE (venue, fill_id)
+);
+CREATE TABLE positions (
+  venue TEXT NOT NULL, symbol TEXT NOT NULL, qty TEXT NOT NULL, avg_price TEXT NOT NULL,
+  realized_pnl TEXT NOT NULL DEFAULT '0', fees TEXT NOT NULL DEFAULT '0',
+  updated_ns INTEGER NOT NULL, PRIMARY KEY (venue, symbol)
+);
+CREATE TABLE alerts (
+  id INTEGER PRIMARY KEY, ts INTEGER NOT NULL, kind TEXT NOT NULL, severity TEXT NOT NULL,
+  symbol TEXT NOT NULL DEFAULT '', title TEXT NOT NULL, body TEXT NOT NULL,
+  channel TEXT NOT NULL DEFAULT '', dedup_key TEXT NOT NULL DEFAULT '',
+  status TEXT NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'sending', 'sent', 'failed')),
+  attempts INTEGER NOT NULL DEFAULT 0, last_error TEXT NOT NULL DEFAULT '',
+  message_id TEXT, next_attempt_ns INTEGER NOT NULL DEFAULT 0, sent_ns INTEGER
+);
+CREATE INDEX alerts_status ON alerts (status, id);
+CREATE TABLE watchlists (
+  name TEXT NOT NULL, symbol TEXT NOT NULL, position INTEGER NOT NULL,
+  PRIMARY KEY (name, symbol)
+);
+CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE audit_log (
+  id INTEGER PRIMARY KEY, ts INTEGER NOT NULL, actor TEXT NOT NULL, action TEXT NOT NULL,
+  subject TEXT NOT NULL DEFAULT '', detail TEXT NOT NULL DEFAULT '{}'
+);
+"""
+
+_V2 = """
+CREATE TABLE balances (
+  venue TEXT NOT NULL, asset TEXT NOT NULL, total TEXT NOT NULL, updated_ns INTEGER NOT NULL,
+  PRIMARY KEY (venue, asset)
+);
+CREATE TABLE equity (
+  venue TEXT NOT NULL, ts INTEGER NOT NULL, equity REAL NOT NULL, PRIMARY KEY (venue, ts)
+);
+CREATE INDEX fills_client ON fills (client_id);
+"""
+
+# The alerts outbox gains the 'unknown' status (a send that may or may not have reached the
+# server: never resent automatically) and a JSON ``data`` column for the formatter. SQLite
+# cannot alter a CHECK constraint, so the table is rebuilt.
+_V3 = """
+CREATE TABLE alerts_v3 (
+  id INTEGER PRIMARY KEY, ts INTEGER NOT NULL, kind TEXT NOT NULL, severity TEXT NOT NULL,
+  symbol TEXT NOT NULL DEFAULT '', title TEXT NOT NULL, body TEXT NOT NULL,
+  channel TEXT NOT NULL DEFAULT '', dedup_key TEXT NOT NULL DEFAULT '',
+  status TEXT NOT NULL DEFAULT 'pending'
+    CHECK (status IN ('pending', 'sending', 'sent', 'failed', 'unknown')),
+  attempts INTEGER NOT NULL DEFAULT 0, last_error TEXT NOT NULL DEFAULT '',
+  message_id TEXT, next_attempt_ns INTEGER NOT NULL DEFAULT 0, sent_ns INTEGER,
+  data TEXT NOT NULL DEFAULT '{}'
+);
+INSERT INTO alerts_v3 (id, ts, kind, severity, symbol, title, body, channel, dedup_key, status,
+  attempts, last_error, message_id, next_attempt_ns, sent_ns)
+  SELECT id, ts, kind, severity, symbol, title, body, channel, dedup_key, status, attempts,
+  last_error, message_id, next_attempt_ns, sent_ns FROM alerts;
+DROP TABLE alerts;
+ALTER TABLE alerts_v3 RENAME TO alerts;
+CREATE INDEX alerts_status ON alerts (status, id);
+CREATE INDEX alerts_channel ON alerts (channel, status, id);
+CREATE INDEX alerts_dedup ON alerts (channel, dedup_key, ts);
+CREATE INDEX alerts_sent ON alerts (channel, sent_ns);
+"""
+
+MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3)
+SCHEMA_VERSION = len(MIGRATIONS)

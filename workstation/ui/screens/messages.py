@@ -1,0 +1,144 @@
+"""The messages between the app and its screens. Small, typed, one module.
+
+Data goes down: the app's workers post market data and desk updates to the dashboard, which
+hands them to its widgets. Intents go up: a screen posts what the user asked for, and the app,
+the screen's parent, handles it (Textual messages bubble from a screen to its app, never down).
+
+Frequent messages define ``can_replace`` so a newer value for the same key replaces a pending
+one instead of queueing behind it (Textual drops the older message).
+
+The module sits beside the screens, not in ``workstation/ui/``: the app imports the screens, so
+what the screens import must not import the app's folder back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from textual.message import Message
+
+from engine.commands import Command
+from engine.model import Bar, Order, OrderBook, Position, Signal, Tick
+from widgets.cycle_panel import CycleResult
+from workstation.ui.screens.order_ticket import TicketDraft
+
+# -- data: the app -> the dashboard ---------------------------------------------------------
+
+
+class QuoteUpdated(Message):
+    def __init__(self, tick: Tick) -> None:
+        super().__init__()
+        self.tick = tick
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, QuoteUpdated) and message.tick.symbol == self.tick.symbol
+
+
+class BarClosed(Message):
+    def __init__(self, bar: Bar) -> None:
+        super().__init__()
+        self.bar = bar
+
+
+class BookUpdated(Message):
+    def __init__(self, book: OrderBook) -> None:
+        super().__init__()
+        self.book = book
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, BookUpdated) and message.book.symbol == self.book.symbol
+
+
+class ReferencePrice(Message):
+    """The price that change % is measured against (the previous daily close)."""
+
+    def __init__(self, symbol: str, price: float) -> None:
+        super().__init__()
+        self.symbol = symbol
+        self.price = price
+
+
+class OrderUpdated(Message):
+    def __init__(self, order: Order) -> None:
+        super().__init__()
+        self.order = order
+
+
+class PositionsUpdated(Message):
+    def __init__(self, positions: Sequence[Position]) -> None:
+        super().__init__()
+        self.positions = tuple(positions)
+
+
+# -- results of the dashboard's own engine workers ------------------------------------------
+
+
+class CyclesComputed(Message):
+    """A QPE run's result for one symbol/timeframe (see :class:`CycleResult`)."""
+
+    def __init__(self, result: CycleResult) -> None:
+        super().__init__()
+        self.result = result
+
+
+class SignalRaised(Message):
+    def __init__(self, signal: Signal) -> None:
+        super().__init__()
+        self.signal = signal
+
+
+# -- intents: a screen -> the app -----------------------------------------------------------
+
+
+class TicketRequested(Message):
+    """Open the order ticket with ``draft`` (a key press or a parsed command); the app knows
+    the instrument, the mark and the desk's risk check the ticket needs."""
+
+    def __init__(self, draft: TicketDraft) -> None:
+        super().__init__()
+        self.draft = draft
+
+
+class WatchRequested(Message):
+    """The dashboard put ``symbol`` on its watchlist: stream it, save the list, fetch its
+    reference price."""
+
+    def __init__(self, symbol: str) -> None:
+        super().__init__()
+        self.symbol = symbol
+
+
+class UnwatchRequested(Message):
+    """The dashboard took ``symbol`` off its watchlist: stop streaming it and save the list."""
+
+    def __init__(self, symbol: str) -> None:
+        super().__init__()
+        self.symbol = symbol
+
+
+class CancelRequested(Message):
+    """Cancel one working order (``client_id``), or every one (None)."""
+
+    def __init__(self, client_id: str | None) -> None:
+        super().__init__()
+        self.client_id = client_id
+
+
+class TradeRequested(Message):
+    """A parsed command for the desk: ``close``, ``flatten``, ``cancel`` or ``kill``."""
+
+    def __init__(self, command: Command) -> None:
+        super().__init__()
+        self.command = command
+
+
+class SignalFound(Message):
+    """A scan raised ``signal``: store it, and relay it when it passes the quality gate."""
+
+    def __init__(self, signal: Signal) -> None:
+        super().__init__()
+        self.signal = signal
+
+
+class HelpRequested(Message):
+    """Show the help screen (the ``help`` command; f1 is the app's own binding)."""

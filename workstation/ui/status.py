@@ -1,0 +1,48 @@
+"""The dashboard's status line as text: pure functions of the app's counters, the feed's health
+and the desk's state (Rich markup; the app refreshes it once a second)."""
+
+from __future__ import annotations
+
+import time
+
+from feeds.health import FeedHealth
+
+HEALTHY_STATES = ("live", "connected", "streaming")
+
+
+def feed_health(error: str, health: FeedHealth | None) -> str:
+    """The feed's own health: the error that stopped it, else its connection state, reconnects
+    and the bad inputs it dropped (a feed without ``health`` is just "live")."""
+    if error:
+        return f"[red]{error}[/red]"
+    if health is None:
+        return "live"
+    state = str(health.state)
+    text = state if state in HEALTHY_STATES else f"[yellow]{state}[/yellow]"
+    if health.reconnects:
+        text += f" · reconnects {health.reconnects}"
+    drops = health.drops()
+    dropped = sum(drops.values())
+    if dropped:
+        reasons = ", ".join(f"{k} {v}" for k, v in sorted(drops.items()))
+        text += f" · [yellow]bad input dropped {dropped} ({reasons})[/yellow]"
+    return text
+
+
+def broker_state(venue: str | None, live: bool, kill_switch: bool, error: str = "") -> str:
+    """The desk: its venue (LIVE and KILL SWITCH marked), or why there is none (yet)."""
+    if venue is not None:
+        kill = " [red b]KILL SWITCH[/]" if kill_switch else ""
+        return ("[red b]LIVE[/] " if live else "") + venue + kill
+    return f"[red]no broker: {error}[/]" if error else "broker…"
+
+
+def status_line(
+    feed: str, health: str, quotes: int, bars_stored: int, drops: int, broker: str, now_ns: int
+) -> str:
+    """One line: the feed and its health, what went through, the broker, the UTC time."""
+    stamp = time.strftime("%H:%M:%S", time.gmtime(now_ns / 1e9))
+    return (
+        f"feed {feed}: {health} · quotes {quotes:,} · bars stored {bars_stored:,}"
+        f" · drops {drops} · {broker} · {stamp} UTC"
+    )
