@@ -1,1 +1,2 @@
-"""The application: CLI, config, store, event hub, plugin registry, Textual app and screens."""
+"""The application: the runtime around the trading loop, the store, trading, alerts, strategies
+at run time, the Textual app and the command line (see ARCHITECTURE.md)."""

@@ -1,4 +1,4 @@
-"""The strategy plugin API: the one public module strategy authors import.
+"""The strategy plugin API: the one public package strategy authors import.
 
 A strategy is a class deriving from :class:`Strategy` with a ``name``, typed ``params``
 (defaults and search ranges), a ``timeframe`` and a ``warmup`` (bars before the first

@@ -1,1 +1,2 @@
-"""Alerts: the outbox and relay, the Telegram command bot, and the service that runs them."""
+"""Alerts: the outbox (relay), the alert builders, the daily summary, the Telegram command bot,
+and the service that runs them together."""
