@@ -47,6 +47,7 @@ HELP = (
     "close SYMBOL|all · cancel ID|all · flatten · kill on|off",
     "chart SYMBOL [TF] · tf 1m|5m|15m|1h|4h|1d",
     "scan [SYMBOL...] · backtest STRATEGY [key=value ...] [on SYMBOL] [TF]",
+    "strategy start|stop NAME[:k=v,...] SYMBOL [TF]",
     "add SYMBOL · remove SYMBOL · search TEXT",
     "help · settings · theme NAME · quit",
 )
@@ -266,6 +267,29 @@ def _param_value(raw: str) -> int | float | bool | str:
         return raw
 
 
+def _parse_strategy(tokens: list[str], symbols: Sequence[str] | None) -> Command:
+    """``strategy start sma_cross:fast=5 BTC/USDT 1h`` (the timeframe defaults to the
+    stream's)."""
+    usage = "strategy start|stop NAME[:k=v,...] SYMBOL [TF]"
+    if len(tokens) < 3 or tokens[0].lower() not in ("start", "stop"):
+        raise CommandError(usage)
+    action, name, rest = tokens[0].lower(), tokens[1], tokens[2:]
+    while rest and "=" in rest[0]:  # the tokenizer split "NAME:a=1,b=2" on its commas
+        name, rest = f"{name},{rest[0]}", rest[1:]
+    timeframe = timeframe_of(rest[-1]) if len(rest) > 1 else None
+    if timeframe:
+        rest = rest[:-1]
+    if len(rest) != 1:
+        raise CommandError(usage)
+    entities: dict[str, Any] = {
+        "action": action,
+        "strategy": name,
+        "symbol": resolve_symbol(rest[0], symbols),
+        "timeframe": timeframe,
+    }
+    return Command("strategy", entities)
+
+
 def _parse_kill(tokens: list[str]) -> Command:
     words = [w.lower() for w in _words(tokens)]
     if words in ([], ["on"], ["switch"], ["switch", "on"]):
@@ -320,6 +344,8 @@ _VERBS: dict[str, str] = {
     "search": "search",
     "find": "search",
     "kill": "kill",
+    "strategy": "strategy",
+    "strat": "strategy",
     "help": "help",
     "?": "help",
     "settings": "settings",
@@ -365,6 +391,8 @@ def parse(text: str, symbols: Sequence[str] | None = None) -> Command:
         return _parse_symbol_target(verb, rest, symbols, allow_all=False)
     if verb == "kill":
         return _parse_kill(rest)
+    if verb == "strategy":
+        return _parse_strategy(rest, symbols)
     if verb == "theme":
         return _parse_theme(rest)
     if verb == "search":

@@ -12,14 +12,27 @@ import asyncio
 import itertools
 import math
 from collections.abc import AsyncIterator, Sequence
+from decimal import Decimal
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 
-from engine.model import Bar, Tick
+from engine.model import Bar, Instrument, Tick, to_decimal
 from engine.protocols import FeedEvent
 from engine.timeframes import parse, resample
 from feeds.ohlcv_file import read_ohlcv
+
+
+def infer_tick(prices: np.ndarray, max_decimals: int = 8) -> Decimal:
+    """The coarsest tick every price of ``prices`` sits on (``10**-d``, ``d <= max_decimals``)."""
+    sample = np.asarray(prices[:2000], dtype=np.float64)
+    sample = sample[np.isfinite(sample)]
+    for d in range(max_decimals + 1):
+        scaled = sample * 10**d
+        if np.all(np.abs(scaled - np.round(scaled)) <= 1e-9 * np.maximum(1.0, np.abs(scaled))):
+            return Decimal(1).scaleb(-d)
+    return Decimal(1).scaleb(-max_decimals)
 
 
 class ReplayFeed:
@@ -34,8 +47,13 @@ class ReplayFeed:
         speed: float = 10.0,
         warmup: int | None = None,
         frame: pl.DataFrame | None = None,
+        tick_size: str | float | None = None,
+        lot_size: str | float = "1",
+        quote_ccy: str = "USD",
         **_: object,
     ) -> None:
+        """``tick_size`` defaults to the finest price step the file's closes use (at most 8
+        decimals); ``lot_size`` to 1 unit, as ``qws backtest`` sizes a file's bars."""
         if frame is None:
             if not path:
                 raise ValueError("the replay feed needs a file: set replay.file or pass --file")
@@ -47,6 +65,17 @@ class ReplayFeed:
         self.frame = frame
         self.warmup = min(1000, frame.height // 2) if warmup is None else min(warmup, frame.height)
         self._closed = False
+        tick = tick_size if tick_size not in (None, "") else infer_tick(frame["close"].to_numpy())
+        self._instrument = Instrument(
+            self.symbol, self.venue, to_decimal(tick), to_decimal(lot_size), quote_ccy
+        )
+
+    simulated = True
+    """Its time is the file's: the runtime's clock follows the bars it plays."""
+
+    def instrument(self, symbol: str) -> Instrument:
+        self._check(symbol)
+        return self._instrument
 
     def symbols(self) -> list[str]:
         return [self.symbol]

@@ -296,6 +296,12 @@ class _Run:
         else:
             if intent.qty is not None:
                 size, is_frac = intent.qty, False
+                if intent.risk is not None:  # sized from risk: round down to the lot, like live
+                    lot = float(self.P[bs.P_LOT])
+                    size = math.floor(size / lot) * lot
+                    if not size > 0:  # below one lot: the order cannot exist
+                        self.S[bs.S_CANCELLED] += 1
+                        return
             else:
                 size = intent.size if intent.size is not None else 1.0
                 is_frac = size < 1

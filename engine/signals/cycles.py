@@ -1,11 +1,13 @@
 """One call for the rest of the product: closes in, the dominant cycles and where we are in them.
 
-``detect_cycles(closes, window=64)`` takes the log-returns of the ``window + 1`` closes ending
-at bar ``at`` (default: the last bar), encodes them (:mod:`engine.signals.encoding`), runs quantum
-phase estimation on Aer (:mod:`engine.signals.qpe`), picks the dominant cycles and fits the phase of
-the strongest one on the log-closes of the same span (classical least squares). The signals
-helper, the ensemble and the screen use this; batch scans call ``encode_windows`` +
-``phase_spectrum`` directly to run many windows in one Aer call.
+``detect_cycles(closes, window=64)`` takes the ``window`` log-returns of the ``window + 1``
+closes ending at bar ``at`` (default: the last bar), encodes them, runs quantum phase estimation
+on Aer (:mod:`engine.signals.qpe`), and reads the cycles off the spectrum with the one cycle
+model (:mod:`engine.signals.cycle_model`): the dominant cycles, and the phase of the strongest
+fitted on the same log-returns. The cycle panel, ``qws cycles`` and Telegram ``/cycles`` use
+this; the scanner and the ensemble run many windows in one Aer call through the same model, so
+for the same window and backend ``cycles[0]`` and ``phase`` are the cycle and phase the
+ensemble's cycle vote uses (``tests/engine/signals/test_cycles.py``).
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ class CycleReport:
     at: int  # index (into closes) of the window's last bar
     spectrum: np.ndarray  # phase-register distribution, sums to 1
     cycles: tuple[Cycle, ...]  # strongest first
-    phase: CyclePhase | None  # of cycles[0]; None when no cycle was found
+    phase: CyclePhase | None  # of cycles[0] (fitted on the log-returns); None without a cycle
     elapsed_ms: float  # encoding + QPE + fit, wall clock
     shots: int | None = None
 
@@ -78,10 +80,11 @@ def detect_cycles(
     """Dominant cycles of the ``window`` log-returns ending at ``closes[at]`` (default: last).
 
     ``window`` must be a power of two (4..4096); ``at`` may be negative (Python indexing).
+    The spectrum and the phase are both of those log-returns (not of the log-closes: a price's
+    random-walk noise would bias the fit; see :mod:`engine.signals.cycle_model`), so
+    ``cycles[0]`` and ``phase`` are what the ensemble's cycle vote reads for the same window.
     Raises :class:`CycleInputError` with a clear message for unusable input.
     """
-    from engine.signals.encoding import encode_windows, log_returns
-
     start = time.perf_counter()
     if not isinstance(window, int) or window < 4 or window > 4096 or window & (window - 1):
         raise CycleInputError(f"window must be a power of two between 4 and 4096, got {window}")
@@ -101,24 +104,21 @@ def detect_cycles(
         bad = int(np.flatnonzero(~np.isfinite(span) | (span <= 0))[0]) + last - window
         raise CycleInputError(f"close at bar {bad} is missing, non-finite or not positive")
     n = window.bit_length() - 1
-    amps, meta = encode_windows(log_returns(span), n)
+    from engine.signals.cycle_model import dominant_cycles, encode_rows, fit_phase
+    from engine.signals.encoding import log_returns
+    from engine.signals.qpe import QpeError, get_backend, phase_spectrum
+
+    returns = log_returns(span)
+    amps, meta = encode_rows(returns)
     if not meta.valid[0]:
         raise CycleInputError(f"cannot detect cycles: {meta.reasons[0]}")
-    from engine.signals.qpe import (
-        QpeError,
-        cycle_phase,
-        dominant_cycles,
-        get_backend,
-        phase_spectrum,
-    )
-
     try:
         engine_backend = get_backend(backend, shots, seed)
         spectrum = phase_spectrum(amps, engine_backend, shots, seed, m)[0]
     except QpeError as exc:
         raise CycleInputError(str(exc)) from exc
-    cycles = tuple(dominant_cycles(spectrum, top))
-    phase = cycle_phase(np.log(span), cycles[0].period_bars) if cycles else None
+    (cycles,) = dominant_cycles(spectrum, top)
+    phase = fit_phase(returns, cycles[0].period_bars) if cycles else None
     return CycleReport(
         n=n,
         m=int(np.log2(spectrum.size)),

@@ -11,12 +11,15 @@ How confidence is calibrated (and why it can be trusted)
 ``confidence`` is the probability that the close ``horizon_bars`` later is on the side the
 signal names (above the close for OPEN_LONG, below for OPEN_SHORT, and for CLOSE/WAIT the side
 the cycle points to next). Only one analyser's edge can be measured from the window itself:
-the dominant cycle. Its probability is computed, not tuned:
+the dominant cycle, and its phase, from the one cycle model (:mod:`engine.signals.cycle_model`,
+on the ``cycle_window`` log-returns ending at ``t``: for the same window, the cycle and phase
+``detect_cycles`` shows on the chart). Its probability is computed, not tuned:
 
 1. *Is the cycle real?* Under the null of no cycle (white-noise returns: a random walk) the
    dominant bin's share of spectral power, ``Cycle.strength``, has a known distribution. Its
    ``1 - false_alarm`` quantile ``x_a`` is measured once per window length by simulating
-   white-noise windows through the same encoding (detrend, Hann taper, periodogram).
+   white-noise windows through the same encoding (detrend, Hann taper, periodogram):
+   :func:`engine.signals.cycle_model.null_strength_quantile`.
    A cycle at or below ``x_a`` carries no edge (P(up) = 0.5). Above it, the fitted amplitude is
    shrunk by ``sqrt(1 - x_a / strength)``, the share of power not explained by noise: this
    shrinkage is what keeps a lucky noise peak from claiming a high probability.
@@ -60,9 +63,8 @@ two standard errors (``tests/engine/signals/test_ensemble.py``).
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
-from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -71,6 +73,12 @@ import polars as pl
 from engine.model import Action, Cycle, CyclePhase, Signal
 from engine.signals import indicators as ind
 from engine.signals import levels as lv
+from engine.signals.cycle_model import (
+    CycleEstimate,
+    CycleSource,
+    classical_cycles,
+    null_strength_quantile,
+)
 from engine.timeframes import parse, resample
 
 NEXT_TIMEFRAME = {"1m": "5m", "5m": "15m", "15m": "1h", "30m": "2h", "1h": "4h", "4h": "1d"}
@@ -193,103 +201,6 @@ def compute_features(bars: pl.DataFrame, s: EnsembleSettings) -> Features:
         pivots=pivots,
         gann_time=lv.gann_time_hits(len(c), pivots),
     )
-
-
-# -- the cycle: a classical twin of the QPE detector ----------------------------------------
-
-
-def encode_returns(windows: np.ndarray) -> np.ndarray:
-    """Encode each row of log-returns as the QPE detector does (:func:`engine.signals.encoding.
-    encode_windows`: detrend, periodic Hann, L2-normalise); rows that cannot be encoded
-    (NaN/inf, constant) come back NaN."""
-    from engine.signals.encoding import encode_windows
-
-    rows = np.atleast_2d(np.asarray(windows, dtype=np.float64))
-    size = rows.shape[1]
-    n = size.bit_length() - 1
-    if size != 1 << n:
-        raise ValueError(f"the cycle window must be a power of 2, got {size}")
-    amps, meta = encode_windows(rows.ravel(), n, step=size)
-    out = np.array(amps, dtype=np.float64)
-    out[~meta.valid] = np.nan
-    return out
-
-
-def power_spectrum(encoded: np.ndarray) -> np.ndarray:
-    """|DFT|^2 / N of each encoded row: exactly the QPE phase distribution (statevector)."""
-    return np.abs(np.fft.fft(encoded, axis=1)) ** 2 / encoded.shape[1]
-
-
-def _fold(probs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(k of the strongest non-DC bin, its share of non-DC power) per row, k and N-k folded."""
-    from engine.signals.qpe import fold_spectrum
-
-    folded = fold_spectrum(probs)[:, 1:]
-    total = folded.sum(axis=1)
-    best = np.argmax(folded, axis=1)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        share = folded[np.arange(len(folded)), best] / total
-    share[~(total > 0)] = np.nan
-    return best + 1, share
-
-
-def dominant_cycle(probs: np.ndarray) -> list[Cycle | None]:
-    """Per row: the strongest non-DC bin (k and N-k folded), strength = share of non-DC
-    power; None for rows that could not be encoded."""
-    n = probs.shape[1]
-    ks, shares = _fold(probs)
-    return [
-        Cycle(period_bars=n / int(k), strength=float(sh), k=int(k)) if np.isfinite(sh) else None
-        for k, sh in zip(ks, shares, strict=True)
-    ]
-
-
-def fit_phase(returns: np.ndarray, period: float) -> CyclePhase | None:
-    """Least-squares sinusoid at ``period`` on a window of log-returns (classical), turned into
-    the log-price cycle at the window's last bar: phase 0 = price peak, π = trough.
-
-    If r_j = R cos(ωj + ψ) then p_j = Σ r = R / (2 sin(ω/2)) · cos(ωj + ψ + ω/2 - π/2) + const,
-    which is exact for bars, so the projected move ``amp*(cos(phase + ωh) - cos(phase))`` is the
-    sum of the next h fitted returns.
-    """
-    r = np.asarray(returns, dtype=np.float64)
-    if not np.all(np.isfinite(r)) or period < 2.0:
-        return None
-    n = len(r)
-    w = 2 * math.pi / period
-    j = np.arange(n)
-    design = np.column_stack((np.ones(n), np.cos(w * j), np.sin(w * j)))
-    coef, *_ = np.linalg.lstsq(design, r, rcond=None)
-    a, b = float(coef[1]), float(coef[2])
-    big_r = math.hypot(a, b)
-    psi = math.atan2(-b, a)
-    amp = big_r / (2 * math.sin(w / 2))
-    phase = (w * (n - 1) + psi + w / 2 - math.pi / 2) % (2 * math.pi)
-    to_peak = ((2 * math.pi - phase) % (2 * math.pi)) / w
-    to_trough = ((math.pi - phase) % (2 * math.pi)) / w
-    return CyclePhase(period, phase, amp, to_trough, to_peak)
-
-
-CycleEstimate = tuple[Cycle | None, CyclePhase | None]
-CycleSource = Callable[[np.ndarray], list[CycleEstimate]]
-
-
-def classical_cycles(windows: np.ndarray) -> list[CycleEstimate]:
-    """Cycle and phase of each row of log-returns from the periodogram (what QPE computes)."""
-    w = np.atleast_2d(np.asarray(windows, dtype=np.float64))
-    cycles = dominant_cycle(power_spectrum(encode_returns(w)))
-    return [
-        (c, None if c is None else fit_phase(row, c.period_bars))
-        for c, row in zip(cycles, w, strict=True)
-    ]
-
-
-@lru_cache(maxsize=32)
-def null_strength_quantile(window: int, false_alarm: float, trials: int = 20_000) -> float:
-    """The ``1 - false_alarm`` quantile of the dominant cycle's strength on white noise."""
-    rng = np.random.default_rng(20_240_601 + window)
-    _, shares = _fold(power_spectrum(encode_returns(rng.standard_normal((trials, window)))))
-    return float(np.quantile(shares, 1.0 - false_alarm))
 
 
 def _phi(z: float) -> float:

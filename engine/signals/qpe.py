@@ -20,6 +20,8 @@ periodogram placed on bins ``y = k·2^(m-n)``, zero elsewhere. With ``m < n`` th
 coarser than the spectrum: each mode ``k`` spreads over nearby ``y`` with the usual QPE (Fejér)
 kernel ``|Σ_t e^{2πi t (y/2^m - k/N)}|^2 / 4^m`` (:func:`qpe_reference` computes it). Either
 way bin ``y`` means frequency ``y / 2^m`` cycles per bar, i.e. period ``2^m / y`` bars.
+Reading cycles off the distribution (fold, pick the peaks, fit their phase) is
+:mod:`engine.signals.cycle_model`, one model for every caller.
 
 **Speed.** The template is built and transpiled once per ``(n, m, g)`` (optimization level 1:
 level 2 moves the QFT's final swaps into the layout and the saved probabilities come out
@@ -48,8 +50,6 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
-
-from engine.model import Cycle, CyclePhase
 
 _NORM_ATOL = 1e-9
 # Total qubits per batched circuit the batch size aims for. Measured with 100 windows, n = 5..8
@@ -356,55 +356,3 @@ def fold_spectrum(probs: npt.ArrayLike) -> np.ndarray:
     folded = p[..., : half + 1].copy()
     folded[..., 1:half] += p[..., size - 1 : half : -1]
     return folded
-
-
-def dominant_cycles(probs: Any, top: int = 3) -> list[Cycle]:
-    """The ``top`` strongest cycles of one phase distribution ``probs[2^m]``.
-
-    Folds ``y`` with ``M - y`` (a real series has a symmetric spectrum), ignores ``y = 0`` (DC),
-    keeps local maxima of the folded spectrum (a tapered peak spills into its neighbour bins;
-    those are the same cycle, not new ones) and ranks them by power. ``strength`` is the peak's
-    share of the non-DC probability; ``period_bars = 2^m / y``.
-    """
-    p = np.asarray(probs, dtype=np.float64)
-    if p.ndim != 1 or p.size < 2 or p.size & (p.size - 1):
-        raise QpeError(f"probs must be one distribution of 2^m values, got shape {p.shape}")
-    size = p.size
-    folded = fold_spectrum(p)
-    ac = float(folded[1:].sum())
-    if ac <= 0.0 or top < 1:
-        return []
-    peaks = []
-    for y in range(1, folded.size):
-        left = folded[y - 1] if y > 1 else -np.inf
-        right = folded[y + 1] if y + 1 < folded.size else -np.inf
-        if folded[y] > 0.0 and folded[y] >= left and folded[y] >= right:
-            peaks.append(y)
-    peaks.sort(key=lambda y: -folded[y])
-    return [Cycle(size / y, float(folded[y] / ac), y) for y in peaks[:top]]
-
-
-def cycle_phase(window: Any, period: float) -> CyclePhase:
-    """Where ``window`` (oldest first) stands in a cycle of ``period`` bars, now = last value.
-
-    Classical, not quantum: an ordinary least-squares fit of
-    ``c + d·t + A cos(ωt) + B sin(ωt)`` with ``ω = 2π/period`` (the line absorbs the trend).
-    The cycle is ``R cos(ωt - δ)``; ``phase = (ω·t_last - δ) mod 2π`` (0 = peak, π = trough) and
-    the bars to the next trough/peak follow from it, each in ``[0, period)``.
-    """
-    y = np.asarray(window, dtype=np.float64)
-    if y.ndim != 1 or y.size < 4 or not np.isfinite(y).all():
-        raise QpeError("cycle_phase needs at least 4 finite values")
-    if not np.isfinite(period) or period < 2.0:
-        raise QpeError(f"period must be >= 2 bars, got {period!r}")
-    t = np.arange(y.size, dtype=np.float64)
-    omega = 2.0 * np.pi / period
-    design = np.column_stack([np.ones_like(t), t - t.mean(), np.cos(omega * t), np.sin(omega * t)])
-    coef, *_ = np.linalg.lstsq(design, y, rcond=None)
-    a, b = float(coef[2]), float(coef[3])
-    amplitude = float(np.hypot(a, b))
-    delta = float(np.arctan2(b, a))
-    phase = float((omega * t[-1] - delta) % (2.0 * np.pi))
-    to_peak = ((2.0 * np.pi - phase) % (2.0 * np.pi)) / omega
-    to_trough = ((np.pi - phase) % (2.0 * np.pi)) / omega
-    return CyclePhase(float(period), phase, amplitude, float(to_trough), float(to_peak))

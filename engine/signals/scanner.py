@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import polars as pl
 
-from engine.model import Cycle, CyclePhase, Signal
+from engine.model import CyclePhase, Signal
+from engine.signals import cycle_model as cm
 from engine.signals import ensemble as en
 
 
@@ -43,53 +44,36 @@ class StageTimes:
 
 @dataclass(frozen=True, slots=True)
 class CycleDetector:
-    """The cycle stages: ``encode`` rows of log-returns into amplitudes (NaN rows where a window
-    cannot be encoded), ``spectrum`` them into phase-register probabilities, and ``phase``
-    fits where a window is in a cycle of a given period."""
+    """What makes a scan's phase spectra: ``spectrum`` takes the encoded windows (rows of
+    :func:`engine.signals.cycle_model.encode_returns`) to phase-register probabilities. The
+    encoding before and the reading after (dominant cycle, phase) are the one cycle model's
+    (:mod:`engine.signals.cycle_model`), whichever detector made the spectrum."""
 
     name: str
-    encode: Callable[[np.ndarray], np.ndarray]
-    spectrum: Callable[[np.ndarray], np.ndarray]
-    phase: Callable[[np.ndarray, float], CyclePhase | None] = en.fit_phase
-    dominant: Callable[[np.ndarray], list[Cycle | None]] = en.dominant_cycle
+    spectrum: cm.Spectrum
 
-    def estimate(self, windows: np.ndarray) -> list[en.CycleEstimate]:
-        """All stages for rows of log-returns at once: an
-        :data:`engine.signals.ensemble.CycleSource`
-        (e.g. ``signals_over(..., source=qpe_detector().estimate)``)."""
-        rows = np.atleast_2d(np.asarray(windows, dtype=np.float64))
-        amps = self.encode(rows)
-        ok = np.all(np.isfinite(amps), axis=1)
-        probs = np.full(amps.shape, np.nan)
-        if ok.any():
-            probs[ok] = self.spectrum(amps[ok])
-        cycles = self.dominant(probs)
-        return [
-            (c, None if c is None else self.phase(row, c.period_bars))
-            for c, row in zip(cycles, rows, strict=True)
-        ]
+    def estimate(self, windows: np.ndarray) -> list[cm.CycleEstimate]:
+        """All stages for rows of log-returns at once: a :data:`engine.signals.cycle_model.
+        CycleSource` (e.g. ``signals_over(..., source=qpe_detector().estimate)``)."""
+        return cm.estimate_cycles(windows, self.spectrum)
 
 
-CLASSICAL = CycleDetector("periodogram", en.encode_returns, en.power_spectrum)
+CLASSICAL = CycleDetector("periodogram", cm.power_spectrum)
 """The classical limit: the same encoding, then the numpy FFT periodogram, which the
 statevector QPE distribution equals (to 1e-9, tests/engine/signals/test_qpe.py)."""
 
 
 def qpe_detector(backend: str = "statevector", shots: int = 4096) -> CycleDetector:
     """The quantum detector: ``engine.signals.encoding`` (numba) and ``engine.signals.qpe`` phase
-    estimation
-    on Aer, all windows of a scan in one run (qiskit loads on the first spectrum, not before).
-
-    The phase comes from :func:`engine.signals.ensemble.fit_phase` (a least-squares fit on the
-    log-returns, expressed as the log-price cycle the ensemble reasons about), not from
-    ``engine.signals.qpe.cycle_phase``, which fits whatever window it is given.
-    """
+    estimation on Aer, all windows of a scan in one run (qiskit loads on the first spectrum,
+    not before). The cycle and its phase are read off that spectrum by the same cycle model as
+    the periodogram's and ``detect_cycles``'s."""
     from engine.signals import qpe
 
     def spectrum(amps: np.ndarray) -> np.ndarray:
         return np.asarray(qpe.phase_spectrum(amps, backend=backend, shots=shots))
 
-    return CycleDetector(f"qpe ({backend})", en.encode_returns, spectrum)
+    return CycleDetector(f"qpe ({backend})", spectrum)
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,25 +131,18 @@ def scan(
     if ok:
         with times.stage("encoding"):
             rets = np.stack([_last_returns(frames[sym], s.cycle_window) for sym in ok])
-            amps = detector.encode(rets)
+            amps = cm.encode_returns(rets)
         encodable = np.all(np.isfinite(amps), axis=1)
         with times.stage("qpe"):
-            probs = np.full(amps.shape, np.nan)
-            if encodable.any():
-                probs[encodable] = detector.spectrum(amps[encodable])
-            cycles = detector.dominant(probs)
-            phases = [
-                None if c is None else detector.phase(row, c.period_bars)
-                for c, row in zip(cycles, rets, strict=True)
-            ]
+            estimates = cm.read_cycles(cm.spectra(amps, detector.spectrum), rets)
         for i, sym in enumerate(ok):
             with times.stage("indicators"):
                 an = en.analyse(frames[sym], timeframe, s)
             with times.stage("ensemble"):
                 t = len(an.features) - 1
-                sig = en.signal_at(an, t, (cycles[i], phases[i]), s, sym, timeframe)
+                sig = en.signal_at(an, t, estimates[i], s, sym, timeframe)
             notes = () if encodable[i] else ("cycle window could not be encoded",)
-            results[sym] = ScanResult(sym, sig, phase=phases[i], notes=notes)
+            results[sym] = ScanResult(sym, sig, phase=estimates[i][1], notes=notes)
             if progress is not None:
                 progress(i + 1, len(ok))
     return [results[sym] for sym in frames]

@@ -13,6 +13,7 @@ import numpy as np
 from engine.model import Action, Cycle, Signal
 from engine.strategy.errors import StrategyError
 from engine.strategy.orders import FULL_EQUITY, OrderIntent
+from engine.trading.risk import RiskError, fixed_fraction_size
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,7 +116,9 @@ class Context:
 
     Read: ``bar_index``, ``ts_ns``, ``price`` (last close), ``indicators``, ``levels``,
     ``cycles`` (latest detected cycles), ``position``, ``equity``, ``cash``, ``risk_budget``
-    (cash the strategy may lose on one trade). Act: ``buy``, ``sell``, ``close``.
+    (cash the strategy may lose on one trade). Act: ``buy``, ``sell``, ``close``; ``buy`` and
+    ``sell`` size by ``size`` (margin fraction or whole units), ``qty`` (units) or ``risk``
+    (the fraction of equity lost at ``sl``).
     """
 
     symbol: str = ""
@@ -182,9 +185,15 @@ class Context:
         limit: float | None = None,
         stop: float | None = None,
         tag: str = "",
+        risk: float | None = None,
     ) -> OrderIntent:
-        """Go long at the next fill price. Sizes as :class:`OrderIntent`; default all margin."""
-        return self._entry(+1, size, qty, sl, tp, limit, stop, tag)
+        """Go long at the next fill price. Sizes as :class:`OrderIntent`; default all margin.
+
+        ``risk`` (in (0, 1], with ``sl``; not with ``size`` or ``qty``) sizes the order so that
+        a fill at ``limit``/``stop`` (else ``price``) stopped out at ``sl`` loses that fraction
+        of ``equity``; the runner rounds the quantity down to its lot.
+        """
+        return self._entry(+1, size, qty, sl, tp, limit, stop, tag, risk)
 
     def sell(
         self,
@@ -196,9 +205,10 @@ class Context:
         limit: float | None = None,
         stop: float | None = None,
         tag: str = "",
+        risk: float | None = None,
     ) -> OrderIntent:
-        """Go short (or reduce a long) at the next fill price."""
-        return self._entry(-1, size, qty, sl, tp, limit, stop, tag)
+        """Go short (or reduce a long) at the next fill price; ``risk`` sizes as in ``buy``."""
+        return self._entry(-1, size, qty, sl, tp, limit, stop, tag, risk)
 
     def close(self, portion: float = 1.0) -> OrderIntent:
         """Close ``portion`` of every open trade at the next fill price."""
@@ -218,10 +228,18 @@ class Context:
         limit: float | None,
         stop: float | None,
         tag: str,
+        risk: float | None = None,
     ) -> OrderIntent:
+        if risk is not None:
+            if size is not None or qty is not None:
+                raise StrategyError("give one of size, qty or risk, not several")
+            if not 0 < risk <= 1:
+                raise StrategyError(f"risk must be a fraction of equity in (0, 1], got {risk}")
+            if sl is None:
+                raise StrategyError("risk= sizes from the stop loss: give sl= too")
         if size is not None and qty is not None:
             raise StrategyError("give either size (fraction or whole units) or qty, not both")
-        if size is None and qty is None:
+        if size is None and qty is None and risk is None:
             size = FULL_EQUITY
         if size is not None and not (0 < size < 1 or (size >= 1 and float(size).is_integer())):
             raise StrategyError(
@@ -237,6 +255,14 @@ class Context:
                 f"{'long' if side > 0 else 'short'} order needs {which}; got sl={sl}, "
                 f"price={ref}, tp={tp}"
             )
+        if risk is not None and sl is not None:
+            equity = self.equity
+            try:
+                qty = fixed_fraction_size(equity, risk, ref, sl)
+            except RiskError as exc:
+                raise StrategyError(
+                    f"cannot size risk={risk:g} of equity {equity:g}: {exc}"
+                ) from exc
         intent = OrderIntent(
             "entry",
             side=side,
@@ -247,6 +273,7 @@ class Context:
             limit=None if limit is None else float(limit),
             stop=None if stop is None else float(stop),
             tag=tag,
+            risk=None if risk is None else float(risk),
         )
         self.submit(intent)
         return intent

@@ -20,6 +20,9 @@ class OrderIntent:
     open trade). ``size`` in (0, 1) is a fraction of the available margin, ``size >= 1`` a whole
     number of units (backtesting.py's convention); ``qty`` is an absolute quantity in units.
     ``sl``/``tp`` are absolute prices of the protective orders attached to the trade.
+    ``risk`` is set when the quantity was sized from risk (``ctx.buy(risk=0.01, sl=...)``): the
+    fraction of equity lost at ``sl``, kept for reporting; ``qty`` then holds the quantity it
+    gave, not yet rounded (each runner rounds it down to its lot).
     """
 
     kind: str
@@ -32,6 +35,7 @@ class OrderIntent:
     stop: float | None = None
     portion: float = 1.0
     tag: str = ""
+    risk: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -175,3 +175,23 @@ def test_resolution_prefers_exact_then_squashed_then_unique_prefix() -> None:
     assert resolve_symbol("US500", SYMBOLS) == "US500"
     assert resolve_symbol("eth-usdt", SYMBOLS) == "ETH/USDT"
     assert resolve_symbol("gbp", SYMBOLS) == "GBPUSD"
+
+
+def test_strategy_start_and_stop_keep_the_parameters_and_the_timeframe() -> None:
+    symbols = ["BTC/USDT", "ETH/USDT"]
+    cmd = parse("strategy start sma_cross:fast=5,slow=20 btc 1h", symbols)
+    assert cmd.intent == "strategy"
+    assert cmd.entities == {
+        "action": "start",
+        "strategy": "sma_cross:fast=5,slow=20",
+        "symbol": "BTC/USDT",
+        "timeframe": "1h",
+    }
+    stop = parse("strategy stop sma_cross ETH/USDT", symbols)
+    assert stop.entities["action"] == "stop" and stop.entities["timeframe"] is None
+
+
+def test_strategy_needs_an_action_a_name_and_one_symbol() -> None:
+    for text in ("strategy", "strategy run x BTC/USDT", "strategy start x", "strategy start x a b"):
+        with pytest.raises(CommandError, match="strategy start"):
+            parse(text, ["BTC/USDT"])

@@ -37,6 +37,7 @@ def fill_alert(fill: Fill, instrument: Instrument | None = None) -> Alert:
         "side": str(fill.side),
         "qty": str(fill.qty),
         "price": str(fill.price),
+        "fill_id": fill.fill_id,  # two fills alike (a close and a reversal) are two alerts
     }
     if instrument is not None:
         data["price_decimals"] = instrument.price_decimals
@@ -52,7 +53,11 @@ def fill_alert(fill: Fill, instrument: Instrument | None = None) -> Alert:
 
 
 def rejection_alert(order: Order, ts_ns: int, instrument: Instrument | None = None) -> Alert:
-    data: dict[str, Any] = {"side": str(order.side), "qty": str(order.qty)}
+    data: dict[str, Any] = {
+        "side": str(order.side),
+        "qty": str(order.qty),
+        "client_id": order.client_id,
+    }
     if order.price is not None:
         data["price"] = str(order.price)
     if instrument is not None:

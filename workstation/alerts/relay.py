@@ -118,6 +118,11 @@ def row_to_alert(row: dict[str, Any]) -> Alert:
 
 
 # -- the outbox -------------------------------------------------------------------------------
+def configured_channels(settings: Settings) -> list[str]:
+    """The outbox channels of the configured Telegram chats (``telegram:<chat id>``)."""
+    return [f"telegram:{c}" for c in settings.get("telegram.chat_ids", []) or []]
+
+
 def _channel(notifier: Notifier) -> str:
     return str(getattr(notifier, "channel", notifier.name))
 
@@ -135,10 +140,14 @@ class Outbox:
         config: RelayConfig | None = None,
         clock: Callable[[], int] = time.time_ns,
         poll_s: float = 1.0,
+        channels: Sequence[str] = (),
     ) -> None:
+        """``channels`` are queued for even before a notifier for them is attached (a headless
+        command queues; the relay that runs later delivers)."""
         self.store = store
         self.config = config or RelayConfig()
         self.notifiers = {_channel(n): n for n in notifiers}
+        self.channels = list(dict.fromkeys([*channels, *self.notifiers]))
         self.clock = clock
         self.poll_s = poll_s
         self.listeners: list[StatusListener] = []
@@ -160,7 +169,7 @@ class Outbox:
         key = dedup_key(alert)
         window = int(self.config.dedup_window_s * SECOND_NS)
         ids: list[int] = []
-        for channel in self.notifiers:
+        for channel in self.channels:
             row = self.store.alerts.enqueue(alert, channel, key, window)
             if row is None:
                 self.deduplicated += 1
@@ -168,6 +177,12 @@ class Outbox:
                 ids.append(row)
         self._wake()
         return ids
+
+    def attach(self, notifiers: Sequence[Notifier]) -> None:
+        """Deliver with ``notifiers`` from now on (their channels are queued for too)."""
+        for n in notifiers:
+            self.notifiers[_channel(n)] = n
+        self.channels = list(dict.fromkeys([*self.channels, *self.notifiers]))
 
     def _wake(self) -> None:
         """Wake the sender; safe from any thread (the screen's workers publish too)."""

@@ -9,11 +9,12 @@ It owns the outbox sender, the command bot and the daily summary; callers hook i
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 from workstation.alerts.builders import risk_alert
 from workstation.alerts.daily_summary import run_daily_summary
 from workstation.alerts.relay import Outbox, RelayConfig
-from workstation.alerts.telegram_control import TelegramControl
+from workstation.alerts.telegram_control import OrderHandler, OrderPreview, TelegramControl
 from workstation.runtime.config import Settings
 from workstation.store import Store
 from workstation.trading.killswitch import KillSwitch
@@ -21,8 +22,18 @@ from workstation.trading.killswitch import KillSwitch
 
 class TelegramService:
     def __init__(
-        self, store: Store, settings: Settings, token: str, kill_switch: KillSwitch | None = None
+        self,
+        store: Store,
+        settings: Settings,
+        token: str,
+        kill_switch: KillSwitch | None = None,
+        outbox: Outbox | None = None,
+        order_handler: OrderHandler | None = None,
+        order_preview: OrderPreview | None = None,
+        on_pause: Callable[[bool, str], None] | None = None,
     ) -> None:
+        """With ``outbox`` (the runtime's), this delivers what the runtime queues and the
+        runtime announces the kill switch itself; alone, it announces a /kill."""
         from plugins.notifiers.telegram import TelegramNotifier
 
         api_url = str(settings.get("telegram.api_url"))
@@ -32,9 +43,22 @@ class TelegramService:
             for c in settings.get("telegram.chat_ids", [])
         ]
         self.settings = settings
-        self.outbox = Outbox(store, notifiers, RelayConfig.from_settings(settings))
-        self.control = TelegramControl(store, settings, token, kill_switch=kill_switch)
-        self.control.kill.register(self._announce_kill)
+        if outbox is None:
+            self.outbox = Outbox(store, notifiers, RelayConfig.from_settings(settings))
+        else:
+            outbox.attach(notifiers)
+            self.outbox = outbox
+        self.control = TelegramControl(
+            store,
+            settings,
+            token,
+            kill_switch=kill_switch,
+            order_handler=order_handler,
+            order_preview=order_preview,
+            on_pause=on_pause,
+        )
+        if outbox is None:
+            self.control.kill.register(self._announce_kill)
         self._stop = asyncio.Event()
 
     def _announce_kill(self, actor: str, reason: str) -> None:

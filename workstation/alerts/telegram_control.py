@@ -56,6 +56,8 @@ HELP = """<b>qws commands</b>
 /buy, /sell SYMBOL QTY [PRICE], /close SYMBOL: only if enabled (always confirmed)"""
 
 OrderHandler = Callable[[str, str, Decimal | None, Decimal | None, str], Awaitable[str]]
+OrderPreview = Callable[[str, str, Decimal | None, Decimal | None], str]
+"""(action, symbol, qty, price) -> "" if the order would pass the pre-trade check, else why."""
 
 
 class ControlError(RuntimeError):
@@ -237,11 +239,18 @@ class TelegramControl:
         kill_switch: KillSwitch | None = None,
         order_handler: OrderHandler | None = None,
         clock: Callable[[], int] = time.time_ns,
+        order_preview: OrderPreview | None = None,
+        on_pause: Callable[[bool, str], None] | None = None,
     ) -> None:
+        """``order_handler`` places a confirmed trading command and ``order_preview`` answers
+        the pre-trade check before the confirmation is asked (both from the runtime);
+        ``on_pause`` hears /pause and /resume after the flags are stored."""
         self.store = store
         self.settings = settings
         self.kill = kill_switch or KillSwitch(store)
         self.order_handler = order_handler
+        self.order_preview = order_preview
+        self.on_pause = on_pause
         self.clock = clock
         self.allowed = {int(c) for c in settings.get("telegram.chat_ids", [])}
         self.ignored = 0
@@ -390,10 +399,14 @@ class TelegramControl:
     # -- control ---------------------------------------------------------------------------
     async def _pause(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         set_paused(self.store, True, self._actor(update))
+        if self.on_pause is not None:
+            self.on_pause(True, self._actor(update))
         await self._reply(update, "Paused: no relaying of non-critical alerts, no new entries.")
 
     async def _resume(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         set_paused(self.store, False, self._actor(update))
+        if self.on_pause is not None:
+            self.on_pause(False, self._actor(update))
         await self._reply(update, "Resumed.")
 
     def _ask(self, action: str, chat_id: int, args: tuple[str, ...]) -> InlineKeyboardMarkup:
@@ -441,6 +454,13 @@ class TelegramControl:
             await self._reply(update, escape(problem))
             return
         self.store.audit.add(self._actor(update), "trade_requested", command, {"args": list(args)})
+        if self.order_preview is not None and command != "close":
+            qty = Decimal(args[1])
+            price = Decimal(args[2]) if len(args) > 2 else None
+            refusal = self.order_preview(command, args[0].upper(), qty, price)
+            if refusal:
+                await self._reply(update, f"Refused: {escape(refusal)}")
+                return
         markup = self._ask(command, chat.id, args)
         await self._reply(update, f"<b>Confirm</b> /{command} {escape(' '.join(args))}?", markup)
 

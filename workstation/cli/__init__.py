@@ -21,6 +21,7 @@ COMMAND_MODULES = (
     "workstation.cli.fetch",
     "workstation.cli.cycles",
     "workstation.cli.trade",
+    "workstation.cli.headless",
     "workstation.cli.telegram_cmd",
     "workstation.cli.bridge",
     "workstation.cli.backtest",

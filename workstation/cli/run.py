@@ -3,13 +3,24 @@
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
 from workstation.cli import CliError
 from workstation.cli.common import load_settings, open_store
 
+if TYPE_CHECKING:
+    from engine.protocols import Feed
+    from workstation.runtime.config import Settings
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("run", help="open the workstation (the default command)")
+    add_feed_options(p)
+    p.set_defaults(func=cmd_run)
+
+
+def add_feed_options(p: argparse.ArgumentParser) -> None:
+    """The feed options ``qws run`` and ``qws trade`` share."""
     p.add_argument("--feed", default=None, help="demo (default), replay, or an installed feed")
     p.add_argument("--symbols", default=None, help="comma-separated symbols to watch")
     p.add_argument("--timeframe", default=None, help="bar size built from the stream (1m)")
@@ -17,16 +28,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--symbol", default=None, help="replay: the symbol name of the file's bars")
     p.add_argument("--speed", type=float, default=None, help="replay: 1, 10, ... or 0 for max")
     p.add_argument("--url", default=None, help="feeds that connect somewhere: the endpoint")
-    p.set_defaults(func=cmd_run)
 
 
-def cmd_run(args: argparse.Namespace) -> int:
+def symbols_of(args: argparse.Namespace) -> list[str] | None:
+    text = getattr(args, "symbols", None)
+    return [s.strip() for s in text.split(",") if s.strip()] if text else None
+
+
+def feed_from_args(args: argparse.Namespace, settings: Settings) -> Feed:
     from workstation.runtime.feed_factory import FeedError, make_feed
-    from workstation.ui.app import QwsApp
 
-    settings = load_settings()
     name = args.feed or settings.get("app.feed", "demo")
-    symbols = [s.strip() for s in args.symbols.split(",") if s.strip()] if args.symbols else None
+    symbols = symbols_of(args)
     overrides = {
         "path": args.file,
         "symbol": args.symbol,
@@ -37,9 +50,17 @@ def cmd_run(args: argparse.Namespace) -> int:
     if name == "replay":
         overrides["timeframe"] = args.timeframe
     try:
-        feed = make_feed(name, settings, **overrides)
+        return make_feed(name, settings, **overrides)
     except FeedError as exc:
         raise CliError(str(exc)) from exc
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from workstation.ui.app import QwsApp
+
+    settings = load_settings()
+    feed = feed_from_args(args, settings)
+    symbols = symbols_of(args)
     store = open_store(args)
     try:
         QwsApp(feed, store, settings, symbols=symbols, timeframe=args.timeframe).run()

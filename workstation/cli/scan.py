@@ -1,8 +1,10 @@
 """``qws scan``: the full signal pipeline over the latest window of every symbol.
 
-Signals are stored (``relayed`` false: a scan relays nothing); the table marks those below the
-quality gate (``--min-confidence``, default ``signals.quality_gate``), which a relay would
-hold back. A symbol that cannot be analysed gets its reason in the output, not a crash.
+Signals go through the one :class:`~workstation.alerts.announcer.Announcer`: each is stored,
+then queued for the configured Telegram chats if it is actionable and at or above the quality
+gate (``--min-confidence``, default ``signals.quality_gate``), and marked relayed (whichever
+process runs the relay delivers it). The table dims those below the gate. A symbol that cannot
+be analysed gets its reason in the output, not a crash.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ if TYPE_CHECKING:
 
     from engine.signals.ensemble import EnsembleSettings
     from engine.signals.scanner import CycleDetector, ScanResult
+    from workstation.store import Store
 
 PROGRESS_AFTER_S = 1.0
 
@@ -89,19 +92,27 @@ def cmd_scan(args: argparse.Namespace) -> int:
 
     store = open_store(args)
     try:
-        for r in ordered:
-            if r.signal is not None:
-                store.signals.add(r.signal, venue, relayed=False)
+        gated = settings.with_values({"signals.quality_gate": gate})
+        relayed = _announce(store, gated, ordered, venue)
         store.audit.add(
             "cli", "scan", ",".join(r.symbol for r in ordered), {"timeframe": timeframe}
         )
     finally:
         store.close()
     if args.json:
-        _print_json(ordered, gate, detector.name)
+        _print_json(ordered, gate, detector.name, relayed)
     else:
-        _print_table(ordered, gate, timeframe, detector_note)
+        _print_table(ordered, gate, timeframe, detector_note, relayed)
     return 0 if any(r.signal is not None for r in ordered) else 1
+
+
+def _announce(store: Store, settings: Any, results: list[ScanResult], venue: str) -> set[str]:
+    """Store every signal, then relay those that pass the gate; the symbols relayed."""
+    from workstation.alerts.announcer import Announcer
+    from workstation.trading.broker_factory import instrument_resolver
+
+    announcer = Announcer.from_settings(store, settings, instrument_resolver(store))
+    return {r.symbol for r in results if r.signal is not None and announcer.signal(r.signal, venue)}
 
 
 def _failed(symbol: str, reason: str) -> ScanResult:
@@ -246,7 +257,7 @@ def _run(
             bar["p"].stop()
 
 
-def _print_json(results: list[ScanResult], gate: float, detector: str) -> None:
+def _print_json(results: list[ScanResult], gate: float, detector: str, relayed: set[str]) -> None:
     from engine.signals.scanner import summary
 
     out = sys.stdout
@@ -254,18 +265,19 @@ def _print_json(results: list[ScanResult], gate: float, detector: str) -> None:
         record = summary(r)
         if r.signal is not None:
             record["passes_gate"] = bool(r.signal.confidence >= gate)
-            record["relayed"] = False
+            record["relayed"] = r.symbol in relayed
             record["detector"] = detector
         out.write(json.dumps(record) + "\n")
 
 
 def _print_table(
-    results: list[ScanResult], gate: float, timeframe: str, detector_note: str
+    results: list[ScanResult], gate: float, timeframe: str, detector_note: str, relayed: set[str]
 ) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title=f"scan {timeframe} — quality gate {gate:.2f}", caption=detector_note)
+    caption = detector_note + (f" · {len(relayed)} relayed" if relayed else "")
+    table = Table(title=f"scan {timeframe} — quality gate {gate:.2f}", caption=caption)
     table.add_column("symbol", no_wrap=True)
     table.add_column("action", no_wrap=True)
     table.add_column("conf.", justify="right", no_wrap=True)

@@ -6,9 +6,9 @@ import argparse
 import asyncio
 import getpass
 from datetime import UTC, datetime
-from typing import Any
 
 from workstation.cli.common import load_settings, open_store
+from workstation.cli.run import add_feed_options
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -29,7 +29,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     test = tsub.add_parser("test", help="check the token and send a test message to each chat")
     test.add_argument("--chat", type=int, action="append", help="chat id (default: config)")
     test.set_defaults(func=_telegram_test)
-    serve = tsub.add_parser("serve", help="deliver queued alerts and answer commands until ^C")
+    serve = tsub.add_parser(
+        "serve",
+        help="deliver queued alerts and answer commands until ^C (the runtime, no strategies)",
+    )
+    add_feed_options(serve)
+    serve.add_argument("--broker", default=None, help="paper (default) or an installed broker")
+    serve.add_argument("--no-signals", action="store_true", help="do not scan closed bars")
     serve.set_defaults(func=_telegram_serve)
 
     alerts = sub.add_parser("alerts", help="the alerts outbox: delivered, pending, failed")
@@ -143,28 +149,18 @@ def _telegram_test(args: argparse.Namespace) -> int:
     )
 
 
-async def _serve(store: Any, settings: Any, token: str) -> None:
-    from workstation.alerts.service import TelegramService
-
-    await TelegramService(store, settings, token).run()
-
-
 def _telegram_serve(args: argparse.Namespace) -> int:
-    from workstation.alerts.telegram_control import ControlError
+    """The trading runtime without strategies: it relays alerts, answers commands and acts
+    on /kill, /pause and (when enabled) trading commands (see ``qws trade``)."""
     from workstation.cli import CliError
+    from workstation.cli.headless import run_headless
 
     settings = load_settings()
     if not settings.get("telegram.chat_ids"):
         raise CliError("no telegram.chat_ids configured: nobody to relay to or take commands from")
-    token = _token()
-    store = open_store(args)
-    try:
-        asyncio.run(_serve(store, settings, token))
-    except ControlError as exc:
-        raise CliError(str(exc)) from None
-    finally:
-        store.close()
-    return 0
+    _token()
+    args.stay = True
+    return run_headless(args, [], config_strategies=False)
 
 
 # -- alerts -----------------------------------------------------------------------------------

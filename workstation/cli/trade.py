@@ -4,6 +4,12 @@
 Every command first reconciles with the configured broker (paper by default), so what it
 prints is the venue's truth; discrepancies are printed and kept in the audit log. Commands that
 send or cancel orders ask for confirmation unless ``--yes`` is given.
+
+``qws order ... --check`` prints the pre-trade verdict (:meth:`OrderManager.preview`, the same
+check the ticket, Telegram and the order manager itself make) and sends nothing. Fills,
+rejections and the kill switch are queued as alerts through the one
+:class:`~workstation.alerts.announcer.Announcer`, for the configured Telegram chats (whichever
+process runs the relay delivers them).
 """
 
 from __future__ import annotations
@@ -33,6 +39,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--tp", metavar="PRICE", help="take-profit placed once the order fills")
     p.add_argument("--tif", choices=["GTC", "IOC", "FOK"], default="GTC")
     p.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
+    p.add_argument(
+        "--check",
+        action="store_true",
+        help="only print the pre-trade verdict (exit 0 if it would pass, 1 if refused)",
+    )
     p.set_defaults(func=_order)
 
     p = sub.add_parser("orders", help="list orders (newest first)")
@@ -70,9 +81,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 class _Session:
-    """Store + broker + order manager for one command, with marks from the configured feed."""
+    """Store + broker + order manager for one command, with marks from the configured feed,
+    and the announcer that queues its fills, rejections and kill-switch changes as alerts."""
 
     def __init__(self, args: argparse.Namespace, confirm: Callable[[Any], bool] | None = None):
+        from workstation.alerts.announcer import Announcer
         from workstation.trading.broker_factory import BrokerConfigError, open_broker, open_oms
 
         self.settings = load_settings()
@@ -87,7 +100,11 @@ class _Session:
             from feeds.demo import DemoFeed
 
             self._demo = DemoFeed(seed=int(self.settings.get("demo.seed", 7)))
-        self.oms = open_oms(self.settings, self.store, self.broker, self.mark, confirm)
+        self.oms = oms = open_oms(self.settings, self.store, self.broker, self.mark, confirm)
+        self.announcer = announcer = Announcer.from_settings(
+            self.store, self.settings, oms.instruments
+        )
+        oms.listeners.append(lambda e: announcer.order_event(e, oms.clock()))
 
     def prime(self, symbol: str) -> None:
         """Hand the paper broker the feed's current book and quote for ``symbol``."""
@@ -195,10 +212,6 @@ def _order(args: argparse.Namespace) -> int:
 
     async def body(s: _Session) -> int:
         s.prime(args.symbol)
-        live = getattr(s.broker, "live", True)
-        if not live and not _confirm(f"Place {what} on {s.broker.name}?", args.yes):
-            print("not placed")
-            return 1
         try:
             order = s.oms.build(
                 args.symbol,
@@ -213,6 +226,14 @@ def _order(args: argparse.Namespace) -> int:
             )
         except ModelError as exc:
             raise CliError(str(exc)) from exc
+        if args.check:
+            verdict = s.oms.preview(order)
+            print("risk: OK" if verdict.ok else f"refused: {verdict.reason}")
+            return 0 if verdict.ok else 1
+        live = getattr(s.broker, "live", True)
+        if not live and not _confirm(f"Place {what} on {s.broker.name}?", args.yes):
+            print("not placed")
+            return 1
         result = await s.oms.submit(order)
         print(
             f"{result.client_id} {result.status} filled {_fmt(result.filled_qty)}"
@@ -382,7 +403,12 @@ def _kill(args: argparse.Namespace) -> int:
         if args.state == "status":
             print("kill switch: " + ("ON" if s.oms.kill_switch else "off"))
             return 0
-        cancelled = await s.oms.set_kill_switch(args.state == "on", reason="cli")
+        on = args.state == "on"
+        cancelled = await s.oms.set_kill_switch(on, reason="cli")
+        if on:
+            s.announcer.kill("cli", "", s.oms.clock(), len(cancelled))
+        else:
+            s.announcer.kill_released("cli", s.oms.clock())
         print(f"kill switch {args.state}; cancelled {len(cancelled)} open order(s)")
         return 0
 

@@ -69,7 +69,7 @@ DEFAULTS: dict[str, Any] = {
         "zigzag_atr": 2.5,
         "level_tolerance_atr": 0.3,
     },
-    "scan": {"timeframe": "1h", "bars": 256},
+    "scan": {"timeframe": "1h", "bars": 256, "on_bar": True},
     "cycles": {"window": 64, "backend": "statevector", "shots": 4096},
     "trading": {
         "live": False,
@@ -79,6 +79,7 @@ DEFAULTS: dict[str, Any] = {
         "account_ccy": "USD",
         "fx_pegs": {"USDT/USD": 1.0, "USDC/USD": 1.0},
         "equity_every_s": 60.0,
+        "confirm_timeout_s": 30.0,
     },
     "risk": {
         "risk_per_trade": 0.01,
@@ -228,3 +229,14 @@ class Settings:
 
     def as_dict(self) -> dict[str, Any]:
         return copy.deepcopy(self._data)
+
+    def with_values(self, values: Mapping[str, Any]) -> Settings:
+        """A copy with dotted keys set (a command-line override such as ``--broker``)."""
+        data = copy.deepcopy(self._data)
+        for dotted, value in values.items():
+            node = data
+            *parents, last = dotted.split(".")
+            for part in parents:
+                node = node.setdefault(part, {})
+            node[last] = value
+        return Settings(data, self.path)

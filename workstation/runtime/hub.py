@@ -5,7 +5,10 @@ Each subscriber has its own mailbox, so one slow reader never delays another:
   newest quote replaces the pending one (``replaced`` counts how often);
 - every other event (closed bars, books, signals...) queues in order, bounded by ``maxsize``.
   A *lossless* subscriber (the store) makes the publisher wait for room; a lossy one (the
-  screen) drops its oldest pending event and counts it in ``dropped``.
+  screen) drops its oldest pending event and counts it in ``dropped``;
+- an *ordered* subscriber (the trading runtime) gets every quote too, in order with the other
+  events, lossless: the paper broker must see the quote a bar closed on before that bar's
+  orders, and every trade that could fill a resting order.
 """
 
 from __future__ import annotations
@@ -29,8 +32,9 @@ class SubscriberStats:
 
 
 class Subscription:
-    def __init__(self, name: str, maxsize: int, lossless: bool) -> None:
+    def __init__(self, name: str, maxsize: int, lossless: bool, ordered: bool = False) -> None:
         self.name = name
+        self.ordered = ordered
         self.maxsize = maxsize
         self.lossless = lossless
         self._quotes: dict[str, Tick] = {}
@@ -123,9 +127,9 @@ class Hub:
         self.published = 0
 
     def subscribe(
-        self, name: str, maxsize: int | None = None, lossless: bool = False
+        self, name: str, maxsize: int | None = None, lossless: bool = False, ordered: bool = False
     ) -> Subscription:
-        sub = Subscription(name, maxsize or self.maxsize, lossless)
+        sub = Subscription(name, maxsize or self.maxsize, lossless or ordered, ordered)
         self._subs.append(sub)
         return sub
 
@@ -137,8 +141,11 @@ class Hub:
     async def publish(self, event: Any) -> None:
         self.published += 1
         if isinstance(event, Tick):
-            for sub in self._subs:
-                sub._put_quote(event)
+            for sub in list(self._subs):
+                if sub.ordered:
+                    await sub._put_event(event)
+                else:
+                    sub._put_quote(event)
             return
         for sub in list(self._subs):
             await sub._put_event(event)

@@ -86,6 +86,23 @@ class EquityRepository(Repository):
             ).fetchall()
         return [(int(ts), float(eq)) for ts, eq in rows]
 
+    def first_last(self, venue: str, since_ns: int) -> tuple[float, float] | None:
+        """The first and the last equity point from ``since_ns`` (the day's change), without
+        reading the points between; None with fewer than two."""
+        with self._store.reading() as conn:
+            first = conn.execute(
+                "SELECT ts, equity FROM equity WHERE venue = ? AND ts >= ? ORDER BY ts LIMIT 1",
+                (venue, since_ns),
+            ).fetchone()
+            last = conn.execute(
+                "SELECT ts, equity FROM equity WHERE venue = ? AND ts >= ?"
+                " ORDER BY ts DESC LIMIT 1",
+                (venue, since_ns),
+            ).fetchone()
+        if first is None or last is None or first[0] == last[0]:
+            return None
+        return float(first[1]), float(last[1])
+
     def before(self, venue: str, ts_ns: int) -> float | None:
         """The last equity point strictly before ``ts_ns`` (the opening value of a period)."""
         with self._store.reading() as conn:

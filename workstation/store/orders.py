@@ -151,6 +151,15 @@ class FillRepository(Repository):
             for r in rows
         ]
 
+    def ids_since(self, venue: str, since_ns: int | None) -> set[str]:
+        """The fill ids of ``venue`` recorded at or after ``since_ns`` (all with None)."""
+        with self._store.reading() as conn:
+            rows = conn.execute(
+                "SELECT fill_id FROM fills WHERE venue = ? AND ts >= ?",
+                (venue, since_ns if since_ns is not None else -(2**62)),
+            ).fetchall()
+        return {str(r[0]) for r in rows}
+
     def last_ts(self, venue: str) -> int | None:
         """When the newest recorded fill of ``venue`` happened (ns), or None without fills."""
         with self._store.reading() as conn:

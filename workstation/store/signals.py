@@ -32,6 +32,16 @@ class SignalRepository(Repository):
             )
             return int(cur.lastrowid or 0)
 
+    def mark_relayed(self, signal_id: int) -> None:
+        """The signal's alert is queued (stored first, relayed after: see the announcer)."""
+        with self._store.transaction() as conn:
+            conn.execute("UPDATE signals SET relayed = 1 WHERE id = ?", (signal_id,))
+
+    def count(self, venue: str | None = None) -> int:
+        where, args = ("WHERE venue = ?", [venue]) if venue else ("", [])
+        with self._store.reading() as conn:
+            return int(conn.execute(f"SELECT count(*) FROM signals {where}", args).fetchone()[0])
+
     def recent(self, limit: int = 50, symbol: str | None = None) -> list[Signal]:
         """The newest ``limit`` signals (of ``symbol``, or all), newest first."""
         where, args = ("WHERE symbol = ?", [symbol]) if symbol else ("", [])

@@ -1,14 +1,16 @@
-"""Runs a strategy against a broker (paper or live) bar by bar: the same object, unchanged,
-that the backtester runs.
+"""Runs a strategy live (paper or a real venue) bar by bar: the same object, unchanged, that the
+backtester runs, with its orders going through the order manager like every other order (the
+kill switch, the pre-trade check, durable state, brackets, alerts).
 
 On each closed bar the runner reads the account from the broker (position, cash), gives the
 strategy a :class:`LiveContext` and the bars so far, and turns its intents into market orders:
-``ctx.close()`` is an opposite order for the open quantity, ``ctx.buy``/``ctx.sell`` are sized
+``ctx.close()`` is a reduce-only order for the open quantity; ``ctx.buy``/``ctx.sell`` are sized
 like the backtester sizes them (a fraction of the margin available at the current price,
-commission included, rounded down to the lot). Orders go out at once, so they fill at the
-current quote: the backtest that matches a paper run is ``trade_on_close=True``. Protective
-``sl``/``tp`` become a stop and a limit order for the filled quantity; once the position is
-flat, whatever is left of them is cancelled on the next bar.
+commission included), or by ``qty`` / ``risk=`` (the quantity whose loss at the stop is that
+fraction of equity), always rounded *down* to the lot. Orders go out at once, so they fill at
+the current quote: the backtest that matches a paper run is ``trade_on_close=True``.
+Protective ``sl``/``tp`` ride on the entry as a bracket (the order manager places them once it
+fills, one-cancels-other); once the position is flat, whatever is left of them is cancelled.
 """
 
 from __future__ import annotations
@@ -22,7 +24,6 @@ import numpy as np
 import polars as pl
 
 from engine.model import Bar, Fill, Instrument, Order, OrderType, Side, to_decimal
-from engine.protocols import ReconcilingBroker
 from engine.strategy import (
     Context,
     Indicators,
@@ -33,7 +34,7 @@ from engine.strategy import (
     handle_result,
 )
 from engine.timeframes import OHLCV_SCHEMA
-from workstation.trading.oms import new_client_id
+from workstation.trading.oms import OrderManager, new_client_id
 
 
 class LiveContext(Context):
@@ -85,12 +86,13 @@ class LiveContext(Context):
 
 
 class StrategyRunner:
-    """Feed it closed bars with :meth:`on_bar`; it keeps the history and places the orders."""
+    """Feed it closed bars with :meth:`on_bar` and the fills of its symbol with :meth:`on_fill`;
+    it keeps the history and places the orders through ``oms``."""
 
     def __init__(
         self,
         strategy: Strategy,
-        broker: ReconcilingBroker,
+        oms: OrderManager,
         instrument: Instrument,
         *,
         fee_rate: float = 0.0,
@@ -98,28 +100,35 @@ class StrategyRunner:
         max_bars: int = 10_000,
         risk_per_trade: float = 0.01,
         client_id: Callable[[], str] = new_client_id,
+        on_order: Callable[[Order], None] | None = None,
     ) -> None:
         self.strategy = strategy
-        self.broker = broker
+        self.on_order = on_order
+        self.oms = oms
         self.instrument = instrument
         self.fee_rate = fee_rate
         self.max_bars = max_bars
         self.client_id = client_id
         self.bars = history if history is not None else pl.DataFrame(schema=OHLCV_SCHEMA)
         self.ctx = LiveContext(instrument.symbol, strategy.timeframe, risk_per_trade)
+        self.ctx._i = self.bars.height - 1
         self.orders: list[Order] = []
-        self._protective: list[str] = []
-        self._seen_fills: set[str] = set()
+        self.paused = False
+        """While paused, entries are skipped (and counted); closes still go out."""
+        self.skipped_entries = 0
+        self.notes: list[str] = []
+        """Why an intent did not become an order (below the lot, paused...), newest last."""
+        self._brackets: list[str] = []
         self._started = False
 
     # -- account -----------------------------------------------------------------------------
     async def _account(self) -> tuple[float, float, float]:
         """(signed position qty, its average price, cash in the quote currency)."""
         qty, avg = 0.0, math.nan
-        for p in await self.broker.positions():
+        for p in await self.oms.broker.positions():
             if p.symbol == self.instrument.symbol:
                 qty, avg = float(p.qty), float(p.avg_price)
-        cash = (await self.broker.balance()).get(self.instrument.quote_ccy, 0.0)
+        cash = (await self.oms.broker.balance()).get(self.instrument.quote_ccy, 0.0)
         return qty, avg, float(cash)
 
     async def _refresh(self) -> None:
@@ -129,9 +138,8 @@ class StrategyRunner:
         self.ctx._position = PositionView(qty, avg if qty else math.nan, pl_, 1 if qty else 0)
         self.ctx._cash = cash
 
-    # -- bars --------------------------------------------------------------------------------
-    async def on_bar(self, bar: Bar) -> list[Order]:
-        """A closed bar: append it, and once past the warm-up run the strategy on it."""
+    # -- bars and fills ----------------------------------------------------------------------
+    def append(self, bar: Bar) -> None:
         row = pl.DataFrame(
             {
                 "ts": [bar.ts_ns],
@@ -144,15 +152,18 @@ class StrategyRunner:
             schema=OHLCV_SCHEMA,
         )
         self.bars = pl.concat([self.bars, row]).tail(self.max_bars)
+
+    async def on_bar(self, bar: Bar) -> list[Order]:
+        """A closed bar: append it, and once past the warm-up run the strategy on it."""
+        self.append(bar)
         ctx = self.ctx
         ctx._i += 1
         ctx._ts, ctx._price = bar.ts_ns, bar.close
         cols = {c: self.bars[c].to_numpy() for c in ("open", "high", "low", "close", "volume")}
         ctx._indicators = Indicators(cols, lambda: len(cols["close"]) - 1)
         await self._refresh()
-        await self._deliver_fills()
-        if ctx.position.size == 0 and self._protective:
-            await self._cancel_protective()
+        if ctx.position.size == 0 and self._brackets:
+            await self._cancel_brackets()
         if not self._started:
             self.strategy.on_start(ctx)
             self._started = True
@@ -162,47 +173,66 @@ class StrategyRunner:
         placed: list[Order] = []
         for intent in ctx.take_intents():
             placed += await self._execute(intent)
-        await self._refresh()
-        await self._deliver_fills()
         return placed
 
-    async def _deliver_fills(self) -> None:
-        fills: list[Fill] = await self.broker.fills()
-        for f in fills:
-            if f.fill_id not in self._seen_fills and f.symbol == self.instrument.symbol:
-                self._seen_fills.add(f.fill_id)
-                self.strategy.on_fill(self.ctx, f)
+    def on_fill(self, fill: Fill) -> None:
+        if fill.symbol == self.instrument.symbol:
+            self.strategy.on_fill(self.ctx, fill)
 
-    async def _cancel_protective(self) -> None:
-        for cid in self._protective:
-            await self.broker.cancel(cid)
-        self._protective = []
+    def stop(self) -> None:
+        if self._started:
+            self.strategy.on_stop(self.ctx)
+
+    async def _cancel_brackets(self) -> None:
+        """The position is flat: its protective orders must not open a new one."""
+        working = {o.client_id for o in self.oms.store.orders.find(open_only=True)}
+        for parent in self._brackets:
+            for cid in (f"{parent}-sl", f"{parent}-tp"):
+                if cid in working:
+                    await self.oms.cancel(cid)
+        self._brackets = []
 
     # -- intents -> orders ----------------------------------------------------------------------
     def _lots(self, units: float) -> Decimal:
-        return self.instrument.round_qty(to_decimal(units)) if units > 0 else Decimal(0)
+        if not (units > 0 and math.isfinite(units)):
+            return Decimal(0)
+        qty = self.instrument.round_qty(to_decimal(units))
+        return qty if qty >= self.instrument.min_qty else Decimal(0)
 
-    async def _send(self, side: Side, qty: Decimal, **kw: Any) -> Order | None:
-        if qty <= 0:
-            return None
-        kind = kw.pop("type", OrderType.MARKET)
+    async def _send(self, side: Side, qty: Decimal, reduce_only: bool = False, **kw: Any) -> Order:
         order = Order(
-            self.client_id(), self.instrument.symbol, side, kind, qty, ts_ns=self.ctx.ts_ns, **kw
+            self.client_id(),
+            self.instrument.symbol,
+            side,
+            OrderType.MARKET,
+            qty,
+            ts_ns=self.ctx.ts_ns,
+            **kw,
         )
-        done = await self.broker.submit(order)
+        done = await self.oms.submit(order, reduce_only=reduce_only)
         self.orders.append(done)
+        if self.on_order is not None:
+            self.on_order(done)
         return done
+
+    def _note(self, text: str) -> None:
+        self.notes = [*self.notes[-49:], text]
 
     async def _execute(self, intent: OrderIntent) -> list[Order]:
         await self._refresh()
         pos = self.ctx.position.size
-        out: list[Order] = []
         if intent.kind == "close":
-            if pos:
-                qty = abs(pos) if intent.portion >= 1 else abs(pos) * intent.portion
-                order = await self._send(Side.SELL if pos > 0 else Side.BUY, self._lots(qty))
-                out += [order] if order else []
-            return out
+            if not pos:
+                return []
+            qty = self._lots(abs(pos) if intent.portion >= 1 else abs(pos) * intent.portion)
+            if qty <= 0:
+                return []
+            side = Side.SELL if pos > 0 else Side.BUY
+            return [await self._send(side, qty, reduce_only=True)]
+        if self.paused:
+            self.skipped_entries += 1
+            self._note("paused: entry skipped")
+            return []
         if intent.limit is not None or intent.stop is not None:
             raise StrategyError("limit/stop entries are not supported by the live runner yet")
         price = self.ctx.price
@@ -213,31 +243,24 @@ class StrategyRunner:
         else:
             f = intent.size if intent.size is not None else 1.0
             available = max(0.0, self.ctx.equity - abs(pos) * price)
-            # the backtester's sizing: price plus commission per unit, whole lots, rounded down
-            per_unit = price + f * price * self.fee_rate / f
+            # the backtester's sizing: price plus commission per unit, rounded down
+            per_unit = price + price * self.fee_rate
             lot = float(self.instrument.lot_size)
             units = (available * f) // per_unit if lot == 1 else (available * f / per_unit)
+        qty = self._lots(units)
+        if qty <= 0:
+            self._note(
+                f"entry of {units:.8g} units is below the lot {self.instrument.lot_size}"
+                f" / minimum {self.instrument.min_qty}: not sent"
+            )
+            return []
         side = Side.BUY if intent.side > 0 else Side.SELL
-        order = await self._send(side, self._lots(units))
-        if order is None:
-            return out
-        out.append(order)
-        filled = order.filled_qty
-        if filled > 0:
-            exit_side = Side.SELL if side is Side.BUY else Side.BUY
-            if intent.sl is not None:
-                stop = self.instrument.round_price(intent.sl)
-                sl = await self._send(exit_side, filled, type=OrderType.STOP, stop=stop)
-                if sl:
-                    self._protective.append(sl.client_id)
-                    out.append(sl)
-            if intent.tp is not None:
-                price_tp = self.instrument.round_price(intent.tp)
-                tp = await self._send(exit_side, filled, type=OrderType.LIMIT, price=price_tp)
-                if tp:
-                    self._protective.append(tp.client_id)
-                    out.append(tp)
-        return out
+        sl = None if intent.sl is None else self.instrument.round_price(intent.sl)
+        tp = None if intent.tp is None else self.instrument.round_price(intent.tp)
+        order = await self._send(side, qty, sl=sl, tp=tp)
+        if sl is not None or tp is not None:
+            self._brackets.append(order.client_id)
+        return [order]
 
 
 def fills_by_bar(fills: list[Fill], ts: np.ndarray) -> list[tuple[int, float, float]]:

@@ -6,6 +6,7 @@ the CLI. Brokers come from the ``qws.brokers`` entry points; keys from
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -71,7 +72,14 @@ def risk_limits(settings: Settings) -> RiskLimits:
     )
 
 
-def open_broker(settings: Settings, store: Store, db_path: Path, name: str | None = None) -> Broker:
+def open_broker(
+    settings: Settings,
+    store: Store,
+    db_path: Path,
+    name: str | None = None,
+    clock: Callable[[], int] | None = None,
+) -> Broker:
+    """``clock`` (the paper broker's time) follows the market when a replay drives it."""
     name = name or str(settings.get("trading.broker", "paper"))
     cls = broker_class(name)
     options = settings.section(f"brokers.{name}")
@@ -81,6 +89,7 @@ def open_broker(settings: Settings, store: Store, db_path: Path, name: str | Non
             instruments=instrument_resolver(store),
             fees=options.get("fees"),
             starting_balances=options.get("balances"),
+            **({"clock": clock} if clock is not None else {}),
         )
     service = str(options.get("exchange") or name)
     options.setdefault("symbols", list(settings.get("watchlist.default", [])))
@@ -99,6 +108,7 @@ def open_oms(
     marks: Callable[[str], float | None],
     confirm: ConfirmFn | None = None,
     kill_switch: KillSwitch | None = None,
+    clock: Callable[[], int] | None = None,
 ) -> OrderManager:
     return OrderManager(
         store,
@@ -111,4 +121,5 @@ def open_oms(
         confirm=confirm,
         kill_switch_default=bool(settings.get("trading.kill_switch", False)),
         kill_switch=kill_switch,
+        clock=clock or time.time_ns,
     )

@@ -42,7 +42,7 @@ from engine.model import (
 )
 from engine.protocols import Broker, BrokerError, BrokerUnavailable, OrderNotFound, OrderRejected
 from engine.trading.portfolio import apply_fill, fx_rate
-from engine.trading.risk import RiskContext, RiskLimits, check_order
+from engine.trading.risk import RiskContext, RiskDecision, RiskLimits, check_order
 from workstation.store import Store
 from workstation.trading.killswitch import KILL_SWITCH_KEY, KillSwitch
 
@@ -161,11 +161,23 @@ class OrderManager:
         await self.kill.engage(self.actor, reason)
         return self._cancelled
 
+    @property
+    def last_cancelled(self) -> list[Order]:
+        """The orders the last engagement of the kill switch cancelled."""
+        return list(self._cancelled)
+
     async def _on_kill(self, actor: str, reason: str) -> None:
-        if self._engaging:  # engaged from inside a submit, which cancels inline
+        if self._engaging:  # engaged from inside a submit, which holds the lock already
+            self._cancelled = await self._cancel_open()
             return
         async with self._lock:
             self._cancelled = await self._cancel_open()
+
+    async def cancel_working(self) -> list[Order]:
+        """Cancel every working order (the kill switch was engaged elsewhere, e.g. by another
+        process: this process's hooks did not run)."""
+        async with self._lock:
+            return await self._cancel_open()
 
     async def _cancel_open(self) -> list[Order]:
         cancelled = []
@@ -241,29 +253,46 @@ class OrderManager:
         await self._after_update()
         return self.store.orders.get(order.client_id) or order
 
-    async def _refusal(self, order: Order, reduce_only: bool, confirmed: bool = False) -> str:
+    def preview(self, order: Order, reduce_only: bool = False) -> RiskDecision:
+        """The one pre-trade check: what :meth:`submit` will decide for ``order`` now, without
+        sending, storing or asking anything. The ticket, the CLI, Telegram and strategies all
+        ask here, so they give the same answer as the order manager itself.
+
+        ``trip_kill_switch`` says the daily loss limit is reached (submit engages the switch).
+        A live order that passes still needs its confirmation (``confirm_live``)."""
         position = self._position_qty(order.symbol)
         reduces = position != 0 and order.side.sign * position < 0 and order.qty <= abs(position)
         if reduce_only and not reduces:
-            return f"reduce-only order would not reduce the {order.symbol} position"
+            return RiskDecision(
+                False, f"reduce-only order would not reduce the {order.symbol} position"
+            )
         if self.kill_switch and not (reduce_only and reduces):
-            return "kill switch is on: new orders are blocked (qws kill off to release)"
-        live = getattr(self.broker, "live", True)
-        if live and not self.live_enabled:
-            return "live trading is off: set trading.live = true in the config to enable it"
+            return RiskDecision(
+                False, "kill switch is on: new orders are blocked (qws kill off to release)"
+            )
+        if getattr(self.broker, "live", True) and not self.live_enabled:
+            return RiskDecision(
+                False, "live trading is off: set trading.live = true in the config to enable it"
+            )
         try:
             inst = self.instruments(order.symbol)
         except (KeyError, LookupError, ValueError) as exc:
-            return f"unknown instrument {order.symbol}: {exc}"
+            return RiskDecision(False, f"unknown instrument {order.symbol}: {exc}")
         price = order.price if order.type is OrderType.LIMIT else order.stop
         mark = self.marks(order.symbol)
         ref = float(price) if price is not None else (mark if mark is not None else math.nan)
         decision = check_order(order, inst, ref, self.limits, self._risk_context())
+        if not decision.ok and reduce_only and reduces and decision.trip_kill_switch:
+            return RiskDecision(True, decision.reason, trip_kill_switch=True)
+        return decision
+
+    async def _refusal(self, order: Order, reduce_only: bool, confirmed: bool = False) -> str:
+        decision = self.preview(order, reduce_only)
         if decision.trip_kill_switch and not self.kill_switch:
             await self._engage_from_risk(decision.reason)
-        if not decision.ok and not (reduce_only and reduces and decision.trip_kill_switch):
+        if not decision.ok:
             return decision.reason
-        if live and self.confirm_live and not confirmed:
+        if getattr(self.broker, "live", True) and self.confirm_live and not confirmed:
             ok = False
             if self.confirm is not None:
                 answer = self.confirm(order)
@@ -274,11 +303,12 @@ class OrderManager:
 
     async def _engage_from_risk(self, reason: str) -> None:
         self._engaging = True
+        self._cancelled = []
         try:
             await self.kill.engage("risk", reason)
         finally:
             self._engaging = False
-        await self._cancel_open()
+        await self._cancel_open()  # whatever a failing hook left working
 
     def _risk_context(self) -> RiskContext:
         now = self.clock()
@@ -294,8 +324,8 @@ class OrderManager:
     def daily_pnl(self) -> float:
         """Equity now minus equity at the first point of the UTC day (0 without points)."""
         day_start = self.clock() // 86_400_000_000_000 * 86_400_000_000_000
-        points = self.store.equity.points(self.venue, day_start)
-        return points[-1][1] - points[0][1] if len(points) >= 2 else 0.0
+        span = self.store.equity.first_last(self.venue, day_start)
+        return span[1] - span[0] if span is not None else 0.0
 
     def _reject(self, order: Order, reason: str) -> Order:
         with self.store.durable():
@@ -370,7 +400,7 @@ class OrderManager:
                 return p.qty
         return Decimal(0)
 
-    def record_fill(self, fill: Fill) -> bool:
+    def record_fill(self, fill: Fill, emit: bool = True) -> bool:
         """Record one fill and move the position, atomically; False if already recorded."""
         with self.store.durable():
             if not self.store.fills.add(fill, self.venue):
@@ -389,7 +419,8 @@ class OrderManager:
                 fill.client_id,
                 {"fill_id": fill.fill_id, "qty": fill.qty, "price": fill.price, "fee": fill.fee},
             )
-        self._emit(fill)
+        if emit:
+            self._emit(fill)
         return True
 
     async def _pull_fills(self) -> list[Fill]:
@@ -399,7 +430,17 @@ class OrderManager:
         last = self.store.fills.last_ts(self.venue)
         # a margin for venue clocks that stamp late; recording a fill twice is a no-op
         since = last - FILL_LOOKBACK_NS if last is not None else None
-        return [f for f in await fetch(since) if self.record_fill(f)]
+        fetched = await fetch(since)
+        # the look-back returns fills already recorded: skip them before any durable commit
+        known = self.store.fills.ids_since(self.venue, since) if fetched else set()
+        fresh = [f for f in fetched if (f.fill_id or f"{f.client_id}:{f.ts_ns}") not in known]
+        new = [f for f in fresh if self.record_fill(f, emit=False)]
+        if new:
+            # cash moved with the fills: listeners (equity marks) must see the new balances
+            await self._copy_balances()
+        for fill in new:
+            self._emit(fill)
+        return new
 
     # -- cancel, flatten, sync -----------------------------------------------------------------
     async def cancel(self, client_id: str) -> Order:

@@ -1,21 +1,24 @@
-"""The Textual app: composes the screens and wires a feed through the hub to the store, the
-screen and the desk.
+"""The Textual app: composes the screens and is a client of the trading runtime.
 
-Three workers run on the app's event loop: the feed pump (feed -> hub), the store writer
-(closed bars -> SQLite, in a thread, lossless), and the screen pump (quotes conflated per
-symbol, books, closed bars -> the dashboard as messages). The screens post the user's intents
-up as messages (:mod:`workstation.ui.screens.messages`), handled here with ``@on``. Nothing slow
-runs on the UI thread, and nothing here imports qiskit or numba: the engine is loaded lazily by
-the panels that need it, inside workers.
+The runtime (:mod:`workstation.trader.runtime`) owns the feed, the store of bars, the signals,
+the strategies, the broker and the order manager, equity and alerts; the app starts it, shows
+its events, and hands it the user's intents. One worker here, the screen pump, takes the
+runtime hub's quotes (conflated per symbol), books and closed bars to the dashboard as
+messages. The screens post the user's intents up as messages
+(:mod:`workstation.ui.screens.messages`), handled here with ``@on``, and nothing trading-related
+is decided here. Nothing here imports qiskit or numba: the engine is loaded lazily by the
+panels that need it, inside workers.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import math
 import time
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, ClassVar
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from textual import on, work
 from textual.app import App
@@ -23,12 +26,14 @@ from textual.binding import Binding, BindingType
 from textual.command import Provider
 
 from engine.commands import Command
-from engine.model import Bar, Fill, Instrument, Order, OrderBook, Signal, Tick
+from engine.model import Bar, Order, OrderBook, Tick
 from engine.protocols import Feed
+from widgets.strategies_table import StrategiesTable
 from workstation.runtime.config import Settings
-from workstation.runtime.hub import Hub
 from workstation.store import Store
-from workstation.trading.desk import Desk
+from workstation.trader import events as ev
+from workstation.trader.runtime import Runtime, TradingUnavailable
+from workstation.trader.specs import SpecError, StrategySpec, from_config, parse_strategy
 from workstation.trading.killswitch import KillSwitch
 from workstation.ui.palette import WorkstationCommands
 from workstation.ui.screens.dashboard import DashboardScreen
@@ -41,18 +46,18 @@ from workstation.ui.screens.messages import (
     PositionsUpdated,
     QuoteUpdated,
     ReferencePrice,
-    SignalFound,
+    SignalRaised,
     TicketRequested,
     TradeRequested,
     UnwatchRequested,
     WatchRequested,
 )
 from workstation.ui.screens.order_ticket import OrderTicket, TicketDraft
-from workstation.ui.screens.services import Preferences, instrument_of, price_decimals, venue_of
+from workstation.ui.screens.services import Preferences, instrument_of, price_decimals
 from workstation.ui.status import broker_state, feed_health, status_line
 
 if TYPE_CHECKING:
-    from workstation.alerts.service import TelegramService
+    from workstation.trading.oms import OrderManager
 
 
 def choose_symbols(
@@ -89,6 +94,7 @@ class QwsApp(App[None]):
         timeframe: str | None = None,
         clock: Callable[[], int] = time.time_ns,
         show_clock: bool = True,
+        db_path: Path | None = None,
     ) -> None:
         super().__init__()
         self.feed = feed
@@ -98,19 +104,33 @@ class QwsApp(App[None]):
         self.clock = clock
         self.show_clock = show_clock
         self.timeframe = timeframe or self.preferences.get("app.timeframe", "1m")
-        self.hub = Hub(settings.get("hub.queue_size", 10_000))
         self.symbols = choose_symbols(
             symbols, store.watchlists.get(), settings.get("watchlist.default"), feed.symbols()
         )
         self.quotes_seen = 0
-        self.bars_stored = 0
-        self.feed_error = ""
-        self.marks: dict[str, float] = {}
-        self.desk: Desk | None = None
-        self.desk_error = ""
-        self.telegram: TelegramService | None = None
         self.kill = KillSwitch(store)
         """The process's one kill switch: the OMS, Telegram and the screen all hang on it."""
+        try:
+            specs = from_config(settings.get("strategies.run", []) or [], self.timeframe)
+        except SpecError as exc:
+            specs = []
+            self._early_error = f"strategies.run: {exc}"
+        else:
+            self._early_error = ""
+        self.runtime = Runtime(
+            feed,
+            store,
+            settings,
+            self.symbols,
+            self.timeframe,
+            db_path=db_path,
+            strategies=specs,
+            kill_switch=self.kill,
+        )
+        self.runtime.listeners.append(self._runtime_event)
+        self.runtime.confirmer = self._confirm_strategy_order
+        self.hub = self.runtime.hub
+        self.marks = self.runtime.marks
         self.dashboard = DashboardScreen(
             feed,
             self.preferences,
@@ -124,55 +144,41 @@ class QwsApp(App[None]):
         if isinstance(keymap, dict) and keymap:
             self.set_keymap({str(k): str(v) for k, v in keymap.items()})
 
+    @property
+    def bars_stored(self) -> int:
+        return self.runtime.bars_stored
+
+    @property
+    def feed_error(self) -> str:
+        return self.runtime.feed_error
+
+    @property
+    def oms(self) -> OrderManager | None:
+        """The runtime's order manager, once the broker is open."""
+        return self.runtime.oms
+
     async def on_mount(self) -> None:
         self.theme = self.preferences.get("app.theme", "textual-dark")
         await self.push_screen(self.dashboard)
         self.screen_pump()
-        self.store_writer()
-        self.feed_pump()
         self.call_after_refresh(self._after_first_frame)
         self.set_interval(1.0, self.refresh_status)
 
     def _after_first_frame(self) -> None:
-        """Work the first frame need not wait for: reference prices, the broker, Telegram."""
+        """The runtime starts once the screen is up: its scans load numba and qiskit, which
+        would hold up the first frame."""
+        self.run_runtime()
         self.load_references(self.symbols)
-        self.load_instruments()
-        self.open_desk()
-        self.run_telegram()
+        if self._early_error:
+            self.dashboard.log_line(self._early_error, "error")
 
     # -- workers ----------------------------------------------------------------------------
-    @work(group="instruments")
-    async def load_instruments(self) -> None:
-        """A live venue's tick/lot/minimum sizes: stored (the paper broker and the order ticket
-        read them from there) and used for the screen's price precision."""
-        loader = getattr(self.feed, "load_instruments", None)
-        if loader is None:
-            return
-        try:
-            instruments = await loader(list(self.symbols))
-        except Exception as exc:
-            self.dashboard.log_line(f"{self.feed.name}: no instrument details ({exc})", "warning")
-            return
-        await asyncio.to_thread(self.store.instruments.upsert, instruments)
-        self.dashboard.set_decimals({i.symbol: i.price_decimals for i in instruments})
-        self.dashboard.log_line(
-            f"{self.feed.name}: tick and lot sizes of {len(instruments)} symbols"
-        )
-
-    @work(exclusive=True, group="feed")
-    async def feed_pump(self) -> None:
-        self.feed_error = ""
-        try:
-            async for event in self.feed.stream(list(self.symbols), self.timeframe):
-                await self.hub.publish(event)
-            self.feed_error = "stream ended"
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            self.feed_error = f"{type(exc).__name__}: {exc}"
-            self.log.error(f"feed {self.feed.name} stopped: {self.feed_error}")
-            self.dashboard.log_line(f"feed stopped: {self.feed_error}", "error")
-            self.notify(f"feed stopped: {self.feed_error}", severity="error", timeout=10)
+    @work(exclusive=True, group="runtime")
+    async def run_runtime(self) -> None:
+        """The trading runtime on this loop: the feed, the broker, signals and strategies."""
+        await self.runtime.start()
+        self.dashboard.set_decimals({s: price_decimals(self.feed, s) for s in self.symbols})
+        self.publish_desk()
 
     @work(exclusive=True, group="screen")
     async def screen_pump(self) -> None:
@@ -186,32 +192,12 @@ class QwsApp(App[None]):
             for event in sub.get_nowait_all():
                 if isinstance(event, Tick):
                     self.quotes_seen += 1
-                    self.marks[event.symbol] = event.mid
                     dashboard.post_message(QuoteUpdated(event))
                 elif isinstance(event, OrderBook):
                     dashboard.post_message(BookUpdated(event))
                 elif isinstance(event, Bar) and event.closed:
                     dashboard.post_message(BarClosed(event))
             await asyncio.sleep(0)
-
-    @work(exclusive=True, group="store")
-    async def store_writer(self) -> None:
-        sub = self.hub.subscribe("store", lossless=True)
-        venue = venue_of(self.feed)
-        while True:
-            try:
-                await sub.wait()
-            except StopAsyncIteration:
-                return
-            bars = [e for e in sub.get_nowait_all() if isinstance(e, Bar) and e.closed]
-            for bar in bars:
-                await asyncio.to_thread(self._store_bar, bar, venue)
-
-    def _store_bar(self, bar: Bar, venue: str) -> None:
-        from engine.timeframes import bars_to_frame
-
-        self.store.candles.upsert(bars_to_frame([bar]), bar.symbol, bar.timeframe, venue)
-        self.bars_stored += 1
 
     @work(group="references")
     async def load_references(self, symbols: Sequence[str]) -> None:
@@ -224,20 +210,83 @@ class QwsApp(App[None]):
             if daily.height and math.isfinite(daily["close"][-1]):
                 self.dashboard.post_message(ReferencePrice(symbol, float(daily["close"][-1])))
 
+    # -- the runtime's events -> the screen --------------------------------------------------
+    def _runtime_event(self, event: ev.RuntimeEvent) -> None:
+        d = self.dashboard
+        if isinstance(event, ev.Logged):
+            d.log_line(event.text, event.severity)
+        elif isinstance(event, ev.SignalEmitted):
+            d.post_message(SignalRaised(event.signal))
+        elif isinstance(event, ev.OrderChanged):
+            o = event.order
+            d.post_message(OrderUpdated(o))
+            if o.status.value == "REJECTED":
+                d.log_line(f"rejected {o.symbol}: {o.reason}", "error")
+            else:
+                detail = f" — {o.reason}" if o.reason else ""
+                d.log_line(f"{o.side} {o.qty:f} {o.symbol} {o.type}: {o.status}{detail}", "success")
+            self.publish_desk()
+        elif isinstance(event, ev.Filled):
+            f = event.fill
+            d.log_line(f"fill {f.side} {f.qty:f} {f.symbol} @ {f.price:f} (fee {f.fee:f})")
+            self.publish_desk()
+        elif isinstance(event, ev.KillChanged):
+            if event.engaged:
+                d.log_line(
+                    f"kill switch engaged by {event.actor}: {event.reason}"
+                    f"; cancelled {event.cancelled} order(s)",
+                    "warning",
+                )
+            else:
+                d.log_line(f"kill switch released by {event.actor}")
+            self.publish_desk()
+            self.refresh_status()
+        elif isinstance(event, ev.PauseChanged):
+            d.log_line(f"{'paused' if event.paused else 'resumed'} by {event.actor}", "warning")
+            self.publish_strategies()
+        elif isinstance(event, ev.StrategyChanged):
+            self.publish_strategies()
+
+    async def _confirm_strategy_order(self, order: Order) -> bool:
+        """A live order of a strategy not marked ``auto``: ask on the screen; no answer within
+        ``trading.confirm_timeout_s`` is a refusal."""
+        from workstation.ui.screens.confirm_order import ConfirmOrder
+
+        answer: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+
+        def done(ok: bool | None) -> None:
+            if not answer.done():
+                answer.set_result(bool(ok))
+
+        screen = ConfirmOrder(order, "a strategy")
+        self.push_screen(screen, done)
+        try:
+            return await asyncio.wait_for(
+                answer, float(self.settings.get("trading.confirm_timeout_s", 30.0))
+            )
+        except TimeoutError:
+            if self.screen is screen:
+                screen.dismiss(False)
+            self.dashboard.log_line(f"live order not confirmed in time: {order.symbol}", "warning")
+            return False
+
     # -- the status line (once a second, and on kill switch changes) --------------------------
     def refresh_status(self) -> None:
-        desk = self.desk
+        rt = self.runtime
+        oms = rt.oms
         broker = (
-            broker_state(desk.venue, desk.live, desk.oms.kill_switch)
-            if desk is not None
-            else broker_state(None, False, False, self.desk_error)
+            broker_state(oms.venue, bool(getattr(oms.broker, "live", True)), oms.kill_switch)
+            if oms is not None
+            else broker_state(None, False, False, rt.broker_error)
         )
-        health = feed_health(self.feed_error, getattr(self.feed, "health", None))
+        health = feed_health(rt.feed_error, getattr(self.feed, "health", None))
         drops = sum(s.dropped for s in self.hub.stats())
         line = status_line(
-            self.feed.name, health, self.quotes_seen, self.bars_stored, drops, broker, self.clock()
+            self.feed.name, health, self.quotes_seen, rt.bars_stored, drops, broker, self.clock()
         )
         self.dashboard.set_status(line)
+        if rt.runners:
+            self.publish_strategies()
 
     # -- the watchlist: the dashboard shows the rows, the app streams and saves them ---------
     def watch_symbol(self, symbol: str) -> None:
@@ -250,7 +299,7 @@ class QwsApp(App[None]):
         self.store.watchlists.set(self.symbols)
         self.dashboard.log_line(f"watching {symbol}")
         self.load_references([symbol])
-        self.feed_pump()
+        self._resubscribe()
 
     def unwatch_symbol(self, symbol: str) -> None:
         if symbol not in self.symbols or len(self.symbols) == 1:
@@ -258,7 +307,11 @@ class QwsApp(App[None]):
         self.symbols.remove(symbol)
         self.store.watchlists.set(self.symbols)
         self.dashboard.log_line(f"removed {symbol} from the watchlist")
-        self.feed_pump()
+        self._resubscribe()
+
+    def _resubscribe(self) -> None:
+        self.runtime.symbols = list(self.symbols)
+        self.runtime.restart_feed()
 
     # -- intents from the screens -------------------------------------------------------------
     @on(WatchRequested)
@@ -281,124 +334,31 @@ class QwsApp(App[None]):
     def _trade_requested(self, message: TradeRequested) -> None:
         self.trade_command(message.command)
 
-    @on(SignalFound)
-    def _signal_found(self, message: SignalFound) -> None:
-        self.record_signal(message.signal, venue_of(self.feed))
+    @on(StrategiesTable.Toggle)
+    def _strategy_toggled(self, message: StrategiesTable.Toggle) -> None:
+        spec = self.runtime.spec(message.key)
+        if spec is not None:
+            self.strategy_intent("stop" if message.running else "start", spec)
 
     @on(HelpRequested)
     def _help_requested(self) -> None:
         self.action_help()
 
-    # -- the desk: broker, orders, market data for the broker, signals -----------------------
-    # (kept together: it moves to workstation/runtime/ with the trading loop)
-    @work(thread=True, group="desk")
-    def open_desk(self) -> None:
-        try:
-            desk = Desk(self.settings, self.store, self.marks, kill_switch=self.kill)
-        except Exception as exc:  # a broken broker config must not take the screen down
-            self.desk_error = f"{type(exc).__name__}: {exc}"
-            self.call_from_thread(self.dashboard.log_line, f"broker: {self.desk_error}", "error")
-            return
-        self.call_from_thread(self._desk_ready, desk)
-
-    def _desk_ready(self, desk: Desk) -> None:
-        self.desk = desk
-        desk.oms.listeners.append(self._order_event)
-        self.kill.register(self._killed)  # after the OMS's own hook: orders are cancelled
-        self.dashboard.log_line(f"broker {desk.venue} ready{' (LIVE)' if desk.live else ''}")
-        self.publish_desk()
-        self.reconcile_desk()
-        self.market_pump()
-
-    @work(group="orders")
-    async def reconcile_desk(self) -> None:
-        """Settle what happened at the venue while we were away; show every discrepancy."""
-        desk = self.desk
-        assert desk is not None
-        try:
-            found = await desk.oms.reconcile()
-        except Exception as exc:
-            self.dashboard.log_line(f"reconcile with {desk.venue} failed: {exc}", "error")
-            return
-        for d in found:
-            self.dashboard.log_line(f"reconcile: {d.kind} {d.subject[:12]}: {d.detail}", "warning")
-        if found:
-            self.publish_desk()
-
-    def _instrument(self, symbol: str) -> Instrument | None:
-        """The feed's instrument, for alerts to format prices with (None if unknown)."""
-        try:
-            return instrument_of(self.feed, symbol)
-        except (KeyError, ValueError):
-            return None
-
-    def _order_event(self, event: Fill | Order) -> None:
-        """A new fill or a rejection (the order manager has stored it): log it and relay it."""
-        from workstation.alerts.builders import fill_alert, rejection_alert
-
-        instrument = self._instrument(event.symbol)
-        if isinstance(event, Fill):
-            self.dashboard.log_line(
-                f"fill {event.side} {event.qty:f} {event.symbol} @ {event.price:f}"
-                f" (fee {event.fee:f})"
-            )
-            alert = fill_alert(event, instrument)
-        else:
-            self.dashboard.log_line(f"rejected {event.symbol}: {event.reason}", "error")
-            alert = rejection_alert(event, self.clock(), instrument)
-        if self.telegram is not None:
-            self.telegram.outbox.publish(alert)
-
-    def _killed(self, actor: str, reason: str) -> None:
-        """Whoever engaged the one kill switch (screen, Telegram), the OMS has cancelled."""
-        self.dashboard.log_line(f"kill switch engaged by {actor}: {reason}", "warning")
-        self.publish_desk()
-        self.refresh_status()
-
-    def record_signal(self, signal: Signal, venue: str) -> None:
-        """Store a signal, relaying it first when it passes the quality gate."""
-        relayed = False
-        if self.telegram is not None:
-            instrument = self._instrument(signal.symbol)
-            relayed = bool(self.telegram.outbox.publish_signal(signal, instrument))
-        self.store.signals.add(signal, venue, relayed=relayed)
-
+    # -- orders: intents to the runtime ---------------------------------------------------
     def publish_desk(self) -> None:
-        if self.desk is None:
+        oms = self.runtime.oms
+        if oms is None:
             return
-        view = self.desk.view()
-        self.dashboard.post_message(PositionsUpdated(view.positions))
-        self.dashboard.orders_snapshot(view.open_orders)
+        positions = [p for p in self.store.positions.find(oms.venue) if p.qty]
+        self.dashboard.post_message(PositionsUpdated(positions))
+        self.dashboard.orders_snapshot(self.runtime.working_orders())
 
-    @work(exclusive=True, group="market")
-    async def market_pump(self) -> None:
-        """Quotes and books -> the (paper) broker; working orders synced a few times a second."""
-        desk = self.desk
-        assert desk is not None
-        sub = self.hub.subscribe("broker", maxsize=1_000)
-        last_sync = 0.0
-        loop = asyncio.get_running_loop()
-        while True:
-            try:
-                await sub.wait()
-            except StopAsyncIteration:
-                return
-            for event in sub.get_nowait_all():
-                if isinstance(event, (Tick, OrderBook)):
-                    desk.on_market(event)
-            if loop.time() - last_sync >= 0.25 and desk.has_working_orders():
-                last_sync = loop.time()
-                try:
-                    await desk.oms.sync()
-                except Exception as exc:
-                    self.dashboard.log_line(f"order sync: {exc}", "error")
-                self.publish_desk()
+    def publish_strategies(self) -> None:
+        self.dashboard.set_strategies(self.runtime.strategy_rows())
 
-    def _require_desk(self, what: str) -> Desk | None:
-        if self.desk is None:
-            reason = self.desk_error or "the broker is still starting"
-            self.dashboard.log_line(f"cannot {what}: {reason}", "warning")
-        return self.desk
+    def _risk_check(self, order: Order) -> tuple[bool, str]:
+        verdict = self.runtime.preview(order)
+        return verdict.ok, verdict.reason
 
     def open_ticket(self, draft: TicketDraft) -> None:
         try:
@@ -406,14 +366,19 @@ class QwsApp(App[None]):
         except KeyError as exc:
             self.dashboard.log_line(str(exc), "error")
             return
-        desk = self.desk
+        oms = self.runtime.oms
+        fx = self.runtime.quote_to_account(draft.symbol)
         ticket = OrderTicket(
             instrument,
             draft,
             mark=self.marks.get(draft.symbol),
-            risk_check=desk.risk_verdict if desk else None,
-            live=desk.live if desk else bool(self.preferences.get("trading.live", False)),
-            venue=desk.venue if desk else str(self.preferences.get("trading.broker", "paper")),
+            risk_check=self._risk_check,
+            equity=self.runtime.equity() if fx is not None else None,
+            quote_to_account=fx or 1.0,
+            live=bool(getattr(oms.broker, "live", True))
+            if oms
+            else bool(self.preferences.get("trading.live", False)),
+            venue=oms.venue if oms else str(self.preferences.get("trading.broker", "paper")),
         )
         self.push_screen(ticket, self._ticket_closed)
 
@@ -421,71 +386,61 @@ class QwsApp(App[None]):
         if order is None:
             self.dashboard.log_line("order ticket cancelled")
             return
-        if self.desk is not None and self.desk.live:
-            self.desk.confirmed.add(order.client_id)  # the ticket asked twice
         self.submit_order(order)
+
+    async def _intent(self, what: str, call: Callable[[], Any]) -> Any:
+        """Run an intent on the runtime; a refusal is one log line, never a crash."""
+        try:
+            return await call()
+        except TradingUnavailable as exc:
+            self.dashboard.log_line(f"cannot {what}: {exc}", "warning")
+        except Exception as exc:
+            self.dashboard.log_line(f"{what} failed: {exc}", "error")
+        return None
 
     @work(group="orders")
     async def submit_order(self, order: Order) -> Order | None:
-        desk = self._require_desk(f"send {order.side} {order.qty:f} {order.symbol}")
-        if desk is None:
-            return None
-        try:
-            result = await desk.oms.submit(order)
-        except Exception as exc:
-            self.dashboard.log_line(f"order {order.client_id[:8]} failed: {exc}", "error")
-            return None
-        severity = "error" if result.status.value == "REJECTED" else "success"
-        detail = f" — {result.reason}" if result.reason else ""
-        self.dashboard.post_message(OrderUpdated(result))
-        self.dashboard.log_line(
-            f"{result.side} {result.qty:f} {result.symbol} {result.type}: {result.status}{detail}",
-            severity,
+        """The ticket asked twice for a live order: it goes out confirmed."""
+        result: Order | None = await self._intent(
+            f"send {order.side} {order.qty:f} {order.symbol}",
+            lambda: self.runtime.submit(order, confirmed=True),
         )
-        self.publish_desk()
         return result
 
     @work(group="orders")
     async def cancel_order(self, client_id: str | None) -> None:
-        desk = self._require_desk("cancel")
-        if desk is None:
-            return
-        targets = [client_id] if client_id else [o.client_id for o in desk.view().open_orders]
+        targets = [client_id] if client_id else [o.client_id for o in self.runtime.working_orders()]
         for cid in targets:
-            try:
-                order = await desk.oms.cancel(cid)
-                self.dashboard.post_message(OrderUpdated(order))
-            except Exception as exc:
-                self.dashboard.log_line(f"cancel {cid[:8]}: {exc}", "error")
+            await self._intent(f"cancel {cid[:8]}", functools.partial(self.runtime.cancel, cid))
         self.publish_desk()
 
     @work(group="orders")
     async def flatten(self, symbol: str | None) -> None:
-        desk = self._require_desk("close positions")
-        if desk is None:
-            return
-        orders = await desk.oms.flatten(symbol)
-        for order in orders:
-            self.dashboard.post_message(OrderUpdated(order))
-        self.dashboard.log_line(f"close {symbol or 'all'}: {len(orders)} order(s)")
+        orders = await self._intent("close positions", lambda: self.runtime.flatten(symbol))
+        if orders is not None:
+            self.dashboard.log_line(f"close {symbol or 'all'}: {len(orders)} order(s)")
         self.publish_desk()
 
     @work(group="orders")
     async def set_kill_switch(self, on: bool) -> None:
-        desk = self._require_desk("switch the kill switch")
-        if desk is None:
-            return
-        cancelled = await desk.oms.set_kill_switch(on, reason="from the workstation")
-        self.dashboard.log_line(
-            f"kill switch {'ON' if on else 'off'}"
-            + (f"; cancelled {len(cancelled)} order(s)" if cancelled else ""),
-            "warning" if on else "info",
+        await self._intent(
+            "switch the kill switch",
+            lambda: self.runtime.set_kill(on, "user", "from the workstation"),
         )
         self.publish_desk()
         self.refresh_status()
 
+    @work(group="strategies")
+    async def strategy_intent(self, action: str, spec: StrategySpec) -> None:
+        if action == "start":
+            await self.runtime.start_strategy(spec)
+        else:
+            await self.runtime.stop_strategy(spec.key, "stopped from the workstation")
+        self.publish_strategies()
+
     def trade_command(self, command: Command) -> None:
-        """A desk command from the command bar: close, flatten, cancel, kill."""
+        """A runtime command from the command bar: close, flatten, cancel, kill, scan,
+        strategy start|stop."""
         e = command.entities
         if command.intent == "close":
             self.flatten(e.get("symbol"))
@@ -495,38 +450,26 @@ class QwsApp(App[None]):
             self.cancel_order(e.get("client_id"))
         elif command.intent == "kill":
             self.set_kill_switch(bool(e["on"]))
+        elif command.intent == "scan":
+            self.scan(list(e.get("symbols") or self.symbols), e.get("timeframe"))
+        elif command.intent == "strategy":
+            try:
+                name, params = parse_strategy(str(e["strategy"]))
+            except SpecError as exc:
+                self.dashboard.log_line(str(exc), "error")
+                return
+            tf = str(e.get("timeframe") or self.timeframe)
+            spec = self.runtime.spec(f"{name} {e['symbol']} {tf}")
+            self.strategy_intent(
+                str(e["action"]), spec or StrategySpec(name, str(e["symbol"]), tf, params)
+            )
         else:
             self.dashboard.log_line(f"'{command.intent}' is not handled here", "warning")
 
-    # -- telegram ---------------------------------------------------------------------------
-    @work(group="telegram")
-    async def run_telegram(self) -> None:
-        """The relay and command bot, when a token and chat ids are configured."""
-        from workstation.runtime.secrets import get_secret
-
-        chats = self.settings.get("telegram.chat_ids", [])
-        token = get_secret("telegram", "token")
-        if not chats or not token:
-            missing = "chat ids" if token else "a bot token (qws keys set telegram)"
-            self.dashboard.log_line(f"telegram off: no {missing}")
-            return
-        from workstation.alerts.service import TelegramService
-        from workstation.alerts.telegram_control import ControlError
-
-        service = TelegramService(self.store, self.settings, token, kill_switch=self.kill)
-        service.outbox.listeners.append(self._delivery)
-        self.telegram = service
-        self.dashboard.log_line(f"telegram relay on for {len(chats)} chat(s)")
-        try:
-            await service.run()
-        except ControlError as exc:
-            self.dashboard.log_line(f"telegram: {exc}", "error")
-        finally:
-            self.telegram = None
-
-    def _delivery(self, alert_id: int, status: str, detail: str) -> None:
-        severity = {"sent": "info", "failed": "error", "unknown": "warning"}.get(status, "info")
-        self.dashboard.log_line(f"alert #{alert_id} {status} {detail}".rstrip(), severity)
+    @work(group="scan")
+    async def scan(self, symbols: Sequence[str], timeframe: str | None) -> None:
+        self.dashboard.log_line(f"scanning {len(symbols)} symbol(s)…")
+        await self._intent("scan", lambda: self.runtime.scan(symbols, timeframe))
 
     # -- screens ----------------------------------------------------------------------------
     def action_help(self) -> None:
@@ -554,7 +497,4 @@ class QwsApp(App[None]):
         self.push_screen(HelpScreen(owners))
 
     async def on_unmount(self) -> None:
-        self.hub.close()
-        await self.feed.close()
-        if self.desk is not None:
-            self.desk.close()
+        await self.runtime.shutdown()

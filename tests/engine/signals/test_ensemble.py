@@ -81,14 +81,6 @@ def test_cycle_vote_follows_the_phase_and_needs_significance() -> None:
     assert 0 < marginal.direction < rising.direction
 
 
-def test_null_quantile_matches_white_noise() -> None:
-    x_a = en.null_strength_quantile(64, 0.01)
-    rng = np.random.default_rng(123)
-    cycles = en.dominant_cycle(en.power_spectrum(en.encode_returns(rng.normal(size=(4000, 64)))))
-    share_above = np.mean([c.strength > x_a for c in cycles if c is not None])
-    assert 0.002 < share_above < 0.025
-
-
 def test_classical_cycle_finds_period_and_phase_of_a_clean_sinusoid() -> None:
     n, period = 64, 16.0
     j = np.arange(n)

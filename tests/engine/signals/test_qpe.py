@@ -1,6 +1,5 @@
 """engine/signals/qpe.py: QPE on Aer equals the periodogram, shots stay within shot noise, the
-circuit
-really runs, and the cycles/phase read off it are the true ones."""
+circuit really runs, and the cycles the cycle model reads off it are the true ones."""
 
 from __future__ import annotations
 
@@ -13,7 +12,7 @@ from hypothesis import strategies as st
 from qiskit.quantum_info import Operator
 from qiskit_aer import AerSimulator
 
-from engine.model import Cycle
+from engine.signals.cycle_model import dominant_cycles
 from engine.signals.encoding import encode_windows, log_returns
 from engine.signals.qpe import (
     Backend,
@@ -22,9 +21,6 @@ from engine.signals.qpe import (
     StatevectorBackend,
     batch_qubits,
     build_qpe_template,
-    cycle_phase,
-    dominant_cycles,
-    fold_spectrum,
     phase_spectrum,
     qpe_reference,
 )
@@ -215,7 +211,7 @@ def test_known_periods_that_divide_n_are_found_exactly(rng, n, data) -> None:
         bins[1] = bins[0] + 3
     periods = [size / k for k in bins]
     amps, _ = encode_windows(_sum_of_sines(periods, [1.0, 0.6], size, rng), n)
-    cycles = dominant_cycles(phase_spectrum(amps)[0], top=2)
+    (cycles,) = dominant_cycles(phase_spectrum(amps)[0], top=2)
     assert [c.period_bars for c in cycles] == periods
     assert [c.k for c in cycles] == bins
     assert cycles[0].strength > cycles[1].strength > 0.1
@@ -225,61 +221,9 @@ def test_known_periods_that_divide_n_are_found_exactly(rng, n, data) -> None:
 def test_period_off_the_grid_lands_on_the_nearest_bin(period, nearest_k) -> None:
     rng = np.random.default_rng(int(period * 10))
     amps, _ = encode_windows(_sum_of_sines([period], [1.0], 64, rng, noise=0.05), 6)
-    (top,) = dominant_cycles(phase_spectrum(amps)[0], top=1)
+    ((top,),) = dominant_cycles(phase_spectrum(amps)[0], top=1)
     assert top.k == nearest_k == round(64 / period)
     assert top.period_bars == 64 / nearest_k
-
-
-def test_dominant_cycles_fold_ignore_dc_and_keep_peaks() -> None:
-    p = np.zeros(16)
-    p[0] = 0.5  # DC: ignored, and not counted in strength
-    p[4], p[12] = 0.1, 0.1  # k=4 and its mirror fold into one cycle of period 4
-    p[3], p[5] = 0.02, 0.03  # shoulders of the k=4 peak: not cycles of their own
-    p[2] = 0.2  # k=2 alone, period 8
-    p /= p.sum()
-    cycles = dominant_cycles(p, top=5)
-    ac = 1 - p[0]
-    assert cycles == [
-        Cycle(8.0, pytest.approx(p[2] / ac), 2),
-        Cycle(4.0, pytest.approx(2 * p[4] / ac), 4),
-    ]
-    np.testing.assert_allclose(fold_spectrum(p).sum(), 1.0)
-    assert dominant_cycles(np.eye(8)[0]) == [], "pure DC has no cycle"
-    with pytest.raises(QpeError):
-        dominant_cycles(np.ones(6) / 6)
-
-
-@settings(max_examples=30, deadline=None)
-@given(
-    period=st.floats(4, 40),
-    phi=st.floats(0, 2 * np.pi),
-    amp=st.floats(0.5, 5),
-    slope=st.floats(-0.1, 0.1),
-    length=st.integers(64, 200),
-)
-def test_cycle_phase_recovers_a_known_sinusoid(period, phi, amp, slope, length) -> None:
-    t = np.arange(length)
-    y = 50 + slope * t + amp * np.cos(2 * np.pi * t / period + phi)
-    ph = cycle_phase(y, period)
-    expected = (2 * np.pi * (length - 1) / period + phi) % (2 * np.pi)
-    diff = (ph.phase - expected + np.pi) % (2 * np.pi) - np.pi
-    assert abs(diff) < 1e-6
-    assert ph.amplitude == pytest.approx(amp, rel=1e-6)
-    # stepping forward by bars_to_peak lands on a peak of the fitted cosine
-    assert math.cos(ph.phase + 2 * np.pi * ph.bars_to_peak / period) == pytest.approx(1, abs=1e-9)
-    assert math.cos(ph.phase + 2 * np.pi * ph.bars_to_trough / period) == pytest.approx(
-        -1, abs=1e-9
-    )
-    assert 0 <= ph.bars_to_peak < period and 0 <= ph.bars_to_trough < period
-
-
-def test_cycle_phase_rejects_bad_input() -> None:
-    with pytest.raises(QpeError):
-        cycle_phase([1.0, 2.0], 8)
-    with pytest.raises(QpeError):
-        cycle_phase(np.arange(10.0), 1.0)
-    with pytest.raises(QpeError):
-        cycle_phase([1.0, np.nan, 2.0, 3.0, 4.0], 4)
 
 
 class _RecordingBackend:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -13,6 +14,7 @@ from engine.model import Action, Signal
 from engine.strategy import (
     Context,
     Indicators,
+    OrderIntent,
     Param,
     Params,
     Strategy,
@@ -85,6 +87,102 @@ def test_context_rejects_orders_that_cannot_exist() -> None:
     ]:
         with pytest.raises(StrategyError, match=msg):
             run_backtest(Bad(**order), bars)
+
+
+class RiskEntry(Strategy):
+    """One ``risk=`` entry on bar 5 with its stop ``stop`` × price away, then nothing."""
+
+    name = "risk_entry"
+
+    def __init__(self, side: str = "buy", risk: float = 0.02, stop: float = 0.95) -> None:
+        super().__init__()
+        self.side, self.risk, self.stop = side, risk, stop
+        self.intent: OrderIntent | None = None
+        self.equity = 0.0
+
+    def on_bar(self, ctx: Context, bars: pl.DataFrame, **kwargs: Any) -> None:
+        if ctx.bar_index == 5:
+            self.equity = ctx.equity
+            order = ctx.buy if self.side == "buy" else ctx.sell
+            self.intent = order(risk=self.risk, sl=ctx.price * self.stop)
+
+
+@pytest.mark.parametrize("lot", [1.0, 0.01])
+def test_risk_sizing_loses_the_risk_fraction_at_the_stop_rounded_down_to_the_lot(
+    lot: float,
+) -> None:
+    bars = random_bars(30, seed=4)
+    s = RiskEntry(risk=0.02, stop=0.95)
+    config = BacktestConfig(cash=10_000, trade_on_close=True, finalize_trades=True, lot=lot)
+    res = run_backtest(s, bars, config)
+    intent = s.intent
+    assert intent is not None and intent.risk == 0.02 and intent.size is None
+    price = float(bars["close"][5])
+    sl = price * 0.95
+    # the intent carries the exact, unrounded quantity: 2 % of equity lost at the stop
+    assert s.equity == pytest.approx(10_000)
+    assert intent.qty == pytest.approx(0.02 * s.equity / (price - sl), rel=1e-12)
+    trade = res.trades.row(0, named=True)
+    assert trade["entry_bar"] == 5 and trade["entry_price"] == pytest.approx(price)
+    assert trade["sl"] == pytest.approx(sl)
+    at_risk = trade["size"] * (trade["entry_price"] - trade["sl"])
+    budget = 0.02 * s.equity
+    assert at_risk <= budget * (1 + 1e-12)  # rounded down: never more than 2 %
+    assert at_risk > budget - lot * (price - sl)  # ...and by less than one lot
+    assert trade["size"] == pytest.approx(math.floor(intent.qty / lot) * lot)
+    assert trade["size"] != intent.qty  # the price is random: the lot did round it
+
+
+def test_a_short_risk_entry_is_sized_from_a_stop_above_the_price() -> None:
+    bars = random_bars(30, seed=4)
+    s = RiskEntry(side="sell", risk=0.01, stop=1.02)
+    config = BacktestConfig(cash=10_000, trade_on_close=True, finalize_trades=True, lot=0.001)
+    trade = run_backtest(s, bars, config).trades.row(0, named=True)
+    assert trade["size"] < 0 and trade["sl"] > trade["entry_price"]
+    at_risk = -trade["size"] * (trade["sl"] - trade["entry_price"])
+    assert 100 - 0.001 * (trade["sl"] - trade["entry_price"]) < at_risk <= 100 * (1 + 1e-12)
+
+
+def test_a_risk_entry_below_one_lot_is_not_placed() -> None:
+    bars = random_bars(30, seed=4)
+    # 1 % of 100 at a 5 % stop on a ~100 price is about 0.2 units: below the lot of 1
+    res = run_backtest(RiskEntry(risk=0.01), bars, BacktestConfig(cash=100, trade_on_close=True))
+    assert res.trades.is_empty() and res.open_trades.is_empty()
+    assert res.cancelled_orders == 1
+
+
+@pytest.mark.parametrize(
+    ("order", "msg"),
+    [
+        ({"risk": 0.01}, "give sl= too"),
+        ({"risk": 0.01, "sl": 1.0, "size": 0.5}, "one of size, qty or risk"),
+        ({"risk": 0.01, "sl": 1.0, "qty": 2.0}, "one of size, qty or risk"),
+        ({"risk": 0.0, "sl": 1.0}, r"risk must be a fraction of equity in \(0, 1\]"),
+        ({"risk": 1.5, "sl": 1.0}, r"risk must be a fraction of equity in \(0, 1\]"),
+        ({"risk": -0.01, "sl": 1.0}, r"risk must be a fraction of equity in \(0, 1\]"),
+        ({"risk": 0.01, "sl": 1e9}, "SL < price < TP"),  # a long's stop above the price
+    ],
+)
+def test_risk_sizing_refuses_orders_that_cannot_be_sized(order: dict[str, Any], msg: str) -> None:
+    class Bad(Strategy):
+        name = "bad"
+
+        def on_bar(self, ctx: Context, bars: pl.DataFrame, **kwargs: Any) -> None:
+            ctx.buy(**order)
+
+    with pytest.raises(StrategyError, match=msg):
+        run_backtest(Bad(), random_bars(5))
+
+
+def test_a_short_risk_entry_needs_its_stop_above_the_price() -> None:
+    class Bad(Strategy):
+        name = "bad"
+
+        def on_bar(self, ctx: Context, bars: pl.DataFrame, **kwargs: Any) -> None:
+            ctx.sell(risk=0.01, sl=ctx.price * 0.9)
+
+    with pytest.raises(StrategyError, match="TP < price < SL"):
+        run_backtest(Bad(), random_bars(5))
 
 
 def test_ctx_cycles_finds_an_embedded_cycle_without_looking_ahead() -> None:

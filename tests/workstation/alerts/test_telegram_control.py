@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -25,7 +25,8 @@ from engine.model import (
 )
 from engine.signals.cycles import detect_cycles
 from feeds.demo import DemoFeed
-from tests.telegram_api import FakeBotApi, Sent, parse_telegram_html
+from tests.telegram_api import FakeBotApi
+from tests.telegram_fake import BotChat, plain
 from workstation.alerts.telegram_control import TelegramControl
 from workstation.runtime.config import Settings
 from workstation.store import Store
@@ -46,53 +47,12 @@ def settings_for(api: FakeBotApi, tmp_path: Path, **extra: str) -> Settings:
     return Settings.load(tmp_path / "none.toml", environ=env)
 
 
-class Harness:
+class Harness(BotChat):
+    """My chat with the command bot (the chat helpers live in :mod:`tests.telegram_fake`)."""
+
     def __init__(self, api: FakeBotApi, control: TelegramControl) -> None:
-        self.api = api
+        super().__init__(api, ME)
         self.control = control
-
-    async def until(self, predicate: Callable[[], bool], timeout: float = 5.0) -> None:
-        deadline = time.monotonic() + timeout
-        while not predicate():
-            if time.monotonic() > deadline:
-                raise AssertionError("timed out")
-            await asyncio.sleep(0.02)
-
-    async def say(self, text: str, chat: int = ME) -> Sent | None:
-        """Send ``text`` from ``chat``; return the bot's reply (None for strangers: we then
-        wait until the update was fetched and a later allowlisted command was answered)."""
-        before = len(self.api.sent_to(chat))
-        update_id = self.api.push_message(chat, text)
-        if chat != ME:
-            await self.until(lambda: self.api.consumed(update_id))
-            await self.say("/help")
-            return None
-        await self.until(lambda: len(self.api.sent_to(chat)) > before)
-        return self.api.sent_to(chat)[-1]
-
-    async def press(self, reply: Sent, verdict: str, chat: int = ME) -> None:
-        data = next(
-            b["callback_data"]
-            for row in reply.reply_markup["inline_keyboard"]  # type: ignore[index]
-            for b in row
-            if b["callback_data"].startswith(verdict)
-        )
-        edits = len(self.api.state.edits)
-        update_id = self.api.push_callback(chat, data, reply.message_id)
-        if chat != ME:
-            await self.until(lambda: self.api.consumed(update_id))
-            await self.say("/help")
-        else:
-            await self.until(lambda: len(self.api.state.edits) > edits)
-
-    def last_edit(self) -> str:
-        return str(self.api.state.edits[-1]["text"])
-
-
-def plain(sent: Sent) -> str:
-    text, error = parse_telegram_html(sent.text)
-    assert error == ""
-    return text
 
 
 @pytest.fixture

@@ -148,3 +148,46 @@ def test_slow_scan_shows_a_progress_bar_on_a_terminal(
     monkeypatch.setattr(scan_cmd, "PROGRESS_AFTER_S", 60.0)
     assert main(["--db", str(db_path), "scan", "--json"]) == 0
     assert "scanning" not in capsys.readouterr().err
+
+
+def test_scan_stores_every_signal_and_relays_those_at_the_gate(
+    tmp_path: Path,
+    db_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    config = tmp_path / "qws.toml"
+    config.write_text("[telegram]\nchat_ids = [42]\n[signals]\nquality_gate = 0.8\n")
+    monkeypatch.setenv("QWS_CONFIG", str(config))
+    feed = DemoFeed(seed=3, clock=lambda: 1_790_000_000_000_000_000)
+    with Store(db_path) as store:
+        for symbol in DEMO_INSTRUMENTS:
+            bars = asyncio.run(feed.history(symbol, "1h", limit=300))
+            store.candles.upsert(bars, symbol, "1h", "test")
+    scan = ["--db", str(db_path), "scan", "--feed", "db", "--cycles", "periodogram", "--json"]
+
+    # --min-confidence is the relay's gate too: at 0.99 everything is stored, nothing queued
+    code, records = _run(capsys, *scan, "--min-confidence", "0.99")
+    assert code == 0 and len(records) == len(DEMO_INSTRUMENTS)
+    assert not any(r["relayed"] for r in records)
+    with Store(db_path) as store:
+        assert len(store.signals.recent(limit=100)) == len(DEMO_INSTRUMENTS)
+        assert store.alerts.find(limit=100) == []
+
+    code, records = _run(capsys, *scan)  # the gate of the config, 0.8
+    assert code == 0 and len(records) == len(DEMO_INSTRUMENTS)
+    for r in records:
+        conf = float(r["confidence"])  # type: ignore[arg-type]
+        assert r["passes_gate"] == (conf >= 0.8)
+        assert r["relayed"] == (r["action"] != "WAIT" and conf >= 0.8)
+    relayed = {str(r["symbol"]) for r in records if r["relayed"]}
+    assert relayed and len(relayed) < len(records)  # some through the gate, some held back
+    with Store(db_path) as store:
+        assert len(store.signals.recent(limit=100)) == 2 * len(DEMO_INSTRUMENTS)  # all stored
+        marked = {
+            row["symbol"] for row in store.db.query("SELECT symbol FROM signals WHERE relayed = 1")
+        }
+        alerts = store.alerts.find(limit=100)
+    assert marked == relayed
+    assert all(a["kind"] == "signal" and a["channel"] == "telegram:42" for a in alerts)
+    assert sorted(str(a["symbol"]) for a in alerts) == sorted(relayed)

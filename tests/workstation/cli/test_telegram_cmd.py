@@ -216,7 +216,7 @@ def test_serve_relays_the_outbox_and_answers_commands(
         finally:
             proc.send_signal(signal.SIGINT)
             _, err = proc.communicate(timeout=20)
-    assert proc.returncode == 130, err.decode()[-2000:]
+    assert proc.returncode == 0, err.decode()[-2000:]  # SIGINT stops the runtime cleanly
     assert TOKEN.encode() not in err
     with Store(env) as store:
         assert store.alerts.get(queued)["status"] == "sent"

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import json
 import os
 import subprocess
 import sys
@@ -173,3 +174,89 @@ def test_live_orders_need_the_setting_and_a_confirmation_each(
     assert binance_server.count("POST", "/api/v3/order") == 2
     rc, out, _ = run(capsys, db, "orders")
     assert out.count("FILLED") == 2 and "REJECTED" in out
+
+
+@pytest.fixture
+def telegram_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A config with one Telegram chat: the CLI queues its alerts for it (no token needed)."""
+    config = tmp_path / "qws.toml"
+    config.write_text("[telegram]\nchat_ids = [42]\n")
+    monkeypatch.setenv("QWS_CONFIG", str(config))
+    return config
+
+
+def _alerts(db: Path) -> list[dict[str, object]]:
+    with Store(db) as store:
+        return store.alerts.find(limit=1_000)
+
+
+def test_order_check_prints_the_verdict_and_sends_nothing(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    db = tmp_path / "q.db"
+    rc, out, _ = run(capsys, db, "order", "buy", "0.01", "BTC/USDT", "--check")
+    assert (rc, out.strip()) == (0, "risk: OK")  # no --yes needed: nothing is placed
+    rc, out, _ = run(capsys, db, "order", "buy", "0.000001", "BTC/USDT", "--check")
+    assert rc == 1
+    assert out.strip() == (
+        "refused: BTC/USDT: quantity 0.000001 is not a multiple of the lot size 0.00001"
+        " (largest below: 0.00000)"
+    )
+    rc, out, _ = run(capsys, db, "order", "buy", "10", "BTC/USDT", "--limit", "60000", "--check")
+    assert rc == 1 and out.startswith("refused: order notional 600,000.00 exceeds the limit")
+    with Store(db) as store:
+        assert store.orders.find(limit=10) == [] and store.fills.find() == []
+
+
+def test_cli_orders_queue_fill_and_rejection_alerts(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, telegram_config: Path
+) -> None:
+    db = tmp_path / "q.db"
+    rc, out, _ = run(capsys, db, "order", "buy", "0.01", "BTC/USDT", "--yes")
+    assert rc == 0 and "FILLED" in out
+    [fill] = _alerts(db)
+    assert fill["kind"] == "fill" and fill["channel"] == "telegram:42"
+    assert fill["symbol"] == "BTC/USDT" and fill["status"] == "pending"
+    data = json.loads(str(fill["data"]))
+    assert data["qty"] == "0.01" and data["side"] == "buy"
+
+    rc, out, _ = run(capsys, db, "order", "buy", "0.000001", "BTC/USDT", "--yes")
+    assert rc == 1 and "REJECTED" in out
+    rejection = _alerts(db)[-1]
+    assert rejection["kind"] == "rejection" and rejection["channel"] == "telegram:42"
+    assert "not a multiple of the lot size" in str(rejection["body"])
+
+    rc, out, _ = run(capsys, db, "flatten", "BTC/USDT", "--yes")
+    assert rc == 0 and "FILLED" in out
+    closing = _alerts(db)[-1]
+    assert closing["kind"] == "fill" and json.loads(str(closing["data"]))["side"] == "sell"
+
+
+def test_cli_kill_switch_queues_critical_alerts(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, telegram_config: Path
+) -> None:
+    db = tmp_path / "q.db"
+    run(capsys, db, "order", "buy", "1", "ETH/USDT", "--limit", "3000", "--yes")
+    assert _alerts(db) == []  # a resting order fills nothing
+    rc, out, _ = run(capsys, db, "kill", "on")
+    assert rc == 0 and "cancelled 1 open order" in out
+    [kill] = _alerts(db)
+    assert kill["kind"] == "risk" and kill["severity"] == "critical"
+    assert kill["title"] == "Kill switch engaged" and kill["channel"] == "telegram:42"
+    assert "1 working order(s) cancelled" in str(kill["body"])
+    rc, out, _ = run(capsys, db, "order", "buy", "1", "ETH/USDT", "--yes")
+    assert rc == 1 and "kill switch" in out
+    assert _alerts(db)[-1]["kind"] == "rejection"
+    rc, _, _ = run(capsys, db, "kill", "off")
+    assert rc == 0
+    released = _alerts(db)[-1]
+    assert released["title"] == "Kill switch released" and released["kind"] == "risk"
+
+
+def test_cli_alerts_need_a_configured_chat(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    db = tmp_path / "q.db"
+    run(capsys, db, "order", "buy", "0.01", "BTC/USDT", "--yes")
+    run(capsys, db, "kill", "on")
+    assert _alerts(db) == []

@@ -1,5 +1,6 @@
 """The same strategy object in the backtester and against the paper broker driven by the replay
-feed: the same trades."""
+feed, its orders going through a real order manager (store on a file, the paper broker): the
+same trades."""
 
 from __future__ import annotations
 
@@ -10,14 +11,17 @@ from typing import Any
 import pytest
 
 from engine.backtest.backtester import BacktestConfig, BacktestResult, run_backtest
-from engine.model import Fill, Instrument, Tick
+from engine.model import Bar, Fill, Instrument, Order, OrderStatus, Tick
 from engine.strategy import Context, Params, Strategy
+from engine.trading.risk import RiskLimits
 from feeds.replay import ReplayFeed
 from plugins.brokers.paper import PaperBroker
 from plugins.strategies.rsi_reversion import RsiReversion
 from plugins.strategies.sma_cross import SmaCross
 from tests.helpers import random_bars
+from workstation.store import Store
 from workstation.strategies.runner import StrategyRunner, fills_by_bar
+from workstation.trading.oms import OrderManager
 
 INSTRUMENT = Instrument("TEST", "paper", Decimal("0.0001"), Decimal("1"), "USD")
 
@@ -59,9 +63,12 @@ class Counting(Strategy):
     [lambda: SmaCross(fast=5, slow=20), lambda: RsiReversion(period=7)],
     ids=["sma_cross", "rsi_reversion"],
 )
-async def test_backtest_and_paper_broker_make_the_same_trades(tmp_path: Path, make: Any) -> None:
+async def test_backtest_and_paper_broker_make_the_same_trades(
+    tmp_path: Path, store: Store, make: Any
+) -> None:
     bars = random_bars(400, seed=3)
     now = [0]
+    marks: dict[str, float] = {}
     broker = PaperBroker(
         tmp_path / "paper.db",
         {"TEST": INSTRUMENT},
@@ -69,14 +76,30 @@ async def test_backtest_and_paper_broker_make_the_same_trades(tmp_path: Path, ma
         starting_balances={"USD": 10_000},
         clock=lambda: now[0],
     )
+    oms = OrderManager(
+        store,
+        broker,
+        {"TEST": INSTRUMENT}.__getitem__,
+        marks=marks.get,
+        limits=RiskLimits(),  # no limit: nothing the backtest does may be refused
+        live_enabled=False,  # the paper broker is not live: nothing to enable
+        clock=lambda: now[0],
+    )
     strategy = Counting(make())
-    runner = StrategyRunner(strategy, broker, INSTRUMENT, fee_rate=0.001)
+    runner = StrategyRunner(strategy, oms, INSTRUMENT, fee_rate=0.001)
+
+    def on_event(event: Fill | Order) -> None:  # as the runtime wires it
+        if isinstance(event, Fill):
+            runner.on_fill(event)
+
+    oms.listeners.append(on_event)
     feed = ReplayFeed(frame=bars, symbol="TEST", timeframe="1h", speed=0, warmup=0)
     async for event in feed.stream(["TEST"], "1h"):
         now[0] = event.ts_ns
         if isinstance(event, Tick):
+            marks[event.symbol] = event.mid
             broker.on_tick(event)
-        else:
+        elif isinstance(event, Bar):
             await runner.on_bar(event)
 
     paper = fills_by_bar(await broker.fills(), bars["ts"].to_numpy())
@@ -93,4 +116,9 @@ async def test_backtest_and_paper_broker_make_the_same_trades(tmp_path: Path, ma
     equity = cash + position * bars["close"][-1]
     assert equity == pytest.approx(backtest.equity[-1], rel=1e-3)
     assert len(strategy.fills) == len(paper)
+    # every order went through the order manager: stored, filled, none refused
+    orders = store.orders.find(venue="paper", limit=10_000)
+    assert len(orders) == len(runner.orders) == len(paper)
+    assert {o.status for o in orders} == {OrderStatus.FILLED}
+    assert fills_by_bar(store.fills.find(venue="paper"), bars["ts"].to_numpy()) == paper
     broker.close()

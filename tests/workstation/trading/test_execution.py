@@ -16,34 +16,11 @@ from engine.model import (
 )
 from engine.protocols import BrokerUnavailable
 from plugins.brokers.paper import PaperBroker
-from workstation.runtime.hub import Hub
 from workstation.store import Store
-from workstation.trading.execution import run_execution
+from workstation.trading.execution import poll_venue
 from workstation.trading.oms import Discrepancy, OrderManager
 
 BTC = Instrument("BTC/USDT", "demo", D("0.01"), D("0.001"), "USDT", "BTC")
-
-
-async def test_hub_market_data_fills_a_resting_paper_order(store: Store, tmp_path: Path) -> None:
-    broker = PaperBroker(tmp_path / "p.db", {"BTC/USDT": BTC}, starting_balances={"USDT": 10**6})
-    oms = OrderManager(store, broker, {"BTC/USDT": BTC}.__getitem__, marks=lambda s: 100.0)
-    hub = Hub()
-    task = asyncio.create_task(run_execution(hub, oms, min_sync_interval_s=0.0))
-    await asyncio.sleep(0.01)
-    book = OrderBook(0, "BTC/USDT", (BookLevel(99.0, 1.0),), (BookLevel(101.0, 1.0),))
-    await hub.publish(book)
-    await hub.publish(Tick(0, "BTC/USDT", 99.0, 101.0, 100.0, 1.0))
-    await asyncio.sleep(0.01)
-    o = await oms.submit(oms.build("BTC/USDT", Side.BUY, "2", OrderType.LIMIT, price="98"))
-    assert o.status is OrderStatus.OPEN
-    await hub.publish(Tick(0, "BTC/USDT", 96.0, 97.0, 97.0, 5.0))  # trades through 98
-    for _ in range(100):
-        await asyncio.sleep(0.01)
-        if store.orders.get(o.client_id).status is OrderStatus.FILLED:  # type: ignore[union-attr]
-            break
-    task.cancel()
-    assert store.orders.get(o.client_id).status is OrderStatus.FILLED  # type: ignore[union-attr]
-    assert store.positions.find("paper")[0].qty == D(2)
 
 
 async def test_remote_broker_is_polled_and_reconciled_after_an_outage(
@@ -65,7 +42,7 @@ async def test_remote_broker_is_polled_and_reconciled_after_an_outage(
     oms = OrderManager(store, broker, {"BTC/USDT": BTC}.__getitem__, marks=lambda s: 100.0)
     o = await oms.submit(oms.build("BTC/USDT", Side.BUY, "1", OrderType.LIMIT, price="98"))
     found: list[Discrepancy] = []
-    task = asyncio.create_task(run_execution(Hub(), oms, poll_s=0.01, on_discrepancy=found.append))
+    task = asyncio.create_task(poll_venue(oms, 0.01, found.append))
     await asyncio.sleep(0.05)
     broker.down = True
     PaperBroker.on_tick(broker, Tick(0, "BTC/USDT", 96.0, 97.0, 97.0, 5.0))  # fills meanwhile

@@ -46,11 +46,12 @@ async def test_fills_rejections_and_kill_travel_between_screen_and_chat(
     with FakeBotApi(TOKEN, [CHAT]) as api:
         app = app_with_telegram(store, api, tmp_path)
         async with app.run_test(size=(120, 40)):
-            await wait_for(lambda: app.desk is not None and app.telegram is not None)
-            assert app.desk is not None
-            broker = app.desk.broker
+            runtime = app.runtime
+            await wait_for(lambda: runtime.oms is not None and runtime.telegram is not None)
+            broker = runtime.broker
             await wait_for(lambda: broker.quote("BTC/USDT") is not None)  # type: ignore[attr-defined]
-            oms = app.desk.oms
+            oms = runtime.oms
+            assert oms is not None
             filled = await oms.submit(oms.build("BTC/USDT", Side.BUY, "0.01"))
             assert filled.status is OrderStatus.FILLED
             await wait_for(lambda: any("BTC/USDT" in t and "0.01" in t for t in texts(api)))
@@ -73,8 +74,8 @@ async def test_fills_rejections_and_kill_travel_between_screen_and_chat(
                 ("cycle trough due",),
             )
             weak = Signal(frozen_clock(), "SOL/USDT", "1h", Action.OPEN_SHORT, 0.55, 150.0)
-            app.record_signal(strong, "demo")
-            app.record_signal(weak, "demo")
+            runtime.record_signal(strong)
+            runtime.record_signal(weak)
             await wait_for(
                 lambda: any("ETH/USDT" in t and "cycle trough due" in t for t in texts(api))
             )

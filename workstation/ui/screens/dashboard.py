@@ -11,7 +11,7 @@ imported inside those workers.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar, TypeVar
 
 from textual import on, work
@@ -33,6 +33,7 @@ from widgets.order_book import OrderBookLadder
 from widgets.orders_table import OrdersTable
 from widgets.positions_table import PositionsTable
 from widgets.signals_feed import SignalsFeed
+from widgets.strategies_table import StrategiesTable
 from widgets.watchlist import Watchlist
 from workstation.runtime.engine_thread import run_engine
 from workstation.ui.screens.messages import (
@@ -45,7 +46,6 @@ from workstation.ui.screens.messages import (
     PositionsUpdated,
     QuoteUpdated,
     ReferencePrice,
-    SignalFound,
     SignalRaised,
     TicketRequested,
     TradeRequested,
@@ -87,15 +87,6 @@ def _cycles(close: Any, window: int, backend: str, shots: int) -> tuple[Any, Any
 
     report = detect_cycles(close, window=window, backend=backend, shots=shots, seed=7)
     return report, fold_spectrum(report.spectrum)
-
-
-def _run_scan(
-    frames: dict[str, Any], timeframe: str, settings: dict[str, Any], backend: str
-) -> list[Any]:
-    from engine.signals.ensemble import EnsembleSettings
-    from engine.signals.scanner import qpe_detector, scan
-
-    return scan(frames, timeframe, EnsembleSettings.from_mapping(settings), qpe_detector(backend))
 
 
 class DashboardScreen(Screen[None]):
@@ -142,7 +133,6 @@ class DashboardScreen(Screen[None]):
         self.cycle_runs = 0
         self.overlay_runs = 0
         self.engine_ready = False
-        self._scan_due: set[str] = set()
         self._early_log: list[tuple[str, str]] = []
         self._busy: set[str] = set()
         self._watchlist: Watchlist | None = None
@@ -165,6 +155,8 @@ class DashboardScreen(Screen[None]):
                     yield Lazy(PositionsTable(id="positions"))
                 with TabPane("Orders", id="tab-orders"):
                     yield Lazy(OrdersTable(id="orders"))
+                with TabPane("Strategies", id="tab-strategies"):
+                    yield Lazy(StrategiesTable(id="strategies"))
                 with TabPane("Log", id="tab-log"):
                     yield Lazy(LogPane(clock=self.clock, id="log"))
             with Vertical(id="book-box"):
@@ -267,57 +259,10 @@ class DashboardScreen(Screen[None]):
         if bar.symbol == self.symbol and bar.timeframe == self.timeframe:
             self.compute_overlays()
             self.detect_cycles()
-        if bar.symbol in self.watchlist.symbols and self.engine_ready:
-            if not self._scan_due:
-                self.set_timer(0.5, self._scan_closed_bars)
-            self._scan_due.add(bar.symbol)
 
-    def _scan_closed_bars(self) -> None:
-        if "scan" in self._busy:  # one automatic scan at a time; these symbols wait for the next
-            self.set_timer(0.5, self._scan_closed_bars)
-            return
-        due, self._scan_due = sorted(self._scan_due), set()
-        if due:
-            self._busy.add("scan")
-            self.scan(due, self.stream_timeframe, quiet=True)
-
-    @work(group="scan")
-    async def scan(
-        self, symbols: Sequence[str], timeframe: str | None = None, quiet: bool = False
-    ) -> None:
-        """Signals at the last bar of each symbol: the ensemble with the QPE cycle detector."""
-        try:
-            await self._scan(symbols, timeframe or self.timeframe, quiet)
-        finally:
-            if quiet:
-                self._busy.discard("scan")
-
-    async def _scan(self, symbols: Sequence[str], timeframe: str, quiet: bool) -> None:
-        bars = int(self.preferences.get("scan.bars", 256))
-        frames = {}
-        for symbol in symbols:
-            try:
-                frames[symbol] = await self.market.history(symbol, timeframe, limit=bars)
-            except Exception as exc:
-                self.log_line(f"scan {symbol}: no history ({exc})", "warning")
-        if not quiet:
-            self.log_line(f"scanning {len(frames)} symbol(s) on {timeframe}…")
-        settings = self.preferences.section("signals")
-        backend = str(self.preferences.get("cycles.backend", "statevector"))
-        try:
-            results = await run_engine(_run_scan, frames, timeframe, settings, backend)
-        except Exception as exc:
-            self.log_line(f"scan failed: {type(exc).__name__}: {exc}", "error")
-            return
-        for result in results:
-            if result.signal is None:
-                if not quiet:
-                    self.log_line(f"{result.symbol}: no signal ({result.reason})")
-                continue
-            self.post_message(SignalFound(result.signal))
-            self.post_message(SignalRaised(result.signal))
-        if not quiet:
-            self.log_line(f"scan done: {sum(r.signal is not None for r in results)} signal(s)")
+    def set_strategies(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        """The runtime's strategies, running or configured (see ``Runtime.strategy_rows``)."""
+        self._with(StrategiesTable, lambda table: table.set_rows(rows))
 
     @on(SignalRaised)
     def _on_signal(self, message: SignalRaised) -> None:
@@ -595,6 +540,7 @@ class DashboardScreen(Screen[None]):
         elif intent == "quit":
             self.app.exit()
         elif intent == "scan":
-            self.scan(e.get("symbols") or self.watchlist.symbols, e.get("timeframe"))
+            symbols = e.get("symbols") or self.watchlist.symbols
+            self.post_message(TradeRequested(Command("scan", {**e, "symbols": symbols})))
         else:
             self.post_message(TradeRequested(command))

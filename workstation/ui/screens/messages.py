@@ -132,13 +132,5 @@ class TradeRequested(Message):
         self.command = command
 
 
-class SignalFound(Message):
-    """A scan raised ``signal``: store it, and relay it when it passes the quality gate."""
-
-    def __init__(self, signal: Signal) -> None:
-        super().__init__()
-        self.signal = signal
-
-
 class HelpRequested(Message):
     """Show the help screen (the ``help`` command; f1 is the app's own binding)."""

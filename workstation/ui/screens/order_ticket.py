@@ -3,13 +3,21 @@
 Quantity and prices are shown as they will be sent: rounded to the instrument's lot and tick
 grid, with the rounding spelled out. The risk verdict (from the callable the app passes) is
 shown before the Submit button is enabled; a live order needs a second, explicit confirmation.
+
+Sizing from risk: given a risk % of the account equity and a stop-loss price, the ticket fills
+an empty quantity (or any quantity, on Size / ctrl+r) with the size whose loss at the stop is
+that much of the equity (:func:`engine.trading.risk.size_order`, from the limit/stop price or
+the mark), rounded *down* to the lot, and spells the sum out. Without the equity, a stop loss or
+an entry price, or when the size is below one lot, it refuses and says why; nothing is guessed.
 """
 
 from __future__ import annotations
 
+import contextlib
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from typing import ClassVar
 
 from textual import on
@@ -20,6 +28,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Select, Static
 
 from engine.model import Instrument, ModelError, Order, OrderType, Side, to_decimal
+from engine.trading.risk import RiskError, fixed_fraction_size, size_order
 from workstation.trading.oms import new_client_id
 
 RiskCheck = Callable[[Order], tuple[bool, str]]
@@ -55,7 +64,11 @@ class OrderTicket(ModalScreen[Order | None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "cancel", "Cancel", id="ticket.cancel"),
         Binding("ctrl+s", "submit", "Submit", id="ticket.submit"),
+        Binding("ctrl+r", "size", "Size from risk %", id="ticket.size"),
     ]
+    # below 28 rows the form drops its blank lines between rows (app.tcss: OrderTicket.-short);
+    # Textual declares it a plain attribute, so a ClassVar annotation would not type-check
+    VERTICAL_BREAKPOINTS = [(0, "-short"), (28, "-roomy")]  # noqa: RUF012
 
     def __init__(
         self,
@@ -65,7 +78,12 @@ class OrderTicket(ModalScreen[Order | None]):
         risk_check: RiskCheck | None = None,
         live: bool = False,
         venue: str = "paper",
+        equity: float | None = None,
+        quote_to_account: float = 1.0,
     ) -> None:
+        """``equity`` (account currency; ``None`` when unknown) is what a risk % is a share of;
+        ``quote_to_account`` converts the instrument's quote currency into it (1 when they are
+        the same currency)."""
         super().__init__(id="order-ticket")
         self.instrument = instrument
         self.draft = draft
@@ -73,9 +91,14 @@ class OrderTicket(ModalScreen[Order | None]):
         self.risk_check = risk_check
         self.live = live
         self.venue = venue
+        self.equity = equity
+        self.quote_to_account = quote_to_account
         self.order: Order | None = None
         self.error = ""
         self.verdict = ""
+        self.sizing = ""  # the sizing line: the sum, or why the ticket refused to size
+        self.sized_qty: Decimal | None = None  # the last size computed from the risk %
+        self._auto_qty: str | None = None  # the quantity text the sizing filled in
         self._confirming = False
 
     def compose(self) -> ComposeResult:
@@ -109,21 +132,121 @@ class OrderTicket(ModalScreen[Order | None]):
                 yield Input(_s(d.sl), placeholder="optional", compact=True, id="sl")
                 yield Label("Take profit")
                 yield Input(_s(d.tp), placeholder="optional", compact=True, id="tp")
+                yield Label("Risk %")
+                yield Input(
+                    placeholder="equity unknown"
+                    if self.equity is None
+                    else f"of equity {self.equity:,.2f}, with a stop loss",
+                    compact=True,
+                    id="risk",
+                )
+            yield Static("", id="sizing", markup=False)
             yield Static("", id="rounding")
             yield Static("", id="verdict")
             with Horizontal(id="ticket-buttons"):
+                yield Button("Size", compact=True, id="size")
                 yield Button("Submit", variant="primary", compact=True, id="submit")
                 yield Button("Cancel", compact=True, id="cancel")
 
     def on_mount(self) -> None:
         self.query_one("#qty", Input).focus()
+        self.autosize()
         self.review()
 
     @on(Input.Changed)
     @on(Select.Changed)
-    def _changed(self) -> None:
+    def _changed(self, event: Input.Changed | Select.Changed) -> None:
         self._confirming = False
+        # the user's own edits of the quantity are never overwritten (nor refilled when cleared)
+        self.autosize(fill=not (isinstance(event, Input.Changed) and event.input.id == "qty"))
         self.review()
+
+    def risk_size(self) -> Decimal:
+        """The quantity whose loss at the stop loss is the risk % of the equity, rounded down
+        to the lot (entry: the limit/stop price, or the mark for a market order); a ModelError
+        saying why there is none. Sets the sizing line."""
+        inst = self.instrument
+        risk = _optional(self.query_one("#risk", Input).value, "risk %")
+        if risk is None:
+            raise ModelError("enter a risk % and a stop loss to size the quantity")
+        if risk > 100:
+            raise ModelError(f"risk % must be at most 100, got {risk}")
+        equity = self.equity
+        if equity is None:
+            raise ModelError("cannot size from risk: equity unknown (enter the quantity)")
+        if not (math.isfinite(equity) and equity > 0):
+            raise ModelError(f"cannot size from risk: equity is {equity:,.2f}")
+        raw_sl = _optional(self.query_one("#sl", Input).value, "stop loss")
+        if raw_sl is None:
+            raise ModelError("cannot size from risk without a stop loss (SL) price")
+        side_value = self.query_one("#side", Select).value
+        kind_value = self.query_one("#type", Select).value
+        if not isinstance(side_value, str) or not isinstance(kind_value, str):  # Select.NULL
+            raise ModelError("choose a side and an order type")
+        side, kind = Side(side_value), OrderType(kind_value)
+        if kind is OrderType.MARKET:
+            if self.mark is None or not (math.isfinite(self.mark) and self.mark > 0):
+                raise ModelError("cannot size from risk: no mark price to enter at")
+            entry = float(self.mark)
+        else:
+            price = _optional(self.query_one("#price", Input).value, "price")
+            if price is None:
+                raise ModelError(f"cannot size from risk: enter the {kind} price first")
+            entry = float(inst.round_price(price))
+        sl = float(inst.round_price(raw_sl))  # the stop as it will be sent
+        if not (sl < entry if side is Side.BUY else sl > entry):
+            where = "below" if side is Side.BUY else "above"
+            raise ModelError(
+                f"a {side}'s stop loss must be {where} the entry {inst.format_price(entry)}"
+                f" to size from risk (SL {inst.format_price(sl)})"
+            )
+        fraction = float(risk) / 100
+        try:
+            raw = fixed_fraction_size(equity, fraction, entry, sl, self.quote_to_account)
+            qty = size_order(inst, equity, fraction, entry, sl, self.quote_to_account)
+        except RiskError as exc:
+            raise ModelError(f"cannot size from risk: {exc}") from None
+        head = f"risk {float(risk):.2f}% of {equity:,.2f} = {equity * fraction:,.2f} at SL"
+        if qty <= 0:
+            minimum = f", minimum {inst.min_qty:f}" if inst.min_qty > inst.lot_size else ""
+            raise ModelError(
+                f"{head} → {raw:.6g}: below one lot ({inst.lot_size:f}{minimum}), not sized"
+            )
+        with contextlib.suppress(InvalidOperation):  # a multiple of the lot, with its decimals
+            qty = qty.quantize(inst.lot_size)
+        self.sizing = f"{head} → qty {qty:f} (rounded down to lot {inst.lot_size:f})"
+        return qty
+
+    def autosize(self, force: bool = False, fill: bool = True) -> None:
+        """Size the quantity from the risk %: into an empty quantity or one the sizing filled
+        in (when ``fill``), into any quantity when ``force`` (Size / ctrl+r); otherwise the
+        size is only shown. A size filled in that no longer holds is taken back."""
+        box = self.query_one("#qty", Input)
+        line = self.query_one("#sizing", Static)
+        if self._auto_qty is not None and box.value != self._auto_qty:
+            self._auto_qty = None  # the user typed their own quantity
+        auto = fill and (not box.value.strip() or self._auto_qty is not None)
+        self.sized_qty = None
+        if not force and not self.query_one("#risk", Input).value.strip():
+            self.sizing = ""
+        else:
+            try:
+                self.sized_qty = self.risk_size()
+            except ModelError as exc:
+                self.sizing = str(exc)
+        sized = self.sized_qty
+        if sized is not None and (auto or force):
+            self._auto_qty = _s(sized)
+            if box.value != self._auto_qty:
+                box.value = self._auto_qty
+        elif sized is None and auto and self._auto_qty is not None:
+            box.value = ""  # a size that no longer holds is not left behind
+            self._auto_qty = None
+        elif sized is not None and box.value != _s(sized):
+            self.sizing += " · Size (ctrl+r) to use it"
+        line.update(self.sizing)
+        line.display = bool(self.sizing)
+        line.set_class(sized is None, "-refused")
 
     def build(self) -> Order:
         """The order as it would be sent (rounded to the grid), or a ModelError saying why not."""
@@ -220,6 +343,15 @@ class OrderTicket(ModalScreen[Order | None]):
     @on(Button.Pressed, "#cancel")
     def _cancel(self) -> None:
         self.action_cancel()
+
+    def action_size(self) -> None:
+        self._confirming = False
+        self.autosize(force=True)
+        self.review()
+
+    @on(Button.Pressed, "#size")
+    def _size_pressed(self) -> None:
+        self.action_size()
 
     @on(Input.Submitted)
     def _enter(self) -> None:

@@ -32,10 +32,24 @@ def test_a_feed_that_describes_its_instruments_gives_their_precision() -> None:
     assert venue_of(feed) == "demo"
 
 
+class _BareFeed:
+    """A feed that does not describe its instruments (the method is optional)."""
+
+    name = "bare"
+
+
 def test_a_feed_without_instruments_falls_back_to_four_decimals() -> None:
-    bar = {"ts": [0], "open": [1.0], "high": [1.0], "low": [1.0], "close": [1.0], "volume": [1.0]}
-    feed = ReplayFeed(frame=pl.DataFrame(bar, schema=OHLCV_SCHEMA), symbol="X")
+    feed = _BareFeed()
     with pytest.raises(KeyError, match="does not describe its instruments"):
-        instrument_of(feed, "X")
-    assert price_decimals(feed, "X") == 4
+        instrument_of(feed, "X")  # type: ignore[arg-type]
+    assert price_decimals(feed, "X") == 4  # type: ignore[arg-type]
+    assert venue_of(feed) == "bare"  # type: ignore[arg-type]
+
+
+def test_a_replay_describes_its_instrument_from_the_file() -> None:
+    bar = {"ts": [0], "open": [1.0], "high": [1.0], "low": [1.0], "close": [1.25], "volume": [1.0]}
+    feed = ReplayFeed(frame=pl.DataFrame(bar, schema=OHLCV_SCHEMA), symbol="X")
+    instrument = instrument_of(feed, "X")
+    assert str(instrument.tick_size) == "0.01" and str(instrument.lot_size) == "1"
+    assert price_decimals(feed, "X") == 2
     assert venue_of(feed) == "replay"

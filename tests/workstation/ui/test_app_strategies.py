@@ -1,0 +1,71 @@
+"""Strategies under the screen: started from the command bar, listed with their position and
+P&L, stopped with a key; the runtime runs them, the screen only asks."""
+
+from __future__ import annotations
+
+from textual.widgets import TabbedContent
+
+from tests.workstation.ui.ui_helpers import make_app, wait_for
+from widgets.strategies_table import StrategiesTable
+from workstation.store import Store
+
+
+async def test_a_strategy_starts_from_the_command_bar_and_stops_with_a_key(store: Store) -> None:
+    app = make_app(store)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await wait_for(lambda: app.oms is not None)
+        app.dashboard.run_command("strategy start sma_cross:fast=5,slow=20 BTC/USDT 1m")
+        await wait_for(lambda: "sma_cross BTC/USDT 1m" in app.runtime.runners)
+        runner = app.runtime.runners["sma_cross BTC/USDT 1m"]
+        assert runner.bars.height > 20  # warmed up from the stored history
+        app.dashboard.query_one(TabbedContent).active = "tab-strategies"
+        table = app.dashboard.query_one(StrategiesTable)
+        await wait_for(lambda: "sma_cross BTC/USDT 1m" in table.rows_by_key)
+        assert table.get_cell("sma_cross BTC/USDT 1m", "state") == "running"
+        table.focus()
+        await pilot.press("s")
+        await wait_for(lambda: not app.runtime.runners)
+        [row] = store.alerts.find(limit=10) or [None]  # no chat configured: nothing queued
+        assert row is None
+        actions = [r["action"] for r in store.audit.recent(50)]
+        assert "kill_switch" not in actions  # stopping a strategy is not a kill
+
+
+async def test_an_unknown_strategy_is_one_clear_line(store: Store) -> None:
+    app = make_app(store)
+    async with app.run_test(size=(120, 36)):
+        await wait_for(lambda: app.oms is not None)
+        app.dashboard.run_command("strategy start nope BTC/USDT")
+        await wait_for(lambda: any("unknown strategy 'nope'" in t for _, t in _log(app)))
+        assert not app.runtime.runners
+
+
+def _log(app):  # type: ignore[no-untyped-def]
+    from widgets.log_pane import LogPane
+
+    return app.dashboard.query_one(LogPane).entries
+
+
+async def test_a_live_strategy_order_asks_on_the_screen_and_escape_refuses(store: Store) -> None:
+    import asyncio
+
+    from engine.model import Side
+    from workstation.ui.screens.confirm_order import ConfirmOrder, describe
+
+    app = make_app(store)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await wait_for(lambda: app.oms is not None)
+        assert app.runtime.confirmer is not None
+        order = app.runtime.build("BTC/USDT", Side.BUY, "0.01", sl="60000")
+        asked = asyncio.ensure_future(app.runtime.confirmer(order))
+        await wait_for(lambda: isinstance(app.screen, ConfirmOrder))
+        assert describe(order) == "buy 0.01 BTC/USDT market at market SL 60000"
+        send = app.screen.query_one("#confirm-send")
+        await wait_for(lambda: send.region.area > 0)  # laid out, so the click lands on it
+        await pilot.click(send)
+        assert await asked is True
+        again = asyncio.ensure_future(app.runtime.confirmer(order))
+        await wait_for(lambda: isinstance(app.screen, ConfirmOrder))
+        await pilot.press("escape")
+        assert await again is False
+        assert not isinstance(app.screen, ConfirmOrder)

@@ -1,0 +1,71 @@
+"""What the runtime tells its clients (the screen, the headless printer, tests), in the order
+it happened. Listeners run on the runtime's event loop and must not block."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from engine.model import Fill, Order, Signal
+
+
+@dataclass(frozen=True, slots=True)
+class Logged:
+    text: str
+    severity: str = "info"
+
+
+@dataclass(frozen=True, slots=True)
+class SignalEmitted:
+    signal: Signal
+    relayed: bool
+
+
+@dataclass(frozen=True, slots=True)
+class OrderChanged:
+    order: Order
+
+
+@dataclass(frozen=True, slots=True)
+class Filled:
+    fill: Fill
+
+
+@dataclass(frozen=True, slots=True)
+class KillChanged:
+    engaged: bool
+    actor: str
+    reason: str
+    cancelled: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class PauseChanged:
+    paused: bool
+    actor: str
+
+
+@dataclass(frozen=True, slots=True)
+class StrategyChanged:
+    key: str
+    running: bool
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class EquityMarked:
+    ts_ns: int
+    equity: float
+
+
+RuntimeEvent = (
+    Logged
+    | SignalEmitted
+    | OrderChanged
+    | Filled
+    | KillChanged
+    | PauseChanged
+    | StrategyChanged
+    | EquityMarked
+)
+Listener = Callable[[RuntimeEvent], None]

@@ -1,0 +1,836 @@
+"""The trading runtime: one per process, the single owner of the trading loop.
+
+It subscribes to the feed and, in one ordered consumer of the hub, hands quotes and books to
+the broker (the paper broker fills on them), keeps the marks, and on every closed bar: stores
+it, marks equity (a daily loss beyond ``risk.daily_loss_limit`` trips the kill switch by
+itself), runs the strategies of that symbol and timeframe (their orders go through the order
+manager), and queues the signal scan of it from stored history. Quotes, orders and alerts reach
+the store, the broker and the outbox from here only; the screen, ``qws trade`` and Telegram
+are clients: they call the intents below (:meth:`Runtime.preview`, :meth:`Runtime.submit`,
+:meth:`Runtime.cancel`, :meth:`Runtime.flatten`, :meth:`Runtime.set_kill`,
+:meth:`Runtime.set_paused`, :meth:`Runtime.start_strategy`, :meth:`Runtime.stop_strategy`) and
+listen to its events (:mod:`workstation.trader.events`).
+
+Time: a replay (a feed marked ``simulated``) drives the clock with its bars, so the order
+manager, the paper broker, equity marks and the daily loss limit all live in the file's time,
+as the backtester does; any other feed runs on the wall clock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import tempfile
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from engine.model import (
+    Bar,
+    Fill,
+    Instrument,
+    Order,
+    OrderBook,
+    OrderStatus,
+    OrderType,
+    Side,
+    Signal,
+    Tick,
+)
+from engine.protocols import Broker, BrokerError, Feed
+from engine.strategy import StrategyError
+from engine.trading.risk import RiskDecision
+from workstation.alerts.announcer import Announcer
+from workstation.runtime.config import Settings
+from workstation.runtime.hub import Hub
+from workstation.store import Store
+from workstation.strategies.discovery import StrategyNotFound, create
+from workstation.strategies.runner import StrategyRunner
+from workstation.trader.events import (
+    EquityMarked,
+    Filled,
+    KillChanged,
+    Listener,
+    Logged,
+    OrderChanged,
+    PauseChanged,
+    RuntimeEvent,
+    SignalEmitted,
+    StrategyChanged,
+)
+from workstation.trader.signal_pipeline import SignalPipeline
+from workstation.trader.specs import StrategySpec
+from workstation.trading.broker_factory import (
+    instrument_resolver,
+    open_broker,
+    open_oms,
+    risk_limits,
+)
+from workstation.trading.killswitch import KillSwitch, is_paused
+from workstation.trading.killswitch import set_paused as store_paused
+from workstation.trading.oms import OrderManager, new_client_id
+
+log = logging.getLogger(__name__)
+
+ConfirmFn = Callable[[Order], Awaitable[bool]]
+NOT_READY = "the broker is still starting"
+
+
+class TradingUnavailable(Exception):
+    """An intent the runtime cannot carry out (no broker, unknown strategy ...)."""
+
+
+class Runtime:
+    def __init__(
+        self,
+        feed: Feed,
+        store: Store,
+        settings: Settings,
+        symbols: Sequence[str],
+        timeframe: str,
+        *,
+        db_path: Path | None = None,
+        strategies: Sequence[StrategySpec] = (),
+        kill_switch: KillSwitch | None = None,
+        clock: Callable[[], int] | None = None,
+        signals: bool | None = None,
+        telegram: bool = True,
+        stop_at_end: bool = False,
+    ) -> None:
+        self.feed = feed
+        self.store = store
+        self.settings = settings
+        self.symbols = list(symbols)
+        self.timeframe = timeframe
+        self.venue = str(getattr(feed, "venue", feed.name))
+        self.simulated = bool(getattr(feed, "simulated", False))
+        self._market_ns = 0
+        self.clock: Callable[[], int] = clock or (
+            self._market_clock if self.simulated else time.time_ns
+        )
+        self.db_path = db_path or _paper_path(store)
+        self.hub = Hub(int(settings.get("hub.queue_size", 10_000)))
+        self.marks: dict[str, float] = {}
+        self.kill = kill_switch or KillSwitch(store)
+        self._resolve = instrument_resolver(store)
+        self.announcer = Announcer.from_settings(store, settings, self.instrument)
+        self.announcer.outbox.listeners.append(self._delivery)
+        self.listeners: list[Listener] = []
+        self.broker: Broker | None = None
+        self.oms: OrderManager | None = None
+        self.broker_error = ""
+        self.feed_error = ""
+        self.feed_ended = asyncio.Event()
+        self.ready = asyncio.Event()
+        self.runners: dict[str, StrategyRunner] = {}
+        self.specs: dict[str, StrategySpec] = {}
+        self._specs = list(strategies)
+        self._auto: set[str] = set()
+        self.confirmed: set[str] = set()
+        """Client ids a client confirmed (the ticket asked twice): live orders go out."""
+        self.confirmer: ConfirmFn | None = None
+        """Asks the user about a live strategy order (a screen dialog, a Telegram button)."""
+        self.quotes = 0
+        self.bars_stored = 0
+        self.bad_events = 0
+        self.telegram_enabled = telegram
+        self.telegram: Any = None
+        self.stop_at_end = stop_at_end
+        use_signals = signals if signals is not None else settings.get("scan.on_bar", True)
+        self.pipeline: SignalPipeline | None = (
+            SignalPipeline(
+                store,
+                self.venue,
+                settings.section("signals"),
+                self.record_signal,
+                bars=int(settings.get("scan.bars", 256)),
+                backend=str(settings.get("cycles.backend", "statevector")),
+            )
+            if use_signals
+            else None
+        )
+        self.account_ccy = str(settings.get("trading.account_ccy", "USD"))
+        self._pegs = dict(settings.get("trading.fx_pegs", {}) or {})
+        self.limits = risk_limits(settings)
+        self._kill_seen = self.kill.engaged()
+        self._equity_warned = False
+        # first of the switch's hooks (the order manager's cancel comes later): the watcher
+        # must not take this process's own kill for another process's
+        self.kill.register(self._kill_noted)
+        self._paused_seen = is_paused(store)
+        self._tasks: list[asyncio.Task[Any]] = []
+        self._feed_task: asyncio.Task[Any] | None = None
+        self._stopping = False
+
+    # -- time, marks, instruments ------------------------------------------------------------
+    def _market_clock(self) -> int:
+        return self._market_ns or time.time_ns()
+
+    def mark(self, symbol: str) -> float | None:
+        value = self.marks.get(symbol)
+        return value if value is not None and math.isfinite(value) else None
+
+    def instrument(self, symbol: str) -> Instrument:
+        """The feed's instrument (tick/lot grid), else the store's, else the demo's."""
+        resolver = getattr(self.feed, "instrument", None)
+        if resolver is not None:
+            try:
+                found: Instrument = resolver(symbol)
+                return found
+            except (KeyError, ValueError):
+                pass
+        return self._resolve(symbol)
+
+    # -- events ------------------------------------------------------------------------------
+    def emit(self, event: RuntimeEvent) -> None:
+        for listener in list(self.listeners):
+            try:
+                listener(event)
+            except Exception:
+                log.exception("runtime listener %r failed", listener)
+
+    def log(self, text: str, severity: str = "info") -> None:
+        log.debug("%s: %s", severity, text)
+        self.emit(Logged(text, severity))
+
+    def _delivery(self, alert_id: int, status: str, detail: str) -> None:
+        severity = {"sent": "info", "failed": "error", "unknown": "warning"}.get(status, "info")
+        self.log(f"alert #{alert_id} {status} {detail}".rstrip(), severity)
+
+    # -- start and stop ----------------------------------------------------------------------
+    async def open(self) -> None:
+        """Open the broker and the order manager, and settle with the venue."""
+        await self._store_instruments()
+        try:
+            broker = await asyncio.to_thread(
+                open_broker,
+                self.settings,
+                self.store,
+                self.db_path,
+                None,
+                self.clock if self.simulated else None,
+            )
+        except Exception as exc:  # a broken broker config must not take the process down
+            self.broker_error = f"{type(exc).__name__}: {exc}"
+            self.log(f"broker: {self.broker_error}", "error")
+            return
+        self.broker = broker
+        oms = open_oms(
+            self.settings,
+            self.store,
+            broker,
+            self.mark,
+            confirm=self._confirm,
+            kill_switch=self.kill,
+            clock=self.clock if self.simulated else None,
+        )
+        oms.instruments = self.instrument
+        oms.listeners.append(self._order_event)
+        self.oms = oms
+        self.kill.register(self._killed)  # after the order manager's own hook: it cancels first
+        live = bool(getattr(broker, "live", True))
+        self.log(f"broker {oms.venue} ready{' (LIVE)' if live else ''}")
+        try:
+            for d in await oms.reconcile():
+                self.log(f"reconcile: {d.kind} {d.subject[:12]}: {d.detail}", "warning")
+        except (BrokerError, OSError) as exc:
+            self.log(f"reconcile with {oms.venue} failed: {exc}", "error")
+        self.ready.set()
+
+    async def _store_history(self) -> None:
+        """The feed's recent bars of every symbol, stored before anything reads them: the
+        strategies warm up from the store and the signal scans read it (no refetch)."""
+        limit = max(500, 2 * int(self.settings.get("scan.bars", 256)))
+        for symbol in self.symbols:
+            try:
+                frame = await self.feed.history(symbol, self.timeframe, limit=limit)
+            except Exception as exc:
+                self.log(f"{symbol}: no history from {self.feed.name} ({exc})", "warning")
+                continue
+            if frame.height:
+                await asyncio.to_thread(
+                    self.store.candles.upsert, frame, symbol, self.timeframe, self.venue
+                )
+
+    async def _store_instruments(self) -> None:
+        loader = getattr(self.feed, "load_instruments", None)
+        found: list[Instrument] = []
+        if loader is not None:
+            try:
+                found = list(await loader(list(self.symbols)))
+            except Exception as exc:
+                self.log(f"{self.feed.name}: no instrument details ({exc})", "warning")
+        elif getattr(self.feed, "instrument", None) is not None:
+            for symbol in self.symbols:
+                try:
+                    found.append(self.instrument(symbol))
+                except (KeyError, ValueError):
+                    continue
+        if found:
+            await asyncio.to_thread(self.store.instruments.upsert, found)
+
+    async def run(self, stop: asyncio.Event | None = None) -> None:
+        """Run until ``stop`` is set (or cancelled; or the feed ends, with ``stop_at_end``),
+        then shut down cleanly."""
+        stop = stop or asyncio.Event()
+        try:
+            await self.start()
+            waits: list[asyncio.Future[Any]] = [asyncio.ensure_future(stop.wait())]
+            if self.stop_at_end:
+                waits.append(asyncio.ensure_future(self._finished()))
+            try:
+                await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                for w in waits:
+                    w.cancel()
+        finally:
+            await self.shutdown()
+
+    async def start(self) -> None:
+        self._market_sub = self.hub.subscribe("runtime", ordered=True)
+        await self.open()
+        await self._store_history()
+        if self.pipeline is not None:
+            self._tasks.append(asyncio.create_task(self.pipeline.run(), name="signals"))
+        for spec in self._specs:
+            await self.start_strategy(spec)
+        self._tasks.append(asyncio.create_task(self._market(), name="market"))
+        self._tasks.append(asyncio.create_task(self._watch(), name="watch"))
+        if self.oms is not None and getattr(self.oms.broker, "on_tick", None) is None:
+            self._tasks.append(asyncio.create_task(self._poll(), name="poll"))
+        if self.telegram_enabled:
+            self._tasks.append(asyncio.create_task(self._telegram(), name="telegram"))
+        self.restart_feed()
+
+    def restart_feed(self) -> None:
+        """(Re)subscribe the feed to :attr:`symbols` (after the watchlist changed)."""
+        if self._feed_task is not None:
+            self._feed_task.cancel()
+        self.feed_ended.clear()
+        self._feed_task = asyncio.create_task(self._pump(), name="feed")
+
+    def stop_feed(self) -> None:
+        """Stop streaming (the runtime keeps running: orders, Telegram, the screen)."""
+        if self._feed_task is not None:
+            self._feed_task.cancel()
+
+    async def _pump(self) -> None:
+        self.feed_error = ""
+        try:
+            async for event in self.feed.stream(list(self.symbols), self.timeframe):
+                await self.hub.publish(event)
+            self.feed_error = "stream ended"
+            await self.hub.publish(_END)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            self.feed_error = f"{type(exc).__name__}: {exc}"
+            self.log(f"feed {self.feed.name} stopped: {self.feed_error}", "error")
+            await self.hub.publish(_END)
+
+    async def _finished(self) -> None:
+        await self.feed_ended.wait()
+        if self.pipeline is not None:
+            await self.pipeline.drain()
+
+    async def shutdown(self) -> None:
+        """Stop the feed, let queued signal scans finish, stop the strategies, write the last
+        equity mark, close the broker. Working orders stay at the venue (a restart reconciles
+        them); nothing is left half-written."""
+        if self._stopping:
+            return
+        self._stopping = True
+        if self._feed_task is not None:
+            self._feed_task.cancel()
+        try:
+            await self.feed.close()
+        except Exception:
+            log.exception("closing the feed failed")
+        if self.pipeline is not None and any(t.get_name() == "signals" for t in self._tasks):
+            try:
+                await asyncio.wait_for(self.pipeline.drain(), 30.0)
+            except TimeoutError:
+                self.log("signal scans still queued at shutdown were dropped", "warning")
+        for key in list(self.runners):
+            await self.stop_strategy(key, "shutdown", announce=False)
+        if self.telegram is not None:
+            self.telegram.stop()
+        for task in [*self._tasks, *([self._feed_task] if self._feed_task else [])]:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self.mark_equity()
+        self.hub.close()
+        if self.broker is not None:
+            closer = getattr(self.broker, "close", None)
+            if closer is not None:
+                result = closer()
+                if asyncio.iscoroutine(result):
+                    await result
+
+    # -- the market loop: one ordered consumer ----------------------------------------------
+    async def _market(self) -> None:
+        sub = self._market_sub
+        while True:
+            try:
+                await sub.wait()
+            except StopAsyncIteration:
+                return
+            for event in sub.get_nowait_all():
+                try:
+                    await self._on_event(event)
+                except Exception:
+                    self.bad_events += 1
+                    log.exception("runtime: event %r failed", event)
+            await self._sync()
+
+    async def _on_event(self, event: Any) -> None:
+        oms = self.oms
+        if isinstance(event, Tick):
+            self.quotes += 1
+            if event.ts_ns > self._market_ns:
+                self._market_ns = event.ts_ns
+            mid = event.mid
+            if math.isfinite(mid) and mid > 0:
+                self.marks[event.symbol] = mid
+            handler = getattr(oms.broker, "on_tick", None) if oms else None
+            if handler is not None:
+                handler(event)
+        elif isinstance(event, OrderBook):
+            handler = getattr(oms.broker, "on_book", None) if oms else None
+            if handler is not None:
+                handler(event)
+        elif isinstance(event, Bar) and event.closed:
+            if event.ts_ns > self._market_ns:
+                self._market_ns = event.ts_ns
+            await self._on_bar(event)
+        elif event is _END:
+            self.log(f"feed {self.feed.name}: {self.feed_error or 'stream ended'}", "warning")
+            self.feed_ended.set()
+
+    _last_sync = 0.0
+
+    async def _sync(self) -> None:
+        """Let the order manager pick up fills of working orders (simulated: after every
+        batch, so a replay's fills do not depend on its speed; live: a few times a second)."""
+        oms = self.oms
+        if oms is None or getattr(oms.broker, "on_tick", None) is None:
+            return
+        now = time.monotonic()
+        if not self.simulated and now - self._last_sync < 0.1:
+            return
+        if not oms.store.orders.find(open_only=True, venue=oms.venue, limit=1):
+            return
+        self._last_sync = now
+        for d in await oms.sync():
+            self.log(f"sync: {d.kind} {d.subject[:12]}: {d.detail}", "warning")
+
+    async def _on_bar(self, bar: Bar) -> None:
+        await asyncio.to_thread(self._store_bar, bar)
+        await self._sync()
+        self.mark_equity()
+        await self._check_daily_loss()
+        paused = is_paused(self.store)
+        for key, runner in list(self.runners.items()):
+            spec = self.specs[key]
+            if spec.symbol != bar.symbol or spec.timeframe != bar.timeframe:
+                continue
+            runner.paused = paused or self.kill.engaged()
+            try:
+                await runner.on_bar(bar)
+            except Exception as exc:
+                await self.stop_strategy(key, f"error: {type(exc).__name__}: {exc}")
+                log.exception("strategy %s failed", key)
+        if self.pipeline is not None and bar.timeframe == self.timeframe:
+            self.pipeline.submit(bar.symbol, bar.timeframe)
+
+    def _store_bar(self, bar: Bar) -> None:
+        from engine.timeframes import bars_to_frame
+
+        self.store.candles.upsert(bars_to_frame([bar]), bar.symbol, bar.timeframe, self.venue)
+        self.bars_stored += 1
+
+    # -- equity and the daily loss limit -----------------------------------------------------
+    def equity(self) -> float | None:
+        oms = self.oms
+        return None if oms is None else oms.equity(self.account_ccy, oms.rates(self._pegs))
+
+    def quote_to_account(self, symbol: str) -> float | None:
+        """The rate from ``symbol``'s quote currency to the account's (for sizing); None if no
+        mark or peg gives it."""
+        from engine.trading.portfolio import fx_rate
+
+        oms = self.oms
+        if oms is None:
+            return None
+        try:
+            quote = self.instrument(symbol).quote_ccy
+            return float(fx_rate(quote, self.account_ccy, oms.rates(self._pegs)))
+        except (KeyError, LookupError, ValueError):
+            return None
+
+    def mark_equity(self) -> float | None:
+        value = self.equity()
+        if value is None or self.oms is None:
+            if self.oms is not None and not self._equity_warned:
+                self._equity_warned = True
+                held = ", ".join(sorted(self.store.balances.get(self.oms.venue))) or "nothing"
+                self.log(
+                    f"equity cannot be valued in {self.account_ccy} (balances: {held}; a mark"
+                    " or an fx rate is missing, see trading.fx_pegs): no equity marks, and the"
+                    " daily loss limit cannot trip",
+                    "warning",
+                )
+            return None
+        self.oms.record_equity(value)
+        self.emit(EquityMarked(self.clock(), value))
+        return value
+
+    async def _check_daily_loss(self) -> None:
+        oms = self.oms
+        if oms is None or self.kill.engaged():
+            return
+        loss = -oms.daily_pnl()
+        if loss >= self.limits.daily_loss_limit:
+            reason = f"daily loss {loss:,.2f} reached the limit {self.limits.daily_loss_limit:,.2f}"
+            await self.kill.engage("risk", reason)
+
+    # -- signals -----------------------------------------------------------------------------
+    def record_signal(self, signal: Signal) -> None:
+        """Store a signal, then relay it if it passes the quality gate; tell the clients."""
+        relayed = self.announcer.signal(signal, self.venue)
+        self.emit(SignalEmitted(signal, relayed))
+
+    async def scan(self, symbols: Sequence[str], timeframe: str | None = None) -> None:
+        """Queue a scan of ``symbols`` now (the screen's and Telegram's ``scan``)."""
+        if self.pipeline is None:
+            raise TradingUnavailable("signals are off (scan.on_bar = false)")
+        for symbol in symbols:
+            self.pipeline.submit(symbol, timeframe or self.timeframe)
+
+    # -- orders ------------------------------------------------------------------------------
+    def _order_event(self, event: Fill | Order) -> None:
+        """From the order manager, after it stored the fill or the rejection."""
+        self.announcer.order_event(event, self.clock())
+        if isinstance(event, Fill):
+            self.emit(Filled(event))
+            self.mark_equity()
+            for runner in self.runners.values():
+                runner.on_fill(event)
+        else:
+            self.emit(OrderChanged(event))
+
+    def _placed(self, order: Order) -> None:
+        """An order a client or a strategy placed (a rejection was already told)."""
+        if order.status is not OrderStatus.REJECTED:
+            self.emit(OrderChanged(order))
+
+    async def _confirm(self, order: Order) -> bool:
+        if order.client_id in self.confirmed or order.client_id in self._auto:
+            return True
+        if self.confirmer is None:
+            return False
+        return bool(await self.confirmer(order))
+
+    def _require(self) -> OrderManager:
+        if self.oms is None:
+            raise TradingUnavailable(self.broker_error or NOT_READY)
+        return self.oms
+
+    def build(
+        self,
+        symbol: str,
+        side: Side,
+        qty: Decimal | str | float,
+        price: Decimal | str | float | None = None,
+        sl: Decimal | str | float | None = None,
+        tp: Decimal | str | float | None = None,
+    ) -> Order:
+        kind = OrderType.LIMIT if price is not None else OrderType.MARKET
+        return self._require().build(symbol, side, qty, kind, price=price, sl=sl, tp=tp)
+
+    def preview(self, order: Order, reduce_only: bool = False) -> RiskDecision:
+        """The one pre-trade check (see :meth:`OrderManager.preview`)."""
+        if self.oms is None:
+            return RiskDecision(False, f"cannot send orders: {self.broker_error or NOT_READY}")
+        return self.oms.preview(order, reduce_only)
+
+    async def submit(self, order: Order, confirmed: bool = False) -> Order:
+        oms = self._require()
+        if confirmed:
+            self.confirmed.add(order.client_id)
+        result = await oms.submit(order)
+        self._placed(result)
+        return result
+
+    async def cancel(self, client_id: str) -> Order:
+        result = await self._require().cancel(client_id)
+        self.emit(OrderChanged(result))
+        return result
+
+    async def flatten(self, symbol: str | None = None) -> list[Order]:
+        orders = await self._require().flatten(symbol)
+        for order in orders:
+            self.emit(OrderChanged(order))
+        return orders
+
+    def working_orders(self) -> list[Order]:
+        oms = self.oms
+        return [] if oms is None else self.store.orders.find(open_only=True, venue=oms.venue)
+
+    # -- kill switch and pause ---------------------------------------------------------------
+    async def set_kill(self, on: bool, actor: str, reason: str = "") -> list[Order]:
+        """Engage (cancel working orders, block new ones) or release the kill switch."""
+        if on:
+            await self.kill.engage(actor, reason)
+            return self.oms.last_cancelled if self.oms else []
+        self.kill.release(actor, reason)
+        self._kill_seen = False
+        self.announcer.kill_released(actor, self.clock())
+        self.emit(KillChanged(False, actor, reason))
+        return []
+
+    def _kill_noted(self, actor: str, reason: str) -> None:
+        self._kill_seen = True
+
+    async def _killed(self, actor: str, reason: str) -> None:
+        """Whoever engaged the switch in this process: the order manager has cancelled."""
+        self._kill_seen = True
+        cancelled = self.oms.last_cancelled if self.oms else []
+        self.announcer.kill(actor, reason, self.clock(), len(cancelled))
+        self.emit(KillChanged(True, actor, reason, len(cancelled)))
+
+    def set_paused(self, paused: bool, actor: str) -> None:
+        store_paused(self.store, paused, actor)
+        self._on_paused(paused, actor)
+
+    def _on_paused(self, paused: bool, actor: str) -> None:
+        self._paused_seen = paused
+        for runner in self.runners.values():
+            runner.paused = paused
+        self.announcer.paused(paused, actor, self.clock())
+        self.emit(PauseChanged(paused, actor))
+
+    async def _watch(self) -> None:
+        """Flags changed by another process (``qws kill on``, a Telegram bot elsewhere)."""
+        while True:
+            await asyncio.sleep(1.0)
+            engaged = self.kill.engaged()
+            if engaged and not self._kill_seen and self.oms is not None:
+                self._kill_seen = True
+                cancelled = await self.oms.cancel_working()
+                self.log(f"kill switch engaged elsewhere: cancelled {len(cancelled)}", "warning")
+                self.emit(KillChanged(True, "another process", "", len(cancelled)))
+            elif not engaged and self._kill_seen:
+                self._kill_seen = False
+                self.emit(KillChanged(False, "another process", ""))
+            paused = is_paused(self.store)
+            if paused != self._paused_seen:
+                self._paused_seen = paused
+                for runner in self.runners.values():
+                    runner.paused = paused
+                self.emit(PauseChanged(paused, "another process"))
+
+    async def _poll(self) -> None:
+        """A remote venue fills on its own: sync on a timer, reconcile after an outage."""
+        from workstation.trading.execution import poll_venue
+
+        assert self.oms is not None
+        await poll_venue(
+            self.oms,
+            float(self.settings.get("trading.poll_s", 2.0)),
+            lambda d: self.log(f"sync: {d.kind} {d.subject[:12]}: {d.detail}", "warning"),
+        )
+
+    # -- strategies --------------------------------------------------------------------------
+    async def start_strategy(self, spec: StrategySpec) -> StrategyRunner | None:
+        """Start ``spec``, warmed up from the stored bars of its symbol and timeframe."""
+        if spec.key in self.runners:
+            self.log(f"strategy {spec.key} is already running", "warning")
+            return self.runners[spec.key]
+        oms = self.oms
+        if oms is None:
+            self.log(f"cannot start {spec.key}: {self.broker_error or NOT_READY}", "error")
+            return None
+        live = bool(getattr(oms.broker, "live", True))
+        if live and not oms.live_enabled:
+            self.log(
+                f"cannot start {spec.key} on {oms.venue}: live trading is off"
+                " (set trading.live = true)",
+                "error",
+            )
+            return None
+        try:
+            strategy = create(spec.name, dict(spec.params))
+            instrument = self.instrument(spec.symbol)
+        except (StrategyNotFound, StrategyError, KeyError, ValueError, TypeError) as exc:
+            self.log(f"cannot start {spec.key}: {exc}", "error")
+            return None
+        if spec.timeframe:
+            strategy.timeframe = spec.timeframe
+        history = await asyncio.to_thread(
+            self.store.candles.last, spec.symbol, spec.timeframe, 10_000, self.venue
+        )
+        auto = spec.auto or not live
+
+        def client_id() -> str:
+            cid = new_client_id()
+            if auto:
+                self._auto.add(cid)
+            return cid
+
+        runner = StrategyRunner(
+            strategy,
+            oms,
+            instrument,
+            fee_rate=_taker_fee(self.settings, oms.venue),
+            history=history if history.height else None,
+            risk_per_trade=float(self.settings.get("risk.risk_per_trade", 0.01)),
+            client_id=client_id,
+            on_order=self._placed,
+        )
+        self.specs[spec.key] = spec
+        runner.paused = is_paused(self.store)
+        self.runners[spec.key] = runner
+        self.announcer.strategy(spec.key, True, "", self.clock())
+        self.emit(StrategyChanged(spec.key, True))
+        self.log(f"strategy {spec.key} started ({history.height} bars of history)")
+        return runner
+
+    async def stop_strategy(self, key: str, reason: str = "", announce: bool = True) -> bool:
+        """Stop one strategy; its position and working orders stay (close them if you mean
+        to)."""
+        runner = self.runners.pop(key, None)
+        self.specs.pop(key, None)
+        if runner is None:
+            return False
+        try:
+            runner.stop()
+        except Exception:
+            log.exception("strategy %s on_stop failed", key)
+        if announce:
+            self.announcer.strategy(key, False, reason, self.clock())
+        self.emit(StrategyChanged(key, False, reason))
+        self.log(f"strategy {key} stopped{': ' + reason if reason else ''}")
+        return True
+
+    def strategy_rows(self) -> list[dict[str, Any]]:
+        """What the screen shows per running strategy: position and P&L at the mark."""
+        rows = []
+        positions = {}
+        if self.oms is not None:
+            positions = {p.symbol: p for p in self.store.positions.find(self.oms.venue)}
+        for key, runner in self.runners.items():
+            spec = self.specs[key]
+            p = positions.get(spec.symbol)
+            mark = self.mark(spec.symbol)
+            qty = float(p.qty) if p else 0.0
+            upl = qty * (mark - float(p.avg_price)) if p and qty and mark is not None else 0.0
+            realized = float(p.realized_pnl) if p else 0.0
+            rows.append(
+                {
+                    "key": key,
+                    "running": True,
+                    "position": qty,
+                    "pnl": realized + upl,
+                    "orders": len(runner.orders),
+                    "paused": runner.paused,
+                }
+            )
+        for spec in self._specs:
+            if spec.key not in self.runners:
+                rows.append({"key": spec.key, "running": False})
+        return rows
+
+    def spec(self, key: str) -> StrategySpec | None:
+        """A running or configured strategy by its key (``NAME SYMBOL TF``)."""
+        return self.specs.get(key) or next((s for s in self._specs if s.key == key), None)
+
+    # -- telegram ----------------------------------------------------------------------------
+    async def _telegram(self) -> None:
+        from workstation.runtime.secrets import get_secret
+
+        chats = self.settings.get("telegram.chat_ids", [])
+        token = get_secret("telegram", "token")
+        if not chats or not token:
+            missing = "chat ids" if token else "a bot token (qws keys set telegram)"
+            self.log(f"telegram off: no {missing}")
+            return
+        from workstation.alerts.service import TelegramService
+        from workstation.alerts.telegram_control import ControlError
+
+        service = TelegramService(
+            self.store,
+            self.settings,
+            token,
+            kill_switch=self.kill,
+            outbox=self.announcer.outbox,
+            order_handler=self.telegram_order,
+            order_preview=self.telegram_preview,
+            on_pause=self._on_paused,
+        )
+        self.telegram = service
+        self.log(f"telegram relay on for {len(chats)} chat(s)")
+        try:
+            await service.run()
+        except ControlError as exc:
+            self.log(f"telegram: {exc}", "error")
+        finally:
+            self.telegram = None
+
+    def telegram_preview(
+        self, action: str, symbol: str, qty: Decimal | None, price: Decimal | None
+    ) -> str:
+        if qty is None:
+            return "no quantity"
+        try:
+            order = self.build(symbol, Side.BUY if action == "buy" else Side.SELL, qty, price)
+        except TradingUnavailable as exc:
+            return str(exc)
+        verdict = self.preview(order)
+        return "" if verdict.ok else verdict.reason
+
+    async def telegram_order(
+        self, action: str, symbol: str, qty: Decimal | None, price: Decimal | None, actor: str
+    ) -> str:
+        """A confirmed Telegram trading command: the same check and path as every order."""
+        if action == "close":
+            orders = await self.flatten(symbol)
+            return f"Close {symbol}: {len(orders)} order(s) sent."
+        if qty is None:
+            return "Refused: no quantity."
+        try:
+            order = self.build(symbol, Side.BUY if action == "buy" else Side.SELL, qty, price)
+        except TradingUnavailable as exc:
+            return f"Refused: {exc}"
+        verdict = self.preview(order)
+        if not verdict.ok:
+            return f"Refused: {verdict.reason}"
+        result = await self.submit(order, confirmed=True)  # the Telegram button confirmed it
+        detail = f" ({result.reason})" if result.reason else ""
+        return f"{result.side} {result.qty:f} {result.symbol}: {result.status}{detail}"
+
+
+_END = object()
+"""Published after the feed's last event: everything before it has been handled."""
+
+
+def _paper_path(store: Store) -> Path:
+    if str(store.path) == ":memory:":
+        return Path(tempfile.mkdtemp(prefix="qws-paper-")) / "memory.db"
+    return Path(store.path)
+
+
+def _taker_fee(settings: Settings, venue: str) -> float:
+    """The paper broker's taker rate (what a market order pays), for sizing like the
+    backtester; 0 for a real venue (its fees are its own)."""
+    if venue != "paper":
+        return 0.0
+    fees = settings.get("brokers.paper.fees", {}) or {}
+    default = fees.get("default", {}) if isinstance(fees, dict) else {}
+    try:
+        return float(default.get("taker", 0.0))
+    except (TypeError, ValueError):
+        return 0.0
