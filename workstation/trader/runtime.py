@@ -378,7 +378,11 @@ class Runtime:
                 await sub.wait()
             except StopAsyncIteration:
                 return
-            for event in sub.get_nowait_all():
+            batch = sub.get_nowait_all()
+            self.quotes += sum(isinstance(e, Tick) for e in batch)
+            if not self._has_working_orders():
+                batch = _latest_quotes(batch)
+            for event in batch:
                 try:
                     await self._on_event(event)
                 except Exception:
@@ -389,7 +393,6 @@ class Runtime:
     async def _on_event(self, event: Any) -> None:
         oms = self.oms
         if isinstance(event, Tick):
-            self.quotes += 1
             if event.ts_ns > self._market_ns:
                 self._market_ns = event.ts_ns
             mid = event.mid
@@ -411,6 +414,12 @@ class Runtime:
             self.feed_ended.set()
 
     _last_sync = 0.0
+
+    def _has_working_orders(self) -> bool:
+        oms = self.oms
+        return oms is not None and bool(
+            oms.store.orders.find(open_only=True, venue=oms.venue, limit=1)
+        )
 
     async def _sync(self) -> None:
         """Let the order manager pick up fills of working orders (simulated: after every
@@ -811,6 +820,25 @@ class Runtime:
         result = await self.submit(order, confirmed=True)  # the Telegram button confirmed it
         detail = f" ({result.reason})" if result.reason else ""
         return f"{result.side} {result.qty:f} {result.symbol}: {result.status}{detail}"
+
+
+def _latest_quotes(batch: list[Any]) -> list[Any]:
+    """Within each run of quotes between other events, only the newest quote per symbol:
+    with no order working, the broker needs only the quote an order would fill at, and a
+    burst of quotes must not make the loop (and the screen on its event loop) fall behind.
+    Bars, books and the end marker keep their place."""
+    out: list[Any] = []
+    run: dict[str, Tick] = {}
+    for event in batch:
+        if isinstance(event, Tick):
+            run.pop(event.symbol, None)
+            run[event.symbol] = event
+        else:
+            out.extend(run.values())
+            run = {}
+            out.append(event)
+    out.extend(run.values())
+    return out
 
 
 _END = object()

@@ -43,7 +43,7 @@ from workstation.trading.killswitch import KillSwitch
 SYMBOL = "TEST"
 TF = "1h"
 CHANNEL = "telegram:42"
-WAIT_S = 10.0
+WAIT_S = 60.0  # a deadline, not a duration: generous for a loaded machine
 
 
 # -- strategies written for these tests --------------------------------------------------------
