@@ -146,6 +146,7 @@ class Runtime:
                 self.venue,
                 settings.section("signals"),
                 self.record_signal,
+                prepare=self.ensure_history,
                 bars=int(settings.get("scan.bars", 256)),
                 backend=str(settings.get("cycles.backend", "statevector")),
             )
@@ -164,6 +165,7 @@ class Runtime:
         self._tasks: list[asyncio.Task[Any]] = []
         self._feed_task: asyncio.Task[Any] | None = None
         self._stopping = False
+        self._history_done: set[tuple[str, str]] = set()
 
     # -- time, marks, instruments ------------------------------------------------------------
     def _market_clock(self) -> int:
@@ -240,20 +242,22 @@ class Runtime:
             self.log(f"reconcile with {oms.venue} failed: {exc}", "error")
         self.ready.set()
 
-    async def _store_history(self) -> None:
-        """The feed's recent bars of every symbol, stored before anything reads them: the
-        strategies warm up from the store and the signal scans read it (no refetch)."""
+    async def ensure_history(self, symbol: str, timeframe: str) -> None:
+        """Store the feed's recent bars of ``symbol`` once, before anything reads them: a
+        strategy warms up from the store and the signal scans read it (no refetch). Done on
+        first need, not for every symbol at start (a burst the screen would feel)."""
+        key = (symbol, timeframe)
+        if key in self._history_done:
+            return
+        self._history_done.add(key)
         limit = max(500, 2 * int(self.settings.get("scan.bars", 256)))
-        for symbol in self.symbols:
-            try:
-                frame = await self.feed.history(symbol, self.timeframe, limit=limit)
-            except Exception as exc:
-                self.log(f"{symbol}: no history from {self.feed.name} ({exc})", "warning")
-                continue
-            if frame.height:
-                await asyncio.to_thread(
-                    self.store.candles.upsert, frame, symbol, self.timeframe, self.venue
-                )
+        try:
+            frame = await self.feed.history(symbol, timeframe, limit=limit)
+        except Exception as exc:
+            self.log(f"{symbol}: no history from {self.feed.name} ({exc})", "warning")
+            return
+        if frame.height:
+            await asyncio.to_thread(self.store.candles.upsert, frame, symbol, timeframe, self.venue)
 
     async def _store_instruments(self) -> None:
         loader = getattr(self.feed, "load_instruments", None)
@@ -292,7 +296,6 @@ class Runtime:
     async def start(self) -> None:
         self._market_sub = self.hub.subscribe("runtime", ordered=True)
         await self.open()
-        await self._store_history()
         if self.pipeline is not None:
             self._tasks.append(asyncio.create_task(self.pipeline.run(), name="signals"))
         for spec in self._specs:
@@ -679,6 +682,7 @@ class Runtime:
             return None
         if spec.timeframe:
             strategy.timeframe = spec.timeframe
+        await self.ensure_history(spec.symbol, spec.timeframe)
         history = await asyncio.to_thread(
             self.store.candles.last, spec.symbol, spec.timeframe, 10_000, self.venue
         )

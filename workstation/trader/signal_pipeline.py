@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from engine.model import Signal
@@ -39,6 +39,7 @@ class SignalPipeline:
         venue: str,
         settings: dict[str, Any],
         on_signal: Callable[[Signal], None],
+        prepare: Callable[[str, str], Awaitable[None]] | None = None,
         bars: int = 256,
         backend: str = "statevector",
     ) -> None:
@@ -46,6 +47,8 @@ class SignalPipeline:
         self.venue = venue
         self.settings = settings
         self.on_signal = on_signal
+        self.prepare = prepare
+        """Awaited before a symbol's scan reads the store (the runtime stores its history)."""
         self.bars = bars
         self.backend = backend
         self.scans = 0
@@ -80,6 +83,8 @@ class SignalPipeline:
 
     async def _scan(self, symbol: str, timeframe: str) -> None:
         try:
+            if self.prepare is not None:
+                await self.prepare(symbol, timeframe)
             frame = await asyncio.to_thread(
                 self.store.candles.last, symbol, timeframe, self.bars, self.venue
             )
