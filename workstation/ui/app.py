@@ -272,6 +272,8 @@ class QwsApp(App[None]):
 
     # -- the status line (once a second, and on kill switch changes) --------------------------
     def refresh_status(self) -> None:
+        if not self.dashboard.is_attached:
+            return
         rt = self.runtime
         oms = rt.oms
         broker = (
@@ -497,4 +499,8 @@ class QwsApp(App[None]):
         self.push_screen(HelpScreen(owners))
 
     async def on_unmount(self) -> None:
+        """The screens are going: stop showing the runtime's events, then shut it down."""
+        if self._runtime_event in self.runtime.listeners:
+            self.runtime.listeners.remove(self._runtime_event)
+        self.runtime.confirmer = None
         await self.runtime.shutdown()

@@ -209,7 +209,8 @@ class DashboardScreen(Screen[None]):
             self.set_timer(0.05, lambda: self._with(cls, use))
 
     def set_status(self, text: str) -> None:
-        self.query_one("#status", Static).update(text)
+        for status in self.query("#status").results(Static):  # none once torn down
+            status.update(text)
 
     def set_decimals(self, decimals: dict[str, int]) -> None:
         """Price precision learned after start (a live venue's instruments)."""
