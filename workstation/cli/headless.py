@@ -156,7 +156,7 @@ async def _serve(runtime: Any) -> int:
         file=sys.stderr,
         flush=True,
     )
-    await runtime.run(stop)
+    await runtime.run(stop, require_broker=True)
     if runtime.broker is None:
         raise CliError(f"no broker: {runtime.broker_error}")
     print(

@@ -276,12 +276,15 @@ class Runtime:
         if found:
             await asyncio.to_thread(self.store.instruments.upsert, found)
 
-    async def run(self, stop: asyncio.Event | None = None) -> None:
+    async def run(self, stop: asyncio.Event | None = None, require_broker: bool = False) -> None:
         """Run until ``stop`` is set (or cancelled; or the feed ends, with ``stop_at_end``),
-        then shut down cleanly."""
+        then shut down cleanly. With ``require_broker``, a broker that does not open ends the
+        run at once (headless, there is nobody to fix it for)."""
         stop = stop or asyncio.Event()
         try:
             await self.start()
+            if require_broker and self.oms is None:
+                return
             waits: list[asyncio.Future[Any]] = [asyncio.ensure_future(stop.wait())]
             if self.stop_at_end:
                 waits.append(asyncio.ensure_future(self._finished()))

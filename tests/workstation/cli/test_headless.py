@@ -150,3 +150,29 @@ def test_trade_on_a_replay_makes_the_backtest_trades_and_stores_everything(
         assert out.count(" fill ") == len(fills)
     finally:
         store.close()
+
+
+def test_trade_answers_bad_input_with_one_line_and_exit_2(tmp_path: Path) -> None:
+    csv = tmp_path / "test.csv"
+    random_bars(50, seed=1).write_csv(csv)
+    env = _env(tmp_path)
+    base = [QWS, "trade", "--feed", "replay", "--file", str(csv), "--symbol", "TEST", "--speed"]
+    cases = {
+        "unknown strategy 'nope'": ["0", "--strategy", "nope"],
+        "must look like name=value": ["0", "--strategy", "sma_cross:fast"],
+        "must be int": ["0", "--strategy", "sma_cross:fast=abc"],
+        "not symbols of the replay feed: XYZ": ["0", "--symbols", "XYZ", "--strategy", "sma_cross"],
+        "unknown broker 'nosuch'": ["0", "--strategy", "sma_cross", "--broker", "nosuch"],
+    }
+    for expected, extra in cases.items():
+        out = subprocess.run(
+            base + extra, capture_output=True, text=True, timeout=120, env=env, check=False
+        )
+        assert out.returncode == 2, (expected, out.stderr)
+        assert expected in out.stderr.splitlines()[-1], out.stderr
+        assert "Traceback" not in out.stderr
+    store = Store(tmp_path / "qws.db")
+    try:
+        assert store.orders.find(limit=10) == []  # nothing was traded on a broken start
+    finally:
+        store.close()
