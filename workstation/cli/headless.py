@@ -18,6 +18,7 @@ from typing import Any
 from workstation.cli import CliError
 from workstation.cli.common import db_path, load_settings, open_store
 from workstation.cli.run import add_feed_options, feed_from_args, symbols_of
+from workstation.trader.events import Listener
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -48,7 +49,7 @@ def _ts(ns: int) -> str:
     return datetime.fromtimestamp(ns / 1e9, tz=UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 
-def printer(out: Any = None, err: Any = None) -> Any:
+def printer(out: Any = None, err: Any = None) -> Listener:
     """The headless client: a line per signal, order, fill and state change."""
     from workstation.trader import events as ev
 
@@ -152,7 +153,7 @@ async def _serve(runtime: Any) -> int:
         loop.add_signal_handler(sig, stop.set)
     print(
         f"qws trade: {runtime.feed.name} {','.join(runtime.symbols)} {runtime.timeframe};"
-        f" {len(runtime._specs)} strategy run(s); ^C to stop",
+        f" {len(runtime.configured)} strategy run(s); ^C to stop",
         file=sys.stderr,
         flush=True,
     )

@@ -127,7 +127,8 @@ class Runtime:
         self.ready = asyncio.Event()
         self.runners: dict[str, StrategyRunner] = {}
         self.specs: dict[str, StrategySpec] = {}
-        self._specs = list(strategies)
+        self.configured = list(strategies)
+        """The strategies to run from the start (running or not: see :attr:`specs`)."""
         self._auto: set[str] = set()
         self.confirmed: set[str] = set()
         """Client ids a client confirmed (the ticket asked twice): live orders go out."""
@@ -301,7 +302,7 @@ class Runtime:
         await self.open()
         if self.pipeline is not None:
             self._tasks.append(asyncio.create_task(self.pipeline.run(), name="signals"))
-        for spec in self._specs:
+        for spec in self.configured:
             await self.start_strategy(spec)
         self._tasks.append(asyncio.create_task(self._market(), name="market"))
         self._tasks.append(asyncio.create_task(self._watch(), name="watch"))
@@ -755,14 +756,14 @@ class Runtime:
                     "paused": runner.paused,
                 }
             )
-        for spec in self._specs:
+        for spec in self.configured:
             if spec.key not in self.runners:
                 rows.append({"key": spec.key, "running": False})
         return rows
 
     def spec(self, key: str) -> StrategySpec | None:
         """A running or configured strategy by its key (``NAME SYMBOL TF``)."""
-        return self.specs.get(key) or next((s for s in self._specs if s.key == key), None)
+        return self.specs.get(key) or next((s for s in self.configured if s.key == key), None)
 
     # -- telegram ----------------------------------------------------------------------------
     async def _telegram(self) -> None:
