@@ -5,7 +5,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from feeds.ohlcv_file import OhlcvFileError, read_ohlcv, read_series
+from feeds.ohlcv_file import OhlcvFileError, OhlcvStream, read_ohlcv, read_series
 from tests.helpers import T0, random_bars, write_csv
 
 
@@ -116,3 +116,52 @@ def test_read_series_takes_any_column_and_checks_it(tmp_path: Path) -> None:
     path.write_text("price\n1\n-2\n")
     with pytest.raises(OhlcvFileError, match=r"line 3, column 'price': -2.0 is not positive"):
         read_series(path, "price")
+
+
+def _epoch_csv(path: Path, n: int) -> list[str]:
+    lines = ["ts,open,high,low,close,volume"] + [
+        f"{T0 // 10**6 + i * 60_000},1,2,0.5,1.5,3" for i in range(n)
+    ]
+    path.write_text("\n".join(lines) + "\n")
+    return lines
+
+
+def test_a_text_line_among_epoch_timestamps_is_named(tmp_path: Path) -> None:
+    path = tmp_path / "epoch.csv"
+    lines = _epoch_csv(path, 2000)
+    lines[1499] = "closed for holiday" + "!" * 200 + ",1,2,0.5,1.5,3"
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(OhlcvFileError) as info:
+        read_ohlcv(path)
+    message = str(info.value)
+    assert "line 1500, column 'ts': cannot read 'closed for holiday" in message
+    assert len(message) < len(str(path)) + 150  # the line's text is cut short
+
+
+def test_a_bad_line_early_fails_before_the_rest_of_the_file_is_read(tmp_path: Path) -> None:
+    path = tmp_path / "huge.csv"
+    lines = _epoch_csv(path, 150_000)
+    lines[3] = lines[3].replace(",1.5,", ",oops,")
+    # past the first chunk, bytes that are not text at all: reading them is another error
+    path.write_bytes(("\n".join(lines) + "\n").encode() + b"\xff\xfe,\x00\x81\n" * 50_000)
+    with pytest.raises(OhlcvFileError, match=r"line 4, column 'close': 'oops' is not a number"):
+        read_ohlcv(path)
+
+
+def test_the_stream_hands_out_bounded_checked_chunks_in_file_order(tmp_path: Path) -> None:
+    path = write_csv(tmp_path / "a.csv", 2500)
+    stream = OhlcvStream(path, chunk_rows=1000)
+    chunks = list(stream)
+    assert [c.height for c in chunks] == [1000, 1000, 500]
+    assert pl.concat(chunks)["ts"].to_list() == random_bars(2500)["ts"].to_list()
+    assert stream.rows == 2500
+
+
+@pytest.mark.parametrize("line", [1000, 1001, 1002])
+def test_order_is_checked_across_chunk_boundaries(tmp_path: Path, line: int) -> None:
+    path = write_csv(tmp_path / "b.csv", 2500)
+    lines = path.read_text().splitlines()
+    lines[line - 1] = lines[line - 2]
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(OhlcvFileError, match=rf"line {line}, column 'Date': duplicate timestamp"):
+        list(OhlcvStream(path, chunk_rows=1000))

@@ -47,6 +47,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; known secrets are masked in everything it prints."""
+    from workstation.runtime.secrets import redacted_output
+
+    with redacted_output():
+        return _run(argv)
+
+
+def _run(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
@@ -54,6 +62,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except CliError as exc:
+        print(f"qws: error: {exc}", file=sys.stderr)
+        return 2
+    except RuntimeError as exc:  # damage a query met after the store was opened
+        from workstation.store.errors import StoreDamagedError
+
+        if not isinstance(exc, StoreDamagedError):
+            raise
         print(f"qws: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

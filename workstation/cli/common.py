@@ -17,12 +17,17 @@ def db_path(args: argparse.Namespace) -> Path:
 
 
 def open_store(args: argparse.Namespace) -> Store:
+    """The store, or a :class:`CliError` that says what is wrong with it (a damaged file:
+    that it is damaged and what to do; :func:`workstation.cli.main` says the same of damage
+    a command's query meets later)."""
     from workstation.cli import CliError
-    from workstation.store import Store, StoreError
+    from workstation.store import Store, StoreDamagedError, StoreError
 
     path = db_path(args)
     try:
         return Store(path)
+    except StoreDamagedError as exc:
+        raise CliError(str(exc)) from exc
     except (StoreError, OSError) as exc:
         raise CliError(f"cannot open the database {path}: {exc}") from exc
     except Exception as exc:  # sqlite3.DatabaseError: not a database, locked, ...

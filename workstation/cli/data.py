@@ -5,13 +5,18 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from workstation.cli import CliError
 from workstation.cli.common import open_store
 
-PROGRESS_ROWS = 100_000
+if TYPE_CHECKING:
+    import polars as pl
+
+    from engine.timeframes import Timeframe
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -19,7 +24,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "import",
         help="load an OHLCV CSV or Parquet file into the store",
         description="Columns are found case-insensitively (Date/Datetime/Timestamp/Time or an"
-        " unnamed first column; Open High Low Close [Volume]). One transaction: a file with an"
+        " unnamed first column; Open High Low Close [Volume]). All or nothing: a file with an"
         " error imports nothing.",
     )
     p.add_argument("file", type=Path)
@@ -42,54 +47,84 @@ def iso(ts_ns: int) -> str:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
-    import numpy as np
+    """Reads and checks the file a chunk at a time while the store stages it: a bad line fails
+    when it is reached, and nothing of the file is stored unless all of it is good."""
+    from itertools import chain
+
     from rich.console import Console
     from rich.progress import Progress
 
     from engine.timeframes import TimeframeError, parse
-    from feeds.ohlcv_file import OhlcvFileError, read_ohlcv
+    from feeds.ohlcv_file import OhlcvFileError, OhlcvStream
 
     try:
         tf = parse(args.timeframe)
     except TimeframeError as exc:
         raise CliError(str(exc)) from exc
     try:
-        result = read_ohlcv(args.file)
+        stream = OhlcvStream(args.file)
+        chunks = iter(stream)
+        first = next(chunks)  # a file bad from the start fails before the store is opened
     except OhlcvFileError as exc:
         raise CliError(str(exc)) from exc
-    frame = result.frame
-    ts = frame["ts"].to_numpy()
-    buckets = tf.bucket(ts)
-    same = np.flatnonzero(np.diff(buckets) == 0)
-    if same.size:
-        i = int(same[0])
-        raise CliError(
-            f"{args.file}: bars at {iso(int(ts[i]))} and {iso(int(ts[i + 1]))} fall in the same"
-            f" {tf} bar: the file is finer than --timeframe {tf}"
-        )
+    checked = _one_bar_each(chain([first], chunks), tf, args.file)
     console = Console(stderr=True)
     store = open_store(args)
     try:
-        if frame.height > PROGRESS_ROWS and console.is_terminal:
+        if console.is_terminal:
             with Progress(console=console, transient=True) as progress:
-                task = progress.add_task(f"importing {args.file.name}", total=frame.height)
-                store.candles.upsert(
-                    frame, args.symbol, str(tf), args.venue, lambda n: progress.advance(task, n)
+                task = progress.add_task(f"importing {args.file.name}", total=None)
+                rows = store.candles.import_bars(
+                    checked,
+                    args.symbol,
+                    str(tf),
+                    args.venue,
+                    str(args.file),
+                    lambda phase, n: progress.advance(task, n) if phase == "staged" else None,
                 )
         else:
-            store.candles.upsert(frame, args.symbol, str(tf), args.venue)
-        store.audit.add(
-            "cli", "import", args.symbol, {"file": str(args.file), "rows": frame.height}
-        )
+            rows = store.candles.import_bars(
+                checked, args.symbol, str(tf), args.venue, str(args.file)
+            )
+        store.audit.add("cli", "import", args.symbol, {"file": str(args.file), "rows": rows})
+    except OhlcvFileError as exc:
+        raise CliError(str(exc)) from exc
     finally:
         store.close()
-    for note in result.notes:
+    for note in stream.notes:
         console.print(f"note: {note}")
+    assert stream.first_ts is not None and stream.last_ts is not None
+    start, end = sorted((stream.first_ts, stream.last_ts))
     print(
-        f"imported {frame.height} {tf} bars of {args.symbol} ({args.venue}) from {args.file}:"
-        f" {iso(int(ts[0]))} .. {iso(int(ts[-1]))}"
+        f"imported {rows} {tf} bars of {args.symbol} ({args.venue}) from {args.file}:"
+        f" {iso(start)} .. {iso(end)}"
     )
     return 0
+
+
+def _one_bar_each(
+    chunks: Iterator[pl.DataFrame], tf: Timeframe, file: Path
+) -> Iterator[pl.DataFrame]:
+    """The chunks, refused at the first two bars that fall in one ``tf`` bar (a file finer
+    than ``--timeframe``)."""
+    import numpy as np
+
+    last: tuple[int, int] | None = None  # (ts, bucket) of the previous chunk's last bar
+    for chunk in chunks:
+        ts = chunk["ts"].to_numpy()
+        buckets = tf.bucket(ts)
+        if last is not None:
+            ts, buckets = np.concatenate(([last[0]], ts)), np.concatenate(([last[1]], buckets))
+        same = np.flatnonzero(np.diff(buckets) == 0)
+        if same.size:
+            i = int(same[0])
+            a, b = sorted((int(ts[i]), int(ts[i + 1])))
+            raise CliError(
+                f"{file}: bars at {iso(a)} and {iso(b)} fall in the same"
+                f" {tf} bar: the file is finer than --timeframe {tf}"
+            )
+        last = int(ts[-1]), int(buckets[-1])
+        yield chunk
 
 
 def cmd_bars(args: argparse.Namespace) -> int:

@@ -4,8 +4,16 @@
 (``store.candles``, ``store.orders``, ``store.alerts``, ...).
 """
 
-from workstation.store.database import Store
-from workstation.store.errors import AmbiguousVenueError, StoreError
+from workstation.store.database import Store, check_file
+from workstation.store.errors import AmbiguousVenueError, StoreDamagedError, StoreError
 from workstation.store.schema import MIGRATIONS, SCHEMA_VERSION
 
-__all__ = ["MIGRATIONS", "SCHEMA_VERSION", "AmbiguousVenueError", "Store", "StoreError"]
+__all__ = [
+    "MIGRATIONS",
+    "SCHEMA_VERSION",
+    "AmbiguousVenueError",
+    "Store",
+    "StoreDamagedError",
+    "StoreError",
+    "check_file",
+]

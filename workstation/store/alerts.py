@@ -3,7 +3,8 @@
 A sender claims the oldest pending row of a channel (status 'sending', committed with FULL
 sync *before* the network call), then marks it sent with the message id, back to pending with
 a later ``next_attempt_ns``, failed, or unknown (the server may have it: never resent
-automatically, see :mod:`workstation.alerts.relay`).
+automatically, see :mod:`workstation.alerts.relay`). Texts and errors are stored redacted
+(an error may quote a token).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from engine.model import Alert
+from workstation.runtime.secrets import redact
 from workstation.store.errors import StoreError
 from workstation.store.repository import Repository
 
@@ -39,11 +41,11 @@ class AlertRepository(Repository):
                     alert.kind,
                     str(alert.severity),
                     alert.symbol,
-                    alert.title,
-                    alert.body,
+                    redact(alert.title),
+                    redact(alert.body),
                     channel,
                     dedup_key,
-                    json.dumps(alert.data, default=str),
+                    redact(json.dumps(alert.data, default=str)),
                 ),
             )
             return int(cur.lastrowid or 0)
@@ -53,8 +55,9 @@ class AlertRepository(Repository):
         status: str | Sequence[str] | None = None,
         limit: int = 100,
         channel: str | None = None,
+        newest_first: bool = False,
     ) -> list[dict[str, Any]]:
-        """Rows with one of the statuses (and of ``channel``), oldest first."""
+        """Rows with one of the statuses (and of ``channel``), oldest first (or newest)."""
         clauses: list[str] = []
         args: list[Any] = []
         if status:
@@ -68,7 +71,9 @@ class AlertRepository(Repository):
         with self._store.reading():
             return list(
                 self._store.db.query(
-                    f"SELECT * FROM alerts {where} ORDER BY id LIMIT ?", [*args, limit]
+                    f"SELECT * FROM alerts {where} ORDER BY id {'DESC' if newest_first else ''}"
+                    " LIMIT ?",
+                    [*args, limit],
                 )
             )
 
@@ -134,7 +139,7 @@ class AlertRepository(Repository):
             conn.execute(
                 "UPDATE alerts SET status = 'pending', last_error = ?, next_attempt_ns = ?"
                 " WHERE id = ?",
-                (error, next_attempt_ns, alert_id),
+                (redact(error), next_attempt_ns, alert_id),
             )
 
     def mark_failed(self, alert_id: int, error: str, status: str = "failed") -> None:
@@ -144,7 +149,7 @@ class AlertRepository(Repository):
         with self._store.durable() as conn:
             conn.execute(
                 "UPDATE alerts SET status = ?, last_error = ? WHERE id = ?",
-                (status, error, alert_id),
+                (status, redact(error), alert_id),
             )
 
     def reconcile_sending(self, reason: str) -> list[int]:
@@ -159,7 +164,7 @@ class AlertRepository(Repository):
             ]
             conn.execute(
                 "UPDATE alerts SET status = 'unknown', last_error = ? WHERE status = 'sending'",
-                (reason,),
+                (redact(reason),),
             )
         return ids
 

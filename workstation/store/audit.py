@@ -1,11 +1,13 @@
 """The ``audit_log`` table: every order intent, decision and configuration change, with who
-made it. Rows are only ever added."""
+made it. Rows are only ever added. Subject and detail are stored redacted (a detail often
+quotes a venue's or Telegram's error text)."""
 
 from __future__ import annotations
 
 import json
 from typing import Any
 
+from workstation.runtime.secrets import redact
 from workstation.store.repository import Repository, now_ns
 
 
@@ -16,7 +18,13 @@ class AuditRepository(Repository):
         with self._store.transaction() as conn:
             conn.execute(
                 "INSERT INTO audit_log (ts, actor, action, subject, detail) VALUES (?, ?, ?, ?, ?)",
-                (now_ns(), actor, action, subject, json.dumps(detail or {}, default=str)),
+                (
+                    now_ns(),
+                    actor,
+                    action,
+                    redact(subject),
+                    redact(json.dumps(detail or {}, default=str)),
+                ),
             )
 
     def recent(self, limit: int = 100) -> list[dict[str, Any]]:

@@ -2,17 +2,39 @@
 
 Bars are written with ``synchronous=NORMAL``: a power cut may lose the last batch, which the
 feed fetches again.
+
+A bulk import (:meth:`CandleRepository.import_bars`) never holds the write lock for long and
+is still all or nothing, even if its process is killed: its chunks are staged in
+``import_rows``, which no reader looks at, each in a short transaction; one small transaction
+then marks the import ``publishing`` (the commit point), and the staged rows are moved into
+``candles`` in short transactions. A failure before the commit point discards the staged rows;
+after it, whoever opens the store next completes the move (moving a row twice is harmless).
+Between transactions the importer pauses briefly, so a writer in another process (an order)
+finds the lock free within about one chunk.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import logging
+import time
+from collections.abc import Callable, Iterable
 
 import polars as pl
 
 from engine.timeframes import OHLCV_SCHEMA, empty_ohlcv
-from workstation.store.errors import AmbiguousVenueError
-from workstation.store.repository import Repository
+from workstation.store.errors import AmbiguousVenueError, StoreError
+from workstation.store.repository import Repository, now_ns
+
+log = logging.getLogger(__name__)
+
+PUBLISH_ROWS = 50_000
+# SQLite's busy handler retries a waiting writer every <= 100 ms; a pause between chunks is
+# the window in which it can take its turn.
+IMPORT_PAUSE_S = 0.02
+# A staging import that has not written for this long has lost its process: its rows go.
+STALE_IMPORT_NS = 3_600 * 10**9
+
+Progress = Callable[[str, int], None]
 
 _UPSERT = (
     "INSERT INTO candles (venue, symbol, timeframe, ts, open, high, low, close, volume) "
@@ -44,6 +66,129 @@ class CandleRepository(Repository):
                 if on_progress is not None:
                     on_progress(part.height)
         return total
+
+    def import_bars(
+        self,
+        chunks: Iterable[pl.DataFrame],
+        symbol: str,
+        timeframe: str,
+        venue: str,
+        source: str = "",
+        on_progress: Progress | None = None,
+        publish_rows: int = PUBLISH_ROWS,
+    ) -> int:
+        """Insert or replace the bars of every chunk (columns of OHLCV_SCHEMA), all or none:
+        an exception from ``chunks`` (a bad line) or from the store leaves ``candles`` as it
+        was. ``on_progress(phase, rows)`` follows each chunk ("staged", then "published").
+        Returns the rows imported."""
+        with self._store.transaction() as conn:
+            now = now_ns()
+            import_id = int(
+                conn.execute(
+                    "INSERT INTO imports (venue, symbol, timeframe, source, state, started_ns,"
+                    " heartbeat_ns) VALUES (?, ?, ?, ?, 'staging', ?, ?)",
+                    (venue, symbol, timeframe, source, now, now),
+                ).lastrowid
+                or 0
+            )
+        total = 0
+        try:
+            for chunk in chunks:
+                total += self._stage(import_id, chunk)
+                if on_progress is not None:
+                    on_progress("staged", chunk.height)
+                time.sleep(IMPORT_PAUSE_S)
+            with self._store.transaction() as conn:
+                marked = conn.execute(
+                    "UPDATE imports SET state = 'publishing' WHERE id = ? AND state = 'staging'",
+                    (import_id,),
+                ).rowcount
+            if marked != 1:
+                raise StoreError(f"import #{import_id} was discarded while it ran (idle too long)")
+        except BaseException:
+            self._discard(import_id)
+            raise
+        self._publish(import_id, publish_rows, on_progress)
+        return total
+
+    def _stage(self, import_id: int, chunk: pl.DataFrame) -> int:
+        frame = chunk.select(list(OHLCV_SCHEMA)).cast(OHLCV_SCHEMA)  # type: ignore[arg-type]
+        with self._store.transaction() as conn:
+            alive = conn.execute(
+                "UPDATE imports SET rows = rows + ?, heartbeat_ns = ? WHERE id = ?"
+                " AND state = 'staging'",
+                (frame.height, now_ns(), import_id),
+            ).rowcount
+            if alive != 1:
+                raise StoreError(f"import #{import_id} was discarded while it ran (idle too long)")
+            conn.executemany(
+                "INSERT INTO import_rows (import_id, ts, open, high, low, close, volume)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                ((import_id, *row) for row in frame.iter_rows()),
+            )
+        return frame.height
+
+    def _publish(self, import_id: int, rows: int, on_progress: Progress | None = None) -> None:
+        """Move the staged rows into ``candles``, ``rows`` per transaction, then forget the
+        import. Safe to run again, or by two processes at once."""
+        while True:
+            with self._store.transaction() as conn:
+                head = conn.execute(
+                    "SELECT venue, symbol, timeframe FROM imports WHERE id = ?", (import_id,)
+                ).fetchone()
+                upto = conn.execute(
+                    "SELECT max(ts), count(*) FROM (SELECT ts FROM import_rows"
+                    " WHERE import_id = ? ORDER BY ts LIMIT ?)",
+                    (import_id, rows),
+                ).fetchone()
+                if head is None or upto[1] == 0:
+                    conn.execute("DELETE FROM imports WHERE id = ?", (import_id,))
+                    return
+                conn.execute(
+                    "INSERT INTO candles (venue, symbol, timeframe, ts, open, high, low, close,"
+                    " volume) SELECT ?, ?, ?, ts, open, high, low, close, volume FROM import_rows"
+                    " WHERE import_id = ? AND ts <= ? ON CONFLICT (venue, symbol, timeframe, ts)"
+                    " DO UPDATE SET open=excluded.open, high=excluded.high, low=excluded.low,"
+                    " close=excluded.close, volume=excluded.volume",
+                    (*head, import_id, upto[0]),
+                )
+                conn.execute(
+                    "DELETE FROM import_rows WHERE import_id = ? AND ts <= ?", (import_id, upto[0])
+                )
+            if on_progress is not None:
+                on_progress("published", int(upto[1]))
+            time.sleep(IMPORT_PAUSE_S)
+
+    def _discard(self, import_id: int, rows: int = PUBLISH_ROWS) -> None:
+        """Drop a failed import's staged rows (never visible). Left to the next open if the
+        store fails meanwhile."""
+        try:
+            with self._store.transaction() as conn:
+                conn.execute("UPDATE imports SET state = 'failed' WHERE id = ?", (import_id,))
+            while True:
+                with self._store.transaction() as conn:
+                    gone = conn.execute(
+                        "DELETE FROM import_rows WHERE import_id = ? AND ts IN (SELECT ts FROM"
+                        " import_rows WHERE import_id = ? ORDER BY ts LIMIT ?)",
+                        (import_id, import_id, rows),
+                    ).rowcount
+                    if gone == 0:
+                        conn.execute("DELETE FROM imports WHERE id = ?", (import_id,))
+                        return
+        except Exception:
+            log.exception("import #%d: staged rows left for the next open", import_id)
+
+    def recover_imports(self) -> None:
+        """Finish what killed imports left: publish the committed ones, drop the rest (a
+        staging import only once it has been idle for :data:`STALE_IMPORT_NS`)."""
+        with self._store.reading() as conn:
+            found = conn.execute("SELECT id, state, heartbeat_ns FROM imports").fetchall()
+        for import_id, state, heartbeat_ns in found:
+            if state == "publishing":
+                log.warning("import #%d was interrupted after its commit: completing it", import_id)
+                self._publish(import_id, PUBLISH_ROWS)
+            elif state == "failed" or now_ns() - heartbeat_ns > STALE_IMPORT_NS:
+                self._discard(import_id)
 
     def _resolve_venue(self, symbol: str, timeframe: str, venue: str | None) -> str | None:
         if venue is not None:

@@ -2,14 +2,17 @@
 
 An order row is keyed by its client id and written (inside :meth:`Store.durable`) before the
 broker is called, so a crash between the two leaves an intent to reconcile, never a lost
-order. A fill is recorded once per (venue, fill_id). Money is stored as decimal TEXT.
+order. A fill is recorded once per (venue, fill_id). Money is stored as decimal TEXT. The
+reason (often a venue's error text) is stored redacted: a venue may echo a key.
 """
 
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
 from engine.model import Fill, Order, OrderStatus, OrderType, Side, TimeInForce
+from workstation.runtime.secrets import redact
 from workstation.store.repository import Repository, now_ns
 
 
@@ -27,6 +30,34 @@ def _where(**equal: object) -> tuple[str, list[object]]:
     if not given:
         return "", []
     return "WHERE " + " AND ".join(f"{k} = ?" for k in given), list(given.values())
+
+
+_COLUMNS = (
+    "client_id, symbol, side, type, qty, price, stop, tif, status, venue, filled_qty, avg_price,"
+    " sl, tp, broker_id, reason, created_ns"
+)
+
+
+def _order(r: tuple[Any, ...]) -> Order:
+    return Order(
+        r[0],
+        r[1],
+        Side(r[2]),
+        OrderType(r[3]),
+        Decimal(r[4]),
+        _dec(r[5]),
+        _dec(r[6]),
+        TimeInForce(r[7]),
+        OrderStatus(r[8]),
+        r[9],
+        Decimal(r[10]),
+        _dec(r[11]),
+        _dec(r[12]),
+        _dec(r[13]),
+        r[14],
+        r[15],
+        r[16],
+    )
 
 
 class OrderRepository(Repository):
@@ -59,7 +90,7 @@ class OrderRepository(Repository):
                     _str(order.sl),
                     _str(order.tp),
                     order.broker_id,
-                    order.reason,
+                    redact(order.reason),
                     order.ts_ns or now,
                     now,
                 ),
@@ -86,33 +117,38 @@ class OrderRepository(Repository):
             args.extend(finals)
         with self._store.reading() as conn:
             rows = conn.execute(
-                "SELECT client_id, symbol, side, type, qty, price, stop, tif, status, venue,"
-                " filled_qty, avg_price, sl, tp, broker_id, reason, created_ns"
-                f" FROM orders {where} ORDER BY created_ns DESC LIMIT ?",
+                f"SELECT {_COLUMNS} FROM orders {where} ORDER BY created_ns DESC LIMIT ?",
                 (*args, limit),
             ).fetchall()
-        return [
-            Order(
-                r[0],
-                r[1],
-                Side(r[2]),
-                OrderType(r[3]),
-                Decimal(r[4]),
-                _dec(r[5]),
-                _dec(r[6]),
-                TimeInForce(r[7]),
-                OrderStatus(r[8]),
-                r[9],
-                Decimal(r[10]),
-                _dec(r[11]),
-                _dec(r[12]),
-                _dec(r[13]),
-                r[14],
-                r[15],
-                r[16],
-            )
-            for r in rows
-        ]
+        return [_order(r) for r in rows]
+
+    def open_brackets(self, venue: str) -> list[Order]:
+        """Orders of ``venue`` with a stop-loss or take-profit whose bracket is not settled
+        yet (see :meth:`settle_bracket`), oldest first; found by an index, so how many other
+        orders exist plays no part."""
+        with self._store.reading() as conn:
+            rows = conn.execute(
+                f"SELECT {_COLUMNS} FROM orders WHERE venue = ? AND bracket_done = 0"
+                " AND (sl IS NOT NULL OR tp IS NOT NULL) ORDER BY created_ns, client_id",
+                (venue,),
+            ).fetchall()
+        return [_order(r) for r in rows]
+
+    def settle_bracket(self, client_id: str) -> None:
+        """The parent ``client_id`` has nothing left to protect: its bracket is closed."""
+        with self._store.transaction() as conn:
+            conn.execute("UPDATE orders SET bracket_done = 1 WHERE client_id = ?", (client_id,))
+
+    def with_prefix(self, prefix: str) -> list[Order]:
+        """Orders whose client id starts with ``prefix`` (a parent's legs), oldest first; a
+        range over the primary key."""
+        with self._store.reading() as conn:
+            rows = conn.execute(
+                f"SELECT {_COLUMNS} FROM orders WHERE client_id >= ? AND client_id < ?"
+                " ORDER BY created_ns, client_id",
+                (prefix, prefix + "\U0010ffff"),
+            ).fetchall()
+        return [_order(r) for r in rows]
 
 
 class FillRepository(Repository):

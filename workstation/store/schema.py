@@ -102,5 +102,33 @@ CREATE INDEX alerts_dedup ON alerts (channel, dedup_key, ts);
 CREATE INDEX alerts_sent ON alerts (channel, sent_ns);
 """
 
-MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3)
+# Brackets are found by an index, not by a window over the newest orders: a parent with a
+# stop-loss or take-profit stays "open" until the order manager settles it (nothing left to
+# protect), however many orders come after it. The audit log is asked whether a decision was
+# already taken (a leg dropped by the user, a discrepancy seen): by an index too.
+_V4 = """
+ALTER TABLE orders ADD COLUMN bracket_done INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX orders_open_brackets ON orders (venue, created_ns)
+  WHERE bracket_done = 0 AND (sl IS NOT NULL OR tp IS NOT NULL);
+CREATE INDEX audit_action_subject ON audit_log (action, subject);
+"""
+
+# A bulk import is staged in ``import_rows`` (invisible to readers) in short transactions, then
+# published into ``candles`` in short transactions; ``imports`` says how far each one got, so a
+# killed import is discarded (staging) or completed (publishing) on the next open.
+_V5 = """
+CREATE TABLE imports (
+  id INTEGER PRIMARY KEY, venue TEXT NOT NULL, symbol TEXT NOT NULL, timeframe TEXT NOT NULL,
+  source TEXT NOT NULL DEFAULT '', rows INTEGER NOT NULL DEFAULT 0,
+  state TEXT NOT NULL CHECK (state IN ('staging', 'publishing', 'failed')),
+  started_ns INTEGER NOT NULL, heartbeat_ns INTEGER NOT NULL
+);
+CREATE TABLE import_rows (
+  import_id INTEGER NOT NULL, ts INTEGER NOT NULL, open REAL NOT NULL, high REAL NOT NULL,
+  low REAL NOT NULL, close REAL NOT NULL, volume REAL NOT NULL,
+  PRIMARY KEY (import_id, ts)
+) WITHOUT ROWID;
+"""
+
+MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4, _V5)
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -17,13 +17,17 @@ from engine.trading.risk import RiskLimits
 from workstation.runtime import registry
 from workstation.runtime.config import Settings
 from workstation.runtime.secrets import get_secret
-from workstation.store import Store
+from workstation.store import Store, StoreDamagedError, check_file
 from workstation.trading.killswitch import KillSwitch
 from workstation.trading.oms import ConfirmFn, OrderManager
 
 
 class BrokerConfigError(ValueError):
     pass
+
+
+class BrokerStateDamaged(BrokerConfigError):
+    """The paper account's state file is damaged: said once, with what to do."""
 
 
 def broker_class(name: str) -> Any:
@@ -84,8 +88,13 @@ def open_broker(
     cls = broker_class(name)
     options = settings.section(f"brokers.{name}")
     if name == "paper":
+        state_path = paper_state_path(settings, db_path)
+        try:
+            check_file(state_path, what="paper account")
+        except StoreDamagedError as exc:
+            raise BrokerStateDamaged(str(exc)) from exc
         return cls(
-            state_path=paper_state_path(settings, db_path),
+            state_path=state_path,
             instruments=instrument_resolver(store),
             fees=options.get("fees"),
             starting_balances=options.get("balances"),
@@ -122,4 +131,5 @@ def open_oms(
         kill_switch_default=bool(settings.get("trading.kill_switch", False)),
         kill_switch=kill_switch,
         clock=clock or time.time_ns,
+        kill_flattens=bool(settings.get("risk.kill_flattens", False)),
     )

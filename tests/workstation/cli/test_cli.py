@@ -131,3 +131,89 @@ def test_a_closed_pipe_is_not_a_crash(tmp_path: Path) -> None:
     )
     assert out.stdout.count("\n") == 1
     assert "Traceback" not in out.stderr and "BrokenPipe" not in out.stderr
+
+
+def test_import_names_a_text_line_among_epoch_timestamps(tmp_path: Path) -> None:
+    csv = tmp_path / "epoch.csv"
+    lines = ["Timestamp,Open,High,Low,Close,Volume"] + [
+        f"{1_704_067_200 + 3600 * i},1,2,0.5,1.5,3" for i in range(3000)
+    ]
+    lines[2500] = "market closed,1,2,0.5,1.5,3"
+    csv.write_text("\n".join(lines) + "\n")
+    out = qws("import", str(csv), "--symbol", "X", "--timeframe", "1h", db=tmp_path / "q.db")
+    assert out.returncode == 2
+    assert f"{csv}: line 2501, column 'Timestamp': cannot read 'market closed'" in out.stderr
+    assert "Traceback" not in out.stderr
+
+
+def test_a_failed_import_of_many_chunks_keeps_nothing(tmp_path: Path) -> None:
+    db = tmp_path / "q.db"
+    good = write_csv(tmp_path / "good.csv", 100)
+    assert qws("import", str(good), "--symbol", "X", "--timeframe", "1h", db=db).returncode == 0
+    before = qws("bars", "X", "--timeframe", "1h", "--limit", "1000000", "--json", db=db).stdout
+    bad = write_csv(tmp_path / "bad.csv", 250_000, seed=9)
+    with bad.open("a") as f:
+        f.write("2099-01-01 00:00:00,1,2,0.5,nope,3\n")
+    out = qws("import", str(bad), "--symbol", "X", "--timeframe", "1h", db=db)
+    assert out.returncode == 2 and "line 250002, column 'Close'" in out.stderr
+    after = qws("bars", "X", "--timeframe", "1h", "--limit", "1000000", "--json", db=db).stdout
+    assert after == before
+
+
+def _damaged_store(tmp_path: Path, table: str) -> Path:
+    from tests.workstation.store.damaged import damage_table
+
+    db = tmp_path / "q.db"
+    csv = write_csv(tmp_path / "a.csv", 3000)
+    assert qws("import", str(csv), "--symbol", "X", "--timeframe", "1h", db=db).returncode == 0
+    damage_table(db, table)
+    return db
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("bars", "X", "--timeframe", "1h"),
+        ("import", "{csv}", "--symbol", "Y", "--timeframe", "1h"),
+        ("orders",),
+        ("positions",),
+        ("alerts",),
+        ("scan", "--feed", "db", "--symbols", "X", "--timeframe", "1h", "--cycles", "periodogram"),
+    ],
+)
+def test_a_damaged_store_is_one_clear_line(tmp_path: Path, args: tuple[str, ...]) -> None:
+    db = _damaged_store(tmp_path, "candles")
+    filled = [a.format(csv=write_csv(tmp_path / "b.csv", 20)) for a in args]
+    out = qws(*filled, db=db)
+    assert out.returncode != 0
+    assert "Traceback" not in out.stderr, out.stderr
+    errors = [line for line in out.stderr.splitlines() if line.strip()]
+    assert errors == [
+        f"qws: error: the store at {db} is damaged (quick_check: "
+        + errors[0].split("(quick_check: ", 1)[-1]
+    ]
+    assert "restore a backup or move it aside" in errors[0]
+
+
+def test_import_does_not_write_into_a_damaged_store(tmp_path: Path) -> None:
+    db = _damaged_store(tmp_path, "signals")
+    damaged = db.read_bytes()
+    csv = write_csv(tmp_path / "b.csv", 20)
+    out = qws("import", str(csv), "--symbol", "Y", "--timeframe", "1h", db=db)
+    assert out.returncode == 2 and "is damaged" in out.stderr
+    assert db.read_bytes() == damaged
+
+
+def test_a_damaged_paper_account_is_one_clear_line(tmp_path: Path) -> None:
+    from plugins.brokers.paper import PaperBroker
+    from tests.workstation.store.damaged import damage_table
+
+    db = tmp_path / "q.db"
+    paper = tmp_path / "q.paper.db"
+    PaperBroker(paper, {}, starting_balances={"USDT": 1000}).close()
+    damage_table(paper, "balances")
+    out = qws("orders", db=db)
+    assert out.returncode == 2
+    assert "Traceback" not in out.stderr, out.stderr
+    assert f"qws: error: the paper account at {paper} is damaged" in out.stderr
+    assert "restore a backup or move it aside" in out.stderr

@@ -1,12 +1,24 @@
 from __future__ import annotations
 
 import sqlite3
+import subprocess
+import sys
+import threading
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
-from workstation.store import MIGRATIONS, SCHEMA_VERSION, Store, StoreError
+from tests.helpers import random_bars
+from tests.workstation.store.damaged import damage_table
+from workstation.store import (
+    MIGRATIONS,
+    SCHEMA_VERSION,
+    Store,
+    StoreDamagedError,
+    StoreError,
+    database,
+)
 
 
 def test_new_file_gets_the_whole_schema(db_path: Path) -> None:
@@ -40,3 +52,88 @@ def test_refuses_a_newer_schema(db_path: Path) -> None:
     conn.close()
     with pytest.raises(StoreError, match="newer"):
         Store(db_path)
+
+
+def test_reads_do_not_wait_for_a_write_held_by_another_thread(store: Store) -> None:
+    store.candles.upsert(random_bars(10), "X", "1h", "import")
+    held, read_done = threading.Event(), threading.Event()
+    seen_while_held: list[bool] = []
+
+    def writer() -> None:
+        with store.transaction() as conn:
+            conn.execute("DELETE FROM candles")
+            held.set()
+            seen_while_held.append(read_done.wait(timeout=60))
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    assert held.wait(timeout=60)
+    try:
+        assert store.candles.last("X", "1h").height == 10  # the uncommitted delete is not seen
+        assert store.settings.get("absent", "default") == "default"
+    finally:
+        read_done.set()
+        thread.join(timeout=60)
+    assert seen_while_held == [True]
+    assert store.candles.last("X", "1h").is_empty()
+
+
+HOLD_A_WRITE = """
+import sqlite3, sys
+conn = sqlite3.connect(sys.argv[1], isolation_level=None)
+conn.execute("BEGIN IMMEDIATE")
+conn.execute("DELETE FROM candles")
+print("held", flush=True)
+sys.stdin.readline()
+conn.execute("ROLLBACK")
+"""
+
+
+def test_a_write_held_by_another_process_does_not_block_reads(db_path: Path) -> None:
+    with Store(db_path) as s:
+        s.candles.upsert(random_bars(10), "X", "1h", "import")
+    other = subprocess.Popen(
+        [sys.executable, "-c", HOLD_A_WRITE, str(db_path)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert other.stdout is not None and other.stdout.readline().strip() == "held"
+        with Store(db_path) as s:
+            assert s.candles.last("X", "1h").height == 10
+            with s.reading() as conn:
+                assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+                assert int(conn.execute("PRAGMA busy_timeout").fetchone()[0]) >= 10_000
+            assert int(s.conn.execute("PRAGMA busy_timeout").fetchone()[0]) >= 10_000
+    finally:
+        assert other.stdin is not None
+        other.stdin.write("\n")
+        other.stdin.close()
+        assert other.wait(timeout=60) == 0
+
+
+def test_a_damaged_file_is_refused_with_what_to_do(db_path: Path) -> None:
+    with Store(db_path) as s:
+        s.candles.upsert(random_bars(3000), "X", "1h", "import")
+    damage_table(db_path, "candles")
+    with pytest.raises(StoreDamagedError) as info:
+        Store(db_path)
+    message = str(info.value)
+    assert str(db_path) in message and "damaged" in message
+    assert "backup" in message and "qws doctor" in message
+
+
+def test_damage_a_query_meets_is_a_store_error(
+    db_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Above the size for a full check on open, damage shows when a query reaches it."""
+    with Store(db_path) as s:
+        s.candles.upsert(random_bars(3000), "X", "1h", "import")
+    damage_table(db_path, "candles")
+    monkeypatch.setattr(database, "FULL_CHECK_MAX_BYTES", 0)
+    with Store(db_path) as s:
+        with pytest.raises(StoreDamagedError, match="damaged"):
+            s.candles.last("X", "1h")
+        with pytest.raises(StoreDamagedError, match="damaged"):
+            s.candles.upsert(random_bars(5), "X", "1h", "import")
