@@ -219,7 +219,7 @@ class FakeBotApi:
             self.state.next_message_id += 1
         return mid
 
-    def wait_for(self, predicate: Any, timeout: float = 5.0) -> bool:
+    def wait_for(self, predicate: Any, timeout: float = 30.0) -> bool:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             with self.cond:

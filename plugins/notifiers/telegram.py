@@ -191,8 +191,10 @@ def retry_after_seconds(exc: RetryAfter) -> float:
 
 
 def describe_error(exc: BaseException) -> str:
-    """A plain-words reason for a failed Bot API call (never contains the token: callers
-    pass it through ``redact`` as well)."""
+    """A plain-words reason for a failed Bot API call. A server's or proxy's description can
+    quote the request URL, token included (python-telegram-bot lower-cases it on the way), so
+    whoever shows or stores this text masks it (``workstation.runtime.secrets.redact``, which
+    the relay, the store and the CLI apply; a plugin cannot import it)."""
     if isinstance(exc, InvalidToken):
         return "the bot token was rejected by Telegram (check it with @BotFather)"
     if isinstance(exc, Forbidden):

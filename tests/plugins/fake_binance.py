@@ -30,8 +30,9 @@ def _now_ms() -> int:
 
 
 class FakeBinance:
-    def __init__(self, timeout_s: float = 1.0) -> None:
+    def __init__(self, timeout_s: float = 1.0, api_key: str = "test-key") -> None:
         self.timeout_s = timeout_s
+        self.api_key = api_key
         self.faults: dict[str, deque[str]] = defaultdict(deque)
         self.requests: list[tuple[str, str, dict[str, str]]] = []
         self.orders: dict[str, dict[str, Any]] = {}  # by clientOrderId
@@ -81,7 +82,7 @@ class FakeBinance:
                 text='{"code":-1102,"msg":"Mandatory parameter \'signature\' was not sent."}',
                 content_type="application/json",
             )
-        if signed and request.headers.get("X-MBX-APIKEY") != "test-key":
+        if signed and request.headers.get("X-MBX-APIKEY") != self.api_key:
             raise web.HTTPUnauthorized(
                 text='{"code":-2015,"msg":"Invalid API-key, IP, or permissions for action."}',
                 content_type="application/json",

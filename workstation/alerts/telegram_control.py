@@ -1,7 +1,10 @@
 """Commanding the workstation from Telegram (python-telegram-bot ``Application``, long polling).
 
-Security: only chats in ``telegram.chat_ids`` are served. An update from any other chat gets
-no answer at all (a stranger cannot even learn the bot is alive); it is logged and audited.
+Security: only chats in ``telegram.chat_ids`` are served, and when ``telegram.user_ids`` is
+set only those users in them (every command and every button press is checked; empty: any
+member of an allowed chat, which in a group means everyone in it). An update from anyone
+else gets no answer at all (a stranger cannot even learn the bot is alive); it is logged and
+audited.
 Read commands answer from the store. ``/pause`` and ``/resume`` flip the pause flags.
 ``/kill`` and the trading commands (off unless ``telegram.trading_commands``) only act after
 a tap on an inline-keyboard confirmation that belongs to the same chat and expires after
@@ -253,6 +256,7 @@ class TelegramControl:
         self.on_pause = on_pause
         self.clock = clock
         self.allowed = {int(c) for c in settings.get("telegram.chat_ids", [])}
+        self.users = {int(u) for u in settings.get("telegram.user_ids", [])}
         self.ignored = 0
         self._audited_strangers: dict[int | None, int] = {}
         self._pending: dict[str, PendingConfirmation] = {}
@@ -322,17 +326,28 @@ class TelegramControl:
         await self.app.shutdown()
 
     # -- gate and errors -------------------------------------------------------------------
+    def _refusal(self, chat_id: int | None, user_id: int | None) -> str:
+        """Why an update from this chat and user is not served ('' if it is). The user is the
+        sender of a command or the one who pressed a button (``from.id``)."""
+        if chat_id is None or chat_id not in self.allowed:
+            return "not in telegram.chat_ids"
+        if self.users and user_id not in self.users:
+            return "not in telegram.user_ids"
+        return ""
+
     async def _gate(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         chat = update.effective_chat if isinstance(update, Update) else None
-        if chat is not None and chat.id in self.allowed:
+        user = update.effective_user if isinstance(update, Update) else None
+        chat_id = chat.id if chat is not None else None
+        why = self._refusal(chat_id, user.id if user is not None else None)
+        if not why:
             return
         self.ignored += 1
-        chat_id = chat.id if chat is not None else None
-        user = update.effective_user if isinstance(update, Update) else None
         log.warning(
-            "telegram: ignored an update from chat %s (user %s): not in telegram.chat_ids",
+            "telegram: ignored an update from chat %s (user %s): %s",
             chat_id,
             user.id if user else None,
+            why,
         )
         if self._audited_strangers.get(chat_id, 0) < STRANGER_AUDITS:
             # Audited a few times per chat and run, so a flood cannot bloat the audit log.
@@ -357,7 +372,7 @@ class TelegramControl:
     ) -> None:
         message = update.effective_message
         assert message is not None
-        await message.reply_html(text, reply_markup=markup, do_quote=False)
+        await message.reply_html(redact(text), reply_markup=markup, do_quote=False)
 
     # -- read commands ---------------------------------------------------------------------
     async def _help(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -429,11 +444,15 @@ class TelegramControl:
         assert chat is not None
         self.store.audit.add(self._actor(update), "kill_switch_requested")
         markup = self._ask("kill", chat.id, ())
+        if self.settings.get("risk.kill_flattens", False):
+            effect = "working orders are cancelled and every open position is closed at market."
+        else:
+            effect = (
+                "working entry orders are cancelled; the stop-loss and take-profit orders of"
+                " open positions keep working (positions stay open)."
+            )
         await self._reply(
-            update,
-            "<b>Engage the kill switch?</b>\nNew orders are refused and the order manager is"
-            " told to cancel working orders.",
-            markup,
+            update, f"<b>Engage the kill switch?</b>\nNew orders are refused, {effect}", markup
         )
 
     async def _trade(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -490,7 +509,7 @@ class TelegramControl:
             return
         await query.answer("Sending…")
         result = await self._place(pending, actor)
-        await query.edit_message_text(result)
+        await query.edit_message_text(redact(result))
 
     async def _place(self, pending: PendingConfirmation, actor: str) -> str:
         if self.kill.engaged():

@@ -42,7 +42,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     alerts.add_argument(
         "--failed", action="store_true", help="only failed and unknown-outcome alerts"
     )
-    alerts.add_argument("--limit", type=int, default=50)
+    alerts.add_argument("--limit", type=int, default=50, help="the newest N rows (default 50)")
     alerts.add_argument(
         "--retry", type=int, metavar="ID", help="queue a failed/unknown alert again (may duplicate)"
     )
@@ -54,7 +54,12 @@ def _keys_set(args: argparse.Namespace) -> int:
     from workstation.cli import CliError
     from workstation.runtime.secrets import SecretsError, set_secret
 
-    value = getpass.getpass(f"{args.service} {args.name} (input hidden): ")
+    try:
+        value = getpass.getpass(f"{args.service} {args.name} (input hidden): ")
+    except EOFError:
+        raise CliError(
+            "no input: nothing stored (type the secret at the prompt, or pipe it in)"
+        ) from None
     try:
         set_secret(args.service, args.name, value)
     except SecretsError as exc:
@@ -176,9 +181,10 @@ def _alerts(args: argparse.Namespace) -> int:
             store.audit.add("cli", "alert_requeued", str(args.retry))
             print(f"alert {args.retry} queued again; it is sent on the relay's next pass")
             return 0
-        rows = store.alerts.find(
-            status=("failed", "unknown") if args.failed else None, limit=max(1, args.limit)
-        )
+        statuses = ("failed", "unknown") if args.failed else None
+        rows = store.alerts.find(status=statuses, limit=max(1, args.limit), newest_first=True)
+        counts = store.alerts.counts()
+        total = sum(counts.get(s, 0) for s in statuses) if statuses else sum(counts.values())
         if not rows:
             print("no failed alerts" if args.failed else "no alerts")
             return 0
@@ -193,6 +199,9 @@ def _alerts(args: argparse.Namespace) -> int:
             print(line)
             if row["last_error"] and row["status"] != "sent":
                 print(f"{'':>7}{redact(row['last_error'])}")
+        if total > len(rows):
+            flag = " --failed" if args.failed else ""
+            print(f"… and {total - len(rows)} more: qws alerts{flag} --limit N")
     finally:
         store.close()
     return 0

@@ -5,14 +5,23 @@ Lookup order for ``settings.get("feeds.binance.ws_url")``: environment variable
 (``QWS_CONFIG`` or the platformdirs config dir), then :data:`DEFAULTS`. Environment values are
 read as TOML literals when they parse (``true``, ``0.8``, ``["a", "b"]``), else as strings.
 Secrets never live here: see :mod:`workstation.runtime.secrets`.
+
+Both the file and the environment are checked against :data:`DEFAULTS`, which is the schema:
+a value of the wrong type, or a key no default has, is a :class:`ConfigError` of one line that
+names the key and where it came from (the file's path or the variable's name). A scalar where
+a list is expected becomes a one-element list; an integer where a number is expected becomes
+a float. Free-form tables (:data:`FREE_FORM`) take any key, and the sections handed to a
+plugin's constructor (:data:`PLUGIN_SECTIONS`) take keys the defaults do not know.
 """
 
 from __future__ import annotations
 
 import copy
+import difflib
 import os
 import tomllib
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -70,6 +79,7 @@ DEFAULTS: dict[str, Any] = {
         "level_tolerance_atr": 0.3,
     },
     "scan": {"timeframe": "1h", "bars": 256, "on_bar": True},
+    "strategies": {"run": []},  # [[strategies.run]] tables, see workstation.trader.specs
     "cycles": {"window": 64, "backend": "statevector", "shots": 4096},
     "trading": {
         "live": False,
@@ -80,6 +90,7 @@ DEFAULTS: dict[str, Any] = {
         "fx_pegs": {"USDT/USD": 1.0, "USDC/USD": 1.0},
         "equity_every_s": 60.0,
         "confirm_timeout_s": 30.0,
+        "poll_s": 2.0,
     },
     "risk": {
         "risk_per_trade": 0.01,
@@ -90,6 +101,7 @@ DEFAULTS: dict[str, Any] = {
         "max_order_notional": 100_000.0,
         "max_orders_per_minute": 30,
         "daily_loss_limit": 5_000.0,
+        "kill_flattens": False,
     },
     "feeds": {
         "binance": {
@@ -122,6 +134,7 @@ DEFAULTS: dict[str, Any] = {
     "telegram": {
         "api_url": "https://api.telegram.org",
         "chat_ids": [],
+        "user_ids": [],  # empty: any member of an allowed chat may command and confirm
         "timeout_s": 10.0,
         "poll_timeout_s": 20.0,
         "trading_commands": False,
@@ -143,8 +156,151 @@ DEFAULTS: dict[str, Any] = {
 }
 
 
+NUMBER = (int, float)
+
+FREE_FORM: dict[str, type | tuple[type, ...] | None] = {
+    "keymap": str,
+    "trading.fx_pegs": NUMBER,
+    "brokers.paper.balances": NUMBER,
+    "brokers.paper.fees": None,
+    "brokers.ccxt.urls": None,
+}
+"""Tables whose keys are the user's (binding ids, currency pairs, assets, fee tiers, URL names),
+with the kind of their values (None: anything)."""
+
+PLUGIN_SECTIONS = ("demo", "replay", "feeds", "feeds.*", "brokers", "brokers.*")
+"""Sections passed to a plugin's constructor as keyword arguments: the keys with a default are
+checked, the others are the plugin's own (a third-party feed or broker has its own section)."""
+
+LIST_ITEMS: dict[str, type] = {
+    "telegram.chat_ids": int,
+    "telegram.user_ids": int,
+    "strategies.run": dict,
+}
+"""The item kind of lists whose default is empty (others follow their default's items)."""
+
+_KIND_NAMES = {bool: "true or false", int: "an integer", float: "a number", str: "a string"}
+_ITEM_NAMES = {int: "integers", float: "numbers", str: "strings", dict: "tables"}
+
+
 class ConfigError(ValueError):
     pass
+
+
+class _WrongType(Exception):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class _Layer:
+    """One source of settings being checked: the file, or the environment (where each key
+    remembers its variable and the text it was set to)."""
+
+    where: str
+    variables: dict[str, str] = field(default_factory=dict)
+    texts: dict[str, str] = field(default_factory=dict)
+
+    def key(self, dotted: str) -> str:
+        """The whole key that was set at or under ``dotted`` (a variable names a leaf)."""
+        return next((k for k in self.variables if k.startswith(f"{dotted}.")), dotted)
+
+    def origin(self, dotted: str) -> str:
+        parts = self.key(dotted).split(".")
+        for n in range(len(parts), 0, -1):
+            found = self.variables.get(".".join(parts[:n]))
+            if found is not None:
+                return found
+        return self.where
+
+    def error(self, dotted: str, message: str) -> ConfigError:
+        return ConfigError(f"{self.origin(dotted)}: {message}")
+
+
+def _is_plugin_section(dotted: str) -> bool:
+    parent = dotted.rpartition(".")[0]
+    return dotted in PLUGIN_SECTIONS or (bool(parent) and f"{parent}.*" in PLUGIN_SECTIONS)
+
+
+def _scalar(value: Any, kind: type | tuple[type, ...]) -> Any:
+    if kind is bool or kind is str:
+        if isinstance(value, kind):
+            return value
+    elif isinstance(value, bool):
+        pass
+    elif kind is float or kind == NUMBER:
+        if isinstance(value, NUMBER):
+            return float(value) if kind is float else value
+    elif kind is int and isinstance(value, int):
+        return value
+    raise _WrongType
+
+
+def _item(value: Any, kind: type) -> Any:
+    if kind is dict:
+        if isinstance(value, dict):
+            return value
+        raise _WrongType
+    if kind is int and isinstance(value, str):  # ids are often pasted quoted
+        try:
+            return int(value)
+        except ValueError:
+            raise _WrongType from None
+    return _scalar(value, kind)
+
+
+def _table(value: Any, dotted: str, layer: _Layer) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise layer.error(dotted, f"{dotted} must be a table, not {value!r}")
+    return value
+
+
+def _checked(value: Any, default: Any, dotted: str, layer: _Layer) -> Any:
+    """``value`` for the key ``dotted`` whose default is ``default``, in the default's type."""
+    if dotted in FREE_FORM:
+        table = _table(value, dotted, layer)
+        kind = FREE_FORM[dotted]
+        for key, item in table.items():
+            if kind is not None:
+                try:
+                    _scalar(item, kind)
+                except _WrongType:
+                    name = "a number" if kind == NUMBER else _KIND_NAMES[kind]  # type: ignore[index]
+                    raise layer.error(
+                        dotted, f"{dotted}.{key} must be {name}, not {item!r}"
+                    ) from None
+        return table
+    if isinstance(default, dict):
+        table = _table(value, dotted, layer) if dotted else value
+        out: dict[str, Any] = {}
+        for key, item in table.items():
+            path = f"{dotted}.{key}" if dotted else key
+            if key in default:
+                out[key] = _checked(item, default[key], path, layer)
+            elif _is_plugin_section(dotted):
+                out[key] = item
+            else:
+                near = difflib.get_close_matches(key, list(default), n=1, cutoff=0.75)
+                hint = f" (did you mean {dotted + '.' if dotted else ''}{near[0]}?)" if near else ""
+                raise layer.error(path, f"unknown setting {layer.key(path)}{hint}")
+        return out
+    if isinstance(default, list):
+        items = value if isinstance(value, list) else [value]
+        kind = LIST_ITEMS.get(dotted) or (type(default[0]) if default else None)
+        if kind is None:
+            return items
+        try:
+            return [_item(item, kind) for item in items]
+        except _WrongType:
+            raise layer.error(
+                dotted, f"{dotted} must be a list of {_ITEM_NAMES[kind]}, not {value!r}"
+            ) from None
+    kind = type(default)
+    if kind is str and not isinstance(value, str) and dotted in layer.texts:
+        return layer.texts[dotted]  # QWS__BROKERS__MT5__SERVER=12345 is the text "12345"
+    try:
+        return _scalar(value, kind)
+    except _WrongType:
+        raise layer.error(dotted, f"{dotted} must be {_KIND_NAMES[kind]}, not {value!r}") from None
 
 
 def config_dir() -> Path:
@@ -181,8 +337,9 @@ def _parse_env_value(raw: str) -> Any:
         return raw
 
 
-def _env_overrides(environ: Mapping[str, str]) -> dict[str, Any]:
+def _env_overrides(environ: Mapping[str, str]) -> tuple[dict[str, Any], _Layer]:
     out: dict[str, Any] = {}
+    layer = _Layer("environment")
     for name, raw in environ.items():
         if not name.startswith(ENV_PREFIX):
             continue
@@ -191,9 +348,13 @@ def _env_overrides(environ: Mapping[str, str]) -> dict[str, Any]:
             continue
         node = out
         for part in path[:-1]:
-            node = node.setdefault(part, {})
+            if not isinstance(node.get(part), dict):
+                node[part] = {}
+            node = node[part]
         node[path[-1]] = _parse_env_value(raw)
-    return out
+        layer.variables[".".join(path)] = name
+        layer.texts[".".join(path)] = raw
+    return out, layer
 
 
 class Settings:
@@ -209,10 +370,12 @@ class Settings:
         data = copy.deepcopy(DEFAULTS)
         if path.exists():
             try:
-                _merge(data, tomllib.loads(path.read_text(encoding="utf-8")))
+                loaded = tomllib.loads(path.read_text(encoding="utf-8"))
             except tomllib.TOMLDecodeError as exc:
                 raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
-        _merge(data, _env_overrides(os.environ if environ is None else environ))
+            _merge(data, _checked(loaded, DEFAULTS, "", _Layer(str(path))))
+        overrides, layer = _env_overrides(os.environ if environ is None else environ)
+        _merge(data, _checked(overrides, DEFAULTS, "", layer))
         return cls(data, path)
 
     def get(self, dotted: str, default: Any = None) -> Any:

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 
 import pytest
@@ -163,12 +162,10 @@ async def test_rejected_token_is_retried_and_not_echoed(api: FakeBotApi) -> None
 async def test_send_is_one_request_per_part(api: FakeBotApi) -> None:
     notifier = TelegramNotifier(TOKEN, CHAT, api_url=api.url, timeout_s=2)
     await notifier.send(hostile_alert())
-    t0 = time.monotonic()
     await notifier.send(hostile_alert())
     await notifier.close()
     methods = [c.method for c in api.state.calls]
     assert methods == ["getMe", "sendMessage", "sendMessage"]
-    assert time.monotonic() - t0 < 2
 
 
 def test_plugin_does_not_import_the_workstation() -> None:

@@ -26,7 +26,7 @@ from engine.model import (
 from engine.signals.cycles import detect_cycles
 from feeds.demo import DemoFeed
 from tests.telegram_api import FakeBotApi
-from tests.telegram_fake import BotChat, plain
+from tests.telegram_fake import BotChat, buttons, plain
 from workstation.alerts.telegram_control import TelegramControl
 from workstation.runtime.config import Settings
 from workstation.store import Store
@@ -263,3 +263,42 @@ def test_kill_switch_hook_failure_is_audited_not_fatal(store: Store) -> None:
     assert any(a["action"] == "kill_switch_hook_failed" for a in store.audit.recent())
     kill.release("cli")
     assert not kill.engaged()
+
+
+GROUP, ADMIN, MEMBER = -100555, 201, 202
+
+
+async def test_in_a_group_only_listed_users_command_and_confirm(
+    store: Store, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING)
+    with FakeBotApi(TOKEN, [GROUP]) as api:
+        settings = settings_for(
+            api,
+            tmp_path,
+            QWS__TELEGRAM__CHAT_IDS=f"[{GROUP}]",
+            QWS__TELEGRAM__USER_IDS=f"[{ADMIN}]",
+        )
+        control = TelegramControl(store, settings, TOKEN)
+        await control.start()
+        chat = BotChat(api, GROUP)
+        try:
+            # updates are handled in order: once a later one is answered, earlier ones were seen
+            api.push_message(GROUP, "/status", user_id=MEMBER)
+            api.push_message(GROUP, "/kill", user_id=ADMIN)
+            await chat.until(lambda: len(chat.answers()) >= 1)
+            [ask] = chat.answers()
+            assert "Engage the kill switch?" in plain(ask)
+            confirm = next(b["callback_data"] for b in buttons(ask) if b["text"] == "Confirm")
+            api.push_callback(GROUP, confirm, ask.message_id, user_id=MEMBER)
+            api.push_message(GROUP, "/help", user_id=ADMIN)
+            await chat.until(lambda: len(chat.answers()) >= 2)
+            assert not control.kill.engaged() and api.state.answers == []
+            api.push_callback(GROUP, confirm, ask.message_id, user_id=ADMIN)
+            await chat.until(control.kill.engaged)
+        finally:
+            await control.stop()
+    assert control.ignored == 2
+    assert sum("user 202" in r.getMessage() for r in caplog.records) == 2
+    ignored = [a for a in store.audit.recent() if a["action"] == "ignored_update"]
+    assert {a["subject"] for a in ignored} == {str(GROUP)} and len(ignored) == 2

@@ -7,6 +7,7 @@ import logging
 import time
 import traceback
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -136,7 +137,7 @@ async def test_token_never_reaches_logs_store_or_exception_texts(
             outbox.publish(
                 Alert("risk", f"title {TOKEN[:3]}", "b", time.time_ns(), Severity.CRITICAL)
             )
-            deadline = time.monotonic() + 5
+            deadline = time.monotonic() + 60
             while "pending" in {r["status"] for r in store.alerts.find()}:
                 await outbox.deliver_due()
                 await asyncio.sleep(0.05)
@@ -221,3 +222,94 @@ def test_serve_relays_the_outbox_and_answers_commands(
     with Store(env) as store:
         assert store.alerts.get(queued)["status"] == "sent"
         assert store.settings.get("trading.kill_switch") is True
+
+
+class EchoingBotApi(FakeBotApi):
+    """The Bot API behind a proxy that refuses sendMessage quoting the request line, token
+    included; python-telegram-bot lowercases such a description (``str.capitalize``)."""
+
+    def _m_sendMessage(self, handler: Any, params: dict[str, Any], fault: str) -> None:
+        self._error(handler, 400, f"Bad Request: proxy refused POST {handler.path}")
+
+
+async def test_a_lowercased_token_in_an_error_is_masked_in_store_logs_and_output(
+    env: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    monkeypatch.setenv("QWS_TELEGRAM_TOKEN", TOKEN)
+    token = get_secret("telegram", "token")
+    assert token == TOKEN
+    with EchoingBotApi(TOKEN, [CHAT]) as api:
+        monkeypatch.setenv("QWS__TELEGRAM__API_URL", api.url)
+        with Store(env) as store:
+            notifier = TelegramNotifier(token, CHAT, api_url=api.url, timeout_s=2)
+            outbox = Outbox(store, [notifier], RelayConfig(rate_per_window=0))
+            outbox.publish(Alert("risk", "kill", "b", time.time_ns(), Severity.CRITICAL))
+            assert await outbox.deliver_due() == 1
+            await outbox.close()
+            [row] = store.alerts.find()
+        assert await asyncio.to_thread(main, ["telegram", "test"]) == 1
+    out = capsys.readouterr()
+    assert row["status"] == "failed" and "proxy refused" in row["last_error"].lower()
+    assert "proxy refused" in out.out.lower()
+    texts = [str(row), out.out, out.err, caplog.text, *(r.getMessage() for r in caplog.records)]
+    texts += [p.read_bytes().decode("utf-8", "replace") for p in env.parent.glob("cli.db*")]
+    for text in texts:
+        assert TOKEN.lower() not in text.lower()
+
+
+def test_alerts_shows_the_newest_first_and_says_how_many_more(
+    env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with Store(env) as store:
+        ids = [
+            store.alerts.enqueue(Alert("risk", f"alert {i}", "", time.time_ns()), "telegram:1")
+            for i in range(8)
+        ]
+        for alert_id in ids[:6]:
+            assert alert_id is not None
+            store.alerts.mark_failed(alert_id, "chat not found")
+    assert main(["alerts", "--limit", "3"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    titles = [line.split()[-1] for line in lines if " alert " in line]
+    assert titles == ["7", "6", "5"]
+    assert lines[-1] == "… and 5 more: qws alerts --limit N"
+    assert main(["alerts", "--failed", "--limit", "4"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    titles = [line.split()[-1] for line in lines if " alert " in line]
+    assert titles == ["5", "4", "3", "2"]
+    assert lines[-1] == "… and 2 more: qws alerts --failed --limit N"
+    assert main(["alerts", "--limit", "8"]) == 0
+    assert "more" not in capsys.readouterr().out
+
+
+def test_keys_set_at_end_of_input_stores_nothing_and_says_so(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import subprocess
+    import sys
+
+    code = "import sys; from workstation.cli import main; sys.exit(main(sys.argv[1:]))"
+    done = subprocess.run(
+        [sys.executable, "-c", code, "keys", "set", "telegram"],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        start_new_session=True,  # no terminal: getpass reads the (empty) stdin
+    )
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr
+    assert "no input: nothing stored" in done.stderr.splitlines()[-1]
+
+    def end_of_input(prompt: str) -> str:
+        raise EOFError
+
+    monkeypatch.setattr("getpass.getpass", end_of_input)
+    with memory_keyring() as ring:
+        assert main(["keys", "set", "telegram"]) == 2
+        assert ring.data == {}
+    assert "no input: nothing stored" in capsys.readouterr().err

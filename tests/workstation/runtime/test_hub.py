@@ -33,7 +33,7 @@ async def test_slow_screen_gets_newest_quote_per_symbol_and_store_loses_nothing(
         await hub.publish(_tick("A", float(i)))
         await hub.publish(_tick("B", float(-i)))
         await hub.publish(_bar(i))
-    await asyncio.wait_for(reader, 5)
+    await asyncio.wait_for(reader, 60)
     assert received == list(range(100))  # lossless: every bar, in order, publisher waited
     pending = screen.get_nowait_all()
     quotes = [e for e in pending if isinstance(e, Tick)]
@@ -65,4 +65,4 @@ async def test_close_wakes_readers() -> None:
     task = asyncio.create_task(read())
     await asyncio.sleep(0)
     hub.close()
-    assert await asyncio.wait_for(task, 1) == []
+    assert await asyncio.wait_for(task, 60) == []
