@@ -17,14 +17,31 @@ The account is margin-style: cash per currency, signed positions per symbol. All
 its own SQLite file (synchronous=FULL, see ``ledger.py``), so balances, orders and fills survive
 restarts and a crash between the broker and the workstation is settled by reconciliation. Every
 call is idempotent on the client id.
+
+Several processes may share one account (the workstation and ``qws order`` commands), each
+with its own feed. Every step that changes the account (a submit, a cancel, a matching step on
+a book or a trade) is one ledger transaction that re-reads the working orders, their filled
+quantities, the positions and the cash under the file's write lock, and stamps its time once it
+holds the lock; nothing of the account is kept in memory, so an order another process
+cancelled never fills here, and one it filled is not filled again. Only market data is per
+process. A book snapshot or a trade with a venue timestamp may reach every process from its
+own feed: what the account took from it is recorded in the file, so the same snapshot's
+liquidity and the same trade's volume are used once, whichever process sees them first. Data
+without a timestamp (``ts_ns == 0``) is this process's alone. A matching step that cannot get
+the lock in time is dropped (``busy_drops``, logged): the next book or trade retries it. A
+submit or cancel that cannot raises :class:`~plugins.brokers.paper.ledger.LedgerBusy`, a
+``BrokerUnavailable``, with nothing written.
 """
 
 from __future__ import annotations
 
+import hashlib
+import logging
 import math
 import time
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from pathlib import Path
 
@@ -44,17 +61,44 @@ from engine.model import (
 )
 from engine.protocols import OrderNotFound
 from engine.trading.portfolio import apply_fill
-from plugins.brokers.paper.ledger import PaperLedger
+from plugins.brokers.paper.ledger import LedgerBusy, PaperLedger
 
 ZERO = Decimal(0)
 _UNLIMITED = Decimal("Infinity")
 DEFAULT_FEES = {"maker": "0.001", "taker": "0.001"}
+# how long the file remembers what was taken from a shared book or trade, in venue time
+_SHARED_EVENT_MEMORY_NS = 600 * 1_000_000_000
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(slots=True)
 class _Level:
     price: Decimal
-    size: Decimal
+    size: Decimal  # as published (a shared book), or what this process has left of it
+
+
+@dataclass(slots=True)
+class _Book:
+    """A depth snapshot as matched here. ``event`` names a snapshot every process on the
+    account may see (its taken liquidity lives in the file); None: this process's own."""
+
+    bids: list[_Level]
+    asks: list[_Level]
+    ts: int = 0
+    event: str | None = None
+    sides: tuple[str, str] = field(init=False, default=("", ""))
+
+    def __post_init__(self) -> None:
+        if self.event is not None:
+            self.sides = (f"{self.event} bid", f"{self.event} ask")
+
+
+def _book_event(book: OrderBook) -> str | None:
+    if book.ts_ns <= 0:
+        return None
+    digest = hashlib.blake2b(repr((book.bids, book.asks)).encode(), digest_size=8).hexdigest()
+    return f"book {book.symbol} {book.ts_ns} {digest}"
 
 
 class PaperBroker:
@@ -70,6 +114,7 @@ class PaperBroker:
         fees: Mapping[str, Mapping[str, str | float]] | None = None,
         starting_balances: Mapping[str, str | float | int] | None = None,
         clock: Callable[[], int] = time.time_ns,
+        lock_timeout_s: float = 30.0,
         **_: object,
     ) -> None:
         self.state_path = Path(state_path)
@@ -77,11 +122,13 @@ class PaperBroker:
         self._instruments = instruments
         self._fees = {v: {k: to_decimal(r) for k, r in d.items()} for v, d in (fees or {}).items()}
         self.clock = clock
-        self._ledger = PaperLedger(self.state_path, venue=self.name)
+        self._ledger = PaperLedger(self.state_path, venue=self.name, lock_timeout_s=lock_timeout_s)
         # one lock: the books, the quotes and the ledger's connection move together
         self._lock = self._ledger.lock
-        self._books: dict[str, tuple[list[_Level], list[_Level]]] = {}
+        self._books: dict[str, _Book] = {}
         self._quotes: dict[str, tuple[Decimal, Decimal]] = {}
+        self._undo: list[tuple[_Level, Decimal]] = []
+        self.busy_drops = 0
         self._ledger.seed_balances(
             {asset: to_decimal(amount) for asset, amount in (starting_balances or {}).items()}
         )
@@ -107,31 +154,64 @@ class PaperBroker:
         key = "maker" if maker else "taker"
         return rates.get(key, to_decimal(DEFAULT_FEES[key]))
 
+    # -- one step of the account -------------------------------------------------------------
+    @contextmanager
+    def _step(self) -> Iterator[int]:
+        """One ledger transaction; yields the time, read once the file's lock is held (so fills
+        are stamped in the order they commit). Liquidity taken from this process's own books
+        is given back if the step does not commit."""
+        with self._lock:
+            self._undo = []
+            try:
+                with self._ledger.transaction():
+                    yield self.clock()
+            except BaseException:
+                for lv, q in self._undo:
+                    lv.size += q
+                raise
+            finally:
+                self._undo = []
+
+    def _match(self, symbol: str, tick: Tick | None) -> None:
+        if not self._may_act(symbol, tick):
+            return
+        try:
+            with self._step() as now:
+                self._work(symbol, now, tick)
+        except LedgerBusy as exc:
+            self.busy_drops += 1
+            log.warning("%s; %s market step dropped (%d so far)", exc, symbol, self.busy_drops)
+
     # -- market data -------------------------------------------------------------------------
     def on_book(self, book: OrderBook) -> None:
         """A new depth snapshot replaces the old one (and its consumed liquidity)."""
         with self._lock:
             bids = [_Level(to_decimal(lv.price), to_decimal(lv.size)) for lv in book.bids]
             asks = [_Level(to_decimal(lv.price), to_decimal(lv.size)) for lv in book.asks]
-            self._books[book.symbol] = (bids, asks)
+            self._books[book.symbol] = _Book(bids, asks, book.ts_ns, _book_event(book))
             if bids and asks:
                 self._quotes[book.symbol] = (bids[0].price, asks[0].price)
-            self._work(book.symbol, self.clock(), None)
+            self._match(book.symbol, None)
 
     def on_tick(self, tick: Tick) -> None:
-        """A quote/trade: re-anchors the book to the new top, triggers stops, fills limits."""
+        """A quote/trade: re-anchors the book to the new top, triggers stops, fills limits.
+        A trade without a finite quote (a venue's trade stream before its first book ticker)
+        keeps the last quote and only works the resting limits it trades through."""
         with self._lock:
+            if not (math.isfinite(tick.bid) and math.isfinite(tick.ask)):
+                self._match(tick.symbol, tick)
+                return
             bid, ask = to_decimal(tick.bid), to_decimal(tick.ask)
             book = self._books.get(tick.symbol)
-            if book is not None and book[0] and book[1]:
-                db, da = bid - book[0][0].price, ask - book[1][0].price
+            if book is not None and book.bids and book.asks:
+                db, da = bid - book.bids[0].price, ask - book.asks[0].price
                 if db or da:
-                    for lv in book[0]:
+                    for lv in book.bids:
                         lv.price += db
-                    for lv in book[1]:
+                    for lv in book.asks:
                         lv.price += da
             self._quotes[tick.symbol] = (bid, ask)
-            self._work(tick.symbol, self.clock(), tick)
+            self._match(tick.symbol, tick)
 
     def quote(self, symbol: str) -> tuple[Decimal, Decimal] | None:
         return self._quotes.get(symbol)
@@ -145,26 +225,28 @@ class PaperBroker:
             existing = self._ledger.order(order.client_id)
             if existing is not None:
                 return existing
-            now = self.clock()
-            accepted = replace(
-                order,
-                status=OrderStatus.OPEN,
-                venue=self.name,
-                filled_qty=ZERO,
-                avg_price=None,
-                broker_id=f"P{now}",
-                ts_ns=order.ts_ns or now,
-            )
-            reason = self._validate(accepted)
-            with self._ledger.transaction():
+            with self._step() as now:
+                existing = self._ledger.order(order.client_id)
+                if existing is not None:  # another process placed it meanwhile
+                    return existing
+                accepted = replace(
+                    order,
+                    status=OrderStatus.OPEN,
+                    venue=self.name,
+                    filled_qty=ZERO,
+                    avg_price=None,
+                    broker_id=f"P{now}",
+                    ts_ns=order.ts_ns or now,
+                )
+                reason = self._validate(accepted)
                 if reason:
                     rejected = replace(accepted, status=OrderStatus.REJECTED, reason=reason)
                     self._ledger.put_order(rejected)
                     return rejected
                 self._ledger.put_order(accepted)
-            self._execute_on_arrival(accepted, now)
-            done = self._ledger.order(order.client_id)
-            assert done is not None  # stored above, in this lock
+                self._execute_on_arrival(accepted, now)
+                done = self._ledger.order(order.client_id)
+            assert done is not None  # stored above, in this transaction
             return done
 
     async def cancel(self, client_id: str) -> Order:
@@ -174,8 +256,12 @@ class PaperBroker:
                 raise OrderNotFound(f"paper: no order {client_id}")
             if order.status.is_final:
                 return order
-            cancelled = replace(order, status=OrderStatus.CANCELLED, reason="cancelled by user")
-            with self._ledger.transaction():
+            with self._step():
+                order = self._ledger.order(client_id)
+                assert order is not None  # orders are never deleted
+                if order.status.is_final:  # filled or cancelled by another process meanwhile
+                    return order
+                cancelled = replace(order, status=OrderStatus.CANCELLED, reason="cancelled by user")
                 self._ledger.put_order(cancelled)
             return cancelled
 
@@ -270,108 +356,155 @@ class PaperBroker:
         elif order.type is OrderType.STOP:
             self._work(order.symbol, now, None)
 
-    def _depth(self, symbol: str, side: Side, limit: Decimal | None) -> list[_Level]:
-        """Opposite-side levels a ``side`` order may take, best first, up to ``limit``."""
+    def _depth(
+        self, symbol: str, side: Side, limit: Decimal | None
+    ) -> tuple[_Book | None, list[tuple[int, _Level, Decimal]]]:
+        """The book and the opposite-side levels a ``side`` order may take, best first, up to
+        ``limit``, each with its index and the size still there for this account."""
         book = self._books.get(symbol)
         if book is None:
             quote = self._quotes.get(symbol)
             if quote is None:
-                return []
+                return None, []
             # a venue that publishes no depth: the top of book, size unknown, fills in full
-            book = ([_Level(quote[0], _UNLIMITED)], [_Level(quote[1], _UNLIMITED)])
+            book = _Book([_Level(quote[0], _UNLIMITED)], [_Level(quote[1], _UNLIMITED)])
             self._books[symbol] = book
-        levels = book[1] if side is Side.BUY else book[0]
-        if limit is None:
-            return [lv for lv in levels if lv.size > 0]
-        ok = (lambda p: p <= limit) if side is Side.BUY else (lambda p: p >= limit)
-        return [lv for lv in levels if lv.size > 0 and ok(lv.price)]
+        buying = side is Side.BUY
+        levels = book.asks if buying else book.bids
+        taken = self._ledger.taken(book.sides[buying]) if book.event is not None else {}
+        out: list[tuple[int, _Level, Decimal]] = []
+        for i, lv in enumerate(levels):
+            if limit is not None and (lv.price > limit if buying else lv.price < limit):
+                break
+            left = lv.size - taken.get(i, ZERO)
+            if left > 0:
+                out.append((i, lv, left))
+        return book, out
 
     def _take(self, order: Order, limit: Decimal | None, now: int) -> None:
         """Fill ``order`` as a taker against the book, then settle what is left by its TIF."""
         remaining = order.qty - order.filled_qty
-        levels = self._depth(order.symbol, order.side, limit)
-        if order.tif is TimeInForce.FOK and sum((lv.size for lv in levels), ZERO) < remaining:
+        book, levels = self._depth(order.symbol, order.side, limit)
+        if order.tif is TimeInForce.FOK and sum((left for _, _, left in levels), ZERO) < remaining:
             self._finish(order, OrderStatus.EXPIRED, "fill-or-kill: not enough depth")
             return
         fills: list[tuple[Decimal, Decimal]] = []
-        for lv in levels:
+        for i, lv, left in levels:
             if remaining <= 0:
                 break
-            q = min(remaining, lv.size)
-            lv.size -= q
+            q = min(remaining, left)
             remaining -= q
             fills.append((q, lv.price))
+            if book is not None and book.event is not None:
+                side = book.sides[order.side is Side.BUY]
+                self._ledger.set_taken(side, book.ts, i, lv.size - left + q)
+            else:
+                lv.size -= q
+                self._undo.append((lv, q))
+        if fills and book is not None and book.event is not None:
+            self._ledger.forget_taken(book.ts - _SHARED_EVENT_MEMORY_NS)
         order = self._record_fills(order, fills, maker=False, now=now)
         if remaining > 0 and order.tif in (TimeInForce.IOC, TimeInForce.FOK):
             status = OrderStatus.CANCELLED if order.filled_qty > 0 else OrderStatus.EXPIRED
             self._finish(order, status, "immediate-or-cancel: rest cancelled")
 
     def _finish(self, order: Order, status: OrderStatus, reason: str) -> None:
-        with self._ledger.transaction():
-            self._ledger.put_order(replace(order, status=status, reason=reason))
+        self._ledger.put_order(replace(order, status=status, reason=reason))
 
     def _record_fills(
         self, order: Order, fills: list[tuple[Decimal, Decimal]], maker: bool, now: int
     ) -> Order:
+        """Record ``fills`` of ``order`` (as read in this transaction) with the position and
+        cash they move; returns the order as now stored."""
         if not fills:
             return order
         inst = self.instrument(order.symbol)
         rate = self._fee_rate(inst, maker)
-        with self._ledger.transaction():
-            n = self._ledger.fill_count(order.client_id)
-            position = self._ledger.position(order.symbol)
-            quote_cash = self._ledger.balances().get(inst.quote_ccy, ZERO)
-            value = order.avg_price * order.filled_qty if order.avg_price else ZERO
-            filled = order.filled_qty
-            for q, price in fills:
-                n += 1
-                fee = q * price * rate
-                fill = Fill(
-                    order.client_id,
-                    order.symbol,
-                    order.side,
-                    q,
-                    price,
-                    fee,
-                    now,
-                    f"{order.client_id}-{n}",
-                    inst.quote_ccy,
-                )
-                self._ledger.add_fill(fill)
-                position = apply_fill(position, fill, self.name, inst)
-                quote_cash -= order.side.sign * q * price + fee
-                value += q * price
-                filled += q
-            assert position is not None  # fills is not empty
-            self._ledger.put_position(position)
-            self._ledger.set_balance(inst.quote_ccy, quote_cash)
-            status = OrderStatus.FILLED if filled >= order.qty else OrderStatus.PARTIALLY_FILLED
-            order = replace(order, filled_qty=filled, avg_price=value / filled, status=status)
-            self._ledger.put_order(order)
+        n = self._ledger.fill_count(order.client_id)
+        position = self._ledger.position(order.symbol)
+        quote_cash = self._ledger.balances().get(inst.quote_ccy, ZERO)
+        value = order.avg_price * order.filled_qty if order.avg_price else ZERO
+        filled = order.filled_qty
+        for q, price in fills:
+            n += 1
+            fee = q * price * rate
+            fill = Fill(
+                order.client_id,
+                order.symbol,
+                order.side,
+                q,
+                price,
+                fee,
+                now,
+                f"{order.client_id}-{n}",
+                inst.quote_ccy,
+            )
+            self._ledger.add_fill(fill)
+            position = apply_fill(position, fill, self.name, inst)
+            quote_cash -= order.side.sign * q * price + fee
+            value += q * price
+            filled += q
+        assert position is not None  # fills is not empty
+        self._ledger.put_position(position)
+        self._ledger.set_balance(inst.quote_ccy, quote_cash)
+        status = OrderStatus.FILLED if filled >= order.qty else OrderStatus.PARTIALLY_FILLED
+        order = replace(order, filled_qty=filled, avg_price=value / filled, status=status)
+        self._ledger.put_order(order)
         return order
 
+    def _trade(self, tick: Tick | None) -> tuple[Decimal, Decimal] | None:
+        """The trade in ``tick`` as (price, volume), if it carries one."""
+        if tick is None or not (tick.volume > 0 and math.isfinite(tick.last)):
+            return None
+        return to_decimal(tick.last), to_decimal(tick.volume)
+
+    @staticmethod
+    def _acts(
+        order: Order,
+        quote: tuple[Decimal, Decimal] | None,
+        trade: tuple[Decimal, Decimal] | None,
+    ) -> bool:
+        """Whether market data (the quote, the trade if any) moves ``order`` now: a market
+        order always, a stop once triggered, a limit if the trade went through its price."""
+        if order.type is OrderType.MARKET:
+            return True
+        if order.type is OrderType.STOP:
+            if quote is None or order.stop is None:
+                return False
+            return quote[1] >= order.stop if order.side is Side.BUY else quote[0] <= order.stop
+        if order.type is OrderType.LIMIT and trade is not None and order.price is not None:
+            return trade[0] < order.price if order.side is Side.BUY else trade[0] > order.price
+        return False
+
+    def _may_act(self, symbol: str, tick: Tick | None) -> bool:
+        """A read of the committed working orders, so that market data that moves none of them
+        takes no write lock; the step itself decides again, under the lock."""
+        quote, trade = self._quotes.get(symbol), self._trade(tick)
+        return any(self._acts(o, quote, trade) for o in self._ledger.working_orders(symbol))
+
     def _work(self, symbol: str, now: int, tick: Tick | None) -> None:
-        """Advance every working order of ``symbol`` on new market data."""
+        """Advance every working order of ``symbol`` on new market data (in a transaction)."""
+        trade = self._trade(tick)
+        event = None
+        traded = ZERO
+        if trade is not None and tick is not None:
+            traded = trade[1]
+            if tick.ts_ns > 0:
+                event = f"trade {symbol} {tick.ts_ns} {trade[0]} {trade[1]}"
+                traded -= self._ledger.taken(event).get(0, ZERO)
+        volume = traded
         quote = self._quotes.get(symbol)
-        traded = to_decimal(tick.volume) if tick is not None and tick.volume > 0 else ZERO
-        last = (
-            to_decimal(tick.last)
-            if tick is not None and math.isfinite(tick.last) and traded > 0
-            else None
-        )
         for order in self._ledger.working_orders(symbol):
-            if order.type is OrderType.MARKET:
+            if not self._acts(order, quote, trade):
+                continue
+            if order.type is not OrderType.LIMIT:
                 self._take(order, None, now)
-            elif order.type is OrderType.STOP and quote is not None and order.stop is not None:
-                bid, ask = quote
-                hit = ask >= order.stop if order.side is Side.BUY else bid <= order.stop
-                if hit:
-                    self._take(order, None, now)
-            elif order.type is OrderType.LIMIT and last is not None and order.price is not None:
-                if traded <= 0:
-                    continue
-                through = last < order.price if order.side is Side.BUY else last > order.price
-                if through:
-                    q = min(traded, order.qty - order.filled_qty)
-                    traded -= q
-                    self._record_fills(order, [(q, order.price)], maker=True, now=now)
+            elif traded > 0:
+                assert order.price is not None  # _acts
+                q = min(traded, order.qty - order.filled_qty)
+                traded -= q
+                self._record_fills(order, [(q, order.price)], maker=True, now=now)
+        if event is not None and tick is not None and traded < volume:
+            assert trade is not None
+            self._ledger.set_taken(event, tick.ts_ns, 0, trade[1] - traded)
+            self._ledger.forget_taken(tick.ts_ns - _SHARED_EVENT_MEMORY_NS)

@@ -2,12 +2,16 @@
 
 All SQL of the paper broker lives here (a plugin cannot use ``workstation.store``). The file is
 opened in WAL mode with ``synchronous=FULL``, so a committed transaction survives a crash of the
-process or the machine. One ``threading.RLock`` guards every use of the connection; the broker
-shares it (``ledger.lock``) so that its matching state and the ledger move together.
+process or the machine.
 
-Writes happen only inside :meth:`PaperLedger.transaction`. The ledger keeps the working orders
-in memory, in arrival (time-priority) order; that cache follows a write only once its
-transaction has committed, so a rolled-back fill never shows as working or done.
+Several processes may use one account at once (the workstation and a ``qws order`` command):
+the file is the only state. Writes happen only inside :meth:`PaperLedger.transaction`, a
+``BEGIN IMMEDIATE`` transaction that holds the file's write lock from its first read to its
+commit, so whatever a caller reads inside it (working orders, filled quantities, positions,
+cash) is what it writes against; a process killed at any instruction leaves a transaction
+either committed or not there at all. Reads outside a transaction see the latest commit of any
+process. The working orders are cached between reads only while ``PRAGMA data_version`` says no
+other connection has committed and this one has written nothing since.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from engine.model import Fill, Order, Position
+from engine.protocols import BrokerError, BrokerUnavailable
 from plugins.brokers.paper.codec import (
     fill_from_json,
     fill_to_json,
@@ -42,60 +47,126 @@ CREATE TABLE IF NOT EXISTS fills (
 CREATE TABLE IF NOT EXISTS balances (asset TEXT PRIMARY KEY, total TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS positions (symbol TEXT PRIMARY KEY, body TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS taken (
+  event TEXT NOT NULL, level INTEGER NOT NULL, ts INTEGER NOT NULL, qty TEXT NOT NULL,
+  PRIMARY KEY (event, level)
+);
+CREATE INDEX IF NOT EXISTS taken_ts ON taken (ts);
 """
+
+# what a paper account file has; a file whose tables lack these columns is another file
+_SHAPE = {
+    "orders": "seq, client_id, symbol, working, body",
+    "fills": "seq, fill_id, client_id, ts, body",
+    "balances": "asset, total",
+    "positions": "symbol, body",
+    "meta": "key, value",
+    "taken": "event, level, ts, qty",
+}
+
+
+class LedgerDamaged(BrokerError):
+    """The state file cannot be read as a paper account (damaged, or another kind of file)."""
+
+
+class LedgerBusy(BrokerUnavailable):
+    """Another process held the account file's write lock for longer than the lock timeout;
+    nothing was written."""
+
+
+def _is_busy(exc: sqlite3.OperationalError) -> bool:
+    text = str(exc).lower()
+    return "locked" in text or "busy" in text
 
 
 class PaperLedger:
     """The state file at ``path``, created with its schema if new; positions read back carry
-    ``venue``."""
+    ``venue``. A write waits up to ``lock_timeout_s`` for another process's transaction."""
 
-    def __init__(self, path: str | Path, venue: str = "paper") -> None:
+    def __init__(
+        self, path: str | Path, venue: str = "paper", lock_timeout_s: float = 30.0
+    ) -> None:
         self.path = Path(path)
         self.venue = venue
+        self.lock_timeout_s = lock_timeout_s
         self.lock = threading.RLock()
         self._conn = sqlite3.connect(
-            str(self.path), check_same_thread=False, isolation_level=None, timeout=30.0
+            str(self.path), check_same_thread=False, isolation_level=None, timeout=lock_timeout_s
         )
-        self._conn.execute("PRAGMA journal_mode=WAL")
-        self._conn.execute("PRAGMA synchronous=FULL")
-        self._conn.executescript(_SCHEMA)
-        self._in_tx = False
-        self._pending: list[Order] = []
-        self._working: dict[str, Order] = {
-            o.client_id: o
-            for o in (
-                order_from_json(r[0])
-                for r in self._conn.execute(
-                    "SELECT body FROM orders WHERE working = 1 ORDER BY seq"
-                ).fetchall()
-            )
-        }
+        self._depth = 0
+        self._writes = 0  # bumped by every write and rollback of this connection
+        self._cache: tuple[tuple[int, int], list[Order]] | None = None
+        try:
+            self._open()
+        except BaseException:
+            self._conn.close()
+            raise
+
+    def _open(self) -> None:
+        try:
+            self._conn.execute("PRAGMA journal_mode=WAL")
+            self._conn.execute("PRAGMA synchronous=FULL")
+            self._conn.executescript(_SCHEMA)
+            for table, columns in _SHAPE.items():
+                self._conn.execute(f"SELECT {columns} FROM {table} LIMIT 0")
+        except sqlite3.OperationalError as exc:
+            if _is_busy(exc):
+                raise self._busy() from None
+            raise self._damaged(exc) from None
+        except sqlite3.DatabaseError as exc:
+            raise self._damaged(exc) from None
+
+    def _damaged(self, exc: sqlite3.DatabaseError) -> LedgerDamaged:
+        return LedgerDamaged(
+            f"paper: {self.path} is not a paper account file or is damaged ({exc}); move it"
+            " aside to start a fresh account, or set brokers.paper.state_file to another file"
+        )
+
+    def _busy(self) -> LedgerBusy:
+        return LedgerBusy(
+            f"paper: the account file {self.path} is busy: another process held its write lock"
+            f" for more than {self.lock_timeout_s:g} s; nothing was written"
+        )
 
     # -- the file ----------------------------------------------------------------------------
     @contextmanager
     def transaction(self) -> Iterator[None]:
-        """One FULL-synchronous write transaction; the working-order cache follows on commit."""
+        """One FULL-synchronous ``BEGIN IMMEDIATE`` transaction; a nested call joins the one
+        already open. Raises :class:`LedgerBusy` when the write lock cannot be had in time."""
         with self.lock:
-            self._pending = []
-            self._conn.execute("BEGIN IMMEDIATE")
-            self._in_tx = True
+            if self._depth:
+                self._depth += 1
+                try:
+                    yield
+                finally:
+                    self._depth -= 1
+                return
+            try:
+                self._conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError as exc:
+                if _is_busy(exc):
+                    raise self._busy() from None
+                raise
+            self._depth = 1
             try:
                 yield
+                self._conn.execute("COMMIT")
             except BaseException:
-                self._in_tx = False
-                self._conn.execute("ROLLBACK")
+                self._writes += 1
+                if self._conn.in_transaction:
+                    self._conn.execute("ROLLBACK")
                 raise
-            self._in_tx = False
-            self._conn.execute("COMMIT")
-            for order in self._pending:
-                if order.status.is_final:
-                    self._working.pop(order.client_id, None)
-                else:
-                    self._working[order.client_id] = order
+            finally:
+                self._depth = 0
+
+    @property
+    def in_transaction(self) -> bool:
+        return self._depth > 0
 
     def _writing(self) -> None:
-        if not self._in_tx:
+        if not self._depth:
             raise RuntimeError("paper ledger: writes happen only inside transaction()")
+        self._writes += 1
 
     def seed_balances(self, starting: Mapping[str, Decimal]) -> None:
         """Credit the starting balances once in the file's life: never again on a reopen."""
@@ -109,8 +180,12 @@ class PaperLedger:
                 self._conn.execute("INSERT INTO meta (key, value) VALUES ('seeded', '1')")
 
     def integrity_check(self) -> str:
+        """SQLite's verdict on the file: ``ok``, or what is wrong with it."""
         with self.lock:
-            return str(self._conn.execute("PRAGMA integrity_check").fetchone()[0])
+            try:
+                return str(self._conn.execute("PRAGMA integrity_check").fetchone()[0])
+            except sqlite3.DatabaseError as exc:
+                return f"damaged: {exc}"
 
     def close(self) -> None:
         with self.lock:
@@ -118,9 +193,17 @@ class PaperLedger:
 
     # -- orders ------------------------------------------------------------------------------
     def working_orders(self, symbol: str | None = None) -> list[Order]:
-        """Orders still working (of ``symbol``, or all), in arrival (time-priority) order."""
+        """Orders still working (of ``symbol``, or all), in arrival (time-priority) order, as
+        last committed by any process (inside a transaction: as this one has left them)."""
         with self.lock:
-            return [o for o in self._working.values() if symbol is None or o.symbol == symbol]
+            stamp = (int(self._conn.execute("PRAGMA data_version").fetchone()[0]), self._writes)
+            if self._cache is None or self._cache[0] != stamp:
+                rows = self._conn.execute(
+                    "SELECT body FROM orders WHERE working = 1 ORDER BY seq"
+                ).fetchall()
+                self._cache = (stamp, [order_from_json(r[0]) for r in rows])
+            working = self._cache[1]
+        return [o for o in working if symbol is None or o.symbol == symbol]
 
     def order(self, client_id: str) -> Order | None:
         with self.lock:
@@ -144,7 +227,6 @@ class PaperLedger:
                     order_to_json(order),
                 ),
             )
-            self._pending.append(order)
 
     def client_ids(self) -> set[str]:
         """Every client id the account has ever stored, final or working."""
@@ -215,3 +297,28 @@ class PaperLedger:
                 " DO UPDATE SET total = excluded.total",
                 (asset, str(total)),
             )
+
+    # -- liquidity taken from shared market events -------------------------------------------
+    def taken(self, event: str) -> dict[int, Decimal]:
+        """What the account has taken from each level of a market event (a book snapshot's
+        side, a trade) that every process on the account may see from its own feed."""
+        with self.lock:
+            rows = self._conn.execute(
+                "SELECT level, qty FROM taken WHERE event = ?", (event,)
+            ).fetchall()
+        return {int(level): Decimal(qty) for level, qty in rows}
+
+    def set_taken(self, event: str, ts: int, level: int, qty: Decimal) -> None:
+        with self.lock:
+            self._writing()
+            self._conn.execute(
+                "INSERT INTO taken (event, level, ts, qty) VALUES (?, ?, ?, ?)"
+                " ON CONFLICT (event, level) DO UPDATE SET qty = excluded.qty",
+                (event, level, ts, str(qty)),
+            )
+
+    def forget_taken(self, before_ts: int) -> None:
+        """Drop the records of market events stamped before ``before_ts``."""
+        with self.lock:
+            self._writing()
+            self._conn.execute("DELETE FROM taken WHERE ts < ?", (before_ts,))

@@ -1,8 +1,11 @@
 from __future__ import annotations
 
 import math
+import sqlite3
+import threading
 from decimal import Decimal as D
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -17,7 +20,13 @@ from engine.model import (
     Tick,
     TimeInForce,
 )
-from engine.protocols import Broker, OrderNotFound, ReconcilingBroker
+from engine.protocols import (
+    Broker,
+    BrokerError,
+    BrokerUnavailable,
+    OrderNotFound,
+    ReconcilingBroker,
+)
 from plugins.brokers.paper import PaperBroker
 
 BTC = Instrument("BTC/USDT", "demo", D("0.01"), D("0.001"), "USDT", "BTC")
@@ -41,7 +50,7 @@ def book(bids: list[tuple[float, float]], asks: list[tuple[float, float]]) -> Or
     )
 
 
-def make(tmp_path: Path, **kw: object) -> PaperBroker:
+def make(tmp_path: Path, **kw: Any) -> PaperBroker:
     return PaperBroker(
         tmp_path / "paper.db",
         {"BTC/USDT": BTC},
@@ -122,6 +131,20 @@ async def test_limit_fills_only_on_trade_through_and_only_up_to_traded_volume(
     fills = await b.fills()
     assert [f.qty for f in fills] == [D("0.3"), D("0.7")]
     assert fills[0].fee == D("0.3") * D("100") * D("0.0002")  # maker
+
+
+async def test_a_trade_without_a_quote_works_resting_limits_and_keeps_the_last_quote(
+    tmp_path: Path,
+) -> None:
+    """A venue's trade stream can run before its first book ticker: bid/ask are NaN then."""
+    b = make(tmp_path)
+    b.on_book(standard_book())
+    before = b.quote("BTC/USDT")
+    await b.submit(order("l1", Side.BUY, "1", OrderType.LIMIT, price=D("100")))
+    b.on_tick(Tick(0, "BTC/USDT", math.nan, math.nan, 99.0, 0.4))
+    o = await b.order("l1")
+    assert o is not None and o.filled_qty == D("0.4") and o.avg_price == D("100")
+    assert b.quote("BTC/USDT") == before
 
 
 async def test_marketable_limit_takes_only_levels_within_its_price(tmp_path: Path) -> None:
@@ -210,3 +233,172 @@ async def test_short_sales_need_free_cash_as_margin_but_selling_a_long_does_not(
     long_only.on_book(book([(100.0, 50.0)], [(101.0, 50.0)]))
     assert (await long_only.submit(order("b", Side.BUY, "9"))).status is OrderStatus.FILLED
     assert (await long_only.submit(order("x", Side.SELL, "9"))).status is OrderStatus.FILLED
+
+
+# -- one account, several connections (each a process with its own feed) ----------------------
+def two(tmp_path: Path, **kw: Any) -> tuple[PaperBroker, PaperBroker]:
+    return make(tmp_path, **kw), make(tmp_path, **kw)
+
+
+async def test_an_order_placed_by_another_process_is_seen_once_committed(tmp_path: Path) -> None:
+    a, b = two(tmp_path)
+    a.on_book(standard_book())
+    await a.submit(order("ax", Side.BUY, "1", OrderType.LIMIT, price=D("90")))
+    assert [o.client_id for o in await b.open_orders()] == ["ax"]
+    await a.cancel("ax")
+    assert await b.open_orders() == []
+    seen = await b.order("ax")
+    assert seen is not None and seen.status is OrderStatus.CANCELLED
+
+
+async def test_an_order_cancelled_by_another_process_never_fills(tmp_path: Path) -> None:
+    a = make(tmp_path)
+    a.on_book(standard_book())
+    await a.submit(order("l", Side.BUY, "1", OrderType.LIMIT, price=D("100")))
+    await a.submit(order("s", Side.SELL, "1", OrderType.STOP, stop=D("95")))
+    await a.submit(order("m", Side.BUY, "9"))  # more than the book: rests, partly filled
+    b = make(tmp_path)
+    for cid in ("l", "s", "m"):
+        assert (await b.cancel(cid)).status is OrderStatus.CANCELLED
+    before = await a.fills()
+    a.on_tick(Tick(5, "BTC/USDT", 94.0, 95.0, 94.0, 10.0))  # through the limit, hits the stop
+    a.on_book(book([(94.0, 50.0)], [(95.0, 50.0)]))
+    assert await a.fills() == before
+    for cid in ("l", "s", "m"):
+        o = await a.order(cid)
+        assert o is not None and o.status is OrderStatus.CANCELLED, cid
+
+
+async def test_one_trade_seen_by_two_processes_fills_a_resting_order_once(tmp_path: Path) -> None:
+    a = make(tmp_path)
+    a.on_book(standard_book())
+    await a.submit(order("l", Side.BUY, "1", OrderType.LIMIT, price=D("100")))
+    b = make(tmp_path)
+    trade = Tick(7, "BTC/USDT", 99.0, 99.5, 99.5, 0.3)  # through the limit, 0.3 traded
+    a.on_tick(trade)
+    b.on_tick(trade)  # the same trade from the other process's own feed
+    o = await b.order("l")
+    assert o is not None and o.filled_qty == D("0.3")
+    assert [f.qty for f in await a.fills()] == [D("0.3")]
+    b.on_tick(Tick(8, "BTC/USDT", 99.0, 99.5, 99.5, 0.3))  # a later trade fills again
+    o = await a.order("l")
+    assert o is not None and o.filled_qty == D("0.6")
+
+
+async def test_a_resting_order_is_worked_once_by_two_processes(tmp_path: Path) -> None:
+    a = make(tmp_path)
+    a.on_book(standard_book())
+    await a.submit(order("m", Side.BUY, "10"))  # takes the 8 on offer, 2 rest
+    b = make(tmp_path)
+    fresh = book([(99.0, 1.0)], [(101.0, 5.0)])
+    b.on_book(fresh)  # fills the 2 left
+    a.on_book(fresh)  # must find nothing left to fill
+    o = await a.order("m")
+    assert o is not None and o.status is OrderStatus.FILLED and o.filled_qty == D("10")
+    assert sum((f.qty for f in await a.fills()), D(0)) == D("10")
+
+
+async def test_one_book_snapshot_seen_by_two_processes_gives_its_liquidity_once(
+    tmp_path: Path,
+) -> None:
+    a, b = two(tmp_path)
+    snapshot = OrderBook(
+        42, "BTC/USDT", (BookLevel(99.0, 1.0),), (BookLevel(101.0, 1.0), BookLevel(102.0, 2.0))
+    )
+    a.on_book(snapshot)
+    b.on_book(snapshot)
+    await a.submit(order("m1", Side.BUY, "1"))
+    await b.submit(order("m2", Side.BUY, "1"))
+    assert [(f.client_id, f.price) for f in await a.fills()] == [
+        ("m1", D("101")),
+        ("m2", D("102")),
+    ]
+
+
+async def test_a_fill_made_by_another_process_is_in_this_ones_reads(tmp_path: Path) -> None:
+    a = make(tmp_path)
+    a.on_book(standard_book())
+    await a.submit(order("l", Side.BUY, "1", OrderType.LIMIT, price=D("100")))
+    b = make(tmp_path)
+    b.on_tick(Tick(9, "BTC/USDT", 98.0, 99.0, 99.0, 5.0))
+    o = await a.order("l")
+    assert o is not None and o.status is OrderStatus.FILLED
+    assert [f.client_id for f in await a.fills()] == ["l"]
+    assert await a.open_orders() == []
+    [pos] = await a.positions()
+    assert pos.qty == D("1")
+    assert a.balances() == b.balances()
+
+
+# -- a file locked by another connection --------------------------------------------------
+def hold_write_lock(path: Path) -> sqlite3.Connection:
+    other = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
+    other.execute("BEGIN IMMEDIATE")
+    other.execute("INSERT INTO balances (asset, total) VALUES ('EUR', '5')")
+    return other
+
+
+async def test_a_submit_waits_for_a_lock_held_by_another_connection(tmp_path: Path) -> None:
+    b = make(tmp_path)
+    b.on_book(standard_book())
+    other = hold_write_lock(b.state_path)
+    released = threading.Event()
+
+    def release() -> None:
+        released.set()
+        other.execute("COMMIT")
+
+    timer = threading.Timer(0.3, release)
+    timer.start()
+    try:
+        o = await b.submit(order("w", Side.BUY, "1"))
+    finally:
+        timer.join()
+        other.close()
+    assert released.is_set()  # it finished only after the other connection let go
+    assert o.status is OrderStatus.FILLED
+    assert (await b.order("w")) == o and b.balances()["EUR"] == D(5)
+
+
+async def test_a_lock_held_too_long_is_a_clear_error_and_nothing_half_written(
+    tmp_path: Path,
+) -> None:
+    b = make(tmp_path, lock_timeout_s=0.2)
+    b.on_book(standard_book())
+    await b.submit(order("rest", Side.BUY, "1", OrderType.LIMIT, price=D("90")))
+    cash = b.balances()
+    other = hold_write_lock(b.state_path)
+    try:
+        with pytest.raises(BrokerUnavailable, match="busy"):
+            await b.submit(order("w", Side.BUY, "1"))
+        with pytest.raises(BrokerUnavailable, match="busy"):
+            await b.cancel("rest")
+        b.on_tick(Tick(3, "BTC/USDT", 88.0, 89.0, 89.0, 5.0))  # market data: dropped, counted
+        assert b.busy_drops == 1
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    assert await b.order("w") is None and b.balances() == cash
+    rest = await b.order("rest")
+    assert rest is not None and rest.status is OrderStatus.OPEN
+    assert (await b.submit(order("w", Side.BUY, "1"))).status is OrderStatus.FILLED
+
+
+# -- a damaged file ----------------------------------------------------------------------------
+def test_a_damaged_state_file_is_a_clear_error_and_is_left_alone(tmp_path: Path) -> None:
+    path = tmp_path / "paper.db"
+    junk = b"this is not a database, it was overwritten by something else" * 100
+    path.write_bytes(junk)
+    with pytest.raises(BrokerError, match=r"paper\.db.*not a paper account file"):
+        make(tmp_path)
+    assert path.read_bytes() == junk
+
+
+def test_another_sqlite_file_is_not_taken_for_a_paper_account(tmp_path: Path) -> None:
+    path = tmp_path / "paper.db"
+    conn = sqlite3.connect(str(path))
+    conn.execute("CREATE TABLE orders (client_id TEXT PRIMARY KEY, state TEXT)")
+    conn.commit()
+    conn.close()
+    with pytest.raises(BrokerError, match="not a paper account file"):
+        make(tmp_path)

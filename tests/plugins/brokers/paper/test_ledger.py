@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from engine.model import Fill, Order, OrderStatus, OrderType, Position, Side
-from plugins.brokers.paper.ledger import PaperLedger
+from engine.protocols import BrokerUnavailable
+from plugins.brokers.paper.ledger import LedgerDamaged, PaperLedger
 
 
 def order(cid: str, status: OrderStatus, symbol: str = "BTC/USDT") -> Order:
@@ -53,18 +54,65 @@ def test_the_ledger_keeps_its_rows_across_reopen(tmp_path: Path) -> None:
     again.close()
 
 
-def test_an_order_turning_final_leaves_the_working_set_on_commit(tmp_path: Path) -> None:
-    ledger = PaperLedger(tmp_path / "paper.db")
+def test_working_orders_are_what_the_file_holds_for_every_connection(tmp_path: Path) -> None:
+    ledger, other = PaperLedger(tmp_path / "paper.db"), PaperLedger(tmp_path / "paper.db")
+    assert other.working_orders() == []
     with ledger.transaction():
         ledger.put_order(order("a", OrderStatus.OPEN))
-        assert ledger.working_orders() == []  # the cache follows only on commit
-    assert [o.client_id for o in ledger.working_orders()] == ["a"]
-    with ledger.transaction():
-        ledger.put_order(order("a", OrderStatus.CANCELLED))
+        assert [o.client_id for o in ledger.working_orders()] == ["a"]  # its own write
+        assert other.working_orders() == []  # not committed yet
+    assert [o.client_id for o in other.working_orders()] == ["a"]
+    with other.transaction():
+        other.put_order(order("a", OrderStatus.CANCELLED))
     assert ledger.working_orders() == []
     cancelled = ledger.order("a")
     assert cancelled is not None and cancelled.status is OrderStatus.CANCELLED
     ledger.close()
+    other.close()
+
+
+def test_a_nested_transaction_joins_the_open_one(tmp_path: Path) -> None:
+    ledger = PaperLedger(tmp_path / "paper.db")
+    with pytest.raises(RuntimeError, match="boom"), ledger.transaction():
+        with ledger.transaction():
+            ledger.put_order(order("a", OrderStatus.OPEN))
+        assert ledger.in_transaction
+        raise RuntimeError("boom")  # the inner block's write goes with the outer one
+    assert ledger.order("a") is None and ledger.working_orders() == []
+    ledger.close()
+
+
+def test_a_write_lock_held_elsewhere_past_the_timeout_is_busy_not_a_raw_error(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "paper.db"
+    ledger = PaperLedger(path, lock_timeout_s=0.1)
+    holder = PaperLedger(path)
+    with holder.transaction():
+        holder.put_order(order("h", OrderStatus.OPEN))
+        with pytest.raises(BrokerUnavailable, match="busy"), ledger.transaction():
+            ledger.put_order(order("a", OrderStatus.OPEN))
+        assert not ledger.in_transaction
+    assert ledger.order("a") is None and [o.client_id for o in ledger.working_orders()] == ["h"]
+    with ledger.transaction():  # usable again once the lock is free
+        ledger.put_order(order("a", OrderStatus.OPEN))
+    assert ledger.client_ids() == {"h", "a"}
+    ledger.close()
+    holder.close()
+
+
+def test_a_damaged_file_is_a_clear_error_on_open(tmp_path: Path) -> None:
+    path = tmp_path / "paper.db"
+    ledger = PaperLedger(path)
+    ledger.seed_balances({"USDT": D(1)})
+    ledger.close()
+    for name in ("paper.db-wal", "paper.db-shm"):
+        (tmp_path / name).unlink(missing_ok=True)
+    data = bytearray(path.read_bytes())
+    data[:16] = b"garbage garbage!"  # the SQLite header
+    path.write_bytes(bytes(data))
+    with pytest.raises(LedgerDamaged, match="not a paper account file or is damaged"):
+        PaperLedger(path)
 
 
 def test_a_rolled_back_transaction_leaves_neither_rows_nor_cache(tmp_path: Path) -> None:
