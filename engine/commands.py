@@ -136,7 +136,8 @@ def _words(tokens: list[str]) -> list[str]:
 
 def _parse_order(side: str, tokens: list[str], symbols: Sequence[str] | None) -> Command:
     entities: dict[str, Any] = {"side": side, "type": "market"}
-    rest = _words(tokens)
+    # ``sl=1.08`` / ``tp=1.09`` / ``limit=1.07`` read as ``sl 1.08``
+    rest = [part for tok in _words(tokens) for part in tok.split("=", 1) if part]
     i = 0
     while i < len(rest):
         tok, low = rest[i], rest[i].lower()

@@ -97,11 +97,45 @@ class RiskDecision:
     trip_kill_switch: bool = False
 
 
+def entry_price(order: Order, price: float, mark: float | None) -> float:
+    """Where ``order`` opens: a marketable limit fills at the market, not at its limit."""
+    if order.type is not OrderType.LIMIT or mark is None or not math.isfinite(mark):
+        return price
+    return min(price, mark) if order.side is Side.BUY else max(price, mark)
+
+
+def protective_level_problem(
+    side: Side,
+    entry: float,
+    sl: Decimal | None,
+    tp: Decimal | None,
+    instrument: Instrument,
+    where: str = "the entry",
+) -> str:
+    """Why a stop-loss/take-profit of a ``side`` position at ``entry`` (named ``where``) would
+    execute at once (it is at or beyond it on the wrong side), or "" when both are sound."""
+    shown = f"{where} {instrument.format_price(entry)}"
+    if sl is not None and side.sign * (float(sl) - entry) >= 0:
+        beyond = "above" if side is Side.BUY else "below"
+        return f"stop-loss {sl:f} is {beyond} {shown} of a {side}: it would fire at once"
+    if tp is not None and side.sign * (float(tp) - entry) <= 0:
+        beyond = "below" if side is Side.BUY else "above"
+        return f"take-profit {tp:f} is {beyond} {shown} of a {side}: it would fill at once"
+    return ""
+
+
 def check_order(
-    order: Order, instrument: Instrument, price: float, limits: RiskLimits, ctx: RiskContext
+    order: Order,
+    instrument: Instrument,
+    price: float,
+    limits: RiskLimits,
+    ctx: RiskContext,
+    mark: float | None = None,
 ) -> RiskDecision:
     """Accept or reject ``order`` at the expected fill ``price`` (quote ccy), with the reason.
 
+    ``mark`` (the market now) places the entry of a marketable limit order, for the check
+    that its stop-loss and take-profit sit on the protective side of where it opens.
     Orders that only reduce a position pass the exposure limits (a limit must never stop a
     user from getting out), but not the kill-switch, rate and grid checks.
     """
@@ -130,6 +164,11 @@ def check_order(
         return RiskDecision(False, str(exc))
     if not math.isfinite(price) or price <= 0:
         return RiskDecision(False, f"{order.symbol}: no usable price to value the order ({price})")
+    if order.sl is not None or order.tp is not None:
+        entry = entry_price(order, price, mark)
+        problem = protective_level_problem(order.side, entry, order.sl, order.tp, instrument)
+        if problem:
+            return RiskDecision(False, problem)
     notional_quote = float(qty) * price
     if instrument.min_notional > 0 and notional_quote < float(instrument.min_notional):
         return RiskDecision(

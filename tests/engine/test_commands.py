@@ -195,3 +195,17 @@ def test_strategy_needs_an_action_a_name_and_one_symbol() -> None:
     for text in ("strategy", "strategy run x BTC/USDT", "strategy start x", "strategy start x a b"):
         with pytest.raises(CommandError, match="strategy start"):
             parse(text, ["BTC/USDT"])
+
+
+def test_protective_levels_may_be_written_as_key_value() -> None:
+    command = parse(":buy 1000 EURUSD sl=1.2 tp = 1.3", ["EURUSD", "BTC/USDT"])
+    assert command.entities == {
+        "side": "buy",
+        "qty": D("1000"),
+        "symbol": "EURUSD",
+        "type": "market",
+        "sl": D("1.2"),
+        "tp": D("1.3"),
+    }
+    with pytest.raises(CommandError, match="expected a number for the SL price"):
+        parse("buy 1000 EURUSD sl=abc", ["EURUSD"])

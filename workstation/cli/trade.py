@@ -10,6 +10,12 @@ check the ticket, Telegram and the order manager itself make) and sends nothing.
 rejections and the kill switch are queued as alerts through the one
 :class:`~workstation.alerts.announcer.Announcer`, for the configured Telegram chats (whichever
 process runs the relay delivers them).
+
+``qws order`` exits 0 when the venue took the order, 1 when it was refused (pre-trade check,
+venue, not confirmed), 2 on a usage or setup error (nothing sent), and
+:data:`EXIT_UNKNOWN` (3) when the outcome is unknown: the order may be at the venue (a timeout,
+or a store that could not record the answer). Then run ``qws reconcile`` before retrying, and
+retry with the same ``--client-id``: an order whose client id is known is never placed twice.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import math
+import re
 import sys
 from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime
@@ -26,9 +33,22 @@ from typing import Any
 from workstation.cli import CliError
 from workstation.cli.common import db_path, load_settings, open_store
 
+EXIT_UNKNOWN = 3
+"""``qws order``: the outcome is unknown (the order may be at the venue)."""
+CLIENT_ID = re.compile(r"[A-Za-z0-9_-]{1,30}")
+ORDER_EXITS = """exit status: 0 placed, 1 refused (risk check, venue, not confirmed),
+2 usage or setup error (nothing sent), 3 outcome unknown: the order may be at the venue;
+run `qws reconcile` before retrying, and retry with the same --client-id (a known client id
+is never placed twice)"""
+
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("order", help="place an order (paper by default) at the current quote")
+    p = sub.add_parser(
+        "order",
+        help="place an order (paper by default) at the current quote",
+        epilog=ORDER_EXITS,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("side", choices=["buy", "sell"])
     p.add_argument("qty", help="quantity in the instrument's base unit, on its lot grid")
     p.add_argument("symbol")
@@ -38,6 +58,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--sl", metavar="PRICE", help="stop-loss placed once the order fills")
     p.add_argument("--tp", metavar="PRICE", help="take-profit placed once the order fills")
     p.add_argument("--tif", choices=["GTC", "IOC", "FOK"], default="GTC")
+    p.add_argument(
+        "--client-id",
+        metavar="ID",
+        help="the order's client id (1-30 of A-Z a-z 0-9 _ -; default: a fresh one): an order"
+        " is placed once per client id, so a retry with the same one is safe",
+    )
     p.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
     p.add_argument(
         "--check",
@@ -67,7 +93,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--since", metavar="DATE", help="only fills from DATE (YYYY-MM-DD, UTC)")
     p.set_defaults(func=_pnl)
 
-    p = sub.add_parser("kill", help="kill switch: cancel all open orders and block new ones")
+    p = sub.add_parser(
+        "kill",
+        help="kill switch: block new orders and cancel working entry orders; the stop-loss and"
+        " take-profit orders of open positions keep working (or everything is closed when"
+        " risk.kill_flattens = true)",
+    )
     p.add_argument("state", choices=["on", "off", "status"], nargs="?", default="status")
     p.set_defaults(func=_kill)
 
@@ -101,10 +132,17 @@ class _Session:
 
             self._demo = DemoFeed(seed=int(self.settings.get("demo.seed", 7)))
         self.oms = oms = open_oms(self.settings, self.store, self.broker, self.mark, confirm)
-        self.announcer = announcer = Announcer.from_settings(
-            self.store, self.settings, oms.instruments
-        )
-        oms.listeners.append(lambda e: announcer.order_event(e, oms.clock()))
+        self.announcer = Announcer.from_settings(self.store, self.settings, oms.instruments)
+        oms.listeners.append(self._order_event)
+
+    def _order_event(self, event: Any) -> None:
+        from engine.model import Alert
+
+        if isinstance(event, Alert):  # a protective order re-placed, a position closed
+            self.announcer.publish(event)
+            print(f"{event.title}: {event.body}", file=sys.stderr)
+        else:
+            self.announcer.order_event(event, self.oms.clock())
 
     def prime(self, symbol: str) -> None:
         """Hand the paper broker the feed's current book and quote for ``symbol``."""
@@ -145,9 +183,16 @@ class _Session:
 
 
 def _run(args: argparse.Namespace, body: Callable[[_Session], Coroutine[Any, Any, int]]) -> int:
+    from workstation.trading.oms import STORE_ERRORS, OmsError
+
     session = _Session(args, confirm=getattr(args, "_confirm", None))
     try:
         return asyncio.run(_with_reconcile(session, body))
+    except OmsError as exc:
+        raise CliError(str(exc)) from exc
+    except STORE_ERRORS as exc:
+        raise CliError(f"the database {db_path(args)} cannot be written now ({exc}): another"
+                       " process holds it; nothing more was done") from exc  # fmt: skip
     finally:
         session.close()
 
@@ -196,7 +241,10 @@ def _table(headers: list[str], rows: list[list[str]]) -> None:
 # -- commands ----------------------------------------------------------------------------------
 def _order(args: argparse.Namespace) -> int:
     from engine.model import ModelError, OrderType, Side, TimeInForce
+    from workstation.trading.oms import is_unknown
 
+    if args.client_id is not None and not CLIENT_ID.fullmatch(args.client_id):
+        raise CliError(f"--client-id: 1-30 of A-Z a-z 0-9 _ - wanted, got {args.client_id!r}")
     side = Side(args.side)
     otype = OrderType.LIMIT if args.limit else OrderType.STOP if args.stop else OrderType.MARKET
     what = f"{side.upper()} {args.qty} {args.symbol} {otype}"
@@ -223,9 +271,11 @@ def _order(args: argparse.Namespace) -> int:
                 tif=TimeInForce(args.tif),
                 sl=args.sl,
                 tp=args.tp,
+                client_id=args.client_id,
             )
         except ModelError as exc:
             raise CliError(str(exc)) from exc
+        known = s.store.orders.get(order.client_id)
         if args.check:
             verdict = s.oms.preview(order)
             print("risk: OK" if verdict.ok else f"refused: {verdict.reason}")
@@ -234,11 +284,21 @@ def _order(args: argparse.Namespace) -> int:
         if not live and not _confirm(f"Place {what} on {s.broker.name}?", args.yes):
             print("not placed")
             return 1
-        result = await s.oms.submit(order)
+        result = known if known is not None else await s.oms.submit(order)
         print(
             f"{result.client_id} {result.status} filled {_fmt(result.filled_qty)}"
-            f" avg {_fmt(result.avg_price)}" + (f" ({result.reason})" if result.reason else "")
+            f" avg {_fmt(result.avg_price)}"
+            + (f" ({result.reason})" if result.reason else "")
+            + (" (already placed: client ids are placed once)" if known is not None else "")
         )
+        if is_unknown(result):
+            print(
+                f"outcome unknown: {result.client_id} may be at {s.broker.name} ("
+                f"{result.reason or 'no answer yet'}). Run `qws reconcile` before retrying;"
+                f" retry with --client-id {result.client_id}: it is never placed twice.",
+                file=sys.stderr,
+            )
+            return EXIT_UNKNOWN
         return 0 if result.status.name not in ("REJECTED", "EXPIRED") else 1
 
     return _run(args, body)
@@ -404,12 +464,27 @@ def _kill(args: argparse.Namespace) -> int:
             print("kill switch: " + ("ON" if s.oms.kill_switch else "off"))
             return 0
         on = args.state == "on"
+        for p in s.store.positions.find(s.oms.venue):  # the market a flatten closes at
+            s.prime(p.symbol)
         cancelled = await s.oms.set_kill_switch(on, reason="cli")
         if on:
             s.announcer.kill("cli", "", s.oms.clock(), len(cancelled))
         else:
             s.announcer.kill_released("cli", s.oms.clock())
-        print(f"kill switch {args.state}; cancelled {len(cancelled)} open order(s)")
+        if not on:
+            print("kill switch off; new orders are accepted again")
+        elif s.oms.kill_flattens:
+            print(
+                f"kill switch on; cancelled {len(cancelled)} open order(s) and closed"
+                f" {len(s.oms.last_closed)} position(s) at market (risk.kill_flattens = true)"
+            )
+        else:
+            print(
+                f"kill switch on; cancelled {len(cancelled)} open order(s); kept"
+                f" {len(s.oms.last_kept)} protective order(s) working: the stop-loss and"
+                " take-profit orders of open positions stay (set risk.kill_flattens = true to"
+                " close the positions instead)"
+            )
         return 0
 
     return _run(args, body)

@@ -14,35 +14,50 @@ The rules that keep money safe:
 - Fills are recorded once (``(venue, fill_id)`` is unique) and each new fill moves the local
   position in the same transaction, so replaying fills is harmless.
 - Illegal transitions (e.g. FILLED -> OPEN) are refused and reported as discrepancies.
+- A position opened by an order with a stop-loss/take-profit stays protected: after every
+  update (and every restart) each open bracket's legs are brought to what is left of its
+  position (placed, re-placed under a new client id, resized or cancelled), and the kill
+  switch keeps them working. See :meth:`OrderManager._after_update`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import logging
 import math
+import re
+import sqlite3
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any
 
 from engine.model import (
+    Alert,
     Fill,
     Instrument,
     Order,
     OrderStatus,
     OrderType,
     Position,
+    Severity,
     Side,
     TimeInForce,
     to_decimal,
 )
 from engine.protocols import Broker, BrokerError, BrokerUnavailable, OrderNotFound, OrderRejected
 from engine.trading.portfolio import apply_fill, fx_rate
-from engine.trading.risk import RiskContext, RiskDecision, RiskLimits, check_order
+from engine.trading.risk import (
+    RiskContext,
+    RiskDecision,
+    RiskLimits,
+    check_order,
+    protective_level_problem,
+)
 from workstation.store import Store
 from workstation.trading.killswitch import KILL_SWITCH_KEY, KillSwitch
 
@@ -63,6 +78,15 @@ TRANSITIONS: dict[OrderStatus, frozenset[OrderStatus]] = {
 }
 ACTOR = "oms"
 FILL_LOOKBACK_NS = 300_000_000_000
+LEG = re.compile(r"(sl|tp|x)(?:\.([0-9]+))?")
+"""A protective leg's client id is its parent's plus ``-sl``, ``-tp`` or ``-x`` (a market exit),
+then ``.2``, ``.3``... for the ones placed after it."""
+MAX_LEG_REFUSALS = 3
+"""Refusals (by the risk check or the venue) of one kind of leg before the order manager stops
+re-placing it and says the position cannot be protected."""
+NEVER_SENT = "never reached the venue"
+STORE_ERRORS = (sqlite3.OperationalError,)
+"""The store cannot be written (``database is locked`` after its busy timeout, disk full)."""
 
 
 class OmsError(Exception):
@@ -71,6 +95,12 @@ class OmsError(Exception):
 
 class IllegalTransition(OmsError):
     pass
+
+
+def is_unknown(order: Order) -> bool:
+    """The order may or may not be at the venue: its intent is stored, the answer is not
+    (a timeout, a venue that did not answer, a store that could not record the answer)."""
+    return order.status in (OrderStatus.NEW, OrderStatus.SUBMITTING)
 
 
 def check_transition(old: OrderStatus, new: OrderStatus) -> None:
@@ -94,7 +124,8 @@ class Discrepancy:
 
 
 ConfirmFn = Callable[[Order], bool | Awaitable[bool]]
-OrderListener = Callable[[Fill | Order], None]
+OrderEvent = Fill | Order | Alert
+OrderListener = Callable[[OrderEvent], None]
 
 
 class OrderManager:
@@ -114,7 +145,10 @@ class OrderManager:
         kill_switch: KillSwitch | None = None,
         clock: Callable[[], int] = time.time_ns,
         actor: str = "user",
+        kill_flattens: bool = False,
     ) -> None:
+        """``kill_flattens``: engaging the kill switch closes every position (and cancels all
+        orders) instead of keeping the protective orders of open positions working."""
         self.store = store
         self.broker = broker
         self.venue = broker.name
@@ -133,13 +167,19 @@ class OrderManager:
         self._lock = asyncio.Lock()
         self._engaging = False
         self._cancelled: list[Order] = []
+        self._kept: list[Order] = []
+        self._closed: list[Order] = []
+        self._protecting = False
+        self.kill_flattens = kill_flattens
         self.kill = kill_switch or KillSwitch(store)
         self.kill.register(self._on_kill)
         self.listeners: list[OrderListener] = []
-        """Called with each new fill and each order that ends REJECTED, after it is on disk
-        (the screen's log and the Telegram relay hang here). A failing listener is logged."""
+        """Called with each new fill, each order that ends REJECTED, after it is on disk, and
+        each :class:`~engine.model.Alert` about protection (a leg re-placed after a restart, a
+        position closed because its stop was already crossed, one that cannot be protected).
+        The screen's log and the Telegram relay hang here. A failing listener is logged."""
 
-    def _emit(self, event: Fill | Order) -> None:
+    def _emit(self, event: OrderEvent) -> None:
         for listener in list(self.listeners):
             try:
                 listener(event)
@@ -152,8 +192,9 @@ class OrderManager:
         return bool(self.store.settings.get(KILL_SWITCH_KEY, self._kill_default))
 
     async def set_kill_switch(self, on: bool, reason: str = "") -> list[Order]:
-        """Engage (cancel every open order, block new ones) or release the kill switch.
-        Engaging through :attr:`kill` from elsewhere (Telegram, a key binding) does the same."""
+        """Engage (cancel the working entry orders, block new ones, keep the protective orders
+        of open positions, or close everything when :attr:`kill_flattens`) or release the kill
+        switch. Engaging through :attr:`kill` from elsewhere (Telegram, a key) does the same."""
         if not on:
             self.kill.release(self.actor, reason)
             return []
@@ -166,6 +207,16 @@ class OrderManager:
         """The orders the last engagement of the kill switch cancelled."""
         return list(self._cancelled)
 
+    @property
+    def last_kept(self) -> list[Order]:
+        """The protective orders the last engagement of the kill switch left working."""
+        return list(self._kept)
+
+    @property
+    def last_closed(self) -> list[Order]:
+        """The orders that closed positions at the last engagement (``kill_flattens``)."""
+        return list(self._closed)
+
     async def _on_kill(self, actor: str, reason: str) -> None:
         if self._engaging:  # engaged from inside a submit, which holds the lock already
             self._cancelled = await self._cancel_open()
@@ -174,17 +225,36 @@ class OrderManager:
             self._cancelled = await self._cancel_open()
 
     async def cancel_working(self) -> list[Order]:
-        """Cancel every working order (the kill switch was engaged elsewhere, e.g. by another
+        """What engaging the kill switch does here (it was engaged elsewhere, e.g. by another
         process: this process's hooks did not run)."""
         async with self._lock:
-            return await self._cancel_open()
+            self._cancelled = await self._cancel_open()
+            return self._cancelled
 
     async def _cancel_open(self) -> list[Order]:
+        """Cancel the working orders, except the legs that protect open positions; with
+        :attr:`kill_flattens`, cancel everything and close the positions."""
+        self._kept, self._closed = [], []
+        if self.kill_flattens:
+            out = await self._flatten(None, confirmed=True)  # engaging it asked to close
+            self._closed = [o for o in out if o.type is OrderType.MARKET]
+            return [o for o in out if o.status is S.CANCELLED]
+        protective = self._protective_ids()
         cancelled = []
         for order in self.store.orders.find(open_only=True, venue=self.venue):
-            if order.status is not S.SUBMITTING:
-                cancelled.append(await self._cancel(order.client_id))
+            if order.client_id in protective:
+                self._kept.append(order)
+            elif order.status is not S.SUBMITTING:
+                cancelled.append(await self._cancel(order.client_id, "kill switch"))
         return cancelled
+
+    def _protective_ids(self) -> set[str]:
+        return {
+            leg.client_id
+            for parent in self.store.orders.open_brackets(self.venue)
+            for _, _, leg in self._legs(parent)
+            if not leg.status.is_final
+        }
 
     # -- placing orders ------------------------------------------------------------------------
     def build(
@@ -235,22 +305,39 @@ class OrderManager:
         refusal = await self._refusal(order, reduce_only, confirmed)
         if refusal:
             return self._reject(order, refusal)
-        with self.store.durable():
-            self.store.orders.save(order)
-            self.store.audit.add(self.actor, "order.intent", order.client_id, _order_detail(order))
-            order = self._transition(order, S.SUBMITTING)
+        try:
+            with self.store.durable():
+                self.store.orders.save(order)
+                self.store.audit.add(
+                    self.actor, "order.intent", order.client_id, _order_detail(order)
+                )
+                order = self._transition(order, S.SUBMITTING)
+        except STORE_ERRORS as exc:
+            raise OmsError(f"could not record the order ({exc}): nothing was sent") from exc
         try:
             remote = await self.broker.submit(order)
         except OrderRejected as exc:
             return self._save(order, S.REJECTED, reason=str(exc))
         except (BrokerUnavailable, OSError, TimeoutError) as exc:
-            self.store.audit.add(ACTOR, "order.unknown", order.client_id, {"error": str(exc)})
-            return order
+            with contextlib.suppress(*STORE_ERRORS):
+                self.store.audit.add(ACTOR, "order.unknown", order.client_id, {"error": str(exc)})
+            return replace(order, reason=f"outcome unknown: {exc}")
         except BrokerError as exc:  # the venue answered, with an error: nothing was placed
             return self._save(order, S.REJECTED, reason=str(exc))
-        await self._apply_remote(order, remote)
-        await self._pull_fills()
-        await self._after_update()
+        try:
+            await self._apply_remote(order, remote)
+            await self._pull_fills()
+            await self._after_update()
+        except STORE_ERRORS as exc:
+            # the venue has the order; the store still holds the intent (SUBMITTING), which
+            # reconcile settles by its client id: say so, never leave a traceback
+            log.error("%s: the venue answered %s, the store failed: %s", order.client_id,
+                      remote.status, exc)  # fmt: skip
+            return replace(
+                order,
+                reason=f"outcome unknown: the venue answered {remote.status} but the store could"
+                f" not record it ({exc})",
+            )
         return self.store.orders.get(order.client_id) or order
 
     def preview(self, order: Order, reduce_only: bool = False) -> RiskDecision:
@@ -281,7 +368,7 @@ class OrderManager:
         price = order.price if order.type is OrderType.LIMIT else order.stop
         mark = self.marks(order.symbol)
         ref = float(price) if price is not None else (mark if mark is not None else math.nan)
-        decision = check_order(order, inst, ref, self.limits, self._risk_context())
+        decision = check_order(order, inst, ref, self.limits, self._risk_context(), mark=mark)
         if not decision.ok and reduce_only and reduces and decision.trip_kill_switch:
             return RiskDecision(True, decision.reason, trip_kill_switch=True)
         return decision
@@ -444,10 +531,18 @@ class OrderManager:
 
     # -- cancel, flatten, sync -----------------------------------------------------------------
     async def cancel(self, client_id: str) -> Order:
+        """Cancel an order; a protective leg cancelled by the user is not placed again."""
         async with self._lock:
+            parent_id, _, suffix = client_id.rpartition("-")
+            leg = LEG.fullmatch(suffix)
+            parent = self.store.orders.get(parent_id) if leg and parent_id else None
+            if leg and parent is not None and (parent.sl is not None or parent.tp is not None):
+                self.store.audit.add(self.actor, "bracket.dropped", f"{parent_id}-{leg[1]}")
             return await self._cancel(client_id)
 
-    async def _cancel(self, client_id: str) -> Order:
+    async def _cancel(self, client_id: str, why: str = "") -> Order:
+        """Cancel at the venue; ``why`` is recorded as the reason when the workstation (not
+        the user) cancels: one-cancels-other, a resize, the kill switch."""
         local = self.store.orders.get(client_id)
         if local is None:
             raise OmsError(f"no order {client_id}")
@@ -463,22 +558,32 @@ class OrderManager:
         except BrokerError as exc:
             raise OmsError(f"cancel {client_id} failed: {exc}") from exc
         await self._pull_fills()
+        if why and remote.status is S.CANCELLED:
+            remote = replace(remote, reason=why)
         await self._apply_remote(local, remote)
         return self.store.orders.get(client_id) or local
 
     async def flatten(self, symbol: str | None = None) -> list[Order]:
         """Cancel open orders and close positions (all, or one symbol) with market orders."""
-        out: list[Order] = []
         async with self._lock:
-            for o in self.store.orders.find(open_only=True, venue=self.venue):
-                if (symbol is None or o.symbol == symbol) and o.status is not S.SUBMITTING:
-                    out.append(await self._cancel(o.client_id))
-            for p in self.store.positions.find(self.venue):
-                if p.qty == 0 or (symbol is not None and p.symbol != symbol):
-                    continue
-                side = Side.SELL if p.qty > 0 else Side.BUY
-                order = self.build(p.symbol, side, abs(p.qty))
-                out.append(await self._submit(order, reduce_only=True))
+            return await self._flatten(symbol)
+
+    async def _flatten(self, symbol: str | None, confirmed: bool = False) -> list[Order]:
+        out: list[Order] = []
+        for o in self.store.orders.find(open_only=True, venue=self.venue):
+            if (symbol is None or o.symbol == symbol) and o.status is not S.SUBMITTING:
+                out.append(await self._cancel(o.client_id))
+        # the user closes these positions: their brackets have nothing left to protect
+        with self.store.durable():
+            for parent in self.store.orders.open_brackets(self.venue):
+                if symbol is None or parent.symbol == symbol:
+                    self.store.orders.settle_bracket(parent.client_id)
+        for p in self.store.positions.find(self.venue):
+            if p.qty == 0 or (symbol is not None and p.symbol != symbol):
+                continue
+            side = Side.SELL if p.qty > 0 else Side.BUY
+            order = self.build(p.symbol, side, abs(p.qty))
+            out.append(await self._submit(order, reduce_only=True, confirmed=confirmed))
         return out
 
     async def sync(self) -> list[Discrepancy]:
@@ -646,39 +751,198 @@ class OrderManager:
 
     # -- brackets ------------------------------------------------------------------------------
     async def _after_update(self) -> None:
-        """Place stop-loss/take-profit children for filled parents; one-cancels-other."""
-        for parent in self._bracket_parents():
-            for suffix, level in (("sl", parent.sl), ("tp", parent.tp)):
-                cid = f"{parent.client_id}-{suffix}"
-                if level is None or self.store.orders.get(cid) is not None:
-                    continue
-                child = self.build(
-                    parent.symbol,
-                    Side.SELL if parent.side is Side.BUY else Side.BUY,
-                    parent.filled_qty,
-                    OrderType.STOP if suffix == "sl" else OrderType.LIMIT,
-                    price=level if suffix == "tp" else None,
-                    stop=level if suffix == "sl" else None,
-                    client_id=cid,
-                )
-                # the parent's confirmation covers its protective orders
-                await self._submit(child, reduce_only=True, confirmed=True)
-        for a, b in self._bracket_pairs():
-            if a.status is S.FILLED and not b.status.is_final:
-                await self._cancel(b.client_id)
+        """Bring every open bracket's protection to what is left of its position.
 
-    def _bracket_parents(self) -> Iterable[Order]:
-        for o in self.store.orders.find(venue=self.venue, limit=200):
-            if o.status is S.FILLED and (o.sl is not None or o.tp is not None):
-                yield o
+        A parent with a stop-loss/take-profit owns ``need`` = its filled quantity less what
+        its legs have filled, capped by the position still open on its side (shared oldest
+        parent first, so the legs never add up to more than the position: a stop that fires
+        must not open the other way). Each level gets exactly one working leg of ``need``:
+        missing (first fill, a leg lost in a crash or unknown at the venue) -> placed under
+        the next client id; the wrong size (partial fills, the other leg partly filled) ->
+        cancelled and placed again; ``need`` 0 -> the legs are cancelled (one-cancels-other)
+        and, once the parent is final, the bracket is settled. A level the market has already
+        crossed is not sent to execute at once: the position is closed at market instead
+        and the user alerted. Re-entrant calls (a leg's own submit) return at once."""
+        if self._protecting:
+            return
+        self._protecting = True
+        try:
+            taken: dict[tuple[str, int], Decimal] = {}
+            for parent in self.store.orders.open_brackets(self.venue):
+                key = (parent.symbol, parent.side.sign)
+                need = Decimal(0)
+                for _ in range(3):  # a cancel may change what is left: look again, then act
+                    done, need = await self._protect(parent, taken.get(key, Decimal(0)))
+                    if done:
+                        break
+                taken[key] = taken.get(key, Decimal(0)) + need
+        finally:
+            self._protecting = False
 
-    def _bracket_pairs(self) -> Iterable[tuple[Order, Order]]:
-        for parent in self._bracket_parents():
-            sl = self.store.orders.get(f"{parent.client_id}-sl")
-            tp = self.store.orders.get(f"{parent.client_id}-tp")
-            if sl is not None and tp is not None:
-                yield sl, tp
-                yield tp, sl
+    def _legs(self, parent: Order) -> list[tuple[str, int, Order]]:
+        """``(kind, number, order)`` of each leg of ``parent``, oldest first."""
+        out = []
+        for o in self.store.orders.with_prefix(f"{parent.client_id}-"):
+            found = LEG.fullmatch(o.client_id[len(parent.client_id) + 1 :])
+            if found:
+                out.append((found[1], int(found[2] or 1), o))
+        return out
+
+    async def _protect(self, parent: Order, taken: Decimal) -> tuple[bool, Decimal]:
+        """One look at ``parent``'s bracket, ``taken`` of its side's position being owned by
+        older parents: (True, need) when it is as it should be (or settled), False when a
+        cancel was sent and the state must be read again."""
+        legs = self._legs(parent)
+        room = max(Decimal(0), self._position_qty(parent.symbol) * parent.side.sign - taken)
+        exited = sum((o.filled_qty for _, _, o in legs), Decimal(0))
+        need = max(Decimal(0), min(parent.filled_qty - exited, room))
+        live = [o for _, _, o in legs if not o.status.is_final]
+        if need <= 0:
+            for o in live:
+                await self._cancel_leg(o, "one-cancels-other: nothing left to protect")
+            if not live and parent.status.is_final:
+                with self.store.durable():
+                    self.store.orders.settle_bracket(parent.client_id)
+            return not live, need
+        if any(kind == "x" and not o.status.is_final for kind, _, o in legs):
+            return True, need  # a market exit is working: it closes what is left
+        missing, cancelled = [], False
+        for kind, level in (("sl", parent.sl), ("tp", parent.tp)):
+            if level is None:
+                continue
+            working = [o for k, _, o in legs if k == kind and not o.status.is_final]
+            keep = next((o for o in working if o.qty - o.filled_qty == need), None)
+            for o in working:
+                if o is not keep:
+                    self.store.audit.add(ACTOR, "bracket.resize", o.client_id, {"to": str(need)})
+                    await self._cancel_leg(o, f"resized to {need:f}")
+                    cancelled = True
+            if not working and not self._dropped(parent, kind):
+                missing.append(kind)
+        if cancelled or not missing:
+            return not cancelled, need
+        crossed = self._crossed(parent)
+        if crossed:  # sent now, the leg would execute at once: close at market instead
+            for o in live:
+                await self._cancel_leg(o, f"closed at market: {crossed}")
+            if live:
+                return False, need
+            await self._exit(parent, need, crossed, legs)
+            return True, need
+        for kind in missing:
+            await self._place_leg(parent, kind, need, legs)
+        return True, need
+
+    def _dropped(self, parent: Order, kind: str) -> bool:
+        """The user cancelled this level by hand: it is not placed again."""
+        return self.store.audit.exists("bracket.dropped", f"{parent.client_id}-{kind}")
+
+    def _crossed(self, parent: Order) -> str:
+        """Why a leg of ``parent`` would execute at once at the market now ("" if none)."""
+        mark = self.marks(parent.symbol)
+        ref = mark if mark is not None else float(parent.avg_price or 0)
+        if not ref > 0:
+            return ""
+        try:
+            inst = self.instruments(parent.symbol)
+        except (KeyError, LookupError, ValueError):
+            return ""
+        return protective_level_problem(
+            parent.side, ref, parent.sl, parent.tp, inst, where="the market"
+        )
+
+    def _leg_id(self, parent: Order, kind: str, numbers: list[int]) -> str:
+        n = max(numbers, default=0) + 1
+        while True:
+            cid = f"{parent.client_id}-{kind}" + (f".{n}" if n > 1 else "")
+            if self.store.orders.get(cid) is None:
+                return cid
+            n += 1
+
+    def _refused_too_often(self, parent: Order, kind: str, mine: list[Order]) -> bool:
+        refused = [o for o in mine if o.status is S.REJECTED and o.reason != NEVER_SENT]
+        if len(refused) < MAX_LEG_REFUSALS:
+            return False
+        if not self.store.audit.exists("bracket.unprotected", f"{parent.client_id}-{kind}"):
+            what = {"sl": "stop-loss", "tp": "take-profit", "x": "market exit"}[kind]
+            self.store.audit.add(
+                ACTOR, "bracket.unprotected", f"{parent.client_id}-{kind}",
+                {"reason": refused[-1].reason},
+            )  # fmt: skip
+            self._alert(
+                parent,
+                "Position not protected",
+                f"the {what} of {parent.client_id} was refused {len(refused)} times"
+                f" ({refused[-1].reason}); not placed again: protect or close it by hand",
+            )
+        return True
+
+    async def _place_leg(
+        self, parent: Order, kind: str, qty: Decimal, legs: list[tuple[str, int, Order]]
+    ) -> Order | None:
+        mine = [o for k, _, o in legs if k == kind]
+        numbers = [n for k, n, _ in legs if k == kind]
+        if self._refused_too_often(parent, kind, mine):
+            return None
+        sl = kind == "sl"
+        child = self.build(
+            parent.symbol,
+            Side.SELL if parent.side is Side.BUY else Side.BUY,
+            qty,
+            OrderType.STOP if sl else OrderType.LIMIT,
+            price=None if sl else parent.tp,
+            stop=parent.sl if sl else None,
+            client_id=self._leg_id(parent, kind, numbers),
+        )
+        # the parent's confirmation covers its protective orders
+        placed = await self._submit(child, reduce_only=True, confirmed=True)
+        last = mine[-1] if mine else None
+        if last is not None and not (
+            last.status is S.CANCELLED and self.store.audit.exists("bracket.resize", last.client_id)
+        ):
+            what = "stop-loss" if sl else "take-profit"
+            detail = {"previous": last.client_id, "was": str(last.status), "why": last.reason}
+            self.store.audit.add(ACTOR, "bracket.replaced", placed.client_id, detail)
+            self._alert(
+                parent,
+                "Protection restored",
+                f"{parent.symbol}: the {what} {last.client_id} was lost ({last.status}:"
+                f" {last.reason or 'no reason'}); re-placed as {placed.client_id},"
+                f" {qty:f} at {(parent.sl if sl else parent.tp)}: {placed.status}",
+            )
+        return placed
+
+    async def _exit(
+        self, parent: Order, qty: Decimal, why: str, legs: list[tuple[str, int, Order]]
+    ) -> None:
+        mine = [o for k, _, o in legs if k == "x"]
+        if self._refused_too_often(parent, "x", mine):
+            return
+        order = self.build(
+            parent.symbol,
+            Side.SELL if parent.side is Side.BUY else Side.BUY,
+            qty,
+            client_id=self._leg_id(parent, "x", [n for k, n, _ in legs if k == "x"]),
+        )
+        self.store.audit.add(ACTOR, "bracket.crossed", parent.client_id, {"why": why})
+        placed = await self._submit(order, reduce_only=True, confirmed=True)
+        self._alert(
+            parent,
+            "Position closed: protection crossed",
+            f"{parent.side} {parent.filled_qty:f} {parent.symbol} filled at"
+            f" {parent.avg_price}; {why}: {qty:f} closed at market ({placed.client_id}:"
+            f" {placed.status})",
+        )
+
+    async def _cancel_leg(self, leg: Order, why: str) -> None:
+        """Cancel a leg; a failure is logged and retried on the next update."""
+        try:
+            await self._cancel(leg.client_id, why)
+        except (OmsError, BrokerError, OSError) as exc:
+            log.warning("could not cancel the leg %s: %s", leg.client_id, exc)
+
+    def _alert(self, parent: Order, title: str, body: str) -> None:
+        self._emit(Alert("risk", title, body, self.clock(), Severity.CRITICAL, parent.symbol))
 
     # -- equity --------------------------------------------------------------------------------
     def rates(self, pegs: Mapping[str, float] | None = None) -> dict[str, float]:

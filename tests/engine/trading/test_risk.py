@@ -131,3 +131,46 @@ def test_portfolio_var_hedged_book_has_no_risk() -> None:
     with pytest.raises(RiskError):
         portfolio_pnl({"A": a}, {"C": 1.0})
     assert math.isfinite(var95)
+
+
+EURUSD = Instrument("EURUSD", "demo", Decimal("0.00001"), Decimal("1000"), "USD", "EUR")
+
+
+def fx(side: Side, **kw: object) -> Order:
+    return Order("c1", "EURUSD", side, kw.pop("type", OrderType.MARKET), Decimal(1000), **kw)  # type: ignore[arg-type]
+
+
+def test_a_protective_level_on_the_wrong_side_of_the_entry_is_refused() -> None:
+    def verdict(o: Order, price: float = 1.0843, mark: float | None = None) -> tuple[bool, str]:
+        d = check_order(o, EURUSD, price, RiskLimits(), RiskContext(), mark=mark)
+        return d.ok, d.reason
+
+    assert verdict(fx(Side.BUY, sl=Decimal("1.2"))) == (
+        False,
+        "stop-loss 1.2 is above the entry 1.08430 of a buy: it would fire at once",
+    )
+    assert verdict(fx(Side.SELL, sl=Decimal("1.05"))) == (
+        False,
+        "stop-loss 1.05 is below the entry 1.08430 of a sell: it would fire at once",
+    )
+    assert verdict(fx(Side.BUY, tp=Decimal("1.08"))) == (
+        False,
+        "take-profit 1.08 is below the entry 1.08430 of a buy: it would fill at once",
+    )
+    assert verdict(fx(Side.SELL, tp=Decimal("1.1"))) == (
+        False,
+        "take-profit 1.1 is above the entry 1.08430 of a sell: it would fill at once",
+    )
+    # a level at the entry itself is just as wrong
+    assert not verdict(fx(Side.BUY, sl=Decimal("1.0843")))[0]
+    assert verdict(fx(Side.BUY, sl=Decimal("1.08"), tp=Decimal("1.09"))) == (True, "")
+    assert verdict(fx(Side.SELL, sl=Decimal("1.09"), tp=Decimal("1.08"))) == (True, "")
+    # a stop entry fills at its stop: a stop-loss between the market and the stop is fine
+    breakout = fx(Side.BUY, type=OrderType.STOP, stop=Decimal("1.1"), sl=Decimal("1.09"))
+    assert verdict(breakout, 1.1, mark=1.0843) == (True, "")
+    # a marketable buy limit fills at the market, below its limit: the level is checked there
+    marketable = fx(Side.BUY, type=OrderType.LIMIT, price=Decimal("1.1"), sl=Decimal("1.09"))
+    ok, reason = verdict(marketable, 1.1, mark=1.0843)
+    assert not ok and reason.startswith("stop-loss 1.09 is above the entry 1.08430 of a buy")
+    resting = fx(Side.BUY, type=OrderType.LIMIT, price=Decimal("1.07"), sl=Decimal("1.075"))
+    assert not verdict(resting, 1.07, mark=1.0843)[0]

@@ -7,8 +7,9 @@ import os
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -260,3 +261,145 @@ def test_cli_alerts_need_a_configured_chat(
     run(capsys, db, "order", "buy", "0.01", "BTC/USDT", "--yes")
     run(capsys, db, "kill", "on")
     assert _alerts(db) == []
+
+
+def test_a_stop_loss_on_the_wrong_side_is_refused_with_the_reason(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    db = tmp_path / "q.db"
+    rc, out, _ = run(capsys, db, "order", "buy", "1000", "EURUSD", "--sl", "1.2", "--check")
+    assert rc == 1 and out.startswith("refused: stop-loss 1.2 is above the entry 1.0")
+    assert out.rstrip().endswith("of a buy: it would fire at once")
+    rc, out, _ = run(capsys, db, "order", "buy", "1000", "EURUSD", "--sl", "1.2", "--yes")
+    assert rc == 1 and "REJECTED" in out and "stop-loss 1.2 is above the entry" in out
+    rc, out, _ = run(capsys, db, "order", "sell", "1000", "EURUSD", "--tp", "1.2", "--yes")
+    assert rc == 1 and "take-profit 1.2 is above the entry" in out
+    with Store(db) as store:
+        assert store.fills.find() == [] and not [p for p in store.positions.find("paper") if p.qty]
+
+
+def _flaky_submit(monkeypatch: pytest.MonkeyPatch, after: Callable[[], None]) -> None:
+    """The venue takes the order, then ``after`` runs (the answer is lost, the store locks)."""
+    from plugins.brokers.paper import PaperBroker
+
+    real = PaperBroker.submit
+
+    async def submit(self: PaperBroker, order: Any) -> Any:
+        answer = await real(self, order)
+        after()
+        return answer
+
+    monkeypatch.setattr(PaperBroker, "submit", submit)
+
+
+def test_an_unknown_outcome_exits_3_and_the_retry_with_its_client_id_places_nothing_twice(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from engine.protocols import BrokerUnavailable
+
+    def lost() -> None:
+        raise BrokerUnavailable("read timeout")
+
+    db = tmp_path / "q.db"
+    with monkeypatch.context() as m:
+        _flaky_submit(m, lost)
+        rc, out, err = run(
+            capsys, db, "order", "buy", "0.01", "BTC/USDT", "--yes", "--client-id", "my-1"
+        )
+    assert rc == 3, (out, err)
+    assert "outcome unknown" in err and "qws reconcile" in err and "--client-id my-1" in err
+    rc, out, _ = run(capsys, db, "order", "buy", "0.01", "BTC/USDT", "--yes", "--client-id", "my-1")
+    assert rc == 0 and out.startswith("my-1 FILLED") and "already placed" in out
+    with Store(db) as store:
+        assert [o.client_id for o in store.orders.find()] == ["my-1"]
+        assert len(store.fills.find()) == 1
+    rc, _, err = run(capsys, db, "order", "buy", "1", "BTC/USDT", "--client-id", "no spaces")
+    assert rc == 2 and "--client-id" in err
+
+
+class LockHolder:
+    """Another process holding the database's write lock (BEGIN IMMEDIATE) until released."""
+
+    SCRIPT = (
+        "import sqlite3, sys\n"
+        "c = sqlite3.connect(sys.argv[1], isolation_level=None)\n"
+        "c.execute('BEGIN IMMEDIATE')\n"
+        "print('LOCKED', flush=True)\n"
+        "sys.stdin.read()\n"
+        "c.execute('ROLLBACK')\n"
+    )
+
+    def __init__(self, db: Path) -> None:
+        self.db = db
+        self.proc: subprocess.Popen[str] | None = None
+
+    def take(self) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", self.SCRIPT, str(self.db)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert self.proc.stdout is not None and self.proc.stdout.readline().strip() == "LOCKED"
+
+    def release(self) -> None:
+        assert self.proc is not None and self.proc.stdin is not None
+        self.proc.stdin.close()
+        assert self.proc.wait(timeout=30) == 0
+
+
+def test_a_store_locked_after_the_venue_answered_exits_3_and_the_retry_is_no_second_order(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from workstation.cli import trade
+
+    db = tmp_path / "q.db"
+    real_open = trade.open_store
+
+    def impatient(args: Any) -> Store:  # the store's 30 s busy timeout, shortened for the test
+        store = real_open(args)
+        store.conn.execute("PRAGMA busy_timeout = 200")
+        return store
+
+    monkeypatch.setattr(trade, "open_store", impatient)
+    holder = LockHolder(db)
+    with monkeypatch.context() as m:
+        _flaky_submit(m, holder.take)
+        rc, out, err = run(
+            capsys, db, "order", "buy", "0.01", "BTC/USDT", "--yes", "--client-id", "lk-1"
+        )
+    try:
+        assert rc == 3, (out, err)
+        assert "Traceback" not in err and "database is locked" in err
+        assert "qws reconcile" in err and "--client-id lk-1" in err
+    finally:
+        holder.release()
+    with Store(db) as store:
+        assert store.orders.get("lk-1").status.name == "SUBMITTING"  # type: ignore[union-attr]
+    rc, out, _ = run(capsys, db, "order", "buy", "0.01", "BTC/USDT", "--yes", "--client-id", "lk-1")
+    assert rc == 0 and out.startswith("lk-1 FILLED"), out
+    with Store(db) as store:  # reconcile adopted the order the venue had; none was added
+        assert [o.client_id for o in store.orders.find()] == ["lk-1"]
+        assert len(store.fills.find()) == 1
+
+
+def test_the_kill_switch_keeps_the_stop_loss_of_an_open_position_and_says_so(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db = tmp_path / "q.db"
+    rc, out, _ = run(capsys, db, "order", "buy", "0.01", "BTC/USDT", "--sl", "1000", "--yes")
+    assert rc == 0 and "FILLED" in out
+    run(capsys, db, "order", "buy", "1", "ETH/USDT", "--limit", "3000", "--yes")
+    rc, out, _ = run(capsys, db, "kill", "on")
+    assert rc == 0 and "cancelled 1 open order(s); kept 1 protective order(s) working" in out
+    rc, out, _ = run(capsys, db, "orders", "--open")
+    [leg] = [line for line in out.splitlines() if "-sl " in line]
+    assert "BTC/USDT" in leg and "OPEN" in leg
+    run(capsys, db, "kill", "off")
+    monkeypatch.setenv("QWS__RISK__KILL_FLATTENS", "true")
+    rc, out, _ = run(capsys, db, "kill", "on")
+    assert rc == 0 and "closed 1 position(s) at market" in out
+    rc, out, _ = run(capsys, db, "positions")
+    assert "no open positions" in out
+    rc, out, _ = run(capsys, db, "orders", "--open")
+    assert "no open orders" in out

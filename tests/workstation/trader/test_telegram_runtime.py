@@ -150,3 +150,19 @@ async def test_buy_from_telegram_goes_through_the_runtime(running: Running, stor
         return len(rows) == 1 and rows[0]["status"] == "sent"
 
     await until(fill_sent)
+
+
+async def test_the_kill_confirmation_says_protective_orders_keep_working(
+    running: Running, store: Store
+) -> None:
+    runtime, chat = running.runtime, running.chat
+    parent = await runtime.submit(runtime.build(SYMBOL, Side.BUY, "0.01", sl="1000"))
+    assert parent.status is OrderStatus.FILLED, parent.reason
+    ask = await chat.say("/kill")
+    assert ask is not None
+    assert "stop-loss and take-profit orders of open positions keep working" in plain(ask)
+    await chat.press(ask, "ok")
+    await until(lambda: _kills(running.events) != [])
+    leg = store.orders.get(f"{parent.client_id}-sl")
+    assert leg is not None and leg.status is OrderStatus.OPEN
+    assert [o.client_id for o in runtime.working_orders()] == [leg.client_id]

@@ -1,16 +1,25 @@
 """The order flow run by the crash test in a subprocess (killed with SIGKILL at random points).
 
-Usage: python crash_worker.py DB PAPER_DB INTENTS. Intent ``i`` is fixed by ``i`` alone (side,
-type, size, price), has client id ``c{i}`` and is placed only if the store has never seen that
-client id: exactly what a restarted workstation does with a user's earlier intent. Prints
-``READY`` after reconciling, ``ACK cid status`` after the broker answered, ``DONE`` at the end.
+Usage: ``python crash_worker.py DB PAPER_DB FIRST LAST [WORKER]`` runs intents ``FIRST`` to
+``LAST - 1``; ``python crash_worker.py serve`` imports everything once, then for each line
+``DB PAPER_DB FIRST LAST WORKER`` on stdin forks a child that runs them, prints ``PID n``
+before the child starts and ``EXIT code`` once it ended (a fork costs milliseconds where a
+fresh interpreter costs a second of imports: a hundred restarts stay fast).
+
+Intent ``i`` is fixed by ``i`` alone (side, type, size, price, and on some a stop-loss and/or
+take-profit), has client id ``c{i}`` and is placed only if the store has never seen that client
+id: exactly what a restarted workstation does with a user's earlier intent. The marks follow
+the market the worker feeds the paper broker. Prints ``READY WORKER`` after reconciling,
+``ACK cid status`` after the broker answered, ``DONE`` at the end.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import random
 import sys
+import traceback
 from decimal import Decimal
 from pathlib import Path
 
@@ -40,29 +49,46 @@ def intent(i: int) -> dict[str, object]:
     qty = Decimal(r.randint(1, 30)) / 10
     kind = r.choice([OrderType.MARKET, OrderType.LIMIT, OrderType.LIMIT, OrderType.STOP])
     off = Decimal(r.randint(1, 6))
+    spec: dict[str, object] = {"side": side, "qty": qty, "type": kind}
+    entry = Decimal(100)
     if kind is OrderType.LIMIT:
-        return {"side": side, "qty": qty, "type": kind, "price": 100 - side.sign * off}
-    if kind is OrderType.STOP:
-        return {"side": side, "qty": qty, "type": kind, "stop": 100 + side.sign * off}
-    return {"side": side, "qty": qty, "type": kind}
+        entry = spec["price"] = 100 - side.sign * off
+    elif kind is OrderType.STOP:
+        entry = spec["stop"] = 100 + side.sign * off
+    bracket = r.random()
+    if bracket < 0.5:  # half of the intents protect their position
+        spec["sl"] = entry - side.sign * Decimal(r.randint(150, 500)) / 100
+        if bracket < 0.35:
+            spec["tp"] = entry + side.sign * Decimal(r.randint(150, 500)) / 100
+    return spec
 
 
-async def main(db: str, paper_db: str, intents: int) -> None:
+def say(line: str) -> None:
+    """One line in one write: a kill never leaves half a line for the reader to misread."""
+    os.write(1, f"{line}\n".encode())
+
+
+async def main(db: str, paper_db: str, first: int, last: int, worker: str = "0") -> None:
     store = Store(db)
     broker = PaperBroker(Path(paper_db), {"BTC/USDT": BTC}, starting_balances={"USDT": 10**9})
-    book, tick = market(0)
+
+    def mark(symbol: str) -> float | None:
+        quote = broker.quote(symbol)
+        return None if quote is None else float(sum(quote)) / 2
+
+    book, tick = market(first)
     broker.on_book(book)
     broker.on_tick(tick)
-    oms = OrderManager(store, broker, {"BTC/USDT": BTC}.__getitem__, marks=lambda s: 100.0)
+    oms = OrderManager(store, broker, {"BTC/USDT": BTC}.__getitem__, marks=mark)
     await oms.reconcile()
-    print("READY", flush=True)
-    for i in range(intents):
+    say(f"READY {worker}")
+    for i in range(first, last):
         cid = f"c{i:04d}"
         if store.orders.get(cid) is None:
             spec = intent(i)
             order = oms.build("BTC/USDT", client_id=cid, **spec)  # type: ignore[arg-type]
             result = await oms.submit(order)
-            print(f"ACK {cid} {result.status}", flush=True)
+            say(f"ACK {cid} {result.status}")
         if i % 3 == 0:
             book, tick = market(i)
             broker.on_book(book)
@@ -72,10 +98,42 @@ async def main(db: str, paper_db: str, intents: int) -> None:
             victim = store.orders.get(f"c{i - 2:04d}")
             if victim is not None and victim.status in (OrderStatus.OPEN,):
                 await oms.cancel(victim.client_id)
-    print("DONE", flush=True)
+    say("DONE")
     broker.close()
     store.close()
 
 
+def _run(args: list[str]) -> None:
+    asyncio.run(main(args[0], args[1], int(args[2]), int(args[3]), *args[4:5]))
+
+
+def serve() -> None:
+    """Fork one child per request line; the child waits until its pid is announced."""
+    for line in sys.stdin:
+        args = line.split()
+        if not args:
+            continue
+        go_r, go_w = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            os.close(go_w)
+            os.read(go_r, 1)
+            try:
+                _run(args)
+            except BaseException:
+                traceback.print_exc()
+                sys.stderr.flush()
+                os._exit(1)
+            os._exit(0)
+        os.close(go_r)
+        say(f"PID {pid}")
+        os.close(go_w)
+        _, status = os.waitpid(pid, 0)
+        say(f"EXIT {os.waitstatus_to_exitcode(status)}")
+
+
 if __name__ == "__main__":
-    asyncio.run(main(sys.argv[1], sys.argv[2], int(sys.argv[3])))
+    if sys.argv[1:2] == ["serve"]:
+        serve()
+    else:
+        _run(sys.argv[1:])

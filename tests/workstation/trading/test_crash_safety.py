@@ -7,8 +7,10 @@ part in what this test checks (process death at any instruction) and tmpfs keeps
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import random
+import re
 import shutil
 import signal
 import subprocess
@@ -21,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.model import OrderStatus, Position
+from engine.model import Order, OrderStatus, OrderType, Position
 from engine.trading.portfolio import apply_fill
 from plugins.brokers.paper import PaperBroker
 from workstation.store import Store
@@ -29,8 +31,8 @@ from workstation.trading.oms import OrderManager
 
 WORKER = Path(__file__).with_name("crash_worker.py")
 SEED = 20261127
-KILLS = 10
-INTENTS = 200
+KILLS = 100
+INTENTS = 400
 
 
 @pytest.fixture
@@ -44,57 +46,101 @@ def workdir(tmp_path: Path) -> Iterator[Path]:
         yield tmp_path
 
 
-def run_worker(db: Path, paper: Path, kill_after: float | None, from_start: bool) -> list[str]:
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    proc = subprocess.Popen(
-        [sys.executable, str(WORKER), str(db), str(paper), str(INTENTS)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-    )
-    timer = None
-    if kill_after is not None and from_start:
-        timer = threading.Timer(kill_after, proc.send_signal, (signal.SIGKILL,))
-        timer.start()
-    lines: list[str] = []
-    assert proc.stdout is not None
-    for line in proc.stdout:
-        lines.append(line.strip())
-        if line.startswith("READY") and kill_after is not None and not from_start:
-            timer = threading.Timer(kill_after, proc.send_signal, (signal.SIGKILL,))
-            timer.start()
-    proc.wait(timeout=60)
-    if timer is not None:
-        timer.cancel()
-    err = proc.stderr.read() if proc.stderr else ""
-    if proc.returncode not in (0, -signal.SIGKILL):
-        raise AssertionError(f"worker failed ({proc.returncode}):\n{err}")
-    if kill_after is None:
-        assert lines and lines[-1] == "DONE", err
-    return lines
+class Workers:
+    """The worker's fork server: each run is a fresh process (a fork of one that has already
+    imported everything), killed with SIGKILL by this side."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.errors = workdir / "worker.err"
+        self._err = self.errors.open("w")
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", "OPENBLAS_NUM_THREADS": "1"}
+        self.proc = subprocess.Popen(
+            [sys.executable, str(WORKER), "serve"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self._err,
+            text=True,
+            env=env,
+        )
+
+    def close(self) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.close()
+        self.proc.wait(timeout=60)
+        self._err.close()
+
+    def run(
+        self, db: Path, paper: Path, kill_after: float | None, from_start: bool, worker: int = 0
+    ) -> list[str]:
+        """Intents 0..INTENTS of ``worker``; SIGKILL ``kill_after`` s after the start (or after
+        READY); the lines the run printed."""
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        self.proc.stdin.write(f"{db} {paper} 0 {INTENTS} {worker}\n")
+        self.proc.stdin.flush()
+        first = self.proc.stdout.readline().split()
+        assert first[:1] == ["PID"], (first, self.errors.read_text())
+        pid = int(first[1])
+        timer = None
+
+        def arm() -> None:
+            nonlocal timer
+            if kill_after is not None:
+                timer = threading.Timer(kill_after, _kill, (pid,))
+                timer.start()
+
+        if from_start:
+            arm()
+        lines: list[str] = []
+        for raw in self.proc.stdout:
+            line = raw.strip()
+            if line.startswith("EXIT "):
+                code = int(line.split()[1])
+                break
+            lines.append(line)
+            if line.startswith("READY") and not from_start:
+                arm()
+        else:
+            raise AssertionError(f"the fork server died:\n{self.errors.read_text()}")
+        if timer is not None:
+            timer.cancel()
+        if code not in (0, -signal.SIGKILL):
+            raise AssertionError(f"worker failed ({code}):\n{self.errors.read_text()}")
+        if kill_after is None:
+            assert lines and lines[-1] == "DONE", self.errors.read_text()
+        return lines
+
+
+def _kill(pid: int) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGKILL)
 
 
 def test_sigkill_at_random_points_loses_and_duplicates_nothing(workdir: Path) -> None:
     rng = random.Random(SEED)
     db, paper = workdir / "qws.db", workdir / "qws.paper.db"
     acked: dict[str, str] = {}
-    killed = 0
-    for n in range(KILLS):
-        from_start = n % 4 == 3
-        delay = rng.uniform(0.2, 1.0) if from_start else rng.uniform(0.0, 0.8)
-        lines = run_worker(db, paper, delay, from_start)
-        killed += "DONE" not in lines
-        for line in lines:
-            if line.startswith("ACK "):
-                _, cid, status = line.split()
-                acked[cid] = status
-    lines = run_worker(db, paper, None, False)
+    killed = runs = 0
+    workers = Workers(workdir)
+    try:
+        # a run that finishes before its kill lands is not a kill: go on until KILLS have landed
+        while killed < KILLS and runs < 3 * KILLS:
+            from_start = runs % 4 == 3
+            runs += 1
+            delay = rng.uniform(0.05, 0.4) if from_start else rng.uniform(0.0, 0.25)
+            lines = workers.run(db, paper, delay, from_start)
+            killed += "DONE" not in lines
+            for line in lines:
+                if line.startswith("ACK "):
+                    _, cid, status = line.split()
+                    acked[cid] = status
+        lines = workers.run(db, paper, None, False)
+    finally:
+        workers.close()
     for line in lines:
         if line.startswith("ACK "):
             _, cid, status = line.split()
             acked[cid] = status
-    assert killed >= KILLS - 2, "the kills should land before the flow completes"
+    assert killed == KILLS, f"only {killed} of {runs} runs were killed before they finished"
     asyncio.run(_verify(db, paper, acked))
 
 
@@ -104,12 +150,16 @@ async def _verify(db: Path, paper_db: Path, acked: dict[str, str]) -> None:
     store = Store(db)
     broker = PaperBroker(paper_db, {"BTC/USDT": BTC})
     try:
+        before = {o.client_id for o in store.orders.find(limit=100_000)}
         oms = OrderManager(store, broker, {"BTC/USDT": BTC}.__getitem__, marks=lambda s: 100.0)
         await oms.reconcile()
         assert store.integrity_check() == "ok" and broker.integrity_check() == "ok"
         local = {o.client_id: o for o in store.orders.find(limit=100_000)}
+        assert set(local) == before, "the last run left a position to protect"
+        intents = {cid: o for cid, o in local.items() if LEG.fullmatch(cid) is None}
         # every intent was placed exactly once, under its own client id
-        assert set(local) == {f"c{i:04d}" for i in range(INTENTS)}
+        assert set(intents) == {f"c{i:04d}" for i in range(INTENTS)}
+        _verify_protection(store, local, intents)
         # no acknowledged order lost
         for cid, status in acked.items():
             assert cid in local, cid
@@ -155,3 +205,62 @@ async def _verify(db: Path, paper_db: Path, acked: dict[str, str]) -> None:
     finally:
         broker.close()
         store.close()
+
+
+LEG = re.compile(r"(c[0-9]{4})-(sl|tp|x)(?:\.([0-9]+))?")
+
+
+def _verify_protection(store: Store, local: dict[str, Order], intents: dict[str, Order]) -> None:
+    """Every open bracket (oldest first) owns what is left of its fills, up to the position on
+    its side that older ones left; it is protected by exactly one working stop-loss (and
+    take-profit where set) of exactly that size, on the protective side of the market; a
+    settled bracket has nothing working."""
+    from tests.workstation.trading.crash_worker import market
+
+    legs: dict[str, list[Order]] = {cid: [] for cid in intents}
+    for cid, o in local.items():
+        found = LEG.fullmatch(cid)
+        if found:
+            parent = intents[found[1]]
+            assert parent.sl is not None or parent.tp is not None, cid
+            assert o.side is not parent.side and o.symbol == parent.symbol, cid
+            legs[found[1]].append(o)
+    position = sum((p.qty for p in store.positions.find("paper")), Decimal(0))
+    open_ids = {o.client_id for o in store.orders.open_brackets("paper")}
+    book, _ = market(INTENTS - 1 - (INTENTS - 1) % 3)  # the market of the last sync
+    bid, ask = book.bids[0].price, book.asks[0].price
+    taken = {1: Decimal(0), -1: Decimal(0)}
+    for parent in sorted(intents.values(), key=lambda o: (o.ts_ns, o.client_id)):
+        mine = legs[parent.client_id]
+        working = [o for o in mine if not o.status.is_final]
+        if parent.client_id not in open_ids:
+            assert working == [], parent.client_id
+            continue
+        sign = parent.side.sign
+        left = parent.filled_qty - sum((o.filled_qty for o in mine), Decimal(0))
+        need = max(Decimal(0), min(left, max(Decimal(0), sign * position - taken[sign])))
+        taken[sign] += need
+        if need == 0 or any(o.type is OrderType.MARKET for o in working):
+            assert all(o.type is OrderType.MARKET for o in working), parent.client_id
+            continue
+        for kind, level in (("sl", parent.sl), ("tp", parent.tp)):
+            these = [o for o in working if f"-{kind}" in o.client_id]
+            if level is None:
+                assert these == [], parent.client_id
+                continue
+            assert len(these) == 1, (parent.client_id, kind, these)
+            [leg] = these
+            assert leg.qty - leg.filled_qty == need, (parent.client_id, kind)
+            assert (leg.stop if kind == "sl" else leg.price) == level, leg.client_id
+        for leg in working:
+            if leg.type is OrderType.STOP:  # a stop on the wrong side would have fired at once
+                assert leg.stop is not None
+                assert float(leg.stop) < bid if sign > 0 else float(leg.stop) > ask, leg
+    fired = [o for o in local.values() if LEG.fullmatch(o.client_id) and o.filled_qty > 0]
+    kinds = {LEG.fullmatch(o.client_id)[2] for o in fired}  # type: ignore[index]
+    assert {"sl", "tp"} <= kinds, "stop-losses and take-profits should have executed"
+    assert len(fired) > 10
+    placed = [o.client_id for o in local.values() if LEG.fullmatch(o.client_id)]
+    assert len(placed) > 50, "half of the intents carry a bracket"
+    assert any(cid.endswith(".2") for cid in placed), "legs were resized or placed again"
+    assert any("-x" in cid for cid in placed), "a crossed level closed a position at market"

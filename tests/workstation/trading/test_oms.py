@@ -383,3 +383,193 @@ async def test_listeners_hear_each_fill_once_and_each_rejection_after_it_is_stor
     assert {f.client_id for f in fills} == {filled.client_id}
     assert sum(f.qty for f in fills) == D(2)
     assert [e.client_id for e in heard if isinstance(e, Order)] == [rejected.client_id]
+
+
+# -- protective orders ---------------------------------------------------------------------------
+def legs(store: Store, parent: Order) -> list[Order]:
+    """The parent's protective orders, oldest first."""
+    return sorted(
+        (
+            o
+            for o in store.orders.find(limit=100_000)
+            if o.client_id.startswith(f"{parent.client_id}-")
+        ),
+        key=lambda o: o.ts_ns,
+    )
+
+
+def working(store: Store) -> list[Order]:
+    return store.orders.find(open_only=True, venue="paper")
+
+
+def position(store: Store) -> D:
+    return next((p.qty for p in store.positions.find("paper") if p.symbol == "BTC/USDT"), D(0))
+
+
+async def test_a_stop_loss_on_the_wrong_side_is_refused_before_anything_is_sent(
+    store: Store, tmp_path: Path
+) -> None:
+    b = paper(tmp_path)
+    m = oms(store, b)
+    order = m.build("BTC/USDT", Side.BUY, "1", sl="120")
+    reason = "stop-loss 120 is above the entry 100.00 of a buy: it would fire at once"
+    assert m.preview(order).reason == reason
+    o = await m.submit(order)
+    assert (o.status, o.reason) == (OrderStatus.REJECTED, reason)
+    assert await b.order(o.client_id) is None and position(store) == 0
+    tp = await m.submit(m.build("BTC/USDT", Side.SELL, "1", OrderType.LIMIT, price="105", tp="106"))
+    assert tp.status is OrderStatus.REJECTED
+    assert tp.reason == "take-profit 106 is above the entry 105.00 of a sell: it would fill at once"
+
+
+async def test_a_parent_filled_past_its_stop_is_closed_at_market_and_the_user_alerted(
+    store: Store, tmp_path: Path
+) -> None:
+    from engine.model import Alert, Severity
+
+    class Gap(PaperBroker):
+        async def submit(self, order: Order) -> Order:
+            if order.sl is not None:  # the market gaps down while the entry is in flight
+                self.on_book(
+                    OrderBook(0, "BTC/USDT", (BookLevel(89.0, 5.0),), (BookLevel(91.0, 5.0),))
+                )
+            return await super().submit(order)
+
+    b = paper(tmp_path, Gap)
+    m = OrderManager(store, b, INSTRUMENTS.__getitem__, marks=lambda s: float(sum(b.quote(s)) / 2))  # type: ignore[arg-type]
+    heard: list[object] = []
+    m.listeners.append(heard.append)
+    parent = await m.submit(m.build("BTC/USDT", Side.BUY, "1", sl="95", tp="110"))
+    assert parent.status is OrderStatus.FILLED and parent.avg_price == D(91)
+    # no stop at 95 was sent to fire at once below the market: the position was closed at market
+    [exit_] = legs(store, parent)
+    assert exit_.type is OrderType.MARKET and exit_.side is Side.SELL and exit_.qty == D(1)
+    assert exit_.status is OrderStatus.FILLED and exit_.client_id == f"{parent.client_id}-x"
+    assert position(store) == 0 and working(store) == []
+    [alert] = [e for e in heard if isinstance(e, Alert)]
+    assert alert.severity is Severity.CRITICAL and "stop-loss 95" in alert.body
+    assert "closed at market" in alert.body
+    assert store.audit.exists("bracket.crossed", parent.client_id)
+
+
+async def test_brackets_do_not_depend_on_how_many_other_orders_exist(
+    store: Store, tmp_path: Path
+) -> None:
+    b = paper(tmp_path)
+    m = oms(store, b)
+    parent = await m.submit(
+        m.build("BTC/USDT", Side.BUY, "1", OrderType.LIMIT, price="95", sl="90", tp="110")
+    )
+    assert parent.status is OrderStatus.OPEN
+
+    async def others(n: int) -> None:  # rejected on the grid: stored, never at the venue
+        for _ in range(n):
+            await m.submit(m.build("BTC/USDT", Side.BUY, "0.0001"))
+
+    await others(201)
+    b.on_tick(Tick(0, "BTC/USDT", 93.0, 94.0, 94.0, 3.0))  # trades through the entry
+    await m.sync()
+    assert store.orders.get(parent.client_id).status is OrderStatus.FILLED  # type: ignore[union-attr]
+    sl, tp = (store.orders.get(f"{parent.client_id}-{k}") for k in ("sl", "tp"))
+    assert sl is not None and sl.status is OrderStatus.OPEN and sl.qty == D(1)
+    assert tp is not None and tp.status is OrderStatus.OPEN and tp.qty == D(1)
+    await others(201)
+    b.on_tick(Tick(0, "BTC/USDT", 111.0, 112.0, 112.0, 5.0))  # trades through the take-profit
+    await m.sync()
+    assert store.orders.get(tp.client_id).status is OrderStatus.FILLED  # type: ignore[union-attr]
+    assert store.orders.get(sl.client_id).status is OrderStatus.CANCELLED  # type: ignore[union-attr]
+    b.on_tick(Tick(0, "BTC/USDT", 80.0, 81.0, 81.0, 5.0))  # the old stop would open a short
+    await m.sync()
+    assert position(store) == 0 and working(store) == []
+    assert store.orders.open_brackets("paper") == []
+
+
+class Crash(BaseException):
+    """The process dies here (SIGKILL): nothing after this line runs."""
+
+
+async def test_a_leg_lost_in_a_crash_is_placed_again_on_restart_and_the_user_told(
+    store: Store, tmp_path: Path
+) -> None:
+    from engine.model import Alert
+
+    class Dies(PaperBroker):
+        async def submit(self, order: Order) -> Order:
+            if order.client_id.endswith("-sl"):
+                raise Crash
+            return await super().submit(order)
+
+    b = paper(tmp_path, Dies)
+    m = oms(store, b)
+    with pytest.raises(Crash):
+        await m.submit(m.build("BTC/USDT", Side.BUY, "2", sl="90"))
+    b.close()
+    [parent] = [o for o in store.orders.find() if o.sl is not None]
+    assert store.orders.get(f"{parent.client_id}-sl").status is OrderStatus.SUBMITTING  # type: ignore[union-attr]
+
+    restarted = paper(tmp_path)
+    m2 = oms(store, restarted)
+    heard: list[object] = []
+    m2.listeners.append(heard.append)
+    await m2.reconcile()
+    lost, again = legs(store, parent)
+    assert (lost.client_id, lost.status) == (f"{parent.client_id}-sl", OrderStatus.REJECTED)
+    assert again.client_id == f"{parent.client_id}-sl.2" and again.status is OrderStatus.OPEN
+    assert (again.type, again.side, again.stop, again.qty) == (
+        OrderType.STOP, Side.SELL, D(90), D(2),
+    )  # fmt: skip
+    assert (await restarted.order(again.client_id)).status is OrderStatus.OPEN  # type: ignore[union-attr]
+    assert store.audit.exists("bracket.replaced", again.client_id)
+    [alert] = [e for e in heard if isinstance(e, Alert)]
+    assert "stop-loss" in alert.body and again.client_id in alert.body
+    await m2.reconcile()  # protected: nothing placed twice
+    assert len(legs(store, parent)) == 2
+
+
+async def test_a_partial_exit_resizes_the_other_leg_to_the_position_left(
+    store: Store, tmp_path: Path
+) -> None:
+    b = paper(tmp_path)
+    m = oms(store, b)
+    parent = await m.submit(m.build("BTC/USDT", Side.BUY, "3", sl="90", tp="110"))
+    b.on_tick(Tick(0, "BTC/USDT", 111.0, 112.0, 112.0, 1.0))  # 1 of the 3 trades at the target
+    await m.sync()
+    assert store.orders.get(f"{parent.client_id}-tp").filled_qty == D(1)  # type: ignore[union-attr]
+    [sl] = [o for o in working(store) if o.type is OrderType.STOP]
+    assert sl.client_id == f"{parent.client_id}-sl.2" and sl.qty == D(2)
+    await m.flatten()  # the user closes by hand: nothing is left to protect, nothing re-placed
+    assert position(store) == 0 and working(store) == []
+    await m.reconcile()
+    assert working(store) == []
+
+
+async def test_the_kill_switch_keeps_the_protective_orders_of_open_positions(
+    store: Store, tmp_path: Path
+) -> None:
+    b = paper(tmp_path)
+    m = oms(store, b)
+    parent = await m.submit(m.build("BTC/USDT", Side.BUY, "1", sl="90", tp="110"))
+    entry = await m.submit(m.build("BTC/USDT", Side.BUY, "1", OrderType.LIMIT, price="90"))
+    cancelled = await m.set_kill_switch(True, "test")
+    assert [o.client_id for o in cancelled] == [entry.client_id]
+    kept = {f"{parent.client_id}-sl", f"{parent.client_id}-tp"}
+    assert {o.client_id for o in m.last_kept} == kept
+    assert {o.client_id for o in working(store)} == kept
+    assert {o.client_id for o in await b.open_orders()} == kept
+    assert position(store) == D(1)
+    b.on_tick(Tick(0, "BTC/USDT", 85.0, 86.0, 86.0, 5.0))  # the stop still protects the position
+    await m.sync()
+    assert position(store) == 0 and working(store) == []
+
+
+async def test_a_kill_switch_set_to_flatten_closes_the_positions(
+    store: Store, tmp_path: Path
+) -> None:
+    b = paper(tmp_path)
+    m = oms(store, b, kill_flattens=True)
+    parent = await m.submit(m.build("BTC/USDT", Side.BUY, "1", sl="90", tp="110"))
+    await m.set_kill_switch(True, "test")
+    assert position(store) == 0 and working(store) == [] and await b.open_orders() == []
+    [closing] = m.last_closed
+    assert closing.side is Side.SELL and closing.status is OrderStatus.FILLED
+    assert {o.status for o in legs(store, parent)} == {OrderStatus.CANCELLED}

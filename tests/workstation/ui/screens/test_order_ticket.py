@@ -183,3 +183,44 @@ async def test_a_risk_size_below_one_lot_is_refused(store: Store) -> None:
         await _type(pilot, ticket, "risk", "0.01")
         await wait_for(lambda: _qty(ticket) == "")
         assert ticket.order is None
+
+
+# -- the order manager's refusal of a protective level on the wrong side --------------------------
+async def test_the_ticket_shows_the_refusal_of_a_stop_loss_above_a_buy(store: Store) -> None:
+    app = make_app(store)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_for(lambda: app.oms is not None and "EURUSD" in app.marks)
+        app.dashboard.run_command("buy 1000 eurusd")
+        await wait_for(lambda: isinstance(app.screen, OrderTicket))
+        ticket = app.screen
+        assert isinstance(ticket, OrderTicket)
+        await wait_for(lambda: ticket.verdict.startswith("risk: OK"))
+        await _type(pilot, ticket, "sl", "1.2")
+        await wait_for(lambda: "REJECTED" in ticket.verdict)
+        assert "stop-loss 1.2 is above the entry 1.0" in ticket.verdict
+        assert ticket.verdict.endswith("of a buy: it would fire at once")
+        assert ticket.query_one("#submit", Button).disabled
+        await _type(pilot, ticket, "sl", "1.05")
+        await wait_for(lambda: ticket.verdict.startswith("risk: OK"))
+        await pilot.press("escape")
+    assert store.orders.find() == []
+
+
+async def test_the_command_bar_order_with_a_wrong_side_level_opens_a_refusing_ticket(
+    store: Store,
+) -> None:
+    app = make_app(store)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_for(lambda: app.oms is not None and "EURUSD" in app.marks)
+        await pilot.press("colon", *"sell 1000 eurusd tp=1.2", "enter")
+        await wait_for(lambda: isinstance(app.screen, OrderTicket))
+        ticket = app.screen
+        assert isinstance(ticket, OrderTicket)
+        await wait_for(lambda: "REJECTED" in ticket.verdict)
+        assert "take-profit 1.2 is above the entry 1.0" in ticket.verdict
+        assert ticket.verdict.endswith("of a sell: it would fill at once")
+        assert ticket.query_one("#submit", Button).disabled
+        await pilot.press("ctrl+s")
+        assert app.screen is ticket
+        await pilot.press("escape")
+    assert store.orders.find() == []
