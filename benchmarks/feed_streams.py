@@ -52,7 +52,7 @@ def binance_frames(n: int) -> list[str]:
             d = i // 4 + 2  # consecutive update ids after the book's last_id of 1
             out.append(json.dumps({"e": "depthUpdate", "E": T0_MS + i, "s": "BTCUSDT",
                                    "U": d, "u": d, "b": [[px, "1.0"], [f"{float(px) - 5:.2f}", "0"]],
-                                   "a": [[f"{float(px) + 0.5:.2f}", "2.0"]]}))  # fmt: skip
+                                   "a": [[f"{float(px) + 10:.2f}", "2.0"]]}))  # fmt: skip
         else:
             closed = i % 40 == 3
             out.append(json.dumps({"e": "kline", "E": T0_MS + i, "s": "BTCUSDT", "k": {

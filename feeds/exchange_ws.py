@@ -13,11 +13,17 @@ and a REST call for klines. This class supplies the behaviour that stops a chart
   only after a connection delivered data, so a server that accepts and drops at once is not
   hammered. An HTTP 401/403 at the handshake is final (a wrong token does not get better).
 - **resubscribe** on every new connection.
-- **gap backfill**: after a reconnect, closed bars newer than the last one delivered are
-  fetched over REST and yielded, in order, before any message of the new connection, so a
-  chart never silently skips. Closed bars are deduplicated on their open time afterwards.
-- **bad input** never raises: every message that cannot be used is dropped and counted in
-  :attr:`health` under a reason.
+- **gap backfill**: on every connection, and whenever a closed bar opens more than one
+  timeframe after the previous closed bar of its symbol, the missing closed bars are fetched
+  over REST (with bounded retries and back-off) and yielded, in order, before anything newer.
+  A symbol that has not closed a bar yet is filled from the bar that was forming when it was
+  subscribed. A hole that cannot be fetched is recorded in :attr:`health` as a gap (shown by
+  ``qws doctor --live`` and the status line), never skipped silently. Closed bars are
+  deduplicated on their open time.
+- **bad input** never raises: :meth:`ExchangeWsFeed.handle` drops and counts every frame that
+  cannot be used, whatever it holds (non-finite or huge numbers, wrong types, deep nesting,
+  bytes that are not UTF-8), and nothing leaves the feed that :mod:`feeds.publishable`
+  refuses (a NaN price, a crossed book...).
 """
 
 from __future__ import annotations
@@ -42,11 +48,15 @@ from engine.model import Bar, BookLevel, Instrument
 from engine.protocols import FeedEvent
 from engine.timeframes import OHLCV_SCHEMA, empty_ohlcv, parse
 from feeds.errors import BadInput, FeedError, RateLimited
-from feeds.health import FeedHealth
+from feeds.health import FeedHealth, Gap
+from feeds.publishable import MAX_TS_NS, problem
 
 log = logging.getLogger("qws.feeds")
 
 _CLOSED = object()
+_MS = 1_000_000
+MAX_AHEAD_NS = 86_400 * 1_000_000_000
+"""A venue time further ahead of our clock than this is bad input, not a clock skew."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,12 +71,20 @@ class Backoff:
         return step / 2 + rng.uniform(0, step / 2)
 
 
+def _number(value: Any, what: str) -> float:
+    if isinstance(value, bool):
+        raise BadInput("malformed", f"{what} {value!r} is not a number")
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise BadInput("malformed", f"{what} {str(value)[:50]!r} is not a number") from None
+    except OverflowError:  # an integer of hundreds of digits
+        return math.inf
+
+
 def positive(value: Any, what: str = "price") -> float:
     """A finite, strictly positive float from a venue's string or number, else BadInput."""
-    try:
-        x = float(value)
-    except (TypeError, ValueError):
-        raise BadInput("malformed", f"{what} {value!r} is not a number") from None
+    x = _number(value, what)
     if not math.isfinite(x):
         raise BadInput("nan_price" if what == "price" else "nan_value", f"{what} {value!r}")
     if x <= 0:
@@ -75,13 +93,51 @@ def positive(value: Any, what: str = "price") -> float:
 
 
 def non_negative(value: Any, what: str = "size") -> float:
-    try:
-        x = float(value)
-    except (TypeError, ValueError):
-        raise BadInput("malformed", f"{what} {value!r} is not a number") from None
+    x = _number(value, what)
     if not math.isfinite(x) or x < 0:
-        raise BadInput("nan_value", f"{what} {value!r}")
+        raise BadInput("nan_value", f"{what} {str(value)[:50]!r}")
     return x
+
+
+def sequence(value: Any, what: str = "update id") -> int:
+    """A venue's id or sequence number: an integer that fits in int64, else BadInput (one
+    absurd id must not make every later message look old)."""
+    if isinstance(value, str) and value.isascii() and value.isdigit():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise BadInput("malformed", f"{what} {str(value)[:50]!r} is not an integer")
+    n = value
+    if not 0 <= n <= MAX_TS_NS:
+        raise BadInput("malformed", f"{what} {str(value)[:50]} is out of range")
+    return n
+
+
+def millis(value: Any, now_ns: int, what: str = "time") -> int:
+    """A venue's epoch milliseconds as UTC ns: positive, within int64, at most a day ahead."""
+    try:
+        ms = sequence(value, what)
+    except BadInput as exc:
+        raise BadInput("bad_time", exc.detail) from None
+    ns = ms * _MS
+    if ns <= 0 or ns > MAX_TS_NS or ns > now_ns + MAX_AHEAD_NS:
+        raise BadInput("bad_time", f"{what} {ms} ms is out of range")
+    return ns
+
+
+Levels = tuple[tuple[float, float], ...]
+
+
+def levels(rows: Any) -> Levels:
+    """A book side's changes ``[[price, size], ...]`` as validated floats (size 0 removes the
+    level), all of them or BadInput: a message is applied whole or not at all."""
+    if not isinstance(rows, list):
+        raise BadInput("malformed", f"levels {str(rows)[:50]} are not a list")
+    out = []
+    for row in rows:
+        if not isinstance(row, list) or len(row) != 2:
+            raise BadInput("malformed", f"level {str(row)[:50]} is not [price, size]")
+        out.append((positive(row[0]), non_negative(row[1])))
+    return tuple(out)
 
 
 def top(side: dict[float, float], depth: int, descending: bool = False) -> tuple[BookLevel, ...]:
@@ -112,6 +168,7 @@ class ExchangeWsFeed:
         heartbeat_interval_s: float = 20.0,
         backoff: Backoff | None = None,
         max_reconnects: int | None = None,  # consecutive failures; None = keep trying
+        backfill_retries: int = 3,
         http_timeout_s: float = 10.0,
         log_every_s: float = 60.0,
         clock: Callable[[], int] = time.time_ns,
@@ -129,6 +186,7 @@ class ExchangeWsFeed:
         self.heartbeat_interval_s = heartbeat_interval_s
         self.backoff = backoff or Backoff()
         self.max_reconnects = max_reconnects
+        self.backfill_retries = backfill_retries
         self.http_timeout_s = http_timeout_s
         self.clock = clock
         self.headers = dict(headers or {})
@@ -139,8 +197,10 @@ class ExchangeWsFeed:
         self._out: asyncio.Queue[Any] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._last_bar: dict[str, int] = {}
+        self._since: dict[str, int] = {}  # when each symbol was subscribed (clock ns)
         self._instruments: dict[str, Instrument] = {}
         self._closed = False
+        self._delivered = False  # by the current connection
         self.timeframe = "1m"
 
     # -- venue hooks -------------------------------------------------------------------------
@@ -226,6 +286,13 @@ class ExchangeWsFeed:
             raise FeedError(f"{self.name}: no symbols to stream")
         self.timeframe = str(parse(timeframe))
         self.check_timeframe(self.timeframe)
+        for symbol in list(self._since):
+            if symbol not in symbols:  # unsubscribed: a later subscription starts afresh
+                del self._since[symbol]
+                self._last_bar.pop(symbol, None)
+        now = self.clock()
+        for symbol in symbols:
+            self._since.setdefault(symbol, now)
         self._out = asyncio.Queue(maxsize=10_000)
         runner = asyncio.create_task(self._run(symbols, self.timeframe), name=f"{self.name}-ws")
         try:
@@ -259,7 +326,12 @@ class ExchangeWsFeed:
 
     # -- plumbing ----------------------------------------------------------------------------
     async def emit(self, event: FeedEvent) -> None:
+        """Publish an event made outside :meth:`handle` (a synced book, a backfilled bar)."""
         assert self._out is not None
+        bad = problem(event)
+        if bad is not None:
+            self.health.drop(*bad)
+            return
         await self._out.put(event)
 
     def spawn(self, coro: Any) -> None:
@@ -293,7 +365,7 @@ class ExchangeWsFeed:
         connections = 0
         try:
             while not self._closed:
-                delivered = False
+                self._delivered = False
                 try:
                     self.health.state = "connecting"
                     async with connect(
@@ -313,10 +385,9 @@ class ExchangeWsFeed:
                         self.on_connected()
                         for msg in self.subscribe_messages(symbols, timeframe):
                             await self.send(msg)
-                        if connections > 1:
-                            await self._backfill(symbols, timeframe)
+                        await self._backfill(symbols, timeframe)
                         self.health.state = "live"
-                        delivered = await self._read(ws)
+                        await self._read(ws)
                 except InvalidStatus as exc:
                     status = exc.response.status_code
                     if status in (401, 403):
@@ -332,7 +403,8 @@ class ExchangeWsFeed:
                     await self._cancel_tasks()
                 if self._closed:
                     break
-                attempt = 0 if delivered else attempt + 1
+                # a connection that delivered resets the count, however it ended
+                attempt = 0 if self._delivered else attempt + 1
                 if self.max_reconnects is not None and attempt > self.max_reconnects:
                     raise FeedError(
                         f"{self.name}: giving up after {self.max_reconnects} failed reconnects"
@@ -351,9 +423,8 @@ class ExchangeWsFeed:
         self.health.last_error = why
         log.info("%s: connection lost (%s); reconnecting", self.name, why)
 
-    async def _read(self, ws: ClientConnection) -> bool:
-        """Read until the connection ends; True if any data event was delivered."""
-        delivered = False
+    async def _read(self, ws: ClientConnection) -> None:
+        """Read until the connection ends (:attr:`_delivered` tells if it delivered data)."""
         heartbeat = self.heartbeat_message()
         if heartbeat is not None:
             self.spawn(self._heartbeat(heartbeat))
@@ -367,11 +438,12 @@ class ExchangeWsFeed:
                 self.health.drop("stale_stream", f"no message for {self.stale_after_s}s")
                 self.health.last_error = f"no data for {self.stale_after_s}s"
                 await ws.close(code=1001, reason="stale")
-                return delivered
+                return
             self.health.seen()
-            for event in self.handle(raw):
-                delivered = True
-                await self.emit(event)
+            events = self.handle(raw)
+            if events:
+                self._delivered = True
+                await self._deliver(events)
 
     async def _heartbeat(self, message: Any) -> None:
         while True:
@@ -379,51 +451,124 @@ class ExchangeWsFeed:
             await self.send(message)
 
     def handle(self, raw: str | bytes) -> list[FeedEvent]:
-        """Decode and parse one frame; every failure is a counted drop, never an exception."""
+        """Decode and parse one frame into publishable events. Never raises for any input:
+        every failure is a drop counted under a reason. Only a venue's deliberate
+        :class:`FeedError` (the server speaks another protocol) goes through: that is not one
+        bad frame but a connection that cannot work."""
         try:
             msg = json.loads(raw)
-        except (ValueError, TypeError) as exc:
-            self.health.drop("malformed_json", str(exc))
+        except RecursionError:
+            self.health.drop("malformed_json", "nested too deeply")
+            return []
+        except (ValueError, TypeError) as exc:  # UnicodeDecodeError is a ValueError
+            self.health.drop("malformed_json", str(exc)[:200])
             return []
         try:
             events = self.parse_message(msg)
         except BadInput as exc:
             self.health.drop(exc.reason, exc.detail)
             return []
-        except (KeyError, TypeError, ValueError, IndexError, AttributeError) as exc:
-            self.health.drop("malformed", f"{type(exc).__name__}: {exc}")
+        except FeedError:
+            raise
+        except Exception as exc:  # a shape the parser did not foresee (huge, deep, wrong type)
+            self.health.drop("malformed", _short(exc))
             return []
-        return [e for e in events if not isinstance(e, Bar) or self.accept_bar(e)]
+        out: list[FeedEvent] = []
+        for event in events:
+            bad = problem(event)
+            if bad is not None:
+                self.health.drop(*bad)
+            else:
+                out.append(event)
+        return out
 
-    def accept_bar(self, bar: Bar) -> bool:
-        """Closed bars pass once each, in time order; a repeat or an older bar is dropped."""
+    async def _deliver(self, events: list[FeedEvent]) -> None:
+        """Publish a frame's events in order; a closed bar that jumps over missing bars waits
+        for them to be backfilled first, and a repeated or older one is dropped."""
+        assert self._out is not None
+        for event in events:
+            if isinstance(event, Bar):
+                if not self._new_bar(event):
+                    continue
+                start = self._expected_bar(event.symbol)
+                if start is not None and event.ts_ns > start:
+                    await self._fill(event.symbol, start, event.ts_ns)
+                self._last_bar[event.symbol] = event.ts_ns
+            await self._out.put(event)
+
+    def _new_bar(self, bar: Bar) -> bool:
         last = self._last_bar.get(bar.symbol)
         if last is not None and bar.ts_ns <= last:
             self.health.drop("duplicate" if bar.ts_ns == last else "out_of_order", bar.symbol)
             return False
+        return True
+
+    def accept_bar(self, bar: Bar) -> bool:
+        """Closed bars pass once each, in time order; a repeat or an older bar is dropped."""
+        if not self._new_bar(bar):
+            return False
         self._last_bar[bar.symbol] = bar.ts_ns
         return True
 
+    def _expected_bar(self, symbol: str) -> int | None:
+        """The open time of the next closed bar of ``symbol``: after the last one delivered,
+        else the bar that was forming when it was subscribed."""
+        tf = parse(self.timeframe)
+        last = self._last_bar.get(symbol)
+        if last is not None:
+            return last + tf.ns
+        since = self._since.get(symbol)
+        return None if since is None else tf.bucket(since)
+
     async def _backfill(self, symbols: list[str], timeframe: str) -> None:
-        """Yield the closed bars missed while disconnected, before the new stream's messages."""
-        tf = parse(timeframe)
-        now = self.clock()
+        """On a (re)connection: yield the closed bars missed meanwhile, before the new
+        stream's messages."""
+        closed_before = parse(timeframe).bucket(self.clock())
         for symbol in symbols:
-            last = self._last_bar.get(symbol)
-            if last is None or last + 2 * tf.ns > now:
-                continue  # nothing has closed since the last bar we delivered
+            start = self._expected_bar(symbol)
+            if start is not None and start < closed_before:
+                await self._fill(symbol, start, closed_before)
+
+    async def _fill(self, symbol: str, start: int, end: int) -> None:
+        """Yield the closed bars of ``symbol`` with ``start <= ts < end`` from REST, retrying
+        with back-off; a hole that cannot be fetched stays recorded as a gap in health."""
+        tf = parse(self.timeframe)
+        gap = Gap(symbol, start, end, (end - start) // tf.ns, "backfilling")
+        self.health.open_gap(gap)
+        frame: pl.DataFrame | None = None
+        for attempt in range(self.backfill_retries + 1):
             try:
-                frame = await self._paginate(symbol, timeframe, last + tf.ns, None)
-            except FeedError as exc:
-                self.health.drop("backfill_failed", f"{symbol}: {exc}")
-                self.health.last_error = f"backfill {symbol}: {exc}"
+                frame = await self._paginate(symbol, self.timeframe, start, None)
+                break
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # FeedError, RateLimited, a page that is not klines
+                why = _short(exc)
+                self.health.last_error = f"backfill {symbol}: {why}"
+                final = attempt == self.backfill_retries or getattr(exc, "banned", False)
+                self.health.open_gap(Gap(symbol, start, end, gap.bars, f"not backfilled: {why}"))
+                if final:
+                    self.health.drop("backfill_failed", f"{symbol}: {why}")
+                    log.warning("%s: %s", self.name, self.health.gaps()[-1].describe())
+                    return
+                log.info("%s: backfill %s failed (%s); retrying", self.name, symbol, why)
+                await asyncio.sleep(self.backoff.delay(attempt, self._rng))
+        assert frame is not None
+        now = self.clock()
+        frame = frame.filter(
+            (pl.col("ts") >= start) & (pl.col("ts") < end) & (pl.col("ts") + tf.ns <= now)
+        )
+        for ts, o, h, lo, c, v in frame.select(list(OHLCV_SCHEMA)).iter_rows():
+            bar = Bar(ts, symbol, self.timeframe, o, h, lo, c, v, True)
+            bad = problem(bar)
+            if bad is not None:
+                self.health.drop(*bad)
                 continue
-            frame = frame.filter(pl.col("ts") + tf.ns <= now)
-            for ts, o, h, lo, c, v in frame.select(list(OHLCV_SCHEMA)).iter_rows():
-                bar = Bar(ts, symbol, timeframe, o, h, lo, c, v, True)
-                if self.accept_bar(bar):
-                    self.health.backfilled_bars += 1
-                    await self.emit(bar)
+            if self.accept_bar(bar):
+                self.health.backfilled_bars += 1
+                assert self._out is not None
+                await self._out.put(bar)
+        self.health.close_gap(symbol, start)
 
     # -- REST --------------------------------------------------------------------------------
     async def get_json(self, path: str, params: dict[str, Any]) -> Any:
@@ -467,6 +612,11 @@ def _retry_after(resp: httpx.Response) -> float:
         return max(0.0, float(resp.headers.get("Retry-After", "")))
     except ValueError:
         return 60.0
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc)
+    return f"{type(exc).__name__}: {text[:200]}" if text else type(exc).__name__
 
 
 def _describe(exc: BaseException) -> str:

@@ -3,8 +3,9 @@
 Every live feed owns a :class:`FeedHealth`. Bad input (malformed JSON, unknown message types,
 out-of-order or duplicate events, NaN or zero prices...) is dropped and counted under a short
 reason; the first drop of a reason is logged, then at most once per ``log_every_s`` per reason
-with the count since, so a flood of garbage never floods the log. :func:`snapshot` returns
-every live feed's counters for ``qws doctor --live`` and the status bar.
+with the count since, so a flood of garbage never floods the log. Closed bars a feed knows
+it missed and could not fetch are kept as :class:`Gap` records until they are filled.
+:func:`snapshot` returns every live feed's counters for ``qws doctor --live`` and the status bar.
 """
 
 from __future__ import annotations
@@ -31,6 +32,27 @@ class _Reason:
     last_detail: str = ""
 
 
+@dataclass(frozen=True, slots=True)
+class Gap:
+    """Closed bars of ``symbol`` opening in ``[start_ns, end_ns)`` that were not delivered."""
+
+    symbol: str
+    start_ns: int
+    end_ns: int
+    bars: int
+    reason: str
+
+    def describe(self) -> str:
+        first = time.strftime("%Y-%m-%d %H:%M", time.gmtime(self.start_ns / 1e9))
+        until = time.strftime("%Y-%m-%d %H:%M", time.gmtime(self.end_ns / 1e9))
+        if until[:10] == first[:10]:
+            until = until[11:]
+        return (
+            f"{self.symbol}: {self.bars} bar(s) missing from {first} until {until} UTC"
+            f" ({self.reason})"
+        )
+
+
 @dataclass(slots=True, weakref_slot=True)
 class FeedHealth:
     """Counters for one feed. Thread-safe: the MT5 feed counts from its polling thread."""
@@ -46,7 +68,9 @@ class FeedHealth:
     messages: int = 0
     last_message_at: float | None = None
     last_error: str = ""
+    gaps_filled: int = 0
     _drops: dict[str, _Reason] = field(default_factory=dict)
+    _gaps: dict[tuple[str, int], Gap] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
@@ -78,6 +102,21 @@ class FeedHealth:
         self.messages += 1
         self.last_message_at = self.clock()
 
+    def open_gap(self, gap: Gap) -> None:
+        """Record (or update: same symbol and start) a hole being backfilled or left open."""
+        with self._lock:
+            self._gaps[(gap.symbol, gap.start_ns)] = gap
+
+    def close_gap(self, symbol: str, start_ns: int) -> None:
+        with self._lock:
+            if self._gaps.pop((symbol, start_ns), None) is not None:
+                self.gaps_filled += 1
+
+    def gaps(self) -> list[Gap]:
+        """The holes not filled (yet), oldest first."""
+        with self._lock:
+            return sorted(self._gaps.values(), key=lambda g: (g.start_ns, g.symbol))
+
     def drops(self) -> dict[str, int]:
         with self._lock:
             return {reason: r.count for reason, r in self._drops.items()}
@@ -98,6 +137,18 @@ class FeedHealth:
             "last_message_age_s": age,
             "last_error": self.last_error,
             "drops": self.drops(),
+            "gaps_filled": self.gaps_filled,
+            "gaps": [
+                {
+                    "symbol": g.symbol,
+                    "start_ns": g.start_ns,
+                    "end_ns": g.end_ns,
+                    "bars": g.bars,
+                    "reason": g.reason,
+                    "text": g.describe(),
+                }
+                for g in self.gaps()
+            ],
         }
 
 

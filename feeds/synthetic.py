@@ -43,6 +43,7 @@ class SyntheticFeed:
         self.burst_s = burst_s
         self.seed = seed
         self.duration_s = duration_s
+        self.finite = duration_s is not None  # its stream ends by design: not restarted
         self.sent = 0
         self.mids: dict[str, float] = {}
         self._closed = False

@@ -15,7 +15,10 @@ The local book follows Binance's documented procedure: buffer diff events, fetch
 snapshot ``GET /api/v3/depth`` (``lastUpdateId``), drop buffered events with ``u <=
 lastUpdateId``, require the first applied one to straddle ``lastUpdateId + 1``, then require
 each event's ``U`` to be the previous ``u + 1``. A gap discards the book and starts again
-(counted as ``sequence_gap``). Quantity 0 removes a price level.
+(counted as ``sequence_gap``). Quantity 0 removes a price level. A diff is validated whole
+before any of it is applied (one bad level drops the diff, not half of it); a diff that
+leaves the book crossed means the book is wrong: it is discarded (``crossed_book``) and
+synchronised again, and a crossed book is never published.
 """
 
 from __future__ import annotations
@@ -34,7 +37,16 @@ from engine.model import Bar, Instrument, OrderBook, Tick
 from engine.protocols import FeedEvent
 from engine.timeframes import OHLCV_SCHEMA, empty_ohlcv, parse
 from feeds.errors import BadInput, FeedError
-from feeds.exchange_ws import ExchangeWsFeed, non_negative, positive, top
+from feeds.exchange_ws import (
+    ExchangeWsFeed,
+    Levels,
+    levels,
+    millis,
+    non_negative,
+    positive,
+    sequence,
+    top,
+)
 
 INTERVALS = frozenset(
     {"1s", "1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "8h", "12h", "1d", "3d", "1w"}
@@ -88,6 +100,17 @@ class _Quote:
     book_id: int = -1
 
 
+@dataclass(frozen=True, slots=True)
+class DepthDiff:
+    """One ``depthUpdate``, validated whole: update ids ``first..last`` and the level changes."""
+
+    first: int
+    last: int
+    ts_ns: int
+    bids: Levels
+    asks: Levels
+
+
 @dataclass(slots=True)
 class DepthBook:
     """One symbol's local order book and where it stands in the sync procedure."""
@@ -98,7 +121,7 @@ class DepthBook:
     last_id: int = -1
     synced: bool = False
     syncing: bool = False
-    buffer: list[dict[str, Any]] = field(default_factory=list)
+    buffer: list[DepthDiff] = field(default_factory=list)
 
     def reset(self) -> None:
         self.bids.clear()
@@ -107,19 +130,20 @@ class DepthBook:
         self.synced = False
         self.buffer.clear()
 
-    def apply(self, event: dict[str, Any]) -> None:
-        for side, levels in ((self.bids, event["b"]), (self.asks, event["a"])):
-            for px, qty in levels:
-                p = positive(px)
-                q = non_negative(qty)
+    def apply(self, diff: DepthDiff) -> None:
+        for side, changes in ((self.bids, diff.bids), (self.asks, diff.asks)):
+            for p, q in changes:
                 if q == 0:
                     side.pop(p, None)
                 else:
                     side[p] = q
-        self.last_id = int(event["u"])
+        self.last_id = diff.last
 
     def snapshot(self, ts_ns: int, depth: int) -> OrderBook:
         return OrderBook(ts_ns, self.symbol, top(self.bids, depth, True), top(self.asks, depth))
+
+    def crossed(self) -> bool:
+        return bool(self.bids and self.asks) and max(self.bids) >= min(self.asks)
 
 
 class BinanceFeed(ExchangeWsFeed):
@@ -244,13 +268,14 @@ class BinanceFeed(ExchangeWsFeed):
         symbol = self._symbol(msg)
         price = positive(msg["p"])
         qty = non_negative(msg["q"], "qty")
-        trade_id = int(msg["t"])
+        trade_id = sequence(msg["t"], "trade id")
+        ts = millis(msg["T"], self.clock(), "trade time")
         q = self._quote(symbol)
         if trade_id <= q.trade_id:
             raise BadInput("duplicate" if trade_id == q.trade_id else "out_of_order", symbol)
         q.trade_id = trade_id
         q.last = price
-        return [Tick(int(msg["T"]) * _MS, symbol, q.bid, q.ask, price, qty)]
+        return [Tick(ts, symbol, q.bid, q.ask, price, qty)]
 
     def _book_ticker(self, msg: dict[str, Any]) -> list[FeedEvent]:
         symbol = self._symbol(msg)
@@ -258,7 +283,7 @@ class BinanceFeed(ExchangeWsFeed):
         ask = positive(msg["a"])
         if ask < bid:
             raise BadInput("crossed_quote", f"{symbol} bid {bid} > ask {ask}")
-        update = int(msg["u"])
+        update = sequence(msg["u"])
         q = self._quote(symbol)
         if update <= q.book_id:
             raise BadInput("duplicate" if update == q.book_id else "out_of_order", symbol)
@@ -269,26 +294,36 @@ class BinanceFeed(ExchangeWsFeed):
     def _kline(self, msg: dict[str, Any]) -> list[FeedEvent]:
         symbol = self._symbol(msg)
         k = msg["k"]
+        if not isinstance(k, dict):
+            raise BadInput("malformed", "kline k is not an object")
         if k.get("i") != self.timeframe and str(parse(str(k.get("i")))) != self.timeframe:
-            raise BadInput("unknown_type", f"kline interval {k.get('i')}")
-        if not k["x"]:
+            raise BadInput("unknown_type", f"kline interval {str(k.get('i'))[:20]}")
+        closed = k["x"]
+        if not isinstance(closed, bool):
+            raise BadInput("malformed", f"kline x {str(closed)[:20]} is not true/false")
+        if not closed:
             return []
         o, h, lo, c = (positive(k[f]) for f in ("o", "h", "l", "c"))
         if h < max(o, c, lo) or lo > min(o, c):
             raise BadInput("inconsistent_bar", f"{symbol} o={o} h={h} l={lo} c={c}")
         v = non_negative(k["v"], "volume")
-        return [Bar(int(k["t"]) * _MS, symbol, self.timeframe, o, h, lo, c, v, True)]
+        ts = millis(k["t"], self.clock(), "kline open time")
+        return [Bar(ts, symbol, self.timeframe, o, h, lo, c, v, True)]
 
     def _depth(self, msg: dict[str, Any]) -> list[FeedEvent]:
         symbol = self._symbol(msg)
-        first, last = int(msg["U"]), int(msg["u"])
+        first, last = sequence(msg["U"]), sequence(msg["u"])
         if first > last:
             raise BadInput("malformed", f"{symbol} depth U {first} > u {last}")
+        diff = DepthDiff(
+            first, last, millis(msg["E"], self.clock(), "event time"), levels(msg["b"]),
+            levels(msg["a"]),
+        )  # fmt: skip
         book = self._books.get(symbol)
         if book is None:
             book = self._books[symbol] = DepthBook(symbol)
         if not book.synced:
-            book.buffer.append(msg)
+            book.buffer.append(diff)
             if len(book.buffer) > _MAX_BUFFER:
                 book.buffer.pop(0)
             if not book.syncing:
@@ -299,46 +334,65 @@ class BinanceFeed(ExchangeWsFeed):
             return []  # already contained in the snapshot: Binance says ignore it
         if first > book.last_id + 1:
             self.health.drop("sequence_gap", f"{symbol} depth U {first} after {book.last_id}")
-            book.reset()
-            book.buffer.append(msg)
+            self._resync(book, diff)
+            return []
+        book.apply(diff)
+        if book.crossed():
+            self.health.drop("crossed_book", f"{symbol} after depth u {last}")
+            self._resync(book)
+            return []
+        return [book.snapshot(diff.ts_ns, self.book_levels)]
+
+    def _resync(self, book: DepthBook, pending: DepthDiff | None = None) -> None:
+        """Discard the book and synchronise it again from a REST snapshot."""
+        book.reset()
+        if pending is not None:
+            book.buffer.append(pending)
+        if not book.syncing:
             book.syncing = True
             self.spawn(self._sync(book))
-            return []
-        book.apply(msg)
-        return [book.snapshot(int(msg["E"]) * _MS, self.book_levels)]
 
     async def _sync(self, book: DepthBook) -> None:
         """Binance's documented snapshot + buffered-diff procedure; retries until it fits."""
         try:
             for attempt in range(10):
+                pause = min(0.05 * 2**attempt, 1.0)
                 snap = await self.get_json(
                     "/api/v3/depth",
                     {"symbol": venue_symbol(book.symbol), "limit": self.snapshot_limit},
                 )
-                last_id = int(snap["lastUpdateId"])
-                pending = [e for e in book.buffer if int(e["u"]) > last_id]
-                if book.buffer and last_id < int(book.buffer[0]["U"]) - 1:
-                    await asyncio.sleep(min(0.05 * 2**attempt, 1.0))  # snapshot older than stream
+                try:
+                    last_id = sequence(snap["lastUpdateId"])
+                    bids, asks = levels(snap["bids"]), levels(snap["asks"])
+                except (BadInput, KeyError, TypeError) as exc:
+                    self.health.drop("bad_snapshot", f"{book.symbol}: {exc}")
+                    await asyncio.sleep(pause)
                     continue
-                if pending and int(pending[0]["U"]) > last_id + 1:
-                    await asyncio.sleep(min(0.05 * 2**attempt, 1.0))
+                pending = [e for e in book.buffer if e.last > last_id]
+                if book.buffer and last_id < book.buffer[0].first - 1:
+                    await asyncio.sleep(pause)  # snapshot older than the stream
                     continue
-                book.bids = {positive(p): non_negative(q) for p, q in snap["bids"]}
-                book.asks = {positive(p): non_negative(q) for p, q in snap["asks"]}
-                book.bids = {p: q for p, q in book.bids.items() if q > 0}
-                book.asks = {p: q for p, q in book.asks.items() if q > 0}
+                if pending and pending[0].first > last_id + 1:
+                    await asyncio.sleep(pause)
+                    continue
+                book.bids = {p: q for p, q in bids if q > 0}
+                book.asks = {p: q for p, q in asks if q > 0}
                 book.last_id = last_id
                 for event in pending:
-                    if int(event["U"]) > book.last_id + 1:
+                    if event.first > book.last_id + 1:
                         break  # a gap inside the buffer: start over
                     book.apply(event)
                 else:
+                    if book.crossed():
+                        self.health.drop("crossed_book", f"{book.symbol} after a snapshot")
+                        await asyncio.sleep(pause)  # the buffer stays: a newer snapshot next
+                        continue
                     book.buffer.clear()
                     book.synced = True
                     await self.emit(book.snapshot(self.clock(), self.book_levels))
                     return
                 self.health.drop("sequence_gap", f"{book.symbol} buffered depth")
-                book.buffer = [e for e in book.buffer if int(e["u"]) > book.last_id]
+                book.buffer = [e for e in book.buffer if e.last > book.last_id]
             raise FeedError(f"{self.name}: could not synchronise the {book.symbol} book")
         finally:
             book.syncing = False

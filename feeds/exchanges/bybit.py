@@ -16,6 +16,8 @@ Wire formats (Bybit v5 WebSocket public, e.g. ``wss://stream.bybit.com/v5/public
   A snapshot replaces the book (also when ``u`` is 1 after a service restart); a delta with
   size 0 removes the level. Deltas carry consecutive ``u``; a jump, or a delta before any
   snapshot, is a gap: the book is discarded and the topic resubscribed for a fresh snapshot.
+  A delta is validated whole before any of it is applied; a book left crossed (by a delta or
+  a snapshot) is never published: it is discarded (``crossed_book``) and resubscribed too.
 
 REST: ``GET /v5/market/kline?category=spot&symbol=&interval=&start=&limit=`` answers
 ``{"retCode": 0, "result": {"list": [["start_ms", "o", "h", "l", "c", "volume",
@@ -36,7 +38,15 @@ from engine.model import Bar, Instrument, OrderBook, Tick
 from engine.protocols import FeedEvent
 from engine.timeframes import OHLCV_SCHEMA, empty_ohlcv, parse
 from feeds.errors import BadInput, FeedError
-from feeds.exchange_ws import ExchangeWsFeed, non_negative, positive, top
+from feeds.exchange_ws import (
+    ExchangeWsFeed,
+    levels,
+    millis,
+    non_negative,
+    positive,
+    sequence,
+    top,
+)
 
 _MS = 1_000_000
 INTERVALS = {
@@ -202,39 +212,53 @@ class BybitFeed(ExchangeWsFeed):
     def _ticker(self, venue_sym: str, msg: dict[str, Any]) -> list[FeedEvent]:
         symbol = self._symbol(venue_sym)
         data = msg["data"]
-        ts = int(msg["ts"]) * _MS
+        ts = millis(msg["ts"], self.clock())
+        last = positive(data["lastPrice"])
+        quote = None
+        if "bid1Price" in data and data["bid1Price"] not in ("", None):
+            quote = positive(data["bid1Price"]), positive(data["ask1Price"])
+            if quote[1] < quote[0]:
+                raise BadInput("crossed_quote", f"{symbol} bid {quote[0]} > ask {quote[1]}")
         q = self._quotes.setdefault(symbol, _Quote())
         if ts < q.ts:
             raise BadInput("out_of_order", symbol)
         q.ts = ts
-        last = positive(data["lastPrice"])
-        if "bid1Price" in data and data["bid1Price"] not in ("", None):
-            q.bid, q.ask = positive(data["bid1Price"]), positive(data["ask1Price"])
+        if quote is not None:
+            q.bid, q.ask = quote
         return [Tick(ts, symbol, q.bid, q.ask, last, 0.0)]
 
     def _kline(self, venue_sym: str, msg: dict[str, Any]) -> list[FeedEvent]:
         symbol = self._symbol(venue_sym)
         out: list[FeedEvent] = []
-        for k in msg["data"]:
-            if not k["confirm"]:
+        rows = msg["data"]
+        if not isinstance(rows, list):
+            raise BadInput("malformed", "kline data is not a list")
+        for k in rows:
+            confirm = k["confirm"]
+            if not isinstance(confirm, bool):
+                raise BadInput("malformed", f"kline confirm {str(confirm)[:20]} is not true/false")
+            if not confirm:
                 continue
             o, h, lo, c = (positive(k[f]) for f in ("open", "high", "low", "close"))
             if h < max(o, c, lo) or lo > min(o, c):
                 raise BadInput("inconsistent_bar", f"{symbol} o={o} h={h} l={lo} c={c}")
             v = non_negative(k["volume"], "volume")
-            out.append(Bar(int(k["start"]) * _MS, symbol, self.timeframe, o, h, lo, c, v, True))
+            ts = millis(k["start"], self.clock(), "kline start")
+            out.append(Bar(ts, symbol, self.timeframe, o, h, lo, c, v, True))
         return out
 
     def _orderbook(self, venue_sym: str, msg: dict[str, Any]) -> list[FeedEvent]:
         symbol = self._symbol(venue_sym)
         data = msg["data"]
-        update_id = int(data["u"])
+        update_id = sequence(data["u"])
+        ts = millis(msg["ts"], self.clock())
+        bids, asks = levels(data["b"]), levels(data["a"])  # the whole message, first
         kind = msg["type"]
         book: _Book | None
         if kind == "snapshot":
             book = _Book()
-            book.bids = _levels(data["b"])
-            book.asks = _levels(data["a"])
+            book.bids = {p: s for p, s in bids if s > 0}
+            book.asks = {p: s for p, s in asks if s > 0}
             book.update_id = update_id
             self._books[symbol] = book
         elif kind == "delta":
@@ -249,23 +273,26 @@ class BybitFeed(ExchangeWsFeed):
                 self._books.pop(symbol, None)
                 self.spawn(self._resubscribe(venue_sym))
                 return []
-            for side, levels in ((book.bids, data["b"]), (book.asks, data["a"])):
-                for px, size in levels:
-                    p, s = positive(px), non_negative(size)
+            for side, changes in ((book.bids, bids), (book.asks, asks)):
+                for p, s in changes:
                     if s == 0:
                         side.pop(p, None)
                     else:
                         side[p] = s
             book.update_id = update_id
         else:
-            raise BadInput("unknown_type", f"orderbook type {kind!r}")
-        ts = int(msg["ts"]) * _MS
-        bids = top(book.bids, self.book_levels, True)
-        asks = top(book.asks, self.book_levels)
+            raise BadInput("unknown_type", f"orderbook type {str(kind)[:20]!r}")
+        if book.bids and book.asks and max(book.bids) >= min(book.asks):
+            self.health.drop("crossed_book", f"{symbol} after {kind} u {update_id}")
+            self._books.pop(symbol, None)
+            self.spawn(self._resubscribe(venue_sym))
+            return []
+        top_bids = top(book.bids, self.book_levels, True)
+        top_asks = top(book.asks, self.book_levels)
         q = self._quotes.setdefault(symbol, _Quote())
-        if bids and asks and self.category == "spot":
-            q.bid, q.ask = bids[0].price, asks[0].price
-        return [OrderBook(ts, symbol, bids, asks)]
+        if top_bids and top_asks and self.category == "spot":
+            q.bid, q.ask = top_bids[0].price, top_asks[0].price
+        return [OrderBook(ts, symbol, top_bids, top_asks)]
 
     async def _resubscribe(self, venue_sym: str) -> None:
         topic = f"orderbook.50.{venue_sym}"
@@ -288,15 +315,6 @@ class BybitFeed(ExchangeWsFeed):
             params["end"] = (start + params["limit"] * parse(timeframe).ns) // _MS - 1
         body = await self.get_json("/v5/market/kline", params)
         return kline_list_to_frame(body)
-
-
-def _levels(rows: list[list[str]]) -> dict[float, float]:
-    out: dict[float, float] = {}
-    for px, size in rows:
-        s = non_negative(size)
-        if s > 0:
-            out[positive(px)] = s
-    return out
 
 
 def kline_list_to_frame(body: Any) -> pl.DataFrame:

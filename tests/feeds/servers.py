@@ -97,7 +97,7 @@ def ok(body: Any) -> tuple[int, dict[str, str], Any]:
     return 200, {}, body
 
 
-async def take(stream: AsyncIterator[Any], n: int, timeout: float = 3.0) -> list[Any]:
+async def take(stream: AsyncIterator[Any], n: int, timeout: float = 30.0) -> list[Any]:
     """The first ``n`` events of a feed stream (closing it), or TimeoutError."""
     out: list[Any] = []
 

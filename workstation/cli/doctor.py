@@ -160,6 +160,8 @@ def _live(args: argparse.Namespace, console: Any) -> int:
             pass
         except (FeedsError, OSError, ValueError) as exc:
             error = str(exc)
+        except Exception as exc:  # a feed bug: shown as a problem, not a traceback
+            error = f"{type(exc).__name__}: {exc}"
         finally:
             aclose = getattr(stream, "aclose", None)  # an async generator's
             if aclose is not None:
@@ -173,12 +175,16 @@ def _live(args: argparse.Namespace, console: Any) -> int:
     table.add_column("what")
     table.add_column("value")
     table.add_row("events delivered", str(events))
+    gaps: list[dict[str, Any]] = []
     if row is not None:
         for key in ("connects", "reconnects", "messages", "backfilled_bars", "last_error"):
             table.add_row(key, str(row[key]))
         for reason, count in sorted(row["drops"].items()):
             table.add_row(f"dropped: {reason}", str(count))
+        gaps = list(row.get("gaps", []))
+        for gap in gaps:  # bars missed and not backfilled: never left silent
+            table.add_row(f"gap: {gap['symbol']}", f"[red]{gap['text']}[/red]")
     if error:
         table.add_row("error", f"[red]{error}[/red]")
     console.print(table)
-    return 1 if error or events == 0 else 0
+    return 1 if error or events == 0 or gaps else 0

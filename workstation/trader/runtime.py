@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.model import (
+    Alert,
     Bar,
     Fill,
     Instrument,
@@ -312,6 +313,12 @@ class Runtime:
             self._tasks.append(asyncio.create_task(self._telegram(), name="telegram"))
         self.restart_feed()
 
+    feed_restart_base_s = 1.0
+    feed_restart_cap_s = 30.0
+    feed_healthy_s = 60.0
+    """A stream that ran this long and delivered starts its next restart back-off afresh."""
+    feed_restarts = 0
+
     def restart_feed(self) -> None:
         """(Re)subscribe the feed to :attr:`symbols` (after the watchlist changed)."""
         if self._feed_task is not None:
@@ -324,19 +331,47 @@ class Runtime:
         if self._feed_task is not None:
             self._feed_task.cancel()
 
+    def _feed_ends(self) -> bool:
+        """Whether the feed's stream ends by design: a replay (``simulated``) plays its file
+        once, a load generator (``finite``) runs for a set time. Any other stream that ends or
+        raises is restarted."""
+        return self.simulated or bool(getattr(self.feed, "finite", False))
+
     async def _pump(self) -> None:
+        """Publish the feed's events; restart a stream that ends or fails unexpectedly, with
+        exponential back-off (``feed_restart_base_s`` doubling to ``feed_restart_cap_s``),
+        logged and shown in :attr:`feed_error` until the new stream delivers."""
         self.feed_error = ""
-        try:
-            async for event in self.feed.stream(list(self.symbols), self.timeframe):
-                await self.hub.publish(event)
-            self.feed_error = "stream ended"
-            await self.hub.publish(_END)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            self.feed_error = f"{type(exc).__name__}: {exc}"
-            self.log(f"feed {self.feed.name} stopped: {self.feed_error}", "error")
-            await self.hub.publish(_END)
+        tries = 0
+        while True:
+            started = time.monotonic()
+            delivered = False
+            try:
+                async for event in self.feed.stream(list(self.symbols), self.timeframe):
+                    if not delivered:
+                        delivered = True
+                        self.feed_error = ""
+                    await self.hub.publish(event)
+                why = "stream ended"
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                why = f"{type(exc).__name__}: {exc}"
+            if self._feed_ends():
+                self.feed_error = why
+                if why != "stream ended":
+                    self.log(f"feed {self.feed.name} stopped: {why}", "error")
+                await self.hub.publish(_END)
+                return
+            if delivered and time.monotonic() - started >= self.feed_healthy_s:
+                tries = 0
+            tries += 1
+            self.feed_restarts += 1
+            delay = min(self.feed_restart_cap_s, self.feed_restart_base_s * 2 ** (tries - 1))
+            self.feed_error = f"feed restarting in {delay:g} s ({_ordinal(tries)} try): {why}"
+            self.log(f"feed {self.feed.name} stopped ({why}); restarting in {delay:g} s", "error")
+            await asyncio.sleep(delay)
+            self.feed_error = f"feed restarted ({_ordinal(tries)} try) after: {why}"
 
     async def _finished(self) -> None:
         await self.feed_ended.wait()
@@ -527,8 +562,13 @@ class Runtime:
             self.pipeline.submit(symbol, timeframe or self.timeframe)
 
     # -- orders ------------------------------------------------------------------------------
-    def _order_event(self, event: Fill | Order) -> None:
-        """From the order manager, after it stored the fill or the rejection."""
+    def _order_event(self, event: Fill | Order | Alert) -> None:
+        """From the order manager, after it stored the fill or the rejection; or what it did
+        to keep a position protected (an alert for the user)."""
+        if isinstance(event, Alert):
+            self.announcer.publish(event)
+            self.log(f"{event.title}: {event.body}", "error")
+            return
         self.announcer.order_event(event, self.clock())
         if isinstance(event, Fill):
             self.emit(Filled(event))
@@ -608,6 +648,10 @@ class Runtime:
         self.emit(KillChanged(False, actor, reason))
         return []
 
+    def kill_outcome(self) -> str:
+        """What the last engagement of the kill switch did, for its confirmation."""
+        return "" if self.oms is None else kill_outcome(self.oms)
+
     def _kill_noted(self, actor: str, reason: str) -> None:
         self._kill_seen = True
 
@@ -616,6 +660,7 @@ class Runtime:
         self._kill_seen = True
         cancelled = self.oms.last_cancelled if self.oms else []
         self.announcer.kill(actor, reason, self.clock(), len(cancelled))
+        self.log(f"kill switch engaged by {actor}: {self.kill_outcome()}", "warning")
         self.emit(KillChanged(True, actor, reason, len(cancelled)))
 
     def set_paused(self, paused: bool, actor: str) -> None:
@@ -637,7 +682,7 @@ class Runtime:
             if engaged and not self._kill_seen and self.oms is not None:
                 self._kill_seen = True
                 cancelled = await self.oms.cancel_working()
-                self.log(f"kill switch engaged elsewhere: cancelled {len(cancelled)}", "warning")
+                self.log(f"kill switch engaged elsewhere: {kill_outcome(self.oms)}", "warning")
                 self.emit(KillChanged(True, "another process", "", len(cancelled)))
             elif not engaged and self._kill_seen:
                 self._kill_seen = False
@@ -828,6 +873,23 @@ class Runtime:
         result = await self.submit(order, confirmed=True)  # the Telegram button confirmed it
         detail = f" ({result.reason})" if result.reason else ""
         return f"{result.side} {result.qty:f} {result.symbol}: {result.status}{detail}"
+
+
+def _ordinal(n: int) -> str:
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
+
+
+def kill_outcome(oms: OrderManager) -> str:
+    """``cancelled N order(s); kept M protective order(s) ...`` or, with ``kill_flattens``,
+    the positions it closed."""
+    cancelled = len(oms.last_cancelled)
+    if oms.kill_flattens:
+        return f"cancelled {cancelled} order(s), closed {len(oms.last_closed)} position(s)"
+    return (
+        f"cancelled {cancelled} order(s); kept {len(oms.last_kept)} protective order(s) of"
+        " open positions working"
+    )
 
 
 def _latest_quotes(batch: list[Any]) -> list[Any]:

@@ -11,10 +11,12 @@ HEALTHY_STATES = ("live", "connected", "streaming")
 
 
 def feed_health(error: str, health: FeedHealth | None) -> str:
-    """The feed's own health: the error that stopped it, else its connection state, reconnects
-    and the bad inputs it dropped (a feed without ``health`` is just "live")."""
+    """The feed's own health: the error that stopped it (or the restart under way), else its
+    connection state, reconnects, the bad inputs it dropped and the bars it is missing (a
+    feed without ``health`` is just "live")."""
+    gaps = _gaps(health)
     if error:
-        return f"[red]{error}[/red]"
+        return f"[red]{error}[/red]{gaps}"
     if health is None:
         return "live"
     state = str(health.state)
@@ -26,7 +28,16 @@ def feed_health(error: str, health: FeedHealth | None) -> str:
     if dropped:
         reasons = ", ".join(f"{k} {v}" for k, v in sorted(drops.items()))
         text += f" · [yellow]bad input dropped {dropped} ({reasons})[/yellow]"
-    return text
+    return text + gaps
+
+
+def _gaps(health: FeedHealth | None) -> str:
+    """The first bars the feed could not backfill (never skipped silently), and how many more."""
+    gaps = health.gaps() if health is not None else []
+    if not gaps:
+        return ""
+    more = f" (+{len(gaps) - 1} more)" if len(gaps) > 1 else ""
+    return f" · [red]gap {gaps[0].describe()}{more}[/red]"
 
 
 def broker_state(venue: str | None, live: bool, kill_switch: bool, error: str = "") -> str:

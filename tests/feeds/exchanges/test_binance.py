@@ -207,15 +207,13 @@ async def test_server_that_stops_answering_pings_is_dropped_and_replaced() -> No
         await ws.wait_closed()
 
     async with ws_server(handler) as url:
+        # the stale timer (30 s) is far beyond the deadline: only the ping can end connection 1
         f = feed(url, ping_interval_s=0.1, ping_timeout_s=0.1, stale_after_s=30.0)
-        loop = asyncio.get_running_loop()
-        t0 = loop.time()
-        events = await take(f.stream(["BTC/USDT"], "1m"), 1, timeout=4.0)
-        elapsed = loop.time() - t0
+        events = await take(f.stream(["BTC/USDT"], "1m"), 1, timeout=20.0)
         await f.close()
     assert isinstance(events[0], Tick)
     assert connections == 2 and f.health.reconnects == 1
-    assert elapsed < 3.0
+    assert f.health.drops() == {}  # not the stale timer
     assert "1011" in f.health.last_error  # keepalive ping timeout
 
 
@@ -338,13 +336,9 @@ async def test_unreachable_server_backs_off_then_gives_up_after_max_reconnects()
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     f = feed(f"ws://127.0.0.1:{port}", max_reconnects=3, backoff=Backoff(0.02, 0.04))
-    loop = asyncio.get_running_loop()
-    t0 = loop.time()
     with pytest.raises(FeedError, match="giving up after 3 failed reconnects"):
-        await take(f.stream(["BTC/USDT"], "1m"), 1)
-    elapsed = loop.time() - t0
-    # back-off grows: 3 waits of at least 0.01, 0.02, 0.02 s (half of each step is fixed)
-    assert 0.05 <= elapsed < 1.0
+        await take(f.stream(["BTC/USDT"], "1m"), 1, timeout=20.0)
+    # how long it waits between tries is Backoff's (tests/feeds/test_exchange_ws.py)
     assert f.health.connects == 0 and "Connect" in f.health.last_error
 
 
@@ -383,3 +377,221 @@ async def test_instruments_come_from_exchange_info_with_the_venue_grid() -> None
     assert f.instrument("ETH/USDT").lot_size == D("0.0001")
     with pytest.raises(KeyError, match="NOPE/USDT: instrument not loaded"):
         f.instrument("NOPE/USDT")
+
+
+# -- a depth diff is applied whole or not at all; a crossed book is never published -----------
+def _diff(first: int, last: int, bids: list[list[str]], asks: list[list[str]] = []) -> str:  # noqa: B006
+    return json.dumps({"e": "depthUpdate", "E": T0_MS + last, "s": "BTCUSDT", "U": first,
+                       "u": last, "b": bids, "a": asks})  # fmt: skip
+
+
+async def _books_after(
+    phases: list[list[str]], snapshots: list[str], n: int
+) -> tuple[list[Any], BinanceFeed, Any]:
+    """The first ``n`` books published while the server sends ``phases[k]`` once ``k`` books
+    are out; the REST depth route answers ``snapshots`` in turn (then the last again)."""
+    answers = iter(snapshots)
+    books: list[Any] = []
+    published = asyncio.Condition()
+
+    def depth(query: dict[str, str]) -> tuple[int, dict[str, str], Any]:
+        return ok(resource(next(answers, snapshots[-1])))
+
+    with rest_stand_in({"/api/v3/depth": depth}) as rest:
+
+        async def handler(ws: ServerConnection) -> None:
+            await ws.recv()
+            for k, frames in enumerate(phases):
+                async with published:
+                    await published.wait_for(lambda k=k: len(books) >= k)  # type: ignore[misc]
+                for frame in frames:
+                    await ws.send(frame)
+            await ws.wait_closed()
+
+        async with ws_server(handler) as url:
+            f = feed(url, rest.url, depth=True)
+            stream = f.stream(["BTC/USDT"], "1m")
+            async with asyncio.timeout(20.0):
+                async for event in stream:
+                    async with published:
+                        books.append(event)
+                        published.notify_all()
+                    if len(books) == n:
+                        break
+            await stream.aclose()  # type: ignore[attr-defined]
+            await f.close()
+    return books, f, rest
+
+
+async def test_a_depth_diff_with_one_bad_level_is_not_applied_at_all() -> None:
+    phases = [
+        [_diff(95, 101, [["41990", "1"]])],
+        [
+            _diff(102, 102, [["41997", "4"], ["NaN", "1"]]),  # one good level, then a bad one
+            _diff(102, 102, [["41996", "5"]]),  # the venue's next diff, applied instead
+        ],
+    ]
+    books, f, _ = await _books_after(phases, ["binance_depth_snapshot_100.json"], 2)
+    synced, after = books
+    assert [lv.price for lv in synced.bids] == [42000.0, 41999.0, 41998.0, 41990.0]
+    assert [lv.price for lv in after.bids] == [42000.0, 41999.0, 41998.0, 41996.0, 41990.0]
+    assert f.health.drops() == {"nan_price": 1}
+
+
+async def test_a_diff_that_crosses_the_book_is_dropped_and_the_book_resynchronised() -> None:
+    phases = [
+        [_diff(95, 101, [["41990", "1"]])],
+        [_diff(102, 102, [["42005", "1"]])],  # a bid above the best ask (42001): crossed
+        [_diff(121, 121, [["42099.5", "2"]])],  # after the fresh snapshot (120)
+    ]
+    snapshots = ["binance_depth_snapshot_100.json", "binance_depth_snapshot_120.json"]
+    books, f, rest = await _books_after(phases, snapshots, 3)
+    assert all(isinstance(b, OrderBook) for b in books)
+    assert all(b.bids[0].price < b.asks[0].price for b in books), "a crossed book was published"
+    synced, resynced, after = books
+    assert synced.bids[0].price == 42000.0
+    assert [(lv.price, lv.size) for lv in resynced.bids] == [(42100.0, 5.0), (42099.0, 6.0)]
+    assert [lv.price for lv in after.bids] == [42100.0, 42099.5, 42099.0]
+    assert f.health.drops() == {"crossed_book": 1}
+    assert rest.paths().count("/api/v3/depth") == 2
+
+
+# -- every gap in the bars is backfilled, or shown -----------------------------------------------
+def _kline_at(minute: int) -> str:
+    kline = resource("binance_kline_closed.json")
+    return json.dumps(kline | {"k": kline["k"] | {"t": T0_MS + minute * 60_000}})
+
+
+def _klines_from(query: dict[str, str]) -> tuple[int, dict[str, str], Any]:
+    start = int(query["startTime"])
+    return ok([k for k in resource("binance_klines.json") if k[0] >= start])
+
+
+async def _stream_with_gap(
+    klines: Any, n: int, **kw: Any
+) -> tuple[list[Any], BinanceFeed, list[tuple[str, dict[str, str]]]]:
+    """Closed bars 00:00 then 00:03 on one connection (00:01 and 00:02 never sent), a trade."""
+    with rest_stand_in({"/api/v3/klines": klines}) as rest:
+
+        async def handler(ws: ServerConnection) -> None:
+            await ws.recv()
+            await ws.send(_kline_at(0))
+            await ws.send(_kline_at(3))
+            await ws.send(json.dumps(resource("binance_trade.json")))
+            await ws.wait_closed()
+
+        async with ws_server(handler) as url:
+            f = feed(url, rest.url, **kw)
+            events = await take(f.stream(["BTC/USDT"], "1m"), n, timeout=20.0)
+            await f.close()
+    return events, f, rest.requests
+
+
+async def test_a_kline_gap_inside_a_connection_is_backfilled_in_order() -> None:
+    events, f, requests = await _stream_with_gap(_klines_from, 5)
+    bars = [e for e in events if isinstance(e, Bar)]
+    assert [b.ts_ns // MS - T0_MS for b in bars] == [0, 60_000, 120_000, 180_000]
+    assert bars[1].close == 42015.0  # the REST bar, not a copy of the live one
+    assert isinstance(events[-1], Tick)
+    assert [q["startTime"] for _, q in requests] == [str(T0_MS + 60_000)]
+    assert f.health.backfilled_bars == 2 and f.health.gaps() == []
+
+
+async def test_a_gap_that_cannot_be_backfilled_is_retried_boundedly_and_shown() -> None:
+    def down(query: dict[str, str]) -> tuple[int, dict[str, str], Any]:
+        return 503, {}, {"code": -1001, "msg": "Internal error"}
+
+    events, f, requests = await _stream_with_gap(down, 3, backfill_retries=2)
+    assert [type(e) for e in events] == [Bar, Bar, Tick]  # the stream goes on past the hole
+    assert len(requests) == 3  # the first try and two retries
+    [gap] = f.health.gaps()
+    assert (gap.symbol, gap.bars) == ("BTC/USDT", 2)
+    assert (gap.start_ns, gap.end_ns) == ((T0_MS + 60_000) * MS, (T0_MS + 180_000) * MS)
+    assert "503" in gap.reason
+    assert "2024-01-01 00:01" in gap.describe()
+    assert f.health.drops() == {"backfill_failed": 1}
+    assert f.health.as_dict()["gaps"][0]["bars"] == 2
+
+
+async def test_a_rest_error_in_the_backfill_after_a_reconnect_is_retried() -> None:
+    answers = iter([(500, {}, {"code": -1, "msg": "try again"})])
+
+    def flaky(query: dict[str, str]) -> tuple[int, dict[str, str], Any]:
+        return next(answers, None) or _klines_from(query)
+
+    connections = 0
+    with rest_stand_in({"/api/v3/klines": flaky}) as rest:
+
+        async def handler(ws: ServerConnection) -> None:
+            nonlocal connections
+            connections += 1
+            await ws.recv()
+            if connections == 1:
+                await ws.send(_kline_at(0))
+                await asyncio.sleep(0.2)
+                ws.transport.abort()
+                return
+            await ws.send(json.dumps(resource("binance_trade.json")))
+            await ws.wait_closed()
+
+        async with ws_server(handler) as url:
+            f = feed(url, rest.url)
+            events = await take(f.stream(["BTC/USDT"], "1m"), 7, timeout=20.0)
+            await f.close()
+    assert [e.ts_ns // MS - T0_MS for e in events if isinstance(e, Bar)] == [
+        i * 60_000 for i in range(6)
+    ]
+    assert rest.paths().count("/api/v3/klines") == 2
+    assert f.health.backfilled_bars == 5 and f.health.gaps() == []
+
+
+async def test_a_drop_before_the_first_closed_bar_backfills_from_the_subscription() -> None:
+    now = [(T0_MS + 30_000) * MS]  # subscribed at 00:00:30, while the 00:00 bar forms
+    connections = 0
+    with rest_stand_in({"/api/v3/klines": _klines_from}) as rest:
+
+        async def handler(ws: ServerConnection) -> None:
+            nonlocal connections
+            connections += 1
+            await ws.recv()
+            if connections == 1:
+                await ws.send(json.dumps(resource("binance_trade.json")))
+                await asyncio.sleep(0.2)
+                now[0] = NOW_NS  # 00:06: five bars closed while we were away
+                ws.transport.abort()
+                return
+            await ws.send(json.dumps(resource("binance_trade.json") | {"t": 12346}))
+            await ws.wait_closed()
+
+        async with ws_server(handler) as url:
+            f = feed(url, rest.url, clock=lambda: now[0])
+            events = await take(f.stream(["BTC/USDT"], "1m"), 7, timeout=20.0)
+            await f.close()
+    assert rest.requests[0][1]["startTime"] == str(T0_MS)  # from the bar forming at subscribe
+    assert [e.ts_ns // MS - T0_MS for e in events if isinstance(e, Bar)] == [
+        i * 60_000
+        for i in range(1, 6)  # the REST stand-in has 00:01..00:05
+    ]
+    assert isinstance(events[0], Tick) and isinstance(events[-1], Tick)
+    assert f.health.backfilled_bars == 5
+
+
+async def test_a_connection_that_delivered_resets_the_failure_count_however_it_ended() -> None:
+    connections = 0
+
+    async def handler(ws: ServerConnection) -> None:
+        nonlocal connections
+        connections += 1
+        await ws.recv()
+        await ws.send(json.dumps(resource("binance_trade.json") | {"t": connections}))
+        if connections < 3:
+            await ws.close(1001, "going away")  # after data: not a failed connection
+            return
+        await ws.wait_closed()
+
+    async with ws_server(handler) as url:
+        f = feed(url, max_reconnects=0)
+        events = await take(f.stream(["BTC/USDT"], "1m"), 3, timeout=20.0)
+        await f.close()
+    assert [type(e) for e in events] == [Tick, Tick, Tick]
+    assert f.health.reconnects == 2

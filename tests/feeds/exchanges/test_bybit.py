@@ -184,3 +184,80 @@ async def test_instruments_come_from_instruments_info() -> None:
     )
     with pytest.raises(KeyError, match="NOPE/USDT: instrument not loaded from Bybit"):
         f.instrument("NOPE/USDT")
+
+
+# -- a delta is applied whole or not at all; a crossed book is never published -----------------
+def _delta(u: int, bids: list[list[str]]) -> str:
+    delta = json.loads(resource_lines("bybit_orderbook.jsonl")[1])
+    return json.dumps(delta | {"data": delta["data"] | {"u": u, "b": bids, "a": []}})
+
+
+async def test_a_delta_with_one_bad_level_is_not_applied_at_all() -> None:
+    snapshot = resource_lines("bybit_orderbook.jsonl")[0]
+
+    async def handler(ws: ServerConnection) -> None:
+        await ws.recv()
+        await ws.send(snapshot)
+        await ws.send(_delta(501, [["41999.5", "3.0"], ["nan", "1"]]))  # good level, bad level
+        await ws.send(_delta(501, [["41998.5", "1.0"]]))  # the venue's 501, applied instead
+        await ws.wait_closed()
+
+    async with ws_server(handler) as url:
+        f = feed(url)
+        books = await take(f.stream(["BTC/USDT"], "1m"), 2, timeout=20.0)
+        await f.close()
+    _, after = books
+    assert [lv.price for lv in after.bids] == [42000.0, 41999.0, 41998.5]
+    assert f.health.drops() == {"nan_price": 1}
+
+
+async def test_a_delta_that_crosses_the_book_is_dropped_and_the_topic_resubscribed() -> None:
+    lines = resource_lines("bybit_orderbook.jsonl")
+    received: list[Any] = []
+
+    async def handler(ws: ServerConnection) -> None:
+        await ws.recv()
+        await ws.send(lines[0])  # snapshot 500: best bid 42000, best ask 42001
+        await ws.send(_delta(501, [["42001.5", "1.0"]]))  # a bid above the best ask
+        received.append(json.loads(await ws.recv()))  # unsubscribe
+        received.append(json.loads(await ws.recv()))  # subscribe again
+        await ws.send(lines[3])  # the fresh snapshot
+        await ws.wait_closed()
+
+    async with ws_server(handler) as url:
+        f = feed(url)
+        books = await take(f.stream(["BTC/USDT"], "1m"), 2, timeout=20.0)
+        await f.close()
+    assert all(b.bids[0].price < b.asks[0].price for b in books), "a crossed book was published"
+    assert [b.bids[0].price for b in books] == [42000.0, 42010.0]
+    assert [(r["op"], r["args"]) for r in received] == [
+        ("unsubscribe", ["orderbook.50.BTCUSDT"]),
+        ("subscribe", ["orderbook.50.BTCUSDT"]),
+    ]
+    assert f.health.drops() == {"crossed_book": 1}
+
+
+async def test_a_kline_gap_inside_a_connection_is_backfilled_in_order() -> None:
+    def klines(query: dict[str, str]) -> tuple[int, dict[str, str], Any]:
+        assert query["start"] == str(T0_MS + 60_000)
+        return ok(resource("bybit_klines_rest.json"))
+
+    kline = resource("bybit_kline_closed.json")
+    later = kline | {"data": [kline["data"][0] | {"start": T0_MS + 180_000}]}
+    with rest_stand_in({"/v5/market/kline": klines}) as rest:
+
+        async def handler(ws: ServerConnection) -> None:
+            await ws.recv()
+            await ws.send(json.dumps(kline))
+            await ws.send(json.dumps(later))  # 00:03 after 00:00: two bars never sent
+            await ws.send(json.dumps(resource("bybit_tickers.json")))
+            await ws.wait_closed()
+
+        async with ws_server(handler) as url:
+            f = feed(url, rest.url, depth=False)
+            events = await take(f.stream(["BTC/USDT"], "1m"), 5, timeout=20.0)
+            await f.close()
+    bars = [e for e in events if isinstance(e, Bar)]
+    assert [b.ts_ns // MS - T0_MS for b in bars] == [0, 60_000, 120_000, 180_000]
+    assert [b.close for b in bars[1:3]] == [42015.0, 42025.0]
+    assert isinstance(events[-1], Tick) and f.health.backfilled_bars == 2

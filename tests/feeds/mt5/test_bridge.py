@@ -40,7 +40,7 @@ def client(url: str, **kw: Any) -> BridgeFeed:
     return BridgeFeed(url, TOKEN, ["EURUSD"], **opts)
 
 
-async def next_of(stream: Any, kind: type, timeout: float = 3.0) -> Any:
+async def next_of(stream: Any, kind: type, timeout: float = 30.0) -> Any:
     async with asyncio.timeout(timeout):
         async for ev in stream:
             if isinstance(ev, kind):

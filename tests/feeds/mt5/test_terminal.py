@@ -98,7 +98,7 @@ async def test_stream_polls_ticks_and_closed_bars_on_the_worker_thread(
     terminal.add_bar("EURUSD", M1, T0 + 600, 1.1010, 1.1014, 1.1009, 1.1012, 70)  # 9 closes
     terminal.add_bar("EURUSD", M1, T0 + 660, 1.1012, 1.1015, 1.1011, 1.1013, 71)  # 10 too
     terminal.add_tick("EURUSD", (T0 + 661) * 1000, 1.10120, 1.10122)
-    await asyncio.wait_for(task, 3.0)
+    await asyncio.wait_for(task, 30.0)
     await stream.aclose()
     await f.close()
     ticks = [e for e in got if isinstance(e, Tick)]

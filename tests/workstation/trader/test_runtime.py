@@ -640,3 +640,59 @@ async def test_a_strategy_on_a_live_broker_needs_live_trading_and_a_confirmation
         assert len(asked) == 1
     finally:
         await marked.runtime.shutdown()
+
+
+# -- the kill switch never leaves a position unprotected ----------------------------------------
+async def test_the_kill_switch_keeps_the_protective_orders_of_open_positions(
+    live: Live, store: Store, db_path: Path
+) -> None:
+    rt = live.runtime
+    await live.quote(99.0, 101.0, 100.0, 1.0)
+    await until(lambda: rt.quotes == 1, "the first quote")
+    parent = await rt.submit(rt.build(SYMBOL, Side.BUY, "1", sl="90", tp="110"))
+    assert parent.status is OrderStatus.FILLED, parent.reason
+    entry = await rt.submit(rt.build(SYMBOL, Side.BUY, "1", "80"))
+    legs = {f"{parent.client_id}-sl", f"{parent.client_id}-tp"}
+    assert {o.client_id for o in rt.working_orders()} == legs | {entry.client_id}
+
+    cancelled = await rt.set_kill(True, "user", "test")
+    assert [o.client_id for o in cancelled] == [entry.client_id]
+    assert {o.client_id for o in rt.working_orders()} == legs
+    assert any(
+        isinstance(e, Logged) and "kept 2 protective order(s)" in e.text for e in live.events
+    )
+    await rt.set_kill(False, "user")
+
+    other = Store(db_path)  # `qws kill on` in another process: this runtime's watcher acts
+    try:
+        await KillSwitch(other).engage("cli", "test")
+    finally:
+        other.close()
+    await until(
+        lambda: any(isinstance(e, Logged) and "engaged elsewhere" in e.text for e in live.events),
+        "the runtime to see the kill switch",
+    )
+    assert {o.client_id for o in rt.working_orders()} == legs
+    await live.quote(85.0, 86.0, 85.5, 5.0)  # the stop still protects the position
+    await until(lambda: rt.working_orders() == [], "the stop to fire and the take-profit to go")
+    assert [p.qty for p in store.positions.find("paper") if p.symbol == SYMBOL] == [0]
+
+
+async def test_a_protection_event_is_queued_as_a_critical_alert(store: Store) -> None:
+    live = await start_live(store, {"telegram.chat_ids": [42]})
+    rt = live.runtime
+    try:
+        await live.quote(99.0, 101.0, 100.0, 1.0)
+        await until(lambda: rt.quotes == 1, "the first quote")
+        parent = await rt.submit(rt.build(SYMBOL, Side.BUY, "1", sl="90"))
+        assert rt.oms is not None
+        # the stop-loss vanishes at the venue (cancelled there by hand): the next sync re-places it
+        await rt.oms.broker.cancel(f"{parent.client_id}-sl")
+        await rt.oms.reconcile()
+        again = store.orders.get(f"{parent.client_id}-sl.2")
+        assert again is not None and again.status is OrderStatus.OPEN
+        [alert] = [a for a in alerts(store, "risk") if a["title"] == "Protection restored"]
+        assert alert["severity"] == "critical" and again.client_id in alert["body"]
+        assert any(isinstance(e, Logged) and "Protection restored" in e.text for e in live.events)
+    finally:
+        await rt.shutdown()

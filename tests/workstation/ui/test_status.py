@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from feeds.health import FeedHealth
+from feeds.health import FeedHealth, Gap
 from tests.workstation.ui.ui_helpers import FROZEN_NS
 from workstation.ui.status import broker_state, feed_health, status_line
 
@@ -41,3 +41,24 @@ def test_the_line_puts_counters_broker_and_utc_time_together() -> None:
     assert line == (
         "feed demo: live · quotes 12,345 · bars stored 67 · drops 0 · paper · 11:06:40 UTC"
     )
+
+
+def test_bars_the_feed_could_not_backfill_are_shown_as_a_gap() -> None:
+    health = FeedHealth("test")
+    health.state = "live"
+    minute = 60_000_000_000
+    start = FROZEN_NS - FROZEN_NS % minute
+    health.open_gap(Gap("BTC/USDT", start, start + 3 * minute, 3, "not backfilled: HTTP 503"))
+    health.open_gap(Gap("ETH/USDT", start + minute, start + 2 * minute, 1, "backfilling"))
+    assert feed_health("", health) == (
+        "live · [red]gap BTC/USDT: 3 bar(s) missing from 2026-11-18 11:06 until 11:09 UTC"
+        " (not backfilled: HTTP 503) (+1 more)[/red]"
+    )
+    health.close_gap("ETH/USDT", start + minute)
+    health.close_gap("BTC/USDT", start)
+    assert feed_health("", health) == "live" and health.gaps_filled == 2
+
+
+def test_a_feed_restarting_shows_why_and_when() -> None:
+    text = "feed restarting in 4 s (3rd try): FeedError: binance: giving up"
+    assert feed_health(text, FeedHealth("test")) == f"[red]{text}[/red]"
