@@ -44,9 +44,11 @@ from workstation.ui.screens.messages import (
     HelpRequested,
     OrderUpdated,
     PositionsUpdated,
+    PrecisionLearned,
     QuoteUpdated,
     ReferencePrice,
     SignalRaised,
+    StatusChanged,
     TicketRequested,
     TradeRequested,
     UnwatchRequested,
@@ -162,7 +164,9 @@ class QwsApp(App[None]):
         await self.push_screen(self.dashboard)
         self.screen_pump()
         self.call_after_refresh(self._after_first_frame)
-        self.set_interval(1.0, self.refresh_status)
+        # the dashboard's timer, not the app's: Textual stops it when the dashboard closes,
+        # before the dashboard's widgets go
+        self.dashboard.set_interval(1.0, self.refresh_status, name="status line")
 
     def _after_first_frame(self) -> None:
         """The runtime starts once the screen is up: its scans load numba and qiskit, which
@@ -177,7 +181,9 @@ class QwsApp(App[None]):
     async def run_runtime(self) -> None:
         """The trading runtime on this loop: the feed, the broker, signals and strategies."""
         await self.runtime.start()
-        self.dashboard.set_decimals({s: price_decimals(self.feed, s) for s in self.symbols})
+        self.dashboard.post_message(
+            PrecisionLearned({s: price_decimals(self.feed, s) for s in self.symbols})
+        )
         self.publish_desk()
 
     @work(exclusive=True, group="screen")
@@ -272,8 +278,6 @@ class QwsApp(App[None]):
 
     # -- the status line (once a second, and on kill switch changes) --------------------------
     def refresh_status(self) -> None:
-        if not self.dashboard.is_attached:
-            return
         rt = self.runtime
         oms = rt.oms
         broker = (
@@ -286,7 +290,7 @@ class QwsApp(App[None]):
         line = status_line(
             self.feed.name, health, self.quotes_seen, rt.bars_stored, drops, broker, self.clock()
         )
-        self.dashboard.set_status(line)
+        self.dashboard.post_message(StatusChanged(line))
         if rt.runners:
             self.publish_strategies()
 

@@ -23,7 +23,7 @@ from workstation.store import Store
 from workstation.ui.app import QwsApp
 
 
-async def _wait_for(predicate: Any, timeout: float = 10.0) -> None:
+async def _wait_for(predicate: Any, timeout: float = 60.0) -> None:
     deadline = asyncio.get_running_loop().time() + timeout
     while not predicate():
         assert asyncio.get_running_loop().time() < deadline, "timed out"

@@ -58,7 +58,10 @@ async def test_a_live_strategy_order_asks_on_the_screen_and_escape_refuses(store
         assert app.runtime.confirmer is not None
         order = app.runtime.build("BTC/USDT", Side.BUY, "0.01", sl="60000")
         asked = asyncio.ensure_future(app.runtime.confirmer(order))
-        await wait_for(lambda: isinstance(app.screen, ConfirmOrder))
+        # pushed, then composed: the button exists a moment after the screen is current
+        await wait_for(
+            lambda: isinstance(app.screen, ConfirmOrder) and app.screen.query("#confirm-send")
+        )
         assert describe(order) == "buy 0.01 BTC/USDT market at market SL 60000"
         send = app.screen.query_one("#confirm-send")
         await wait_for(lambda: send.region.area > 0)  # laid out, so the click lands on it

@@ -103,7 +103,7 @@ def test_backtest_screen(snap_compare, store: Store, size: tuple[int, int]) -> N
         await pilot.pause()
         screen.query_one("#bt-bars", Input).value = "600"
         await pilot.press("ctrl+r")
-        await wait_for(lambda: screen.result is not None, timeout=30)
+        await wait_for(lambda: screen.result is not None)
         await pilot.pause()
         await _still_cursors(pilot)
 

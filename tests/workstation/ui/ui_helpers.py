@@ -29,7 +29,9 @@ def make_app(store: Store, tick_interval_s: float = 0.2, **kwargs: object) -> Qw
     )
 
 
-async def wait_for(predicate: Callable[[], object], timeout: float = 10.0) -> None:
+async def wait_for(predicate: Callable[[], object], timeout: float = 60.0) -> None:
+    """Poll until ``predicate`` holds; ``timeout`` is a deadline for "eventually" (generous:
+    a busy machine is slow, not wrong), never a speed."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     while not predicate():

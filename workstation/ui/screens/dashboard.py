@@ -6,6 +6,11 @@ commands) up to the app as messages (:mod:`workstation.ui.screens.messages`). Wh
 is given: the feed's symbols and history, the settings, the clock. Loading history and computing
 overlays/cycles run in workers, so nothing here blocks the UI thread; heavy engine modules are
 imported inside those workers.
+
+What runs in the background and touches this screen's widgets belongs to the screen: its
+workers, its timers (the status line's too), so Textual stops them when the screen closes.
+A worker's result comes back on the screen's own loop (``call_later`` or a message), never
+applied from the worker: Textual drops it once the screen is closing.
 """
 
 from __future__ import annotations
@@ -44,9 +49,11 @@ from workstation.ui.screens.messages import (
     HelpRequested,
     OrderUpdated,
     PositionsUpdated,
+    PrecisionLearned,
     QuoteUpdated,
     ReferencePrice,
     SignalRaised,
+    StatusChanged,
     TicketRequested,
     TradeRequested,
     UnwatchRequested,
@@ -172,6 +179,11 @@ class DashboardScreen(Screen[None]):
         if self.symbol:
             self.select(self.symbol, self.timeframe)
         self.log_line(f"{len(self._symbols)} symbols · press f1 for help, : for commands")
+        self.call_after_refresh(self._after_first_frame)
+
+    def _after_first_frame(self) -> None:
+        """The engine's delay counts from the first frame, not from mount: on a busy machine
+        the first frame can take longer than the delay."""
         self.set_timer(float(self.preferences.get("app.engine_delay_s", 1.0)), self.start_engine)
 
     def start_engine(self) -> None:
@@ -208,12 +220,14 @@ class DashboardScreen(Screen[None]):
         else:
             self.set_timer(0.05, lambda: self._with(cls, use))
 
-    def set_status(self, text: str) -> None:
-        for status in self.query("#status").results(Static):  # none once torn down
-            status.update(text)
+    @on(StatusChanged)
+    def _on_status(self, message: StatusChanged) -> None:
+        self.query_one("#status", Static).update(message.text)
 
-    def set_decimals(self, decimals: dict[str, int]) -> None:
+    @on(PrecisionLearned)
+    def _on_precision(self, message: PrecisionLearned) -> None:
         """Price precision learned after start (a live venue's instruments)."""
+        decimals = message.decimals
         self._decimals.update(decimals)
         self.watchlist.decimals.update(decimals)
         self.watchlist.refresh()
@@ -286,6 +300,7 @@ class DashboardScreen(Screen[None]):
     @on(CyclesComputed)
     def _on_cycles(self, message: CyclesComputed) -> None:
         result = message.result
+        self.cycle_runs += 1
         if result.symbol != self.symbol:
             return
         self.query_one(CyclePanel).set_result(result)
@@ -311,9 +326,15 @@ class DashboardScreen(Screen[None]):
         try:
             frame = await self.market.history(symbol, timeframe, limit=HISTORY_BARS)
         except Exception as exc:
-            self.chart.set_message(f"no history for {symbol} {timeframe}: {exc}")
-            self.log_line(f"history {symbol} {timeframe}: {exc}", "error")
+            self.call_later(self._history_failed, symbol, timeframe, exc)
             return
+        self.call_later(self._show_history, symbol, timeframe, frame)
+
+    def _history_failed(self, symbol: str, timeframe: str, exc: Exception) -> None:
+        self.chart.set_message(f"no history for {symbol} {timeframe}: {exc}")
+        self.log_line(f"history {symbol} {timeframe}: {exc}", "error")
+
+    def _show_history(self, symbol: str, timeframe: str, frame: Any) -> None:
         if (symbol, timeframe) != (self.symbol, self.timeframe):
             return
         self.chart.set_history(symbol, timeframe, frame, self._decimals.get(symbol, 2))
@@ -323,13 +344,17 @@ class DashboardScreen(Screen[None]):
         self.detect_cycles()
 
     # -- engine work: one run at a time per kind; requests while one runs coalesce into one rerun
+    # A worker reads no widget: its inputs are taken on the screen's loop when it starts, and
+    # its result comes back through ``call_later`` (or a message), which Textual drops once the
+    # screen closes. The screen's widgets go before Textual cancels its workers, so a result
+    # that arrives then is dropped, not applied to a widget that is gone, and asks no rerun.
     def compute_overlays(self) -> None:
         if self.engine_ready:
-            self._request("overlays", self._overlays_worker)
+            self._request("overlays", self._start_overlays)
 
     def detect_cycles(self) -> None:
         if self.engine_ready:
-            self._request("cycles", self._cycles_worker)
+            self._request("cycles", self._start_cycles)
 
     def _request(self, kind: str, start: Callable[[], object]) -> None:
         if kind in self._busy:
@@ -344,48 +369,56 @@ class DashboardScreen(Screen[None]):
             self._again.discard(kind)
             {"overlays": self.compute_overlays, "cycles": self.detect_cycles}[kind]()
 
+    def _start_overlays(self) -> None:
+        self._overlays_worker(self.symbol, self.timeframe, self.chart.bars())
+
+    def _start_cycles(self) -> None:
+        self._cycles_worker(
+            self.symbol,
+            self.timeframe,
+            self.chart.bars()["close"].to_numpy(),
+            int(self.preferences.get("cycles.window", 64)),
+            str(self.preferences.get("cycles.backend", "statevector")),
+            int(self.preferences.get("cycles.shots", 4096)),
+        )
+
     @work(group="overlays")
-    async def _overlays_worker(self) -> None:
+    async def _overlays_worker(self, symbol: str, timeframe: str, bars: Any) -> None:
         try:
-            await self._overlays_run()
+            overlays, levels = await run_engine(_overlays, bars)
+            self.call_later(self._show_overlays, symbol, timeframe, overlays, levels)
         finally:
-            self._finished("overlays")
+            self.call_later(self._finished, "overlays")
 
-    @work(group="cycles")
-    async def _cycles_worker(self) -> None:
-        try:
-            await self._cycles_run()
-        finally:
-            self._finished("cycles")
-
-    async def _overlays_run(self) -> None:
-        symbol, timeframe = self.symbol, self.timeframe
-        overlays, levels = await run_engine(_overlays, self.chart.bars())
+    def _show_overlays(
+        self, symbol: str, timeframe: str, overlays: list[Overlay], levels: list[Any]
+    ) -> None:
         if (symbol, timeframe) == (self.symbol, self.timeframe):
             self.chart.set_overlays(overlays)
             self.chart.set_levels(levels)
             self.overlay_runs += 1
 
-    async def _cycles_run(self) -> None:
+    @work(group="cycles")
+    async def _cycles_worker(
+        self, symbol: str, timeframe: str, close: Any, window: int, backend: str, shots: int
+    ) -> None:
         from engine.signals.cycles import CycleInputError
 
-        symbol, timeframe = self.symbol, self.timeframe
-        window = int(self.preferences.get("cycles.window", 64))
-        backend = str(self.preferences.get("cycles.backend", "statevector"))
-        shots = int(self.preferences.get("cycles.shots", 4096))
-        close = self.chart.bars()["close"].to_numpy()
-        panel = self.query_one(CyclePanel)
         try:
             report, folded = await run_engine(_cycles, close, window, backend, shots)
         except CycleInputError as exc:
-            panel.set_status(f"{symbol} {timeframe}: {exc}")
-            return
-        self.cycle_runs += 1
-        result = CycleResult(
-            symbol, timeframe, folded, tuple(report.cycles), report.phase,
-            report.elapsed_ms, report.backend,
-        )  # fmt: skip
-        self.post_message(CyclesComputed(result))
+            self.call_later(self._cycles_refused, f"{symbol} {timeframe}: {exc}")
+        else:
+            result = CycleResult(
+                symbol, timeframe, folded, tuple(report.cycles), report.phase,
+                report.elapsed_ms, report.backend,
+            )  # fmt: skip
+            self.post_message(CyclesComputed(result))
+        finally:
+            self.call_later(self._finished, "cycles")
+
+    def _cycles_refused(self, why: str) -> None:
+        self.query_one(CyclePanel).set_status(why)
 
     # -- actions ----------------------------------------------------------------------------
     def action_timeframe(self, timeframe: str) -> None:

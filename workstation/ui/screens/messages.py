@@ -58,6 +58,25 @@ class ReferencePrice(Message):
         self.price = price
 
 
+class StatusChanged(Message):
+    """The status line's new text (feed health, counts, broker); the newest one wins."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self.text = text
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, StatusChanged)
+
+
+class PrecisionLearned(Message):
+    """Price decimals per symbol, learned once the runtime has opened the venue."""
+
+    def __init__(self, decimals: dict[str, int]) -> None:
+        super().__init__()
+        self.decimals = dict(decimals)
+
+
 class OrderUpdated(Message):
     def __init__(self, order: Order) -> None:
         super().__init__()

@@ -25,7 +25,7 @@ async def test_a_command_opens_the_screen_prefilled_and_a_run_shows_stats_equity
         assert screen.query_one("#bt-params", Input).value == "fast=5 slow=20"
         screen.query_one("#bt-bars", Input).value = "800"
         await pilot.press("ctrl+r")
-        await wait_for(lambda: screen.result is not None, timeout=30)
+        await wait_for(lambda: screen.result is not None)
         result = screen.result
         assert result.params == {"fast": 5, "slow": 20}
         assert result.stats["bars"] == 800

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import threading
 from typing import TypeVar
 
+import polars as pl
 from rich.text import Text
 from textual import events
 from textual.message import Message
+from textual.widget import Widget
 from textual.widgets import Button, Input, Select, TabbedContent
 
 from engine.model import Side
@@ -22,6 +26,7 @@ from widgets.positions_table import PositionsTable
 from widgets.signals_feed import SignalsFeed
 from widgets.watchlist import FLASH_S, Watchlist
 from workstation.runtime.config import Settings
+from workstation.runtime.engine_thread import run_engine
 from workstation.store import Store
 from workstation.ui.app import QwsApp
 from workstation.ui.screens.help import HelpScreen
@@ -264,26 +269,32 @@ async def test_help_lists_every_binding_with_its_id(store: Store) -> None:
 
 async def test_cycle_panel_overlays_and_a_scan_come_from_the_engine(store: Store) -> None:
     app = make_app(store)
-    seen: list[Message] = []
-    async with app.run_test(size=(120, 36), message_hook=seen.append):
+    engine_at_first_frame: list[bool] = []
+
+    def at_first_frame(message: Message) -> None:
+        if isinstance(message, events.Ready):
+            engine_at_first_frame.append(app.dashboard.engine_ready)
+
+    async with app.run_test(size=(120, 36), message_hook=at_first_frame):
         dashboard = app.dashboard
         panel = dashboard.query_one(CyclePanel)
         chart = dashboard.query_one(Chart)
-        assert not dashboard.engine_ready  # the engine waits for the first frame
-        await wait_for(lambda: panel.result is not None, timeout=30)
+        await wait_for(lambda: engine_at_first_frame)
+        assert engine_at_first_frame == [False]  # the engine waits for the first frame
+        await wait_for(lambda: panel.result is not None)
         result = panel.result
         assert result is not None and result.backend == "statevector"
         assert result.symbol == "BTC/USDT" and result.cycles
         assert abs(sum(result.spectrum) - 1.0) < 1e-9  # folded QPE distribution
         assert f"dominant {result.cycles[0].period_bars:.1f} bars" in panel.summary()
-        await wait_for(lambda: bool(chart.overlays) and bool(chart.turns), timeout=30)
+        await wait_for(lambda: bool(chart.overlays) and bool(chart.turns))
         assert {o.name for o in chart.overlays} == {"ema20", "bb_upper", "bb_lower"}
         assert len(chart.overlays[0].values) == chart.bar_count
         dashboard.run_command("scan btc eth")
         feed = dashboard.query_one(SignalsFeed)
         # the runtime scans the stored history and stores what it finds, then the feed shows it
         symbols = {"BTC/USDT", "ETH/USDT"}
-        await wait_for(lambda: {s.symbol for s in store.signals.recent()} >= symbols, timeout=60)
+        await wait_for(lambda: {s.symbol for s in store.signals.recent()} >= symbols)
         await wait_for(lambda: feed.count >= 2)
         assert watchlist_signal(dashboard.query_one(Watchlist), "ETH/USDT") != "—"
 
@@ -361,3 +372,80 @@ async def test_watch_unwatch_help_and_desk_commands_go_up_as_intents(store: Stor
         await wait_for(lambda: isinstance(app.screen, HelpScreen))
         assert _posted(seen, HelpRequested)
         await pilot.press("escape")
+
+
+class HeldHistory(DemoFeed):
+    """The demo feed, whose 5m history waits until the test lets it answer."""
+
+    def __init__(self) -> None:
+        super().__init__(tick_interval_s=0.2, history_bars=600, clock=frozen_clock)
+        self.asked = asyncio.Event()
+        self.answer = asyncio.Event()
+
+    async def history(
+        self, symbol: str, timeframe: str, start: int | None = None, limit: int | None = None
+    ) -> pl.DataFrame:
+        if timeframe == "5m":
+            self.asked.set()
+            await self.answer.wait()
+        return await super().history(symbol, timeframe, start, limit)
+
+
+class KeepsTheScreenClosing(Widget):
+    """Its unmount waits for the test: the dashboard's other widgets are gone by then, the
+    screen itself is not (Textual unmounts a screen after all its children)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.closing = asyncio.Event()
+        self.let_go = asyncio.Event()
+
+    async def on_unmount(self) -> None:
+        self.closing.set()
+        await self.let_go.wait()
+
+
+async def test_work_in_flight_when_the_dashboard_closes_touches_none_of_its_widgets(
+    store: Store,
+) -> None:
+    """The app quits while a history load, a QPE run and an overlay run are under way and the
+    status line's timer ticks: what ends after the dashboard's widgets are gone is dropped,
+    nothing is rerun, and no timer or worker fails (they belong to the screen)."""
+    feed = HeldHistory()
+    app = QwsApp(feed, store, Settings.load(environ={}), clock=frozen_clock, show_clock=False)
+    engine_free = threading.Event()
+    holder = KeepsTheScreenClosing()
+    applied: list[tuple[int, int, int]] = []
+
+    async def once_its_widgets_are_gone() -> None:
+        dashboard = app.dashboard
+        await wait_for(lambda: holder.closing.is_set() and list(dashboard.children) == [holder])
+        before = (dashboard.history_loads, dashboard.cycle_runs, dashboard.overlay_runs)
+        engine_free.set()
+        feed.answer.set()
+        await wait_for(lambda: not [w for w in app.workers if w.node is dashboard and w.is_running])
+        await asyncio.sleep(2.5)  # the status line's 1 s timer would tick here, twice
+        applied.append(before)
+        applied.append((dashboard.history_loads, dashboard.cycle_runs, dashboard.overlay_runs))
+        holder.let_go.set()
+
+    try:
+        async with app.run_test(size=(100, 30)) as pilot:
+            dashboard = app.dashboard
+            await wait_for(lambda: dashboard.cycle_runs > 0 and dashboard.overlay_runs > 0)
+            await dashboard.mount(holder)
+            blocker = asyncio.ensure_future(run_engine(engine_free.wait))  # the engine is busy
+            for _ in range(2):  # one run of each waits for the engine, a rerun is asked for
+                dashboard.compute_overlays()
+                dashboard.detect_cycles()
+            await pilot.press("2")  # 5m: its history is held
+            await wait_for(feed.asked.is_set)
+            window = asyncio.ensure_future(once_its_widgets_are_gone())
+    finally:
+        engine_free.set()
+        feed.answer.set()
+        holder.let_go.set()
+    await blocker
+    await window
+    before, after = applied
+    assert after == before  # nothing applied to a dashboard that was gone
