@@ -217,6 +217,10 @@ class Store:
             )
         for version in range(current, target):
             with self.transaction():
+                # another process opening the same file may have run this step meanwhile:
+                # the version is read again under the write lock
+                if self.schema_version > version:
+                    continue
                 for statement in MIGRATIONS[version].split(";"):
                     if statement.strip():
                         self.conn.execute(statement)

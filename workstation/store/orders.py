@@ -61,19 +61,19 @@ def _order(r: tuple[Any, ...]) -> Order:
 
 
 class OrderRepository(Repository):
-    def save(self, order: Order) -> None:
+    def save(self, order: Order, owner: str | None = None) -> None:
         """Insert or update an order row (call inside :meth:`Store.durable` for state
-        changes)."""
+        changes). ``owner`` names the process submitting it (kept until another is named)."""
         now = now_ns()
         with self._store.transaction() as conn:
             conn.execute(
                 "INSERT INTO orders (client_id, venue, symbol, side, type, qty, price, stop, tif,"
-                " status, filled_qty, avg_price, sl, tp, broker_id, reason, created_ns, updated_ns)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                " status, filled_qty, avg_price, sl, tp, broker_id, reason, created_ns, updated_ns,"
+                " owner) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
                 " ON CONFLICT (client_id) DO UPDATE SET status=excluded.status,"
                 " filled_qty=excluded.filled_qty, avg_price=excluded.avg_price,"
                 " broker_id=excluded.broker_id, reason=excluded.reason,"
-                " updated_ns=excluded.updated_ns",
+                " updated_ns=excluded.updated_ns, owner=COALESCE(excluded.owner, orders.owner)",
                 (
                     order.client_id,
                     order.venue,
@@ -93,8 +93,18 @@ class OrderRepository(Repository):
                     redact(order.reason),
                     order.ts_ns or now,
                     now,
+                    owner,
                 ),
             )
+
+    def owner(self, client_id: str) -> tuple[str, int] | None:
+        """The process that submitted ``client_id`` and when its row last changed (wall ns),
+        or None for an unknown order or one written before owners were kept."""
+        with self._store.reading() as conn:
+            row = conn.execute(
+                "SELECT owner, updated_ns FROM orders WHERE client_id = ?", (client_id,)
+            ).fetchone()
+        return None if row is None or row[0] is None else (str(row[0]), int(row[1]))
 
     def get(self, client_id: str) -> Order | None:
         found = self.find(client_id=client_id)

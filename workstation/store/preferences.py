@@ -4,7 +4,7 @@ audited) and the ``watchlists``."""
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from workstation.store.repository import Repository
@@ -24,6 +24,28 @@ class SettingRepository(Repository):
                 (key, json.dumps(value)),
             )
             self._store.audit.add(actor, "setting", key, {"value": value})
+
+    def claim(self, key: str, holder: str, is_free: Callable[[str], bool]) -> bool:
+        """Make ``holder`` the value of ``key`` unless another holder has it and
+        ``is_free(other)`` says it still holds it; True when ``holder`` has it now. Atomic
+        across processes: the check is made again under the write lock."""
+        current = self.get(key)
+        if current == holder:
+            return True
+        if current is not None and not is_free(str(current)):
+            return False
+        with self._store.transaction() as conn:
+            row = conn.execute("SELECT value FROM settings WHERE key = ?", (key,)).fetchone()
+            now = None if row is None else json.loads(row[0])
+            if now is not None and now != holder and not is_free(str(now)):
+                return False
+            conn.execute(
+                "INSERT INTO settings (key, value) VALUES (?, ?)"
+                " ON CONFLICT (key) DO UPDATE SET value=excluded.value",
+                (key, json.dumps(holder)),
+            )
+            self._store.audit.add("qws", "claimed", key, {"holder": holder, "from": now})
+        return True
 
 
 class WatchlistRepository(Repository):

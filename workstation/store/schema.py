@@ -130,5 +130,11 @@ CREATE TABLE import_rows (
 ) WITHOUT ROWID;
 """
 
-MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4, _V5)
+# An order being submitted names the process submitting it: another process sharing the file
+# leaves that order alone while its submitter is still running.
+_V6 = """
+ALTER TABLE orders ADD COLUMN owner TEXT;
+"""
+
+MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4, _V5, _V6)
 SCHEMA_VERSION = len(MIGRATIONS)

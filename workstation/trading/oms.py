@@ -58,6 +58,8 @@ from engine.trading.risk import (
     check_order,
     protective_level_problem,
 )
+from workstation.runtime.processes import is_running, this_process
+from workstation.runtime.secrets import redact
 from workstation.store import Store
 from workstation.trading.killswitch import KILL_SWITCH_KEY, KillSwitch
 
@@ -85,6 +87,9 @@ MAX_LEG_REFUSALS = 3
 """Refusals (by the risk check or the venue) of one kind of leg before the order manager stops
 re-placing it and says the position cannot be protected."""
 NEVER_SENT = "never reached the venue"
+IN_FLIGHT_MAX_NS = 600 * 1_000_000_000
+"""No submit takes longer (a venue's timeouts and the paper ledger's lock wait are far
+shorter): past this, a SUBMITTING order is settled whichever process wrote it."""
 STORE_ERRORS = (sqlite3.OperationalError,)
 """The store cannot be written (``database is locked`` after its busy timeout, disk full)."""
 
@@ -307,23 +312,25 @@ class OrderManager:
             return self._reject(order, refusal)
         try:
             with self.store.durable():
-                self.store.orders.save(order)
+                self.store.orders.save(order, owner=this_process())
                 self.store.audit.add(
                     self.actor, "order.intent", order.client_id, _order_detail(order)
                 )
                 order = self._transition(order, S.SUBMITTING)
         except STORE_ERRORS as exc:
             raise OmsError(f"could not record the order ({exc}): nothing was sent") from exc
+        # a venue's error text may echo a key: masked before it reaches a listener or the store
         try:
             remote = await self.broker.submit(order)
         except OrderRejected as exc:
-            return self._save(order, S.REJECTED, reason=str(exc))
+            return self._save(order, S.REJECTED, reason=redact(str(exc)))
         except (BrokerUnavailable, OSError, TimeoutError) as exc:
+            error = redact(str(exc))
             with contextlib.suppress(*STORE_ERRORS):
-                self.store.audit.add(ACTOR, "order.unknown", order.client_id, {"error": str(exc)})
-            return replace(order, reason=f"outcome unknown: {exc}")
+                self.store.audit.add(ACTOR, "order.unknown", order.client_id, {"error": error})
+            return replace(order, reason=f"outcome unknown: {error}")
         except BrokerError as exc:  # the venue answered, with an error: nothing was placed
-            return self._save(order, S.REJECTED, reason=str(exc))
+            return self._save(order, S.REJECTED, reason=redact(str(exc)))
         try:
             await self._apply_remote(order, remote)
             await self._pull_fills()
@@ -552,6 +559,11 @@ class OrderManager:
         try:
             remote = await self.broker.cancel(client_id)
         except OrderNotFound:
+            if local.status is S.SUBMITTING and self._submitting_elsewhere(local):
+                raise OmsError(
+                    f"{client_id} is being submitted by another qws process: cancel it once"
+                    " it is at the venue"
+                ) from None
             if local.status is S.SUBMITTING:
                 return self._save(local, S.CANCELLED, reason="cancelled before reaching the venue")
             raise
@@ -601,7 +613,10 @@ class OrderManager:
         for local in self.store.orders.find(open_only=True, venue=self.venue):
             remote = await lookup(local.client_id, local.symbol) if lookup is not None else None
             if remote is None:
-                in_flight = self.clock() - local.ts_ns < self._submit_grace_ns
+                in_flight = (
+                    self.clock() - local.ts_ns < self._submit_grace_ns
+                    or self._submitting_elsewhere(local)
+                )
                 if reconciling and local.status in (S.SUBMITTING, S.NEW) and not in_flight:
                     d = Discrepancy(
                         "never_reached_venue",
@@ -627,6 +642,18 @@ class OrderManager:
             if changed is not None:
                 found.append(changed)
         return found
+
+    def _submitting_elsewhere(self, order: Order) -> bool:
+        """``order`` is SUBMITTING in another running process (the workstation and a CLI
+        command on one account): its submitter settles it, not this process. A submit that
+        has been under way for :data:`IN_FLIGHT_MAX_NS` has ended whatever its process does."""
+        if order.status not in (S.SUBMITTING, S.NEW):
+            return False
+        found = self.store.orders.owner(order.client_id)
+        if found is None or found[0] == this_process():
+            return False
+        owner, since_ns = found
+        return time.time_ns() - since_ns < IN_FLIGHT_MAX_NS and is_running(owner)
 
     async def reconcile(self) -> list[Discrepancy]:
         """Settle everything that happened while we were away; returns what differed.
@@ -696,9 +723,42 @@ class OrderManager:
         return d
 
     async def _reconcile_positions(self) -> list[Discrepancy]:
+        """Take the venue's position where ours differs, but only on a steady view: another
+        process on the account may have a fill at the venue that it has not recorded yet (or
+        record one while we look). So: the venue's fills and positions, our fills pulled, ours,
+        the venue's again; compared only when the venue had no new fill and no position change
+        meanwhile (a buy and the sell that closes it leave the position as it was: the fills
+        tell), and written only if ours is still what we read."""
+        for _ in range(3):
+            last = self.store.fills.last_ts(self.venue)
+            since = last - FILL_LOOKBACK_NS if last is not None else None
+            fills_before = await self._venue_fill_ids(since)
+            before = await self._venue_positions()
+            await self._pull_fills()
+            local = {p.symbol: p for p in self.store.positions.find(self.venue)}
+            remote = await self._venue_positions()
+            steady = await self._venue_fill_ids(since) == fills_before and {
+                s: p.qty for s, p in remote.items()
+            } == {s: p.qty for s, p in before.items()}
+            if steady:
+                return self._take_venue_positions(remote, local)
+        log.info("%s: positions kept moving during reconcile; compared next time", self.venue)
+        return []
+
+    async def _venue_positions(self) -> dict[str, Position]:
+        return {p.symbol: p for p in await self.broker.positions() if p.qty}
+
+    async def _venue_fill_ids(self, since: int | None) -> set[str]:
+        """The venue's fill ids since ``since`` (empty for a venue that lists no fills)."""
+        fetch = getattr(self.broker, "fills", None)
+        if fetch is None:
+            return set()
+        return {f.fill_id or f"{f.client_id}:{f.ts_ns}" for f in await fetch(since)}
+
+    def _take_venue_positions(
+        self, remote: Mapping[str, Position], local: Mapping[str, Position]
+    ) -> list[Discrepancy]:
         found = []
-        remote = {p.symbol: p for p in await self.broker.positions()}
-        local = {p.symbol: p for p in self.store.positions.find(self.venue)}
         for symbol in sorted(set(remote) | set(local)):
             r, lp = remote.get(symbol), local.get(symbol)
             rq = r.qty if r else Decimal(0)
@@ -719,6 +779,9 @@ class OrderManager:
                 venue=self.venue,
             )
             with self.store.durable():
+                now = self.store.positions.find(self.venue)
+                if next((p.qty for p in now if p.symbol == symbol), Decimal(0)) != lq:
+                    continue  # a fill was recorded meanwhile: look again next time
                 self.store.positions.save(fixed)
                 self._audit_discrepancy(d)
             found.append(d)
@@ -763,7 +826,7 @@ class OrderManager:
         and, once the parent is final, the bracket is settled. A level the market has already
         crossed is not sent to execute at once: the position is closed at market instead
         and the user alerted. Re-entrant calls (a leg's own submit) return at once."""
-        if self._protecting:
+        if self._protecting or not self._keeps_brackets():
             return
         self._protecting = True
         try:
@@ -778,6 +841,14 @@ class OrderManager:
                 taken[key] = taken.get(key, Decimal(0)) + need
         finally:
             self._protecting = False
+
+    def _keeps_brackets(self) -> bool:
+        """One process at a time keeps a venue's brackets: two would place the same leg twice
+        or cancel the one the other just placed. Another process (the workstation beside a
+        ``qws order``) keeps them while it runs; when it ends, the next to look takes over."""
+        return self.store.settings.claim(
+            f"brackets.keeper.{self.venue}", this_process(), lambda holder: not is_running(holder)
+        )
 
     def _legs(self, parent: Order) -> list[tuple[str, int, Order]]:
         """``(kind, number, order)`` of each leg of ``parent``, oldest first."""

@@ -137,3 +137,31 @@ def test_damage_a_query_meets_is_a_store_error(
             s.candles.last("X", "1h")
         with pytest.raises(StoreDamagedError, match="damaged"):
             s.candles.upsert(random_bars(5), "X", "1h", "import")
+
+
+def test_processes_opening_a_new_file_at_once_migrate_it_once(tmp_path: Path) -> None:
+    """The workstation and a CLI command started together on a fresh data folder."""
+    path = tmp_path / "fresh.db"
+    opener = (
+        "import sys; from workstation.store import Store; sys.stdin.readline();"
+        " s = Store(sys.argv[1]); print(s.schema_version); s.close()"
+    )
+    root = Path(__file__).parents[3]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", opener, str(path)],
+            cwd=root,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(6)
+    ]
+    for p in procs:  # imports done in each before any opens: they open together
+        assert p.stdin is not None
+        p.stdin.write("go\n")
+        p.stdin.flush()
+    results = [p.communicate(timeout=120) for p in procs]
+    assert [p.returncode for p in procs] == [0] * 6, [err for _, err in results]
+    assert {out.strip() for out, _ in results} == {str(SCHEMA_VERSION)}

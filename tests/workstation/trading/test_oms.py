@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 import sqlite3
 from decimal import Decimal as D
 from pathlib import Path
@@ -573,3 +574,140 @@ async def test_a_kill_switch_set_to_flatten_closes_the_positions(
     [closing] = m.last_closed
     assert closing.side is Side.SELL and closing.status is OrderStatus.FILLED
     assert {o.status for o in legs(store, parent)} == {OrderStatus.CANCELLED}
+
+
+_SUBMITTER = """
+import asyncio, sys
+from decimal import Decimal
+from engine.model import Side
+from tests.workstation.trading.test_oms import INSTRUMENTS, paper, oms
+from pathlib import Path
+from workstation.store import Store
+
+async def main() -> None:
+    store = Store(sys.argv[1])
+    manager = oms(store, paper(Path(sys.argv[2])))
+    print("OPEN", flush=True)
+    sys.stdin.readline()
+    buy = manager.build("BTC/USDT", Side.BUY, Decimal("0.5"), client_id="x1")
+    order = await manager.submit(buy)
+    print(order.status, flush=True)
+
+asyncio.run(main())
+"""
+
+
+async def test_an_order_another_process_is_submitting_is_not_settled_as_never_sent(
+    store: Store, tmp_path: Path
+) -> None:
+    """The workstation reconciles while ``qws order`` waits on the paper account's lock: the
+    order is the other process's to settle, not "never reached the venue"."""
+    import subprocess
+    import sys
+    import time
+
+    root = Path(__file__).parents[3]
+    broker = paper(tmp_path)
+    manager = oms(store, broker)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _SUBMITTER, str(store.path), str(tmp_path)],
+        cwd=root,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdin is not None and proc.stdout is not None
+    assert proc.stdout.readline().split() == ["OPEN"], proc.stderr
+    lock = sqlite3.connect(tmp_path / "paper.db", isolation_level=None)
+    lock.execute("BEGIN IMMEDIATE")
+    proc.stdin.write("go\n")
+    proc.stdin.flush()
+    try:
+        deadline = time.monotonic() + 60
+        while (o := store.orders.get("x1")) is None or o.status is not OrderStatus.SUBMITTING:
+            assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+            assert time.monotonic() < deadline, "the other process never wrote its intent"
+            time.sleep(0.05)
+        await manager.reconcile()
+        assert store.orders.get("x1").status is OrderStatus.SUBMITTING  # type: ignore[union-attr]
+    finally:
+        lock.execute("ROLLBACK")
+        lock.close()
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    assert out.split() == ["FILLED"]
+    await manager.reconcile()
+    settled = store.orders.get("x1")
+    assert settled is not None and settled.status is OrderStatus.FILLED
+    assert not [d for d in manager.discrepancies() if d["subject"] == "x1"]
+
+
+async def test_a_submitting_order_of_a_process_that_died_is_settled(
+    store: Store, tmp_path: Path
+) -> None:
+    import subprocess
+    import sys
+    from dataclasses import replace
+
+    gone = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    manager = oms(store, paper(tmp_path))
+    order = manager.build("BTC/USDT", Side.BUY, "0.5", client_id="x2")
+    with store.durable():
+        store.orders.save(replace(order, status=OrderStatus.SUBMITTING), owner=gone)
+    await manager.reconcile()
+    settled = store.orders.get("x2")
+    assert settled is not None and settled.status is OrderStatus.REJECTED
+    assert settled.reason == "never reached the venue"
+
+
+async def test_brackets_are_kept_by_one_process_at_a_time(store: Store, tmp_path: Path) -> None:
+    """Two processes keeping one bracket would place its stop twice (or cancel the one the
+    other placed): while another running process keeps the brackets, this one leaves them."""
+    import subprocess
+    import sys
+
+    keeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+    try:
+        store.settings.set("brackets.keeper.paper", str(keeper.pid))
+        m = oms(store, paper(tmp_path))
+        parent = await m.submit(m.build("BTC/USDT", Side.BUY, "1", sl="90", tp="110"))
+        assert parent.status is OrderStatus.FILLED
+        assert store.orders.with_prefix(f"{parent.client_id}-") == []
+    finally:
+        keeper.kill()
+        keeper.wait()
+    await m.sync()  # the keeper is gone: this process takes over
+    legs = {o.client_id: o.status for o in store.orders.with_prefix(f"{parent.client_id}-")}
+    assert legs == {
+        f"{parent.client_id}-sl": OrderStatus.OPEN,
+        f"{parent.client_id}-tp": OrderStatus.OPEN,
+    }
+    assert store.settings.get("brackets.keeper.paper") == str(os.getpid())
+
+
+async def test_a_venue_error_echoing_a_key_reaches_listeners_masked(
+    store: Store, tmp_path: Path
+) -> None:
+    """The screen's log hears the rejected order from the OMS, not from the store."""
+    from engine.protocols import OrderRejected
+    from workstation.runtime.secrets import protect
+
+    key = protect("Kx9-echoed-API-key-0001")
+
+    class Echoing(PaperBroker):
+        async def submit(self, order: Order) -> Order:
+            raise OrderRejected(f"bad request; headers: x-mbx-apikey={key.lower()}")
+
+    m = oms(store, paper(tmp_path, Echoing))
+    heard: list[object] = []
+    m.listeners.append(heard.append)
+    rejected = await m.submit(m.build("BTC/USDT", Side.BUY, "1"))
+    assert rejected.status is OrderStatus.REJECTED and "***" in rejected.reason
+    assert key.lower() not in str(heard) and key.lower() not in rejected.reason
+    assert [getattr(e, "reason", "") for e in heard] == [rejected.reason]
