@@ -30,7 +30,7 @@ lint: $(VENV)/.installed-test
 	$(VENV)/bin/mypy
 
 bench: $(VENV)/.installed-test
-	for f in benchmarks/*.py; do echo "== $$f"; $(PY) $$f || exit 1; done
+	$(PY) benchmarks/run_all.py $(BENCH)
 
 clean:
 	rm -rf $(VENV) build *.egg-info
