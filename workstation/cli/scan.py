@@ -174,28 +174,42 @@ def _load_demo(
 def _load_db(
     args: argparse.Namespace, symbols: list[str] | None, timeframe: str, bars: int
 ) -> tuple[dict[str, pl.DataFrame], dict[str, str], str]:
-    from workstation.store import AmbiguousVenueError
-
     store = open_store(args)
-    frames: dict[str, pl.DataFrame] = {}
-    errors: dict[str, str] = {}
     try:
-        wanted = symbols or store.candles.symbols(timeframe, args.venue)
-        if not wanted:
-            raise CliError(f"no {timeframe} bars in the store; load some with `qws import`")
-        for sym in wanted:
-            try:
-                frame = store.candles.last(sym, timeframe, bars, venue=args.venue)
-            except AmbiguousVenueError as exc:
-                errors[sym] = str(exc)
-                continue
-            if frame.is_empty():
-                errors[sym] = f"no {timeframe} bars stored"
-            else:
-                frames[sym] = frame
+        with store.reading():  # one snapshot (and one read transaction) for every symbol
+            frames, errors = _read_windows(store, symbols, timeframe, bars, args.venue)
     finally:
         store.close()
     return frames, errors, args.venue or "db"
+
+
+def _read_windows(
+    store: Store,
+    symbols: list[str] | None,
+    timeframe: str,
+    bars: int,
+    venue: str | None,
+) -> tuple[dict[str, pl.DataFrame], dict[str, str]]:
+    """Each symbol's latest ``bars`` bars, and why not for those that have none: one key seek
+    per symbol (and one per stored venue to find its venue when none is named)."""
+    from workstation.store import AmbiguousVenueError
+
+    frames: dict[str, pl.DataFrame] = {}
+    errors: dict[str, str] = {}
+    wanted = symbols or store.candles.symbols(timeframe, venue)
+    if not wanted:
+        raise CliError(f"no {timeframe} bars in the store; load some with `qws import`")
+    for sym in wanted:
+        try:
+            frame = store.candles.last(sym, timeframe, bars, venue=venue)
+        except AmbiguousVenueError as exc:
+            errors[sym] = str(exc)
+            continue
+        if frame.is_empty():
+            errors[sym] = f"no {timeframe} bars stored"
+        else:
+            frames[sym] = frame
+    return frames, errors
 
 
 def _load_file(

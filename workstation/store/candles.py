@@ -16,8 +16,10 @@ finds the lock free within about one chunk.
 from __future__ import annotations
 
 import logging
+import sqlite3
 import time
 from collections.abc import Callable, Iterable
+from functools import cache
 
 import polars as pl
 
@@ -36,12 +38,95 @@ STALE_IMPORT_NS = 3_600 * 10**9
 
 Progress = Callable[[str, int], None]
 
-_UPSERT = (
-    "INSERT INTO candles (venue, symbol, timeframe, ts, open, high, low, close, volume) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (venue, symbol, timeframe, ts) DO UPDATE SET "
-    "open=excluded.open, high=excluded.high, low=excluded.low, close=excluded.close, "
-    "volume=excluded.volume"
+_SET = (
+    " ON CONFLICT (venue, symbol, timeframe, ts) DO UPDATE SET open=excluded.open,"
+    " high=excluded.high, low=excluded.low, close=excluded.close, volume=excluded.volume"
 )
+# Rows go in ROWS_PER_STATEMENT at a time, as one multi-row VALUES each: one statement step
+# per row (executemany) costs as much as the B-tree insert itself. The parameters are laid out
+# column by column (``?1 .. ?head`` shared by every row, then each column's slice), so they are
+# built by slicing the columns, with no Python object made per row.
+ROWS_PER_STATEMENT = 64
+_FIELDS = len(OHLCV_SCHEMA)
+
+
+def _values(rows: int, head: int) -> str:
+    """``rows`` tuples ``(?1, .., ?head, <row r of each column>)`` where the parameters after
+    the shared ``head`` hold the columns one after another, ``rows`` values each."""
+    shared = "".join(f"?{i}, " for i in range(1, head + 1))
+    return ", ".join(
+        "(" + shared + ", ".join(f"?{head + 1 + j * rows + r}" for j in range(_FIELDS)) + ")"
+        for r in range(rows)
+    )
+
+
+@cache
+def _candle_sql(rows: int) -> str:
+    return (
+        "INSERT INTO candles (venue, symbol, timeframe, ts, open, high, low, close, volume)"
+        f" VALUES {_values(rows, 3)}{_SET}"
+    )
+
+
+@cache
+def _staged_sql(rows: int) -> str:
+    return (
+        "INSERT INTO import_rows (import_id, ts, open, high, low, close, volume)"
+        f" VALUES {_values(rows, 1)}"
+    )
+
+
+def _params(head: list[object], columns: list[list[object]], start: int, stop: int) -> list[object]:
+    out = head.copy()
+    for column in columns:
+        out += column[start:stop]
+    return out
+
+
+def _insert_many(
+    conn: sqlite3.Connection,
+    sql: Callable[[int], str],
+    head: tuple[object, ...],
+    frame: pl.DataFrame,
+) -> None:
+    """Write ``frame`` (columns of OHLCV_SCHEMA, in order) with the shared ``head`` parameters,
+    :data:`ROWS_PER_STATEMENT` rows a statement."""
+    columns = [frame[c].to_list() for c in OHLCV_SCHEMA]
+    shared, n, k = list(head), frame.height, ROWS_PER_STATEMENT
+    whole = n - n % k
+    if whole:
+        conn.executemany(sql(k), (_params(shared, columns, i, i + k) for i in range(0, whole, k)))
+    if whole < n:
+        conn.execute(sql(n - whole), _params(shared, columns, whole, n))
+
+
+# The candles' key starts with the venue, so "which venues / symbols are stored" is answered by
+# skipping along the key, one seek per distinct value (a loose index scan), instead of reading
+# every bar: a few venues and a few thousand series, however many bars. No second index on
+# the candles: it would add a second B-tree insert to every bar written.
+_EACH_VENUE = (
+    "v(venue) AS (SELECT min(venue) FROM candles UNION ALL"
+    " SELECT (SELECT min(venue) FROM candles WHERE venue > v.venue) FROM v"
+    " WHERE v.venue IS NOT NULL)"
+)
+_EACH_SYMBOL = (
+    "s(venue, symbol) AS (SELECT venue, (SELECT min(symbol) FROM candles"
+    " WHERE candles.venue = v.venue) FROM v WHERE v.venue IS NOT NULL UNION ALL"
+    " SELECT venue, (SELECT min(symbol) FROM candles WHERE candles.venue = s.venue"
+    " AND candles.symbol > s.symbol) FROM s WHERE s.symbol IS NOT NULL)"
+)
+VENUES_SQL = (
+    f"WITH RECURSIVE {_EACH_VENUE} SELECT venue FROM v WHERE venue IS NOT NULL AND EXISTS"
+    " (SELECT 1 FROM candles WHERE candles.venue = v.venue AND candles.symbol = ?1"
+    " AND candles.timeframe = ?2) ORDER BY venue"
+)
+_SYMBOLS_WITH_BARS = (
+    " SELECT DISTINCT symbol FROM s WHERE symbol IS NOT NULL AND EXISTS (SELECT 1 FROM candles"
+    " WHERE candles.venue = s.venue AND candles.symbol = s.symbol AND candles.timeframe = ?1)"
+    " ORDER BY symbol"
+)
+SYMBOLS_SQL = f"WITH RECURSIVE {_EACH_VENUE}, {_EACH_SYMBOL}{_SYMBOLS_WITH_BARS}"
+SYMBOLS_OF_VENUE_SQL = f"WITH RECURSIVE v(venue) AS (SELECT ?2), {_EACH_SYMBOL}{_SYMBOLS_WITH_BARS}"
 
 
 class CandleRepository(Repository):
@@ -60,9 +145,7 @@ class CandleRepository(Repository):
         with self._store.transaction() as conn:
             for offset in range(0, total, chunk):
                 part = frame.slice(offset, chunk)
-                conn.executemany(
-                    _UPSERT, ((venue, symbol, timeframe, *row) for row in part.iter_rows())
-                )
+                _insert_many(conn, _candle_sql, (venue, symbol, timeframe), part)
                 if on_progress is not None:
                     on_progress(part.height)
         return total
@@ -121,11 +204,7 @@ class CandleRepository(Repository):
             ).rowcount
             if alive != 1:
                 raise StoreError(f"import #{import_id} was discarded while it ran (idle too long)")
-            conn.executemany(
-                "INSERT INTO import_rows (import_id, ts, open, high, low, close, volume)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?)",
-                ((import_id, *row) for row in frame.iter_rows()),
-            )
+            _insert_many(conn, _staged_sql, (import_id,), frame)
         return frame.height
 
     def _publish(self, import_id: int, rows: int, on_progress: Progress | None = None) -> None:
@@ -202,12 +281,9 @@ class CandleRepository(Repository):
         return venues[0] if venues else None
 
     def venues(self, symbol: str, timeframe: str) -> list[str]:
+        """The venues with ``symbol`` ``timeframe`` bars stored, in order."""
         with self._store.reading() as conn:
-            rows = conn.execute(
-                "SELECT DISTINCT venue FROM candles WHERE symbol = ? AND timeframe = ?"
-                " ORDER BY venue",
-                (symbol, timeframe),
-            ).fetchall()
+            rows = conn.execute(VENUES_SQL, (symbol, timeframe)).fetchall()
         return [r[0] for r in rows]
 
     def last(
@@ -249,13 +325,10 @@ class CandleRepository(Repository):
 
     def symbols(self, timeframe: str, venue: str | None = None) -> list[str]:
         """Symbols with bars of ``timeframe`` stored (for one venue, or any)."""
-        sql = "SELECT DISTINCT symbol FROM candles WHERE timeframe = ?"
-        params: tuple[str, ...] = (timeframe,)
-        if venue is not None:
-            sql += " AND venue = ?"
-            params += (venue,)
+        sql = SYMBOLS_SQL if venue is None else SYMBOLS_OF_VENUE_SQL
+        params = (timeframe,) if venue is None else (timeframe, venue)
         with self._store.reading() as conn:
-            rows = conn.execute(sql + " ORDER BY symbol", params).fetchall()
+            rows = conn.execute(sql, params).fetchall()
         return [r[0] for r in rows]
 
     def count(self, symbol: str, timeframe: str, venue: str) -> int:

@@ -136,5 +136,15 @@ _V6 = """
 ALTER TABLE orders ADD COLUMN owner TEXT;
 """
 
-MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4, _V5, _V6)
+# The order path's reads by index: the pre-trade check's recent orders of a venue, and a
+# venue's newest fill and its fills since a time (each submit asks both). Which venue lists a
+# symbol (asked once per signal of a scan) is found by index too, not by reading every
+# instrument.
+_V7 = """
+CREATE INDEX orders_venue_created ON orders (venue, created_ns);
+CREATE INDEX fills_venue_ts ON fills (venue, ts);
+CREATE INDEX instruments_symbol ON instruments (symbol, venue);
+"""
+
+MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4, _V5, _V6, _V7)
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -191,3 +191,33 @@ def test_scan_stores_every_signal_and_relays_those_at_the_gate(
     assert marked == relayed
     assert all(a["kind"] == "signal" and a["channel"] == "telegram:42" for a in alerts)
     assert sorted(str(a["symbol"]) for a in alerts) == sorted(relayed)
+
+
+def test_scan_db_without_a_venue_finds_each_symbols_venue(
+    db_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Without --venue each symbol is read from the one venue that has it at the timeframe
+    (another venue's bars of another timeframe do not make it ambiguous); a symbol on two
+    venues gets its reason. The bars read are the latest --bars of that venue."""
+    feed = DemoFeed(seed=3, clock=lambda: 1_790_000_000_000_000_000)
+    eth = asyncio.run(feed.history("ETH/USDT", "1h", limit=300))
+    sol = asyncio.run(feed.history("SOL/USDT", "1h", limit=300))
+    with Store(db_path) as store:
+        store.candles.upsert(eth, "ETH/USDT", "1h", "binance")
+        store.candles.upsert(sol, "SOL/USDT", "1h", "binance")
+        store.candles.upsert(eth, "ETH/USDT", "4h", "bybit")
+    scan = ["--db", str(db_path), "scan", "--feed", "db", "--cycles", "periodogram", "--json"]
+    code, plain = _run(capsys, *scan)
+    assert code == 0
+    code, named = _run(capsys, *scan, "--venue", "binance")
+    assert code == 0
+    assert [r["symbol"] for r in plain] == ["ETH/USDT", "SOL/USDT"]
+    assert plain == named
+    assert plain[0]["price"] == pytest.approx(float(eth["close"][-1]))
+
+    with Store(db_path) as store:
+        store.candles.upsert(sol, "SOL/USDT", "1h", "bybit")
+    code, records = _run(capsys, *scan)
+    by = {r["symbol"]: r for r in records}
+    assert "action" in by["ETH/USDT"]
+    assert "several venues (binance, bybit)" in by["SOL/USDT"]["error"]  # type: ignore[operator]

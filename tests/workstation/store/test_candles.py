@@ -161,3 +161,100 @@ def test_an_import_killed_while_publishing_is_completed_on_next_open(db_path: Pa
     with Store(db_path) as s:
         assert s.candles.last("X", "1h", 10_000).equals(random_bars(6000, seed=6))
         assert _leftovers(s) == (0, 0)
+
+
+def _series(store: Store) -> None:
+    """Symbols on two venues and two timeframes, one symbol on both venues."""
+    for i, (venue, symbol, tf) in enumerate(
+        [
+            ("binance", "BTC/USDT", "1h"),
+            ("binance", "ETH/USDT", "1h"),
+            ("binance", "ETH/USDT", "4h"),
+            ("demo", "BTC/USDT", "1h"),
+            ("demo", "EURUSD", "1m"),
+            ("import", "AAPL", "4h"),
+        ]
+    ):
+        store.candles.upsert(random_bars(30, seed=i), symbol, tf, venue)
+
+
+def _distinct(store: Store, sql: str, params: tuple[str, ...]) -> list[str]:
+    with store.reading() as conn:
+        return [r[0] for r in conn.execute(sql, params).fetchall()]
+
+
+def test_venues_and_symbols_match_a_full_scan(store: Store) -> None:
+    _series(store)
+    for symbol in ("BTC/USDT", "ETH/USDT", "EURUSD", "AAPL", "NONE"):
+        for tf in ("1m", "1h", "4h", "1d"):
+            assert store.candles.venues(symbol, tf) == _distinct(
+                store,
+                "SELECT DISTINCT venue FROM candles WHERE symbol = ? AND timeframe = ?"
+                " ORDER BY venue",
+                (symbol, tf),
+            )
+    for tf in ("1m", "1h", "4h", "1d"):
+        assert store.candles.symbols(tf) == _distinct(
+            store,
+            "SELECT DISTINCT symbol FROM candles WHERE timeframe = ? ORDER BY symbol",
+            (tf,),
+        )
+        for venue in ("binance", "demo", "import", "nowhere"):
+            assert store.candles.symbols(tf, venue) == _distinct(
+                store,
+                "SELECT DISTINCT symbol FROM candles WHERE timeframe = ? AND venue = ?"
+                " ORDER BY symbol",
+                (tf, venue),
+            )
+    assert store.candles.symbols("1h") == ["BTC/USDT", "ETH/USDT"]
+    assert store.candles.venues("BTC/USDT", "1h") == ["binance", "demo"]
+
+
+def test_a_symbols_venue_and_bars_are_found_by_key_seeks_never_a_table_scan(
+    store: Store,
+) -> None:
+    """What a scan without --venue runs per symbol (and once for the symbol list): every
+    statement the store executes, planned by SQLite, reads candles by its primary key."""
+    _series(store)
+    executed: list[str] = []
+    with store.reading() as conn:
+        conn.set_trace_callback(executed.append)
+        try:
+            store.candles.symbols("1h")
+            store.candles.symbols("1h", "binance")
+            store.candles.venues("ETH/USDT", "1h")
+            store.candles.last("ETH/USDT", "1h", 10)
+        finally:
+            conn.set_trace_callback(None)
+        queries = [sql for sql in executed if sql.lstrip().upper().startswith(("SELECT", "WITH"))]
+        assert len(queries) == 5  # symbols x2, venues x2 (one inside last), the bars
+        for sql in queries:
+            plan = [row[3] for row in conn.execute(f"EXPLAIN QUERY PLAN {sql}").fetchall()]
+            on_candles = [step for step in plan if " candles " in f" {step} "]
+            assert on_candles, (sql, plan)
+            seeks = [step.startswith("SEARCH candles USING PRIMARY KEY") for step in on_candles]
+            assert all(seeks), (sql, plan)
+
+
+@pytest.mark.parametrize("rows", [1, 63, 64, 65, 200])
+def test_upsert_and_import_store_every_row_exactly_across_statement_boundaries(
+    store: Store, rows: int
+) -> None:
+    bars = random_bars(rows, seed=rows)
+    store.candles.upsert(bars, "X", "1h", "a", chunk=50)
+    assert store.candles.last("X", "1h", 10_000, venue="a").equals(bars)
+    store.candles.import_bars(_chunks(bars, 70), "X", "1h", "b", publish_rows=33)
+    assert store.candles.last("X", "1h", 10_000, venue="b").equals(bars)
+    changed = bars.with_columns(pl.col("close") + 1.0)
+    store.candles.upsert(changed, "X", "1h", "a")
+    assert store.candles.last("X", "1h", 10_000, venue="a").equals(changed)
+    assert store.candles.count("X", "1h", "a") == rows
+
+
+def test_upsert_of_a_frame_with_a_repeated_ts_keeps_the_later_row(store: Store) -> None:
+    bars = random_bars(100)
+    twice = pl.concat([bars, bars.tail(1).with_columns(pl.col("close") * 3)])
+    store.candles.upsert(twice, "X", "1h", "a")
+    stored = store.candles.last("X", "1h", 1000)
+    assert stored.height == 100
+    assert stored["close"][-1] == pytest.approx(bars["close"][-1] * 3)

@@ -17,3 +17,17 @@ def test_venue_of_a_symbol_is_the_first_that_lists_it(store: Store) -> None:
     assert store.instruments.venue_of("BTC/USDT") == "binance"
     found = store.instruments.get("BTC/USDT", "binance")
     assert found is not None and found.lot_size == D("0.00001")
+
+
+def test_venue_of_a_symbol_is_found_by_index(store: Store) -> None:
+    """Asked once per signal of a scan: a seek, not a read of every instrument."""
+    executed: list[str] = []
+    with store.reading() as conn:
+        conn.set_trace_callback(executed.append)
+        try:
+            store.instruments.venue_of("BTC/USDT")
+        finally:
+            conn.set_trace_callback(None)
+        [sql] = [s for s in executed if s.lstrip().upper().startswith("SELECT")]
+        plan = [row[3] for row in conn.execute(f"EXPLAIN QUERY PLAN {sql}").fetchall()]
+    assert plan == ["SEARCH instruments USING COVERING INDEX instruments_symbol (symbol=?)"]
