@@ -173,7 +173,8 @@ def test_constant_series_gives_defined_values() -> None:
     up, _, lo = ind.bollinger(c, 20)
     assert np.all(up[19:] == 5.0) and np.all(lo[19:] == 5.0)
     assert np.all(ind.atr(c, c, c, 14)[14:] == 0.0)
-    assert np.all(ind.stochastic(c, c, c)[0][13:] == 0.0)
+    pct_k, pct_d = ind.stochastic(c, c, c)
+    assert np.all(pct_k[15:] == 0.0) and np.all(pct_d[15:] == 0.0)  # both from k + d - 2
 
 
 @pytest.mark.parametrize("bad", [0, -3, 2.5, True])
