@@ -3,6 +3,13 @@
 **Circuit.** Data qubits ``0..n-1`` hold the window (value ``a[x]`` on basis state ``|x>``,
 qubit 0 = least significant bit, qiskit's little-endian order). Phase qubits ``n..n+m-1``
 start in ``|+>``; phase qubit ``j`` controls ``U^(2^j)`` where ``U|x> = |x + 1 mod N>``.
+Textbook QPE starts the phase register in ``|0>^m`` and applies ``H`` to each phase qubit; here
+the state preparation does that layer: each circuit begins with one Aer-native
+``set_statevector`` of the product state ``|+>^m ⊗ |window>`` over all its qubits (which is
+``H^m ⊗ I`` applied to ``|0>^m ⊗ |window>``, exactly), and the gates start at the controlled
+increments. Everything after the preparation — every controlled ``U^(2^j)`` and the inverse QFT
+— runs as gates on Aer (tests: template on ``|+>^m ⊗ |ψ>`` equals textbook QPE on
+``|0>^m ⊗ |ψ>``).
 ``U^(2^j)`` is an increment of the sub-register ``d[j:]`` (adding ``2^j`` leaves the low ``j``
 bits alone), built as a ladder of multi-controlled X gates — no dense ``2^n x 2^n`` matrix.
 Then ``QFTGate(m).inverse()`` (swaps included) on the phase register, so the register read as
@@ -23,15 +30,25 @@ way bin ``y`` means frequency ``y / 2^m`` cycles per bar, i.e. period ``2^m / y`
 Reading cycles off the distribution (fold, pick the peaks, fit their phase) is
 :mod:`engine.signals.cycle_model`, one model for every caller.
 
-**Speed.** The template is built and transpiled once per ``(n, m, g)`` (optimization level 1:
-level 2 moves the QFT's final swaps into the layout and the saved probabilities come out
-permuted). Aer costs ~1 ms per circuit to convert and start, so windows are batched ``G = 2^g``
-to a circuit with a window-index register (qubits above the phase register) holding a uniform
-superposition over the batch; one ``sim.run`` executes all circuits, both cores across circuits
-(``max_parallel_experiments=0``). Each circuit starts with Aer's native ``initialize`` of the
-data + window-index qubits (``G x N`` amplitudes; the phase register stays ``|0>``), so state
-preparation is never decomposed into gates. (A full-width ``set_statevector`` works too but
-ships ``2^m`` times more amplitudes to Aer: ~10-15% more CPU.)
+**Speed.** The template is built once per ``(n, m, g)`` from Aer-native instructions only
+(``h``, ``mcx``, ``diagonal``, ``save_probabilities``), so it is never transpiled: a build takes
+milliseconds at any ``n`` (transpiling cost 2-20 s at N = 256-512 and moved the QFT's swaps into
+the layout at level 2). The inverse QFT leaves out its final swaps (the readout lists the phase
+qubits reversed instead) and applies each qubit's controlled phases as one diagonal: Aer spends a
+pass over the state per gate, so that is ``2m - 1`` passes instead of ``m(m+1)/2 + m/2``.
+Aer costs ~1 ms per circuit to convert and start, so windows are batched ``G = 2^g`` to a
+circuit with a window-index register (qubits above the phase register) holding a uniform
+superposition over the batch: 16 qubits a circuit, and at least two windows a circuit while
+the QPE itself is 16 qubits or fewer (see ``_TARGET_QUBITS``). One ``sim.run`` executes all
+circuits, both cores across circuits (``max_parallel_experiments=0``, each circuit
+single-threaded, gate fusion off: see :func:`aer_simulator`). The full-width
+``set_statevector`` (window index ⊗ ``|+>^m`` ⊗ window) replaces ``initialize`` of data +
+window-index qubits followed by ``m`` Hadamards: Aer's ``initialize`` of a subset resets those
+qubits first, so that was ``2 + m`` passes over the state where loading it is one copy (at
+N = 256: ~2.5 ms of Aer time a window less, ~20%). The state goes to Aer as a list of Python
+complex built by repetition (see :func:`_prepared_state`), which is what keeps shipping
+``2^m`` times more amplitudes cheap. Each circuit shares the template's instruction objects
+(no per-window copies).
 
 **Backends.** ``statevector`` returns Aer's exact probabilities. ``shots`` runs the same Aer
 circuits and then draws ``shots`` measurements per window from those probabilities with
@@ -52,10 +69,13 @@ import numpy as np
 import numpy.typing as npt
 
 _NORM_ATOL = 1e-9
-# Total qubits per batched circuit the batch size aims for. Measured with 100 windows, n = 5..8
-# on 2 cores: 8..64 windows per circuit beat one circuit per window by 1.3-4x (Aer's ~1 ms fixed
-# cost per circuit); much bigger states stop fitting the caches and lose again.
-_TARGET_QUBITS = 17
+# Total qubits per batched circuit the batch size aims for, and up to which a circuit takes at
+# least two windows. Measured with 100 windows, n = m = 5..8, on 2 cores (full-width
+# set_statevector preparation): 16 qubits best at N = 64-128 (0.9-1.3x faster than 15 or 18);
+# at N = 256 two windows a circuit (17 qubits) beat one by 1.1-1.25x: each circuit's fixed cost
+# (~1 ms converting the ~60 template instructions, ~1 ms Aer start) outweighs leaving L2.
+_TARGET_QUBITS = 16
+_PAIR_UP_TO_QUBITS = 16
 _MAX_BATCH_QUBITS = 6
 _MAX_RUN_AMPLITUDES = 1 << 23
 
@@ -66,53 +86,89 @@ class QpeError(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class QpeTemplate:
-    """A transpiled QPE circuit without its state preparation.
+    """The QPE circuit after its state preparation, ready for Aer as built.
 
-    Qubits: data ``0..n-1``, phase ``n..n+m-1``, window index ``n+m..n+m+g-1``. The circuit
-    ends with ``save_probabilities`` over phase + window-index qubits (phase bits lowest).
+    Qubits: data ``0..n-1``, phase ``n..n+m-1``, window index ``n+m..n+m+g-1``. It starts at the
+    controlled increments: the preparation puts the phase register in ``|+>^m``. The circuit
+    ends with ``save_probabilities`` over phase (reversed: see :func:`_qpe_circuit`) and
+    window-index qubits, so the phase estimate is the low ``m`` bits of the outcome.
     """
 
     n: int
     m: int
     g: int
-    circuit: Any  # qiskit.QuantumCircuit, transpiled for AerSimulator
+    circuit: Any  # qiskit.QuantumCircuit of Aer-native instructions
 
     @property
     def num_qubits(self) -> int:
         return self.n + self.m + self.g
 
 
-def _qpe_circuit(n: int, m: int, g: int) -> Any:
+def _phase_layer(j: int) -> Any:
+    """The controlled phases of the inverse QFT that qubit ``j`` (of the relabelled register)
+    controls, as one Aer-native diagonal on qubits ``0..j``: ``exp(-iπ x_j (x mod 2^j) / 2^j)``.
+
+    Equal to the ``j`` gates ``cp(-π/2^(j-k), j, k)``; Aer applies it in one pass over the
+    state where it spends a pass per ``cp`` (measured: 8 ``cp`` cost 5x one 8-qubit diagonal)."""
+    from qiskit.circuit.library import DiagonalGate
+
+    x = np.arange(1 << (j + 1))
+    phases = np.exp(-1j * np.pi * (x >> j) * (x & ((1 << j) - 1)) / (1 << j))
+    return DiagonalGate(phases.tolist())
+
+
+def _qpe_circuit(n: int, m: int, g: int) -> tuple[Any, list[int]]:
+    """QPE after its Hadamard layer (no state preparation, no save) and the phase qubits in
+    readout order.
+
+    It expects the phase register in ``|+>^m`` (the preparation loads it: see
+    :func:`_prepared_state`), so it starts at the controlled increments. The inverse QFT is built
+    without its final swaps: they only reverse the register, so the readout lists the phase
+    qubits reversed instead (the circuit is the textbook ``QFTGate(m).inverse()`` followed by
+    those swaps; see tests). Every gate is Aer-native (``mcx``, ``diagonal``, ``h``), so the
+    circuit runs without transpiling.
+    """
     from qiskit import QuantumCircuit, QuantumRegister
-    from qiskit.circuit.library import QFTGate
 
     data = QuantumRegister(n, "data")
     phase = QuantumRegister(m, "phase")
     regs = [data, phase] + ([QuantumRegister(g, "window")] if g else [])
     qc = QuantumCircuit(*regs, name=f"qpe_shift_n{n}_m{m}")
-    qc.h(phase)
     for j in range(min(m, n)):
         sub = list(data[j:])
         for i in range(len(sub) - 1, -1, -1):
             qc.mcx([phase[j], *sub[:i]], sub[i])
-    qc.append(QFTGate(m).inverse(), phase)
-    return qc
+    # QFT^-1 = C^-1 . S (S the bit reversal); C^-1 on the reversed register needs no swaps
+    rev = [phase[m - 1 - i] for i in range(m)]
+    for j in range(m):
+        if j:
+            qc.append(_phase_layer(j), rev[: j + 1])
+        qc.h(rev[j])
+    return qc, [n + m - 1 - i for i in range(m)]
 
 
 @lru_cache(maxsize=1)
 def aer_simulator() -> Any:
-    """The one AerSimulator every run uses (statevector, parallel across circuits)."""
+    """The one AerSimulator every run uses: statevector, circuits in parallel across the cores,
+    each circuit's gates single-threaded (a 2^16-amplitude state is too small to split: the
+    OpenMP hand-offs per gate cost more than they save). Gate fusion off: it merges the cheap
+    many-control ``mcx`` and the diagonals into dense 3-5 qubit unitaries, 20-25% slower here."""
     from qiskit_aer import AerSimulator
 
-    return AerSimulator(method="statevector", max_parallel_experiments=0)
+    return AerSimulator(
+        method="statevector",
+        max_parallel_experiments=0,
+        statevector_parallel_threshold=30,
+        fusion_enable=False,
+    )
 
 
 _template_lock = threading.Lock()
 
 
 def build_qpe_template(n: int, m: int | None = None, g: int = 0) -> QpeTemplate:
-    """The transpiled QPE template for ``n`` data, ``m`` phase (default ``n``) and ``g``
-    window-index qubits. Cached: the first call per ``(n, m, g)`` transpiles (~50 ms)."""
+    """The QPE template for ``n`` data, ``m`` phase (default ``n``) and ``g`` window-index
+    qubits. Cached per ``(n, m, g)``; a build takes milliseconds (no transpiling)."""
     m = n if m is None else m
     for name, v, lo, hi in (("n", n, 1, 12), ("m", m, 1, 12), ("g", g, 0, 10)):
         if not isinstance(v, int | np.integer) or not lo <= v <= hi:
@@ -124,17 +180,16 @@ def build_qpe_template(n: int, m: int | None = None, g: int = 0) -> QpeTemplate:
 @lru_cache(maxsize=64)
 def _build_template(n: int, m: int, g: int) -> QpeTemplate:
     import qiskit_aer.library  # noqa: F401  (registers save_probabilities on QuantumCircuit)
-    from qiskit import transpile
 
-    qc = _qpe_circuit(n, m, g)
-    qc.save_probabilities(list(range(n, n + m + g)))
-    tqc = transpile(qc, aer_simulator(), optimization_level=1)
-    return QpeTemplate(n, m, g, tqc)
+    qc, readout = _qpe_circuit(n, m, g)
+    qc.save_probabilities([*readout, *range(n + m, n + m + g)])
+    return QpeTemplate(n, m, g, qc)
 
 
 def batch_qubits(n: int, m: int, windows: int) -> int:
     """How many window-index qubits a batched circuit gets (``G = 2^g`` windows each)."""
-    g = max(0, min(_MAX_BATCH_QUBITS, _TARGET_QUBITS - n - m))
+    floor = 1 if n + m <= _PAIR_UP_TO_QUBITS else 0
+    g = max(floor, min(_MAX_BATCH_QUBITS, _TARGET_QUBITS - n - m))
     while g > 0 and (1 << (g - 1)) >= windows:
         g -= 1
     return g
@@ -161,39 +216,70 @@ def _check_amplitudes(amplitudes: Any) -> np.ndarray:
     return np.ascontiguousarray(a, dtype=np.float64)
 
 
-def _set_statevector(state: np.ndarray) -> Any:
-    """Aer's native ``set_statevector`` instruction for an already-checked state.
+def _prepared_state(rows: np.ndarray, m: int, per: int) -> list[complex]:
+    """The full initial state ``|window index> ⊗ |+>^m ⊗ |row>``, flattened little-endian, for
+    ``rows[count, N]`` (already unit norm) in a batch of ``per`` slots (``count <= per``; the
+    index is uniform over the ``count`` filled slots, the rest are zero).
 
-    ``QuantumCircuit.set_statevector`` re-validates through ``Statevector.is_valid`` (a BLAS norm
-    of the whole vector, 10+ ms under load); rows were checked in :func:`_check_amplitudes`,
-    so the instruction is made directly (same name and params).
+    With data qubits lowest and the phase register next, amplitude ``(w, y, x)`` is
+    ``row_w[x] / sqrt(count · 2^m)`` for every ``y``: each row's ``N`` values repeated ``2^m``
+    times. Built as Python lists by repetition (references, not new objects), it costs
+    ~0.05 ms a window where ``ndarray.tolist()`` of the ``2^(n+m)`` amplitudes costs ~1.7 ms.
+    """
+    count, size = rows.shape
+    reps = 1 << m
+    scaled = rows.astype(np.complex128) / np.sqrt(count * reps)
+    state: list[complex] = []
+    for row in scaled.tolist():
+        state += row * reps
+    state += [0j] * ((per - count) * size * reps)
+    return state
+
+
+def _set_statevector(state: list[complex]) -> Any:
+    """Aer's native ``set_statevector`` of all the circuit's qubits, from a list of complex.
+
+    Aer loads a full-width state as given (``initialize`` of a subset first resets those qubits:
+    two more passes over the state). ``QuantumCircuit.set_statevector`` re-validates through
+    ``Statevector.is_valid``, and Aer converts a list of Python complex ~6x faster than an
+    ndarray (0.5 against 2.9 ms at 2^16 amplitudes); rows were checked in
+    :func:`_check_amplitudes`, so the instruction is made directly (same name and params).
     """
     from qiskit.circuit import Instruction
 
-    return Instruction("set_statevector", int(state.size).bit_length() - 1, 0, [state])
+    inst = Instruction("set_statevector", len(state).bit_length() - 1, 0, [])
+    inst._params = [state]
+    return inst
+
+
+def _with_preparation(tpl: QpeTemplate, prep: Any, qubits: list[int], name: str) -> Any:
+    """``prep`` on ``qubits`` followed by the template's instructions, shared, not copied
+    (``QuantumCircuit.copy`` deep-copies every ``mcx`` and diagonal: ~4 ms a circuit; Aer only
+    reads them)."""
+    from qiskit.circuit import CircuitInstruction
+
+    src = tpl.circuit
+    qc = src.copy_empty_like(name=name)
+    qc._append(CircuitInstruction(prep, tuple(qc.qubits[i] for i in qubits)))
+    for inst in src.data:
+        qc._append(inst)
+    return qc
 
 
 def _batched_circuits(a: np.ndarray, m: int) -> tuple[list[Any], list[int], QpeTemplate]:
-    from qiskit import QuantumCircuit
-
     k, size = a.shape
     n = size.bit_length() - 1
     g = batch_qubits(n, m, k)
     tpl = build_qpe_template(n, m, g)
     per = 1 << g
-    loaded = [*range(n), *range(n + m, n + m + g)]  # data (low) then window index (high)
+    everything = list(range(tpl.num_qubits))
     rows = a / np.linalg.norm(a, axis=1, keepdims=True)  # exact to 1e-16 for the 1e-10 check
     circuits, counts = [], []
     for s in range(0, k, per):
         block = rows[s : s + per]
-        count = block.shape[0]
-        state = np.zeros((per, size))
-        state[:count] = block / np.sqrt(count)
-        qc = QuantumCircuit(tpl.num_qubits, name=f"qpe_windows_{s}")
-        qc.initialize(state.reshape(-1), loaded)
-        qc.compose(tpl.circuit, inplace=True)
-        circuits.append(qc)
-        counts.append(count)
+        prep = _set_statevector(_prepared_state(block, m, per))
+        circuits.append(_with_preparation(tpl, prep, everything, f"qpe_windows_{s}"))
+        counts.append(block.shape[0])
     return circuits, counts, tpl
 
 
@@ -270,25 +356,21 @@ class ShotsBackend:
         return rng.multinomial(self.shots, exact) / self.shots
 
     def _aer_counts(self, amplitudes: np.ndarray, m: int) -> np.ndarray:
-        from qiskit import ClassicalRegister, QuantumCircuit, transpile
+        from qiskit import ClassicalRegister
 
         k, size = amplitudes.shape
         n = size.bit_length() - 1
-        base = _qpe_circuit(n, m, 0)
+        base, readout = _qpe_circuit(n, m, 0)
         creg = ClassicalRegister(m, "c")
         base.add_register(creg)
-        base.measure(list(range(n, n + m)), creg)
-        tqc = transpile(base, aer_simulator(), optimization_level=1)
+        base.measure(readout, creg)  # clbit i = bit i of the phase estimate
+        tpl = QpeTemplate(n, m, 0, base)
         circuits = []
         for row in amplitudes:
-            qc = QuantumCircuit(*tqc.qregs, *tqc.cregs)
-            state = np.zeros((1 << m, size), dtype=np.complex128)
-            state[0] = row
             # set_statevector, not initialize: initialize's reset would make Aer simulate
             # every shot separately instead of sampling the final state
-            qc.append(_set_statevector(state.reshape(-1)), qc.qubits)
-            qc.compose(tqc, inplace=True)
-            circuits.append(qc)
+            prep = _set_statevector(_prepared_state(row[None, :], m, 1))
+            circuits.append(_with_preparation(tpl, prep, list(range(n + m)), "qpe_shots"))
         result = aer_simulator().run(circuits, shots=self.shots, seed_simulator=self.seed).result()
         out = np.zeros((k, 1 << m))
         for i in range(k):

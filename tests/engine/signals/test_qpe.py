@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from qiskit.quantum_info import Operator
+from qiskit.quantum_info import Operator, Statevector
 from qiskit_aer import AerSimulator
 
 from engine.signals.cycle_model import dominant_cycles
@@ -104,23 +104,19 @@ def test_the_circuit_is_really_run_on_aer(monkeypatch) -> None:
     assert executions[1] == executions[2] == 1
 
 
-def test_template_is_qpe_with_controlled_increments_and_inverse_qft() -> None:
-    """The transpiled template (minus the save) is exactly H^m, controlled-U^(2^j), QFT^-1."""
-    n = m = 3
-    tpl = build_qpe_template(n, m)
-    assert tpl is build_qpe_template(n, m), "cached per (n, m, g)"
-    ops = tpl.circuit.count_ops()
-    assert ops["save_probabilities"] == 1
-    assert "unitary" not in ops and "initialize" not in ops and "state_preparation" not in ops
-    assert ops.get("mcx", 0) + ops.get("ccx", 0) + ops.get("cx", 0) == n * (n + 1) // 2
-    assert ops["cp"] == m * (m - 1) // 2 and ops["swap"] == m // 2  # the inverse QFT
+def _readout_reversal(m: int, size: int) -> np.ndarray:
+    """The permutation that reverses the phase register's bits (identity on the data)."""
+    phases = 1 << m
+    rev = [int(format(y, f"0{m}b")[::-1], 2) for y in range(phases)]
+    return np.kron(np.eye(phases)[rev], np.eye(size))
 
-    circuit = tpl.circuit.copy()
-    circuit.data = [i for i in circuit.data if i.operation.name != "save_probabilities"]
+
+def _textbook_qpe(n: int, m: int) -> np.ndarray:
+    """H^m, controlled-U^(2^j) for U|x> = |x+1 mod N>, then QFT^-1 with its swaps."""
     size, phases = 1 << n, 1 << m
     signs = [[(-1) ** (a & b).bit_count() for b in range(phases)] for a in range(phases)]
     hadamards = np.kron(np.array(signs) / math.sqrt(phases), np.eye(size))
-    shift = np.roll(np.eye(size), 1, axis=0)  # U|x> = |x+1 mod N>
+    shift = np.roll(np.eye(size), 1, axis=0)
     controlled = np.zeros((size * phases, size * phases))
     for y in range(phases):
         block = slice(y * size, (y + 1) * size)
@@ -128,16 +124,102 @@ def test_template_is_qpe_with_controlled_increments_and_inverse_qft() -> None:
     w = np.exp(-2j * np.pi / phases)
     iqft = np.array([[w ** (a * b) for b in range(phases)] for a in range(phases)])
     iqft /= math.sqrt(phases)
-    expected = np.kron(iqft, np.eye(size)) @ controlled @ hadamards
-    assert Operator(circuit).equiv(Operator(expected))
+    return np.kron(iqft, np.eye(size)) @ controlled @ hadamards
 
 
-def test_template_transpiles_once_and_keeps_qubit_order() -> None:
+def _without_save(circuit):  # type: ignore[no-untyped-def]
+    bare = circuit.copy()
+    bare.data = [i for i in bare.data if i.operation.name != "save_probabilities"]
+    return bare
+
+
+@pytest.mark.parametrize(("n", "m"), [(3, 3), (2, 4), (4, 2), (3, 5), (5, 3), (1, 2)])
+def test_template_on_plus_states_is_textbook_qpe_on_zeros(n, m) -> None:
+    """The template starts after QPE's Hadamard layer (the preparation loads ``|+>^m``): on
+    ``|+>^m ⊗ |psi>`` it gives what textbook QPE (H^m, controlled-U^(2^j), QFT^-1 with swaps)
+    gives on ``|0>^m ⊗ |psi>`` — up to the QFT's final swaps, which it leaves out and undoes by
+    reading the phase qubits reversed. Checked on random complex states and as operators."""
+    tpl = build_qpe_template(n, m)
+    assert tpl is build_qpe_template(n, m), "cached per (n, m, g)"
+    ops = tpl.circuit.count_ops()
+    assert ops["save_probabilities"] == 1
+    assert "unitary" not in ops and "initialize" not in ops and "state_preparation" not in ops
+    assert "swap" not in ops and "set_statevector" not in ops
+    ladder = min(m, n) * (2 * n - min(m, n) + 1) // 2  # Σ_j (n - j) controlled X gates
+    assert ops.get("mcx", 0) + ops.get("ccx", 0) + ops.get("cx", 0) == ladder
+    assert ops["h"] == m and ops.get("diagonal", 0) == m - 1  # the inverse QFT only
+    assert tpl.circuit.data[0].operation.name != "h", "no Hadamard layer: the preparation's"
+
+    circuit = _without_save(tpl.circuit)
+    size, phases = 1 << n, 1 << m
+    textbook = _readout_reversal(m, size) @ _textbook_qpe(n, m)
+    zeros = np.eye(phases)[0]
+    plus = np.full(phases, phases**-0.5)
+    rng = np.random.default_rng(n * 16 + m)
+    for _ in range(3):
+        psi = rng.standard_normal(size) + 1j * rng.standard_normal(size)
+        psi /= np.linalg.norm(psi)
+        got = Statevector(np.kron(plus, psi)).evolve(circuit)
+        np.testing.assert_allclose(got.data, textbook @ np.kron(zeros, psi), atol=1e-12)
+    # as operators: template = textbook QPE with its H^m undone (H^2 = I)
+    h_m = np.kron(_kron_power(np.array([[1, 1], [1, -1]]) / math.sqrt(2), m), np.eye(size))
+    assert Operator(circuit).equiv(Operator(textbook @ h_m))
+    # ... and the saved qubits undo the reversal: first (least significant) = last phase qubit
+    save = [i for i in tpl.circuit.data if i.operation.name == "save_probabilities"]
+    assert [tpl.circuit.find_bit(q).index for q in save[0].qubits] == list(range(n + m))[::-1][:m]
+
+
+def _kron_power(matrix: np.ndarray, times: int) -> np.ndarray:
+    out = np.eye(1)
+    for _ in range(times):
+        out = np.kron(out, matrix)
+    return out
+
+
+def test_phase_layers_equal_the_controlled_phase_cascade() -> None:
+    """Each diagonal of the inverse QFT is the product of the cp gates it replaces."""
+    from qiskit import QuantumCircuit
+
+    from engine.signals.qpe import _phase_layer
+
+    for j in range(1, 6):
+        cascade = QuantumCircuit(j + 1)
+        for k in range(j - 1, -1, -1):
+            cascade.cp(-math.pi / 2 ** (j - k), j, k)
+        layer = QuantumCircuit(j + 1)
+        layer.append(_phase_layer(j), range(j + 1))
+        assert Operator(layer).equiv(Operator(cascade))
+
+
+def test_template_runs_on_aer_without_transpiling() -> None:
+    """Only Aer-native instructions: the template is not transpiled, and Aer runs it as built."""
+    sim = AerSimulator()
+    tpl = build_qpe_template(6, 6, 2)
+    native = set(sim.configuration().basis_gates) | {"save_probabilities"}
+    assert set(tpl.circuit.count_ops()) <= native
+    assert tpl.circuit.layout is None
+
+
+def test_template_keeps_qubit_order() -> None:
     tpl = build_qpe_template(5, 5, 2)
     assert tpl.num_qubits == 12 and tpl.circuit.num_qubits == 12
     save = [i for i in tpl.circuit.data if i.operation.name == "save_probabilities"]
-    assert [tpl.circuit.find_bit(q).index for q in save[0].qubits] == list(range(5, 12))
-    assert tpl.circuit.layout is None or tpl.circuit.layout.final_layout is None
+    assert [tpl.circuit.find_bit(q).index for q in save[0].qubits] == [9, 8, 7, 6, 5, 10, 11]
+    assert tpl.circuit.layout is None
+
+
+def test_batched_circuits_share_the_template_instructions() -> None:
+    """Each window's circuit is its preparation plus the template's instructions, in order."""
+    from engine.signals.qpe import _batched_circuits
+
+    amps, _ = encode_windows(np.random.default_rng(3).standard_normal(256 + 2), 8)
+    circuits, counts, tpl = _batched_circuits(amps, 8)
+    assert counts == [2, 1] and tpl.g == 1, "two windows a circuit at 16 qubits"
+    for qc in circuits:
+        assert qc.num_qubits == tpl.num_qubits
+        assert [i.operation for i in qc.data[1:]] == [i.operation for i in tpl.circuit.data]
+        assert [i.qubits for i in qc.data[1:]] == [i.qubits for i in tpl.circuit.data]
+    assert np.abs(phase_spectrum(amps) - _periodogram(amps)).max() <= 1e-9
 
 
 @pytest.mark.parametrize("m", [3, 4, 5, 7, 8])
@@ -286,17 +368,30 @@ def test_very_large_batches_split_into_bounded_runs(monkeypatch) -> None:
     assert np.abs(probs - _periodogram(amps)).max() <= 1e-9
 
 
-def test_state_preparation_is_aer_native_initialize_of_data_and_window_qubits() -> None:
+@pytest.mark.parametrize(("n", "windows"), [(6, 7), (4, 21), (8, 1)])
+def test_state_preparation_is_one_set_statevector_of_index_plus_and_window(n, windows) -> None:
+    """Each circuit loads ``|window index> ⊗ |+>^m ⊗ |window>`` over all its qubits in one
+    Aer-native ``set_statevector`` (the textbook H layer on ``|0>^m``), then the template."""
     from engine.signals.qpe import _batched_circuits
 
-    amps, _ = encode_windows(np.random.default_rng(12).standard_normal(64 + 9), 6)
-    circuits, counts, tpl = _batched_circuits(amps, 6)
-    assert sum(counts) == 10 and len(circuits) == 1
-    first, *rest = circuits[0].data
-    assert first.operation.name == "initialize"
-    qubits = [circuits[0].find_bit(q).index for q in first.qubits]
-    assert qubits == [*range(6), *range(12, 12 + tpl.g)]
-    loaded = np.asarray(first.operation.params).reshape(1 << tpl.g, 64)
-    np.testing.assert_allclose(loaded[:10] * np.sqrt(10), amps, atol=1e-12)
-    assert not loaded[10:].any()
-    assert [i.operation.name for i in rest] == [i.operation.name for i in tpl.circuit.data]
+    size = 1 << n
+    amps, _ = encode_windows(np.random.default_rng(12).standard_normal(size + windows - 1), n)
+    circuits, counts, tpl = _batched_circuits(amps, n)
+    assert sum(counts) == windows and len(circuits) == math.ceil(windows / 2**tpl.g)
+    plus = np.full(1 << n, 2 ** (-n / 2))
+    start = 0
+    for qc, count in zip(circuits, counts, strict=True):
+        first, *rest = qc.data
+        assert first.operation.name == "set_statevector"
+        assert [qc.find_bit(q).index for q in first.qubits] == list(range(tpl.num_qubits))
+        (loaded,) = first.operation.params
+        index = np.zeros(1 << tpl.g)
+        index[:count] = count**-0.5
+        expected = sum(
+            np.kron(np.eye(1 << tpl.g)[w] * index[w], np.kron(plus, amps[start + w]))
+            for w in range(count)
+        )
+        np.testing.assert_allclose(np.asarray(loaded), expected, atol=1e-15)
+        assert [i.operation.name for i in rest] == [i.operation.name for i in tpl.circuit.data]
+        start += count
+    assert tpl.g == batch_qubits(n, n, windows)
