@@ -145,7 +145,21 @@ class _TimeReader:
         return _parse_text_times(stripped)
 
 
+# The spellings of naive ISO times files mostly use: read by polars when every cell of a chunk
+# has one of them (pandas, and its import, only for the rest).
+_FAST_FORMATS = ("%Y-%m-%d", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M")
+
+
 def _parse_text_times(stripped: pl.Series) -> pl.Series:
+    present = stripped.len() - stripped.null_count()
+    for fmt in _FAST_FORMATS:
+        parsed = stripped.str.to_datetime(fmt, strict=False, exact=True, time_unit="ns")
+        if parsed.len() - parsed.null_count() == present:
+            return parsed.dt.epoch("ns").alias("ts")
+    return _parse_text_times_pandas(stripped)
+
+
+def _parse_text_times_pandas(stripped: pl.Series) -> pl.Series:
     import pandas as pd
 
     text = stripped.to_pandas()

@@ -8,7 +8,8 @@ windows get the ``warmup`` bars before them as indicator history only: no trade 
 before the test window starts, and no test bar is ever seen during selection.
 
 Evaluation is embarrassingly parallel; pass ``map_fn`` (e.g. a process pool's ``map``) to
-spread it. Jobs are plain picklable tuples.
+spread it. Jobs are plain picklable tuples. :class:`AutoPool` is the ``map_fn`` that starts a
+pool only when the work left is worth one (see there); the results never depend on it.
 """
 
 from __future__ import annotations
@@ -16,8 +17,11 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import math
+import os
 import random
+import time
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -165,6 +169,108 @@ def evaluate(job: Job) -> dict[str, Any]:
         return {"error": str(exc), "trades": 0}
 
 
+# A pool costs a process per worker and the pickling of every chunk of jobs out and of its
+# stats back. Forked (Linux's default), a worker starts with this process's modules and numba
+# kernels, which the probe jobs have loaded: about 0.1 s of CPU in all for two workers, so a
+# pool is started when the jobs left would take more than POOL_PAYS_S of CPU here (below it,
+# the pool would save at most ~10%; above it, running here would lose more). Spawned or from a
+# fork server (macOS, Windows, Python 3.14+), each worker imports numba and loads the kernels
+# again, about 1.5 s: SPAWNED_POOL_PAYS_S then.
+POOL_PAYS_S = 0.3
+SPAWNED_POOL_PAYS_S = 5.0
+PROBE_S = 0.05
+PROBE_JOBS = 8
+
+
+def pool_threshold_s() -> float:
+    """Seconds of serial work left above which a pool pays, for this platform's start method."""
+    import multiprocessing
+
+    return POOL_PAYS_S if multiprocessing.get_start_method() == "fork" else SPAWNED_POOL_PAYS_S
+
+
+def pool_pays(serial_s: float, workers: int, threshold_s: float) -> bool:
+    """Whether ``workers`` processes are worth starting for work estimated at ``serial_s``
+    seconds in this process."""
+    return workers > 1 and serial_s > threshold_s
+
+
+def default_workers() -> int:
+    return os.cpu_count() or 1
+
+
+class AutoPool:
+    """A ``map_fn`` for :func:`walk_forward` that runs the jobs in this process and starts a
+    pool of at most ``max_workers`` processes only when it pays.
+
+    Each call runs a first job (the warm-up: numba's cache load, paid once here rather than
+    once per worker) and then a few more to time them in CPU seconds of this process (the
+    work, however busy the machine); from their mean it estimates the jobs left and, when
+    :func:`pool_pays`, maps those through a process pool (kept for later calls; :meth:`close`
+    ends it). Results come back in job order either way, so the outcome is the
+    same as a plain ``map``; only where the work runs differs. ``max_workers`` 1 never pools.
+    """
+
+    def __init__(
+        self,
+        max_workers: int | None = None,
+        *,
+        threshold_s: float | None = None,
+        probe_s: float = PROBE_S,
+        probe_jobs: int = PROBE_JOBS,
+    ) -> None:
+        self.max_workers = max(1, max_workers or default_workers())
+        self.threshold_s = pool_threshold_s() if threshold_s is None else threshold_s
+        self.probe_s = probe_s
+        self.probe_jobs = max(1, probe_jobs)
+        self.pool: Executor | None = None
+        self.workers_used = 1
+
+    def __call__(self, fn: Callable[[Any], Any], jobs: Iterable[Any]) -> Iterator[Any]:
+        todo = list(jobs)
+        if self.pool is not None:
+            yield from self._pooled(fn, todo)
+            return
+        if not todo:
+            return
+        yield fn(todo[0])
+        done = 1
+        t0 = time.process_time()
+        while (
+            done < len(todo)
+            and done - 1 < self.probe_jobs
+            and time.process_time() - t0 < self.probe_s
+        ):
+            yield fn(todo[done])
+            done += 1
+        left = len(todo) - done
+        timed = done - 1
+        per_job = (time.process_time() - t0) / timed if timed else math.inf
+        workers = min(self.max_workers, left)
+        if left and pool_pays(per_job * left, workers, self.threshold_s):
+            self.pool = ProcessPoolExecutor(max_workers=workers)
+            self.workers_used = workers
+            yield from self._pooled(fn, todo[done:])
+        else:
+            yield from map(fn, todo[done:])
+
+    def _pooled(self, fn: Callable[[Any], Any], jobs: list[Any]) -> Iterator[Any]:
+        assert self.pool is not None
+        chunk = max(1, len(jobs) // (self.workers_used * 4))
+        yield from self.pool.map(fn, jobs, chunksize=chunk)
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(cancel_futures=True)
+            self.pool = None
+
+    def __enter__(self) -> AutoPool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
 def walk_forward(
     cls: type[Strategy],
     bars: pl.DataFrame,
@@ -197,9 +303,10 @@ def walk_forward(
                 progress(done, total)
             yield r
 
-    train_jobs: list[Job] = [
-        (cls, p, bars.slice(w.train_start, train), config, 0) for w in windows for p in sets
-    ]
+    # one frame per window, shared by its jobs: a pool pickles a chunk of jobs at once, and
+    # pickle sends an object the chunk holds many times only once
+    train_bars = [bars.slice(w.train_start, train) for w in windows]
+    train_jobs: list[Job] = [(cls, p, tb, config, 0) for tb in train_bars for p in sets]
     train_stats = list(tick(map_fn(evaluate, train_jobs)))
     chosen: list[tuple[dict[str, Any], dict[str, Any]]] = []
     for k, _w in enumerate(windows):

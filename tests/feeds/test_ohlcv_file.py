@@ -5,7 +5,14 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from feeds.ohlcv_file import OhlcvFileError, OhlcvStream, read_ohlcv, read_series
+from feeds.ohlcv_file import (
+    OhlcvFileError,
+    OhlcvStream,
+    _parse_text_times,
+    _parse_text_times_pandas,
+    read_ohlcv,
+    read_series,
+)
 from tests.helpers import T0, random_bars, write_csv
 
 
@@ -165,3 +172,23 @@ def test_order_is_checked_across_chunk_boundaries(tmp_path: Path, line: int) -> 
     path.write_text("\n".join(lines) + "\n")
     with pytest.raises(OhlcvFileError, match=rf"line {line}, column 'Date': duplicate timestamp"):
         list(OhlcvStream(path, chunk_rows=1000))
+
+
+@pytest.mark.parametrize(
+    "cells",
+    [
+        ["2004-08-19", "2004-08-20", None],
+        ["2004-08-19 10:00:00", "2020-02-29 23:59:59"],
+        ["2004-08-19T10:00:00", "2004-08-19T10:00:01"],
+        ["2004-08-19 10:00", "1969-07-20 20:17"],
+        ["2004-08-19", "2004-02-30"],  # no such day: null, both ways
+        ["2004-08-19", "2004-08-19 10:00:00+02:00"],  # one offset: every cell by pandas
+        ["2004-08-19 10:00:00.5"],
+        ["1999-12-31", "19/08/2004"],
+        ["2004-8-1"],
+        ["2262-04-11", "1677-09-22"],
+    ],
+)
+def test_times_read_by_polars_equal_pandas_iso_reading(cells: list[str | None]) -> None:
+    text = pl.Series("time", cells, dtype=pl.String).str.strip_chars()
+    assert _parse_text_times(text).to_list() == _parse_text_times_pandas(text).to_list()

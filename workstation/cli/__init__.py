@@ -2,6 +2,9 @@
 
 A command module adds its parser and sets ``func`` (a callable taking the parsed args and
 returning an exit code). Heavy imports happen inside ``func``, so ``qws --help`` is instant.
+A run that names its command imports only that command's module (:data:`COMMANDS`); some
+modules pull in asyncio or the trading events at import, which a one-shot job like
+``qws backtest`` would otherwise pay for on every start.
 """
 
 from __future__ import annotations
@@ -28,12 +31,41 @@ COMMAND_MODULES = (
     "workstation.cli.strategies",
 )
 
+# Every subcommand and the module that registers it; a test holds it to what the modules add.
+COMMANDS = {
+    "run": "workstation.cli.run",
+    "import": "workstation.cli.data",
+    "bars": "workstation.cli.data",
+    "doctor": "workstation.cli.doctor",
+    "config": "workstation.cli.config_cmd",
+    "scan": "workstation.cli.scan",
+    "fetch": "workstation.cli.fetch",
+    "cycles": "workstation.cli.cycles",
+    "order": "workstation.cli.trade",
+    "orders": "workstation.cli.trade",
+    "positions": "workstation.cli.trade",
+    "cancel": "workstation.cli.trade",
+    "flatten": "workstation.cli.trade",
+    "pnl": "workstation.cli.trade",
+    "kill": "workstation.cli.trade",
+    "reconcile": "workstation.cli.trade",
+    "risk": "workstation.cli.trade",
+    "trade": "workstation.cli.headless",
+    "keys": "workstation.cli.telegram_cmd",
+    "telegram": "workstation.cli.telegram_cmd",
+    "alerts": "workstation.cli.telegram_cmd",
+    "bridge": "workstation.cli.bridge",
+    "backtest": "workstation.cli.backtest",
+    "strategies": "workstation.cli.strategies",
+}
+
 
 class CliError(Exception):
     """A user-facing error: printed as one clear line, exit code 2, no traceback."""
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(modules: Sequence[str] = COMMAND_MODULES) -> argparse.ArgumentParser:
+    """The parser with the subcommands of ``modules`` (all of them by default)."""
     parser = argparse.ArgumentParser(
         prog="qws",
         description="Quantum Workstation: live quotes, charts, quantum cycle detection, signals"
@@ -41,9 +73,27 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--db", help="SQLite file (default: QWS_DB or the user data dir)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in COMMAND_MODULES:
+    for name in modules:
         importlib.import_module(name).register(sub)
     return parser
+
+
+def command_module(argv: Sequence[str]) -> str | None:
+    """The module of the subcommand ``argv`` names, when it surely names one: its first word
+    after the global options (``--db FILE``), and nothing before it argparse might read
+    otherwise (an abbreviated option, ``-h``). None means: build the whole parser."""
+    i = 0
+    while i < len(argv):
+        word = argv[i]
+        if word == "--db":
+            i += 2
+        elif word.startswith("--db="):
+            i += 1
+        elif word.startswith("-"):
+            return None
+        else:
+            return COMMANDS.get(word)
+    return None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -55,8 +105,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run(argv: Sequence[str] | None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    words = list(sys.argv[1:] if argv is None else argv)
+    module = command_module(words)
+    parser = build_parser((module,) if module else COMMAND_MODULES)
+    args = parser.parse_args(words)
     if args.command is None:
         args = parser.parse_args(["run", *(argv or sys.argv[1:])])
     try:

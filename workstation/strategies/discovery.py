@@ -21,7 +21,6 @@ from typing import Any
 
 from engine.strategy import INTERFACE_VERSION, Context, Param, Strategy, StrategyError
 from workstation.runtime import registry
-from workstation.runtime.config import config_dir
 
 GROUP = "qws.strategies"
 USER_MODULE_PREFIX = "qws_user_strategies"
@@ -48,6 +47,8 @@ class StrategyInfo:
 
 
 def strategies_dir() -> Path:
+    from workstation.runtime.config import config_dir
+
     return config_dir() / "strategies"
 
 
@@ -82,6 +83,21 @@ def _from_entry_points() -> list[StrategyInfo]:
         else:
             out.append(_check(p.obj, p.name, source))
     return out
+
+
+def _named_entry_point(name: str) -> StrategyInfo | None:
+    """The entry point ``name`` alone, loaded and checked as :func:`discover` would (the first
+    of that name, as there); None when no entry point has that name."""
+    from importlib.metadata import entry_points
+
+    for ep in entry_points(group=GROUP):
+        if ep.name == name:
+            p = registry._load(GROUP, ep)
+            source = f"entry point {p.target} ({p.dist})"
+            if not p.ok:
+                return StrategyInfo(p.name, source, error=p.error, traceback=p.traceback)
+            return _check(p.obj, p.name, source)
+    return None
 
 
 def _load_file(path: Path) -> list[StrategyInfo]:
@@ -150,14 +166,24 @@ def discover(folder: Path | None = None) -> list[StrategyInfo]:
     return sorted(seen.values(), key=lambda i: i.name) + clashes
 
 
+def _enabled(info: StrategyInfo) -> type[Strategy]:
+    if not info.enabled:
+        raise StrategyNotFound(f"strategy {info.name!r} is disabled: {info.error}")
+    assert info.cls is not None
+    return info.cls
+
+
 def get(name: str, folder: Path | None = None) -> type[Strategy]:
+    """The class of strategy ``name``. An entry point wins a name clash in :func:`discover`,
+    so a name an entry point has is loaded alone: the other plugins and the user's files are
+    not imported (a one-shot ``qws backtest`` would pay for qiskit-era modules it never uses)."""
+    named = _named_entry_point(name)
+    if named is not None:
+        return _enabled(named)
     infos = discover(folder)
     for info in infos:
         if info.name == name:
-            if not info.enabled:
-                raise StrategyNotFound(f"strategy {name!r} is disabled: {info.error}")
-            assert info.cls is not None
-            return info.cls
+            return _enabled(info)
     available = ", ".join(i.name for i in infos if i.enabled) or "none"
     raise StrategyNotFound(f"unknown strategy {name!r}; available: {available}")
 

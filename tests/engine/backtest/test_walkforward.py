@@ -7,10 +7,12 @@ import pytest
 
 from engine.backtest.backtester import BacktestConfig, run_backtest
 from engine.backtest.walkforward import (
+    AutoPool,
     WalkForwardError,
     candidates,
     make_windows,
     parse_spec,
+    pool_pays,
     walk_forward,
 )
 from plugins.strategies.sma_cross import SmaCross
@@ -79,3 +81,65 @@ def test_a_process_pool_gives_the_same_result_as_a_plain_map() -> None:
         )
     assert pooled.to_dict() == plain.to_dict()
     assert ticks == list(range(1, 4 * 2 + 2 + 1))
+
+
+def _full(result: object) -> str:
+    """Every window's range, chosen params and complete in/out-of-sample stats, as text (NaN
+    spelled the same on both sides)."""
+    import json
+
+    windows = result.windows  # type: ignore[attr-defined]
+    return json.dumps(
+        [
+            [dataclasses.asdict(w.window), w.params, w.in_sample, w.out_of_sample, w.candidates]
+            for w in windows
+        ],
+        default=str,
+        sort_keys=True,
+    )
+
+
+def test_auto_pool_starts_a_pool_only_when_the_work_left_pays() -> None:
+    bars = random_bars(1_200, seed=6)
+    plain = walk_forward(SmaCross, bars, 400, 200, max_evals=6)
+    runs = {}
+    for label, pool in {
+        "never pays": AutoPool(2, threshold_s=1e9),
+        "always pays": AutoPool(2, threshold_s=0.0),
+        "one worker": AutoPool(1, threshold_s=0.0),
+    }.items():
+        with pool:
+            runs[label] = walk_forward(SmaCross, bars, 400, 200, max_evals=6, map_fn=pool)
+            assert (pool.pool is not None) == (label == "always pays")
+        assert pool.pool is None  # closed on leaving
+        assert pool.workers_used == (2 if label == "always pays" else 1)
+    assert len(plain.windows) == 4
+    for result in runs.values():
+        assert _full(result) == _full(plain)
+        assert result.summary == plain.summary
+
+
+def test_pool_rule_and_probe_order() -> None:
+    assert not pool_pays(10.0, 1, threshold_s=1.0)
+    assert not pool_pays(0.5, 4, threshold_s=1.0)
+    assert pool_pays(1.5, 2, threshold_s=1.0)
+    pool = AutoPool(2, threshold_s=1e9)
+    assert list(pool(lambda x: x * x, range(50))) == [x * x for x in range(50)]
+    assert list(pool(lambda x: x, [])) == []
+
+
+def test_the_jobs_of_a_training_window_share_one_frame() -> None:
+    """A pool pickles a chunk of jobs at once; a frame shared by the chunk's jobs goes once."""
+    bars = random_bars(1_000, seed=2)
+    seen: list[list[object]] = []
+
+    def recording_map(fn, jobs):  # type: ignore[no-untyped-def]
+        jobs = list(jobs)
+        seen.append(jobs)
+        return map(fn, jobs)
+
+    walk_forward(SmaCross, bars, 400, 200, max_evals=5, map_fn=recording_map)
+    train = seen[0]
+    frames = [job[2] for job in train]  # type: ignore[index]
+    assert len(train) == 3 * 5 and len({id(f) for f in frames}) == 3
+    assert all(frames[i] is frames[i - i % 5] for i in range(len(frames)))

@@ -1,6 +1,10 @@
 from __future__ import annotations
 
+import json
 import logging
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -115,3 +119,42 @@ def test_the_worked_example_in_the_guide_loads_and_trades() -> None:
     assert result.stats["trades"] > 3
     assert (result.trades["size"] > 0).all()
     assert (result.trades["sl"] < result.trades["entry_price"]).all()
+
+
+def test_get_of_an_entry_point_name_loads_that_plugin_alone(tmp_path: Path) -> None:
+    marker = tmp_path / "imported"
+    _write(strategies_dir(), "noisy.py", f"open({str(marker)!r}, 'w').close()\n" + GOOD)
+    assert get("sma_cross").__module__ == "plugins.strategies.sma_cross"
+    assert not marker.exists()  # the user's files were not run for a first-party name
+    assert get("breakout").__name__ == "Breakout"  # a user strategy is still found
+    assert marker.exists()
+    code = (
+        "import json, sys\n"
+        "from workstation.strategies.discovery import get\n"
+        "get('sma_cross')\n"
+        "print(json.dumps(sorted(m for m in sys.modules if m.startswith('plugins.'))))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=os.environ
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == ["plugins.strategies", "plugins.strategies.sma_cross"]
+
+
+def test_a_named_entry_point_that_fails_to_load_is_disabled_with_its_reason(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import importlib.metadata as md
+
+    real = md.entry_points
+
+    def with_a_broken_one(**kwargs: Any) -> Any:
+        found = list(real(**kwargs))
+        if kwargs.get("group") == "qws.strategies":
+            found.insert(0, md.EntryPoint("broken", "no_such_module_qws:X", "qws.strategies"))
+        return found
+
+    monkeypatch.setattr(md, "entry_points", with_a_broken_one)
+    with pytest.raises(StrategyNotFound, match=r"disabled: ModuleNotFoundError"):
+        get("broken")
+    assert get("rsi_reversion").__module__ == "plugins.strategies.rsi_reversion"
