@@ -1,22 +1,49 @@
-"""Order path costs: OMS submit -> paper fill (durable writes on both sides) against one bare
-``synchronous=FULL`` SQLite commit in the same directory, and paper tick processing with 0 and
-200 resting orders.
+"""Order path costs, each against its reference, interleaved A B A B, medians, results checked.
 
-Run: .venv/bin/python benchmarks/execution.py [DIR]   (DIR defaults to a temp dir)
+1. OMS submit -> paper fill (a market order: the intent written durably before the broker is
+   called, the paper account's own durable transaction, then the answer, its fill, the
+   position and the balances in one durable transaction) against one bare
+   ``synchronous=FULL`` SQLite commit (BEGIN IMMEDIATE, one 200-byte insert, COMMIT) in the
+   same directory, the two timed alternately. Target: the submit's median < 3x the commit's
+   (the path may pay about three fsyncs and little else). Checked: every submit ends FILLED,
+   and at the end the store's fills and positions equal the paper account's in full.
+2. Paper ``on_tick`` with 200 resting orders that the ticks cannot fill (buy limits far below
+   the market) against 0 resting orders, the same ticks: throughput >= 0.8x (a tick's cost
+   does not grow with orders it cannot fill). Checked: both accounts end with the same fills,
+   positions and balances (none moved), and the 200 orders still working.
+3. One tick that trades through 10 resting orders, with 200 more far from the market, against
+   the same tick and 10 orders without the 200: time ratio <= 1.25x (the cost follows the
+   orders at the price, not all of them); the same tick through 1 order is printed beside it
+   to show the cost growing with the orders it fills. Checked: the same fills in full.
+
+Run: .venv/bin/python benchmarks/execution.py [--quick] [DIR]   (DIR defaults to a temp dir)
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
+import itertools
 import sqlite3
-import statistics
-import sys
 import tempfile
 import time
+from collections.abc import Callable
+from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
 
-from engine.model import BookLevel, Instrument, Order, OrderBook, OrderType, Side, Tick
+from harness import Timings, assert_same, interleave, ratio_verdict, verdict
+
+from engine.model import (
+    BookLevel,
+    Instrument,
+    Order,
+    OrderBook,
+    OrderStatus,
+    OrderType,
+    Side,
+    Tick,
+)
 from plugins.brokers.paper import PaperBroker
 from workstation.store import Store
 from workstation.trading.oms import OrderManager
@@ -28,74 +55,235 @@ BOOK = OrderBook(
     tuple(BookLevel(99.0 - i, 1e6) for i in range(5)),
     tuple(BookLevel(101.0 + i, 1e6) for i in range(5)),
 )
+FUNDS = {"USDT": 10**12}
+# a quote without a trade: no resting limit fills on it
+QUIET = Tick(0, "BTC/USDT", 99.0, 101.0, 100.0, 0.0)
 
 
-def bare_commit_ms(path: Path, n: int = 200) -> float:
-    conn = sqlite3.connect(path, isolation_level=None)
-    conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute("PRAGMA synchronous=FULL")
-    conn.execute("CREATE TABLE t (k INTEGER PRIMARY KEY, v TEXT)")
-    times = []
-    for i in range(n):
-        t0 = time.perf_counter()
-        conn.execute("BEGIN IMMEDIATE")
-        conn.execute("INSERT INTO t VALUES (?, ?)", (i, "x" * 200))
-        conn.execute("COMMIT")
-        times.append(time.perf_counter() - t0)
-    conn.close()
-    return statistics.median(times) * 1e3
+class BareCommit:
+    """The reference: one FULL-synchronous WAL commit of one small row."""
+
+    def __init__(self, path: Path) -> None:
+        self.conn = sqlite3.connect(path, isolation_level=None)
+        self.conn.execute("PRAGMA journal_mode=WAL")
+        self.conn.execute("PRAGMA synchronous=FULL")
+        self.conn.execute("CREATE TABLE IF NOT EXISTS t (k INTEGER PRIMARY KEY, v TEXT)")
+        self.n = 0
+
+    def __call__(self) -> bool:
+        self.n += 1
+        self.conn.execute("BEGIN IMMEDIATE")
+        self.conn.execute("INSERT INTO t VALUES (?, ?)", (self.n, "x" * 200))
+        self.conn.execute("COMMIT")
+        return True
 
 
-async def submit_ms(d: Path, n: int = 200) -> tuple[float, float]:
+def _fill_key(f: object) -> tuple[object, ...]:
+    return tuple(getattr(f, k) for k in ("client_id", "symbol", "side", "qty", "price", "fee"))
+
+
+async def submit_vs_commit(d: Path, runs: int) -> Timings:
+    """Each submit timed alone, alternating with one bare commit (B A B A ...), in one loop."""
     store = Store(d / "qws.db")
-    broker = PaperBroker(d / "paper.db", {"BTC/USDT": BTC}, starting_balances={"USDT": 10**12})
+    broker = PaperBroker(d / "paper.db", {"BTC/USDT": BTC}, starting_balances=FUNDS)
     broker.on_book(BOOK)
     oms = OrderManager(store, broker, {"BTC/USDT": BTC}.__getitem__, marks=lambda s: 100.0)
-    times = []
-    for i in range(n):
+    bare = BareCommit(d / "ref.db")
+    ta: list[float] = []
+    tb: list[float] = []
+
+    async def one_submit(i: int) -> float:
         side = Side.BUY if i % 2 else Side.SELL
+        order = oms.build("BTC/USDT", side, "0.01")
         t0 = time.perf_counter()
-        await oms.submit(oms.build("BTC/USDT", side, "0.01"))
-        times.append(time.perf_counter() - t0)
-    times.sort()
+        done = await oms.submit(order)
+        dt = time.perf_counter() - t0
+        assert_same(done.status, OrderStatus.FILLED, f"submit {i}")
+        return dt
+
+    def one_commit() -> float:
+        t0 = time.perf_counter()
+        bare()
+        return time.perf_counter() - t0
+
+    for i in range(10):  # warm-up, untimed
+        await one_submit(-i)
+        one_commit()
+    for i in range(runs):
+        if i % 2 == 0:
+            ta.append(await one_submit(i))
+            tb.append(one_commit())
+        else:
+            tb.append(one_commit())
+            ta.append(await one_submit(i))
+    # the store holds what the venue holds, in full
+    assert_same(
+        sorted(_fill_key(f) for f in store.fills.find(venue="paper")),
+        sorted(_fill_key(f) for f in await broker.fills()),
+        "fills",
+    )
+    assert_same(
+        [(p.symbol, p.qty, p.avg_price) for p in store.positions.find("paper") if p.qty],
+        [(p.symbol, p.qty, p.avg_price) for p in await broker.positions()],
+        "positions",
+    )
+    assert_same(store.balances.get("paper"), broker.balances(), "balances")
     broker.close()
     store.close()
-    return statistics.median(times) * 1e3, times[int(0.99 * len(times))] * 1e3
+    bare.conn.close()
+    return Timings(ta, tb)
 
 
-def ticks_per_s(d: Path, resting: int, n: int = 5_000) -> float:
-    broker = PaperBroker(
-        d / f"ticks{resting}.db", {"BTC/USDT": BTC}, starting_balances={"USDT": 10**12}
-    )
+def _limit(cid: str, side: Side, price: str) -> Order:
+    return Order(cid, "BTC/USDT", side, OrderType.LIMIT, Decimal("1"), Decimal(price))
+
+
+def _counter_clock() -> Callable[[], int]:
+    counter = itertools.count(1_700_000_000_000_000_000, 1_000)
+    return lambda: next(counter)
+
+
+def _broker(path: Path, far: int) -> PaperBroker:
+    """A paper account with ``far`` buy limits at 50, which no tick here reaches."""
+    broker = PaperBroker(path, {"BTC/USDT": BTC}, starting_balances=FUNDS, clock=_counter_clock())
     broker.on_book(BOOK)
-    for i in range(resting):
-        broker.submit_now(
-            Order(f"r{i}", "BTC/USDT", Side.BUY, OrderType.LIMIT, Decimal("1"), Decimal("50.00"))
-        )
+    _place(broker, [_limit(f"far{i}", Side.BUY, "50.00") for i in range(far)])
+    return broker
+
+
+def _place(broker: PaperBroker, orders: list[Order]) -> None:
+    """``orders`` placed as the broker accepts them, in one transaction (not an fsync each)."""
+    with broker._ledger.transaction():
+        for o in orders:
+            broker._ledger.put_order(
+                replace(o, status=OrderStatus.OPEN, venue="paper", broker_id=f"P-{o.client_id}")
+            )
+
+
+def _state(broker: PaperBroker) -> tuple[object, ...]:
+    fills = [(_fill_key(f), f.ts_ns, f.fill_id) for f in broker._ledger.fills_since()]
+    positions = [(p.symbol, p.qty, p.avg_price) for p in broker._ledger.positions()]
+    return fills, positions, broker.balances()
+
+
+def ticks_case(d: Path, runs: int, n: int) -> tuple[Timings, int]:
+    """``n`` quotes with a trade at 100 (none reaching a resting order), through an account
+    with 200 resting orders (A) and one with none (B)."""
+    a, b = _broker(d / "ticks200.db", 200), _broker(d / "ticks0.db", 0)
     ticks = [Tick(0, "BTC/USDT", 99.0 + (i % 3) * 0.01, 101.0, 100.0, 1.0) for i in range(n)]
-    t0 = time.perf_counter()
-    for t in ticks:
-        broker.on_tick(t)
-    dt = time.perf_counter() - t0
-    broker.close()
-    return n / dt
+
+    def feed(broker: PaperBroker) -> Callable[[], tuple[object, ...]]:
+        def run() -> tuple[object, ...]:
+            for t in ticks:
+                broker.on_tick(t)
+            return _state(broker)
+
+        return run
+
+    t = interleave(feed(a), feed(b), runs)
+    assert_same(len(a._ledger.working_orders()), 200, "resting orders left")
+    a.close()
+    b.close()
+    return t, n
+
+
+def _interleave_own_timing(
+    a: Callable[[], tuple[float, object]], b: Callable[[], tuple[float, object]], runs: int
+) -> Timings:
+    """:func:`harness.interleave` for work that times itself (a fresh account is set up in
+    each run, outside the timed part): A B, B A, ... after one warm-up round, every round's
+    results checked equal in full."""
+    assert_same(a()[1], b()[1], "warm-up")
+    ta: list[float] = []
+    tb: list[float] = []
+    for i in range(runs):
+        first, second = (a, b) if i % 2 == 0 else (b, a)
+        t1, r1 = first()
+        t2, r2 = second()
+        ra, rb = (r1, r2) if first is a else (r2, r1)
+        ta.append(t1 if first is a else t2)
+        tb.append(t2 if first is a else t1)
+        assert_same(ra, rb, f"round {i}")
+    return Timings(ta, tb)
+
+
+def fill_tick_case(d: Path, runs: int, near: int, far_a: int, far_b: int) -> Timings:
+    """One tick that trades through ``near`` resting buy limits at 100.50, placed afresh before
+    each run (untimed) in an account that also holds ``far_a`` (A) or ``far_b`` (B) orders far
+    from the market; each run's fills checked equal in full."""
+    tick = Tick(0, "BTC/USDT", 99.0, 101.0, 100.0, 1e6)
+    tag = f"fill{near}-{far_a}-{far_b}"
+
+    def case(name: str, far: int) -> Callable[[], tuple[float, object]]:
+        broker = _broker(d / f"{tag}-{name}.db", far)
+        broker.on_tick(QUIET)  # moves nothing: the account's orders are read in once
+        runs_made = itertools.count()
+
+        def run() -> tuple[float, object]:
+            mine = f"near{next(runs_made)}-"
+            _place(broker, [_limit(f"{mine}{i}", Side.BUY, "100.50") for i in range(near)])
+            t0 = time.perf_counter()
+            broker.on_tick(tick)
+            dt = time.perf_counter() - t0
+            fills = [
+                (_fill_key(f), f.fill_id, f.ts_ns)
+                for f in broker._ledger.fills_since()
+                if f.client_id.startswith(mine)
+            ]
+            assert_same(len(fills), near, "orders filled by the tick")
+            return dt, fills
+
+        return run
+
+    return _interleave_own_timing(case("a", far_a), case("b", far_b), runs)
 
 
 def main() -> None:
-    base = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(tempfile.mkdtemp(prefix="qws-bench-"))
+    parser = argparse.ArgumentParser()
+    parser.add_argument("dir", nargs="?")
+    parser.add_argument("--quick", action="store_true")
+    args = parser.parse_args()
+    base = Path(args.dir) if args.dir else Path(tempfile.mkdtemp(prefix="qws-bench-"))
     base.mkdir(parents=True, exist_ok=True)
-    ref = bare_commit_ms(base / "ref.db")
-    med, p99 = asyncio.run(submit_ms(base))
     print(f"dir: {base}")
-    print(f"bare FULL commit (reference): {ref:8.3f} ms median")
+
+    runs = 60 if args.quick else 300
+    sub = asyncio.run(submit_vs_commit(base, runs))
     print(
-        f"OMS submit -> paper fill:     {med:8.3f} ms median, {p99:.3f} ms p99"
-        f"  = {med / ref:.1f}x the reference commit"
+        f"OMS submit -> paper fill: {sub.a_median * 1e3:.3f} ms median"
+        f" (p99 {sorted(sub.a)[int(0.99 * len(sub.a))] * 1e3:.3f} ms);"
+        f" bare FULL commit {sub.b_median * 1e3:.3f} ms median, interleaved"
     )
-    t0 = ticks_per_s(base, 0)
-    t200 = ticks_per_s(base, 200)
-    print(f"paper on_tick, no resting orders:  {t0:10,.0f} ticks/s")
-    print(f"paper on_tick, 200 resting orders: {t200:10,.0f} ticks/s  ({t200 / t0:.2f}x)")
+    ratio_verdict("OMS submit -> paper fill vs a bare FULL commit", sub, at_most=3.0)
+
+    tt, n = ticks_case(base, 6 if args.quick else 12, 2_000 if args.quick else 5_000)
+    rate_a, rate_b = n / tt.a_median, n / tt.b_median
+    print(f"paper on_tick, no resting orders:            {rate_b:10,.0f} ticks/s")
+    print(f"paper on_tick, 200 resting (none reachable): {rate_a:10,.0f} ticks/s")
+    verdict(
+        "paper on_tick throughput, 200 resting orders it cannot fill vs none",
+        f"{rate_a:,.0f} vs {rate_b:,.0f} ticks/s = {rate_a / rate_b:.2f}x"
+        f" (median of {len(tt.a)} runs of {n:,} ticks)",
+        ">= 0.8x",
+        rate_a / rate_b >= 0.8,
+    )
+
+    fr = 8 if args.quick else 40
+    near10 = fill_tick_case(base, fr, near=10, far_a=200, far_b=0)
+    near1 = fill_tick_case(base, fr, near=1, far_a=200, far_b=0)
+    print(
+        f"one tick filling 1 order:   {near1.a_median * 1e3:.3f} ms with 200 far orders,"
+        f" {near1.b_median * 1e3:.3f} ms without"
+    )
+    print(
+        f"one tick filling 10 orders: {near10.a_median * 1e3:.3f} ms with 200 far orders,"
+        f" {near10.b_median * 1e3:.3f} ms without"
+        f"  ({near10.b_median / near1.b_median:.2f}x the 1-order tick; each is one"
+        " FULL commit, which dominates on a disk)"
+    )
+    ratio_verdict(
+        "a tick filling 10 orders, 200 unreachable beside them vs none", near10, at_most=1.25
+    )
 
 
 if __name__ == "__main__":

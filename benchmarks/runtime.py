@@ -19,6 +19,11 @@ The reference feeds each step's ticks to the paper broker, stamps the step's bar
 them through the runners one by one: the same latency definition without the hub, the market
 loop, stored bars and equity marks.
 
+Verdicts: DESIGN.md sets no latency target for the runtime itself, so it is held to its
+reference, the direct runner: bar -> order p50 at 1 and 10 symbols <= 1.5x the direct runner's
+(the hub, the market loop and the stored bars add little to the path a bar takes), and CPU per
+bar at 100 symbols <= 2x (the runtime also stores bars and marks equity).
+
 Run: .venv/bin/python benchmarks/runtime.py [--quick] [--steps-100 N]
 """
 
@@ -38,6 +43,7 @@ from typing import Any
 
 import numpy as np
 import polars as pl
+from harness import verdict
 
 from engine.model import Bar, Fill, Instrument, Order, OrderStatus, Tick
 from engine.protocols import FeedEvent
@@ -58,8 +64,8 @@ QTY = "0.01"
 GAP_S = 0.001
 STEP_TIMEOUT_S = 30.0
 ROUNDS = 2
-STEPS = {1: 150, 10: 40, 100: 5}
-QUICK_STEPS = {1: 30, 10: 8, 100: 2}
+STEPS = {1: 75, 10: 20, 100: 5}  # per run; 1 and 10 symbols run ROUNDS times each
+QUICK_STEPS = {1: 15, 10: 4, 100: 2}
 HEADER = (
     f"{'mode':<8} {'symbols':>7} {'steps':>5} {'bars':>6} {'orders':>6} {'p50_ms':>8} {'p99_ms':>8}"
 )
@@ -409,7 +415,7 @@ async def main_async(quick: bool, steps_100: int | None) -> None:
         "steps per run: "
         + ", ".join(f"{s} at {n} symbol(s)" for n, s in steps.items())
         + f" (bars = steps x symbols, 1m bars); one order per bar; {ROUNDS} interleaved"
-        " rounds (runtime, direct) at 100 symbols"
+        " rounds (runtime, direct) at every size, latencies pooled"
     )
     print(
         "bar stamped in the feed just before yield (the pump publishes it with no await);"
@@ -421,14 +427,26 @@ async def main_async(quick: bool, steps_100: int | None) -> None:
     rows: list[str] = []
     checks: list[str] = []
     direct_1: Result | None = None
+    pairs: list[tuple[Result, Result]] = []
     latency: list[Result] = []
     for n in (1, 10):
-        a = await run_runtime(base, n, steps[n])
-        b = await run_direct(base, n, steps[n])
-        checks.append(f"{n:>3} symbols: {check(a, b)}")
-        rows += [row(a), row(b, "(reference)")]
+        # ROUNDS interleaved rounds (runtime, direct; then direct, runtime), latencies pooled
+        got: list[tuple[Result, Result]] = []
+        for i in range(ROUNDS):
+            if i % 2 == 0:
+                a = await run_runtime(base, n, steps[n])
+                b = await run_direct(base, n, steps[n])
+            else:
+                b = await run_direct(base, n, steps[n])
+                a = await run_runtime(base, n, steps[n])
+            checks.append(f"{n:>3} symbols: {check(a, b)}")
+            got.append((a, b))
+        a, b = pooled([x for x, _ in got]), pooled([y for _, y in got])
+        note = f"{ROUNDS} interleaved runs pooled"
+        rows += [row(a, note), row(b, f"(reference) {note}")]
         latency.append(a)
-        direct_1 = direct_1 or b
+        direct_1 = direct_1 or got[0][1]
+        pairs.append((a, b))
 
     rounds: list[tuple[Result, Result]] = []
     for _ in range(ROUNDS):
@@ -483,11 +501,28 @@ async def main_async(quick: bool, steps_100: int | None) -> None:
         f" whole; wall per bar {rt['loop_wall'] / dr['loop_wall']:.2f}x loop"
     )
     print(
-        "  note: the order manager's cost per order grows with the fills of the last 5 minutes"
-        " of market time (read back on every submit) and with its last 500 orders, so at 100"
-        f" symbols a {steps[100]}-step run is below steady state (--steps-100 N for a longer one)"
+        "  note: each order pays two fsyncs (the order manager's intent, the paper account's"
+        " transaction); its reads after the venue answers follow the paper account's fill"
+        " cursor, so the cost per order does not grow with the fills or orders before it"
     )
     print()
+    # DESIGN.md sets no latency target for the runtime itself: its reference is the direct
+    # runner, which does the same trading work without the hub, stored bars and equity marks
+    for a, ref in pairs:
+        verdict(
+            f"closed bar -> order p50 at {a.symbols} symbol(s), runtime vs direct runner",
+            f"{a.pct_ms(50):.2f} ms vs {ref.pct_ms(50):.2f} ms"
+            f" = {a.pct_ms(50) / ref.pct_ms(50):.2f}x",
+            "<= 1.5x",
+            a.pct_ms(50) <= 1.5 * ref.pct_ms(50),
+        )
+    verdict(
+        "runtime CPU per bar at 100 symbols vs the direct runner (loop)",
+        f"{rt['loop_cpu']:.2f} ms vs {dr['loop_cpu']:.2f} ms = {ratio:.2f}x"
+        f" (best of {ROUNDS} rounds)",
+        "<= 2x",
+        ratio <= 2.0,
+    )
     print(
         "summary: closed bar -> order at the paper broker p50/p99 "
         + ", ".join(f"{r.pct_ms(50):.1f}/{r.pct_ms(99):.1f} ms at {r.symbols}" for r in latency)

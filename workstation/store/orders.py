@@ -8,6 +8,7 @@ reason (often a venue's error text) is stored redacted: a venue may echo a key.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any
 
@@ -132,13 +133,28 @@ class OrderRepository(Repository):
             ).fetchall()
         return [_order(r) for r in rows]
 
+    def created_after(self, venue: str, after_ns: int, limit: int = 500) -> list[int]:
+        """When the orders of ``venue`` created after ``after_ns`` were created, newest first,
+        at most ``limit`` of them (the pre-trade check's order rate): times only, by the
+        ``(venue, created_ns)`` index, so older orders and the order bodies cost nothing."""
+        with self._store.reading() as conn:
+            rows = conn.execute(
+                "SELECT created_ns FROM orders WHERE venue = ? AND created_ns > ?"
+                " ORDER BY created_ns DESC LIMIT ?",
+                (venue, after_ns, limit),
+            ).fetchall()
+        return [int(r[0]) for r in rows]
+
     def open_brackets(self, venue: str) -> list[Order]:
         """Orders of ``venue`` with a stop-loss or take-profit whose bracket is not settled
         yet (see :meth:`settle_bracket`), oldest first; found by an index, so how many other
         orders exist plays no part."""
         with self._store.reading() as conn:
             rows = conn.execute(
-                f"SELECT {_COLUMNS} FROM orders WHERE venue = ? AND bracket_done = 0"
+                # named: the planner would otherwise take (venue, created_ns) and read every
+                # order of the venue
+                f"SELECT {_COLUMNS} FROM orders INDEXED BY orders_open_brackets"
+                " WHERE venue = ? AND bracket_done = 0"
                 " AND (sl IS NOT NULL OR tp IS NOT NULL) ORDER BY created_ns, client_id",
                 (venue,),
             ).fetchall()
@@ -205,6 +221,21 @@ class FillRepository(Repository):
                 (venue, since_ns if since_ns is not None else -(2**62)),
             ).fetchall()
         return {str(r[0]) for r in rows}
+
+    def known_ids(self, venue: str, fill_ids: Iterable[str]) -> set[str]:
+        """Which of ``fill_ids`` are recorded for ``venue`` (by the (venue, fill_id) key)."""
+        wanted = list(fill_ids)
+        found: set[str] = set()
+        with self._store.reading() as conn:
+            for i in range(0, len(wanted), 500):
+                chunk = wanted[i : i + 500]
+                rows = conn.execute(
+                    f"SELECT fill_id FROM fills WHERE venue = ? AND fill_id IN"
+                    f" ({', '.join('?' * len(chunk))})",
+                    (venue, *chunk),
+                ).fetchall()
+                found.update(str(r[0]) for r in rows)
+        return found
 
     def last_ts(self, venue: str) -> int | None:
         """When the newest recorded fill of ``venue`` happened (ns), or None without fills."""

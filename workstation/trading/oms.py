@@ -6,7 +6,15 @@ The rules that keep money safe:
 - Every transition is written in a ``Store.durable()`` (synchronous=FULL) transaction, with
   its audit-log line, *before* the next step. The intent (NEW -> SUBMITTING) is on disk
   before the broker is called, so a crash at any point leaves either nothing at the broker
-  or an order we know the client id of.
+  or an order we know the client id of. The venue's answer, the fills it brought, the
+  positions they move and the balances are gathered from the venue first and then written
+  in one transaction (no store lock is held across a venue call): a crash leaves all of the
+  answer or none of it, and none of it is only the intent, which reconcile settles from the
+  venue by client id. That transaction is committed without its own fsync: a killed process
+  loses nothing committed (WAL), and a power cut can lose only the newest commits, never one
+  before a later FULL commit (the WAL is synced in order), so it can take back the answer
+  but never the intent; the venue keeps the order and its fills, and reconcile restores
+  them. So a submit pays two fsyncs (the intent here, the venue's own) and no more.
 - Client ids are generated once and reused on every retry; brokers are idempotent on them,
   so a retried submit after a timeout never makes a second order.
 - A broker failure whose outcome is unknown (timeout, 5xx) leaves the order SUBMITTING;
@@ -31,7 +39,7 @@ import re
 import sqlite3
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any
@@ -90,6 +98,8 @@ NEVER_SENT = "never reached the venue"
 IN_FLIGHT_MAX_NS = 600 * 1_000_000_000
 """No submit takes longer (a venue's timeouts and the paper ledger's lock wait are far
 shorter): past this, a SUBMITTING order is settled whichever process wrote it."""
+RECENT_MAX = 500
+"""The pre-trade check's order rate looks at no more than the newest orders of the last minute."""
 STORE_ERRORS = (sqlite3.OperationalError,)
 """The store cannot be written (``database is locked`` after its busy timeout, disk full)."""
 
@@ -129,6 +139,9 @@ class Discrepancy:
 
 
 ConfirmFn = Callable[[Order], bool | Awaitable[bool]]
+VenueFills = tuple[list[Fill], dict[str, Decimal] | None, Any]
+"""Read from the venue for :meth:`OrderManager._record_fills`: the fills not recorded yet,
+the balances when there are any, and the venue's fill cursor after them (or None)."""
 OrderEvent = Fill | Order | Alert
 OrderListener = Callable[[OrderEvent], None]
 
@@ -175,6 +188,12 @@ class OrderManager:
         self._kept: list[Order] = []
         self._closed: list[Order] = []
         self._protecting = False
+        self._held: list[Callable[[], None]] | None = None  # run once _one_commit commits
+        # fill ids known to be in the store (rows there are never deleted), with their time
+        self._recorded: dict[str, int] = {}
+        # a venue that lists its fills after a cursor (the paper account): where this process
+        # has recorded them up to (None: not known yet, the time look-back is used)
+        self._fill_cursor: Any = None
         self.kill_flattens = kill_flattens
         self.kill = kill_switch or KillSwitch(store)
         self.kill.register(self._on_kill)
@@ -185,11 +204,61 @@ class OrderManager:
         The screen's log and the Telegram relay hang here. A failing listener is logged."""
 
     def _emit(self, event: OrderEvent) -> None:
+        self._after_commit(lambda: self._deliver(event))
+
+    def _after_commit(self, action: Callable[[], None]) -> None:
+        """Run ``action`` now, or once the open :meth:`_one_commit` has committed."""
+        if self._held is not None:
+            self._held.append(action)
+        else:
+            action()
+
+    def _deliver(self, event: OrderEvent) -> None:
         for listener in list(self.listeners):
             try:
                 listener(event)
             except Exception:
                 log.exception("order listener %r failed", listener)
+
+    @contextlib.contextmanager
+    def _one_commit(self) -> Iterator[None]:
+        """The writes of one venue answer share one transaction (a nested use joins it; the
+        ``durable()`` blocks inside join it too); the events they raise reach the listeners
+        after it commits, and none if it rolls back. Not fsynced on its own: the answer can
+        be restored from the venue (see the module's docstring); the intent cannot."""
+        if self._held is not None:
+            yield
+            return
+        self._held = []
+        try:
+            with self.store.transaction():
+                yield
+            actions = self._held
+        finally:
+            self._held = None
+        for action in actions:
+            action()
+
+    # -- working orders ------------------------------------------------------------------------
+    _working: bool = False
+    _working_seen: tuple[int, int, int] | None = None
+
+    def has_working_orders(self) -> bool:
+        """Whether this venue has an order that is not final, placed by any process.
+
+        Asked after every batch of quotes, so the answer is kept and the orders are read again
+        only once the file has changed since: ``PRAGMA data_version`` moves when another
+        connection (this process's writer, another process) commits, and the writer's
+        ``total_changes`` when this connection writes (a ``:memory:`` store has only it)."""
+        with self.store.reading() as conn:
+            version = int(conn.execute("PRAGMA data_version").fetchone()[0])
+            seen = (id(conn), version, self.store.conn.total_changes)
+            if seen != self._working_seen:
+                self._working = bool(
+                    self.store.orders.find(open_only=True, venue=self.venue, limit=1)
+                )
+                self._working_seen = seen
+        return self._working
 
     # -- kill switch ---------------------------------------------------------------------------
     @property
@@ -303,11 +372,14 @@ class OrderManager:
     async def _submit(
         self, order: Order, reduce_only: bool = False, confirmed: bool = False
     ) -> Order:
-        known = self.store.orders.get(order.client_id)
+        order = replace(order, venue=self.venue, status=S.NEW, ts_ns=order.ts_ns or self.clock())
+        with self.store.reading():  # one snapshot: is it known, and the pre-trade check
+            known = self.store.orders.get(order.client_id)
+            decision = self.preview(order, reduce_only) if known is None else None
         if known is not None:
             return known
-        order = replace(order, venue=self.venue, status=S.NEW, ts_ns=order.ts_ns or self.clock())
-        refusal = await self._refusal(order, reduce_only, confirmed)
+        assert decision is not None
+        refusal = await self._refusal(order, reduce_only, confirmed, decision)
         if refusal:
             return self._reject(order, refusal)
         try:
@@ -332,8 +404,15 @@ class OrderManager:
         except BrokerError as exc:  # the venue answered, with an error: nothing was placed
             return self._save(order, S.REJECTED, reason=redact(str(exc)))
         try:
-            await self._apply_remote(order, remote)
-            await self._pull_fills()
+            try:
+                fills = await self._venue_fills()
+            except BaseException:
+                with self._one_commit():
+                    self._apply_remote(order, remote)
+                raise
+            with self._one_commit():
+                self._apply_remote(order, remote)
+                self._record_fills(*fills)
             await self._after_update()
         except STORE_ERRORS as exc:
             # the venue has the order; the store still holds the intent (SUBMITTING), which
@@ -354,7 +433,12 @@ class OrderManager:
 
         ``trip_kill_switch`` says the daily loss limit is reached (submit engages the switch).
         A live order that passes still needs its confirmation (``confirm_live``)."""
-        position = self._position_qty(order.symbol)
+        with self.store.reading():  # one snapshot for every read of the check
+            return self._preview(order, reduce_only)
+
+    def _preview(self, order: Order, reduce_only: bool) -> RiskDecision:
+        positions = self.store.positions.find(self.venue)
+        position = next((p.qty for p in positions if p.symbol == order.symbol), Decimal(0))
         reduces = position != 0 and order.side.sign * position < 0 and order.qty <= abs(position)
         if reduce_only and not reduces:
             return RiskDecision(
@@ -375,13 +459,20 @@ class OrderManager:
         price = order.price if order.type is OrderType.LIMIT else order.stop
         mark = self.marks(order.symbol)
         ref = float(price) if price is not None else (mark if mark is not None else math.nan)
-        decision = check_order(order, inst, ref, self.limits, self._risk_context(), mark=mark)
+        context = self._risk_context(positions)
+        decision = check_order(order, inst, ref, self.limits, context, mark=mark)
         if not decision.ok and reduce_only and reduces and decision.trip_kill_switch:
             return RiskDecision(True, decision.reason, trip_kill_switch=True)
         return decision
 
-    async def _refusal(self, order: Order, reduce_only: bool, confirmed: bool = False) -> str:
-        decision = self.preview(order, reduce_only)
+    async def _refusal(
+        self,
+        order: Order,
+        reduce_only: bool,
+        confirmed: bool = False,
+        decision: RiskDecision | None = None,
+    ) -> str:
+        decision = decision or self.preview(order, reduce_only)
         if decision.trip_kill_switch and not self.kill_switch:
             await self._engage_from_risk(decision.reason)
         if not decision.ok:
@@ -404,15 +495,17 @@ class OrderManager:
             self._engaging = False
         await self._cancel_open()  # whatever a failing hook left working
 
-    def _risk_context(self) -> RiskContext:
+    def _risk_context(self, stored: list[Position]) -> RiskContext:
         now = self.clock()
-        positions = {p.symbol: float(p.qty) for p in self.store.positions.find(self.venue) if p.qty}
+        positions = {p.symbol: float(p.qty) for p in stored if p.qty}
         marks = {s: m for s in positions if (m := self.marks(s)) is not None}
-        recent = [
-            o.ts_ns
-            for o in self.store.orders.find(venue=self.venue, limit=500)
-            if now - o.ts_ns < 6e10
-        ]
+        # the times of the orders of the last minute (at most the newest 500), by an index; a
+        # limit above 500 a minute cannot be reached by them, so they are not read for it
+        recent = (
+            self.store.orders.created_after(self.venue, now - 60_000_000_000, limit=RECENT_MAX)
+            if self.limits.max_orders_per_minute <= RECENT_MAX
+            else []
+        )
         return RiskContext(positions, marks, recent, self.daily_pnl(), now)
 
     def daily_pnl(self) -> float:
@@ -450,7 +543,7 @@ class OrderManager:
             self._emit(new)
         return new
 
-    async def _apply_remote(self, local: Order, remote: Order, why: str = "") -> Discrepancy | None:
+    def _apply_remote(self, local: Order, remote: Order, why: str = "") -> Discrepancy | None:
         """Bring ``local`` to the venue's view of it. Returns a discrepancy if it was refused."""
         same = (
             remote.status == local.status
@@ -518,22 +611,62 @@ class OrderManager:
         return True
 
     async def _pull_fills(self) -> list[Fill]:
+        fills = await self._venue_fills()
+        with self._one_commit():
+            return self._record_fills(*fills)
+
+    async def _venue_fills(self) -> VenueFills:
+        """The venue's fills not recorded yet, and (when there are any) its balances now: read
+        from the venue before anything is written, for :meth:`_record_fills`."""
         fetch = getattr(self.broker, "fills", None)
         if fetch is None:
-            return []
-        last = self.store.fills.last_ts(self.venue)
-        # a margin for venue clocks that stamp late; recording a fill twice is a no-op
-        since = last - FILL_LOOKBACK_NS if last is not None else None
-        fetched = await fetch(since)
-        # the look-back returns fills already recorded: skip them before any durable commit
-        known = self.store.fills.ids_since(self.venue, since) if fetched else set()
-        fresh = [f for f in fetched if (f.fill_id or f"{f.client_id}:{f.ts_ns}") not in known]
-        new = [f for f in fresh if self.record_fill(f, emit=False)]
-        if new:
-            # cash moved with the fills: listeners (equity marks) must see the new balances
-            await self._copy_balances()
-        for fill in new:
-            self._emit(fill)
+            return [], None, None
+        after = getattr(self.broker, "fills_after", None)
+        start = getattr(self.broker, "fill_cursor", None)
+        if after is not None and start is not None and self._fill_cursor is not None:
+            fetched, cursor = await after(self._fill_cursor)
+        else:
+            # taken before the look-back: whatever it misses comes after the cursor
+            cursor = await start() if after is not None and start is not None else None
+            last = self.store.fills.last_ts(self.venue)
+            # a margin for venue clocks that stamp late; recording a fill twice is a no-op
+            since = last - FILL_LOOKBACK_NS if last is not None else None
+            fetched = await fetch(since)
+        # the look-back returns fills already recorded: skip them before any commit (those
+        # this process knows of without asking the store); after a cursor, fills are new but
+        # for one that another process recorded first, which the insert itself skips
+        unseen = {_fill_id(f) for f in fetched} - self._recorded.keys()
+        asking = unseen if cursor is None or self._fill_cursor is None else set()
+        known = self.store.fills.known_ids(self.venue, asking) if asking else set()
+        self._remember([f for f in fetched if _fill_id(f) in known])
+        unseen -= known
+        fresh = [f for f in fetched if _fill_id(f) in unseen]
+        if len(self._recorded) > 4096:
+            newest = sorted(self._recorded.items(), key=lambda kv: kv[1])[-2048:]
+            self._recorded = dict(newest)
+        return fresh, (await self._venue_balances() if fresh else None), cursor
+
+    def _remember(self, fills: list[Fill]) -> None:
+        for f in fills:
+            self._recorded[_fill_id(f)] = f.ts_ns
+
+    def _record_fills(
+        self, fresh: list[Fill], balances: dict[str, Decimal] | None, cursor: Any = None
+    ) -> list[Fill]:
+        """Record ``fresh`` (what another process recorded meanwhile is skipped) and, when any
+        was new, the venue's ``balances`` (cash moved with the fills: listeners such as the
+        equity marks must see them), in one transaction (see :meth:`_one_commit`); the
+        venue's fill ``cursor`` moves once it has committed."""
+        with self._one_commit():
+            new = [f for f in fresh if self.record_fill(f, emit=False)]
+            if new and balances is not None:
+                self._write_balances(balances)
+            for fill in new:
+                self._emit(fill)
+        # in the store once this commits (new) or already (recorded by another process)
+        self._after_commit(lambda: self._remember(fresh))
+        if cursor is not None:
+            self._after_commit(lambda: setattr(self, "_fill_cursor", cursor))
         return new
 
     # -- cancel, flatten, sync -----------------------------------------------------------------
@@ -572,7 +705,7 @@ class OrderManager:
         await self._pull_fills()
         if why and remote.status is S.CANCELLED:
             remote = replace(remote, reason=why)
-        await self._apply_remote(local, remote)
+        self._apply_remote(local, remote)
         return self.store.orders.get(client_id) or local
 
     async def flatten(self, symbol: str | None = None) -> list[Order]:
@@ -638,7 +771,7 @@ class OrderManager:
                     self._audit_discrepancy(d)
                     found.append(d)
                 continue
-            changed = await self._apply_remote(local, remote, "reconcile" if reconciling else "")
+            changed = self._apply_remote(local, remote, "reconcile" if reconciling else "")
             if changed is not None:
                 found.append(changed)
         return found
@@ -788,12 +921,18 @@ class OrderManager:
         return found
 
     async def _copy_balances(self) -> None:
+        self._write_balances(await self._venue_balances())
+
+    async def _venue_balances(self) -> dict[str, Decimal]:
         exact = getattr(self.broker, "balances", None)
         values = exact() if callable(exact) else None
         if inspect.isawaitable(values):
             values = await values
         if values is None:
             values = {k: to_decimal(v) for k, v in (await self.broker.balance()).items()}
+        return dict(values)
+
+    def _write_balances(self, values: Mapping[str, Decimal]) -> None:
         with self.store.durable():
             for asset, total in values.items():
                 self.store.balances.set(self.venue, asset, total)
@@ -1058,6 +1197,11 @@ class OrderManager:
 
     def record_equity(self, equity: float) -> None:
         self.store.equity.add(self.venue, self.clock(), equity)
+
+
+def _fill_id(fill: Fill) -> str:
+    """The id a fill is stored under (a venue without fill ids: client id and time)."""
+    return fill.fill_id or f"{fill.client_id}:{fill.ts_ns}"
 
 
 def _order_detail(order: Order) -> dict[str, Any]:

@@ -276,6 +276,15 @@ class PaperBroker:
     async def fills(self, since_ns: int | None = None) -> list[Fill]:
         return self._ledger.fills_since(since_ns)
 
+    async def fill_cursor(self) -> int:
+        """Where the account's record of fills ends now: :meth:`fills_after` lists the fills
+        recorded after it, so a caller that keeps the cursor reads only new fills instead of
+        a look-back window of them (the order manager after every order)."""
+        return self._ledger.fill_cursor()
+
+    async def fills_after(self, cursor: int) -> tuple[list[Fill], int]:
+        return self._ledger.fills_after(cursor)
+
     async def positions(self) -> list[Position]:
         return [p for p in self._ledger.positions() if p.qty != 0]
 
@@ -458,29 +467,11 @@ class PaperBroker:
             return None
         return to_decimal(tick.last), to_decimal(tick.volume)
 
-    @staticmethod
-    def _acts(
-        order: Order,
-        quote: tuple[Decimal, Decimal] | None,
-        trade: tuple[Decimal, Decimal] | None,
-    ) -> bool:
-        """Whether market data (the quote, the trade if any) moves ``order`` now: a market
-        order always, a stop once triggered, a limit if the trade went through its price."""
-        if order.type is OrderType.MARKET:
-            return True
-        if order.type is OrderType.STOP:
-            if quote is None or order.stop is None:
-                return False
-            return quote[1] >= order.stop if order.side is Side.BUY else quote[0] <= order.stop
-        if order.type is OrderType.LIMIT and trade is not None and order.price is not None:
-            return trade[0] < order.price if order.side is Side.BUY else trade[0] > order.price
-        return False
-
     def _may_act(self, symbol: str, tick: Tick | None) -> bool:
-        """A read of the committed working orders, so that market data that moves none of them
-        takes no write lock; the step itself decides again, under the lock."""
-        quote, trade = self._quotes.get(symbol), self._trade(tick)
-        return any(self._acts(o, quote, trade) for o in self._ledger.working_orders(symbol))
+        """A look at the committed working orders by their triggers, so that market data that
+        moves none of them takes no write lock and decodes no order; the step itself decides
+        again, under the lock."""
+        return self._ledger.any_moved(symbol, self._quotes.get(symbol), self._trade(tick))
 
     def _work(self, symbol: str, now: int, tick: Tick | None) -> None:
         """Advance every working order of ``symbol`` on new market data (in a transaction)."""
@@ -493,14 +484,11 @@ class PaperBroker:
                 event = f"trade {symbol} {tick.ts_ns} {trade[0]} {trade[1]}"
                 traded -= self._ledger.taken(event).get(0, ZERO)
         volume = traded
-        quote = self._quotes.get(symbol)
-        for order in self._ledger.working_orders(symbol):
-            if not self._acts(order, quote, trade):
-                continue
+        for order in self._ledger.moved_orders(symbol, self._quotes.get(symbol), trade):
             if order.type is not OrderType.LIMIT:
                 self._take(order, None, now)
             elif traded > 0:
-                assert order.price is not None  # _acts
+                assert order.price is not None  # a limit moved by a trade has a price
                 q = min(traded, order.qty - order.filled_qty)
                 traded -= q
                 self._record_fills(order, [(q, order.price)], maker=True, now=now)

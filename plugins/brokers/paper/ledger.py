@@ -10,8 +10,10 @@ the file is the only state. Writes happen only inside :meth:`PaperLedger.transac
 commit, so whatever a caller reads inside it (working orders, filled quantities, positions,
 cash) is what it writes against; a process killed at any instruction leaves a transaction
 either committed or not there at all. Reads outside a transaction see the latest commit of any
-process. The working orders are cached between reads only while ``PRAGMA data_version`` says no
-other connection has committed and this one has written nothing since.
+process. The working orders are kept decoded and indexed by trigger (``resting.py``) while
+``PRAGMA data_version`` says no other connection has committed: this connection's own writes are
+applied to them as they are made, and a rollback drops them, so a tick that moves none of them
+reads one pragma and no order.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from plugins.brokers.paper.codec import (
     position_from_json,
     position_to_json,
 )
+from plugins.brokers.paper.resting import RestingOrders
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS orders (
@@ -44,6 +47,7 @@ CREATE TABLE IF NOT EXISTS fills (
   seq INTEGER PRIMARY KEY, fill_id TEXT NOT NULL UNIQUE, client_id TEXT NOT NULL,
   ts INTEGER NOT NULL, body TEXT NOT NULL
 );
+CREATE INDEX IF NOT EXISTS fills_ts ON fills (ts);
 CREATE TABLE IF NOT EXISTS balances (asset TEXT PRIMARY KEY, total TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS positions (symbol TEXT PRIMARY KEY, body TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -94,8 +98,12 @@ class PaperLedger:
             str(self.path), check_same_thread=False, isolation_level=None, timeout=lock_timeout_s
         )
         self._depth = 0
-        self._writes = 0  # bumped by every write and rollback of this connection
-        self._cache: tuple[tuple[int, int], list[Order]] | None = None
+        # the working orders as of ``data_version`` (plus this connection's writes since)
+        self._resting: tuple[int, RestingOrders] | None = None
+        # committed fills decoded: (seq, ts, fill) in seq order; every fill with ts >=
+        # ``_fills_from`` and seq <= the last one here is among them (rows are only added)
+        self._fills: list[tuple[int, int, Fill]] = []
+        self._fills_from: int | None = None
         try:
             self._open()
         except BaseException:
@@ -152,7 +160,7 @@ class PaperLedger:
                 yield
                 self._conn.execute("COMMIT")
             except BaseException:
-                self._writes += 1
+                self._resting = None
                 if self._conn.in_transaction:
                     self._conn.execute("ROLLBACK")
                 raise
@@ -166,7 +174,6 @@ class PaperLedger:
     def _writing(self) -> None:
         if not self._depth:
             raise RuntimeError("paper ledger: writes happen only inside transaction()")
-        self._writes += 1
 
     def seed_balances(self, starting: Mapping[str, Decimal]) -> None:
         """Credit the starting balances once in the file's life: never again on a reopen."""
@@ -192,18 +199,42 @@ class PaperLedger:
             self._conn.close()
 
     # -- orders ------------------------------------------------------------------------------
+    def _working(self) -> RestingOrders:
+        version = int(self._conn.execute("PRAGMA data_version").fetchone()[0])
+        if self._resting is None or self._resting[0] != version:
+            rows = self._conn.execute(
+                "SELECT seq, body FROM orders WHERE working = 1 ORDER BY seq"
+            ).fetchall()
+            self._resting = (version, RestingOrders([(s, order_from_json(b)) for s, b in rows]))
+        return self._resting[1]
+
     def working_orders(self, symbol: str | None = None) -> list[Order]:
         """Orders still working (of ``symbol``, or all), in arrival (time-priority) order, as
         last committed by any process (inside a transaction: as this one has left them)."""
         with self.lock:
-            stamp = (int(self._conn.execute("PRAGMA data_version").fetchone()[0]), self._writes)
-            if self._cache is None or self._cache[0] != stamp:
-                rows = self._conn.execute(
-                    "SELECT body FROM orders WHERE working = 1 ORDER BY seq"
-                ).fetchall()
-                self._cache = (stamp, [order_from_json(r[0]) for r in rows])
-            working = self._cache[1]
-        return [o for o in working if symbol is None or o.symbol == symbol]
+            return self._working().working(symbol)
+
+    def any_moved(
+        self,
+        symbol: str,
+        quote: tuple[Decimal, Decimal] | None,
+        trade: tuple[Decimal, Decimal] | None,
+    ) -> bool:
+        """Whether :meth:`moved_orders` would find any, by the first trigger of each side."""
+        with self.lock:
+            return self._working().any_moved(symbol, quote, trade)
+
+    def moved_orders(
+        self,
+        symbol: str,
+        quote: tuple[Decimal, Decimal] | None,
+        trade: tuple[Decimal, Decimal] | None,
+    ) -> list[Order]:
+        """The working orders of ``symbol`` that this quote and trade move (see
+        :func:`~plugins.brokers.paper.resting.acts`), in arrival order, found by their
+        triggers: the cost follows those orders, not every working one."""
+        with self.lock:
+            return self._working().moved(symbol, quote, trade)
 
     def order(self, client_id: str) -> Order | None:
         with self.lock:
@@ -216,17 +247,19 @@ class PaperLedger:
         """Insert ``order``, or replace the stored one with the same client id."""
         with self.lock:
             self._writing()
-            self._conn.execute(
+            seq = self._conn.execute(
                 "INSERT INTO orders (client_id, symbol, working, body) VALUES (?, ?, ?, ?)"
                 " ON CONFLICT (client_id) DO UPDATE SET working = excluded.working,"
-                " body = excluded.body",
+                " body = excluded.body RETURNING seq",
                 (
                     order.client_id,
                     order.symbol,
                     int(not order.status.is_final),
                     order_to_json(order),
                 ),
-            )
+            ).fetchone()[0]
+            if self._resting is not None:
+                self._resting[1].put(int(seq), order)
 
     def client_ids(self) -> set[str]:
         """Every client id the account has ever stored, final or working."""
@@ -236,12 +269,51 @@ class PaperLedger:
 
     # -- fills -------------------------------------------------------------------------------
     def fills_since(self, since_ns: int | None = None) -> list[Fill]:
-        """Fills stamped at or after ``since_ns`` (all when None), in the order recorded."""
+        """Fills stamped at or after ``since_ns`` (all when None), in the order recorded.
+
+        Each committed fill is decoded once: a caller that asks again (the order manager
+        after every order, with a look-back) reads only the rows added since."""
+        since = since_ns or 0
+        with self.lock:
+            if self._depth:  # this transaction's own rows may yet roll back: not kept
+                rows = self._conn.execute(
+                    "SELECT body FROM fills WHERE ts >= ? ORDER BY seq", (since,)
+                ).fetchall()
+                return [fill_from_json(r[0]) for r in rows]
+            if self._fills_from is None or since < self._fills_from:
+                rows = self._conn.execute(
+                    "SELECT seq, ts, body FROM fills WHERE ts >= ? ORDER BY seq", (since,)
+                ).fetchall()
+                self._fills = [(q, t, fill_from_json(b)) for q, t, b in rows]
+                self._fills_from = since
+            else:
+                last = self._fills[-1][0] if self._fills else 0
+                rows = self._conn.execute(
+                    "SELECT seq, ts, body FROM fills WHERE seq > ? ORDER BY seq", (last,)
+                ).fetchall()
+                self._fills += [(q, t, fill_from_json(b)) for q, t, b in rows]
+                old = sum(1 for _, t, _ in self._fills if t < since)
+                if old > 1024:  # the look-back moved on: forget what it no longer reaches
+                    self._fills = [row for row in self._fills if row[1] >= since]
+                    self._fills_from = since
+            return [f for _, t, f in self._fills if t >= since]
+
+    def fill_cursor(self) -> int:
+        """Where the record of fills ends now (see :meth:`fills_after`)."""
+        with self.lock:
+            row = self._conn.execute("SELECT coalesce(max(seq), 0) FROM fills").fetchone()
+        return int(row[0])
+
+    def fills_after(self, cursor: int) -> tuple[list[Fill], int]:
+        """The fills recorded after ``cursor`` (from :meth:`fill_cursor` or a previous call),
+        in the order recorded, and the cursor after them. Exact across processes: fills are
+        written only under the file's write lock and never deleted, so their seq follows
+        the order their transactions committed in, whatever their time stamps say."""
         with self.lock:
             rows = self._conn.execute(
-                "SELECT body FROM fills WHERE ts >= ? ORDER BY seq", (since_ns or 0,)
+                "SELECT seq, body FROM fills WHERE seq > ? ORDER BY seq", (cursor,)
             ).fetchall()
-        return [fill_from_json(r[0]) for r in rows]
+        return [fill_from_json(b) for _, b in rows], (int(rows[-1][0]) if rows else cursor)
 
     def fill_count(self, client_id: str) -> int:
         with self.lock:

@@ -135,13 +135,19 @@ def _crash_runs(
     the end; the number of runs it took."""
     rng = random.Random(seed)
     killed = runs = 0
-    # a run that finishes before its kill lands is not a kill: go on until enough have landed
-    while killed < kills and runs < 3 * kills:
+    # a run that finishes before its kill lands is not a kill: go on until enough have landed,
+    # drawing later kills from a shorter span each time a run got to the end (the flow left
+    # to run shrinks as intents are placed, and how fast it runs depends on the machine)
+    span = 1.0
+    while killed < kills and runs < 4 * kills:
         from_start = runs % 4 == 3
         runs += 1
-        delay = rng.uniform(0.05, 0.4) if from_start else rng.uniform(0.0, 0.25)
+        delay = span * (rng.uniform(0.05, 0.4) if from_start else rng.uniform(0.0, 0.25))
         lines = workers.run(db, paper, delay, from_start, intents, worker)
-        killed += "DONE" not in lines
+        finished = "DONE" in lines
+        killed += not finished
+        if finished:
+            span = max(span * 0.7, 0.02)
         _acks(lines, acked)
     assert killed == kills, f"only {killed} of {runs} runs were killed before they finished"
     return runs
