@@ -7,9 +7,7 @@ Third-party plugins register under the entry-point groups ``qws.feeds``, ``qws.b
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
-from typing import Any, Protocol, runtime_checkable
-
-import polars as pl
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from engine.model import (
     Alert,
@@ -22,6 +20,9 @@ from engine.model import (
     Signal,
     Tick,
 )
+
+if TYPE_CHECKING:
+    import polars as pl  # annotations only: importing protocols must not load polars
 
 FeedEvent = Tick | Bar | OrderBook
 

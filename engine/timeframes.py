@@ -2,6 +2,9 @@
 
 A timeframe is a whole number of seconds, minutes, hours, days or weeks. Buckets are aligned
 to the Unix epoch in UTC, except weeks, which start on Monday 00:00 UTC (as exchanges do).
+
+polars is imported by the frame functions, not here: the screen parses timeframes and builds
+bars before its first frame, which must not wait for polars.
 """
 
 from __future__ import annotations
@@ -9,12 +12,16 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import TypeVar
-
-import numpy as np
-import polars as pl
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from engine.model import Bar, Tick
+
+if TYPE_CHECKING:
+    import numpy as np
+    import polars as pl
+
+    OHLCV_SCHEMA: dict[str, type[pl.DataType]]
+    """The one column layout of bulk bars everywhere (history, store, backtests)."""
 
 NS = {"s": 1_000_000_000, "m": 60_000_000_000, "h": 3_600_000_000_000}
 NS["d"] = 24 * NS["h"]
@@ -22,17 +29,27 @@ NS["w"] = 7 * NS["d"]
 _MONDAY_OFFSET_NS = 4 * NS["d"]  # 1970-01-01 was a Thursday
 _TF_RE = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$")
 
-OHLCV_SCHEMA: dict[str, type[pl.DataType]] = {
-    "ts": pl.Int64,
-    "open": pl.Float64,
-    "high": pl.Float64,
-    "low": pl.Float64,
-    "close": pl.Float64,
-    "volume": pl.Float64,
-}
-"""The one column layout of bulk bars everywhere (history, store, backtests)."""
+OHLCV_COLUMNS = ("ts", "open", "high", "low", "close", "volume")
 
-IntOrArray = TypeVar("IntOrArray", int, np.ndarray)
+
+def ohlcv_schema() -> dict[str, type[pl.DataType]]:
+    """``OHLCV_SCHEMA``, made on first use (it needs polars)."""
+    schema = globals().get("OHLCV_SCHEMA")
+    if schema is None:
+        import polars as pl
+
+        schema = dict(zip(OHLCV_COLUMNS, (pl.Int64, *[pl.Float64] * 5), strict=True))
+        globals()["OHLCV_SCHEMA"] = schema
+    return schema
+
+
+def __getattr__(name: str) -> Any:
+    if name == "OHLCV_SCHEMA":
+        return ohlcv_schema()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+IntOrArray = TypeVar("IntOrArray", int, "np.ndarray")
 
 COMMON = ("1m", "5m", "15m", "1h", "4h", "1d")
 
@@ -75,7 +92,9 @@ def parse(text: str) -> Timeframe:
 
 
 def empty_ohlcv() -> pl.DataFrame:
-    return pl.DataFrame(schema=OHLCV_SCHEMA)
+    import polars as pl
+
+    return pl.DataFrame(schema=ohlcv_schema())
 
 
 def resample(bars: pl.DataFrame, timeframe: str | Timeframe) -> pl.DataFrame:
@@ -84,6 +103,8 @@ def resample(bars: pl.DataFrame, timeframe: str | Timeframe) -> pl.DataFrame:
     A bucket is labelled by its start; the last bucket may be incomplete (it is the bar
     still forming), which callers that need closed bars drop by comparing with the clock.
     """
+    import polars as pl
+
     tf = parse(timeframe) if isinstance(timeframe, str) else timeframe
     if bars.is_empty():
         return empty_ohlcv()
@@ -100,18 +121,20 @@ def resample(bars: pl.DataFrame, timeframe: str | Timeframe) -> pl.DataFrame:
             pl.col("volume").sum(),
         )
         .rename({"_bucket": "ts"})
-        .select(list(OHLCV_SCHEMA))
-        .cast(OHLCV_SCHEMA)  # type: ignore[arg-type]
+        .select(list(OHLCV_COLUMNS))
+        .cast(ohlcv_schema())  # type: ignore[arg-type]
     )
 
 
 def bars_to_frame(bars: Iterable[Bar]) -> pl.DataFrame:
+    import polars as pl
+
     rows = [(b.ts_ns, b.open, b.high, b.low, b.close, b.volume) for b in bars]
-    return pl.DataFrame(rows, schema=OHLCV_SCHEMA, orient="row")
+    return pl.DataFrame(rows, schema=ohlcv_schema(), orient="row")
 
 
 def frame_to_bars(df: pl.DataFrame, symbol: str, timeframe: str) -> Iterator[Bar]:
-    for ts, o, h, lo, c, v in df.select(list(OHLCV_SCHEMA)).iter_rows():
+    for ts, o, h, lo, c, v in df.select(list(OHLCV_COLUMNS)).iter_rows():
         yield Bar(ts, symbol, timeframe, o, h, lo, c, v)
 
 

@@ -11,6 +11,9 @@ Determinism: history depends only on (seed, symbol, timeframe, clock); the tick 
 on (seed, clock). Every timeframe's history ends at the instrument's anchor price, and the
 live stream starts there, so switching timeframe never jumps the price. Live ticks carry the
 1-minute cycles as drift, so bars built from them keep the embedded cycles too.
+
+numpy and polars are imported where history, books and the stream are made, not here: the
+screen's first frame needs only the instruments.
 """
 
 from __future__ import annotations
@@ -22,13 +25,14 @@ import zlib
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-
-import numpy as np
-import polars as pl
+from typing import TYPE_CHECKING
 
 from engine.model import BookLevel, Instrument, OrderBook, Tick
 from engine.protocols import FeedEvent
-from engine.timeframes import OHLCV_SCHEMA, BarBuilder, empty_ohlcv, parse
+from engine.timeframes import BarBuilder, empty_ohlcv, ohlcv_schema, parse
+
+if TYPE_CHECKING:
+    import polars as pl
 
 _YEAR_S = 365.25 * 24 * 3600
 _TICK_PROB = 0.7  # chance that a symbol quotes in a given round
@@ -169,6 +173,9 @@ def synthetic_bars(
     """``count`` closed bars of ``timeframe`` ending just before the bar containing ``end_ns``.
 
     Prices are on the instrument's tick grid, as an exchange would print them."""
+    import numpy as np
+    import polars as pl
+
     tf = parse(timeframe)
     if count <= 0:
         return empty_ohlcv()
@@ -202,7 +209,7 @@ def synthetic_bars(
         k: np.round(v, digits)
         for k, v in (("open", open_), ("high", high), ("low", low), ("close", close))
     }
-    return pl.DataFrame({"ts": ts, **prices, "volume": volume}, schema=OHLCV_SCHEMA)
+    return pl.DataFrame({"ts": ts, **prices, "volume": volume}, schema=ohlcv_schema())
 
 
 class DemoFeed:
@@ -255,10 +262,16 @@ class DemoFeed:
             if limit is not None:
                 count = min(count, limit)
         frame = synthetic_bars(spec, str(tf), now, max(count, 0), self.seed)
-        return frame if start is None else frame.filter(pl.col("ts") >= start)
+        if start is None:
+            return frame
+        import polars as pl
+
+        return frame.filter(pl.col("ts") >= start)
 
     def book(self, symbol: str, levels: int = 5) -> OrderBook:
         """A depth snapshot around the current quote (sizes seeded by symbol and price level)."""
+        import numpy as np
+
         spec = self._spec(symbol)
         bid, ask = self._quote(spec, self._mid[symbol])
         tick = float(spec.instrument.tick_size)
@@ -293,6 +306,8 @@ class DemoFeed:
     ) -> AsyncIterator[FeedEvent]:
         """Ticks for ``symbols`` every ``tick_interval_s`` (0 = as fast as possible), closed bars
         of ``timeframe`` built from them, and a book snapshot every few ticks."""
+        import numpy as np
+
         specs = [self._spec(s) for s in symbols]
         rng = np.random.default_rng(_seed_for(self.seed, "stream"))
         builders = {s.instrument.symbol: BarBuilder(s.instrument.symbol, timeframe) for s in specs}

@@ -12,10 +12,9 @@ import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar, Protocol, Self
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, Self
 
 import numpy as np
-import polars as pl
 from rich.segment import Segment
 from rich.style import Style
 from textual import events
@@ -36,6 +35,9 @@ from widgets.candles import (
     value_row,
     volume_cells,
 )
+
+if TYPE_CHECKING:
+    import polars as pl
 
 MAX_BARS = 2_000
 MIN_ZOOM = 8
@@ -124,6 +126,13 @@ class Chart(Widget, can_focus=True):
         self._dirty = False
         self._strips: list[Strip] | None = None
         self._strips_width = 0
+        self._era = 0
+        """Counts the changes other than the forming bar's (history, a new bar, overlays,
+        levels, turns): the price rows' cached columns are only good within one era."""
+        self._rows_key: tuple[object, ...] | None = None
+        self._rows: list[tuple[list[Segment], tuple[str, Style] | None]] = []
+        """Per price row: the segments of every column but the last, and the last run of
+        them still open to merge with the last column (see :meth:`_price_row`)."""
 
     # -- data -------------------------------------------------------------------------------
     @property
@@ -142,14 +151,18 @@ class Chart(Widget, can_focus=True):
         self.overlays, self.levels, self.turns = [], [], []
         self.bars_back, self.cursor = 0, None
         self.message = "" if len(self._c) else f"no {timeframe} history for {symbol}"
+        self._era += 1
         self.refresh()
 
     def set_message(self, text: str) -> None:
         self.message = text
+        self._era += 1
         self.refresh()
 
     def bars(self) -> pl.DataFrame:
         """The chart's bars as an OHLCV frame (for overlays computed elsewhere)."""
+        import polars as pl
+
         return pl.DataFrame(
             {
                 "ts": self._ts,
@@ -195,18 +208,22 @@ class Chart(Widget, can_focus=True):
         self.overlays = [
             Overlay(o.name, np.append(o.values[-keep:], np.nan), o.style) for o in self.overlays
         ]
+        self._era += 1
 
     def set_overlays(self, overlays: Sequence[Overlay]) -> None:
         n = len(self._c)
         self.overlays = [o for o in overlays if len(o.values) == n]
+        self._era += 1
         self.refresh()
 
     def set_levels(self, levels: Sequence[PriceLevel]) -> None:
         self.levels = list(levels)
+        self._era += 1
         self.refresh()
 
     def set_turns(self, turns: Sequence[tuple[float, str]]) -> None:
         self.turns = list(turns)
+        self._era += 1
         self.refresh()
 
     def on_mount(self) -> None:
@@ -376,26 +393,30 @@ class Chart(Widget, can_focus=True):
         last_row = value_row(float(c[-1]), rows, bottom, top) if self.bars_back == 0 else None
         cursor = None if self.cursor is None else min(self.cursor, cols - 1)
         s_up, s_down, s_axis = self._style("up"), self._style("down"), self._style("axis")
-        s_cursor = self._style("cursor")
+        s_cursor, s_level = self._style("cursor"), self._style("level")
         d = self.decimals
+        styles = (out.base, s_up, s_down, s_axis, s_cursor, s_level)
+        key = (self._era, width, height, start, end, k, bottom, top, cursor, styles,
+               tuple(self._style(ov.style) for ov in self.overlays))  # fmt: skip
+        if key != self._rows_key:
+            self._rows_key, self._rows = key, []
+        codes, ups = cells.tolist(), up.tolist()
         for r in range(rows):
             out.append("\n")
-            line: list[tuple[str, Style]] = []
             level_here = [lv for lv, lr in level_rows if lr == r]
-            for x in range(cols):
-                code = cells[r, x]
-                style = s_up if up[x] else s_down
-                ch = GLYPH_BY_CODE[code]
-                if code == 0:
-                    ch, style = self._overlay_glyph(overlay_rows, r, x, level_here, style)
-                if cursor is not None and x == cursor:
-                    style = style + s_cursor
-                line.append((ch, style))
+            args = (codes[r], ups, overlay_rows, r, cursor, level_here, styles)
+            if r == len(self._rows):
+                self._rows.append(self._price_row(out.base, cols - 1, *args))
+            segments, tail = self._rows[r]
+            line = [tail] if tail is not None else []
+            if cols:
+                line = _merge_into(line, self._cell(cols - 1, *args))
             pad = plot_w - cols
             if pad > 0:
                 fill = "┈" if level_here else " "
-                line.append((fill * pad, self._style("level") if level_here else s_axis))
-            for ch, style in _merge(line):
+                line = _merge_into(line, (fill * pad, s_level if level_here else s_axis))
+            out.lines[-1].extend(segments)
+            for ch, style in line:
                 out.append(ch, style)
             if r == last_row:
                 out.append(f" {c[-1]:,.{d}f}".ljust(axis_w)[:axis_w], s_up if up[-1] else s_down)
@@ -408,7 +429,7 @@ class Chart(Widget, can_focus=True):
         for line_text in volume_cells(v[-cols:] if cols else v[:0], vol_rows):
             out.append("\n")
             for x, ch in enumerate(line_text):
-                style = (s_up if up[x] else s_down) + Style(dim=True)
+                style = (s_up if ups[x] else s_down) + Style(dim=True)
                 if cursor is not None and x == cursor:
                     style = style + s_cursor
                 out.append(ch, style)
@@ -416,6 +437,48 @@ class Chart(Widget, can_focus=True):
         out.append("\n")
         out.append(self._time_axis(start, end, k, cols, width), s_axis)
         return out
+
+    def _cell(
+        self,
+        x: int,
+        codes: list[int],
+        ups: list[bool],
+        overlay_rows: list[tuple[str, list[int | None]]],
+        r: int,
+        cursor: int | None,
+        levels: list[PriceLevel],
+        styles: tuple[Style, ...],
+    ) -> tuple[str, Style]:
+        """Price row ``r``, column ``x``: its glyph and style."""
+        code = codes[x]
+        style = styles[1] if ups[x] else styles[2]
+        ch = GLYPH_BY_CODE[code]
+        if code == 0:
+            ch, style = self._overlay_glyph(overlay_rows, r, x, levels, style)
+        if cursor is not None and x == cursor:
+            style = style + styles[4]
+        return ch, style
+
+    def _price_row(
+        self,
+        base: Style,
+        columns: int,
+        codes: list[int],
+        ups: list[bool],
+        overlay_rows: list[tuple[str, list[int | None]]],
+        r: int,
+        cursor: int | None,
+        levels: list[PriceLevel],
+        styles: tuple[Style, ...],
+    ) -> tuple[list[Segment], tuple[str, Style] | None]:
+        """Price row ``r``'s first ``columns`` columns, merged into runs of one style: all but
+        the last run as segments, and the last run, which the next column may join. Only the
+        last column (the forming bar) changes with a tick, so these are kept for the era."""
+        args = (codes, ups, overlay_rows, r, cursor, levels, styles)
+        runs = _merge([self._cell(x, *args) for x in range(columns)])
+        if not runs:
+            return [], None
+        return [Segment(ch, base + style) for ch, style in runs[:-1]], runs[-1]
 
     def _grouped_overlay(self, values: np.ndarray, start: int, end: int, k: int) -> np.ndarray:
         seg = values[start:end]
@@ -474,6 +537,15 @@ class _Lines:
                 self.lines.append([])
             if part:
                 self.lines[-1].append(Segment(part, full))
+
+
+def _merge_into(runs: list[tuple[str, Style]], cell: tuple[str, Style]) -> list[tuple[str, Style]]:
+    """``runs`` with ``cell`` added as :func:`_merge` would add it."""
+    if runs and runs[-1][1] == cell[1]:
+        runs[-1] = (runs[-1][0] + cell[0], cell[1])
+    else:
+        runs.append(cell)
+    return runs
 
 
 def _merge(cells: list[tuple[str, Style]]) -> list[tuple[str, Style]]:

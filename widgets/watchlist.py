@@ -19,6 +19,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import ClassVar
 
+from rich.cells import cell_len
 from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
@@ -42,6 +43,7 @@ COLUMNS = (
     ("spread", "Sprd", 7, ">"),
     ("signal", "Signal", 12, "<"),
 )
+_LAYOUT = tuple((width, align) for _, _, width, align in COLUMNS)
 SORT_CYCLE = (("symbol", False), ("chg", True), ("last", True), ("spread", False))
 FLASH_S = 0.6
 SPARK_POINTS = 12
@@ -73,6 +75,8 @@ class _Row:
     signal: tuple[str, str] = ("", "")
     flash: int = 0  # +1 up, -1 down, 0 none
     strip: Strip | None = None
+    spark_text: str | None = None  # the sparkline of ``spark``, until it moves
+    pending: bool = False  # a repaint of this row is asked for and not yet drawn
 
 
 class Watchlist(Widget, can_focus=True):
@@ -132,6 +136,9 @@ class Watchlist(Widget, can_focus=True):
         super().__init__(**kwargs)  # type: ignore[arg-type]
         self._rows: dict[str, _Row] = {s: _Row(s) for s in dict.fromkeys(symbols)}
         self.order: list[str] = list(self._rows)
+        self._at: dict[str, int] = {}
+        """Each symbol's index in :attr:`order`, so a quote finds its row in O(1)."""
+        self._reindex()
         self.decimals = decimals or {}
         self.reference: dict[str, float] = {}
         self.flashing: dict[str, float] = {}
@@ -141,6 +148,12 @@ class Watchlist(Widget, can_focus=True):
         self.top = 0
         self._now = clock
         self._header: Strip | None = None
+        self._styles: dict[str, Style] = {}
+        """Rich styles by component name (and "" for the widget's own), until restyled:
+        looking them up walks the DOM, which per row is most of a frame."""
+        self._cell_styles: dict[tuple[bool, str], Style] = {}
+        """A cell's whole style (the row's base, with the cursor's or not, plus the cell's),
+        by (on the cursor, style name), until restyled."""
 
     # -- compatibility views used by the screen and tests ------------------------------------
     @property
@@ -173,6 +186,7 @@ class Watchlist(Widget, can_focus=True):
             return False
         self._rows[symbol] = _Row(symbol)
         self.order.append(symbol)
+        self._reindex()
         if decimals is not None:
             self.decimals[symbol] = decimals
         self.refresh()
@@ -183,18 +197,22 @@ class Watchlist(Widget, can_focus=True):
             return False
         del self._rows[symbol]
         self.order.remove(symbol)
+        self._reindex()
         self.reference.pop(symbol, None)
         self.flashing.pop(symbol, None)
         self.cursor = min(self.cursor, max(0, len(self.order) - 1))
         self.refresh()
         return True
 
+    def _reindex(self) -> None:
+        self._at = {symbol: i for i, symbol in enumerate(self.order)}
+
     def selected_symbol(self) -> str | None:
         return self.order[self.cursor] if self.order else None
 
     def select_symbol(self, symbol: str) -> None:
         if symbol in self._rows:
-            self.cursor = self.order.index(symbol)
+            self.cursor = self._at[symbol]
 
     # -- cursor and scrolling ---------------------------------------------------------------
     def _visible_rows(self) -> int:
@@ -247,6 +265,7 @@ class Watchlist(Widget, can_focus=True):
             self.flashing[row.symbol] = self._now() + FLASH_S
         if not row.spark or row.spark[-1] != price:
             row.spark.append(price)
+            row.spark_text = None
         ref = self.reference.get(row.symbol)
         if ref:
             row.chg = (price / ref - 1.0) * 100.0
@@ -254,12 +273,17 @@ class Watchlist(Widget, can_focus=True):
         self._row_changed(row)
 
     def _row_changed(self, row: _Row) -> None:
+        """Drop the row's strip and ask for its line to be drawn again, once until it is: at
+        2,000 quotes/s a row changes several times between two frames."""
         row.strip = None
-        try:
-            y = self.order.index(row.symbol) - self.top + 1
-        except ValueError:
+        if row.pending:
             return
+        index = self._at.get(row.symbol)
+        if index is None:
+            return
+        y = index - self.top + 1
         if 1 <= y < self.size.height:
+            row.pending = True
             self.refresh(Region(0, y, self.size.width, 1))
 
     def _unflash(self) -> None:
@@ -302,16 +326,24 @@ class Watchlist(Widget, can_focus=True):
             return (math.isfinite(v) == reverse, v if math.isfinite(v) else 0.0)
 
         self.order.sort(key=value, reverse=reverse)
+        self._reindex()
         self.sort_key, self.sort_reverse = key, reverse
         for row in self._rows.values():
             row.strip = None
         if selected is not None:
-            self.cursor = self.order.index(selected)
+            self.cursor = self._at[selected]
         self.refresh()
 
     # -- drawing ----------------------------------------------------------------------------
     def _style(self, name: str) -> Style:
-        return self.get_component_rich_style(f"watchlist--{name}", partial=True)
+        style = self._styles.get(name)
+        if style is None:
+            style = self._styles[name] = (
+                self.get_component_rich_style(f"watchlist--{name}", partial=True)
+                if name
+                else self.rich_style
+            )
+        return style
 
     def _fmt(self, symbol: str, price: float) -> str:
         if not math.isfinite(price):
@@ -332,45 +364,67 @@ class Watchlist(Widget, can_focus=True):
         if column == "spark":
             spark = row.spark
             trend = "up" if spark and spark[-1] >= spark[0] else "down"
-            return sparkline(spark), trend
+            if row.spark_text is None:
+                row.spark_text = sparkline(spark)
+            return row.spark_text, trend
         if column == "signal":
             return row.signal if row.signal[0] else ("—", "dim")
         return self._fmt(row.symbol, getattr(row, column)), ""
 
-    def _line(self, cells: list[tuple[str, Style]], base: Style) -> Strip:
+    def _cell_style(self, cursor: bool, name: str) -> Style:
+        key = (cursor, name)
+        style = self._cell_styles.get(key)
+        if style is None:
+            base = self._style("") + self._style("cursor") if cursor else self._style("")
+            style = self._cell_styles[key] = base + self._style(name) if name else base
+        return style
+
+    @staticmethod
+    def _line(cells: list[tuple[str, Style]], base: Style, width: int) -> Strip:
+        """The row's strip, exactly ``width`` cells (cells padded to their column, then the
+        rest of the line in ``base``), built in one pass."""
+        gap = Segment("  ", base)
         segments = [Segment(" ", base)]
-        for (_, _, width, align), (text, style) in zip(COLUMNS, cells, strict=True):
-            text = text[:width]
-            text = text.rjust(width) if align == ">" else text.ljust(width)
-            segments.append(Segment(text, base + style))
-            segments.append(Segment("  ", base))
-        return Strip(segments)
+        length = 1
+        for (cell_width, align), (text, style) in zip(_LAYOUT, cells, strict=True):
+            text = f"{text[:cell_width]:{align}{cell_width}}"
+            segments.append(Segment(text, style))
+            segments.append(gap)
+            length += cell_len(text) + 2
+        if length < width:
+            segments.append(Segment(" " * (width - length), base))
+        elif length > width:
+            return Strip(segments, length).crop(0, width)
+        return Strip(segments, width)
 
     def render_line(self, y: int) -> Strip:
         width = self.size.width
-        base = self.rich_style
+        base = self._style("")
         if y == 0:
             if self._header is None or self._header.cell_length != width:
-                header = self._style("header")
+                header = base + self._style("header")
                 cells = [(label, header) for _, label, _, _ in COLUMNS]
-                self._header = self._line(cells, base).crop_extend(0, width, base)
+                self._header = self._line(cells, base, width)
             return self._header
         index = self.top + y - 1
         if not 0 <= index < len(self.order):
             return Strip.blank(width, base)
         row = self._rows[self.order[index]]
+        row.pending = False
         if row.strip is None or row.strip.cell_length != width:
-            row_base = base + self._style("cursor") if index == self.cursor else base
+            cursor = index == self.cursor
             cells = []
             for key, *_ in COLUMNS:
                 text, style = self._cell(row, key)
-                cells.append((text, self._style(style) if style else Style()))
-            row.strip = self._line(cells, row_base).crop_extend(0, width, row_base)
+                cells.append((text, self._cell_style(cursor, style)))
+            row.strip = self._line(cells, self._cell_style(cursor, ""), width)
         return row.strip
 
     def notify_style_update(self) -> None:
         super().notify_style_update()
         self._header = None
+        self._styles.clear()
+        self._cell_styles.clear()
         for row in self._rows.values():
             row.strip = None
 

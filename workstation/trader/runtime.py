@@ -459,9 +459,7 @@ class Runtime:
 
     def _has_working_orders(self) -> bool:
         oms = self.oms
-        return oms is not None and bool(
-            oms.store.orders.find(open_only=True, venue=oms.venue, limit=1)
-        )
+        return oms is not None and oms.has_working_orders()
 
     async def _sync(self) -> None:
         """Let the order manager pick up fills of working orders (simulated: after every
@@ -472,7 +470,7 @@ class Runtime:
         now = time.monotonic()
         if not self.simulated and now - self._last_sync < 0.1:
             return
-        if not oms.store.orders.find(open_only=True, venue=oms.venue, limit=1):
+        if not oms.has_working_orders():
             return
         self._last_sync = now
         for d in await oms.sync():

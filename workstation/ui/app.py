@@ -35,17 +35,17 @@ from workstation.trader import events as ev
 from workstation.trader.runtime import Runtime, TradingUnavailable
 from workstation.trader.specs import SpecError, StrategySpec, from_config, parse_strategy
 from workstation.trading.killswitch import KillSwitch
+from workstation.ui.batches import ScreenBatches
 from workstation.ui.palette import WorkstationCommands
+from workstation.ui.screens import heap
 from workstation.ui.screens.dashboard import DashboardScreen
 from workstation.ui.screens.messages import (
-    BarClosed,
-    BookUpdated,
     CancelRequested,
     HelpRequested,
+    MarketBatch,
     OrderUpdated,
     PositionsUpdated,
     PrecisionLearned,
-    QuoteUpdated,
     ReferencePrice,
     SignalRaised,
     StatusChanged,
@@ -109,7 +109,7 @@ class QwsApp(App[None]):
         self.symbols = choose_symbols(
             symbols, store.watchlists.get(), settings.get("watchlist.default"), feed.symbols()
         )
-        self.quotes_seen = 0
+        self.screen_batches: ScreenBatches | None = None
         self.kill = KillSwitch(store)
         """The process's one kill switch: the OMS, Telegram and the screen all hang on it."""
         try:
@@ -171,6 +171,7 @@ class QwsApp(App[None]):
     def _after_first_frame(self) -> None:
         """The runtime starts once the screen is up: its scans load numba and qiskit, which
         would hold up the first frame."""
+        heap.settle("first frame")
         self.run_runtime()
         self.load_references(self.symbols)
         if self._early_error:
@@ -188,22 +189,37 @@ class QwsApp(App[None]):
 
     @work(exclusive=True, group="screen")
     async def screen_pump(self) -> None:
+        """The hub's screen mailbox -> the dashboard: drained whenever it holds something, posted
+        as one :class:`MarketBatch` at a time (:class:`ScreenBatches`), so a burst costs the
+        screen one message per turn of its queue, keys are never queued behind quotes, and
+        every quote still reaches the screen in order."""
         sub = self.hub.subscribe("screen", maxsize=1_000)
-        dashboard = self.dashboard
+        replaced = 0
+
+        def post(batch: MarketBatch) -> None:
+            self.dashboard.post_message(batch)
+
+        batches = self.screen_batches = ScreenBatches(post)
         while True:
             try:
                 await sub.wait()
             except StopAsyncIteration:  # the hub closed: the app is shutting down
                 return
-            for event in sub.get_nowait_all():
-                if isinstance(event, Tick):
-                    self.quotes_seen += 1
-                    dashboard.post_message(QuoteUpdated(event))
-                elif isinstance(event, OrderBook):
-                    dashboard.post_message(BookUpdated(event))
-                elif isinstance(event, Bar) and event.closed:
-                    dashboard.post_message(BarClosed(event))
+            batches.add(
+                e
+                for e in sub.get_nowait_all()
+                if isinstance(e, Tick | OrderBook) or (isinstance(e, Bar) and e.closed)
+            )
+            # quotes superseded in the hub (only while this loop was busy) count as shown
+            batches.shown += sub.replaced - replaced
+            replaced = sub.replaced
             await asyncio.sleep(0)
+
+    @property
+    def quotes_seen(self) -> int:
+        """Every quote that reached the screen: shown, or superseded by a newer one shown."""
+        batches = self.screen_batches
+        return 0 if batches is None else batches.shown
 
     @work(group="references")
     async def load_references(self, symbols: Sequence[str]) -> None:
@@ -489,6 +505,9 @@ class QwsApp(App[None]):
 
         if isinstance(self.screen, HelpScreen):
             return
+        if self.is_screen_installed("help"):
+            self.push_screen("help")  # kept: composing its tables again would hold the keys
+            return
         owners = [
             ("app", QwsApp),
             ("dashboard", DashboardScreen),
@@ -500,7 +519,8 @@ class QwsApp(App[None]):
             ("backtest", BacktestScreen),
             ("settings", SettingsScreen),
         ]
-        self.push_screen(HelpScreen(owners))
+        self.install_screen(HelpScreen(owners), "help")
+        self.push_screen("help")
 
     async def on_unmount(self) -> None:
         """The screens are going: stop showing the runtime's events, then shut it down."""

@@ -26,13 +26,14 @@ from textual.containers import Horizontal, Vertical
 from textual.lazy import Lazy
 from textual.screen import Screen
 from textual.widget import Widget
-from textual.widgets import Footer, Header, Static, TabbedContent, TabPane
+from textual.widgets import Header, Static, TabbedContent, TabPane
 
 from engine.commands import Command, CommandError, parse
-from engine.model import Bar, Order, OrderType, Side, Tick
+from engine.model import Bar, Order, OrderBook, OrderType, Side, Tick
 from widgets.chart import Chart, Overlay
 from widgets.command_bar import CommandBar
 from widgets.cycle_panel import CyclePanel, CycleResult
+from widgets.footer import QuietFooter
 from widgets.log_pane import LogPane
 from widgets.order_book import OrderBookLadder
 from widgets.orders_table import OrdersTable
@@ -41,12 +42,14 @@ from widgets.signals_feed import SignalsFeed
 from widgets.strategies_table import StrategiesTable
 from widgets.watchlist import Watchlist
 from workstation.runtime.engine_thread import run_engine
+from workstation.ui.screens import heap
 from workstation.ui.screens.messages import (
     BarClosed,
     BookUpdated,
     CancelRequested,
     CyclesComputed,
     HelpRequested,
+    MarketBatch,
     OrderUpdated,
     PositionsUpdated,
     PrecisionLearned,
@@ -170,20 +173,21 @@ class DashboardScreen(Screen[None]):
                 yield OrderBookLadder(id="book")
         yield CommandBar(id="command")
         yield Static("starting…", id="status")
-        yield Lazy(Footer())  # ~0.25 s of styling: after the first frame
+        yield Lazy(QuietFooter())  # ~0.25 s of styling: after the first frame
 
     def on_mount(self) -> None:
         self.query_one("#book-box").border_title = "Order book"
         self.query_one(Chart).border_title = "Chart"
         self.query_one(Watchlist).focus()
-        if self.symbol:
-            self.select(self.symbol, self.timeframe)
         self.log_line(f"{len(self._symbols)} symbols · press f1 for help, : for commands")
         self.call_after_refresh(self._after_first_frame)
 
     def _after_first_frame(self) -> None:
-        """The engine's delay counts from the first frame, not from mount: on a busy machine
-        the first frame can take longer than the delay."""
+        """The chart's history loads once the screen is up (making it holds the loop); the
+        engine's delay counts from the first frame, not from mount: on a busy machine the first
+        frame can take longer than the delay."""
+        if self.symbol and not self.history_loads and self.chart.symbol != self.symbol:
+            self.select(self.symbol, self.timeframe)
         self.set_timer(float(self.preferences.get("app.engine_delay_s", 1.0)), self.start_engine)
 
     def start_engine(self) -> None:
@@ -222,7 +226,8 @@ class DashboardScreen(Screen[None]):
 
     @on(StatusChanged)
     def _on_status(self, message: StatusChanged) -> None:
-        self.query_one("#status", Static).update(message.text)
+        # one fixed-height line (app.tcss): no layout pass, which would repaint the screen
+        self.query_one("#status", Static).update(message.text, layout=False)
 
     @on(PrecisionLearned)
     def _on_precision(self, message: PrecisionLearned) -> None:
@@ -260,6 +265,24 @@ class DashboardScreen(Screen[None]):
     def _on_quote(self, message: QuoteUpdated) -> None:
         self.show_quote(message.tick)
 
+    @on(MarketBatch)
+    def _on_market(self, message: MarketBatch) -> None:
+        """One batch: every quote applied to its row (O(1) each, repainted with the next
+        frame), only the last book of each symbol shown, closed bars in order."""
+        try:
+            events = message.events
+            last_book = {e.symbol: i for i, e in enumerate(events) if isinstance(e, OrderBook)}
+            for i, event in enumerate(events):
+                if isinstance(event, Tick):
+                    self.show_quote(event)
+                elif isinstance(event, OrderBook):
+                    if last_book[event.symbol] == i:
+                        self.query_one(OrderBookLadder).set_book(event)
+                elif isinstance(event, Bar) and event.closed:
+                    self._bar_closed(event)
+        finally:
+            message.finish()
+
     @on(ReferencePrice)
     def _on_reference(self, message: ReferencePrice) -> None:
         self.watchlist.set_reference(message.symbol, message.price)
@@ -270,7 +293,9 @@ class DashboardScreen(Screen[None]):
 
     @on(BarClosed)
     def _on_bar(self, message: BarClosed) -> None:
-        bar: Bar = message.bar
+        self._bar_closed(message.bar)
+
+    def _bar_closed(self, bar: Bar) -> None:
         if bar.symbol == self.symbol and bar.timeframe == self.timeframe:
             self.compute_overlays()
             self.detect_cycles()
@@ -301,6 +326,8 @@ class DashboardScreen(Screen[None]):
     def _on_cycles(self, message: CyclesComputed) -> None:
         result = message.result
         self.cycle_runs += 1
+        if self.cycle_runs == 1:
+            heap.settle("engine warm")  # its first run has loaded numba and qiskit
         if result.symbol != self.symbol:
             return
         self.query_one(CyclePanel).set_result(result)

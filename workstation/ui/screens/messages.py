@@ -13,7 +13,8 @@ what the screens import must not import the app's folder back.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from textual.message import Message
 
@@ -32,6 +33,27 @@ class QuoteUpdated(Message):
 
     def can_replace(self, message: Message) -> bool:
         return isinstance(message, QuoteUpdated) and message.tick.symbol == self.tick.symbol
+
+
+class MarketBatch(Message):
+    """Every quote, book and closed bar that reached the screen since the last batch, in
+    delivery order (see :mod:`workstation.ui.batches`: one batch is in flight at a time).
+
+    The handler calls :meth:`finish` when done (``handled`` turns true), which lets the next
+    batch be posted."""
+
+    def __init__(self, events: Sequence[Any], done: Callable[[], None] | None = None) -> None:
+        super().__init__()
+        self.events = events
+        self.handled = False
+        self._done = done
+
+    def finish(self) -> None:
+        if self.handled:
+            return
+        self.handled = True
+        if self._done is not None:
+            self._done()
 
 
 class BarClosed(Message):

@@ -8,13 +8,14 @@ folder back.
 
 from __future__ import annotations
 
-from typing import Any, Protocol
-
-import polars as pl
+from typing import TYPE_CHECKING, Any, Protocol
 
 from engine.model import Instrument
 from workstation.runtime.config import Settings
 from workstation.store import Store
+
+if TYPE_CHECKING:
+    import polars as pl
 
 
 class MarketData(Protocol):
