@@ -308,8 +308,11 @@ def main() -> None:
     )
     print("    every quote made, until its row shows it or a newer quote of its symbol:")
     print(f"      quote -> watchlist row:        {_ms(run.row)}")
-    print(f"      steady state ({len(run.steady_row):,} quotes made after the first QPE run):")
-    print(f"      quote -> watchlist row:        {_ms(run.steady_row)}")
+    if run.steady_row:
+        print(f"      steady state ({len(run.steady_row):,} quotes made after the first QPE run):")
+        print(f"      quote -> watchlist row:        {_ms(run.steady_row)}")
+    else:
+        print("      steady state: none (the first QPE run had not finished when the stream ended)")
     print(f"      quote -> frame painted:        {_ms(run.painted)}  (frames are 60/s at most)")
     print(f"    quote -> bare hub consumer (ref): {_ms(ref_lat)}")
     f = [x * 1e9 for x in run.frames]

@@ -59,10 +59,12 @@ def _same_length(*arrays: Array) -> None:
 def _sma_kernel(x: Array, n: int, out: Array) -> None:  # pragma: no cover - compiled
     """Rolling sum with one add on the loop-carried chain (``v - x[i - n]`` is formed off it),
     re-summed from the window every ``max(n, _RECENTER)`` bars so round-off cannot build up
-    over a long series. Each run (a stretch without NaN) is seeded, then carried by an inner
+    over a long series (a multiply by 1/n, not a divide, per bar: within an ulp of the divide).
+    Each run (a stretch without NaN) is seeded, then carried by an inner
     loop with nothing in it but the update and the NaN test."""
     m = x.shape[0]
     recenter = max(n, _RECENTER)
+    inv_n = 1.0 / n
     i = 0
     while i < m:
         total = 0.0
@@ -88,7 +90,7 @@ def _sma_kernel(x: Array, n: int, out: Array) -> None:  # pragma: no cover - com
                 if v != v:
                     break
                 total += v - x[i - n]
-                out[i] = total / n
+                out[i] = total * inv_n
                 i += 1
             if i < stop or i >= m or x[i] != x[i]:
                 break
