@@ -223,13 +223,13 @@ class DemoFeed:
         seed: int = 7,
         tick_interval_s: float = 0.25,
         history_bars: int = 2000,
-        clock: Callable[[], int] = time.time_ns,
+        clock: Callable[[], int] | None = None,
         **_: object,
     ) -> None:
         self.seed = seed
         self.tick_interval_s = tick_interval_s
         self.history_bars = history_bars
-        self.clock = clock
+        self.clock = clock if clock is not None else time.time_ns
         self._mid = {s: spec.price for s, spec in DEMO_INSTRUMENTS.items()}
         self._closed = False
 

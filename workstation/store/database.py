@@ -19,6 +19,7 @@ from __future__ import annotations
 import sqlite3
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -73,6 +74,27 @@ def _connect(path: str | Path) -> sqlite3.Connection:
     return sqlite3.connect(
         str(path), check_same_thread=False, isolation_level=None, timeout=BUSY_TIMEOUT_S
     )
+
+
+def _enter_wal(conn: sqlite3.Connection) -> None:
+    """Switch the file to WAL. On a fresh file opened by several processes at once, SQLite
+    answers "database is locked" at once to all but one of them (it does not wait on the busy
+    timeout there, to avoid a deadlock), so the switch is retried until the timeout."""
+    deadline = time.monotonic() + BUSY_TIMEOUT_S
+    delay = 0.002
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            busy = getattr(exc, "sqlite_errorcode", 0) & 0xFF in (
+                sqlite3.SQLITE_BUSY,
+                sqlite3.SQLITE_LOCKED,
+            )
+            if not busy or time.monotonic() + delay > deadline:
+                raise
+        time.sleep(delay)
+        delay = min(delay * 2, 0.05)
 
 
 def _first_problem(conn: sqlite3.Connection, size: int) -> str | None:
@@ -171,7 +193,7 @@ class Store:
         self._readers_lock = threading.Lock()
         try:
             with self._damage_as_error():
-                conn.execute("PRAGMA journal_mode=WAL")
+                _enter_wal(conn)
                 conn.execute("PRAGMA synchronous=NORMAL")
                 conn.execute("PRAGMA foreign_keys=ON")
                 if not self._memory:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sqlite3
+import time
 from pathlib import Path
 
 import numpy as np
@@ -22,9 +23,16 @@ def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, list[dict
     return code, [json.loads(line) for line in out.splitlines() if line.strip()]
 
 
+# The demo market is anchored to absolute time, so what a 64-bar window holds depends on the
+# clock: the detector finds every strong cycle at most moments (about 91% of instrument-moments
+# over 20 sampled), so the run that checks it against ground truth is pinned to one of them.
+PINNED_NS = 1_764_308_841 * 10**9
+
+
 def test_scan_demo_json_stores_every_signal_unrelayed(
-    db_path: Path, capsys: pytest.CaptureFixture[str]
+    db_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setattr(time, "time_ns", lambda: PINNED_NS)
     code, records = _run(capsys, "--db", str(db_path), "scan", "--feed", "demo", "--json")
     assert code == 0
     assert [r["symbol"] for r in records] == list(DEMO_INSTRUMENTS)
@@ -38,7 +46,7 @@ def test_scan_demo_json_stores_every_signal_unrelayed(
     periods = {r["symbol"]: r["cycle"]["period"] for r in records}  # type: ignore[index]
     strong = [s for s, spec in DEMO_INSTRUMENTS.items() if spec.dominant_period]
     hits = [periods[s] == DEMO_INSTRUMENTS[s].dominant_period for s in strong]
-    assert sum(hits) >= len(strong) - 1
+    assert all(hits), periods
     conn = sqlite3.connect(db_path)
     rows = conn.execute("SELECT symbol, action, confidence, relayed FROM signals").fetchall()
     assert len(rows) == len(DEMO_INSTRUMENTS)
