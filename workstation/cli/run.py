@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
 from workstation.cli import CliError
@@ -11,6 +13,7 @@ from workstation.cli.common import load_settings, open_store
 if TYPE_CHECKING:
     from engine.protocols import Feed
     from workstation.runtime.config import Settings
+    from workstation.store import Store
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -56,14 +59,30 @@ def feed_from_args(args: argparse.Namespace, settings: Settings) -> Feed:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from workstation.ui.app import QwsApp
-
     settings = load_settings()
     feed = feed_from_args(args, settings)
     symbols = symbols_of(args)
-    store = open_store(args)
+    store = _open_store_while_importing(args)
+    from workstation.ui.app import QwsApp
+
     try:
         QwsApp(feed, store, settings, symbols=symbols, timeframe=args.timeframe).run()
     finally:
         store.close()
     return 0
+
+
+def _open_store_while_importing(args: argparse.Namespace) -> Store:
+    """The store, opened (integrity check, migrations, interrupted imports completed) in a
+    thread while this one imports the screen's modules: SQLite works outside the GIL, so the
+    first frame waits for the longer of the two, not their sum. A store that cannot be opened
+    is the same :class:`CliError` as before, raised before anything is drawn."""
+    with ThreadPoolExecutor(1, thread_name_prefix="open-store") as pool:
+        opening = pool.submit(open_store, args)
+        try:
+            import workstation.ui.app  # noqa: F401  # the import that overlaps the open
+        except BaseException:
+            with contextlib.suppress(Exception):
+                opening.result().close()
+            raise
+        return opening.result()

@@ -20,12 +20,14 @@ import sqlite3
 import time
 from collections.abc import Callable, Iterable
 from functools import cache
+from typing import TYPE_CHECKING
 
-import polars as pl
-
-from engine.timeframes import OHLCV_SCHEMA, empty_ohlcv
+from engine.timeframes import OHLCV_COLUMNS, empty_ohlcv, ohlcv_schema
 from workstation.store.errors import AmbiguousVenueError, StoreError
 from workstation.store.repository import Repository, now_ns
+
+if TYPE_CHECKING:
+    import polars as pl
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +49,7 @@ _SET = (
 # column by column (``?1 .. ?head`` shared by every row, then each column's slice), so they are
 # built by slicing the columns, with no Python object made per row.
 ROWS_PER_STATEMENT = 64
-_FIELDS = len(OHLCV_SCHEMA)
+_FIELDS = len(OHLCV_COLUMNS)
 
 
 def _values(rows: int, head: int) -> str:
@@ -91,13 +93,21 @@ def _insert_many(
 ) -> None:
     """Write ``frame`` (columns of OHLCV_SCHEMA, in order) with the shared ``head`` parameters,
     :data:`ROWS_PER_STATEMENT` rows a statement."""
-    columns = [frame[c].to_list() for c in OHLCV_SCHEMA]
+    columns = [frame[c].to_list() for c in OHLCV_COLUMNS]
     shared, n, k = list(head), frame.height, ROWS_PER_STATEMENT
     whole = n - n % k
     if whole:
         conn.executemany(sql(k), (_params(shared, columns, i, i + k) for i in range(0, whole, k)))
     if whole < n:
         conn.execute(sql(n - whole), _params(shared, columns, whole, n))
+
+
+def _frame(rows: list[tuple[object, ...]]) -> pl.DataFrame:
+    """Rows of (ts, open, high, low, close, volume) as an OHLCV frame; polars is imported here,
+    on the first read of bars, so opening the store does not wait for it."""
+    import polars as pl
+
+    return pl.DataFrame(rows, schema=ohlcv_schema(), orient="row")
 
 
 # The candles' key starts with the venue, so "which venues / symbols are stored" is answered by
@@ -140,7 +150,7 @@ class CandleRepository(Repository):
         chunk: int = 50_000,
     ) -> int:
         """Insert or replace bars (columns of OHLCV_SCHEMA) in one transaction; returns rows."""
-        frame = bars.select(list(OHLCV_SCHEMA)).cast(OHLCV_SCHEMA)  # type: ignore[arg-type]
+        frame = bars.select(list(OHLCV_COLUMNS)).cast(ohlcv_schema())  # type: ignore[arg-type]
         total = frame.height
         with self._store.transaction() as conn:
             for offset in range(0, total, chunk):
@@ -195,7 +205,7 @@ class CandleRepository(Repository):
         return total
 
     def _stage(self, import_id: int, chunk: pl.DataFrame) -> int:
-        frame = chunk.select(list(OHLCV_SCHEMA)).cast(OHLCV_SCHEMA)  # type: ignore[arg-type]
+        frame = chunk.select(list(OHLCV_COLUMNS)).cast(ohlcv_schema())  # type: ignore[arg-type]
         with self._store.transaction() as conn:
             alive = conn.execute(
                 "UPDATE imports SET rows = rows + ?, heartbeat_ns = ? WHERE id = ?"
@@ -300,7 +310,7 @@ class CandleRepository(Repository):
                 (resolved, symbol, timeframe, n),
             ).fetchall()
         rows.reverse()
-        return pl.DataFrame(rows, schema=OHLCV_SCHEMA, orient="row")
+        return _frame(rows)
 
     def between(
         self,
@@ -321,7 +331,7 @@ class CandleRepository(Repository):
                 " ORDER BY ts",
                 (resolved, symbol, timeframe, start or -(2**63), end or 2**63 - 1),
             ).fetchall()
-        return pl.DataFrame(rows, schema=OHLCV_SCHEMA, orient="row")
+        return _frame(rows)
 
     def symbols(self, timeframe: str, venue: str | None = None) -> list[str]:
         """Symbols with bars of ``timeframe`` stored (for one venue, or any)."""

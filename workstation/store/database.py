@@ -17,10 +17,9 @@ themselves are reached through the repositories the store exposes (``store.candl
 from __future__ import annotations
 
 import sqlite3
-import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,22 +37,21 @@ from workstation.store.schema import MIGRATIONS, SCHEMA_VERSION
 from workstation.store.signals import SignalRepository
 
 
-def _import_sqlite_utils() -> Any:
-    """sqlite_utils imports pandas (~0.5 s) only to map pandas dtypes, which this store never
-    hands it (bulk data is polars); hiding pandas during that one import keeps ``qws`` start-up
-    fast. A pandas already imported by someone else is used as usual."""
-    import importlib
+class Rows:
+    """Rows as dicts keyed by column name, over one connection: ``query`` is the one piece of
+    sqlite-utils the store used, and sqlite-utils cost ``qws`` start-up ~0.2 s of imports
+    (numpy among them)."""
 
-    if "pandas" in sys.modules:
-        return importlib.import_module("sqlite_utils")
-    sys.modules["pandas"] = None  # type: ignore[assignment]  # makes `import pandas` fail
-    try:
-        return importlib.import_module("sqlite_utils")
-    finally:
-        del sys.modules["pandas"]
+    __slots__ = ("conn",)
 
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
 
-sqlite_utils = _import_sqlite_utils()
+    def query(self, sql: str, params: Sequence[Any] | None = None) -> Iterator[dict[str, Any]]:
+        cursor = self.conn.execute(sql, tuple(params or ()))
+        keys = [d[0] for d in cursor.description]
+        for row in cursor:
+            yield dict(zip(keys, row, strict=True))
 
 
 BUSY_TIMEOUT_S = 30.0
@@ -170,7 +168,7 @@ class _TurnLock:
 @dataclass(slots=True)
 class _Reader:
     conn: sqlite3.Connection
-    db: Any
+    db: Rows
     depth: int = 0
 
 
@@ -185,7 +183,7 @@ class Store:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         conn = _connect(path)
         self.conn = conn
-        self._writer_db: Any = sqlite_utils.Database(conn)
+        self._writer_db = Rows(conn)
         self._lock = _TurnLock()
         self._depth = 0
         self._local = threading.local()
@@ -219,8 +217,8 @@ class Store:
             raise
 
     @property
-    def db(self) -> Any:
-        """The sqlite-utils view of the connection this thread is using now."""
+    def db(self) -> Rows:
+        """Rows as dicts from the connection this thread is using now."""
         reader: _Reader | None = getattr(self._local, "reader", None)
         if reader is not None and reader.depth and not self._lock.owned():
             return reader.db
@@ -279,7 +277,7 @@ class Store:
         if reader is None:
             conn = _connect(self.path)
             conn.execute("PRAGMA query_only=ON")
-            reader = _Reader(conn, sqlite_utils.Database(conn))
+            reader = _Reader(conn, Rows(conn))
             with self._readers_lock:
                 self._readers.append(conn)
             self._local.reader = reader

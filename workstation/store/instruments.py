@@ -3,27 +3,33 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import asdict
+from dataclasses import astuple, fields
 from decimal import Decimal
 
 from engine.model import Instrument
 from workstation.store.repository import Repository
 
+_COLUMNS = tuple(f.name for f in fields(Instrument))
+_UPSERT = (
+    f"INSERT INTO instruments ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})"
+    " ON CONFLICT (venue, symbol) DO UPDATE SET "
+    + ", ".join(f"{c} = excluded.{c}" for c in _COLUMNS if c not in ("venue", "symbol"))
+)
+_GET = f"SELECT {', '.join(_COLUMNS)} FROM instruments WHERE venue = ? AND symbol = ?"
+
 
 class InstrumentRepository(Repository):
     def upsert(self, instruments: Iterable[Instrument]) -> None:
         rows = [
-            {k: (str(v) if isinstance(v, Decimal) else v) for k, v in asdict(i).items()}
-            for i in instruments
+            tuple(str(v) if isinstance(v, Decimal) else v for v in astuple(i)) for i in instruments
         ]
-        with self._store.transaction():
-            self._store.db["instruments"].upsert_all(rows, pk=("venue", "symbol"))
+        with self._store.transaction() as conn:
+            conn.executemany(_UPSERT, rows)
 
     def get(self, symbol: str, venue: str) -> Instrument | None:
-        with self._store.reading():
-            table = self._store.db["instruments"]
-            rows = list(table.rows_where("venue = ? AND symbol = ?", [venue, symbol]))
-        return Instrument(**rows[0]) if rows else None
+        with self._store.reading() as conn:
+            row = conn.execute(_GET, (venue, symbol)).fetchone()
+        return None if row is None else Instrument(**dict(zip(_COLUMNS, row, strict=True)))
 
     def venue_of(self, symbol: str) -> str | None:
         """The first venue (alphabetically) that lists ``symbol``, or None."""

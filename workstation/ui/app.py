@@ -7,13 +7,16 @@ runtime hub's quotes (conflated per symbol), books and closed bars to the dashbo
 messages. The screens post the user's intents up as messages
 (:mod:`workstation.ui.screens.messages`), handled here with ``@on``, and nothing trading-related
 is decided here. Nothing here imports qiskit or numba: the engine is loaded lazily by the
-panels that need it, inside workers.
+panels that need it, inside workers. The runtime itself (its strategies and signal pipeline
+bring polars and numpy) is imported and built right after the first frame, the import in a
+thread: the first frame waits only for the screen's own modules.
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
+import importlib
 import math
 import time
 from collections.abc import Callable, Sequence
@@ -31,9 +34,6 @@ from engine.protocols import Feed
 from widgets.strategies_table import StrategiesTable
 from workstation.runtime.config import Settings
 from workstation.store import Store
-from workstation.trader import events as ev
-from workstation.trader.runtime import Runtime, TradingUnavailable
-from workstation.trader.specs import SpecError, StrategySpec, from_config, parse_strategy
 from workstation.trading.killswitch import KillSwitch
 from workstation.ui.batches import ScreenBatches
 from workstation.ui.palette import WorkstationCommands
@@ -59,7 +59,13 @@ from workstation.ui.screens.services import Preferences, instrument_of, price_de
 from workstation.ui.status import broker_state, feed_health, status_line
 
 if TYPE_CHECKING:
+    from workstation.runtime.hub import Hub, Subscription
+    from workstation.trader import events as ev
+    from workstation.trader.runtime import Runtime
+    from workstation.trader.specs import StrategySpec
     from workstation.trading.oms import OrderManager
+
+RUNTIME_MODULE = "workstation.trader.runtime"
 
 
 def choose_symbols(
@@ -112,27 +118,9 @@ class QwsApp(App[None]):
         self.screen_batches: ScreenBatches | None = None
         self.kill = KillSwitch(store)
         """The process's one kill switch: the OMS, Telegram and the screen all hang on it."""
-        try:
-            specs = from_config(settings.get("strategies.run", []) or [], self.timeframe)
-        except SpecError as exc:
-            specs = []
-            self._early_error = f"strategies.run: {exc}"
-        else:
-            self._early_error = ""
-        self.runtime = Runtime(
-            feed,
-            store,
-            settings,
-            self.symbols,
-            self.timeframe,
-            db_path=db_path,
-            strategies=specs,
-            kill_switch=self.kill,
-        )
-        self.runtime.listeners.append(self._runtime_event)
-        self.runtime.confirmer = self._confirm_strategy_order
-        self.hub = self.runtime.hub
-        self.marks = self.runtime.marks
+        self._db_path = db_path
+        self._runtime: Runtime | None = None
+        self._mounted = False
         self.dashboard = DashboardScreen(
             feed,
             self.preferences,
@@ -147,53 +135,96 @@ class QwsApp(App[None]):
             self.set_keymap({str(k): str(v) for k, v in keymap.items()})
 
     @property
+    def runtime(self) -> Runtime:
+        """The trading runtime: built after the first frame (:meth:`start_runtime`), or here
+        on first use if something needs it sooner."""
+        if self._runtime is None:
+            from workstation.trader.specs import SpecError, from_config
+
+            runtime_class: type[Runtime] = importlib.import_module(RUNTIME_MODULE).Runtime
+            try:
+                specs = from_config(self.settings.get("strategies.run", []) or [], self.timeframe)
+            except SpecError as exc:
+                specs = []
+                self.dashboard.log_line(f"strategies.run: {exc}", "error")
+            runtime = runtime_class(
+                self.feed,
+                self.store,
+                self.settings,
+                self.symbols,
+                self.timeframe,
+                db_path=self._db_path,
+                strategies=specs,
+                kill_switch=self.kill,
+            )
+            runtime.listeners.append(self._runtime_event)
+            runtime.confirmer = self._confirm_strategy_order
+            self._runtime = runtime
+        return self._runtime
+
+    @property
+    def hub(self) -> Hub:
+        return self.runtime.hub
+
+    @property
+    def marks(self) -> dict[str, float]:
+        return self.runtime.marks
+
+    @property
     def bars_stored(self) -> int:
-        return self.runtime.bars_stored
+        return 0 if self._runtime is None else self._runtime.bars_stored
 
     @property
     def feed_error(self) -> str:
-        return self.runtime.feed_error
+        return "" if self._runtime is None else self._runtime.feed_error
 
     @property
     def oms(self) -> OrderManager | None:
         """The runtime's order manager, once the broker is open."""
-        return self.runtime.oms
+        return None if self._runtime is None else self._runtime.oms
 
     async def on_mount(self) -> None:
+        # Textual calls the handler of every class in the MRO: a subclass's ``on_mount`` that
+        # also calls ``super().on_mount()`` must not push the dashboard (and start it all) twice
+        if self._mounted:
+            return
+        self._mounted = True
         self.theme = self.preferences.get("app.theme", "textual-dark")
         await self.push_screen(self.dashboard)
-        self.screen_pump()
         self.call_after_refresh(self._after_first_frame)
         # the dashboard's timer, not the app's: Textual stops it when the dashboard closes,
         # before the dashboard's widgets go
         self.dashboard.set_interval(1.0, self.refresh_status, name="status line")
 
     def _after_first_frame(self) -> None:
-        """The runtime starts once the screen is up: its scans load numba and qiskit, which
-        would hold up the first frame."""
+        """The runtime is built and starts once the screen is up: its modules (polars, numpy)
+        and its scans (numba, qiskit) would hold up the first frame."""
         heap.settle("first frame")
-        self.run_runtime()
+        self.start_runtime()
         self.load_references(self.symbols)
-        if self._early_error:
-            self.dashboard.log_line(self._early_error, "error")
 
     # -- workers ----------------------------------------------------------------------------
     @work(exclusive=True, group="runtime")
-    async def run_runtime(self) -> None:
-        """The trading runtime on this loop: the feed, the broker, signals and strategies."""
-        await self.runtime.start()
+    async def start_runtime(self) -> None:
+        """The trading runtime on this loop: the feed, the broker, signals and strategies. Its
+        modules are imported in a thread, so the screen answers keys meanwhile."""
+        if self._runtime is None:
+            await asyncio.to_thread(importlib.import_module, RUNTIME_MODULE)
+        runtime = self.runtime
+        # subscribed here, before the feed starts: the screen misses no quote
+        self.screen_pump(runtime.hub.subscribe("screen", maxsize=1_000))
+        await runtime.start()
         self.dashboard.post_message(
             PrecisionLearned({s: price_decimals(self.feed, s) for s in self.symbols})
         )
         self.publish_desk()
 
     @work(exclusive=True, group="screen")
-    async def screen_pump(self) -> None:
+    async def screen_pump(self, sub: Subscription) -> None:
         """The hub's screen mailbox -> the dashboard: drained whenever it holds something, posted
         as one :class:`MarketBatch` at a time (:class:`ScreenBatches`), so a burst costs the
         screen one message per turn of its queue, keys are never queued behind quotes, and
         every quote still reaches the screen in order."""
-        sub = self.hub.subscribe("screen", maxsize=1_000)
         replaced = 0
 
         def post(batch: MarketBatch) -> None:
@@ -234,6 +265,8 @@ class QwsApp(App[None]):
 
     # -- the runtime's events -> the screen --------------------------------------------------
     def _runtime_event(self, event: ev.RuntimeEvent) -> None:
+        from workstation.trader import events as ev  # loaded with the runtime
+
         d = self.dashboard
         if isinstance(event, ev.Logged):
             d.log_line(event.text, event.severity)
@@ -294,20 +327,20 @@ class QwsApp(App[None]):
 
     # -- the status line (once a second, and on kill switch changes) --------------------------
     def refresh_status(self) -> None:
-        rt = self.runtime
-        oms = rt.oms
+        rt = self._runtime  # None until it is built, just after the first frame
+        oms = None if rt is None else rt.oms
         broker = (
             broker_state(oms.venue, bool(getattr(oms.broker, "live", True)), oms.kill_switch)
             if oms is not None
-            else broker_state(None, False, False, rt.broker_error)
+            else broker_state(None, False, False, "" if rt is None else rt.broker_error)
         )
-        health = feed_health(rt.feed_error, getattr(self.feed, "health", None))
-        drops = sum(s.dropped for s in self.hub.stats())
+        health = feed_health(self.feed_error, getattr(self.feed, "health", None))
+        drops = 0 if rt is None else sum(s.dropped for s in rt.hub.stats())
         line = status_line(
-            self.feed.name, health, self.quotes_seen, rt.bars_stored, drops, broker, self.clock()
+            self.feed.name, health, self.quotes_seen, self.bars_stored, drops, broker, self.clock()
         )
         self.dashboard.post_message(StatusChanged(line))
-        if rt.runners:
+        if rt is not None and rt.runners:
             self.publish_strategies()
 
     # -- the watchlist: the dashboard shows the rows, the app streams and saves them ---------
@@ -412,6 +445,8 @@ class QwsApp(App[None]):
 
     async def _intent(self, what: str, call: Callable[[], Any]) -> Any:
         """Run an intent on the runtime; a refusal is one log line, never a crash."""
+        from workstation.trader.runtime import TradingUnavailable  # loaded with the runtime
+
         try:
             return await call()
         except TradingUnavailable as exc:
@@ -463,6 +498,8 @@ class QwsApp(App[None]):
     def trade_command(self, command: Command) -> None:
         """A runtime command from the command bar: close, flatten, cancel, kill, scan,
         strategy start|stop."""
+        from workstation.trader.specs import SpecError, StrategySpec, parse_strategy
+
         e = command.entities
         if command.intent == "close":
             self.flatten(e.get("symbol"))
@@ -523,8 +560,12 @@ class QwsApp(App[None]):
         self.push_screen("help")
 
     async def on_unmount(self) -> None:
-        """The screens are going: stop showing the runtime's events, then shut it down."""
-        if self._runtime_event in self.runtime.listeners:
-            self.runtime.listeners.remove(self._runtime_event)
-        self.runtime.confirmer = None
-        await self.runtime.shutdown()
+        """The screens are going: stop showing the runtime's events, then shut it down (if it
+        was built: an app closed before its first frame never had one)."""
+        runtime = self._runtime
+        if runtime is None:
+            return
+        if self._runtime_event in runtime.listeners:
+            runtime.listeners.remove(self._runtime_event)
+        runtime.confirmer = None
+        await runtime.shutdown()

@@ -178,3 +178,25 @@ def test_processes_opening_a_new_file_at_once_migrate_it_once(tmp_path: Path) ->
     results = [p.communicate(timeout=120) for p in procs]
     assert [p.returncode for p in procs] == [0] * 6, [err for _, err in results]
     assert versions == [str(SCHEMA_VERSION)] * (6 * rounds)
+
+
+def test_db_query_gives_rows_as_dicts_from_the_thread_s_connection(store: Store) -> None:
+    with store.transaction() as conn:
+        conn.execute("INSERT INTO settings (key, value) VALUES ('k', '\"v\"')")
+        inside = list(store.db.query("SELECT key, value FROM settings WHERE key = ?", ["k"]))
+    assert inside == [{"key": "k", "value": '"v"'}]  # the transaction's own write
+    assert list(store.db.query("SELECT key FROM settings WHERE key = 'nope'")) == []
+
+
+def test_opening_the_store_imports_neither_polars_nor_sqlite_utils(db_path: Path) -> None:
+    code = (
+        "import sys\n"
+        "from workstation.store import Store\n"
+        f"s = Store({str(db_path)!r})\n"
+        "s.watchlists.get(); s.settings.get('app.theme'); s.instruments.get('X', 'v')\n"
+        "heavy = ('polars', 'numpy', 'pandas', 'sqlite_utils')\n"
+        "print(sorted(m for m in heavy if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"

@@ -31,3 +31,18 @@ def test_venue_of_a_symbol_is_found_by_index(store: Store) -> None:
         [sql] = [s for s in executed if s.lstrip().upper().startswith("SELECT")]
         plan = [row[3] for row in conn.execute(f"EXPLAIN QUERY PLAN {sql}").fetchall()]
     assert plan == ["SEARCH instruments USING COVERING INDEX instruments_symbol (symbol=?)"]
+
+
+def test_upsert_replaces_an_instrument_and_get_returns_it_whole(store: Store) -> None:
+    first = Instrument("ETH/USDT", "demo", D("0.01"), D("0.001"), "USDT", "ETH", D("0.01"), D("5"))
+    store.instruments.upsert([first])
+    changed = Instrument("ETH/USDT", "demo", D("0.05"), D("0.0001"), "USDT", "ETH", D("0"), D("10"))
+    store.instruments.upsert([changed])
+    store.instruments.upsert([])
+    assert store.instruments.get("ETH/USDT", "demo") == changed
+    assert store.instruments.get("ETH/USDT", "other") is None
+    with store.reading() as conn:
+        assert conn.execute("SELECT count(*), min(tick_size) FROM instruments").fetchone() == (
+            1,
+            "0.05",
+        )

@@ -1,9 +1,11 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 from rich.text import Text
 
+import workstation.ui.app
 from feeds.demo import DemoFeed
 from widgets.watchlist import Watchlist
 from workstation.runtime.config import Settings
@@ -76,3 +78,25 @@ def test_the_symbols_asked_for_win_then_the_saved_list_then_the_default() -> Non
     assert choose_symbols(None, ["B", "A"], ["C"], known) == ["B", "A"]
     assert choose_symbols(None, None, ["C"], known) == ["C"]
     assert choose_symbols(["X"], None, None, known) == known  # none left: all of the feed's
+
+
+async def test_a_subclass_calling_super_on_mount_still_mounts_once(store: Store) -> None:
+    """Textual calls ``on_mount`` of every class in the MRO: a subclass that also calls
+    ``super().on_mount()`` must not push the dashboard, or start the runtime, twice."""
+    starts: list[int] = []
+
+    class Probe(QwsApp):
+        CSS_PATH = str(Path(workstation.ui.app.__file__).with_name("app.tcss"))
+
+        async def on_mount(self) -> None:
+            await super().on_mount()
+
+        def start_runtime(self) -> None:  # type: ignore[override]
+            starts.append(1)
+
+    app = Probe(DemoFeed(), store, Settings.load(environ={}))
+    async with app.run_test(size=(100, 30)) as pilot:
+        await _wait_for(lambda: starts)
+        await pilot.pause()
+        assert app.screen_stack.count(app.dashboard) == 1
+        assert starts == [1]

@@ -3,10 +3,13 @@ P&L, stopped with a key; the runtime runs them, the screen only asks."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from textual.widgets import TabbedContent
 
 from tests.workstation.ui.ui_helpers import make_app, wait_for
 from widgets.strategies_table import StrategiesTable
+from workstation.runtime.config import Settings
 from workstation.store import Store
 
 
@@ -72,3 +75,18 @@ async def test_a_live_strategy_order_asks_on_the_screen_and_escape_refuses(store
         await pilot.press("escape")
         assert await again is False
         assert not isinstance(app.screen, ConfirmOrder)
+
+
+async def test_a_bad_configured_strategy_is_one_line_and_trading_still_starts(
+    store: Store, tmp_path: Path
+) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text('[[strategies.run]]\nsymbols = ["BTC/USDT"]\n', encoding="utf-8")
+    app = make_app(store)
+    app.settings = Settings.load(config, environ={})
+    async with app.run_test(size=(120, 36)):
+        await wait_for(lambda: app.oms is not None)
+        await wait_for(lambda: any("strategies.run" in t for _, t in _log(app)))
+        [line] = [(s, t) for s, t in _log(app) if "strategies.run" in t]
+        assert line[0] == "error" and "has no name" in line[1]
+        assert not app.runtime.runners

@@ -15,15 +15,17 @@ applied from the worker: Textual drops it once the screen is closing.
 
 from __future__ import annotations
 
+import asyncio
+import importlib
+import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, ClassVar, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, cast
 
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
-from textual.lazy import Lazy
 from textual.screen import Screen
 from textual.widget import Widget
 from textual.widgets import Header, Static, TabbedContent, TabPane
@@ -34,14 +36,12 @@ from widgets.chart import Chart, Overlay
 from widgets.command_bar import CommandBar
 from widgets.cycle_panel import CyclePanel, CycleResult
 from widgets.footer import QuietFooter
-from widgets.log_pane import LogPane
 from widgets.order_book import OrderBookLadder
 from widgets.orders_table import OrdersTable
 from widgets.positions_table import PositionsTable
 from widgets.signals_feed import SignalsFeed
 from widgets.strategies_table import StrategiesTable
 from widgets.watchlist import Watchlist
-from workstation.runtime.engine_thread import run_engine
 from workstation.ui.screens import heap
 from workstation.ui.screens.messages import (
     BarClosed,
@@ -64,6 +64,9 @@ from workstation.ui.screens.messages import (
 )
 from workstation.ui.screens.order_ticket import TicketDraft
 from workstation.ui.screens.services import MarketData, Preferences, price_decimals
+
+if TYPE_CHECKING:
+    from widgets.log_pane import LogPane
 
 W = TypeVar("W", bound=Widget)
 TIMEFRAME_KEYS = {"1": "1m", "2": "5m", "3": "15m", "4": "1h", "5": "4h", "6": "1d"}
@@ -159,21 +162,16 @@ class DashboardScreen(Screen[None]):
             with TabbedContent(id="panels", initial="tab-cycles"):
                 with TabPane("Cycles", id="tab-cycles"):
                     yield CyclePanel(id="cycles")
-                with TabPane("Signals", id="tab-signals"):
-                    yield Lazy(SignalsFeed(id="signals"))
-                with TabPane("Positions", id="tab-positions"):
-                    yield Lazy(PositionsTable(id="positions"))
-                with TabPane("Orders", id="tab-orders"):
-                    yield Lazy(OrdersTable(id="orders"))
-                with TabPane("Strategies", id="tab-strategies"):
-                    yield Lazy(StrategiesTable(id="strategies"))
-                with TabPane("Log", id="tab-log"):
-                    yield Lazy(LogPane(clock=self.clock, id="log"))
+                # the hidden panes' contents mount after the first frame: _mount_later
+                yield TabPane("Signals", id="tab-signals")
+                yield TabPane("Positions", id="tab-positions")
+                yield TabPane("Orders", id="tab-orders")
+                yield TabPane("Strategies", id="tab-strategies")
+                yield TabPane("Log", id="tab-log")
             with Vertical(id="book-box"):
                 yield OrderBookLadder(id="book")
         yield CommandBar(id="command")
         yield Static("starting…", id="status")
-        yield Lazy(QuietFooter())  # ~0.25 s of styling: after the first frame
 
     def on_mount(self) -> None:
         self.query_one("#book-box").border_title = "Order book"
@@ -186,6 +184,7 @@ class DashboardScreen(Screen[None]):
         """The chart's history loads once the screen is up (making it holds the loop); the
         engine's delay counts from the first frame, not from mount: on a busy machine the first
         frame can take longer than the delay."""
+        self.call_later(self._mount_later)
         if self.symbol and not self.history_loads and self.chart.symbol != self.symbol:
             self.select(self.symbol, self.timeframe)
         self.set_timer(float(self.preferences.get("app.engine_delay_s", 1.0)), self.start_engine)
@@ -198,6 +197,33 @@ class DashboardScreen(Screen[None]):
         if self.chart.bar_count:
             self.compute_overlays()
             self.detect_cycles()
+
+    async def _mount_later(self) -> None:
+        """What the first frame does not show, mounted together once it is up: the hidden
+        tabs' contents and the footer (~0.25 s of styling). One mount of them all costs one
+        layout; Textual's ``Lazy`` would mount each after its own refresh, a layout and a paint
+        apiece. The log pane's module (rich's pretty-printer and attrs) is imported only here.
+        Lines logged before the log pane exists are kept (:meth:`log_line`) and written here."""
+        from widgets.log_pane import LogPane
+
+        log = LogPane(clock=self.clock, id="log")
+        mounts = [
+            self.query_one(tab, TabPane).mount(widget)
+            for tab, widget in (
+                ("#tab-signals", SignalsFeed(id="signals")),
+                ("#tab-positions", PositionsTable(id="positions")),
+                ("#tab-orders", OrdersTable(id="orders")),
+                ("#tab-strategies", StrategiesTable(id="strategies")),
+                ("#tab-log", log),
+            )
+        ]
+        mounts.append(self.mount(QuietFooter()))
+        for mounted in mounts:
+            await mounted
+        self.refresh_bindings()  # the footer shows the keys once it is there
+        for early in self._early_log:
+            log.add(*early)
+        self._early_log.clear()
 
     def on_resize(self) -> None:
         self.set_class(self.size.width >= 140, "-wide")
@@ -239,14 +265,15 @@ class DashboardScreen(Screen[None]):
 
     def log_line(self, text: str, severity: str = "info") -> None:
         """A line in the log pane (kept until the pane exists, if the screen is still starting)."""
-        panes = self.query(LogPane)
+        panes = self.query("#log")
         if not panes:
             self._early_log.append((text, severity))
             return
+        pane = cast("LogPane", panes.first())
         for early in self._early_log:
-            panes.first().add(*early)
+            pane.add(*early)
         self._early_log.clear()
-        panes.first().add(text, severity)
+        pane.add(text, severity)
 
     # -- data from the app ------------------------------------------------------------------
     def show_quote(self, tick: Tick) -> None:
@@ -350,6 +377,10 @@ class DashboardScreen(Screen[None]):
 
     @work(exclusive=True, group="history")
     async def load_history(self, symbol: str, timeframe: str) -> None:
+        if "polars" not in sys.modules:
+            # history comes as polars frames: its first import (~0.3 s) runs in a thread, so
+            # the screen answers keys meanwhile
+            await asyncio.to_thread(importlib.import_module, "polars")
         try:
             frame = await self.market.history(symbol, timeframe, limit=HISTORY_BARS)
         except Exception as exc:
@@ -411,6 +442,8 @@ class DashboardScreen(Screen[None]):
 
     @work(group="overlays")
     async def _overlays_worker(self, symbol: str, timeframe: str, bars: Any) -> None:
+        from workstation.runtime.engine_thread import run_engine
+
         try:
             overlays, levels = await run_engine(_overlays, bars)
             self.call_later(self._show_overlays, symbol, timeframe, overlays, levels)
@@ -430,6 +463,7 @@ class DashboardScreen(Screen[None]):
         self, symbol: str, timeframe: str, close: Any, window: int, backend: str, shots: int
     ) -> None:
         from engine.signals.cycles import CycleInputError
+        from workstation.runtime.engine_thread import run_engine
 
         try:
             report, folded = await run_engine(_cycles, close, window, backend, shots)
