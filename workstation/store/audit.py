@@ -5,6 +5,7 @@ quotes a venue's or Telegram's error text)."""
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any
 
 from workstation.runtime.secrets import redact
@@ -25,6 +26,23 @@ class AuditRepository(Repository):
                     redact(subject),
                     redact(json.dumps(detail or {}, default=str)),
                 ),
+            )
+
+    def add_all(self, rows: Sequence[tuple[str, str, str, dict[str, Any] | None]]) -> None:
+        """``(actor, action, subject, detail)`` rows, added in this order by one statement
+        (the lines of one step: an order's intent and its first transition)."""
+        if not rows:
+            return
+        now = now_ns()
+        values = [
+            (now, actor, action, redact(subject), redact(json.dumps(detail or {}, default=str)))
+            for actor, action, subject, detail in rows
+        ]
+        with self._store.transaction() as conn:
+            conn.execute(
+                "INSERT INTO audit_log (ts, actor, action, subject, detail) VALUES "
+                + ", ".join(["(?, ?, ?, ?, ?)"] * len(values)),
+                [v for row in values for v in row],
             )
 
     def recent(self, limit: int = 100) -> list[dict[str, Any]]:

@@ -108,8 +108,11 @@ class OrderRepository(Repository):
         return None if row is None or row[0] is None else (str(row[0]), int(row[1]))
 
     def get(self, client_id: str) -> Order | None:
-        found = self.find(client_id=client_id)
-        return found[0] if found else None
+        with self._store.reading() as conn:
+            row = conn.execute(
+                f"SELECT {_COLUMNS} FROM orders WHERE client_id = ?", (client_id,)
+            ).fetchone()
+        return None if row is None else _order(row)
 
     def find(
         self,

@@ -239,6 +239,11 @@ class OrderManager:
         for action in actions:
             action()
 
+    def _durable(self) -> contextlib.AbstractContextManager[object]:
+        """``store.durable()``, or nothing inside :meth:`_one_commit`: its transaction is
+        open, and a durable block there would only join it."""
+        return contextlib.nullcontext() if self._held is not None else self.store.durable()
+
     # -- working orders ------------------------------------------------------------------------
     _working: bool = False
     _working_seen: tuple[int, int, int] | None = None
@@ -375,7 +380,7 @@ class OrderManager:
         order = replace(order, venue=self.venue, status=S.NEW, ts_ns=order.ts_ns or self.clock())
         with self.store.reading():  # one snapshot: is it known, and the pre-trade check
             known = self.store.orders.get(order.client_id)
-            decision = self.preview(order, reduce_only) if known is None else None
+            decision = self._preview(order, reduce_only) if known is None else None
         if known is not None:
             return known
         assert decision is not None
@@ -383,12 +388,7 @@ class OrderManager:
         if refusal:
             return self._reject(order, refusal)
         try:
-            with self.store.durable():
-                self.store.orders.save(order, owner=this_process())
-                self.store.audit.add(
-                    self.actor, "order.intent", order.client_id, _order_detail(order)
-                )
-                order = self._transition(order, S.SUBMITTING)
+            order = self._record_intent(order)
         except STORE_ERRORS as exc:
             raise OmsError(f"could not record the order ({exc}): nothing was sent") from exc
         # a venue's error text may echo a key: masked before it reaches a listener or the store
@@ -408,12 +408,14 @@ class OrderManager:
                 fills = await self._venue_fills()
             except BaseException:
                 with self._one_commit():
-                    self._apply_remote(order, remote)
+                    self._bring(order, remote)
                 raise
             with self._one_commit():
-                self._apply_remote(order, remote)
+                done = self._bring(order, remote)[0]
                 self._record_fills(*fills)
-            await self._after_update()
+                # read under the answer's write lock: exactly the brackets it leaves open
+                brackets = None if self._protecting else self.store.orders.open_brackets(self.venue)
+            await self._after_update(brackets)
         except STORE_ERRORS as exc:
             # the venue has the order; the store still holds the intent (SUBMITTING), which
             # reconcile settles by its client id: say so, never leave a traceback
@@ -424,7 +426,27 @@ class OrderManager:
                 reason=f"outcome unknown: the venue answered {remote.status} but the store could"
                 f" not record it ({exc})",
             )
-        return self.store.orders.get(order.client_id) or order
+        return done
+
+    def _record_intent(self, order: Order) -> Order:
+        """NEW -> SUBMITTING, durably, with both audit lines: one row write and one audit
+        statement in one FULL commit, which is on disk before the venue is called."""
+        check_transition(order.status, S.SUBMITTING)
+        submitting = replace(order, status=S.SUBMITTING)
+        with self.store.durable():
+            self.store.orders.save(submitting, owner=this_process())
+            self.store.audit.add_all(
+                [
+                    (self.actor, "order.intent", order.client_id, _order_detail(order)),
+                    (
+                        self.actor,
+                        "order.status",
+                        order.client_id,
+                        _status_detail(order, S.SUBMITTING),
+                    ),
+                ]
+            )
+        return submitting
 
     def preview(self, order: Order, reduce_only: bool = False) -> RiskDecision:
         """The one pre-trade check: what :meth:`submit` will decide for ``order`` now, without
@@ -506,7 +528,9 @@ class OrderManager:
             if self.limits.max_orders_per_minute <= RECENT_MAX
             else []
         )
-        return RiskContext(positions, marks, recent, self.daily_pnl(), now)
+        # a loss limit that is off cannot be reached: the equity curve is not read for it
+        daily = self.daily_pnl() if math.isfinite(self.limits.daily_loss_limit) else 0.0
+        return RiskContext(positions, marks, recent, daily, now)
 
     def daily_pnl(self) -> float:
         """Equity now minus equity at the first point of the UTC day (0 without points)."""
@@ -528,12 +552,9 @@ class OrderManager:
             check_transition(order.status, status)
         new = replace(order, status=status, **changes)
         self.store.orders.save(new)
-        detail = {
-            "from": str(order.status),
-            "to": str(status),
-            **{k: v for k, v in changes.items()},
-        }
-        self.store.audit.add(self.actor, "order.status", order.client_id, detail)
+        self.store.audit.add(
+            self.actor, "order.status", order.client_id, _status_detail(order, status, **changes)
+        )
         return new
 
     def _save(self, order: Order, status: OrderStatus, **changes: Any) -> Order:
@@ -545,13 +566,19 @@ class OrderManager:
 
     def _apply_remote(self, local: Order, remote: Order, why: str = "") -> Discrepancy | None:
         """Bring ``local`` to the venue's view of it. Returns a discrepancy if it was refused."""
+        return self._bring(local, remote, why)[1]
+
+    def _bring(
+        self, local: Order, remote: Order, why: str = ""
+    ) -> tuple[Order, Discrepancy | None]:
+        """:meth:`_apply_remote`, with the order as it is stored after it."""
         same = (
             remote.status == local.status
             and remote.filled_qty == local.filled_qty
             and remote.broker_id == local.broker_id
         )
         if same:
-            return None
+            return local, None
         if remote.status != local.status and remote.status not in TRANSITIONS[local.status]:
             d = Discrepancy(
                 "illegal_transition",
@@ -559,26 +586,26 @@ class OrderManager:
                 f"venue reports {remote.status}, we have {local.status}; kept ours",
             )
             self._audit_discrepancy(d)
-            return d
+            return local, d
         changes = {
             "filled_qty": remote.filled_qty,
             "avg_price": remote.avg_price,
             "broker_id": remote.broker_id or local.broker_id,
-            "reason": remote.reason or local.reason,
+            "reason": redact(remote.reason) or local.reason,  # as the store keeps it
         }
-        with self.store.durable():
+        with self._durable():
             new = self._transition(local, remote.status, **changes)
             if why:
                 self.store.audit.add(ACTOR, "order.reconciled", local.client_id, {"why": why})
         if new.status is S.REJECTED and local.status is not S.REJECTED:
             self._emit(new)
         if why:
-            return Discrepancy(
+            return new, Discrepancy(
                 "changed_while_away",
                 local.client_id,
                 f"{local.status} -> {remote.status} ({remote.filled_qty}/{remote.qty} filled)",
             )
-        return None
+        return new, None
 
     # -- fills and positions -------------------------------------------------------------------
     def _position_qty(self, symbol: str) -> Decimal:
@@ -589,7 +616,7 @@ class OrderManager:
 
     def record_fill(self, fill: Fill, emit: bool = True) -> bool:
         """Record one fill and move the position, atomically; False if already recorded."""
-        with self.store.durable():
+        with self._durable():
             if not self.store.fills.add(fill, self.venue):
                 return False
             current = next(
@@ -933,7 +960,7 @@ class OrderManager:
         return dict(values)
 
     def _write_balances(self, values: Mapping[str, Decimal]) -> None:
-        with self.store.durable():
+        with self._durable():
             for asset, total in values.items():
                 self.store.balances.set(self.venue, asset, total)
 
@@ -952,8 +979,12 @@ class OrderManager:
         ][:limit]
 
     # -- brackets ------------------------------------------------------------------------------
-    async def _after_update(self) -> None:
+    async def _after_update(self, brackets: list[Order] | None = None) -> None:
         """Bring every open bracket's protection to what is left of its position.
+
+        ``brackets``: the open brackets as just read (by the caller, under the write lock of
+        the update itself); None reads them here. With none open there is nothing to keep,
+        and the keeper's role is not claimed for it.
 
         A parent with a stop-loss/take-profit owns ``need`` = its filled quantity less what
         its legs have filled, capped by the position still open on its side (shared oldest
@@ -965,12 +996,16 @@ class OrderManager:
         and, once the parent is final, the bracket is settled. A level the market has already
         crossed is not sent to execute at once: the position is closed at market instead
         and the user alerted. Re-entrant calls (a leg's own submit) return at once."""
-        if self._protecting or not self._keeps_brackets():
+        if self._protecting:
+            return
+        if brackets is None:
+            brackets = self.store.orders.open_brackets(self.venue)
+        if not brackets or not self._keeps_brackets():
             return
         self._protecting = True
         try:
             taken: dict[tuple[str, int], Decimal] = {}
-            for parent in self.store.orders.open_brackets(self.venue):
+            for parent in brackets:
                 key = (parent.symbol, parent.side.sign)
                 need = Decimal(0)
                 for _ in range(3):  # a cancel may change what is left: look again, then act
@@ -1202,6 +1237,10 @@ class OrderManager:
 def _fill_id(fill: Fill) -> str:
     """The id a fill is stored under (a venue without fill ids: client id and time)."""
     return fill.fill_id or f"{fill.client_id}:{fill.ts_ns}"
+
+
+def _status_detail(order: Order, status: OrderStatus, **changes: Any) -> dict[str, Any]:
+    return {"from": str(order.status), "to": str(status), **changes}
 
 
 def _order_detail(order: Order) -> dict[str, Any]:

@@ -221,13 +221,13 @@ class PaperBroker:
         return self.submit_now(order)
 
     def submit_now(self, order: Order) -> Order:
+        """One step: an order already in the account (any process's) is answered as it is
+        (looked up under the lock, so a retry never makes a second one); a new one is
+        validated, executed on arrival and written once, as it ends the step."""
         with self._lock:
-            existing = self._ledger.order(order.client_id)
-            if existing is not None:
-                return existing
             with self._step() as now:
                 existing = self._ledger.order(order.client_id)
-                if existing is not None:  # another process placed it meanwhile
+                if existing is not None:
                     return existing
                 accepted = replace(
                     order,
@@ -243,10 +243,7 @@ class PaperBroker:
                     rejected = replace(accepted, status=OrderStatus.REJECTED, reason=reason)
                     self._ledger.put_order(rejected)
                     return rejected
-                self._ledger.put_order(accepted)
-                self._execute_on_arrival(accepted, now)
-                done = self._ledger.order(order.client_id)
-            assert done is not None  # stored above, in this transaction
+                done = self._execute_on_arrival(accepted, now)
             return done
 
     async def cancel(self, client_id: str) -> Order:
@@ -357,13 +354,19 @@ class PaperBroker:
             return f"no market data for {order.symbol} yet"
         return ""
 
-    def _execute_on_arrival(self, order: Order, now: int) -> None:
-        if order.type is OrderType.MARKET:
-            self._take(order, None, now)
-        elif order.type is OrderType.LIMIT:
-            self._take(order, order.price, now)
-        elif order.type is OrderType.STOP:
+    def _execute_on_arrival(self, order: Order, now: int) -> Order:
+        """Execute the accepted ``order`` (not stored yet) and store it; returns it as stored.
+        A market or limit order is written once, as it ends; a stop is stored first, for the
+        matching step that may trigger it with the other working orders."""
+        if order.type is OrderType.STOP:
+            self._ledger.put_order(order)
             self._work(order.symbol, now, None)
+            done = self._ledger.order(order.client_id)
+            assert done is not None  # stored above, in this transaction
+            return done
+        done = self._take(order, order.price if order.type is OrderType.LIMIT else None, now)
+        self._ledger.put_order(done)
+        return done
 
     def _depth(
         self, symbol: str, side: Side, limit: Decimal | None
@@ -390,13 +393,14 @@ class PaperBroker:
                 out.append((i, lv, left))
         return book, out
 
-    def _take(self, order: Order, limit: Decimal | None, now: int) -> None:
-        """Fill ``order`` as a taker against the book, then settle what is left by its TIF."""
+    def _take(self, order: Order, limit: Decimal | None, now: int) -> Order:
+        """Fill ``order`` as a taker against the book, then settle what is left by its TIF;
+        returns the order as it is now, for the caller to store (the fills, the position and
+        the cash are written here)."""
         remaining = order.qty - order.filled_qty
         book, levels = self._depth(order.symbol, order.side, limit)
         if order.tif is TimeInForce.FOK and sum((left for _, _, left in levels), ZERO) < remaining:
-            self._finish(order, OrderStatus.EXPIRED, "fill-or-kill: not enough depth")
-            return
+            return _finish(order, OrderStatus.EXPIRED, "fill-or-kill: not enough depth")
         fills: list[tuple[Decimal, Decimal]] = []
         for i, lv, left in levels:
             if remaining <= 0:
@@ -415,21 +419,21 @@ class PaperBroker:
         order = self._record_fills(order, fills, maker=False, now=now)
         if remaining > 0 and order.tif in (TimeInForce.IOC, TimeInForce.FOK):
             status = OrderStatus.CANCELLED if order.filled_qty > 0 else OrderStatus.EXPIRED
-            self._finish(order, status, "immediate-or-cancel: rest cancelled")
-
-    def _finish(self, order: Order, status: OrderStatus, reason: str) -> None:
-        self._ledger.put_order(replace(order, status=status, reason=reason))
+            return _finish(order, status, "immediate-or-cancel: rest cancelled")
+        return order
 
     def _record_fills(
         self, order: Order, fills: list[tuple[Decimal, Decimal]], maker: bool, now: int
     ) -> Order:
         """Record ``fills`` of ``order`` (as read in this transaction) with the position and
-        cash they move; returns the order as now stored."""
+        cash they move; returns the order after them, for the caller to store. An order with
+        nothing filled has no fill yet (each fill adds its quantity to ``filled_qty`` in the
+        step that records it), so its fills are numbered from 1 without counting them."""
         if not fills:
             return order
         inst = self.instrument(order.symbol)
         rate = self._fee_rate(inst, maker)
-        n = self._ledger.fill_count(order.client_id)
+        n = self._ledger.fill_count(order.client_id) if order.filled_qty else 0
         position = self._ledger.position(order.symbol)
         quote_cash = self._ledger.balances().get(inst.quote_ccy, ZERO)
         value = order.avg_price * order.filled_qty if order.avg_price else ZERO
@@ -457,9 +461,7 @@ class PaperBroker:
         self._ledger.put_position(position)
         self._ledger.set_balance(inst.quote_ccy, quote_cash)
         status = OrderStatus.FILLED if filled >= order.qty else OrderStatus.PARTIALLY_FILLED
-        order = replace(order, filled_qty=filled, avg_price=value / filled, status=status)
-        self._ledger.put_order(order)
-        return order
+        return replace(order, filled_qty=filled, avg_price=value / filled, status=status)
 
     def _trade(self, tick: Tick | None) -> tuple[Decimal, Decimal] | None:
         """The trade in ``tick`` as (price, volume), if it carries one."""
@@ -486,13 +488,21 @@ class PaperBroker:
         volume = traded
         for order in self._ledger.moved_orders(symbol, self._quotes.get(symbol), trade):
             if order.type is not OrderType.LIMIT:
-                self._take(order, None, now)
+                done = self._take(order, None, now)
             elif traded > 0:
                 assert order.price is not None  # a limit moved by a trade has a price
                 q = min(traded, order.qty - order.filled_qty)
                 traded -= q
-                self._record_fills(order, [(q, order.price)], maker=True, now=now)
+                done = self._record_fills(order, [(q, order.price)], maker=True, now=now)
+            else:
+                continue
+            if done is not order:
+                self._ledger.put_order(done)
         if event is not None and tick is not None and traded < volume:
             assert trade is not None
             self._ledger.set_taken(event, tick.ts_ns, 0, trade[1] - traded)
             self._ledger.forget_taken(tick.ts_ns - _SHARED_EVENT_MEMORY_NS)
+
+
+def _finish(order: Order, status: OrderStatus, reason: str) -> Order:
+    return replace(order, status=status, reason=reason)

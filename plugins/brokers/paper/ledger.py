@@ -22,6 +22,7 @@ import sqlite3
 import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
 
@@ -104,6 +105,11 @@ class PaperLedger:
         # ``_fills_from`` and seq <= the last one here is among them (rows are only added)
         self._fills: list[tuple[int, int, Fill]] = []
         self._fills_from: int | None = None
+        # inside a transaction (which holds the write lock: no one else writes meanwhile), the
+        # cash and the positions as read once and then written by it; dropped when it ends
+        self._cash: dict[str, Decimal] | None = None
+        self._held: dict[str, Position | None] = {}
+        self._held_all = False
         try:
             self._open()
         except BaseException:
@@ -166,6 +172,7 @@ class PaperLedger:
                 raise
             finally:
                 self._depth = 0
+                self._cash, self._held, self._held_all = None, {}, False
 
     @property
     def in_transaction(self) -> bool:
@@ -333,17 +340,29 @@ class PaperLedger:
 
     # -- positions ---------------------------------------------------------------------------
     def positions(self) -> list[Position]:
-        """Every stored position, flat ones included, by symbol."""
+        """Every stored position, flat ones included, by symbol (inside a transaction, read
+        once and then as it has written them)."""
         with self.lock:
+            if self._depth and self._held_all:
+                return [p for _, p in sorted(self._held.items()) if p is not None]
             rows = self._conn.execute("SELECT body FROM positions ORDER BY symbol").fetchall()
-        return [position_from_json(r[0], self.venue) for r in rows]
+            found = [position_from_json(r[0], self.venue) for r in rows]
+            if self._depth:
+                self._held = {p.symbol: p for p in found}
+                self._held_all = True
+            return found
 
     def position(self, symbol: str) -> Position | None:
         with self.lock:
+            if self._depth and (symbol in self._held or self._held_all):
+                return self._held.get(symbol)
             row = self._conn.execute(
                 "SELECT body FROM positions WHERE symbol = ?", (symbol,)
             ).fetchone()
-        return position_from_json(row[0], self.venue) if row else None
+            found = position_from_json(row[0], self.venue) if row else None
+            if self._depth:
+                self._held[symbol] = found
+            return found
 
     def put_position(self, position: Position) -> None:
         with self.lock:
@@ -353,13 +372,22 @@ class PaperLedger:
                 " DO UPDATE SET body = excluded.body",
                 (position.symbol, position_to_json(position)),
             )
+            self._held[position.symbol] = (
+                position if position.venue == self.venue else replace(position, venue=self.venue)
+            )
 
     # -- cash --------------------------------------------------------------------------------
     def balances(self) -> dict[str, Decimal]:
-        """Cash per asset, by asset."""
+        """Cash per asset, by asset (inside a transaction, read once and then as it has
+        written it)."""
         with self.lock:
+            if self._depth and self._cash is not None:
+                return dict(self._cash)
             rows = self._conn.execute("SELECT asset, total FROM balances ORDER BY asset").fetchall()
-        return {a: Decimal(t) for a, t in rows}
+            found = {a: Decimal(t) for a, t in rows}
+            if self._depth:
+                self._cash = dict(found)
+            return found
 
     def set_balance(self, asset: str, total: Decimal) -> None:
         with self.lock:
@@ -369,6 +397,8 @@ class PaperLedger:
                 " DO UPDATE SET total = excluded.total",
                 (asset, str(total)),
             )
+            if self._cash is not None:
+                self._cash = dict(sorted({**self._cash, asset: Decimal(str(total))}.items()))
 
     # -- liquidity taken from shared market events -------------------------------------------
     def taken(self, event: str) -> dict[int, Decimal]:

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from engine.model import Fill, Order, OrderStatus, OrderType, Side
+from engine.trading.risk import RiskLimits
 from plugins.brokers.paper import PaperBroker
 from workstation.store import Store
 from workstation.trading.oms import FILL_LOOKBACK_NS, OrderManager
@@ -148,3 +149,87 @@ async def test_the_order_rate_limit_counts_the_orders_of_the_last_minute(
     assert third.reason == "2 orders in the last minute (limit 2)"
     now[0] += 61 * 10**9  # a minute on: none of the three counts any more
     assert (await m.submit(m.build("BTC/USDT", Side.BUY, "0.01"))).status is OrderStatus.FILLED
+
+
+async def test_a_submit_answers_the_order_exactly_as_stored(store: Store, tmp_path: Path) -> None:
+    """The answer is the row the submit wrote, not a read-back: filled, resting, refused by
+    the venue and rejected before it, each equal in full to what the store holds."""
+    m = oms(store, paper(tmp_path))
+    answers = [
+        await m.submit(m.build("BTC/USDT", Side.BUY, "1")),
+        await m.submit(m.build("BTC/USDT", Side.BUY, "1", OrderType.LIMIT, price="90")),
+        await m.submit(m.build("BTC/USDT", Side.BUY, "100000")),  # the venue: no funds
+        await m.submit(m.build("ETH/USDT", Side.BUY, "1")),  # unknown here: never sent
+    ]
+    assert [a.status for a in answers] == [
+        OrderStatus.FILLED,
+        OrderStatus.OPEN,
+        OrderStatus.REJECTED,
+        OrderStatus.REJECTED,
+    ]
+    assert answers == [store.orders.get(a.client_id) for a in answers]
+    assert answers[2].reason.startswith("insufficient funds")
+
+
+async def test_the_intent_is_one_row_and_its_two_audit_lines_in_one_durable_commit(
+    store: Store, tmp_path: Path
+) -> None:
+    m = oms(store, paper(tmp_path))
+    seen = _writes(store)
+    done = await m.submit(m.build("BTC/USDT", Side.BUY, "1"))
+    store.conn.set_trace_callback(None)
+    intent = seen[: seen.index("COMMIT") + 1]
+    assert intent[:2] == ["PRAGMA synchronous=FULL", "BEGIN IMMEDIATE"]
+    assert [s.split(" (")[0] for s in intent[2:-1]] == [
+        "INSERT INTO orders",
+        "INSERT INTO audit_log",
+    ]
+    assert "'SUBMITTING'" in intent[2] and intent[3].count("'order.") == 2
+    lines = [r for r in store.audit.recent(10) if r["subject"] == done.client_id][::-1]
+    assert [r["action"] for r in lines][:2] == ["order.intent", "order.status"]
+    assert lines[1]["detail"] == '{"from": "NEW", "to": "SUBMITTING"}'
+    assert store.orders.owner(done.client_id) is not None
+
+
+async def test_with_no_bracket_open_a_submit_neither_claims_the_brackets_nor_reads_equity(
+    store: Store, tmp_path: Path
+) -> None:
+    """Nothing to keep, nothing claimed; a loss limit that is off needs no equity curve. Both
+    come back the moment they matter."""
+    m = oms(store, paper(tmp_path))
+    reads: list[str] = []
+    with store.reading() as reader:
+        reader.set_trace_callback(reads.append)
+    await m.submit(m.build("BTC/USDT", Side.BUY, "1"))
+    await m.submit(m.build("BTC/USDT", Side.SELL, "1"))
+    assert not [s for s in reads if "equity" in s or "settings WHERE key = 'brackets" in s]
+    assert store.settings.get("brackets.keeper.paper") is None
+    parent = await m.submit(m.build("BTC/USDT", Side.BUY, "1", sl="90", tp="110"))
+    assert store.settings.get("brackets.keeper.paper") is not None
+    assert {o.client_id for o in store.orders.find(open_only=True, venue="paper")} == {
+        f"{parent.client_id}-sl",
+        f"{parent.client_id}-tp",
+    }
+    limited = oms(store, paper(tmp_path / "b"), limits=RiskLimits(daily_loss_limit=1_000))
+    await limited.submit(limited.build("BTC/USDT", Side.BUY, "0.01"))
+    assert [s for s in reads if "FROM equity" in s]
+    with store.reading() as reader:
+        reader.set_trace_callback(None)
+
+
+async def test_a_plain_order_that_shrinks_a_bracketed_position_resizes_its_legs_at_once(
+    store: Store, tmp_path: Path
+) -> None:
+    """The brackets are read with the answer of every submit, whatever it was: a market sell
+    without a bracket of its own takes part of a protected long, and the legs follow."""
+    m = oms(store, paper(tmp_path))
+    parent = await m.submit(m.build("BTC/USDT", Side.BUY, "3", sl="90", tp="110"))
+    await m.submit(m.build("BTC/USDT", Side.SELL, "1"))
+    legs = {
+        o.client_id: o.qty
+        for o in store.orders.find(open_only=True, venue="paper")
+        if o.client_id.startswith(parent.client_id)
+    }
+    assert legs == {f"{parent.client_id}-sl.2": D(2), f"{parent.client_id}-tp.2": D(2)}
+    await m.submit(m.build("BTC/USDT", Side.SELL, "2"))  # flat: nothing left to protect
+    assert store.orders.find(open_only=True, venue="paper") == []

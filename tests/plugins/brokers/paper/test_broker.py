@@ -402,3 +402,30 @@ def test_another_sqlite_file_is_not_taken_for_a_paper_account(tmp_path: Path) ->
     conn.close()
     with pytest.raises(BrokerError, match="not a paper account file"):
         make(tmp_path)
+
+
+async def test_a_submit_writes_its_order_once_and_numbers_its_fills_in_order(
+    tmp_path: Path,
+) -> None:
+    """A market or limit order is stored once, as its step leaves it; its fills are numbered
+    from 1 on arrival and go on from there when it fills later, resting."""
+    b = make(tmp_path)
+    b.on_book(standard_book())
+    writes: list[str] = []
+    b._ledger._conn.set_trace_callback(
+        lambda s: writes.append(s) if s.startswith("INSERT INTO orders") else None
+    )
+    done = await b.submit(order("m1", Side.BUY, "1.5"))
+    b.on_book(standard_book())  # the liquidity the market order took, back
+    rest = await b.submit(order("l1", Side.BUY, "3", OrderType.LIMIT, price=D("101.00")))
+    b._ledger._conn.set_trace_callback(None)
+    assert len(writes) == 2
+    assert done.status is OrderStatus.FILLED and done == await b.order("m1")
+    assert rest.status is OrderStatus.PARTIALLY_FILLED and rest == await b.order("l1")
+    b.on_tick(Tick(0, "BTC/USDT", 99.0, 100.0, 100.0, 1.0))  # trades through 101: 1 more
+    b.on_tick(Tick(0, "BTC/USDT", 99.0, 100.0, 100.0, 5.0))  # the rest
+    fills = {f.fill_id: f.qty for f in await b.fills()}
+    assert fills == {"m1-1": D(1), "m1-2": D("0.5"), "l1-1": D(1), "l1-2": D(1), "l1-3": D(1)}
+    final = await b.order("l1")
+    assert final is not None and final.status is OrderStatus.FILLED and final.filled_qty == D(3)
+    assert await b.submit(order("l1", Side.BUY, "3", OrderType.LIMIT, price=D("101.00"))) == final

@@ -145,3 +145,55 @@ def test_the_file_is_in_wal_mode(tmp_path: Path) -> None:
         ledger.set_balance("USDT", D(1))
     assert os.path.exists(f"{path}-wal")
     ledger.close()
+
+
+def test_a_transaction_reads_cash_and_positions_once_and_then_its_own_writes(
+    tmp_path: Path,
+) -> None:
+    """Under the write lock no one else writes: what a step read stays true but for its own
+    writes, so it is read once; what it holds is what a fresh read finds after the commit."""
+    path = tmp_path / "paper.db"
+    ledger = PaperLedger(path)
+    ledger.seed_balances({"USDT": D("100.50"), "EUR": D(7)})
+    btc = Position("BTC/USDT", D("0.50"), D("90.25"), "paper", D("-1.5"), D("0.045"))
+    with ledger.transaction():
+        ledger.put_position(btc)
+    selects: list[str] = []
+    ledger._conn.set_trace_callback(lambda s: selects.append(s) if "SELECT" in s else None)
+    with ledger.transaction():
+        assert ledger.balances() == ledger.balances() == {"EUR": D(7), "USDT": D("100.50")}
+        assert ledger.positions() == ledger.positions() == [btc]
+        assert ledger.position("BTC/USDT") == btc and ledger.position("ETH/USDT") is None
+        ledger.set_balance("USDT", D("50.25"))
+        eth = Position("ETH/USDT", D(-2), D(10), "elsewhere")
+        ledger.put_position(eth)
+        held = (ledger.balances(), ledger.positions(), ledger.position("ETH/USDT"))
+    ledger._conn.set_trace_callback(None)
+    assert len([s for s in selects if "FROM balances" in s]) == 1
+    assert len([s for s in selects if "FROM positions" in s]) == 1
+    assert held[0] == {"EUR": D(7), "USDT": D("50.25")}
+    assert held[2] == Position("ETH/USDT", D(-2), D(10), "paper")
+    fresh = (ledger.balances(), ledger.positions(), ledger.position("ETH/USDT"))
+    assert fresh == held and [str(v) for v in fresh[0].values()] == ["7", "50.25"]
+    # another connection's commit between two steps is read by the next one
+    other = PaperLedger(path)
+    with other.transaction():
+        other.set_balance("EUR", D(1))
+    with ledger.transaction():
+        assert ledger.balances()["EUR"] == D(1)
+    other.close()
+    ledger.close()
+
+
+def test_a_rolled_back_step_leaves_nothing_held_for_the_next(tmp_path: Path) -> None:
+    ledger = PaperLedger(tmp_path / "paper.db")
+    ledger.seed_balances({"USDT": D(100)})
+    with pytest.raises(RuntimeError, match="boom"), ledger.transaction():
+        assert ledger.balances() == {"USDT": D(100)} and ledger.positions() == []
+        ledger.set_balance("USDT", D(0))
+        ledger.put_position(Position("BTC/USDT", D(1), D(90), "paper"))
+        raise RuntimeError("boom")
+    with ledger.transaction():
+        assert ledger.balances() == {"USDT": D(100)}
+        assert ledger.positions() == [] and ledger.position("BTC/USDT") is None
+    ledger.close()
