@@ -36,6 +36,10 @@ from engine.strategy import (
 from engine.timeframes import OHLCV_SCHEMA
 from workstation.trading.oms import OrderManager, new_client_id
 
+RECHUNK_AFTER = 32
+"""Every appended bar adds a chunk to the frame; past this many they are made one again, so
+reading a column (the strategy's, the indicators') does not slow down with every bar run."""
+
 
 class LiveContext(Context):
     def __init__(self, symbol: str, timeframe: str, risk_per_trade: float) -> None:
@@ -152,6 +156,8 @@ class StrategyRunner:
             schema=OHLCV_SCHEMA,
         )
         self.bars = pl.concat([self.bars, row]).tail(self.max_bars)
+        if self.bars.n_chunks() > RECHUNK_AFTER:
+            self.bars = self.bars.rechunk()
 
     async def on_bar(self, bar: Bar) -> list[Order]:
         """A closed bar: append it, and once past the warm-up run the strategy on it."""

@@ -1,15 +1,24 @@
 """The trading runtime: one per process, the single owner of the trading loop.
 
 It subscribes to the feed and, in one ordered consumer of the hub, hands quotes and books to
-the broker (the paper broker fills on them), keeps the marks, and on every closed bar: stores
-it, marks equity (a daily loss beyond ``risk.daily_loss_limit`` trips the kill switch by
-itself), runs the strategies of that symbol and timeframe (their orders go through the order
-manager), and queues the signal scan of it from stored history. Quotes, orders and alerts reach
+the broker (the paper broker fills on them), keeps the marks, and on every closed bar: marks
+equity (a daily loss beyond ``risk.daily_loss_limit`` trips the kill switch by itself), runs
+the strategies of that symbol and timeframe (their orders go through the order manager), then
+stores it and queues the signal scan of it from stored history. Quotes, orders and alerts reach
 the store, the broker and the outbox from here only; the screen, ``qws trade`` and Telegram
 are clients: they call the intents below (:meth:`Runtime.preview`, :meth:`Runtime.submit`,
 :meth:`Runtime.cancel`, :meth:`Runtime.flatten`, :meth:`Runtime.set_kill`,
 :meth:`Runtime.set_paused`, :meth:`Runtime.start_strategy`, :meth:`Runtime.stop_strategy`) and
 listen to its events (:mod:`workstation.trader.events`).
+
+A bar reaches its strategies before it is stored: the bars of one batch the hub hands over (a
+step: every symbol's bar of one close) are written after their strategies ran, in one
+transaction, in the order they came, then scanned. A crash before that write loses only bars
+the feed serves again (the next start fetches history); an order is durable in the order
+manager before it goes out, as before. Equity is marked at a bar only when it can differ from
+the last point: the clock moved or a quote moved a mark (a fill marks it at once), so the bars
+of one step write one point, the value a mark at each of them would leave (a point per
+instant).
 
 Time: a replay (a feed marked ``simulated``) drives the clock with its bars, so the order
 manager, the paper broker, equity marks and the daily loss limit all live in the file's time,
@@ -168,6 +177,12 @@ class Runtime:
         self._feed_task: asyncio.Task[Any] | None = None
         self._stopping = False
         self._history_done: set[tuple[str, str]] = set()
+        self._unstored: list[Bar] = []
+        """Closed bars of the batch being handled, written at its end (:meth:`_flush_bars`)."""
+        self._quotes_unsynced = False
+        self._marks_moved = True
+        self._equity_ns: int | None = None
+        self._resolved: dict[str, tuple[float, Instrument | None]] = {}
 
     # -- time, marks, instruments ------------------------------------------------------------
     def _market_clock(self) -> int:
@@ -176,6 +191,10 @@ class Runtime:
     def mark(self, symbol: str) -> float | None:
         value = self.marks.get(symbol)
         return value if value is not None and math.isfinite(value) else None
+
+    instrument_ttl_s = 1.0
+    """How long an answer of the store (an instrument, or none) is kept: equity rates ask for
+    a few candidate pairs of every asset held, most of them unknown, on every mark."""
 
     def instrument(self, symbol: str) -> Instrument:
         """The feed's instrument (tick/lot grid), else the store's, else the demo's."""
@@ -186,7 +205,17 @@ class Runtime:
                 return found
             except (KeyError, ValueError):
                 pass
-        return self._resolve(symbol)
+        now = time.monotonic()
+        cached = self._resolved.get(symbol)
+        if cached is None or now - cached[0] > self.instrument_ttl_s:
+            try:
+                known: Instrument | None = self._resolve(symbol)
+            except (KeyError, ValueError):
+                known = None
+            cached = self._resolved[symbol] = (now, known)
+        if cached[1] is None:
+            raise KeyError(f"unknown instrument {symbol!r}")
+        return cached[1]
 
     # -- events ------------------------------------------------------------------------------
     def emit(self, event: RuntimeEvent) -> None:
@@ -415,22 +444,26 @@ class Runtime:
     # -- the market loop: one ordered consumer ----------------------------------------------
     async def _market(self) -> None:
         sub = self._market_sub
-        while True:
-            try:
-                await sub.wait()
-            except StopAsyncIteration:
-                return
-            batch = sub.get_nowait_all()
-            self.quotes += sum(isinstance(e, Tick) for e in batch)
-            if not self._has_working_orders():
-                batch = _latest_quotes(batch)
-            for event in batch:
+        try:
+            while True:
                 try:
-                    await self._on_event(event)
-                except Exception:
-                    self.bad_events += 1
-                    log.exception("runtime: event %r failed", event)
-            await self._sync()
+                    await sub.wait()
+                except StopAsyncIteration:
+                    return
+                batch = sub.get_nowait_all()
+                self.quotes += sum(isinstance(e, Tick) for e in batch)
+                if not self._has_working_orders():
+                    batch = _latest_quotes(batch)
+                for event in batch:
+                    try:
+                        await self._on_event(event)
+                    except Exception:
+                        self.bad_events += 1
+                        log.exception("runtime: event %r failed", event)
+                await self._flush_bars()
+                await self._sync()
+        finally:
+            self._store_bars()  # cancelled mid-batch (shutdown): the bars handled are kept
 
     async def _on_event(self, event: Any) -> None:
         oms = self.oms
@@ -440,18 +473,22 @@ class Runtime:
             mid = event.mid
             if math.isfinite(mid) and mid > 0:
                 self.marks[event.symbol] = mid
+                self._marks_moved = True
             handler = getattr(oms.broker, "on_tick", None) if oms else None
             if handler is not None:
+                self._quotes_unsynced = True
                 handler(event)
         elif isinstance(event, OrderBook):
             handler = getattr(oms.broker, "on_book", None) if oms else None
             if handler is not None:
+                self._quotes_unsynced = True
                 handler(event)
         elif isinstance(event, Bar) and event.closed:
             if event.ts_ns > self._market_ns:
                 self._market_ns = event.ts_ns
             await self._on_bar(event)
         elif event is _END:
+            await self._flush_bars()
             self.log(f"feed {self.feed.name}: {self.feed_error or 'stream ended'}", "warning")
             self.feed_ended.set()
 
@@ -470,6 +507,7 @@ class Runtime:
         now = time.monotonic()
         if not self.simulated and now - self._last_sync < 0.1:
             return
+        self._quotes_unsynced = False
         if not oms.has_working_orders():
             return
         self._last_sync = now
@@ -477,9 +515,14 @@ class Runtime:
             self.log(f"sync: {d.kind} {d.subject[:12]}: {d.detail}", "warning")
 
     async def _on_bar(self, bar: Bar) -> None:
-        await asyncio.to_thread(self._store_bar, bar)
-        await self._sync()
-        self.mark_equity()
+        """Run the bar's strategies, on fills picked up and equity marked at its time; the bar
+        is stored at the end of its batch (:meth:`_flush_bars`), or at shutdown if that
+        interrupts it."""
+        self._unstored.append(bar)
+        if self._quotes_unsynced:  # the paper broker fills only on quotes and books
+            await self._sync()
+        if self._marks_moved or self._equity_ns != self.clock():
+            self.mark_equity()
         await self._check_daily_loss()
         paused = is_paused(self.store)
         for key, runner in list(self.runners.items()):
@@ -492,14 +535,39 @@ class Runtime:
             except Exception as exc:
                 await self.stop_strategy(key, f"error: {type(exc).__name__}: {exc}")
                 log.exception("strategy %s failed", key)
-        if self.pipeline is not None and bar.timeframe == self.timeframe:
-            self.pipeline.submit(bar.symbol, bar.timeframe)
 
-    def _store_bar(self, bar: Bar) -> None:
+    async def _flush_bars(self) -> None:
+        """Store the bars handled since the last flush, off the loop (a write may wait on the
+        file's lock while another process imports), then queue their signal scans (which read
+        them from the store)."""
+        series = await asyncio.to_thread(self._store_bars)
+        if self.pipeline is not None:
+            for symbol, timeframe in series:
+                if timeframe == self.timeframe:
+                    self.pipeline.submit(symbol, timeframe)
+
+    def _store_bars(self) -> list[tuple[str, str]]:
+        """Write the bars handled since the last flush in one transaction, in the order they
+        came, and say which series they were. A failed write loses them from the store only
+        (the feed serves them again) and is counted."""
+        bars, self._unstored = self._unstored, []
+        if not bars:
+            return []
         from engine.timeframes import bars_to_frame
 
-        self.store.candles.upsert(bars_to_frame([bar]), bar.symbol, bar.timeframe, self.venue)
-        self.bars_stored += 1
+        series: dict[tuple[str, str], list[Bar]] = {}
+        for bar in bars:
+            series.setdefault((bar.symbol, bar.timeframe), []).append(bar)
+        try:
+            with self.store.transaction():
+                for (symbol, timeframe), group in series.items():
+                    self.store.candles.upsert(bars_to_frame(group), symbol, timeframe, self.venue)
+        except Exception:
+            self.bad_events += len(bars)
+            log.exception("runtime: storing %d bar(s) failed", len(bars))
+            return []
+        self.bars_stored += len(bars)
+        return list(series)
 
     # -- equity and the daily loss limit -----------------------------------------------------
     def equity(self) -> float | None:
@@ -534,7 +602,9 @@ class Runtime:
                 )
             return None
         self.oms.record_equity(value)
-        self.emit(EquityMarked(self.clock(), value))
+        self._equity_ns = self.clock()
+        self._marks_moved = False
+        self.emit(EquityMarked(self._equity_ns, value))
         return value
 
     async def _check_daily_loss(self) -> None:
@@ -730,6 +800,7 @@ class Runtime:
         if spec.timeframe:
             strategy.timeframe = spec.timeframe
         await self.ensure_history(spec.symbol, spec.timeframe)
+        await self._flush_bars()  # its history includes every bar handled so far
         history = await asyncio.to_thread(
             self.store.candles.last, spec.symbol, spec.timeframe, 10_000, self.venue
         )

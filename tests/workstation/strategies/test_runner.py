@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
@@ -20,7 +20,7 @@ from plugins.strategies.rsi_reversion import RsiReversion
 from plugins.strategies.sma_cross import SmaCross
 from tests.helpers import random_bars
 from workstation.store import Store
-from workstation.strategies.runner import StrategyRunner, fills_by_bar
+from workstation.strategies.runner import RECHUNK_AFTER, StrategyRunner, fills_by_bar
 from workstation.trading.oms import OrderManager
 
 INSTRUMENT = Instrument("TEST", "paper", Decimal("0.0001"), Decimal("1"), "USD")
@@ -122,3 +122,12 @@ async def test_backtest_and_paper_broker_make_the_same_trades(
     assert {o.status for o in orders} == {OrderStatus.FILLED}
     assert fills_by_bar(store.fills.find(venue="paper"), bars["ts"].to_numpy()) == paper
     broker.close()
+
+
+def test_appended_bars_stay_in_few_chunks_and_keep_their_values() -> None:
+    runner = StrategyRunner(SmaCross(), cast(OrderManager, None), INSTRUMENT, max_bars=150)
+    for i in range(200):
+        runner.append(Bar(i, "TEST", "1m", i + 0.1, i + 0.5, float(i), i + 0.25, 1.0))
+        assert max(runner.bars.n_chunks("all")) <= RECHUNK_AFTER + 1
+    assert runner.bars["ts"].to_list() == list(range(50, 200))
+    assert runner.bars["close"].to_list() == [i + 0.25 for i in range(50, 200)]

@@ -17,7 +17,17 @@ import numpy as np
 import polars as pl
 import pytest
 
-from engine.model import Action, Bar, BookLevel, Order, OrderBook, OrderStatus, Side, Tick
+from engine.model import (
+    Action,
+    Bar,
+    BookLevel,
+    Instrument,
+    Order,
+    OrderBook,
+    OrderStatus,
+    Side,
+    Tick,
+)
 from engine.strategy import Context, Params, Strategy
 from engine.timeframes import OHLCV_SCHEMA
 from feeds.replay import ReplayFeed
@@ -28,6 +38,7 @@ from workstation.store import Store
 from workstation.strategies import discovery
 from workstation.trader import runtime as runtime_module
 from workstation.trader.events import (
+    EquityMarked,
     Filled,
     KillChanged,
     Logged,
@@ -696,3 +707,157 @@ async def test_a_protection_event_is_queued_as_a_critical_alert(store: Store) ->
         assert any(isinstance(e, Logged) and "Protection restored" in e.text for e in live.events)
     finally:
         await rt.shutdown()
+
+
+# -- the bar path: strategies first, the batch's bars stored after in one transaction ---------
+async def publish_together(rt: Runtime, events: list[Any]) -> None:
+    """Publish ``events`` with no suspension between them: the market loop takes them as one
+    batch (the hub's ``publish`` only waits when a lossless mailbox is full)."""
+    for event in events:
+        await rt.hub.publish(event)
+
+
+def candle_closes(store: Store, rt: Runtime, symbol: str, timeframe: str = TF) -> list[float]:
+    return store.candles.last(symbol, timeframe, 100, rt.venue)["close"].to_list()
+
+
+async def test_the_bars_of_one_batch_are_stored_after_their_strategies_in_one_transaction(
+    store: Store, created: dict[str, Strategy]
+) -> None:
+    spec = StrategySpec("buy_every_bar", SYMBOL, TF)
+    live = await start_live(store, strategies=(spec,))
+    rt = live.runtime
+    statements: list[str] = []
+    stored_at_order: list[int] = []
+
+    def on_order(event: RuntimeEvent) -> None:
+        if isinstance(event, OrderChanged) and event.order.symbol == SYMBOL:
+            stored_at_order.append(len(candle_closes(store, rt, SYMBOL)))
+
+    try:
+        before = len(candle_closes(store, rt, SYMBOL))
+        rt.listeners.append(on_order)
+        store.conn.set_trace_callback(statements.append)
+        ts = live.ts + HOUR
+        await publish_together(
+            rt,
+            [
+                Tick(ts, SYMBOL, 100.0, 100.0, 100.0, 1.0),
+                Bar(ts, SYMBOL, TF, 100.0, 101.0, 99.0, 100.5, 10.0),
+                Bar(ts, "OTHER", TF, 50.0, 51.0, 49.0, 50.5, 10.0),
+                Bar(ts, "THIRD", TF, 20.0, 21.0, 19.0, 20.5, 10.0),
+                Bar(ts, SYMBOL, TF, 100.0, 102.0, 99.0, 101.5, 12.0),  # the bar corrected
+            ],
+        )
+        await live.handled(4)
+        store.conn.set_trace_callback(None)
+    finally:
+        await rt.shutdown()
+
+    # both SYMBOL bars ran the strategy (an order each) before any bar of the batch was stored
+    assert stored_at_order == [before, before]
+    assert rt.bars_stored == 4 and rt.bad_events == 0
+    # stored in the order they came: the corrected bar, sent last, is the one kept
+    assert candle_closes(store, rt, SYMBOL)[-1] == 101.5
+    assert candle_closes(store, rt, "OTHER") == [50.5]
+    assert candle_closes(store, rt, "THIRD") == [20.5]
+    # ... in one transaction: every candle insert between one BEGIN and its COMMIT
+    inserts = [i for i, s in enumerate(statements) if s.startswith("INSERT INTO candles")]
+    assert inserts
+    begin = max(i for i, s in enumerate(statements[: inserts[0]]) if s.startswith("BEGIN"))
+    commit = next(i for i, s in enumerate(statements) if i > begin and s == "COMMIT")
+    assert all(begin < i < commit for i in inserts), statements[begin : inserts[-1] + 2]
+
+
+async def test_a_shutdown_in_the_middle_of_a_batch_keeps_the_bars_already_handled(
+    store: Store, created: dict[str, Strategy], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    spec = StrategySpec("counter", SYMBOL, TF)
+    live = await start_live(store, strategies=(spec,))
+    rt = live.runtime
+    calls: list[int] = []
+    reached = asyncio.Event()
+    check = rt._check_daily_loss
+
+    async def stuck_on_the_second_bar() -> None:
+        calls.append(1)
+        if len(calls) == 2:
+            reached.set()
+            await asyncio.Event().wait()  # until the shutdown cancels the market loop
+        await check()
+
+    monkeypatch.setattr(rt, "_check_daily_loss", stuck_on_the_second_bar)
+    before = len(candle_closes(store, rt, SYMBOL))
+    ts = live.ts
+    events: list[Any] = []
+    for i, close in enumerate((101.0, 102.0, 103.0), start=1):
+        events += [
+            Tick(ts + i * HOUR, SYMBOL, close, close, close, 1.0),
+            Bar(ts + i * HOUR, SYMBOL, TF, close, close, close, close, 10.0),
+        ]
+    try:
+        await publish_together(rt, events)
+        await asyncio.wait_for(reached.wait(), WAIT_S)
+        assert rt.bars_stored == 0  # the first bar's strategy ran; its batch is not done
+    finally:
+        await rt.shutdown()
+    assert created["counter"].bars_seen == 1  # type: ignore[attr-defined]
+    # the bar handled and the one the shutdown interrupted are stored; the third never came
+    assert candle_closes(store, rt, SYMBOL)[before:] == [101.0, 102.0]
+    assert rt.bars_stored == 2
+
+
+async def test_the_bars_of_one_instant_mark_equity_once_unless_a_quote_moves_a_mark(
+    store: Store, created: dict[str, Strategy]
+) -> None:
+    specs = (StrategySpec("buy_every_bar", SYMBOL, TF), StrategySpec("counter", SYMBOL, "4h"))
+    live = await start_live(store, strategies=specs)
+    rt = live.runtime
+    marked: list[tuple[int, float]] = []
+
+    def listen(event: RuntimeEvent) -> None:
+        if isinstance(event, EquityMarked):
+            marked.append((event.ts_ns, event.equity))
+
+    rt.listeners.append(listen)
+    ts = live.ts + HOUR
+    try:
+        await publish_together(
+            rt,
+            [
+                Tick(ts, SYMBOL, 100.0, 100.0, 100.0, 1.0),
+                Bar(ts, SYMBOL, TF, 100.0, 100.0, 100.0, 100.0, 10.0),  # marks, buys: marks
+                Bar(ts, SYMBOL, "4h", 100.0, 100.0, 100.0, 100.0, 10.0),  # no new mark
+            ],
+        )
+        await live.handled(2)
+        assert len(marked) == 2, marked  # the bar's mark, then the fill's
+        assert store.equity.points("paper", ts) == [marked[-1]]
+        assert marked[-1][1] == rt.equity()
+
+        await publish_together(
+            rt,
+            [
+                Tick(ts, SYMBOL, 110.0, 110.0, 110.0, 1.0),  # same instant, the mark moves
+                Bar(ts, SYMBOL, "4h", 100.0, 110.0, 100.0, 110.0, 10.0),
+            ],
+        )
+        await live.handled(3)
+        assert len(marked) == 3, marked
+        assert marked[-1][1] == rt.equity() > marked[-2][1]  # long 1 unit: 10 higher
+        assert store.equity.points("paper", ts) == [marked[-1]]
+    finally:
+        await rt.shutdown()
+
+
+async def test_an_instrument_the_store_does_not_know_is_asked_again_after_its_ttl(
+    live: Live, store: Store
+) -> None:
+    rt = live.runtime
+    with pytest.raises(KeyError):
+        rt.instrument("NEW/USD")
+    store.instruments.upsert([Instrument("NEW/USD", "paper", Decimal("0.01"), Decimal("1"), "USD")])
+    with pytest.raises(KeyError):  # the answer is kept for instrument_ttl_s
+        rt.instrument("NEW/USD")
+    rt.instrument_ttl_s = 0.0
+    assert rt.instrument("NEW/USD").tick_size == Decimal("0.01")
