@@ -7,7 +7,10 @@
     counts, superseded or not: its latency runs from its making to its row showing it or a
     newer quote of its symbol (target p99 < 16 ms); also to the end of the first frame painted
     after that (frames are 60/s at most). Reference: the same stream through the hub to a bare
-    asyncio consumer.
+    asyncio consumer. Also counted: loop stalls (a 5 ms sleep that woke over 16 ms late), over
+    the whole run and after the first QPE run, and where the engine ran (its thread, in this
+    process, or its worker process: the engine's first run holds the GIL for 100-250 ms at a
+    time when it runs on the thread).
 (c) memory: RSS while a replay plays at maximum speed (every bar a quote and a closed bar,
     stored, charted, scanned); the issue asks for 10 minutes, this runs ``--replay-s`` (20 s by
     default, to keep the whole script near 90 s) and prints RSS every 10 s.
@@ -158,6 +161,10 @@ class ScreenRun:
     row: list[int] = field(default_factory=list)
     painted: list[int] = field(default_factory=list)
     steady_row: list[int] = field(default_factory=list)
+    stalls: list[tuple[int, float]] = field(default_factory=list)
+    """(when, seconds late) of each wake-up of a 5 ms sleep on the loop that came > 16 ms late."""
+    steady_from: int = 0
+    engine: str = "thread"
     never_shown: int = 0
     replaced: int = 0
     row_updates: int = 0
@@ -168,6 +175,7 @@ async def tick_to_screen(seconds: float) -> ScreenRun:
     from feeds.synthetic import SyntheticFeed
     from widgets.watchlist import Watchlist
     from workstation.runtime.config import Settings
+    from workstation.runtime.engine_thread import engine_pid
     from workstation.store import Store
     from workstation.ui.app import QwsApp
 
@@ -218,9 +226,25 @@ async def tick_to_screen(seconds: float) -> ScreenRun:
                 unpainted.clear()
 
             screen._compositor_refresh = painted  # type: ignore[method-assign]
+            streaming = [True]
+
+            async def watch_the_loop() -> None:
+                while streaming[0]:
+                    t = time.perf_counter()
+                    await asyncio.sleep(0.005)
+                    late = time.perf_counter() - t - 0.005
+                    if late > 0.016:
+                        run.stalls.append((time.time_ns(), late))
+                    if engine_pid() is not None:
+                        run.engine = "worker process"
+
+            watcher = asyncio.create_task(watch_the_loop())
             deadline = time.perf_counter() + seconds + 5
             while feed.sent < seconds * 2000 * 0.98 and time.perf_counter() < deadline:
                 await asyncio.sleep(0.1)
+            streaming[0] = False
+            await watcher
+            run.steady_from = steady_from[0]
             await asyncio.sleep(0.5)
             screen.refresh()  # the last rows shown get their frame
             await asyncio.sleep(0.1)
@@ -315,6 +339,12 @@ def main() -> None:
         print("      steady state: none (the first QPE run had not finished when the stream ended)")
     print(f"      quote -> frame painted:        {_ms(run.painted)}  (frames are 60/s at most)")
     print(f"    quote -> bare hub consumer (ref): {_ms(ref_lat)}")
+    steady_stalls = [late for at, late in run.stalls if run.steady_from and at >= run.steady_from]
+    print(
+        f"    engine ran on its {run.engine}; loop stalls > 16 ms: {len(run.stalls)} whole run"
+        f" (longest {max((late for _, late in run.stalls), default=0) * 1e3:.0f} ms),"
+        f" {len(steady_stalls)} after the first QPE run"
+    )
     f = [x * 1e9 for x in run.frames]
     print(
         f"    frames painted {len(f):,} ({len(f) / args.stream_s:.0f}/s), paint"

@@ -1,5 +1,5 @@
 """Signals on closed bars, from stored history: the ensemble with the QPE cycle detector, on
-the engine thread, one symbol and timeframe at a time.
+the engine (its thread, or its worker process in the app), one symbol and timeframe at a time.
 
 Bars are stored before they are scanned, so the scan reads the store (never refetches from the
 feed). When bars close faster than scans finish (a replay at full speed, many symbols), the
@@ -24,12 +24,17 @@ log = logging.getLogger(__name__)
 
 def scan_frames(
     frames: dict[str, Any], timeframe: str, settings: dict[str, Any], backend: str
-) -> list[Any]:
-    """The scan the runtime and the screen's manual ``scan`` share (runs on the engine thread)."""
+) -> list[Signal]:
+    """The signals of the scan the runtime and the screen's manual ``scan`` share (run by the
+    engine). ``settings`` is the plain ``signals`` section (numbers, no secrets: it may cross
+    to the worker process). Only the signals come back: a scan result's types live in modules
+    that import numba, which the UI process must not import just to read an answer."""
     from engine.signals.ensemble import EnsembleSettings
     from engine.signals.scanner import qpe_detector, scan
 
-    return scan(frames, timeframe, EnsembleSettings.from_mapping(settings), qpe_detector(backend))
+    detector = qpe_detector(backend)
+    results = scan(frames, timeframe, EnsembleSettings.from_mapping(settings), detector)
+    return [result.signal for result in results if result.signal is not None]
 
 
 class SignalPipeline:
@@ -88,7 +93,7 @@ class SignalPipeline:
             frame = await asyncio.to_thread(
                 self.store.candles.last, symbol, timeframe, self.bars, self.venue
             )
-            results = await run_engine(
+            signals = await run_engine(
                 scan_frames, {symbol: frame}, timeframe, self.settings, self.backend
             )
         except Exception:
@@ -96,6 +101,5 @@ class SignalPipeline:
             log.exception("signal scan of %s %s failed", symbol, timeframe)
             return
         self.scans += 1
-        for result in results:
-            if result.signal is not None:
-                self.on_signal(result.signal)
+        for signal in signals:
+            self.on_signal(signal)
