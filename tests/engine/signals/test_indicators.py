@@ -204,3 +204,71 @@ def test_long_series_do_not_drift_from_talib() -> None:
     _assert_matches(ind.adx(h, lo, c, 14), talib.ADX(h, lo, c, 14), 100.0)
     _assert_matches(ind.bollinger(c)[0], talib.BBANDS(c, 20, 2.0, 2.0, 0)[0], scale)
     _assert_matches(ind.macd(c)[2], talib.MACD(c)[2], scale)
+
+
+def _fma(a: float, b: float, c: float) -> float:
+    """``a * b + c`` rounded once (exact rational arithmetic; int / int rounds correctly)."""
+    import math
+    from fractions import Fraction
+
+    if not (math.isfinite(a) and math.isfinite(b) and math.isfinite(c)):
+        return a * b + c
+    exact = Fraction(a) * Fraction(b) + Fraction(c)
+    return exact.numerator / exact.denominator
+
+
+def _atr_bar_by_bar(h: np.ndarray, lo: np.ndarray, c: np.ndarray, n: int) -> np.ndarray:
+    """ATR one bar at a time in plain Python: TA-Lib's arithmetic (one fused multiply-add per
+    step, as its FMA build), an input NaN restarting the warm-up."""
+    import math
+
+    d = (n - 1) / n
+    e = 1.0 - d
+    out = np.full(len(h), np.nan)
+    count, prev = 0, 0.0
+    for i in range(len(h)):
+        pc = c[i - 1] if i else 0.0
+        if math.isnan(h[i]) or math.isnan(lo[i]) or math.isnan(c[i]):
+            count = 0
+            continue
+        tr = h[i] - lo[i]
+        for x in (abs(h[i] - pc), abs(lo[i] - pc)):
+            if x > tr:
+                tr = x
+        count += 1
+        if count == 1:
+            prev = 0.0
+        elif count <= n + 1:
+            prev += tr
+            if count == n + 1:
+                prev /= n
+                out[i] = prev
+        else:
+            prev = _fma(prev, d, tr * e)
+            out[i] = prev
+    return out
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_atr_is_bar_by_bar_exact_through_gaps_infinities_and_restarts(seed: int) -> None:
+    """Bit for bit the bar-by-bar recurrence, wherever the kernel switches between its warm-up
+    step and its steady loop: NaN gaps (restart), infinities (no restart), high below low."""
+    rng = np.random.default_rng(seed)
+    m = 2000
+    c = 100 * np.exp(np.cumsum(rng.normal(0, 0.02, m)))
+    h = c * np.exp(np.abs(rng.normal(0, 0.01, m)))
+    lo = c * np.exp(-np.abs(rng.normal(0, 0.01, m)))
+    for arr in (c, h, lo):
+        arr[rng.integers(0, m, 4)] = np.nan
+    if seed % 3 == 0:
+        c[rng.integers(0, m, 2)] = np.inf
+        h[rng.integers(0, m, 2)] = -np.inf
+    if seed % 4 == 1:
+        h, lo = lo, h
+    if seed % 5 == 2:
+        c[: rng.integers(1, 100)] = np.nan
+    for n in (1, 2, 14):
+        with np.errstate(invalid="ignore"):
+            ours = ind.atr(h, lo, c, n)
+            ref = _atr_bar_by_bar(h, lo, c, n)
+        np.testing.assert_array_equal(ours, ref)

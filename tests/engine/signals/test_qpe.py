@@ -147,7 +147,8 @@ def test_template_on_plus_states_is_textbook_qpe_on_zeros(n, m) -> None:
     assert "swap" not in ops and "set_statevector" not in ops
     ladder = min(m, n) * (2 * n - min(m, n) + 1) // 2  # Σ_j (n - j) controlled X gates
     assert ops.get("mcx", 0) + ops.get("ccx", 0) + ops.get("cx", 0) == ladder
-    assert ops["h"] == m and ops.get("diagonal", 0) == m - 1  # the inverse QFT only
+    # the inverse QFT only: one cp or diagonal between each pair of Hadamards
+    assert ops["h"] == m and ops.get("diagonal", 0) + ops.get("cp", 0) == m - 1
     assert tpl.circuit.data[0].operation.name != "h", "no Hadamard layer: the preparation's"
 
     circuit = _without_save(tpl.circuit)
@@ -176,19 +177,51 @@ def _kron_power(matrix: np.ndarray, times: int) -> np.ndarray:
     return out
 
 
-def test_phase_layers_equal_the_controlled_phase_cascade() -> None:
-    """Each diagonal of the inverse QFT is the product of the cp gates it replaces."""
+@pytest.mark.parametrize("m", [1, 2, 3, 5, 8, 11])
+def test_phase_slots_place_every_controlled_phase_once_between_its_hadamards(m) -> None:
+    """Each pair (j, k), j > k, in exactly one slot t with k <= t < j (after H on k, before H on
+    j); one slot between each pair of Hadamards; at m = 8 the diagonals are 8, 4, 4 and 2 qubits."""
+    from engine.signals.qpe import _phase_slots
+
+    slots = _phase_slots(m)
+    placed = [pair for pairs in slots.values() for pair in pairs]
+    assert sorted(placed) == sorted((j, k) for j in range(m) for k in range(j))
+    assert all(k <= t < j for t, pairs in slots.items() for j, k in pairs)
+    assert sorted(slots) == list(range(m - 1))
+    if m == 8:
+        sizes = [len({q for pair in slots[t] for q in pair}) for t in range(7)]
+        assert sizes == [2, 4, 2, 8, 2, 4, 2]
+
+
+def test_slot_gates_equal_the_controlled_phase_cascade() -> None:
+    """Each slot's gate (cp or diagonal) is the product of the cp gates it replaces, and the
+    slotted inverse QFT equals the textbook one (cp cascade per qubit, then H)."""
     from qiskit import QuantumCircuit
 
-    from engine.signals.qpe import _phase_layer
+    from engine.signals.qpe import _phase_slots, _slot_gate
 
-    for j in range(1, 6):
-        cascade = QuantumCircuit(j + 1)
-        for k in range(j - 1, -1, -1):
-            cascade.cp(-math.pi / 2 ** (j - k), j, k)
-        layer = QuantumCircuit(j + 1)
-        layer.append(_phase_layer(j), range(j + 1))
-        assert Operator(layer).equiv(Operator(cascade))
+    for m in range(2, 7):
+        for pairs in _phase_slots(m).values():
+            gate, qubits = _slot_gate(pairs)
+            cascade = QuantumCircuit(m)
+            for j, k in pairs:
+                cascade.cp(-math.pi / 2 ** (j - k), j, k)
+            slot = QuantumCircuit(m)
+            slot.append(gate, qubits)
+            assert Operator(slot).equiv(Operator(cascade))
+        slotted = QuantumCircuit(m)
+        slots = _phase_slots(m)
+        for t in range(m):
+            slotted.h(t)
+            if t in slots:
+                gate, qubits = _slot_gate(slots[t])
+                slotted.append(gate, qubits)
+        textbook = QuantumCircuit(m)
+        for j in range(m):
+            for k in range(j - 1, -1, -1):
+                textbook.cp(-math.pi / 2 ** (j - k), j, k)
+            textbook.h(j)
+        assert Operator(slotted).equiv(Operator(textbook))
 
 
 def test_template_runs_on_aer_without_transpiling() -> None:
