@@ -351,19 +351,20 @@ class Chart(Widget, can_focus=True):
     def render_line(self, y: int) -> Strip:
         width = self.size.width
         if self._strips is None or self._strips_width != width:
+            base = self.rich_style  # walks the DOM for the background: once per build
             self._strips = [
-                Strip(line).extend_cell_length(width, self.rich_style).crop(0, width)
-                for line in self._build().lines
+                Strip(line).extend_cell_length(width, base).crop(0, width)
+                for line in self._build(base).lines
             ]
             self._strips_width = width
         if y < len(self._strips):
             return self._strips[y]
         return Strip.blank(width, self.rich_style)
 
-    def _build(self) -> _Lines:
+    def _build(self, base: Style) -> _Lines:
         self.redraws += 1
         width, height = self.size.width, self.size.height
-        out = _Lines(self.rich_style)
+        out = _Lines(base)
         out.append(self.readout()[:width], self._style("readout"))
         if height < 4 or not len(self._c):
             if self.message:
@@ -401,12 +402,15 @@ class Chart(Widget, can_focus=True):
         if key != self._rows_key:
             self._rows_key, self._rows = key, []
         codes, ups = cells.tolist(), up.tolist()
+        if not self._rows:
+            level_at = [lr for _, lr in level_rows]
+            self._rows = self._price_rows(
+                out.base, cols - 1, cells, up, overlay_rows, level_at, cursor, styles
+            )
         for r in range(rows):
             out.append("\n")
             level_here = [lv for lv, lr in level_rows if lr == r]
             args = (codes[r], ups, overlay_rows, r, cursor, level_here, styles)
-            if r == len(self._rows):
-                self._rows.append(self._price_row(out.base, cols - 1, *args))
             segments, tail = self._rows[r]
             line = [tail] if tail is not None else []
             if cols:
@@ -426,13 +430,15 @@ class Chart(Widget, can_focus=True):
                 out.append(f" {tick_rows[r]:,.{d}f}".ljust(axis_w)[:axis_w], s_axis)
             else:
                 out.append(" " * axis_w)
+        dim = Style(dim=True)
+        vol_styles = [out.base + (s_down + dim), out.base + (s_up + dim)]
+        vol_cursor = [out.base + (s_down + dim + s_cursor), out.base + (s_up + dim + s_cursor)]
         for line_text in volume_cells(v[-cols:] if cols else v[:0], vol_rows):
             out.append("\n")
+            line_segments = out.lines[-1]
             for x, ch in enumerate(line_text):
-                style = (s_up if ups[x] else s_down) + Style(dim=True)
-                if cursor is not None and x == cursor:
-                    style = style + s_cursor
-                out.append(ch, style)
+                full = (vol_cursor if x == cursor else vol_styles)[ups[x]]
+                line_segments.append(Segment(ch, full))
             out.append(" " * (width - len(line_text)))
         out.append("\n")
         out.append(self._time_axis(start, end, k, cols, width), s_axis)
@@ -459,26 +465,63 @@ class Chart(Widget, can_focus=True):
             style = style + styles[4]
         return ch, style
 
-    def _price_row(
+    def _price_rows(
         self,
         base: Style,
         columns: int,
-        codes: list[int],
-        ups: list[bool],
+        cells: np.ndarray,
+        up: np.ndarray,
         overlay_rows: list[tuple[str, list[int | None]]],
-        r: int,
+        level_at: list[int | None],
         cursor: int | None,
-        levels: list[PriceLevel],
         styles: tuple[Style, ...],
-    ) -> tuple[list[Segment], tuple[str, Style] | None]:
-        """Price row ``r``'s first ``columns`` columns, merged into runs of one style: all but
+    ) -> list[tuple[list[Segment], tuple[str, Style] | None]]:
+        """Every price row's first ``columns`` columns, merged into runs of one style: all but
         the last run as segments, and the last run, which the next column may join. Only the
-        last column (the forming bar) changes with a tick, so these are kept for the era."""
-        args = (codes, ups, overlay_rows, r, cursor, levels, styles)
-        runs = _merge([self._cell(x, *args) for x in range(columns)])
-        if not runs:
-            return [], None
-        return [Segment(ch, base + style) for ch, style in runs[:-1]], runs[-1]
+        last column (the forming bar) changes with a tick, so these are kept for the era.
+
+        Built over the whole grid with numpy (a glyph and a style number per cell, as
+        :meth:`_cell` picks them), so Python only loops over the runs, not the cells."""
+        rows = cells.shape[0]
+        if columns <= 0:
+            return [([], None)] * rows
+        codes = cells[:, :columns]
+        glyphs = np.asarray(GLYPH_BY_CODE)[codes]
+        # Style numbers: 0 down, 1 up, 2 level, 3.. each overlay; plus len(palette) when the
+        # cursor's style is added.
+        palette = [styles[2], styles[1], self._style("level")]
+        palette += [self._style(name) for name, _ in overlay_rows]
+        sid = np.broadcast_to(up[:columns].astype(np.int64), codes.shape).copy()
+        free = codes == 0
+        row_index = np.arange(rows)[:, None]
+        for i, (name, ys) in enumerate(overlay_rows):
+            at = np.array([-1 if y is None else y for y in ys[:columns]], dtype=np.int64)
+            hit = free & (at[None, :] == row_index)
+            glyphs[hit] = "•" if name == "ema" else "·"
+            sid[hit] = 3 + i
+            free &= ~hit
+        levelled = np.zeros(rows, dtype=bool)
+        levelled[[lr for lr in level_at if lr is not None]] = True
+        hit = free & levelled[:, None]
+        glyphs[hit] = "┈"
+        sid[hit] = 2
+        if cursor is not None and 0 <= cursor < columns:
+            sid[:, cursor] += len(palette)
+        palette += [style + styles[4] for style in palette]
+        canonical = np.array([palette.index(style) for style in palette], dtype=np.int64)
+        sid = canonical[sid]
+        full = [base + style for style in palette]
+        texts = np.ascontiguousarray(glyphs).view(f"<U{columns}").ravel().tolist()
+        changes = np.diff(sid, axis=1) != 0
+        out: list[tuple[list[Segment], tuple[str, Style] | None]] = []
+        for r in range(rows):
+            text, row_sid = texts[r], sid[r]
+            cuts = [0, *(np.flatnonzero(changes[r]) + 1).tolist(), columns]
+            ids = row_sid[cuts[:-1]].tolist()
+            runs = zip(cuts[:-2], cuts[1:-1], ids[:-1], strict=True)
+            segments = [Segment(text[a:b], full[i]) for a, b, i in runs]
+            out.append((segments, (text[cuts[-2] :], palette[ids[-1]])))
+        return out
 
     def _grouped_overlay(self, values: np.ndarray, start: int, end: int, k: int) -> np.ndarray:
         seg = values[start:end]
@@ -546,14 +589,3 @@ def _merge_into(runs: list[tuple[str, Style]], cell: tuple[str, Style]) -> list[
     else:
         runs.append(cell)
     return runs
-
-
-def _merge(cells: list[tuple[str, Style]]) -> list[tuple[str, Style]]:
-    """Join neighbouring cells of the same style into one segment (fewer spans to render)."""
-    out: list[tuple[str, Style]] = []
-    for ch, style in cells:
-        if out and out[-1][1] == style:
-            out[-1] = (out[-1][0] + ch, style)
-        else:
-            out.append((ch, style))
-    return out
