@@ -84,7 +84,12 @@ Probe().run(headless=True)
 
 
 def _first_frame_once(code: str, tmp: str, name: str) -> tuple[float, str]:
+    """One fresh interpreter's seconds to the first frame. Bytecode caching is on for both apps,
+    as in a user's Python (PYTHONDONTWRITEBYTECODE, set in some sandboxes, would recompile
+    qws's editable sources on every start while the reference's Textual comes precompiled from
+    its wheel); the untimed first round writes the caches."""
     env = {**os.environ, "HOME": tmp, "XDG_CONFIG_HOME": tmp, "XDG_DATA_HOME": tmp}
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     t0 = time.time()
     out = subprocess.run(
         [sys.executable, "-c", code, repr(t0), str(Path(tmp) / f"{name}.db")],

@@ -22,6 +22,9 @@ def _isolated_dirs(
     monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.null.Keyring")
     for name in ("QWS_DB", "QWS_CONFIG", "QWS_TELEGRAM_TOKEN"):
         monkeypatch.delenv(name, raising=False)
+    # apps run the engine on its thread here (a worker process's start-up per app would cost
+    # seconds each); tests/workstation/ui/test_app_engine_process.py runs it as users do
+    monkeypatch.setenv("QWS_ENGINE", "thread")
 
 
 @pytest.fixture

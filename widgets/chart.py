@@ -54,6 +54,15 @@ class PriceLevel(Protocol):
 
 
 @dataclass(frozen=True, slots=True)
+class Line:
+    """A :class:`PriceLevel` as plain values, e.g. an engine level brought back from the
+    engine's worker without importing the engine's modules on the screen's side."""
+
+    name: str
+    price: float
+
+
+@dataclass(frozen=True, slots=True)
 class Overlay:
     """A series drawn over the candles, aligned with the chart's bars (NaN = no value)."""
 

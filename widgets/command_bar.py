@@ -15,8 +15,10 @@ from textual.widgets import Input
 
 class CommandBar(Input):
     DEFAULT_CSS = """
-    CommandBar { dock: bottom; display: none; border: tall $accent; height: 3; }
-    CommandBar.-open { display: block; }
+    CommandBar {
+        dock: bottom; layer: overlay; visibility: hidden; border: tall $accent; height: 3;
+    }
+    CommandBar.-open { visibility: visible; }
     """
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "close", "Close", id="command.close"),

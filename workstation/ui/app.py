@@ -18,6 +18,7 @@ import asyncio
 import functools
 import importlib
 import math
+import os
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -189,6 +190,7 @@ class QwsApp(App[None]):
         if self._mounted:
             return
         self._mounted = True
+        self._use_engine_process()
         self.theme = self.preferences.get("app.theme", "textual-dark")
         await self.push_screen(self.dashboard)
         self.call_after_refresh(self._after_first_frame)
@@ -559,13 +561,26 @@ class QwsApp(App[None]):
         self.install_screen(HelpScreen(owners), "help")
         self.push_screen("help")
 
+    def _use_engine_process(self) -> None:
+        """Engine calls (QPE, indicators, backtests) run in a worker process, so their native
+        imports and numba compiles never hold this process's GIL while quotes stream. Its
+        output (a crash's traceback) goes to ``engine.log`` beside the store, never onto the
+        screen."""
+        from workstation.runtime.engine_thread import use_process
+
+        memory = str(self.store.path) == ":memory:"
+        use_process(output=os.devnull if memory else str(self.store.path.parent / "engine.log"))
+
     async def on_unmount(self) -> None:
         """The screens are going: stop showing the runtime's events, then shut it down (if it
-        was built: an app closed before its first frame never had one)."""
+        was built: an app closed before its first frame never had one), then the engine's
+        worker (the runtime's last scans still use it)."""
+        from workstation.runtime.engine_thread import shutdown_engine
+
         runtime = self._runtime
-        if runtime is None:
-            return
-        if self._runtime_event in runtime.listeners:
-            runtime.listeners.remove(self._runtime_event)
-        runtime.confirmer = None
-        await runtime.shutdown()
+        if runtime is not None:
+            if self._runtime_event in runtime.listeners:
+                runtime.listeners.remove(self._runtime_event)
+            runtime.confirmer = None
+            await runtime.shutdown()
+        await asyncio.to_thread(shutdown_engine)

@@ -193,7 +193,7 @@ class BacktestScreen(Screen[None]):
     ) -> None:
         from engine.backtest.backtester import BacktestError
         from engine.strategy import StrategyError
-        from workstation.runtime.engine_thread import run_engine
+        from workstation.runtime.engine_thread import EngineError, run_engine
         from workstation.strategies.discovery import StrategyNotFound
 
         progress = self.query_one("#bt-progress", ProgressBar)
@@ -206,7 +206,14 @@ class BacktestScreen(Screen[None]):
         progress.update(progress=40)
         try:
             result = await run_engine(_run, strategy, params, frame, cash, lot, symbol)
-        except (BacktestError, StrategyError, StrategyNotFound, TypeError, ValueError) as exc:
+        except (
+            BacktestError,
+            StrategyError,
+            StrategyNotFound,
+            EngineError,
+            TypeError,
+            ValueError,
+        ) as exc:
             stats.update(f"[red]{exc}[/red]")
             progress.update(progress=0)
             return

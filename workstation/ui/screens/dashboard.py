@@ -32,7 +32,7 @@ from textual.widgets import Header, Static, TabbedContent, TabPane
 
 from engine.commands import Command, CommandError, parse
 from engine.model import Bar, Order, OrderBook, OrderType, Side, Tick
-from widgets.chart import Chart, Overlay
+from widgets.chart import Chart, Line, Overlay
 from widgets.command_bar import CommandBar
 from widgets.cycle_panel import CyclePanel, CycleResult
 from widgets.footer import QuietFooter
@@ -73,9 +73,10 @@ TIMEFRAME_KEYS = {"1": "1m", "2": "5m", "3": "15m", "4": "1h", "5": "4h", "6": "
 HISTORY_BARS = 600
 
 
-def _overlays(bars: Any) -> tuple[list[Overlay], list[Any]]:
+def _overlays(bars: Any) -> tuple[list[Overlay], list[Line]]:
     """EMA(20) and Bollinger(20, 2) series; Fibonacci retracements of the last confirmed swing
-    and the two Gann square-of-9 levels nearest the price."""
+    and the two Gann square-of-9 levels nearest the price (as plain lines: reading an engine
+    level back from the engine's worker would import numba here)."""
     from engine.signals.indicators import bollinger, ema
     from engine.signals.levels import fibonacci_at, gann_square9, zigzag
 
@@ -91,7 +92,7 @@ def _overlays(bars: Any) -> tuple[list[Overlay], list[Any]]:
     if pivots:
         gann = sorted(gann_square9(pivots[-1].price), key=lambda lv: abs(lv.price - close[-1]))
         levels += gann[:2]
-    return overlays, levels
+    return overlays, [Line(lv.name, float(lv.price)) for lv in levels]
 
 
 def _cycles(close: Any, window: int, backend: str, shots: int) -> tuple[Any, Any]:
@@ -440,35 +441,40 @@ class DashboardScreen(Screen[None]):
             int(self.preferences.get("cycles.shots", 4096)),
         )
 
-    @work(group="overlays")
+    @work(group="overlays", description="overlays")
     async def _overlays_worker(self, symbol: str, timeframe: str, bars: Any) -> None:
-        from workstation.runtime.engine_thread import run_engine
+        from workstation.runtime.engine_thread import EngineError, run_engine
 
         try:
             overlays, levels = await run_engine(_overlays, bars)
             self.call_later(self._show_overlays, symbol, timeframe, overlays, levels)
+        except EngineError as exc:
+            self.call_later(self.log_line, f"overlays {symbol} {timeframe}: {exc}", "error")
         finally:
             self.call_later(self._finished, "overlays")
 
     def _show_overlays(
-        self, symbol: str, timeframe: str, overlays: list[Overlay], levels: list[Any]
+        self, symbol: str, timeframe: str, overlays: list[Overlay], levels: list[Line]
     ) -> None:
         if (symbol, timeframe) == (self.symbol, self.timeframe):
             self.chart.set_overlays(overlays)
             self.chart.set_levels(levels)
             self.overlay_runs += 1
 
-    @work(group="cycles")
+    @work(group="cycles", description="cycles")
     async def _cycles_worker(
         self, symbol: str, timeframe: str, close: Any, window: int, backend: str, shots: int
     ) -> None:
         from engine.signals.cycles import CycleInputError
-        from workstation.runtime.engine_thread import run_engine
+        from workstation.runtime.engine_thread import EngineError, run_engine
 
         try:
             report, folded = await run_engine(_cycles, close, window, backend, shots)
         except CycleInputError as exc:
             self.call_later(self._cycles_refused, f"{symbol} {timeframe}: {exc}")
+        except EngineError as exc:
+            self.call_later(self._cycles_refused, f"{symbol} {timeframe}: {exc}")
+            self.call_later(self.log_line, f"cycles {symbol} {timeframe}: {exc}", "error")
         else:
             result = CycleResult(
                 symbol, timeframe, folded, tuple(report.cycles), report.phase,
