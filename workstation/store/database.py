@@ -283,72 +283,163 @@ class Store:
             self._local.reader = reader
         return reader
 
-    @contextmanager
-    def reading(self) -> Iterator[sqlite3.Connection]:
+    def _raise_if_damage(self, exc: BaseException | None) -> None:
+        if exc is not None and isinstance(exc, sqlite3.DatabaseError) and _is_damage(exc):
+            self._damaged(exc)
+
+    def reading(self) -> _Reading:
         """A connection for reads that never waits for a writer: this thread's read
         connection, in one read transaction (one snapshot of what is committed); inside this
         thread's own open transaction, that transaction (which sees its own writes)."""
-        if self._memory or self._lock.owned():
-            with self._lock, self._damage_as_error():
-                yield self.conn
-            return
-        reader = self._reader()
-        if reader.depth:
-            reader.depth += 1
-            try:
-                yield reader.conn
-            finally:
-                reader.depth -= 1
-            return
-        with self._damage_as_error():
-            reader.conn.execute("BEGIN")
-            reader.depth = 1
-            try:
-                yield reader.conn
-            finally:
-                reader.depth = 0
-                reader.conn.execute("COMMIT")
+        return _Reading(self)
 
-    @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
+    def transaction(self) -> _Transaction:
         """One atomic unit (it takes the write lock: reads use :meth:`reading`); nested uses
         join the outer transaction."""
-        with self._lock:
-            if self._depth:
-                self._depth += 1
-                try:
-                    yield self.conn
-                finally:
-                    self._depth -= 1
-                return
-            with self._damage_as_error():
-                self.conn.execute("BEGIN IMMEDIATE")
-                self._depth = 1
-                try:
-                    yield self.conn
-                except BaseException:
-                    if self.conn.in_transaction:
-                        self.conn.execute("ROLLBACK")
-                    raise
-                else:
-                    self.conn.execute("COMMIT")
-                finally:
-                    self._depth = 0
+        return _Transaction(self)
 
-    @contextmanager
-    def durable(self) -> Iterator[sqlite3.Connection]:
+    def durable(self) -> _Durable:
         """A transaction committed with ``synchronous=FULL`` (order state, balances)."""
-        with self._lock:
-            outer = self._depth > 0
-            if not outer:
-                self.conn.execute("PRAGMA synchronous=FULL")
-            try:
-                with self.transaction() as conn:
-                    yield conn
-            finally:
-                if not outer:
-                    self.conn.execute("PRAGMA synchronous=NORMAL")
+        return _Durable(self)
 
     def integrity_check(self) -> str:
         with self._lock:
             return str(self.conn.execute("PRAGMA integrity_check").fetchone()[0])
+
+
+class _Transaction:
+    """:meth:`Store.transaction`. A class rather than a generator: an order's dozen writes
+    each open one, nested in the transaction around them, and a nested one costs only the
+    lock's re-entry."""
+
+    __slots__ = ("_outer", "_store")
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        self._outer = False
+
+    def __enter__(self) -> sqlite3.Connection:
+        store = self._store
+        store._lock.__enter__()
+        if store._depth:
+            store._depth += 1
+            return store.conn
+        try:
+            store.conn.execute("BEGIN IMMEDIATE")
+        except BaseException as exc:
+            store._lock.__exit__()
+            store._raise_if_damage(exc)
+            raise
+        store._depth = 1
+        self._outer = True
+        return store.conn
+
+    def __exit__(self, _type: object, exc: BaseException | None, _tb: object) -> None:
+        store = self._store
+        try:
+            if not self._outer:
+                store._depth -= 1
+                return
+            try:
+                if exc is None:
+                    store.conn.execute("COMMIT")
+                elif store.conn.in_transaction:
+                    store.conn.execute("ROLLBACK")
+            except sqlite3.DatabaseError as failed:
+                if store.conn.in_transaction:
+                    store.conn.execute("ROLLBACK")
+                store._raise_if_damage(failed)
+                raise
+            finally:
+                store._depth = 0
+            store._raise_if_damage(exc)
+        finally:
+            store._lock.__exit__()
+
+
+class _Durable:
+    """:meth:`Store.durable`: the outermost one switches the writer to ``synchronous=FULL``
+    for its commit and back to ``NORMAL`` after it."""
+
+    __slots__ = ("_outer", "_store", "_tx")
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        self._outer = False
+        self._tx = _Transaction(store)
+
+    def __enter__(self) -> sqlite3.Connection:
+        store = self._store
+        store._lock.__enter__()
+        try:
+            self._outer = store._depth == 0
+            if self._outer:
+                store.conn.execute("PRAGMA synchronous=FULL")
+            return self._tx.__enter__()
+        except BaseException:
+            if self._outer:
+                store.conn.execute("PRAGMA synchronous=NORMAL")
+            store._lock.__exit__()
+            raise
+
+    def __exit__(self, _type: object, exc: BaseException | None, tb: object) -> None:
+        store = self._store
+        try:
+            self._tx.__exit__(_type, exc, tb)
+        finally:
+            try:
+                if self._outer:
+                    store.conn.execute("PRAGMA synchronous=NORMAL")
+            finally:
+                store._lock.__exit__()
+
+
+class _Reading:
+    """:meth:`Store.reading`, a class for the same reason as :class:`_Transaction`."""
+
+    __slots__ = ("_mode", "_reader", "_store")
+
+    _IN_WRITER, _NESTED, _OUTER = 0, 1, 2
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        self._reader: _Reader | None = None
+        self._mode = self._OUTER
+
+    def __enter__(self) -> sqlite3.Connection:
+        store = self._store
+        if store._memory or store._lock.owned():
+            store._lock.__enter__()
+            self._mode = self._IN_WRITER
+            return store.conn
+        reader = self._reader = store._reader()
+        if reader.depth:
+            reader.depth += 1
+            self._mode = self._NESTED
+            return reader.conn
+        try:
+            reader.conn.execute("BEGIN")
+        except BaseException as exc:
+            store._raise_if_damage(exc)
+            raise
+        reader.depth = 1
+        return reader.conn
+
+    def __exit__(self, _type: object, exc: BaseException | None, _tb: object) -> None:
+        store = self._store
+        if self._mode == self._IN_WRITER:
+            store._lock.__exit__()
+            store._raise_if_damage(exc)
+            return
+        reader = self._reader
+        assert reader is not None
+        if self._mode == self._NESTED:
+            reader.depth -= 1
+            return
+        reader.depth = 0
+        try:
+            reader.conn.execute("COMMIT")
+        except sqlite3.DatabaseError as failed:
+            store._raise_if_damage(failed)
+            raise
+        store._raise_if_damage(exc)
