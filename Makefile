@@ -2,20 +2,36 @@
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
+UV := $(VENV)/bin/uv
 PYTEST_ARGS ?=
+WITH_TEST_TOOLS := .[test,dev]
+# uv: install with uv (put into the venv by pip), falling back to pip if uv fails; pip: pip only.
+INSTALLER ?= uv
+
+PIP_INSTALL = $(PY) -m pip install --quiet --upgrade pip && $(PY) -m pip install -e
+UV_INSTALL = { [ -x $(UV) ] || $(PY) -m pip install --quiet uv; } && $(UV) pip install --python $(PY) -e
+
+ifeq ($(INSTALLER),uv)
+install = $(UV_INSTALL) '$(1)' || { echo "uv could not install qws: installing with pip"; $(PIP_INSTALL) '$(1)'; }
+else ifeq ($(INSTALLER),pip)
+install = $(PIP_INSTALL) '$(1)'
+else
+$(error INSTALLER must be uv or pip, not '$(INSTALLER)')
+endif
 
 .PHONY: run test lint bench clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
 
 $(VENV)/.installed-run: pyproject.toml | $(PY)
-	$(PY) -m pip install --quiet -e .
+	@echo "installing qws and its dependencies (first run only)..."
+	$(call install,.)
 	touch $@
 
 $(VENV)/.installed-test: pyproject.toml | $(PY)
-	$(PY) -m pip install --quiet -e '.[test,dev]'
+	@echo "installing qws, its dependencies and the test tools (first run only)..."
+	$(call install,$(WITH_TEST_TOOLS))
 	touch $@ $(VENV)/.installed-run
 
 run: $(VENV)/.installed-run

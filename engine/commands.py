@@ -110,24 +110,36 @@ def _squash(s: str) -> str:
 
 
 def resolve_symbol(token: str, symbols: Sequence[str] | None) -> str:
-    """The known symbol ``token`` names, or a CommandError listing the close candidates."""
+    """The known symbol ``token`` names, or a CommandError listing the close candidates.
+
+    The one resolution of a typed symbol (the command bar, ``qws order``, the broker factory):
+    the same symbol in any case first, then the same letters without separators
+    (``btcusdt``), then a unique prefix of those (``btc`` -> ``BTC/USDT``)."""
     if not symbols:
         return token.upper()
     upper = token.upper()
-    if upper in symbols:
+    same = [s for s in dict.fromkeys(symbols) if s.upper() == upper]
+    if len(same) == 1:
+        return same[0]
+    if upper in same:
         return upper
     squashed = _squash(token)
     if not squashed:
         raise CommandError(f"not a symbol: {token!r}")
-    exact = [s for s in symbols if _squash(s) == squashed]
+    exact = [s for s in dict.fromkeys(symbols) if _squash(s) == squashed]
     if len(exact) == 1:
         return exact[0]
-    prefix = [s for s in symbols if _squash(s).startswith(squashed)]
+    prefix = [s for s in dict.fromkeys(symbols) if _squash(s).startswith(squashed)]
     if len(prefix) == 1:
         return prefix[0]
     if prefix:
-        raise CommandError(f"{token!r} is ambiguous: {', '.join(prefix)}")
-    raise CommandError(f"unknown symbol {token!r}; known: {', '.join(symbols)}")
+        raise CommandError(f"{token!r} is ambiguous: {_some(prefix)}")
+    raise CommandError(f"unknown symbol {token!r}; known: {_some(list(dict.fromkeys(symbols)))}")
+
+
+def _some(symbols: list[str], most: int = 12) -> str:
+    shown = ", ".join(symbols[:most])
+    return shown if len(symbols) <= most else f"{shown} ... ({len(symbols)} in all)"
 
 
 def _words(tokens: list[str]) -> list[str]:

@@ -281,6 +281,11 @@ class Fill:
     fill_id: str = ""
     fee_ccy: str = ""
 
+    @property
+    def fee_text(self) -> str:
+        """The fee exactly, without trailing zeros, and its currency: ``0.542465 USDT``."""
+        return f"{self.fee.normalize():,f} {self.fee_ccy}".rstrip()
+
 
 @dataclass(frozen=True, slots=True)
 class Position:

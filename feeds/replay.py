@@ -1,9 +1,11 @@
 """Replays an OHLCV file as a live stream at a speed multiplier (1x, 10x, ... or max).
 
 The first ``warmup`` bars are served by :meth:`ReplayFeed.history` (what the chart shows on
-start); :meth:`ReplayFeed.stream` then plays the rest, each bar as a quote (bid = ask = last =
-close) followed by the closed bar, waiting the file's own time gap divided by ``speed``
-between bars (``speed=0`` or ``inf`` means as fast as possible).
+start), and with them every bar played so far; :meth:`ReplayFeed.stream` then plays the rest,
+each bar as a quote (bid = ask = last = close) followed by the closed bar, waiting the file's
+own time gap divided by ``speed`` between bars (``speed=0`` or ``inf`` means as fast as
+possible). :meth:`ReplayFeed.summary` says what the speed means in wall time and
+:meth:`ReplayFeed.progress` where the replay is.
 """
 
 from __future__ import annotations
@@ -11,7 +13,9 @@ from __future__ import annotations
 import asyncio
 import itertools
 import math
+import time
 from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
@@ -35,9 +39,66 @@ def infer_tick(prices: np.ndarray, max_decimals: int = 8) -> Decimal:
     return Decimal(1).scaleb(-max_decimals)
 
 
+_UNITS = (("w", 7 * 86_400), ("d", 86_400), ("h", 3_600), ("m", 60), ("s", 1))
+
+
+def bar_spacing(ts: np.ndarray) -> int:
+    """The file's usual time between bars (the median gap), in ns; 0 for fewer than 2 bars."""
+    gaps = np.diff(np.asarray(ts, dtype=np.int64))
+    gaps = gaps[gaps > 0]
+    return int(np.median(gaps)) if len(gaps) else 0
+
+
+def span_label(ns: int) -> str:
+    """``3_600e9`` -> ``"1h"``: the largest unit that divides ``ns`` whole (else seconds)."""
+    seconds = ns / 1e9
+    for unit, size in _UNITS:
+        if seconds >= size and seconds % size == 0:
+            return f"{int(seconds // size)}{unit}"
+    return f"{seconds:g}s"
+
+
+def wall_time(seconds: float) -> str:
+    """A wall-clock duration in the unit a person reads it in: ``360`` -> ``"6 min"``."""
+    if seconds < 60:
+        return f"{seconds:.3g} s"
+    if seconds < 3_600:
+        return f"{seconds / 60:.3g} min"
+    if seconds < 86_400:
+        return f"{seconds / 3_600:.3g} h"
+    return f"{seconds / 86_400:.3g} days"
+
+
+def _stamp(ts_ns: int, daily: bool) -> str:
+    return time.strftime("%Y-%m-%d" if daily else "%Y-%m-%d %H:%M", time.gmtime(ts_ns / 1e9))
+
+
+@dataclass(frozen=True, slots=True)
+class ReplayProgress:
+    """Where a replay is: ``bar`` of ``bars`` played (the warm-up not counted), the time of
+    the last bar served (the warm-up's last before the first), and the wall seconds until the
+    next bar while it waits for one (``None`` when not waiting)."""
+
+    bar: int
+    bars: int
+    ts_ns: int | None
+    next_in_s: float | None
+    daily: bool = False
+
+    def describe(self) -> str:
+        text = f"bar {self.bar:,} of {self.bars:,}"
+        if self.ts_ns is not None:
+            text += f" · {_stamp(self.ts_ns, self.daily)}"
+        if self.next_in_s is not None and self.next_in_s >= 1:
+            text += f" · next in {wall_time(self.next_in_s)}"
+        return text
+
+
 class ReplayFeed:
     name = "replay"
     venue = "replay"
+    depth = False
+    """It publishes no order book: a file of bars has no depth."""
 
     def __init__(
         self,
@@ -64,6 +125,10 @@ class ReplayFeed:
         self.speed = speed
         self.frame = frame
         self.warmup = min(1000, frame.height // 2) if warmup is None else min(warmup, frame.height)
+        self.played = 0
+        """Bars of the stream served so far (after the warm-up)."""
+        self.spacing_ns = bar_spacing(frame["ts"].to_numpy())
+        self._next_due: float | None = None
         self._closed = False
         tick = tick_size if tick_size not in (None, "") else infer_tick(frame["close"].to_numpy())
         self._instrument = Instrument(
@@ -84,11 +149,55 @@ class ReplayFeed:
         if symbol != self.symbol:
             raise KeyError(f"the replay feed plays {self.symbol!r}, not {symbol!r}")
 
+    @property
+    def bars_to_play(self) -> int:
+        return self.frame.height - self.warmup
+
+    def summary(self) -> str:
+        """What this replay will do, in words: the file, the speed as wall time per bar, what
+        it plays, and how to play it faster."""
+        source = self.path.name if self.path else self.symbol
+        ts = self.frame["ts"]
+        spacing = span_label(self.spacing_ns) if self.spacing_ns else self.timeframe
+        daily = self.spacing_ns >= 86_400 * 10**9
+        played = ts.slice(self.warmup)
+        period = (
+            f"{_stamp(played[0], daily)} to {_stamp(played[-1], daily)}" if len(played) else "none"
+        )
+        what = f"{self.bars_to_play:,} bars after {self.warmup:,} warm-up bars ({period} UTC)"
+        if self.speed <= 0 or math.isinf(self.speed):
+            text = f"replay {source} as fast as possible: {what}"
+        else:
+            every = wall_time(self.spacing_ns / 1e9 / self.speed) if self.spacing_ns else "?"
+            text = (
+                f"replay {source} at {self.speed:g}x: one {spacing} bar every {every}; {what};"
+                " --speed 0 for as fast as possible"
+            )
+        if self.spacing_ns and self.spacing_ns != parse(self.timeframe).ns:
+            text += (
+                f" (the file's bars are {spacing} apart but they are replayed as"
+                f" {self.timeframe} bars: pass --timeframe {spacing})"
+            )
+        return text
+
+    def progress(self) -> ReplayProgress:
+        """Where the replay is now (see :class:`ReplayProgress`)."""
+        at = self.warmup + self.played - 1
+        ts = int(self.frame["ts"][at]) if at >= 0 else None
+        due = self._next_due
+        return ReplayProgress(
+            self.played,
+            self.bars_to_play,
+            ts,
+            None if due is None else max(0.0, due - time.monotonic()),
+            self.spacing_ns >= 86_400 * 10**9,
+        )
+
     async def history(
         self, symbol: str, timeframe: str, start: int | None = None, limit: int | None = None
     ) -> pl.DataFrame:
         self._check(symbol)
-        bars = self.frame.head(self.warmup)
+        bars = self.frame.head(self.warmup + self.played)
         if parse(timeframe).ns != parse(self.timeframe).ns:
             if parse(timeframe).ns < parse(self.timeframe).ns:
                 raise ValueError(
@@ -111,6 +220,7 @@ class ReplayFeed:
         if first is None:
             return
         t0_file, t0_wall = first[0], loop.time()
+        self.played = 0
         for n, (ts, o, h, lo, c, v) in enumerate(itertools.chain([first], rows)):
             if self._closed:
                 return
@@ -121,8 +231,13 @@ class ReplayFeed:
                 due = t0_wall + (ts - t0_file) / 1e9 / self.speed
                 delay = due - loop.time()
                 if delay > 0:
-                    await asyncio.sleep(delay)
+                    self._next_due = time.monotonic() + delay
+                    try:
+                        await asyncio.sleep(delay)
+                    finally:
+                        self._next_due = None
             yield Tick(ts, self.symbol, c, c, c, v)
+            self.played = n + 1
             yield Bar(ts, self.symbol, self.timeframe, o, h, lo, c, v)
 
     async def close(self) -> None:

@@ -2,14 +2,17 @@
 
 Each cell is split into an upper and a lower half; a half shows the candle's body, its wick, or
 nothing, and the pair picks one box-drawing glyph (heavy = body, light = wick). That gives real
-candlesticks at twice the terminal's vertical resolution with one column per candle.
+candlesticks at twice the terminal's vertical resolution with one column per candle. numpy is
+imported by the functions that take arrays, not by this module (an empty chart needs none).
 """
 
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
-import numpy as np
+if TYPE_CHECKING:
+    import numpy as np
 
 NONE, WICK, BODY = 0, 1, 2
 GLYPH = {
@@ -40,6 +43,8 @@ def group_bars(
 
 def price_range(h: np.ndarray, lo: np.ndarray, *extra: np.ndarray) -> tuple[float, float]:
     """Low and high of everything on screen, padded so candles never touch the edges."""
+    import numpy as np
+
     values = [lo[np.isfinite(lo)], h[np.isfinite(h)]]
     values += [e[np.isfinite(e)] for e in extra]
     flat = np.concatenate(values) if values else np.empty(0)
@@ -63,6 +68,8 @@ def candle_cells(
     top: float,
 ) -> np.ndarray:
     """(rows, n) array of glyph codes (upper*3 + lower), row 0 at the top."""
+    import numpy as np
+
     n = len(c)
     out = np.zeros((rows, n), dtype=np.int8)
     if n == 0 or rows <= 0:
@@ -77,11 +84,11 @@ def candle_cells(
     body = (centres >= b_bot[None, :]) & (centres <= b_top[None, :])
     wick = (centres >= lo_y[None, :]) & (centres <= hi_y[None, :])
     # A doji or a body thinner than half a cell still gets one half cell at its middle.
-    empty = ~body.any(axis=0) & np.isfinite(c)
+    empty = ~body.any(axis=0) & np.isfinite(c) & np.isfinite(b_top + b_bot)
     if empty.any():
-        mid = np.clip(((b_top + b_bot) / 2 * 2).astype(np.int64), 0, rows * 2 - 1)
         idx = np.nonzero(empty)[0]
-        body[mid[idx], idx] = True
+        mid = np.clip(((b_top[idx] + b_bot[idx]) / 2 * 2).astype(np.int64), 0, rows * 2 - 1)
+        body[mid, idx] = True
     state = np.where(body, BODY, np.where(wick, WICK, NONE)).astype(np.int8)
     state[:, ~np.isfinite(c)] = NONE
     lower = state[0::2][::-1]
@@ -97,6 +104,8 @@ for (_u, _l), _g in GLYPH.items():
 
 def volume_cells(v: np.ndarray, rows: int) -> list[str]:
     """Volume bars as ``rows`` strings (top first), eighth-block resolution."""
+    import numpy as np
+
     n = len(v)
     if rows <= 0:
         return []

@@ -3,7 +3,8 @@
 Bars live in bounded numpy arrays (the last ``MAX_BARS``), so a long session never grows
 memory. Live ticks update the forming bar in place; history and overlays arrive from the
 screen (loaded in workers). Colours come from component classes, so the .tcss and themes
-decide them.
+decide them. numpy is imported by the first bars, not by this module: an empty chart (the
+first frame) draws without it.
 """
 
 from __future__ import annotations
@@ -12,9 +13,8 @@ import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar, Protocol, Self
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, Self, cast
 
-import numpy as np
 from rich.segment import Segment
 from rich.style import Style
 from textual import events
@@ -24,7 +24,7 @@ from textual.reactive import reactive
 from textual.strip import Strip
 from textual.widget import Widget
 
-from engine.model import Tick
+from engine.model import Bar, Tick
 from engine.timeframes import parse
 from widgets.candles import (
     GLYPH_BY_CODE,
@@ -37,10 +37,15 @@ from widgets.candles import (
 )
 
 if TYPE_CHECKING:
+    import numpy as np
     import polars as pl
 
 MAX_BARS = 2_000
 MIN_ZOOM = 8
+DAY_NS = 86_400 * 10**9
+MINUTE_NS = 60 * 10**9
+NO_BARS = cast("np.ndarray", ())
+"""The bars of a chart that has none: empty like an array, without importing numpy."""
 
 
 class PriceLevel(Protocol):
@@ -125,8 +130,9 @@ class Chart(Widget, can_focus=True):
         self.decimals = 2
         self.message = "loading…"
         self._tf_ns = parse("1m").ns
-        self._ts = np.empty(0, dtype=np.int64)
-        self._o = self._h = self._l = self._c = self._v = np.empty(0)
+        self._sealed: int | None = None
+        """The time of the newest closed bar put in place: quotes no longer change it."""
+        self._ts = self._o = self._h = self._l = self._c = self._v = NO_BARS
         self.overlays: list[Overlay] = []
         self.levels: list[PriceLevel] = []
         self.turns: list[tuple[float, str]] = []  # (bars ahead of the last bar, "peak"|"trough")
@@ -148,7 +154,22 @@ class Chart(Widget, can_focus=True):
     def bar_count(self) -> int:
         return len(self._c)
 
+    def switch_to(self, symbol: str, timeframe: str, decimals: int) -> None:
+        """Show ``symbol`` at ``timeframe`` from now on, in one step: the bars of the pair shown
+        so far go, and the chart says it is loading until :meth:`set_history` brings the new
+        pair's bars. No frame shows one pair's bars under the other's name."""
+        tf_ns = parse(timeframe).ns
+        self.symbol, self.timeframe, self.decimals, self._tf_ns = symbol, timeframe, decimals, tf_ns
+        self._ts = self._o = self._h = self._l = self._c = self._v = NO_BARS
+        self.overlays, self.levels, self.turns = [], [], []
+        self.bars_back, self.cursor = 0, None
+        self.message = f"loading {symbol} {timeframe}…"
+        self._era += 1
+        self.refresh()
+
     def set_history(self, symbol: str, timeframe: str, frame: pl.DataFrame, decimals: int) -> None:
+        import numpy as np
+
         frame = frame.tail(MAX_BARS)
         self.symbol, self.timeframe, self.decimals = symbol, timeframe, decimals
         self._tf_ns = parse(timeframe).ns
@@ -159,6 +180,7 @@ class Chart(Widget, can_focus=True):
         )
         self.overlays, self.levels, self.turns = [], [], []
         self.bars_back, self.cursor = 0, None
+        self._sealed = None
         self.message = "" if len(self._c) else f"no {timeframe} history for {symbol}"
         self._era += 1
         self.refresh()
@@ -170,18 +192,17 @@ class Chart(Widget, can_focus=True):
 
     def bars(self) -> pl.DataFrame:
         """The chart's bars as an OHLCV frame (for overlays computed elsewhere)."""
+        import numpy as np
         import polars as pl
 
-        return pl.DataFrame(
-            {
-                "ts": self._ts,
-                "open": self._o,
-                "high": self._h,
-                "low": self._l,
-                "close": self._c,
-                "volume": self._v,
-            }
-        )
+        prices = {
+            name: np.asarray(values, dtype=np.float64)
+            for name, values in (
+                ("open", self._o), ("high", self._h), ("low", self._l),
+                ("close", self._c), ("volume", self._v),
+            )
+        }  # fmt: skip
+        return pl.DataFrame({"ts": np.asarray(self._ts, dtype=np.int64), **prices})
 
     def add_tick(self, tick: Tick) -> bool:
         """Fold a live tick into the forming bar; True if it opened a new bar."""
@@ -196,7 +217,7 @@ class Chart(Widget, can_focus=True):
         if start > self._ts[-1]:
             self._append(start, price)
             opened = True
-        elif start < self._ts[-1]:
+        elif start < self._ts[-1] or start == self._sealed:
             return False
         i = len(self._c) - 1
         self._h[i] = max(self._h[i], price)
@@ -206,7 +227,44 @@ class Chart(Widget, can_focus=True):
         self._dirty = True
         return opened
 
+    def add_bar(self, bar: Bar) -> bool:
+        """Put a closed bar of the chart's series in its place with its own OHLCV: it replaces
+        the bar the quotes built for its time, or fills one they never reached. True if shown
+        (a bar of another symbol or timeframe, or before any history, is not)."""
+        if bar.symbol != self.symbol or not len(self._ts) or parse(bar.timeframe).ns != self._tf_ns:
+            return False
+        import numpy as np
+
+        values = (bar.open, bar.high, bar.low, bar.close, bar.volume)
+        i = int(np.searchsorted(self._ts, bar.ts_ns))
+        if i < len(self._ts) and self._ts[i] == bar.ts_ns:
+            for column, value in zip(
+                (self._o, self._h, self._l, self._c, self._v), values, strict=True
+            ):
+                column[i] = value
+        else:
+            if i == 0 and len(self._ts) >= MAX_BARS:
+                return False
+            self._ts = np.insert(self._ts, i, bar.ts_ns)[-MAX_BARS:]
+            self._o, self._h, self._l, self._c, self._v = (
+                np.insert(column, i, value)[-MAX_BARS:]
+                for column, value in zip(
+                    (self._o, self._h, self._l, self._c, self._v), values, strict=True
+                )
+            )
+            self.overlays = [
+                Overlay(o.name, np.insert(o.values, i, np.nan)[-MAX_BARS:], o.style)
+                for o in self.overlays
+            ]
+        if self._sealed is None or bar.ts_ns > self._sealed:
+            self._sealed = bar.ts_ns
+        self._era += 1
+        self._dirty = True
+        return True
+
     def _append(self, start: int, price: float) -> None:
+        import numpy as np
+
         keep = MAX_BARS - 1
         self._ts = np.append(self._ts[-keep:], start)
         self._o = np.append(self._o[-keep:], price)
@@ -248,10 +306,21 @@ class Chart(Widget, can_focus=True):
         return max(1, self.size.width - self._axis_width())
 
     def _axis_width(self) -> int:
+        """Room for every price the axis can show (the range is padded past the bars, and a
+        tick can round up a digit) and every level's whole label, a space either side."""
         if not len(self._c):
             return 10
-        peak = float(np.nanmax(self._h)) if np.isfinite(self._h).any() else 1.0
-        return len(f"{peak:,.{self.decimals}f}") + 2
+        import numpy as np
+
+        finite = np.isfinite(self._h) & np.isfinite(self._l)
+        if finite.any():
+            high, low = float(self._h[finite].max()), float(self._l[finite].min())
+        else:
+            high = low = 1.0
+        reach = max(abs(high), abs(low)) * 1.25 + 1.0
+        price = len(f"{-reach if min(high, low) < 0 else reach:,.{self.decimals}f}")
+        label = max((len(lv.name) for lv in self.levels), default=0)
+        return max(price, label) + 2
 
     def _window(self) -> tuple[int, int, int]:
         """(start, end, k): source bars [start, end) shown, k bars per column."""
@@ -332,26 +401,25 @@ class Chart(Widget, can_focus=True):
     def _style(self, name: str) -> Style:
         return self.get_component_rich_style(f"chart--{name}", partial=True)
 
-    def readout(self) -> str:
-        """The crosshair line: the bar under the cursor (or the latest) in words."""
+    def readout(self, width: int | None = None) -> str:
+        """The crosshair line: the bar under the cursor (or the latest) in words; in ``width``
+        cells, the fullest of its shorter forms that fits (:func:`fit_readout`)."""
         start, end, k = self._window()
         if end <= start:
-            return f"{self.symbol} {self.timeframe}  {self.message}"
+            text = f"{self.symbol} {self.timeframe}  {self.message}"
+            return text if width is None else text[:width]
         o, h, lo, c, v = group_bars(
             self._o[start:end], self._h[start:end], self._l[start:end],
             self._c[start:end], self._v[start:end], k,
         )  # fmt: skip
         col = len(c) - 1 if self.cursor is None else min(self.cursor, len(c) - 1)
         ts_index = end - (len(c) - col) * k
-        ts = int(self._ts[max(ts_index, 0)])
-        stamp = time.strftime("%m-%d %H:%M", time.gmtime(ts / 1e9))
-        d = self.decimals
-        chg = (c[col] / o[col] - 1) * 100 if o[col] else 0.0
-        return (
-            f"{self.symbol} {self.timeframe}{'×' + str(k) if k > 1 else ''}  {stamp}  "
-            f"O {o[col]:,.{d}f} H {h[col]:,.{d}f} L {lo[col]:,.{d}f} C {c[col]:,.{d}f} "
-            f"({chg:+.2f}%) V {v[col]:,.0f}"
-        )
+        bar = ReadoutBar(
+            f"{self.symbol} {self.timeframe}{'×' + str(k) if k > 1 else ''}",
+            int(self._ts[max(ts_index, 0)]), self._tf_ns,
+            float(o[col]), float(h[col]), float(lo[col]), float(c[col]), float(v[col]),
+        )  # fmt: skip
+        return fit_readout(bar, self.decimals, width)
 
     def refresh(self, *regions: Any, **kwargs: Any) -> Self:
         self._strips = None
@@ -374,7 +442,7 @@ class Chart(Widget, can_focus=True):
         self.redraws += 1
         width, height = self.size.width, self.size.height
         out = _Lines(base)
-        out.append(self.readout()[:width], self._style("readout"))
+        out.append(self.readout(width), self._style("readout"))
         if height < 4 or not len(self._c):
             if self.message:
                 out.append("\n" + self.message[:width], self._style("axis"))
@@ -494,6 +562,8 @@ class Chart(Widget, can_focus=True):
         rows = cells.shape[0]
         if columns <= 0:
             return [([], None)] * rows
+        import numpy as np
+
         codes = cells[:, :columns]
         glyphs = np.asarray(GLYPH_BY_CODE)[codes]
         # Style numbers: 0 down, 1 up, 2 level, 3.. each overlay; plus len(palette) when the
@@ -555,24 +625,110 @@ class Chart(Widget, can_focus=True):
         return " ", default
 
     def _time_axis(self, start: int, end: int, k: int, cols: int, width: int) -> str:
-        chars = [" "] * width
         if cols == 0:
             return ""
         ts = self._ts[start:end]
         n = len(ts) // k * k
-        ts = ts[len(ts) - n :: k][-cols:]
-        daily = self._tf_ns >= 86_400 * 10**9
-        fmt = "%m-%d" if daily else "%H:%M"
-        step = 12
-        for x in range(0, cols - 5, step):
-            label = time.strftime(fmt, time.gmtime(int(ts[x]) / 1e9))
-            chars[x : x + len(label)] = label
-        text = "".join(chars)
+        stamps = ts[len(ts) - n :: k][-cols:].tolist()
         turns = " · ".join(f"{kind} in {ahead:.1f}" for ahead, kind in sorted(self.turns))
-        if turns and self.bars_back == 0:
-            note = f" next {turns} bars"
-            text = (text[: max(0, width - len(note))].ljust(width - len(note)) + note)[:width]
-        return text
+        note = f" next {turns} bars" if turns and self.bars_back == 0 else ""
+        room = max(0, min(cols, width - len(note)))
+        text = time_labels(stamps, self._tf_ns * k, room).ljust(width - len(note))
+        return (text + note)[:width]
+
+
+def time_labels(stamps: Sequence[int], tf_ns: int, width: int) -> str:
+    """The time axis under columns starting at ``stamps`` (UTC ns), in ``width`` cells: a label
+    every dozen columns or so, each whole. Intraday, a label shows the date (``12-01``) where the
+    day changed since the label before it, and the time (``04:00``) otherwise; daily and longer,
+    the year (``2025``) where the year changed and the date otherwise. No label repeats the one
+    beside it."""
+    daily = tf_ns >= DAY_NS
+    clock = "%H:%M" if tf_ns >= MINUTE_NS else "%H:%M:%S"
+    label_w = 5 if daily or tf_ns >= MINUTE_NS else 8
+    step = max(12, label_w + 3)
+    chars = [" "] * width
+    previous: tuple[time.struct_time, str] | None = None
+    for x in range(0, min(len(stamps), width - label_w + 1), step):
+        moment = time.gmtime(stamps[x] / 1e9)
+        if daily:
+            new_era = previous is None or previous[0].tm_year != moment.tm_year
+            label = time.strftime("%Y" if new_era and previous else "%m-%d", moment)
+        else:
+            day = moment.tm_yday, moment.tm_year
+            new_day = previous is None or (previous[0].tm_yday, previous[0].tm_year) != day
+            label = time.strftime("%m-%d" if new_day else clock, moment)
+        if previous is not None and label == previous[1]:
+            continue
+        chars[x : x + len(label)] = label
+        previous = moment, label
+    return "".join(chars)
+
+
+@dataclass(frozen=True, slots=True)
+class ReadoutBar:
+    """The bar the readout describes: ``head`` (symbol and timeframe), its start, its prices."""
+
+    head: str
+    ts_ns: int
+    tf_ns: int
+    open: float
+    high: float
+    low: float
+    close: float
+    volume: float
+
+
+def fit_readout(bar: ReadoutBar, decimals: int, width: int | None = None) -> str:
+    """The readout in ``width`` cells (all of it when None). Shorter forms drop whole fields,
+    never part of one: the volume is abbreviated, then dropped; then the date of an intraday
+    bar (the time stays); then the change, the open, the high and low. Prices keep the
+    instrument's ``decimals`` in every form."""
+    daily = bar.tf_ns >= DAY_NS
+    moment = time.gmtime(bar.ts_ns / 1e9)
+    long_stamp = time.strftime("%Y-%m-%d" if daily else "%m-%d %H:%M", moment)
+    short_stamp = time.strftime("%m-%d" if daily else "%H:%M", moment)
+    o, h, lo, c = (f"{p:,.{decimals}f}" for p in (bar.open, bar.high, bar.low, bar.close))
+    chg = f"({(bar.close / bar.open - 1) * 100 if bar.open else 0.0:+.2f}%)"
+    ohlc = f"O {o} H {h} L {lo} C {c}"
+    forms = [
+        (long_stamp, f"{ohlc} {chg} V {_exact(bar.volume)}"),
+        (long_stamp, f"{ohlc} {chg} V {_abbreviated(bar.volume)}"),
+        (long_stamp, f"{ohlc} {chg}"),
+        (short_stamp, f"{ohlc} {chg}"),
+        (short_stamp, ohlc),
+        (short_stamp, f"H {h} L {lo} C {c}"),
+        (short_stamp, f"C {c} {chg}"),
+        (short_stamp, f"C {c}"),
+        ("", f"C {c}"),
+    ]
+    if width is None:
+        return "  ".join((bar.head, *forms[0]))
+    for form in forms:
+        text = "  ".join(part for part in (bar.head, *form) if part)
+        if len(text) <= width:
+            return text
+    return bar.head[:width]
+
+
+def _exact(quantity: float) -> str:
+    """A quantity as it is, to 8 decimals (the finest lot of any venue), zeros trimmed."""
+    if not math.isfinite(quantity):
+        return str(quantity)
+    text = f"{quantity:,.8f}".rstrip("0").rstrip(".")
+    return "0" if text == "-0" else text
+
+
+def _abbreviated(quantity: float) -> str:
+    """A quantity of a thousand or more to three significant digits with its scale (``12.3k``,
+    ``4.56M``); a smaller one as it is."""
+    if not math.isfinite(quantity) or abs(quantity) < 1e3:
+        return _exact(quantity)
+    for scale, suffix in ((1e3, "k"), (1e6, "M"), (1e9, "B"), (1e12, "T")):
+        text = f"{quantity / scale:.3g}"
+        if "e" not in text:
+            return text + suffix
+    return f"{quantity:.3g}"
 
 
 class _Lines:

@@ -1,7 +1,9 @@
 """The command bar: a one-line input that appears on ``:`` and hands its text to the screen.
 
 It does not interpret anything: the screen parses with :func:`engine.commands.parse`. Up/down
-walk the history of submitted lines.
+walk the history of submitted lines. :meth:`open` takes the focus at once, not after the
+events already queued: the keys typed right after ``:`` land in the bar, never on a hotkey
+(the screen's ``:`` binding is a priority one, so it runs as the key arrives).
 """
 
 from __future__ import annotations
@@ -43,7 +45,7 @@ class CommandBar(Input):
         self.add_class("-open")
         self.value = text
         self.cursor_position = len(text)
-        self.focus()
+        self.screen.set_focus(self)
 
     def action_close(self) -> None:
         self.remove_class("-open")

@@ -1,20 +1,27 @@
 """The cycle panel: the QPE phase spectrum as bars, the dominant cycle and where we are in it.
 
 Its screen hands it a :class:`CycleResult` (``set_result``); until the detector has run (or
-while it runs) it says so (``set_status``) instead of drawing anything.
+while it runs) it says so (``set_status``) instead of drawing anything, or shows how far the
+engine's start got (``set_progress``: the stage and the seconds since the first stage, ticking).
+numpy is imported only to draw a spectrum: the first frame shows the panel without it.
 """
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
-import numpy as np
 from rich.style import Style
 from rich.text import Text
+from textual.timer import Timer
 from textual.widget import Widget
 
 from engine.model import Cycle, CyclePhase
+
+if TYPE_CHECKING:
+    import numpy as np
 
 _BLOCKS = " ▁▂▃▄▅▆▇█"
 
@@ -27,6 +34,8 @@ def bin_width(bins: int, width: int) -> int:
 def spectrum_rows(power: np.ndarray, rows: int, width: int) -> list[str]:
     """Vertical bars of ``power`` (bins 1.. left to right, DC dropped), ``rows`` high, each
     bin ``bin_width`` columns wide."""
+    import numpy as np
+
     values = np.asarray(power, dtype=np.float64)[1:]
     if rows <= 0 or values.size == 0 or width <= 0:
         return []
@@ -66,24 +75,59 @@ class CyclePanel(Widget):
     CyclePanel > .cycle--label { color: $text-muted; }
     """
 
-    def __init__(self, **kwargs: object) -> None:
+    def __init__(self, clock: Callable[[], float] = time.monotonic, **kwargs: object) -> None:
+        """``clock``: seconds, for the time shown beside a progress stage."""
         super().__init__(**kwargs)  # type: ignore[arg-type]
+        self.clock = clock
         self.result: CycleResult | None = None
         self.status = "QPE cycle detector: waiting for bars"
+        self.stage = ""
+        """What the engine is doing while its first result is awaited (``set_progress``)."""
+        self._since: float | None = None
+        self._ticker: Timer | None = None
+
+    def on_mount(self) -> None:
+        self._ticker = self.set_interval(1.0, self.refresh, name="cycle progress", pause=True)
+        if self.stage:
+            self._ticker.resume()
 
     def set_status(self, text: str) -> None:
         self.status = text
+        self._end_progress()
+        self.refresh()
+
+    def set_progress(self, stage: str) -> None:
+        """Show ``stage`` and the seconds since the first stage of this wait (until a result or
+        a status ends it), counting each second."""
+        if self._since is None:
+            self._since = self.clock()
+        self.stage = stage
+        if self._ticker is not None:
+            self._ticker.resume()
         self.refresh()
 
     def set_result(self, result: CycleResult) -> None:
         self.result = result
         self.status = ""
+        self._end_progress()
         self.refresh()
+
+    def _end_progress(self) -> None:
+        self.stage = ""
+        self._since = None
+        if self._ticker is not None:
+            self._ticker.pause()
+
+    def progress(self) -> str:
+        """The stage and its elapsed whole seconds, or "" when there is none."""
+        if not self.stage or self._since is None:
+            return ""
+        return f"{self.stage}… {max(0.0, self.clock() - self._since):.0f} s"
 
     def summary(self) -> str:
         r = self.result
         if r is None:
-            return self.status
+            return self.progress() or self.status
         parts = [f"{r.symbol} {r.timeframe}"] if self.size.width >= 90 else []
         if r.cycles:
             top = r.cycles[0]

@@ -6,6 +6,7 @@ other symbol is ignored.
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import ClassVar
 
 from rich.style import Style
@@ -15,6 +16,16 @@ from textual.widget import Widget
 from engine.model import OrderBook
 
 _EIGHTHS = " ▏▎▍▌▋▊▉█"
+SIZE_DIGITS = 15
+"""Significant digits a size is shown with: the most a float keeps of any decimal (``DBL_DIG``),
+so every digit a venue sent and none of a float's noise (``0.015330000000000001`` is
+``0.01533``)."""
+
+
+def size_text(size: float) -> str:
+    """A level's size as a plain number with thousands separators (``67,000``, ``0.0153``)."""
+    value = Decimal(f"{size:.{SIZE_DIGITS}g}").normalize()
+    return f"{value:,f}"
 
 
 def depth_bar(share: float, width: int) -> str:
@@ -39,11 +50,18 @@ class OrderBookLadder(Widget):
         self.decimals = 2
         self.book: OrderBook | None = None
         self.updates = 0
+        self.absent = ""
+        """Why no book will come (a feed without depth); empty while one may come."""
 
     def show_symbol(self, symbol: str, decimals: int) -> None:
         if symbol != self.symbol:
             self.symbol, self.decimals, self.book = symbol, decimals, None
             self.refresh()
+
+    def no_depth(self, reason: str) -> None:
+        """Say ``reason`` instead of waiting: this feed publishes no book."""
+        self.absent = reason
+        self.refresh()
 
     def set_book(self, book: OrderBook) -> None:
         if book.symbol != self.symbol:
@@ -55,14 +73,15 @@ class OrderBookLadder(Widget):
     def render(self) -> Text:
         book = self.book
         if book is None:
-            return Text(f"{self.symbol or 'no symbol'}: waiting for depth…", style="dim")
+            waiting = self.absent or "waiting for depth…"
+            return Text(f"{self.symbol or 'no symbol'}: {waiting}", style="dim")
         width = max(20, self.size.width)
         depth = max(1, (self.size.height - 2) // 2)
         asks, bids = book.asks[:depth], book.bids[:depth]
         peak = max([lv.size for lv in asks + bids] or [1.0]) or 1.0
         d = self.decimals
         price_w = max(len(f"{lv.price:,.{d}f}") for lv in asks + bids) if asks or bids else 8
-        size_w = 10
+        size_w = max([10] + [len(size_text(lv.size)) for lv in asks + bids])
         bar_w = max(1, width - price_w - size_w - 2)
         ask_style = self.get_component_rich_style("book--ask", partial=True)
         bid_style = self.get_component_rich_style("book--bid", partial=True)
@@ -96,5 +115,5 @@ class OrderBookLadder(Widget):
         style: Style,
     ) -> None:
         out.append(f"{price:>{price_w},.{self.decimals}f}", style)
-        out.append(f" {size:>{size_w},.4g} ")
+        out.append(f" {size_text(size):>{size_w}} ")
         out.append(depth_bar(size / peak, bar_w) + "\n", style + Style(dim=True))

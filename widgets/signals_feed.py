@@ -1,9 +1,12 @@
 """The signals feed: newest at the bottom (the cursor follows it), bounded; each row says
-action, confidence and why."""
+action, confidence and why. Prices show at their symbol's precision (its tick's decimals)."""
 
 from __future__ import annotations
 
+import math
 import time
+from collections.abc import Mapping
+from decimal import Decimal
 
 from rich.text import Text
 from textual.widgets import DataTable
@@ -19,11 +22,23 @@ _ACTION_STYLE = {
 }
 
 
+def price_text(price: float, decimals: int | None) -> str:
+    """``price`` at ``decimals`` places; with no known precision, every digit of the float."""
+    if not math.isfinite(price):
+        return "—"
+    if decimals is None:
+        return f"{Decimal(repr(price)):,f}"
+    return f"{price:,.{decimals}f}"
+
+
 class SignalsFeed(DataTable[Text | str]):
     DEFAULT_CSS = "SignalsFeed { height: 1fr; }"
 
-    def __init__(self, **kwargs: object) -> None:
+    def __init__(self, decimals: Mapping[str, int] | None = None, **kwargs: object) -> None:
+        """``decimals``: price decimals per symbol, read at each row (a mapping its owner
+        updates as it learns a venue's precision is seen here too)."""
         super().__init__(cursor_type="row", **kwargs)  # type: ignore[arg-type]
+        self.decimals: Mapping[str, int] = {} if decimals is None else decimals
         self.count = 0
 
     def on_mount(self) -> None:
@@ -40,7 +55,7 @@ class SignalsFeed(DataTable[Text | str]):
             signal.timeframe,
             Text(signal.action.value, style=_ACTION_STYLE[signal.action]),
             Text(f"{signal.confidence:.2f}", justify="right"),
-            Text(f"{signal.price:,.5g}", justify="right"),
+            Text(price_text(signal.price, self.decimals.get(signal.symbol)), justify="right"),
             "; ".join(signal.reasons),
             key=f"sig{self.count}",
         )

@@ -5,6 +5,10 @@ It only receives data, from its screen's calls (``update_quote``, ``set_referenc
 each instrument's precision. A changed last price flashes up/down for ``FLASH_S``; the sparkline
 keeps the last ``SPARK_POINTS`` prices per symbol in a ring buffer.
 
+Columns are as wide as their widest cell (and header), so a price is never cut; when the
+widget is too narrow for them all, the least important go (:data:`KEEP`), and the trend
+sparkline narrows to its newest points before it goes. The header marks the sort column.
+
 Drawn with the line API (one cached strip per row, rebuilt only when that row changes): a
 DataTable re-renders every cell through rich on each change, which at 2,000 quotes/s over 50
 symbols cost ~60 ms a frame; this costs well under a millisecond per changed row.
@@ -33,17 +37,34 @@ from textual.widget import Widget
 
 from engine.model import Action, Signal, Tick
 
+
+@dataclass(frozen=True, slots=True)
+class Column:
+    key: str
+    label: str
+    align: str  # "<" or ">"
+    min_width: int = 0
+    """The narrowest it is drawn, whatever its cells (a flexible column: its narrowest)."""
+    flexible: bool = False
+    """Takes what room is left, from ``min_width`` up to its widest cell (the sparkline)."""
+
+
 COLUMNS = (
-    ("symbol", "Symbol", 9, "<"),
-    ("last", "Last", 11, ">"),
-    ("chg", "Chg %", 7, ">"),
-    ("spark", "Trend", 12, "<"),
-    ("bid", "Bid", 11, ">"),
-    ("ask", "Ask", 11, ">"),
-    ("spread", "Sprd", 7, ">"),
-    ("signal", "Signal", 12, "<"),
+    Column("symbol", "Symbol", "<"),
+    Column("last", "Last", ">"),
+    Column("chg", "Chg %", ">"),
+    Column("spark", "Trend", "<", min_width=5, flexible=True),
+    Column("bid", "Bid", ">"),
+    Column("ask", "Ask", ">"),
+    Column("spread", "Sprd", ">"),
+    Column("signal", "Signal", "<", min_width=len("SHORT 1.00")),
 )
-_LAYOUT = tuple((width, align) for _, _, width, align in COLUMNS)
+KEEP = ("symbol", "last", "chg", "bid", "ask", "signal", "spark", "spread")
+"""The columns by importance: on a narrow widget they are dropped from the end of this list."""
+_KEYS = tuple(c.key for c in COLUMNS)
+_BY_KEY = {c.key: c for c in COLUMNS}
+_INDEX = {key: i for i, key in enumerate(_KEYS)}
+_GAP = 2
 SORT_CYCLE = (("symbol", False), ("chg", True), ("last", True), ("spread", False))
 FLASH_S = 0.6
 SPARK_POINTS = 12
@@ -61,6 +82,29 @@ def sparkline(values: Sequence[float]) -> str:
     if span <= 0:
         return _SPARK[3] * len(finite)
     return "".join(_SPARK[min(7, int((v - lo) / span * 8))] for v in finite)
+
+
+def fit_columns(natural: dict[str, int], width: int) -> list[tuple[Column, int]]:
+    """The columns drawn in ``width`` cells, in display order, with their widths: as many of
+    :data:`KEEP` as fit whole, in that order (the symbol always), each at its ``natural``
+    width; a flexible column at its ``min_width``, then widened with the room left, up to its
+    natural width."""
+    chosen: dict[str, int] = {}
+    used = 1
+    for key in KEEP:
+        column = _BY_KEY[key]
+        need = column.min_width if column.flexible else natural[key]
+        extra = need + (_GAP if chosen else 0)
+        if chosen and used + extra > width:
+            break
+        chosen[key] = need
+        used += extra
+    for key, have in chosen.items():
+        if _BY_KEY[key].flexible:
+            grow = max(0, min(natural[key] - have, width - used))
+            chosen[key] += grow
+            used += grow
+    return [(c, chosen[c.key]) for c in COLUMNS if c.key in chosen]
 
 
 @dataclass(slots=True)
@@ -148,6 +192,11 @@ class Watchlist(Widget, can_focus=True):
         self.top = 0
         self._now = clock
         self._header: Strip | None = None
+        self._natural: dict[str, int] = {}
+        """Each column's natural width: its widest cell or header (grown as cells widen)."""
+        self._layout: list[tuple[Column, int]] | None = None
+        self._layout_width = -1
+        self._remeasure()
         self._styles: dict[str, Style] = {}
         """Rich styles by component name (and "" for the widget's own), until restyled:
         looking them up walks the DOM, which per row is most of a frame."""
@@ -179,6 +228,7 @@ class Watchlist(Widget, can_focus=True):
 
     def on_mount(self) -> None:
         self.set_interval(FLASH_S / 3, self._unflash)
+        self._show_sort()
 
     # -- symbols ----------------------------------------------------------------------------
     def add_symbol(self, symbol: str, decimals: int | None = None) -> bool:
@@ -201,6 +251,7 @@ class Watchlist(Widget, can_focus=True):
         self.reference.pop(symbol, None)
         self.flashing.pop(symbol, None)
         self.cursor = min(self.cursor, max(0, len(self.order) - 1))
+        self._remeasure()
         self.refresh()
         return True
 
@@ -328,11 +379,61 @@ class Watchlist(Widget, can_focus=True):
         self.order.sort(key=value, reverse=reverse)
         self._reindex()
         self.sort_key, self.sort_reverse = key, reverse
-        for row in self._rows.values():
-            row.strip = None
+        self._remeasure()
         if selected is not None:
             self.cursor = self._at[selected]
+        self._show_sort()
         self.refresh()
+
+    def sort_label(self, column: Column) -> str:
+        """The column's header: its label, and the sort's direction if it is the sort column."""
+        if column.key != self.sort_key:
+            return column.label
+        return f"{column.label}{'▼' if self.sort_reverse else '▲'}"
+
+    def _show_sort(self) -> None:
+        """The sort key and the current sort, under the list."""
+        if self.sort_key is None:
+            self.border_subtitle = "s: sort"
+        else:
+            self.border_subtitle = f"s: sort · {self.sort_label(_BY_KEY[self.sort_key])}"
+
+    # -- column widths ----------------------------------------------------------------------
+    def _remeasure(self) -> None:
+        """Every column's natural width again, from the headers and every row's cells."""
+        self._natural = {c.key: max(c.min_width, cell_len(self.sort_label(c))) for c in COLUMNS}
+        for row in self._rows.values():
+            self._measure([self._cell(row, key) for key in _KEYS])
+        self._relayout()
+
+    def _measure(self, cells: Sequence[tuple[str, str]]) -> bool:
+        """Widen the columns these cells overflow; whether any did."""
+        natural = self._natural
+        grew = False
+        for key, (text, _) in zip(_KEYS, cells, strict=True):
+            if cell_len(text) > natural[key]:
+                natural[key] = cell_len(text)
+                grew = True
+        return grew
+
+    def _relayout(self) -> None:
+        self._layout = None
+        self._header = None
+        for row in self._rows.values():
+            row.strip = None
+        self.refresh()
+
+    def _columns(self, width: int) -> list[tuple[Column, int]]:
+        if self._layout is None or self._layout_width != width:
+            self._layout = fit_columns(self._natural, width)
+            self._layout_width = width
+            self._header = None
+        return self._layout
+
+    @property
+    def shown_columns(self) -> list[str]:
+        """The keys of the columns drawn at the widget's width now."""
+        return [column.key for column, _ in self._columns(self.size.width)]
 
     # -- drawing ----------------------------------------------------------------------------
     def _style(self, name: str) -> Style:
@@ -380,17 +481,25 @@ class Watchlist(Widget, can_focus=True):
         return style
 
     @staticmethod
-    def _line(cells: list[tuple[str, Style]], base: Style, width: int) -> Strip:
+    def _line(
+        layout: list[tuple[Column, int]], cells: list[tuple[str, Style]], base: Style, width: int
+    ) -> Strip:
         """The row's strip, exactly ``width`` cells (cells padded to their column, then the
-        rest of the line in ``base``), built in one pass."""
-        gap = Segment("  ", base)
+        rest of the line in ``base``), built in one pass. Only a flexible column is ever
+        narrower than its text (a sparkline keeps its newest points); the symbol alone may
+        be cropped at the line's end, on a widget narrower than it."""
+        gap = Segment(" " * _GAP, base)
         segments = [Segment(" ", base)]
         length = 1
-        for (cell_width, align), (text, style) in zip(_LAYOUT, cells, strict=True):
-            text = f"{text[:cell_width]:{align}{cell_width}}"
+        for (column, cell_width), (text, style) in zip(layout, cells, strict=True):
+            if length > 1:
+                segments.append(gap)
+                length += _GAP
+            if column.flexible and cell_len(text) > cell_width:
+                text = text[len(text) - cell_width :]
+            text = f"{text:{column.align}{cell_width}}"
             segments.append(Segment(text, style))
-            segments.append(gap)
-            length += cell_len(text) + 2
+            length += cell_len(text)
         if length < width:
             segments.append(Segment(" " * (width - length), base))
         elif length > width:
@@ -401,10 +510,11 @@ class Watchlist(Widget, can_focus=True):
         width = self.size.width
         base = self._style("")
         if y == 0:
+            layout = self._columns(width)
             if self._header is None or self._header.cell_length != width:
                 header = base + self._style("header")
-                cells = [(label, header) for _, label, _, _ in COLUMNS]
-                self._header = self._line(cells, base, width)
+                cells = [(self.sort_label(column), header) for column, _ in layout]
+                self._header = self._line(layout, cells, base, width)
             return self._header
         index = self.top + y - 1
         if not 0 <= index < len(self.order):
@@ -413,11 +523,15 @@ class Watchlist(Widget, can_focus=True):
         row.pending = False
         if row.strip is None or row.strip.cell_length != width:
             cursor = index == self.cursor
+            texts = [self._cell(row, key) for key in _KEYS]
+            if self._measure(texts):
+                self._relayout()  # the rows drawn already this frame are drawn again
+            layout = self._columns(width)
             cells = []
-            for key, *_ in COLUMNS:
-                text, style = self._cell(row, key)
+            for column, _ in layout:
+                text, style = texts[_INDEX[column.key]]
                 cells.append((text, self._cell_style(cursor, style)))
-            row.strip = self._line(cells, self._cell_style(cursor, ""), width)
+            row.strip = self._line(layout, cells, self._cell_style(cursor, ""), width)
         return row.strip
 
     def notify_style_update(self) -> None:

@@ -17,6 +17,7 @@ import math
 import traceback
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 import numpy as np
@@ -78,6 +79,13 @@ class BacktestConfig:
         if self.max_trades < 1:
             raise BacktestError("max_trades must be >= 1")
 
+    def describe(self) -> str:
+        """``cash 10,000 · lot 0.001 · commission 0.002``: what a report says it used, unrounded."""
+        return (
+            f"cash {_plain(self.cash, grouped=True)} · lot {_plain(self.lot)}"
+            f" · commission {_plain(self.commission)}"
+        )
+
     def kernel_params(self) -> np.ndarray:
         p = np.zeros(bs.P_LEN)
         p[bs.P_SPREAD] = self.spread
@@ -106,12 +114,17 @@ class BacktestResult:
     strategy: str = ""
     params: dict[str, Any] = field(default_factory=dict)
     cancelled_orders: int = 0
+    config: BacktestConfig | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready: ``{"stats": {...}, "trades": [...]}`` (plus strategy and params)."""
+        """JSON-ready: ``{"stats": {...}, "trades": [...]}`` (plus strategy, params and the
+        cash, lot and commission used); an undefined statistic is null, ``stats["undefined"]``
+        says why."""
+        config = self.config or BacktestConfig()
         return {
             "strategy": self.strategy,
             "params": self.params,
+            "config": {"cash": config.cash, "lot": config.lot, "commission": config.commission},
             "stats": {k: _json_value(v) for k, v in self.stats.items()},
             "trades": [
                 {k: _json_value(v) for k, v in row.items()} for row in self.trades.to_dicts()
@@ -120,6 +133,12 @@ class BacktestResult:
                 {k: _json_value(v) for k, v in row.items()} for row in self.open_trades.to_dicts()
             ],
         }
+
+
+def _plain(x: float, grouped: bool = False) -> str:
+    """``x`` as written, no exponent, no rounding: 10000.0 -> ``10000``, 1e-05 -> ``0.00001``."""
+    text = format(Decimal(repr(float(x))), ",f" if grouped else "f")
+    return text[:-2] if text.endswith(".0") else text
 
 
 def _json_value(v: Any) -> Any:
@@ -402,6 +421,7 @@ def run_backtest(
         strategy=name,
         params=dict(strategy.params),
         cancelled_orders=int(run.S[bs.S_CANCELLED]),
+        config=config,
     )
 
 

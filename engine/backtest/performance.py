@@ -5,7 +5,12 @@ annualised return from the geometric mean of daily returns (bars coarser than a 
 own period), volatility of compounded returns, Sharpe = annual return / volatility (risk-free
 rate 0), Sortino with the downside deviation, Calmar = annual return / max drawdown; win rate,
 profit factor and expectancy over the closed trades' returns. Exposure counts the bars with a
-trade open, including trades still open at the end.
+trade open, including trades still open at the end. The drawdown duration in days is the
+calendar time from the peak to the recovery (or the last bar), as backtesting.py measures it.
+
+A statistic the data cannot define (no trades, zero volatility, too few bars, a short sample
+annualised past a float's range) is NaN, never infinite, and ``stats["undefined"]`` says why:
+``{"sharpe": "zero volatility"}``.
 """
 
 from __future__ import annotations
@@ -46,7 +51,10 @@ STAT_LABELS: dict[str, str] = {
     "exposure_pct": "Exposure %",
     "fees": "Fees",
 }
-"""Every key of :func:`compute_stats` and its label in reports (the issue's names)."""
+"""Every numeric key of :func:`compute_stats` and its label in reports (the issue's names)."""
+
+UNDEFINED = "undefined"
+"""The key of :func:`compute_stats`'s ``{stat: reason}`` for the statistics without a value."""
 
 
 def _periods_per_year(ts: np.ndarray, period: float) -> tuple[float, bool]:
@@ -84,6 +92,23 @@ def _longest_run(dd: np.ndarray) -> int:  # pragma: no cover - compiled
     for x in dd:
         run = run + 1 if x > 0 else 0
         longest = max(longest, run)
+    return longest
+
+
+@njit(cache=True)
+def _longest_drawdown_ns(dd: np.ndarray, ts: np.ndarray) -> int:  # pragma: no cover - compiled
+    """The longest time from a peak to its recovery, or to the last bar when none came
+    (backtesting.py's drawdown duration: a drawdown holds at least one bar below the peak)."""
+    longest = 0
+    peak = 0
+    for i in range(len(dd)):
+        if dd[i] <= 0:
+            if i > peak + 1:
+                longest = max(longest, ts[i] - ts[peak])
+            peak = i
+    last = len(dd) - 1
+    if last > peak + 1:
+        longest = max(longest, ts[last] - ts[peak])
     return longest
 
 
@@ -146,6 +171,14 @@ def _nan_div(a: float, b: float) -> float:
     return a / b if b and math.isfinite(b) else math.nan
 
 
+def _power(base: float, exponent: float) -> float:
+    """``base ** exponent`` (``base`` > 0), infinite where it passes a float's range."""
+    try:
+        return float(base) ** float(exponent)
+    except OverflowError:
+        return math.inf
+
+
 def compute_stats(
     *,
     equity: np.ndarray,
@@ -156,8 +189,8 @@ def compute_stats(
     warmup: int = 0,
     drawdown: np.ndarray | None = None,
 ) -> dict[str, Any]:
-    """Every key of :data:`STAT_LABELS`. ``drawdown`` (1 - equity / running peak) is computed
-    when not given."""
+    """Every key of :data:`STAT_LABELS`, and :data:`UNDEFINED`: ``{key: reason}`` for each of
+    them that is NaN. ``drawdown`` (1 - equity / running peak) is computed when not given."""
     n = len(equity)
     spacing = np.diff(ts)
     # the median bar spacing; on long series from an even sample of 100k spacings
@@ -172,12 +205,13 @@ def compute_stats(
     per_year, daily = _periods_per_year(ts, bar_ns)
     r = _period_returns(equity, ts, daily)
     g = geometric_mean(r)
-    ann = (1 + g) ** per_year - 1
+    ann = _power(1 + g, per_year) - 1 if len(r) else math.nan
     var = float(np.var(r, ddof=1)) if len(r) > 1 else math.nan
-    vol = math.sqrt(max((var + (1 + g) ** 2) ** per_year - (1 + g) ** (2 * per_year), 0.0))
+    second = _power(var + (1 + g) ** 2, per_year) - _power(1 + g, 2 * per_year)
+    vol = math.nan if math.isnan(second) else math.sqrt(max(second, 0.0))
     years = (ts[-1] - ts[0]) / YEAR_NS if n > 1 else 0.0
     out["cagr_pct"] = (
-        ((equity[-1] / equity[0]) ** (1 / years) - 1) * 100
+        (_power(equity[-1] / equity[0], 1 / years) - 1) * 100
         if years > 0 and equity[-1] > 0
         else math.nan
     )
@@ -191,9 +225,8 @@ def compute_stats(
     max_dd = float(dd.max()) if n else 0.0
     out["calmar"] = _nan_div(ann, max_dd)
     out["max_drawdown_pct"] = -max_dd * 100
-    longest = int(_longest_run(dd))
-    out["max_drawdown_bars"] = longest
-    out["max_drawdown_days"] = longest * bar_ns / DAY_NS
+    out["max_drawdown_bars"] = int(_longest_run(dd))
+    out["max_drawdown_days"] = _longest_drawdown_ns(dd, ts.astype(np.int64)) / DAY_NS
 
     pnl = trades["pnl"].to_numpy()
     ret = trades["return_pct"].to_numpy() / 100
@@ -214,4 +247,66 @@ def compute_stats(
     )
     out["exposure_pct"] = held / n * 100
     out["fees"] = float(trades["fees"].sum()) if k else 0.0
-    return {key: (float(v) if isinstance(v, np.floating) else v) for key, v in out.items()}
+    stats = {key: (float(v) if isinstance(v, np.floating) else v) for key, v in out.items()}
+    why = _reasons(
+        periods=len(r) + 1,
+        unit="day" if daily else "bar",
+        stats=stats,
+        flat=k == 0 and held == 0,
+        downside=downside,
+        max_dd=max_dd,
+        still_open=len(opened),
+    )
+    undefined: dict[str, str] = {}
+    for key, value in stats.items():
+        if isinstance(value, float) and not math.isfinite(value):
+            stats[key] = math.nan
+            undefined[key] = why.get(key, "undefined")
+    stats[UNDEFINED] = undefined
+    return stats
+
+
+def _reasons(
+    *,
+    periods: int,
+    unit: str,
+    stats: dict[str, Any],
+    flat: bool,
+    downside: float,
+    max_dd: float,
+    still_open: int,
+) -> dict[str, str]:
+    """Why each statistic would have no value, for those :func:`compute_stats` left undefined."""
+
+    def few(needed: int) -> str:
+        return f"too few bars ({periods} {unit}{'' if periods == 1 else 's'}; needs {needed})"
+
+    short = "too short a sample to annualise"
+    why = {
+        "return_ann_pct": few(2) if periods < 2 else short,
+        "volatility_pct": few(3) if periods < 3 else short,
+        "cagr_pct": (
+            few(2)
+            if stats["bars"] < 2 or stats["start"] == stats["end"]
+            else "equity wiped out"
+            if stats["equity_final"] <= 0
+            else short
+        ),
+        "buy_hold_pct": "no positive close to start from",
+    }
+    annual = why["return_ann_pct"] if not math.isfinite(stats["return_ann_pct"]) else None
+    volatile = why["volatility_pct"] if not math.isfinite(stats["volatility_pct"]) else None
+    quiet = "no trades" if flat else None
+    why["sharpe"] = (
+        annual
+        or volatile
+        or quiet
+        or ("zero volatility" if stats["volatility_pct"] == 0 else short)
+    )
+    why["sortino"] = annual or quiet or ("no losing periods" if downside == 0 else short)
+    why["calmar"] = annual or quiet or ("no drawdown" if max_dd == 0 else short)
+    none = "no closed trades" + (f" ({still_open} still open)" if still_open else "")
+    for key in ("win_rate_pct", "best_trade_pct", "worst_trade_pct", "expectancy_pct"):
+        why[key] = none
+    why["profit_factor"] = none if stats["trades"] == 0 else "no losing trades"
+    return why

@@ -209,3 +209,21 @@ def test_protective_levels_may_be_written_as_key_value() -> None:
     }
     with pytest.raises(CommandError, match="expected a number for the SL price"):
         parse("buy 1000 EURUSD sl=abc", ["EURUSD"])
+
+
+def test_resolution_ignores_case_on_both_sides() -> None:
+    mixed = ["btc/usdt", "EURUSD", "Us500"]
+    assert resolve_symbol("BTC/USDT", mixed) == "btc/usdt"
+    assert resolve_symbol("us500", mixed) == "Us500"
+    assert resolve_symbol("eurusd", mixed) == "EURUSD"
+    assert resolve_symbol("btc", mixed) == "btc/usdt"
+
+
+def test_a_long_list_of_candidates_is_cut_short() -> None:
+    many = [f"SYM{i:02d}/USD" for i in range(40)]
+    with pytest.raises(CommandError) as err:
+        resolve_symbol("doge", many)
+    assert str(err.value).startswith("unknown symbol 'doge'; known: SYM00/USD, SYM01/USD")
+    assert str(err.value).endswith("... (40 in all)")
+    with pytest.raises(CommandError, match=r"'sym' is ambiguous: SYM00/USD.*\(40 in all\)"):
+        resolve_symbol("sym", many)

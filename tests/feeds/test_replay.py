@@ -4,12 +4,15 @@ its pacing keeps to the file's time at a speed multiplier is measured, not asser
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from pathlib import Path
 
+import backtesting
 import pytest
 
 from engine.model import Bar, Tick
-from feeds.replay import ReplayFeed
+from feeds.replay import ReplayFeed, span_label, wall_time
 from tests.helpers import random_bars, write_csv
 
 
@@ -30,8 +33,9 @@ async def test_replay_plays_every_bar_in_order_as_a_quote_then_the_bar(
     feed = _feed(bars, speed)
     events = [e async for e in feed.stream(["X"])]
     assert len(events) == 2 * bars
-    ticks, closed = events[0::2], events[1::2]
-    assert all(isinstance(t, Tick) for t in ticks) and all(isinstance(b, Bar) for b in closed)
+    ticks = [t for t in events[0::2] if isinstance(t, Tick)]
+    closed = [b for b in events[1::2] if isinstance(b, Bar)]
+    assert len(ticks) == len(closed) == bars
     assert [b.ts_ns for b in closed] == feed.frame["ts"].to_list()
     assert all(t.ts_ns == b.ts_ns and t.last == b.close for t, b in zip(ticks, closed, strict=True))
 
@@ -50,3 +54,93 @@ async def test_history_is_the_warmup_and_the_stream_is_the_rest(tmp_path: Path) 
         await feed.history("X", "1m")
     with pytest.raises(KeyError, match="plays 'X'"):
         await feed.history("Y", "1h")
+
+
+EURUSD = Path(backtesting.__file__).parent / "test" / "EURUSD.csv"
+"""A real hourly file (backtesting.py's EURUSD sample: 5,000 bars, 2017-04-19 to 2018-02-07)."""
+
+
+def test_the_summary_says_what_the_speed_means_in_wall_time() -> None:
+    paced = ReplayFeed(EURUSD, timeframe="1h", speed=10)
+    assert paced.summary() == (
+        "replay EURUSD.csv at 10x: one 1h bar every 6 min; 4,000 bars after 1,000 warm-up bars"
+        " (2017-06-16 01:00 to 2018-02-07 15:00 UTC); --speed 0 for as fast as possible"
+    )
+    fast = ReplayFeed(EURUSD, timeframe="1h", speed=0)
+    assert fast.summary().startswith("replay EURUSD.csv as fast as possible: 4,000 bars")
+    real_time = ReplayFeed(EURUSD, timeframe="1h", speed=1, warmup=10)
+    assert "at 1x: one 1h bar every 1 h; 4,990 bars after 10 warm-up bars" in real_time.summary()
+
+
+def test_the_summary_names_a_timeframe_other_than_the_files_spacing() -> None:
+    feed = ReplayFeed(EURUSD, timeframe="1m", speed=60)
+    text = feed.summary()
+    assert "one 1h bar every 1 min" in text
+    assert "the file's bars are 1h apart but they are replayed as 1m bars" in text
+    assert text.endswith("pass --timeframe 1h)")
+
+
+async def test_progress_counts_the_bars_played_and_their_time() -> None:
+    feed = ReplayFeed(EURUSD, timeframe="1h", speed=0, warmup=1000)
+    start = feed.progress()
+    assert (start.bar, start.bars, start.ts_ns) == (0, 4000, feed.frame["ts"][999])
+    assert start.describe() == "bar 0 of 4,000 · 2017-06-16 00:00"
+    played = 0
+    async for event in feed.stream(["EURUSD"]):
+        if isinstance(event, Bar):
+            played += 1
+            if played == 25:
+                break
+    now = feed.progress()
+    assert (now.bar, now.ts_ns, now.next_in_s) == (25, feed.frame["ts"][1024], None)
+    assert now.describe() == "bar 25 of 4,000 · 2017-06-19 01:00"
+
+
+async def test_progress_says_when_the_next_bar_comes_while_it_waits() -> None:
+    feed = ReplayFeed(EURUSD, timeframe="1h", speed=0.001, warmup=1000)
+    stream = feed.stream(["EURUSD"])
+    assert isinstance(await anext(stream), Tick)
+    assert isinstance(await anext(stream), Bar)
+    waiting = asyncio.ensure_future(anext(stream))
+    await asyncio.sleep(0)
+    try:
+        progress = feed.progress()
+        assert progress.bar == 1 and progress.next_in_s is not None
+        assert 3_000_000 < progress.next_in_s <= 3_600_000  # one hour of file time at 0.001x
+        assert progress.describe() == "bar 1 of 4,000 · 2017-06-16 01:00 · next in 41.7 days"
+    finally:
+        waiting.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await waiting
+    assert feed.progress().next_in_s is None
+
+
+async def test_history_includes_the_bars_played_so_far() -> None:
+    feed = ReplayFeed(EURUSD, timeframe="1h", speed=0, warmup=1000)
+    assert (await feed.history("EURUSD", "1h")).height == 1000
+    bars = 0
+    async for event in feed.stream(["EURUSD"]):
+        bars += isinstance(event, Bar)
+        if bars == 300:
+            break
+    history = await feed.history("EURUSD", "1h")
+    assert history.equals(feed.frame.head(1300))
+    assert (await feed.history("EURUSD", "1h", limit=600))["ts"][-1] == feed.frame["ts"][1299]
+
+
+def test_a_file_of_bars_has_no_depth() -> None:
+    assert ReplayFeed(EURUSD, timeframe="1h").depth is False
+
+
+@pytest.mark.parametrize(
+    "ns,label", [(3_600 * 10**9, "1h"), (86_400 * 10**9, "1d"), (90 * 10**9, "90s"), (0, "0s")]
+)
+def test_span_label(ns: int, label: str) -> None:
+    assert span_label(ns) == label
+
+
+@pytest.mark.parametrize(
+    "seconds,text", [(0.36, "0.36 s"), (360, "6 min"), (8_640, "2.4 h"), (3_600_000, "41.7 days")]
+)
+def test_wall_time(seconds: float, text: str) -> None:
+    assert wall_time(seconds) == text

@@ -66,3 +66,8 @@ def test_ranges_rows_and_ticks() -> None:
     assert value_row(top + 1, 10, bottom, top) is None
     ticks = nice_ticks(8.0, 12.0, 4)
     assert ticks == [8.0, 9.0, 10.0, 11.0, 12.0]
+
+
+def test_a_bar_without_an_open_draws_its_wick_and_no_made_up_body() -> None:
+    col = _column(np.nan, 9.0, 1.0, 6.0)
+    assert col == "╷│││╵"

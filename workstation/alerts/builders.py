@@ -41,7 +41,7 @@ def fill_alert(fill: Fill, instrument: Instrument | None = None) -> Alert:
     }
     if instrument is not None:
         data["price_decimals"] = instrument.price_decimals
-    body = f"fee {fill.fee} {fill.fee_ccy}".strip() if fill.fee else ""
+    body = f"fee {fill.fee_text}" if fill.fee else ""
     return Alert(
         "fill",
         f"Filled {fill.side} {fill.symbol}",

@@ -60,6 +60,11 @@ COMMANDS = {
 }
 
 
+GLOBAL_OPTIONS = {"--db": "SQLite file (default: QWS_DB or the user data dir)"}
+"""Options every command takes, before or after its name (``qws --db F run``, ``qws run --db F``);
+each takes one value."""
+
+
 class CliError(Exception):
     """A user-facing error: printed as one clear line, exit code 2, no traceback."""
 
@@ -71,29 +76,69 @@ def build_parser(modules: Sequence[str] = COMMAND_MODULES) -> argparse.ArgumentP
         description="Quantum Workstation: live quotes, charts, quantum cycle detection, signals"
         " and orders in your terminal.",
     )
-    parser.add_argument("--db", help="SQLite file (default: QWS_DB or the user data dir)")
+    for option, text in GLOBAL_OPTIONS.items():
+        parser.add_argument(option, help=text)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in modules:
         importlib.import_module(name).register(sub)
+    _add_global_options(parser)
     return parser
+
+
+def _add_global_options(parser: argparse.ArgumentParser) -> None:
+    """The global options on every subcommand (and theirs) too, suppressed when not given so
+    one given before the command name is kept."""
+    seen: set[int] = set()
+    for action in parser._actions:
+        if not isinstance(action, argparse._SubParsersAction):
+            continue
+        for child in action.choices.values():
+            if id(child) in seen:
+                continue
+            seen.add(id(child))
+            for option, text in GLOBAL_OPTIONS.items():
+                if option not in child._option_string_actions:
+                    child.add_argument(option, default=argparse.SUPPRESS, help=text)
+            _add_global_options(child)
+
+
+def _global_option_width(word: str) -> int:
+    """How many words a global option takes at ``word`` (``--db F``: 2, ``--db=F``: 1), or 0."""
+    if word in GLOBAL_OPTIONS:
+        return 2
+    return 1 if word.partition("=")[0] in GLOBAL_OPTIONS and "=" in word else 0
 
 
 def command_module(argv: Sequence[str]) -> str | None:
     """The module of the subcommand ``argv`` names, when it surely names one: its first word
     after the global options (``--db FILE``), and nothing before it argparse might read
     otherwise (an abbreviated option, ``-h``). None means: build the whole parser."""
+    word = _first_word(argv)
+    if word is None or word.startswith("-"):
+        return None
+    return COMMANDS.get(word)
+
+
+def _first_word(argv: Sequence[str]) -> str | None:
+    """The first word of ``argv`` that is not a global option or its value."""
     i = 0
     while i < len(argv):
-        word = argv[i]
-        if word == "--db":
-            i += 2
-        elif word.startswith("--db="):
-            i += 1
-        elif word.startswith("-"):
-            return None
-        else:
-            return COMMANDS.get(word)
+        width = _global_option_width(argv[i])
+        if not width:
+            return argv[i]
+        i += width
     return None
+
+
+def _names_no_command(argv: Sequence[str]) -> bool:
+    """``qws``, ``qws --db F`` and ``qws --feed replay ...``: the options of ``qws run``. Help
+    and an abbreviated global option (``--d F``) are left to the whole parser."""
+    word = _first_word(argv)
+    if word is None:
+        return True
+    name = word.partition("=")[0]
+    abbreviated = any(o.startswith(name) for o in GLOBAL_OPTIONS)
+    return word.startswith("-") and word not in ("-h", "--help") and not abbreviated
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -106,11 +151,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _run(argv: Sequence[str] | None) -> int:
     words = list(sys.argv[1:] if argv is None else argv)
+    if _names_no_command(words):
+        words = ["run", *words]
     module = command_module(words)
     parser = build_parser((module,) if module else COMMAND_MODULES)
     args = parser.parse_args(words)
-    if args.command is None:
-        args = parser.parse_args(["run", *(argv or sys.argv[1:])])
+    if args.command is None:  # `qws --d F`: an abbreviated global option alone
+        args = parser.parse_args(["run", *words])
     try:
         return int(args.func(args) or 0)
     except CliError as exc:

@@ -41,12 +41,15 @@ def register(sub: argparse._SubParsersAction) -> None:
         metavar="K=V",
         help="strategy parameter (repeatable)",
     )
-    p.add_argument("--cash", type=float, default=10_000.0)
+    p.add_argument(
+        "--cash", type=float, default=None, help="starting cash (default: backtest.cash)"
+    )
     p.add_argument(
         "--commission",
         type=float,
-        default=0.0,
-        help="fraction of traded value, charged on entry and on exit",
+        default=None,
+        help="fraction of traded value, charged on entry and on exit (default:"
+        " backtest.commission)",
     )
     p.add_argument("--spread", type=float, default=0.0, help="relative spread paid on entry")
     p.add_argument("--slippage", type=float, default=0.0, help="adverse price per fill")
@@ -58,8 +61,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--lot",
         type=float,
         default=None,
-        help="smallest tradable quantity (default: the demo instrument's lot size,"
-        " else 1 unit; e.g. 0.0001 for BTC)",
+        help="smallest tradable quantity (default: backtest.lot; its default 0 is the"
+        " instrument's lot size where the store or the demo feed knows it, else 1 unit;"
+        " e.g. 0.0001 for BTC)",
     )
     p.add_argument(
         "--trade-on-close", action="store_true", help="fill market orders at the signal bar's close"
@@ -111,8 +115,9 @@ def parse_params(items: list[str]) -> dict[str, str]:
     return out
 
 
-def load_bars(args: argparse.Namespace) -> tuple[Any, str, str]:
-    """(bars, symbol, timeframe) from the file, the store or the demo feed."""
+def load_bars(args: argparse.Namespace) -> tuple[Any, str, str, float | None]:
+    """(bars, symbol, timeframe, the instrument's lot size or None) from the file, the store
+    or the demo feed."""
     if args.csv is not None:
         from feeds.ohlcv_file import OhlcvFileError, read_ohlcv
 
@@ -122,7 +127,7 @@ def load_bars(args: argparse.Namespace) -> tuple[Any, str, str]:
             raise CliError(str(exc)) from exc
         for note in result.notes:
             print(f"note: {note}", file=sys.stderr)
-        return result.frame, args.csv.stem, args.timeframe or ""
+        return result.frame, args.csv.stem, args.timeframe or "", None
     if not args.timeframe:
         raise CliError("--symbol needs --timeframe (e.g. --timeframe 1h)")
     from engine.timeframes import TimeframeError, parse
@@ -137,10 +142,13 @@ def load_bars(args: argparse.Namespace) -> tuple[Any, str, str]:
         store = open_store(args)
         try:
             frame = store.candles.between(args.symbol, tf, venue=args.venue)
+            venue = args.venue or store.instruments.venue_of(args.symbol)
+            instrument = None if venue is None else store.instruments.get(args.symbol, venue)
         finally:
             store.close()
         if frame.height:
-            return frame, args.symbol, tf
+            lot = None if instrument is None else float(instrument.lot_size)
+            return frame, args.symbol, tf, lot
     from feeds.demo import DEMO_INSTRUMENTS, DemoFeed
 
     if args.symbol not in DEMO_INSTRUMENTS:
@@ -158,23 +166,28 @@ def load_bars(args: argparse.Namespace) -> tuple[Any, str, str]:
     )
     feed = DemoFeed(seed=seed)
     frame = asyncio.run(feed.history(args.symbol, tf, limit=args.bars))
-    if args.lot is None:
-        args.lot = float(feed.instrument(args.symbol).lot_size)
-    return frame, args.symbol, tf
+    return frame, args.symbol, tf, float(feed.instrument(args.symbol).lot_size)
 
 
-def _config(args: argparse.Namespace) -> Any:
+def _config(args: argparse.Namespace, instrument_lot: float | None) -> Any:
+    """The options given, the others from the ``[backtest]`` settings (as the screen's)."""
     from engine.backtest.backtester import BacktestConfig, BacktestError
+    from workstation.cli.common import load_settings
+    from workstation.runtime.config import BacktestDefaults, ConfigError
 
     try:
+        defaults = BacktestDefaults.of(load_settings())
+    except ConfigError as exc:
+        raise CliError(str(exc)) from exc
+    try:
         return BacktestConfig(
-            cash=args.cash,
-            commission=args.commission,
+            cash=defaults.cash if args.cash is None else args.cash,
+            commission=defaults.commission if args.commission is None else args.commission,
             spread=args.spread,
             slippage=args.slippage,
             slippage_atr=args.slippage_atr,
             margin=args.margin,
-            lot=args.lot if args.lot is not None else 1.0,
+            lot=defaults.lot_for(instrument_lot) if args.lot is None else args.lot,
             trade_on_close=args.trade_on_close,
             hedging=args.hedging,
             exclusive_orders=args.exclusive,
@@ -196,8 +209,8 @@ def cmd_backtest(args: argparse.Namespace) -> int:
         strategy = cls(**params)
     except (StrategyNotFound, StrategyError) as exc:
         raise CliError(str(exc)) from exc
-    bars, symbol, _tf = load_bars(args)
-    config = _config(args)
+    bars, symbol, _tf, instrument_lot = load_bars(args)
+    config = _config(args, instrument_lot)
     if args.walk_forward:
         return _walk_forward(args, cls, params, bars, config)
     try:
@@ -237,15 +250,12 @@ def _accuracy(strategy: Any, bars: Any) -> list[dict[str, Any]]:
     return [asdict(r) for r in rows]
 
 
-def _fmt(value: Any) -> str:
+def _fmt(value: Any, reason: str | None = None) -> str:
+    """A statistic for the table; one without a value is ``n/a`` and why, never ``nan``."""
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return f"n/a ({reason})" if reason else "n/a"
     if isinstance(value, float):
-        return (
-            "—"
-            if not math.isfinite(value)
-            else f"{value:,.4g}"
-            if abs(value) < 1
-            else (f"{value:,.2f}")
-        )
+        return f"{value:,.4g}" if abs(value) < 1 else f"{value:,.2f}"
     return str(value)
 
 
@@ -253,16 +263,21 @@ def _print_stats(result: Any, symbol: str) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from engine.backtest.performance import STAT_LABELS
+    from engine.backtest.performance import STAT_LABELS, UNDEFINED
 
     params = ", ".join(f"{k}={v}" for k, v in result.params.items())
-    table = Table(title=f"{result.strategy}({params}) on {symbol}", show_header=False)
+    table = Table(
+        title=f"{result.strategy}({params}) on {symbol}",
+        caption=result.config.describe(),
+        show_header=False,
+    )
     table.add_column("stat")
     table.add_column("value", justify="right")
+    undefined = result.stats.get(UNDEFINED, {})
     for key, label in STAT_LABELS.items():
         if key in ("start", "end"):
             continue
-        table.add_row(label, _fmt(result.stats.get(key)))
+        table.add_row(label, _fmt(result.stats.get(key), undefined.get(key)))
     console = Console()
     console.print(table)
     if result.open_trades.height:
@@ -349,9 +364,11 @@ def _walk_forward(
     except WalkForwardError as exc:
         raise CliError(str(exc)) from exc
     if args.json:
-        print(json.dumps({"walk_forward": result.to_dict()}, default=str))
+        used = {"cash": config.cash, "lot": config.lot, "commission": config.commission}
+        print(json.dumps({"walk_forward": result.to_dict(), "config": used}, default=str))
         return 0
     _print_walk_forward(result)
+    print(config.describe())
     return 0
 
 

@@ -4,15 +4,19 @@
                [--window 64] [--backend statevector|shots] [--shots 4096] [--seed S]
                [--at INDEX] [--json]
 
-``--at`` is the index of the window's last bar in the loaded series (negative counts from the
-end; default the last bar). Bad input (too short, NaN, constant, unknown column) exits 2 with
-one clear line.
+``--at`` is the index of the window's last bar in the whole series: the stored bars, the demo
+feed's history or the file's rows, 0 the oldest (negative counts from the end; default the last
+bar). The report names the timeframe (and where it came from), the series' length and the
+window's bars and times. Bad input (too short, NaN, constant, unknown column) exits 2 with one
+clear line.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -42,29 +46,57 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--backend", choices=("statevector", "shots"), default=None)
     p.add_argument("--shots", type=int, default=None, help="measurements per window (shots)")
     p.add_argument("--seed", type=int, default=None, help="seed for the shots backend")
-    p.add_argument("--at", type=int, default=None, help="index of the window's last bar")
+    p.add_argument(
+        "--at",
+        type=int,
+        default=None,
+        help="index of the window's last bar in the series (0 = oldest, -1 = newest, default)",
+    )
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.set_defaults(func=run)
 
 
-def _file_series(path: Path, column: str) -> tuple[Any, Any]:
+@dataclass(frozen=True, slots=True)
+class _Series:
+    """The closes the detector reads, where they sit in the whole series, and its bar size."""
+
+    closes: Any
+    ts: Any  # the closes' timestamps (ns), or None for a file without a time column
+    timeframe: str | None  # None: a file without a time column
+    timeframe_from: str  # "--timeframe", "settings app.timeframe" or "the file's spacing"
+    total: int  # bars in the whole series (stored, in the feed's history, in the file)
+    offset: int = 0  # index in the whole series of closes[0]
+
+
+def _file_series(path: Path, column: str) -> _Series:
     """One price column of a CSV/Parquet file, and its timestamps when it has a time column
     (``feeds.ohlcv_file.read_series``: errors with file, line and column)."""
     from feeds.ohlcv_file import OhlcvFileError, read_series
     from workstation.cli import CliError
+    from workstation.cli.common import bar_spacing, spacing_label
 
     try:
-        return read_series(path, column)
+        closes, ts = read_series(path, column)
     except OhlcvFileError as exc:
         raise CliError(str(exc)) from exc
+    gap = bar_spacing(ts) if ts is not None else None
+    label = spacing_label(gap) if gap is not None else None
+    return _Series(closes, ts, label, "the file's spacing", len(closes))
 
 
-def _feed_closes(args: argparse.Namespace, settings: Any) -> tuple[Any, Any]:
+def _feed_series(args: argparse.Namespace, settings: Any) -> _Series:
     import asyncio
 
+    from engine.timeframes import TimeframeError, parse
     from workstation.cli import CliError
 
-    tf = args.timeframe or settings.get("app.timeframe", "1m")
+    named = args.timeframe or settings.get("app.timeframe", "1m")
+    source = "--timeframe" if args.timeframe else "settings app.timeframe"
+    try:
+        tf = str(parse(named))
+    except TimeframeError as exc:
+        raise CliError(str(exc)) from exc
+    total = offset = 0
     if args.feed == "demo":
         from feeds.demo import DemoFeed
 
@@ -76,20 +108,29 @@ def _feed_closes(args: argparse.Namespace, settings: Any) -> tuple[Any, Any]:
             frame = asyncio.run(feed.history(args.symbol, tf))
         except KeyError as exc:
             raise CliError(str(exc.args[0])) from exc
+        total = frame.height
     else:
         from workstation.cli.common import open_store
+        from workstation.store import AmbiguousVenueError
 
         store = open_store(args)
         try:
             if args.at is None:
                 frame = store.candles.last(args.symbol, tf, args.window + 1)
+                venues = store.candles.venues(args.symbol, tf)
+                total = store.candles.count(args.symbol, tf, venues[0]) if venues else 0
+                offset = total - frame.height
             else:
                 frame = store.candles.between(args.symbol, tf)
+                total = frame.height
+        except AmbiguousVenueError as exc:
+            raise CliError(str(exc)) from exc
         finally:
             store.close()
         if frame.height == 0:
-            raise CliError(f"no {tf} bars for {args.symbol} in the database")
-    return frame["close"].to_numpy(), frame["ts"].to_numpy()
+            hint = "" if args.timeframe else f" ({source}); name one with --timeframe"
+            raise CliError(f"no {tf} bars for {args.symbol} in the database{hint}")
+    return _Series(frame["close"].to_numpy(), frame["ts"].to_numpy(), tf, source, total, offset)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -107,22 +148,32 @@ def run(args: argparse.Namespace) -> int:
         raise CliError(f"--shots must be positive, got {shots}")
 
     if args.csv is not None:
-        closes, ts = _file_series(args.csv, args.column)
+        series = _file_series(args.csv, args.column)
     else:
-        closes, ts = _feed_closes(args, settings)
+        series = _feed_series(args, settings)
 
     from engine.signals.cycles import CycleInputError, detect_cycles
 
     try:
         report = detect_cycles(
-            closes, window=args.window, backend=backend, at=args.at, shots=shots, seed=args.seed
+            series.closes,
+            window=args.window,
+            backend=backend,
+            at=args.at,
+            shots=shots,
+            seed=args.seed,
         )
     except CycleInputError as exc:
         raise CliError(str(exc)) from exc
     out = report.as_dict()
     out["source"] = str(args.csv) if args.csv is not None else f"{args.feed}:{args.symbol}"
-    if args.csv is None:
-        out["timeframe"] = args.timeframe or settings.get("app.timeframe", "1m")
+    out["timeframe"] = series.timeframe
+    out["timeframe_from"] = series.timeframe_from
+    out["bars"] = series.total
+    out["at"] = series.offset + report.at
+    out["first"] = out["at"] - report.window  # the window's first close (bar index)
+    ts = series.ts
+    out["first_ts"] = int(ts[report.at - report.window]) if ts is not None else None
     out["last_ts"] = int(ts[report.at]) if ts is not None else None
     if args.json:
         print(json.dumps(out))
@@ -149,13 +200,30 @@ def _print_report(out: dict[str, Any]) -> None:
     from rich.table import Table
 
     console = Console()
+    timeframe = out["timeframe"] or "unknown (no time column)"
+    console.print(
+        f"{out['source']}  timeframe {timeframe} ({out['timeframe_from']}), {out['bars']} bars",
+        markup=False,
+        highlight=False,
+        soft_wrap=True,
+    )
+    when = ""
+    if out["first_ts"] is not None and out["last_ts"] is not None:
+        when = f", {_iso(out['first_ts'])} .. {_iso(out['last_ts'])} UTC"
+    console.print(
+        f"window: bars {out['first']}..{out['at']} of 0..{out['bars'] - 1}"
+        f" ({out['window'] + 1} closes{when}; bar 0 = the oldest)",
+        markup=False,
+        highlight=False,
+        soft_wrap=True,
+    )
     head = (
-        f"{out['source']}  window {out['window']} log-returns (n={out['n']}, m={out['m']}"
-        f" phase qubits), backend {out['backend']}"
+        f"{out['window']} log-returns (n={out['n']}, m={out['m']} phase qubits),"
+        f" backend {out['backend']}"
     )
     if out.get("shots"):
         head += f" ({out['shots']} shots)"
-    console.print(head + f", bar {out['at']}, {out['elapsed_ms']:.0f} ms")
+    console.print(head + f", {out['elapsed_ms']:.0f} ms", markup=False, soft_wrap=True)
     table = Table(title="dominant cycles")
     for col in ("#", "period (bars)", "strength", "bin k"):
         table.add_column(col, justify="right")
@@ -175,3 +243,7 @@ def _print_report(out: dict[str, Any]) -> None:
         console.print("  |" + row, markup=False, highlight=False)
     width = len(rows[0])
     console.print(f"   {2 ** out['m']:g} bars" + f"{2 ** out['m'] / width:g} bars".rjust(width - 5))
+
+
+def _iso(ts_ns: int) -> str:
+    return datetime.fromtimestamp(ts_ns / 1e9, UTC).strftime("%Y-%m-%d %H:%M")

@@ -31,6 +31,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--symbol", required=True)
     p.add_argument("--timeframe", required=True, help="bar size, e.g. 1m 5m 1h 4h 1d")
     p.add_argument("--venue", default="import", help="where the bars come from (default: import)")
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="store the bars as --timeframe even when the file's bars are further apart",
+    )
     p.set_defaults(func=cmd_import)
 
     b = sub.add_parser("bars", help="print stored bars of a symbol")
@@ -67,8 +72,13 @@ def cmd_import(args: argparse.Namespace) -> int:
         first = next(chunks)  # a file bad from the start fails before the store is opened
     except OhlcvFileError as exc:
         raise CliError(str(exc)) from exc
-    checked = _one_bar_each(chain([first], chunks), tf, args.file)
     console = Console(stderr=True)
+    coarser = _coarser_than(first, tf, args.file)
+    if coarser is not None and not args.force:
+        raise CliError(f"{coarser[0]}: {coarser[1]}, or pass --force to store them as {tf} bars")
+    if coarser is not None:
+        console.print(f"warning: {coarser[0]}; stored as {tf} bars (--force)", soft_wrap=True)
+    checked = _one_bar_each(chain([first], chunks), tf, args.file)
     store = open_store(args)
     try:
         if console.is_terminal:
@@ -100,6 +110,28 @@ def cmd_import(args: argparse.Namespace) -> int:
         f" {iso(start)} .. {iso(end)}"
     )
     return 0
+
+
+SPACING_SLACK = 1.5
+"""A file whose median bar gap is more than this many ``--timeframe`` bars is coarser."""
+
+
+def _coarser_than(first: pl.DataFrame, tf: Timeframe, file: Path) -> tuple[str, str] | None:
+    """When the bars of the file's first chunk are further apart than ``tf`` by their median
+    gap (a monthly file as ``--timeframe 1d``): what is wrong, and what to do instead."""
+    from workstation.cli.common import bar_spacing, spacing_label, spacing_timeframe
+
+    gap = bar_spacing(first["ts"].to_numpy())
+    if gap is None or gap <= tf.ns * SPACING_SLACK:
+        return None
+    exact = spacing_timeframe(gap)
+    label = spacing_label(gap)
+    instead = (
+        f"import it with --timeframe {exact}"
+        if exact is not None and label == exact
+        else "there is no timeframe for that (units s m h d w)"
+    )
+    return f"{file}: its bars are {label} apart (median gap), not {tf}", instead
 
 
 def _one_bar_each(

@@ -72,7 +72,9 @@ def printer(out: Any = None, err: Any = None) -> Listener:
             line += f" {o.status}{why}"
         elif isinstance(event, ev.Filled):
             f = event.fill
-            line = f"{_ts(f.ts_ns)} fill {f.side} {f.qty:f} {f.symbol} @ {f.price:f} fee {f.fee:f}"
+            line = (
+                f"{_ts(f.ts_ns)} fill {f.side} {f.qty:f} {f.symbol} @ {f.price:f} fee {f.fee_text}"
+            )
         elif isinstance(event, ev.KillChanged):
             state = "ENGAGED" if event.engaged else "released"
             line = f"kill switch {state} by {event.actor}: {event.reason}".rstrip(": ")

@@ -61,15 +61,28 @@ def feed_from_args(args: argparse.Namespace, settings: Settings) -> Feed:
 def cmd_run(args: argparse.Namespace) -> int:
     settings = load_settings()
     feed = feed_from_args(args, settings)
+    summary = getattr(feed, "summary", None)
+    if callable(summary):
+        print(summary(), flush=True)
     symbols = symbols_of(args)
+    timeframe = args.timeframe or _played_timeframe(feed)
     store = _open_store_while_importing(args)
     from workstation.ui.app import QwsApp
 
     try:
-        QwsApp(feed, store, settings, symbols=symbols, timeframe=args.timeframe).run()
+        QwsApp(feed, store, settings, symbols=symbols, timeframe=timeframe).run()
     finally:
         store.close()
     return 0
+
+
+def _played_timeframe(feed: Feed) -> str | None:
+    """The timeframe a replay plays its file at (the screen charts and scans that one, not
+    the last one saved), else None: the screen's own choice."""
+    if not getattr(feed, "simulated", False):
+        return None
+    timeframe = getattr(feed, "timeframe", None)
+    return str(timeframe) if timeframe else None
 
 
 def _open_store_while_importing(args: argparse.Namespace) -> Store:

@@ -105,7 +105,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("reconcile", help="settle orders, fills and positions with the broker")
     p.set_defaults(func=_reconcile)
 
-    p = sub.add_parser("risk", help="historical VaR and CVaR (95%%, 99%%) of the open positions")
+    p = sub.add_parser(
+        "risk",
+        help="historical VaR and CVaR (95%%, 99%%) of the open positions, in the account"
+        " currency (trading.account_ccy)",
+    )
     p.add_argument("--timeframe", default="1h")
     p.add_argument("--bars", type=int, default=500)
     p.set_defaults(func=_risk)
@@ -143,6 +147,20 @@ class _Session:
             print(f"{event.title}: {event.body}", file=sys.stderr)
         else:
             self.announcer.order_event(event, self.oms.clock())
+
+    def symbol(self, token: str) -> str:
+        """The known symbol a typed ``token`` names, as the command bar reads it (``btc``)."""
+        from engine.commands import CommandError
+        from workstation.trading.broker_factory import canonical_symbol
+
+        held = [p.symbol for p in self.store.positions.find(self.oms.venue)]
+        try:
+            symbol = canonical_symbol(self.store, token, held)
+        except CommandError as exc:
+            raise CliError(str(exc)) from exc
+        if symbol != token:
+            print(f"symbol: {token} is {symbol}", file=sys.stderr)
+        return symbol
 
     def prime(self, symbol: str) -> None:
         """Hand the paper broker the feed's current book and quote for ``symbol``."""
@@ -247,22 +265,21 @@ def _order(args: argparse.Namespace) -> int:
         raise CliError(f"--client-id: 1-30 of A-Z a-z 0-9 _ - wanted, got {args.client_id!r}")
     side = Side(args.side)
     otype = OrderType.LIMIT if args.limit else OrderType.STOP if args.stop else OrderType.MARKET
-    what = f"{side.upper()} {args.qty} {args.symbol} {otype}"
-    if args.limit or args.stop:
-        what += f" @ {args.limit or args.stop}"
-    confirmed = {"done": False}
+    at = f" @ {args.limit or args.stop}" if args.limit or args.stop else ""
+    what = {"text": f"{side.upper()} {args.qty} {args.symbol} {otype}{at}"}
 
     def confirm_live(order: Any) -> bool:
-        confirmed["done"] = True
-        return _confirm(f"LIVE order: {what}?", args.yes)
+        return _confirm(f"LIVE order: {what['text']}?", args.yes)
 
     args._confirm = confirm_live
 
     async def body(s: _Session) -> int:
-        s.prime(args.symbol)
+        symbol = s.symbol(args.symbol)
+        what["text"] = f"{side.upper()} {args.qty} {symbol} {otype}{at}"
+        s.prime(symbol)
         try:
             order = s.oms.build(
-                args.symbol,
+                symbol,
                 side,
                 args.qty,
                 otype,
@@ -281,7 +298,7 @@ def _order(args: argparse.Namespace) -> int:
             print("risk: OK" if verdict.ok else f"refused: {verdict.reason}")
             return 0 if verdict.ok else 1
         live = getattr(s.broker, "live", True)
-        if not live and not _confirm(f"Place {what} on {s.broker.name}?", args.yes):
+        if not live and not _confirm(f"Place {what['text']} on {s.broker.name}?", args.yes):
             print("not placed")
             return 1
         result = known if known is not None else await s.oms.submit(order)
@@ -398,18 +415,18 @@ def _cancel(args: argparse.Namespace) -> int:
 
 
 def _flatten(args: argparse.Namespace) -> int:
-    scope = args.symbol or "ALL symbols"
-
     async def body(s: _Session) -> int:
-        if args.symbol:
-            s.prime(args.symbol)
+        symbol = s.symbol(args.symbol) if args.symbol else None
+        if symbol:
+            s.prime(symbol)
         else:
             for p in s.store.positions.find(s.oms.venue):
                 s.prime(p.symbol)
+        scope = symbol or "ALL symbols"
         if not _confirm(f"Cancel open orders and close positions in {scope}?", args.yes):
             print("nothing done")
             return 1
-        for o in await s.oms.flatten(args.symbol):
+        for o in await s.oms.flatten(symbol):
             print(f"{o.client_id} {o.symbol} {o.side} {_fmt(o.qty)} {o.status}")
         return 0
 
@@ -499,6 +516,7 @@ def _reconcile(args: argparse.Namespace) -> int:
 
 
 def _risk(args: argparse.Namespace) -> int:
+    from engine.trading.portfolio import fx_rate
     from workstation.trading.risk_report import var_report
 
     async def body(s: _Session) -> int:
@@ -506,6 +524,20 @@ def _risk(args: argparse.Namespace) -> int:
         if not positions:
             print("no open positions: nothing at risk")
             return 0
+        ccy = str(s.settings.get("trading.account_ccy", "USD"))
+        rates = s.oms.rates(s.settings.get("trading.fx_pegs"))
+        no_rate: dict[str, str] = {}
+
+        def mark_in_ccy(symbol: str) -> float | None:
+            """The mark in the account currency, so exposures (and the loss) are in it too."""
+            mark = s.mark(symbol)
+            if mark is None:
+                return None
+            try:
+                return mark * fx_rate(s.oms.instruments(symbol).quote_ccy, ccy, rates)
+            except (KeyError, LookupError, ValueError) as exc:
+                no_rate[symbol] = str(exc).strip("'\"")
+                return None
 
         demo_frames: dict[str, Any] = {}
         if s._demo is not None:
@@ -517,20 +549,23 @@ def _risk(args: argparse.Namespace) -> int:
         report = var_report(
             s.store,
             positions,
-            s.mark,
+            mark_in_ccy,
             args.timeframe,
             args.bars,
             history=lambda sym, _tf, _n: demo_frames.get(sym),
         )
         for symbol, exposure in report.exposures.items():
-            print(f"{symbol:<10} exposure {exposure:>14,.2f}")
+            print(f"{symbol:<10} exposure {exposure:>14,.2f} {ccy}")
         for level, (var, cvar) in report.levels.items():
             print(
-                f"{level:.0%} one-{report.timeframe}-bar VaR {var:,.2f}  CVaR {cvar:,.2f}"
-                f"  ({report.bars} bars)"
+                f"{level:.0%} one-{report.timeframe}-bar VaR {var:,.2f} {ccy}"
+                f"  CVaR {cvar:,.2f} {ccy}  ({report.bars} bars)"
             )
-        if report.missing:
-            print("not enough bars for: " + ", ".join(report.missing))
+        for symbol, reason in no_rate.items():
+            print(f"left out {symbol}: no rate to {ccy} ({reason})")
+        missing = [m for m in report.missing if m not in no_rate]
+        if missing:
+            print("not enough bars for: " + ", ".join(missing))
         return 0
 
     return _run(args, body)

@@ -79,6 +79,8 @@ DEFAULTS: dict[str, Any] = {
         "level_tolerance_atr": 0.3,
     },
     "scan": {"timeframe": "1h", "bars": 256, "on_bar": True},
+    # qws backtest and the backtest screen; lot 0: the instrument's lot size (else 1 unit)
+    "backtest": {"cash": 10_000.0, "commission": 0.0, "lot": 0.0},
     "strategies": {"run": []},  # [[strategies.run]] tables, see workstation.trader.specs
     "cycles": {"window": 64, "backend": "statevector", "shots": 4096},
     "trading": {
@@ -154,6 +156,35 @@ DEFAULTS: dict[str, Any] = {
         "retry": {"base_s": 1.0, "max_s": 300.0, "max_attempts": 50},
     },
 }
+
+
+@dataclass(frozen=True, slots=True)
+class BacktestDefaults:
+    """The cash, commission and lot ``qws backtest`` and the backtest screen both start from:
+    the ``[backtest]`` settings. ``lot`` 0 is the instrument's lot size."""
+
+    cash: float
+    commission: float
+    lot: float
+
+    @classmethod
+    def of(cls, settings: Settings) -> BacktestDefaults:
+        cash = float(settings.get("backtest.cash"))
+        commission = float(settings.get("backtest.commission"))
+        lot = float(settings.get("backtest.lot"))
+        if not cash > 0:
+            raise ConfigError(f"backtest.cash must be positive, not {cash!r}")
+        if not lot >= 0:
+            raise ConfigError(
+                f"backtest.lot must be 0 (the instrument's lot size) or positive, not {lot!r}"
+            )
+        return cls(cash, commission, lot)
+
+    def lot_for(self, instrument_lot: float | None) -> float:
+        """The configured lot, else the instrument's (``None``: unknown), else 1 unit."""
+        if self.lot > 0:
+            return self.lot
+        return instrument_lot if instrument_lot is not None and instrument_lot > 0 else 1.0
 
 
 NUMBER = (int, float)
@@ -357,26 +388,54 @@ def _env_overrides(environ: Mapping[str, str]) -> tuple[dict[str, Any], _Layer]:
     return out, layer
 
 
-class Settings:
-    """Merged settings, read once. ``get`` takes a dotted path."""
+def leaves(tree: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Every setting of ``tree`` by dotted key: its values that are not tables (an empty
+    table is a value)."""
+    out: dict[str, Any] = {}
+    for key, value in tree.items():
+        dotted = f"{prefix}.{key}" if prefix else key
+        if isinstance(value, Mapping) and value:
+            out.update(leaves(value, dotted))
+        else:
+            out[dotted] = value
+    return out
 
-    def __init__(self, data: dict[str, Any], path: Path | None = None) -> None:
+
+DEFAULT_SOURCE = "default"
+
+
+class Settings:
+    """Merged settings, read once. ``get`` takes a dotted path; ``source`` says where a
+    setting's value came from."""
+
+    def __init__(
+        self,
+        data: dict[str, Any],
+        path: Path | None = None,
+        sources: Mapping[str, str] | None = None,
+    ) -> None:
         self._data = data
         self.path = path
+        self._sources = dict(sources or {})
 
     @classmethod
     def load(cls, path: Path | None = None, environ: Mapping[str, str] | None = None) -> Settings:
         path = path or config_path()
         data = copy.deepcopy(DEFAULTS)
+        sources: dict[str, str] = {}
         if path.exists():
             try:
                 loaded = tomllib.loads(path.read_text(encoding="utf-8"))
             except tomllib.TOMLDecodeError as exc:
                 raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
-            _merge(data, _checked(loaded, DEFAULTS, "", _Layer(str(path))))
+            from_file = _checked(loaded, DEFAULTS, "", _Layer(str(path)))
+            _merge(data, from_file)
+            sources.update(dict.fromkeys(leaves(from_file), f"file {path}"))
         overrides, layer = _env_overrides(os.environ if environ is None else environ)
-        _merge(data, _checked(overrides, DEFAULTS, "", layer))
-        return cls(data, path)
+        from_env = _checked(overrides, DEFAULTS, "", layer)
+        _merge(data, from_env)
+        sources.update({key: f"env {layer.origin(key)}" for key in leaves(from_env)})
+        return cls(data, path, sources)
 
     def get(self, dotted: str, default: Any = None) -> Any:
         node: Any = self._data
@@ -393,13 +452,20 @@ class Settings:
     def as_dict(self) -> dict[str, Any]:
         return copy.deepcopy(self._data)
 
+    def source(self, dotted: str) -> str:
+        """``default``, ``file PATH``, ``env VARIABLE`` or ``command line``: where the value of
+        the setting ``dotted`` (a leaf of :func:`leaves`) came from."""
+        return self._sources.get(dotted, DEFAULT_SOURCE)
+
     def with_values(self, values: Mapping[str, Any]) -> Settings:
         """A copy with dotted keys set (a command-line override such as ``--broker``)."""
         data = copy.deepcopy(self._data)
+        sources = dict(self._sources)
         for dotted, value in values.items():
             node = data
             *parents, last = dotted.split(".")
             for part in parents:
                 node = node.setdefault(part, {})
             node[last] = value
-        return Settings(data, self.path)
+            sources.update(dict.fromkeys(leaves({dotted: value}), "command line"))
+        return Settings(data, self.path, sources)

@@ -2,12 +2,15 @@
 so native imports, numba compiles and Aer runs never hold the UI process's GIL.
 
 The parent sends ``(fn, args)`` pickled over a socket pair and blocks (GIL released) until the
-answer or the worker's death. ``fn`` travels by reference, so it must be a module-level function
-the worker can import. The worker is a new interpreter started with ``subprocess`` (the app has
-threads, so never ``fork``), and not ``multiprocessing``'s ``spawn``: that re-runs the parent's
-main script in the child, which breaks any script without a ``__main__`` guard. It gets the
-parent's ``sys.path`` and environment (less the secrets), a null stdin, the parent's stderr (or
-``output``) and a lower CPU priority.
+answer or the worker's death; before its answer a call may send :class:`Stage` messages (how
+far a long call got: the warm-up's "importing qiskit") through :func:`report_stage`. ``fn``
+travels by reference, so it must be a module-level function the worker can import. The worker
+is a new interpreter started with ``subprocess`` (the app has threads, so never ``fork``), and
+not ``multiprocessing``'s ``spawn``: that re-runs the parent's main script in the child, which
+breaks any script without a ``__main__`` guard. It gets the parent's ``sys.path`` and
+environment (less the secrets, plus a writable numba cache folder where numba would have none:
+:func:`numba_cache_environ`), a null stdin, the parent's stderr (or ``output``) and a lower CPU
+priority.
 
 A worker that dies mid-call (segfault, OOM kill, ``kill -9``) fails that call with
 :class:`EngineCrashed`; the next call starts a fresh worker. Calls come from one thread (the
@@ -24,12 +27,13 @@ import pickle
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any, NoReturn
 
 if TYPE_CHECKING:  # imported when a worker starts: the app imports this before its first frame
     from multiprocessing.connection import Connection
@@ -57,9 +61,48 @@ _KEPT = ("QWS__", "QWS_CONFIG", "QWS_DB")
 (``QWS_<SERVICE>_<NAME>``, see :func:`workstation.runtime.secrets.env_name`)."""
 
 
+KERNEL_DIRS = tuple(
+    Path(__file__).resolve().parents[2] / "engine" / d for d in ("signals", "backtest")
+)
+"""The folders of the modules with ``@njit(cache=True)`` kernels."""
+
+
 def worker_environ(environ: dict[str, str]) -> dict[str, str]:
     """``environ`` without the secrets: the engine needs none, so none crosses into it."""
     return {k: v for k, v in environ.items() if not k.startswith("QWS_") or k.startswith(_KEPT)}
+
+
+def writable(folder: Path) -> bool:
+    """Whether files can be written in ``folder`` (made if missing), the way numba checks."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            return True
+    except OSError:
+        return False
+
+
+def numba_cache_environ(
+    environ: Mapping[str, str], kernel_dirs: Iterable[Path] = KERNEL_DIRS
+) -> dict[str, str]:
+    """``NUMBA_CACHE_DIR`` for a worker whose numba would find nowhere to cache its kernels, else
+    nothing. numba tries ``NUMBA_CACHE_DIR``, then ``__pycache__`` beside each module, then the
+    user's cache folder; with none writable (a read-only install and home), a ``cache=True``
+    kernel does not compile at all. The fallback is a folder in the temporary directory."""
+    given = environ.get("NUMBA_CACHE_DIR")
+    if given and writable(Path(given)):
+        return {}
+    if all(writable(d / "__pycache__") for d in kernel_dirs):
+        return {}
+    home = Path(environ.get("HOME", "~")).expanduser()
+    if writable(Path(environ.get("XDG_CACHE_HOME") or home / ".cache") / "numba"):
+        return {}
+    fallback = Path(tempfile.gettempdir()) / f"qws-numba-{os.getuid()}"
+    if not writable(fallback):
+        log.warning("numba can cache its kernels nowhere: each engine start compiles them")
+        return {}
+    log.info("numba's cache folders are read-only: kernels are cached in %s", fallback)
+    return {"NUMBA_CACHE_DIR": str(fallback)}
 
 
 class EngineError(RuntimeError):
@@ -74,12 +117,35 @@ class EngineStopped(EngineError):
     """The engine was shut down (the app is exiting) before or while the call ran."""
 
 
+@dataclass(frozen=True, slots=True)
+class Stage:
+    """How far the running call got (``"importing qiskit"``), sent before its answer."""
+
+    text: str
+
+
+_caller: Connection | None = None
+"""In a worker, the connection of the call it runs (None in any other process)."""
+
+
+def report_stage(text: str) -> bool:
+    """Send the caller of the running call a :class:`Stage`; False when not in a worker."""
+    conn = _caller
+    if conn is None:
+        return False
+    conn.send_bytes(pickle.dumps(Stage(text), protocol=pickle.HIGHEST_PROTOCOL))
+    return True
+
+
 def serve(conn: Connection) -> None:
-    """The worker's loop: one call at a time, answered ``(True, result)`` or ``(False, exc)``.
+    """The worker's loop: one call at a time, answered ``(True, result)`` or ``(False, exc)``
+    after any number of :class:`Stage` messages.
 
     SIGINT is ignored: a ^C in the terminal reaches the whole process group, and the parent
     decides when the worker stops (it exits when asked, or when the parent's end closes)."""
+    global _caller
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _caller = conn
     while True:
         try:
             message = conn.recv_bytes()
@@ -159,30 +225,59 @@ class EngineProcess:
         worker = self._worker
         return worker.proc.pid if worker is not None and worker.proc.poll() is None else None
 
-    def call(self, fn: Callable[..., Any], args: tuple[Any, ...]) -> Any:
+    def _live(self) -> _Worker:
+        if self._closed:
+            raise EngineStopped("the engine was shut down")
+        if self._worker is not None and self._worker.proc.poll() is not None:
+            self._reap(self._worker)
+        if self._worker is None:
+            self._worker = self._start()
+        return self._worker
+
+    def call(
+        self,
+        fn: Callable[..., Any],
+        args: tuple[Any, ...],
+        on_stage: Callable[[str], None] | None = None,
+    ) -> Any:
         """``fn(*args)`` in the worker; blocks this thread (not the GIL) until it answers.
+        ``on_stage`` gets, on this thread, each stage the call reports before its answer.
         A ``fn`` or an argument that does not pickle raises here, and nothing is sent."""
         message = pickle.dumps((fn, args), protocol=pickle.HIGHEST_PROTOCOL)
         with self._lock:
-            if self._closed:
-                raise EngineStopped("the engine was shut down")
-            if self._worker is not None and self._worker.proc.poll() is not None:
-                self._reap(self._worker)
-            if self._worker is None:
-                self._worker = self._start()
+            worker = self._live()
             self._busy = True
-            worker = self._worker
         try:
-            return self._exchange(worker, message)
+            return self._exchange(worker, message, on_stage)
         finally:
             with self._lock:
                 self._busy = False
 
-    def _exchange(self, worker: _Worker, message: bytes) -> Any:
+    def _exchange(
+        self, worker: _Worker, message: bytes, on_stage: Callable[[str], None] | None
+    ) -> Any:
+        try:
+            worker.conn.send_bytes(message)
+        except OSError:
+            self._lost(worker)
+        while True:
+            reply = self._receive(worker)
+            if not isinstance(reply, Stage):
+                break
+            if on_stage is not None:
+                try:
+                    on_stage(reply.text)
+                except Exception:  # the caller's listener: its failure is not the call's
+                    log.exception("reporting the engine's stage %r failed", reply.text)
+        ok, value = reply
+        if ok:
+            return value
+        raise value
+
+    def _receive(self, worker: _Worker) -> Any:
         from multiprocessing.connection import wait
 
         try:
-            worker.conn.send_bytes(message)
             wait(worker.sentinels)
             answer = worker.conn.recv_bytes() if worker.conn.poll() else None
         except (EOFError, OSError):
@@ -190,14 +285,11 @@ class EngineProcess:
         if answer is None:
             self._lost(worker)
         try:
-            ok, value = pickle.loads(answer or b"")
+            return pickle.loads(answer or b"")
         except Exception as exc:  # e.g. an exception whose constructor does not unpickle
             raise EngineError(f"the engine call's answer cannot be read: {exc!r}") from exc
-        if ok:
-            return value
-        raise value
 
-    def _lost(self, worker: _Worker) -> None:
+    def _lost(self, worker: _Worker) -> NoReturn:
         if worker.exited(5.0) is None:  # its socket broke, yet it runs: end it
             worker.proc.kill()
             worker.exited(5.0)
@@ -233,6 +325,8 @@ class EngineProcess:
         if self.output is not None:
             Path(self.output).parent.mkdir(parents=True, exist_ok=True)
             out = open(self.output, "ab")  # noqa: SIM115 - closed once the worker has it
+        env = worker_environ(dict(os.environ))
+        env.update(numba_cache_environ(env, KERNEL_DIRS))
         ours, theirs = socket.socketpair()
         try:
             proc = subprocess.Popen(
@@ -241,7 +335,7 @@ class EngineProcess:
                 stdout=out if out is not None else sys.__stderr__,
                 stderr=out if out is not None else sys.__stderr__,
                 pass_fds=(theirs.fileno(),),
-                env=worker_environ(dict(os.environ)),
+                env=env,
             )
         finally:
             theirs.close()

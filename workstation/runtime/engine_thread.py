@@ -17,18 +17,24 @@ One-shot commands and headless use keep the thread (a worker's start-up buys the
 unless they call :func:`use_process` too; :func:`shutdown_engine` stops the worker.
 ``QWS_ENGINE=thread`` in the environment keeps the thread even then (a debugger in the engine,
 a test run that would rather not start a worker per app).
+
+A long call tells its caller how far it got with :func:`report_stage` (the warm-up's "importing
+qiskit"), on the thread or from the worker; ``run_engine(..., on_stage=...)`` hears each stage
+on the caller's loop.
 """
 
 from __future__ import annotations
 
 import asyncio
 import atexit
+import contextlib
 import os
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
+from workstation.runtime import engine_process
 from workstation.runtime.engine_process import (
     EngineCrashed,
     EngineError,
@@ -41,6 +47,8 @@ __all__ = [
     "EngineError",
     "EngineStopped",
     "engine_pid",
+    "in_process",
+    "report_stage",
     "run_engine",
     "shutdown_engine",
     "use_process",
@@ -51,17 +59,55 @@ T = TypeVar("T")
 _EXECUTOR = ThreadPoolExecutor(max_workers=1, thread_name_prefix="qws-engine")
 _process: EngineProcess | None = None
 _switch = threading.Lock()
+_listener = threading.local()
+"""The stage listener of the call running on the engine thread (its ``on_stage``)."""
 
 
-async def run_engine(fn: Callable[..., T], *args: Any) -> T:
+async def run_engine(
+    fn: Callable[..., T], *args: Any, on_stage: Callable[[str], None] | None = None
+) -> T:
     """Run ``fn(*args)`` on the engine thread (in the worker process after :func:`use_process`)
-    and wait for it without blocking the loop. Calls run one at a time, in the order made."""
+    and wait for it without blocking the loop. Calls run one at a time, in the order made.
+    ``on_stage`` is called on this loop with each stage ``fn`` reports (:func:`report_stage`)."""
     loop = asyncio.get_running_loop()
+    relay = None if on_stage is None else _on_loop(loop, on_stage)
     target = _process
     if target is None:
-        return await loop.run_in_executor(_EXECUTOR, fn, *args)
-    result: T = await loop.run_in_executor(_EXECUTOR, target.call, fn, args)
+        return await loop.run_in_executor(_EXECUTOR, _on_thread, relay, fn, args)
+    result: T = await loop.run_in_executor(_EXECUTOR, target.call, fn, args, relay)
     return result
+
+
+def report_stage(text: str) -> None:
+    """Tell the caller of the running engine call how far it got (nothing when none listens)."""
+    if engine_process.report_stage(text):
+        return
+    listener: Callable[[str], None] | None = getattr(_listener, "on_stage", None)
+    if listener is not None:
+        listener(text)
+
+
+def in_process() -> bool:
+    """Whether engine calls run in the worker process (else on the thread, holding the GIL)."""
+    return _process is not None
+
+
+def _on_loop(loop: asyncio.AbstractEventLoop, fn: Callable[[str], None]) -> Callable[[str], None]:
+    def relay(text: str) -> None:
+        with contextlib.suppress(RuntimeError):  # the loop closed: no one is waiting any more
+            loop.call_soon_threadsafe(fn, text)
+
+    return relay
+
+
+def _on_thread(
+    on_stage: Callable[[str], None] | None, fn: Callable[..., T], args: tuple[Any, ...]
+) -> T:
+    _listener.on_stage = on_stage
+    try:
+        return fn(*args)
+    finally:
+        _listener.on_stage = None
 
 
 def use_process(output: str | None = None) -> None:

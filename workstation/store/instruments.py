@@ -31,6 +31,14 @@ class InstrumentRepository(Repository):
             row = conn.execute(_GET, (venue, symbol)).fetchone()
         return None if row is None else Instrument(**dict(zip(_COLUMNS, row, strict=True)))
 
+    def listed_by(self, venue: str) -> list[str]:
+        """The symbols ``venue`` lists here, in order."""
+        with self._store.reading() as conn:
+            rows = conn.execute(
+                "SELECT symbol FROM instruments WHERE venue = ? ORDER BY symbol", (venue,)
+            ).fetchall()
+        return [str(r[0]) for r in rows]
+
     def venue_of(self, symbol: str) -> str | None:
         """The first venue (alphabetically) that lists ``symbol``, or None."""
         with self._store.reading() as conn:
@@ -38,3 +46,11 @@ class InstrumentRepository(Repository):
                 "SELECT venue FROM instruments WHERE symbol = ? ORDER BY venue LIMIT 1", (symbol,)
             ).fetchone()
         return None if row is None else str(row[0])
+
+    def symbols(self) -> list[str]:
+        """Every symbol listed for any venue, once, in order."""
+        with self._store.reading() as conn:
+            rows = conn.execute(
+                "SELECT DISTINCT symbol FROM instruments ORDER BY symbol"
+            ).fetchall()
+        return [str(r[0]) for r in rows]

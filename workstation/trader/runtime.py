@@ -886,8 +886,11 @@ class Runtime:
         chats = self.settings.get("telegram.chat_ids", [])
         token = get_secret("telegram", "token")
         if not chats or not token:
-            missing = "chat ids" if token else "a bot token (qws keys set telegram)"
-            self.log(f"telegram off: no {missing}")
+            missing = [
+                *([] if token else ["no bot token (qws keys set telegram)"]),
+                *([] if chats else ["no chat ids (telegram.chat_ids)"]),
+            ]
+            self.log(f"telegram off: {' and '.join(missing)}")
             return
         from workstation.alerts.service import TelegramService
         from workstation.alerts.telegram_control import ControlError

@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from engine.commands import CommandError, resolve_symbol
 from engine.model import Instrument
 from engine.protocols import Broker
 from engine.trading.risk import RiskLimits
@@ -42,8 +43,24 @@ def paper_state_path(settings: Settings, db_path: Path) -> Path:
     return Path(configured) if configured else db_path.with_name(db_path.stem + ".paper.db")
 
 
+def known_symbols(store: Store) -> list[str]:
+    """The symbols an instrument is known for: the store's (any venue), then the demo feed's."""
+    from feeds.demo import DEMO_INSTRUMENTS
+
+    return list(dict.fromkeys([*store.instruments.symbols(), *DEMO_INSTRUMENTS]))
+
+
+def canonical_symbol(store: Store, token: str, also: Sequence[str] = ()) -> str:
+    """The known symbol a typed ``token`` names (``btc`` -> ``BTC/USDT``), by the command bar's
+    rules (:func:`engine.commands.resolve_symbol`), among the known ones and ``also`` (a
+    venue's positions); a CommandError names the candidates."""
+    return resolve_symbol(token, list(dict.fromkeys([*known_symbols(store), *also])))
+
+
 def instrument_resolver(store: Store) -> Callable[[str], Instrument]:
-    """Instruments from the store (any venue), then the demo feed's."""
+    """Instruments from the store (any venue), then the demo feed's, by their exact symbol;
+    a typed name (``btc``) is resolved first with :func:`canonical_symbol`, and the error for
+    one says so."""
 
     def resolve(symbol: str) -> Instrument:
         venue = store.instruments.venue_of(symbol)
@@ -55,7 +72,12 @@ def instrument_resolver(store: Store) -> Callable[[str], Instrument]:
 
         if symbol in DEMO_INSTRUMENTS:
             return DEMO_INSTRUMENTS[symbol].instrument
-        raise KeyError(f"unknown instrument {symbol!r}")
+        try:
+            meant = canonical_symbol(store, symbol)
+        except CommandError:
+            meant = symbol
+        hint = f" (did you mean {meant}?)" if meant != symbol else ""
+        raise KeyError(f"unknown instrument {symbol!r}{hint}")
 
     return resolve
 

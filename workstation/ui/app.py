@@ -50,14 +50,19 @@ from workstation.ui.screens.messages import (
     ReferencePrice,
     SignalRaised,
     StatusChanged,
+    TicketDraft,
     TicketRequested,
     TradeRequested,
     UnwatchRequested,
     WatchRequested,
 )
-from workstation.ui.screens.order_ticket import OrderTicket, TicketDraft
-from workstation.ui.screens.services import Preferences, instrument_of, price_decimals
-from workstation.ui.status import broker_state, feed_health, status_line
+from workstation.ui.screens.services import (
+    Preferences,
+    instrument_of,
+    price_decimals,
+    venue_of,
+)
+from workstation.ui.status import broker_state, feed_health, feed_progress, status_line
 
 if TYPE_CHECKING:
     from workstation.runtime.hub import Hub, Subscription
@@ -130,6 +135,7 @@ class QwsApp(App[None]):
             self.timeframe,
             clock=clock,
             show_clock=show_clock,
+            known_symbols=self.known_symbols,
         )
         keymap = settings.get("keymap", {})
         if isinstance(keymap, dict) and keymap:
@@ -193,6 +199,9 @@ class QwsApp(App[None]):
         self._use_engine_process()
         self.theme = self.preferences.get("app.theme", "textual-dark")
         await self.push_screen(self.dashboard)
+        summary = getattr(self.feed, "summary", None)
+        if callable(summary):
+            self.dashboard.log_line(summary())
         self.call_after_refresh(self._after_first_frame)
         # the dashboard's timer, not the app's: Textual stops it when the dashboard closes,
         # before the dashboard's widgets go
@@ -285,7 +294,7 @@ class QwsApp(App[None]):
             self.publish_desk()
         elif isinstance(event, ev.Filled):
             f = event.fill
-            d.log_line(f"fill {f.side} {f.qty:f} {f.symbol} @ {f.price:f} (fee {f.fee:f})")
+            d.log_line(f"fill {f.side} {f.qty:f} {f.symbol} @ {f.price:f} (fee {f.fee_text})")
             self.publish_desk()
         elif isinstance(event, ev.KillChanged):
             if event.engaged:
@@ -337,6 +346,7 @@ class QwsApp(App[None]):
             else broker_state(None, False, False, "" if rt is None else rt.broker_error)
         )
         health = feed_health(self.feed_error, getattr(self.feed, "health", None))
+        health += feed_progress(self.feed)
         drops = 0 if rt is None else sum(s.dropped for s in rt.hub.stats())
         line = status_line(
             self.feed.name, health, self.quotes_seen, self.bars_stored, drops, broker, self.clock()
@@ -346,10 +356,17 @@ class QwsApp(App[None]):
             self.publish_strategies()
 
     # -- the watchlist: the dashboard shows the rows, the app streams and saves them ---------
+    def known_symbols(self) -> list[str]:
+        """The symbols the feed's venue lists in the store (instruments seen, fetched or
+        imported before) that the feed itself does not offer."""
+        offered = set(self.feed.symbols())
+        listed = self.store.instruments.listed_by(venue_of(self.feed))
+        return [s for s in listed if s not in offered]
+
     def watch_symbol(self, symbol: str) -> None:
         if symbol in self.symbols:
             return
-        if symbol not in self.feed.symbols():
+        if symbol not in self.feed.symbols() and symbol not in self.known_symbols():
             self.dashboard.log_line(f"{symbol}: not a symbol of the {self.feed.name} feed", "error")
             return
         self.symbols.append(symbol)
@@ -406,9 +423,18 @@ class QwsApp(App[None]):
         oms = self.runtime.oms
         if oms is None:
             return
+        from workstation.trading.oms import LEG  # loaded with the runtime
+
         positions = [p for p in self.store.positions.find(oms.venue) if p.qty]
-        self.dashboard.post_message(PositionsUpdated(positions))
-        self.dashboard.orders_snapshot(self.runtime.working_orders())
+        working = self.runtime.working_orders()
+        parents = {o.client_id for o in self.store.orders.open_brackets(oms.venue)}
+        legs = [
+            o
+            for o in working
+            if (cut := o.client_id.rpartition("-"))[0] in parents and LEG.fullmatch(cut[2])
+        ]
+        self.dashboard.post_message(PositionsUpdated(positions, legs))
+        self.dashboard.orders_snapshot(working)
 
     def publish_strategies(self) -> None:
         self.dashboard.set_strategies(self.runtime.strategy_rows())
@@ -418,6 +444,8 @@ class QwsApp(App[None]):
         return verdict.ok, verdict.reason
 
     def open_ticket(self, draft: TicketDraft) -> None:
+        from workstation.ui.screens.order_ticket import OrderTicket  # the OMS's module with it
+
         try:
             instrument = instrument_of(self.feed, draft.symbol)
         except KeyError as exc:
@@ -533,21 +561,18 @@ class QwsApp(App[None]):
         await self._intent("scan", lambda: self.runtime.scan(symbols, timeframe))
 
     # -- screens ----------------------------------------------------------------------------
-    def action_help(self) -> None:
+    @staticmethod
+    def help_owners() -> list[tuple[str, type]]:
+        """Whose keys the help screen lists, in its order (imported here: after first frame)."""
         from widgets.chart import Chart
         from widgets.command_bar import CommandBar
         from widgets.watchlist import Watchlist
         from workstation.ui.screens.backtest import BacktestScreen
-        from workstation.ui.screens.help import HelpScreen
+        from workstation.ui.screens.order_ticket import OrderTicket
         from workstation.ui.screens.settings import SettingsScreen
         from workstation.ui.screens.symbol_search import SymbolSearch
 
-        if isinstance(self.screen, HelpScreen):
-            return
-        if self.is_screen_installed("help"):
-            self.push_screen("help")  # kept: composing its tables again would hold the keys
-            return
-        owners = [
+        return [
             ("app", QwsApp),
             ("dashboard", DashboardScreen),
             ("watchlist", Watchlist),
@@ -558,6 +583,16 @@ class QwsApp(App[None]):
             ("backtest", BacktestScreen),
             ("settings", SettingsScreen),
         ]
+
+    def action_help(self) -> None:
+        from workstation.ui.screens.help import HelpScreen
+
+        if isinstance(self.screen, HelpScreen):
+            return
+        if self.is_screen_installed("help"):
+            self.push_screen("help")  # kept: composing its tables again would hold the keys
+            return
+        owners = self.help_owners()
         self.install_screen(HelpScreen(owners), "help")
         self.push_screen("help")
 

@@ -31,6 +31,12 @@ def feed_health(error: str, health: FeedHealth | None) -> str:
     return text + gaps
 
 
+def feed_progress(feed: object) -> str:
+    """Where a feed that plays a file is (a replay: bar k of n, its time), else nothing."""
+    progress = getattr(feed, "progress", None)
+    return f" · {progress().describe()}" if callable(progress) else ""
+
+
 def _gaps(health: FeedHealth | None) -> str:
     """The first bars the feed could not backfill (never skipped silently), and how many more."""
     gaps = health.gaps() if health is not None else []

@@ -32,3 +32,13 @@ def test_fill_and_rejection_alerts_format() -> None:
     assert "Price: 43,210.5" in texts["fill"][0] and "Quantity: 0.5" in texts["fill"][0]
     assert "Price: 50,000.0" in texts["rejection"][0]
     assert "insufficient <margin>" in texts["rejection"][0]
+
+
+def test_a_fill_alert_gives_the_fee_exactly_without_trailing_zeros() -> None:
+    fill = Fill(
+        "qws-1", "BTC/USDT", Side.BUY, Decimal("0.01"), Decimal("54246.5"), Decimal("0.542465000"),
+        1, "f1", "USDT",
+    )  # fmt: skip
+    assert fill_alert(fill).body == "fee 0.542465 USDT"
+    big = Fill("qws-2", "ES", Side.SELL, Decimal(1), Decimal(1), Decimal("1.2E+3"), 1, "f2", "USD")
+    assert fill_alert(big).body == "fee 1,200 USD"

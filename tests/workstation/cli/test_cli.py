@@ -105,9 +105,12 @@ def test_config_path_and_show_with_env_override(
     monkeypatch.setenv("QWS_CONFIG", str(tmp_path / "c.toml"))
     monkeypatch.setenv("QWS__SIGNALS__QUALITY_GATE", "0.9")
     assert qws("config", "path").stdout.strip() == str(tmp_path / "c.toml")
-    shown = json.loads(qws("config", "show").stdout)
-    assert shown["signals"]["quality_gate"] == 0.9
-    assert shown["trading"]["live"] is False
+    shown = json.loads(qws("config", "show", "--json").stdout)
+    assert shown["signals.quality_gate"] == {
+        "value": 0.9,
+        "source": "env QWS__SIGNALS__QUALITY_GATE",
+    }
+    assert shown["trading.live"] == {"value": False, "source": "default"}
 
 
 def test_a_closed_pipe_is_not_a_crash(tmp_path: Path) -> None:

@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -222,3 +223,54 @@ def test_bad_input_is_one_clear_line_and_exit_2(tmp_path: Path, capsys) -> None:
         err = capsys.readouterr().err
         assert err.startswith("qws: error: ") and message in err
         assert len(err.strip().splitlines()) == 1
+
+
+def test_db_report_names_the_timeframe_and_the_stored_bars_its_window_spans(
+    db_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """156 stored bars: the window is bars 91..155 of them (not "bar 64" of what was loaded)."""
+    bars = synthetic_bars(DEMO_INSTRUMENTS["USDJPY"], "1h", 1_700_000_000_000_000_000, 156, 3)
+    with Store(db_path) as store:
+        store.candles.upsert(bars, "BTCUSD", "1h", "import")
+    argv = ["--db", str(db_path), "cycles", "BTCUSD", "--feed", "db"]
+    assert main([*argv, "--timeframe", "1h", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert (out["timeframe"], out["timeframe_from"]) == ("1h", "--timeframe")
+    assert (out["bars"], out["first"], out["at"]) == (156, 91, 155)
+    assert (out["first_ts"], out["last_ts"]) == (bars["ts"][91], bars["ts"][155])
+
+    assert main([*argv, "--timeframe", "1h", "--at", "100", "--json"]) == 0
+    at = json.loads(capsys.readouterr().out)
+    assert (at["bars"], at["first"], at["at"], at["last_ts"]) == (156, 36, 100, bars["ts"][100])
+
+    assert main(argv) == 2  # settings app.timeframe is 1m: none stored, and it says so
+    err = capsys.readouterr().err
+    assert "no 1m bars for BTCUSD in the database (settings app.timeframe)" in err
+    assert "--timeframe" in err
+
+    monkeypatch.setenv("QWS__APP__TIMEFRAME", "1h")
+    assert main(argv) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "db:BTCUSD  timeframe 1h (settings app.timeframe), 156 bars"
+    first, last = (
+        datetime.fromtimestamp(bars["ts"][i] / 1e9, UTC).strftime("%Y-%m-%d %H:%M")
+        for i in (91, 155)
+    )
+    assert lines[1] == (
+        f"window: bars 91..155 of 0..155 (65 closes, {first} .. {last} UTC; bar 0 = the oldest)"
+    )
+
+
+def test_csv_report_takes_the_timeframe_from_the_file_spacing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _cycle_csv(tmp_path / "c.csv")  # one bar a minute
+    assert main(["cycles", "--csv", str(tmp_path / "c.csv"), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert (out["timeframe"], out["timeframe_from"]) == ("1m", "the file's spacing")
+    assert (out["bars"], out["first"], out["at"]) == (300, 235, 299)
+    t = np.arange(300)
+    pl.DataFrame({"Price": 100 * np.exp(0.01 * np.sin(t / 3))}).write_csv(tmp_path / "p.csv")
+    assert main(["cycles", "--csv", str(tmp_path / "p.csv"), "--column", "price"]) == 0
+    first = capsys.readouterr().out.splitlines()[0]
+    assert "timeframe unknown (no time column)" in first and "300 bars" in first

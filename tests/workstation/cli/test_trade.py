@@ -403,3 +403,54 @@ def test_the_kill_switch_keeps_the_stop_loss_of_an_open_position_and_says_so(
     assert "no open positions" in out
     rc, out, _ = run(capsys, db, "orders", "--open")
     assert "no open orders" in out
+
+
+def test_orders_and_flatten_read_the_symbol_as_the_command_bar_does(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    db = tmp_path / "q.db"
+    rc, out, err = run(capsys, db, "order", "buy", "0.1", "btc", "--yes")
+    assert rc == 0 and "FILLED" in out, err
+    assert "symbol: btc is BTC/USDT" in err
+    rc, out, err = run(capsys, db, "order", "buy", "0.1", "btcusdt", "--yes")
+    assert rc == 0 and "btcusdt is BTC/USDT" in err
+    with Store(db) as store:
+        [pos] = store.positions.find("paper")
+        assert pos.symbol == "BTC/USDT" and str(pos.qty) == "0.2"
+    rc, _, err = run(capsys, db, "order", "buy", "1", "e", "--yes")
+    assert rc == 2 and "'e' is ambiguous: ETH/USDT, EURUSD" in err
+    rc, _, err = run(capsys, db, "order", "buy", "1", "doge", "--yes")
+    assert rc == 2 and "unknown symbol 'doge'; known: " in err and "BTC/USDT" in err
+    rc, out, err = run(capsys, db, "flatten", "Btc/Usdt", "--yes")
+    assert rc == 0 and "BTC/USDT sell 0.2 FILLED" in out
+    with Store(db) as store:
+        assert all(p.qty == 0 for p in store.positions.find("paper"))
+
+
+def test_risk_is_in_the_account_currency(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db = tmp_path / "q.db"
+    run(capsys, db, "order", "buy", "0.1", "BTC/USDT", "--yes")
+    rc, out, _ = run(capsys, db, "risk", "--bars", "200")
+    assert rc == 0
+    usd = [line.split() for line in out.splitlines() if "VaR" in line or "exposure" in line]
+    assert usd[0][0] == "BTC/USDT" and usd[0][-1] == "USD"
+    assert [(row[4], row[7]) for row in usd[1:]] == [("USD", "USD"), ("USD", "USD")]
+
+    monkeypatch.setenv("QWS__TRADING__ACCOUNT_CCY", "EUR")
+    monkeypatch.setenv("QWS__TRADING__FX_PEGS", '{"USDT/USD" = 1.0, "EUR/USD" = 1.25}')
+    rc, out, _ = run(capsys, db, "risk", "--bars", "200")
+    eur = [line.split() for line in out.splitlines() if "VaR" in line or "exposure" in line]
+    assert eur[0][-1] == "EUR" and [row[4] for row in eur[1:]] == ["EUR", "EUR"]
+
+    def number(text: str) -> float:
+        return float(text.replace(",", ""))
+
+    # the same positions and bars: every figure is the USD one at 1 / 1.25 EUR per USD
+    assert number(eur[0][2]) == pytest.approx(number(usd[0][2]) / 1.25, abs=0.01)
+    assert number(eur[1][3]) == pytest.approx(number(usd[1][3]) / 1.25, abs=0.01)
+
+    monkeypatch.setenv("QWS__TRADING__ACCOUNT_CCY", "CHF")
+    rc, out, _ = run(capsys, db, "risk", "--bars", "200")
+    assert rc == 0 and "left out BTC/USDT: no rate to CHF" in out

@@ -133,3 +133,37 @@ def test_the_cli_answers_a_bad_setting_with_one_line(
         "qws: error: QWS__SIGNALS__QUALITY_GATX: unknown setting signals.quality_gatx"
         " (did you mean signals.quality_gate?)"
     ]
+
+
+def test_each_setting_says_where_its_value_came_from(tmp_path: Path) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text(
+        '[signals]\nquality_gate = 0.8\n[feeds.binance]\nws_url = "ws://file"\n'
+        "[brokers.paper.balances]\nEUR = 5\n"
+    )
+    env = {
+        "QWS__FEEDS__BINANCE__WS_URL": "ws://127.0.0.1:9",
+        "QWS__TRADING__FX_PEGS": '{"EUR/USD" = 1.25}',
+    }
+    s = Settings.load(path, environ=env)
+    assert s.source("signals.quality_gate") == f"file {path}"
+    assert s.source("feeds.binance.ws_url") == "env QWS__FEEDS__BINANCE__WS_URL"
+    assert s.source("feeds.binance.rest_url") == "default"
+    assert s.source("brokers.paper.balances.EUR") == f"file {path}"
+    assert s.source("brokers.paper.balances.USD") == "default"
+    assert s.source("trading.fx_pegs.EUR/USD") == "env QWS__TRADING__FX_PEGS"
+    assert s.source("trading.fx_pegs.USDT/USD") == "default"
+    changed = s.with_values({"trading.broker": "ccxt"})
+    assert changed.source("trading.broker") == "command line"
+    assert changed.source("signals.quality_gate") == f"file {path}"
+    assert s.source("trading.broker") == "default"
+
+
+def test_leaves_are_every_setting_by_its_dotted_key() -> None:
+    from workstation.runtime.config import DEFAULTS, leaves
+
+    flat = leaves(DEFAULTS)
+    assert flat["signals.quality_gate"] == 0.75
+    assert flat["keymap"] == {}  # an empty table is a value of its own
+    assert flat["watchlist.default"][0] == "BTC/USDT"
+    assert not any(isinstance(v, dict) and v for v in flat.values())

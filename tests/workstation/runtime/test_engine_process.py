@@ -13,6 +13,8 @@ import pickle
 import signal
 import subprocess
 import sys
+import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,7 +26,8 @@ import pytest
 from engine.backtest.backtester import BacktestError
 from engine.signals.cycles import CycleInputError, detect_cycles
 from engine.timeframes import OHLCV_SCHEMA
-from workstation.runtime import engine_thread
+from workstation.runtime import engine_process, engine_thread
+from workstation.runtime.engine_process import numba_cache_environ
 from workstation.runtime.engine_thread import (
     EngineCrashed,
     EngineStopped,
@@ -33,6 +36,7 @@ from workstation.runtime.engine_thread import (
     shutdown_engine,
     use_process,
 )
+from workstation.runtime.engine_warmup import STAGES, warm_up
 from workstation.strategies.discovery import StrategyNotFound
 from workstation.trader.signal_pipeline import scan_frames
 
@@ -191,7 +195,7 @@ async def test_a_backtest_gives_the_same_result_in_the_worker_as_on_the_thread()
     from workstation.ui.screens.backtest import _run, strategy_names
 
     name = strategy_names()[0]
-    args = (name, {}, _bars(400, step_s=86_400), 100_000.0, 1.0, "SYM")
+    args = (name, {}, _bars(400, step_s=86_400), (100_000.0, 1.0, 0.0), "SYM")
     in_worker = await run_engine(_run, *args)
     shutdown_engine()
     on_thread = await run_engine(_run, *args)
@@ -274,3 +278,111 @@ def test_qws_engine_thread_keeps_the_thread(monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.setenv("QWS_ENGINE", "thread")
     use_process()
     assert asyncio.run(run_engine(os.getpid)) == os.getpid() and engine_pid() is None
+
+
+@pytest.mark.parametrize("where", ["worker", "thread"])
+async def test_a_call_s_stages_reach_its_caller_on_the_loop_in_order_before_its_answer(
+    where: str,
+) -> None:
+    if where == "thread":
+        shutdown_engine()
+    loop_thread = threading.get_ident()
+    seen: list[tuple[str, bool]] = []
+
+    def on_stage(text: str) -> None:
+        seen.append((text, threading.get_ident() == loop_thread))
+
+    timings = await run_engine(warm_up, 16, "statevector", 256, on_stage=on_stage)
+    assert seen == [(stage, True) for stage in STAGES]
+    assert [name for name, _ in timings] == list(STAGES)
+    assert all(seconds >= 0 for _, seconds in timings)
+    assert (engine_pid() is not None) == (where == "worker")
+    assert await run_engine(os.getpid) == (engine_pid() or os.getpid())  # the next call works
+
+
+async def test_the_warm_up_loads_qiskit_the_kernel_the_template_and_the_callers_modules() -> None:
+    # ``eval`` travels to the worker by reference: it reads the worker's own state
+    module = "engine.backtest.performance"
+    loaded = f"[m in __import__('sys').modules for m in ('qiskit_aer', 'numba', {module!r})]"
+    assert await run_engine(eval, loaded) == [False, False, False]
+    await run_engine(warm_up, 32, "statevector", 256, (module,))
+    assert await run_engine(eval, loaded) == [True, True, True]
+    encoder = "__import__('engine.signals.encoding', fromlist=['_'])._kernel.cache_info()[3]"
+    assert await run_engine(eval, encoder) == 1  # compiled (or loaded from numba's cache)
+    templates = "__import__('engine.signals.qpe', fromlist=['_'])._build_template.cache_info()[3]"
+    assert await run_engine(eval, templates) >= 1  # the scan's n=5 QPE template
+
+
+async def test_a_stage_listener_that_fails_does_not_fail_the_call() -> None:
+    def broken(text: str) -> None:
+        raise RuntimeError(f"listener broke at {text}")
+
+    timings = await run_engine(warm_up, 16, "statevector", 256, on_stage=broken)
+    assert [name for name, _ in timings] == list(STAGES)
+
+
+async def test_a_worker_that_dies_after_reporting_a_stage_fails_its_call() -> None:
+    pid = await _worker_pid()
+    with pytest.raises(EngineCrashed, match="signal 9"):
+        await run_engine(
+            warm_up, 16, "statevector", 256, on_stage=lambda _: os.kill(pid, signal.SIGKILL)
+        )
+    assert not _alive(pid)
+    assert await run_engine(os.getpid) not in (pid, os.getpid())
+
+
+def test_numba_keeps_its_own_cache_folders_when_one_is_writable(tmp_path: Path) -> None:
+    blocked = tmp_path / "a-file"
+    blocked.write_text("")
+    kernels = [tmp_path / "signals", tmp_path / "backtest"]
+    home = {"HOME": str(tmp_path), "XDG_CACHE_HOME": str(blocked / "cache")}
+    assert numba_cache_environ({**home, "NUMBA_CACHE_DIR": str(tmp_path / "nc")}, kernels) == {}
+    assert numba_cache_environ({**home, "NUMBA_CACHE_DIR": str(blocked / "nc")}, kernels) == {}
+    assert (tmp_path / "signals" / "__pycache__").is_dir()  # numba's own place, beside the code
+    beside_blocked = [blocked / "signals"]
+    assert numba_cache_environ({"XDG_CACHE_HOME": str(tmp_path / "c")}, beside_blocked) == {}
+
+
+def test_numba_gets_a_temporary_cache_folder_when_none_of_its_own_is_writable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    blocked = tmp_path / "a-file"
+    blocked.write_text("")
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    environ = {"NUMBA_CACHE_DIR": str(blocked / "nc"), "XDG_CACHE_HOME": str(blocked / "c")}
+    fallback = tmp_path / f"qws-numba-{os.getuid()}"
+    assert numba_cache_environ(environ, [blocked / "signals"]) == {"NUMBA_CACHE_DIR": str(fallback)}
+    assert fallback.is_dir()
+    monkeypatch.setattr(tempfile, "tempdir", str(blocked))
+    assert numba_cache_environ(environ, [blocked / "signals"]) == {}  # nowhere at all: as before
+
+
+async def test_a_worker_whose_numba_has_nowhere_to_cache_caches_in_the_temporary_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    shutdown_engine()
+    blocked = tmp_path / "a-file"
+    blocked.write_text("")
+    monkeypatch.setattr(engine_process, "KERNEL_DIRS", (blocked / "signals",))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(blocked / "cache"))
+    monkeypatch.delenv("NUMBA_CACHE_DIR", raising=False)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    use_process()
+    fallback = tmp_path / f"qws-numba-{os.getuid()}"
+    cache_dir = "__import__('os').environ.get('NUMBA_CACHE_DIR')"
+    assert await run_engine(eval, cache_dir) == str(fallback)
+    await run_engine(warm_up, 16, "statevector", 256)
+    assert any(fallback.rglob("*encode_kernel*.nbi"))  # the encoder's kernel, cached there
+
+
+def test_the_engine_modules_the_first_frame_imports_do_not_import_numpy() -> None:
+    probe = (
+        "import sys\n"
+        "import workstation.runtime.engine_thread, workstation.runtime.engine_warmup\n"
+        "print(sorted(m for m in ('numpy', 'qiskit', 'numba') if m in sys.modules))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, cwd=ROOT, timeout=60
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"

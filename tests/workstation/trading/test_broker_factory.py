@@ -61,3 +61,29 @@ def test_instruments_come_from_the_store_before_the_demo_list(store: Store) -> N
     assert resolve("EURUSD").venue == "mt5"
     with pytest.raises(KeyError):
         resolve("NOPE")
+
+
+def test_a_typed_symbol_is_resolved_as_the_command_bar_reads_it(store: Store) -> None:
+    from decimal import Decimal as D
+
+    from engine.commands import CommandError
+    from engine.model import Instrument
+    from workstation.trading.broker_factory import canonical_symbol, known_symbols
+
+    assert canonical_symbol(store, "btc") == "BTC/USDT"
+    assert canonical_symbol(store, "eurusd") == "EURUSD"
+    store.instruments.upsert(
+        [Instrument("SOLUSDT", "binance", D("0.01"), D("0.001"), "USDT", "SOL")]
+    )
+    assert known_symbols(store)[0] == "SOLUSDT" and "SOL/USDT" in known_symbols(store)
+    assert canonical_symbol(store, "solusdt") == "SOLUSDT"
+    with pytest.raises(CommandError, match="'sol' is ambiguous: SOLUSDT, SOL/USDT"):
+        canonical_symbol(store, "sol")
+    with pytest.raises(CommandError, match="unknown symbol 'xyzusd'"):
+        canonical_symbol(store, "xyzusd")
+    assert canonical_symbol(store, "xyzusd", also=["XYZ/USD"]) == "XYZ/USD"  # a held position
+    resolve = instrument_resolver(store)
+    with pytest.raises(KeyError, match=r"unknown instrument 'btc' \(did you mean BTC/USDT\?\)"):
+        resolve("btc")
+    with pytest.raises(KeyError, match=r"unknown instrument 'NOPE'\"?$"):
+        resolve("NOPE")

@@ -1,5 +1,6 @@
-"""What the first frame waits for: the screen's own modules, not the trading runtime's (polars,
-sqlite-utils, the runtime itself); they load after it. A test of imports, not of time."""
+"""What the first frame waits for: the screen's own modules, not the trading runtime's (numpy,
+polars, sqlite-utils, the runtime and its order manager); they load after it. A test of
+imports, not of time."""
 
 from __future__ import annotations
 
@@ -9,7 +10,16 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[3]
 
-LATER = ("polars", "pandas", "sqlite_utils", "workstation.trader.runtime", "qiskit", "numba")
+LATER = (
+    "numpy",
+    "polars",
+    "pandas",
+    "sqlite_utils",
+    "workstation.trader.runtime",
+    "workstation.trading.oms",
+    "qiskit",
+    "numba",
+)
 
 PROBE = f"""
 import asyncio, sys

@@ -1,11 +1,19 @@
 """The backtest screen: strategy, parameters and data in; progress, stats, equity and trades out.
 
 The bars come from the market data the screen is given; the run happens on the engine thread
-(the engine is loaded there, never on the UI thread), and the progress bar moves between steps.
+(the engine is loaded there, never on the UI thread). One backtest is one engine call that
+cannot report its own progress, so while it runs the bar is indeterminate and the stats line
+says which step is under way and for how long. Cash, commission and lot start from the
+``[backtest]`` settings, as ``qws backtest``'s do; a blank lot is the instrument's lot size.
+Opened by a command that names a strategy, it runs at once.
 """
 
 from __future__ import annotations
 
+import copy
+import math
+import time
+from decimal import Decimal, InvalidOperation
 from typing import Any, ClassVar
 
 from textual import on, work
@@ -26,7 +34,8 @@ from textual.widgets import (
 )
 
 from engine.commands import TIMEFRAMES, CommandError, _param_value
-from workstation.ui.screens.services import MarketData
+from workstation.runtime.config import DEFAULTS, BacktestDefaults, ConfigError, Settings
+from workstation.ui.screens.services import MarketData, instrument_of
 
 KEY_STATS = (
     ("return_pct", "Return %", "{:+.2f}"),
@@ -41,26 +50,54 @@ KEY_STATS = (
 
 
 def format_stats(stats: dict[str, Any]) -> str:
+    """The key statistics on one line; one without a value is ``n/a`` and why, never ``nan``."""
+    from engine.backtest.performance import UNDEFINED
+
+    undefined = stats.get(UNDEFINED, {})
     parts = []
     for key, label, fmt in KEY_STATS:
         value = stats.get(key)
-        try:
-            text = fmt.format(value)
-        except (TypeError, ValueError):
-            text = "—" if value is None else str(value)
+        if value is None or (isinstance(value, float) and not math.isfinite(value)):
+            reason = undefined.get(key)
+            text = f"n/a ({reason})" if reason else "n/a"
+        else:
+            try:
+                text = fmt.format(value)
+            except (TypeError, ValueError):
+                text = str(value)
         parts.append(f"[b]{label}[/b] {text}")
     return "  ".join(parts)
 
 
 def _run(
-    strategy: str, params: dict[str, Any], bars: Any, cash: float, lot: float, symbol: str
+    strategy: str,
+    params: dict[str, Any],
+    bars: Any,
+    costs: tuple[float, float, float],
+    symbol: str,
 ) -> Any:
     from engine.backtest.backtester import BacktestConfig, run_backtest
     from workstation.strategies.discovery import create
 
-    return run_backtest(
-        create(strategy, params), bars, BacktestConfig(cash=cash, lot=lot), symbol=symbol
-    )
+    cash, lot, commission = costs
+    config = BacktestConfig(cash=cash, lot=lot, commission=commission)
+    return run_backtest(create(strategy, params), bars, config, symbol=symbol)
+
+
+def _number(name: str, text: str) -> float:
+    """``text`` as a number, exactly as typed; a ValueError that names the field otherwise."""
+    try:
+        value = Decimal(text.strip().replace(",", ""))
+    except InvalidOperation:
+        raise ValueError(f"{name} must be a number, got {text!r}") from None
+    if not value.is_finite():
+        raise ValueError(f"{name} must be a number, got {text!r}")
+    return float(value)
+
+
+def _plain(x: float) -> str:
+    text = f"{Decimal(repr(float(x))):f}"
+    return text[:-2] if text.endswith(".0") else text
 
 
 def strategy_names() -> list[str]:
@@ -103,6 +140,8 @@ class BacktestScreen(Screen[None]):
         timeframe: str = "1m",
         strategy: str = "sma_cross",
         params: dict[str, Any] | None = None,
+        settings: Settings | None = None,
+        run_now: bool = False,
     ) -> None:
         super().__init__(id="backtest")
         self.market = market
@@ -111,7 +150,14 @@ class BacktestScreen(Screen[None]):
         self.timeframe = timeframe if timeframe in TIMEFRAMES else "1m"
         self.strategy = strategy
         self.params = params or {}
+        self.run_now = run_now
         self.result: Any = None
+        self.settings_error = ""
+        try:
+            self.defaults = BacktestDefaults.of(settings or Settings(copy.deepcopy(DEFAULTS)))
+        except ConfigError as exc:
+            self.settings_error = f"{exc}; using the built-in defaults"
+            self.defaults = BacktestDefaults.of(Settings(copy.deepcopy(DEFAULTS)))
 
     def compose(self) -> ComposeResult:
         params = " ".join(f"{k}={v}" for k, v in self.params.items())
@@ -134,12 +180,20 @@ class BacktestScreen(Screen[None]):
                              allow_blank=False, compact=True, id="bt-timeframe")  # fmt: skip
                 yield Label("Bars")
                 yield Input("2000", compact=True, id="bt-bars")
-                yield Label("Cash / lot")
-                yield Input("100000 1", compact=True, id="bt-cash")
+                yield Label("Cash")
+                yield Input(_plain(self.defaults.cash), compact=True, id="bt-cash")
+                yield Label("Lot")
+                lot = _plain(self.defaults.lot) if self.defaults.lot > 0 else ""
+                yield Input(lot, placeholder=self._lot_hint(self.symbol), compact=True,
+                            id="bt-lot")  # fmt: skip
+                yield Label("Commission")
+                yield Input(_plain(self.defaults.commission), compact=True, id="bt-commission")
             with Horizontal(id="bt-run-row"):
                 yield Button("Run", variant="primary", compact=True, id="bt-run")
                 yield ProgressBar(total=100, show_eta=False, id="bt-progress")
-            yield Static("choose a strategy and press Run (ctrl+r)", id="bt-stats")
+            yield Static(
+                self.settings_error or "choose a strategy and press Run (ctrl+r)", id="bt-stats"
+            )
             yield Sparkline([], id="bt-equity")
             yield DataTable(id="bt-trades", cursor_type="row")
         yield Footer()
@@ -148,6 +202,22 @@ class BacktestScreen(Screen[None]):
         table = self.query_one("#bt-trades", DataTable)
         for col in ("Entry", "Exit", "Side", "Qty", "Entry px", "Exit px", "P&L"):
             table.add_column(col)
+        if self.run_now:
+            self.action_run()
+
+    def _instrument_lot(self, symbol: str) -> float | None:
+        try:
+            return float(instrument_of(self.market, symbol).lot_size)
+        except (KeyError, ValueError, AttributeError):
+            return None
+
+    def _lot_hint(self, symbol: str) -> str:
+        known = self._instrument_lot(symbol)
+        return f"instrument's: {_plain(known)}" if known else "1 unit"
+
+    @on(Select.Changed, "#bt-symbol")
+    def _symbol_changed(self, event: Select.Changed) -> None:
+        self.query_one("#bt-lot", Input).placeholder = self._lot_hint(str(event.value))
 
     @on(Select.Changed, "#bt-strategy")
     def _strategy_changed(self, event: Select.Changed) -> None:
@@ -168,17 +238,24 @@ class BacktestScreen(Screen[None]):
             bars = int(self.query_one("#bt-bars", Input).value)
             if bars < 50:
                 raise ValueError("at least 50 bars")
-            cash_lot = self.query_one("#bt-cash", Input).value.split()
-            cash, lot = float(cash_lot[0]), float(cash_lot[1]) if len(cash_lot) > 1 else 1.0
-        except (CommandError, ValueError, IndexError) as exc:
+            symbol = str(self.query_one("#bt-symbol", Select).value)
+            cash = _number("cash", self.query_one("#bt-cash", Input).value)
+            if not cash > 0:
+                raise ValueError(f"cash must be positive, got {_plain(cash)}")
+            lot_text = self.query_one("#bt-lot", Input).value
+            if lot_text.strip():
+                lot = _number("lot", lot_text)
+                if not lot > 0:
+                    raise ValueError(f"lot must be positive, got {_plain(lot)}")
+            else:
+                lot = self.defaults.lot_for(self._instrument_lot(symbol))
+            commission = _number("commission", self.query_one("#bt-commission", Input).value)
+        except (CommandError, ValueError) as exc:
             stats.update(f"[red]{exc}[/red]")
             return
         strategy = str(self.query_one("#bt-strategy", Select).value)
-        symbol = str(self.query_one("#bt-symbol", Select).value)
         timeframe = str(self.query_one("#bt-timeframe", Select).value)
-        stats.update(f"running {strategy} on {symbol} {timeframe}…")
-        self.query_one("#bt-progress", ProgressBar).update(progress=5)
-        self.run_backtest(strategy, params, symbol, timeframe, bars, cash, lot)
+        self.run_backtest(strategy, params, symbol, timeframe, bars, (cash, lot, commission))
 
     @work(exclusive=True, group="backtest")
     async def run_backtest(
@@ -188,9 +265,9 @@ class BacktestScreen(Screen[None]):
         symbol: str,
         timeframe: str,
         bars: int,
-        cash: float = 100_000.0,
-        lot: float = 1.0,
+        costs: tuple[float, float, float],
     ) -> None:
+        """Load the bars, then run on the engine; ``costs`` is (cash, lot, commission)."""
         from engine.backtest.backtester import BacktestError
         from engine.strategy import StrategyError
         from workstation.runtime.engine_thread import EngineError, run_engine
@@ -198,33 +275,47 @@ class BacktestScreen(Screen[None]):
 
         progress = self.query_one("#bt-progress", ProgressBar)
         stats = self.query_one("#bt-stats", Static)
+        started = time.monotonic()
+        step = f"loading {symbol} {timeframe} bars"
+
+        def show_step() -> None:
+            stats.update(f"{step}… {time.monotonic() - started:.0f}s")
+
+        progress.update(total=None)
+        show_step()
+        ticker = self.set_interval(1.0, show_step)
         try:
-            frame = await self.market.history(symbol, timeframe, limit=bars)
-        except Exception as exc:
-            stats.update(f"[red]no {timeframe} history for {symbol}: {exc}[/red]")
-            return
-        progress.update(progress=40)
-        try:
-            result = await run_engine(_run, strategy, params, frame, cash, lot, symbol)
-        except (
-            BacktestError,
-            StrategyError,
-            StrategyNotFound,
-            EngineError,
-            TypeError,
-            ValueError,
-        ) as exc:
-            stats.update(f"[red]{exc}[/red]")
-            progress.update(progress=0)
-            return
-        progress.update(progress=90)
+            try:
+                frame = await self.market.history(symbol, timeframe, limit=bars)
+            except Exception as exc:
+                stats.update(f"[red]no {timeframe} history for {symbol}: {exc}[/red]")
+                progress.update(total=100, progress=0)
+                return
+            step = f"running {strategy} on {symbol} {timeframe}, {frame.height:,} bars"
+            show_step()
+            try:
+                result = await run_engine(_run, strategy, params, frame, costs, symbol)
+            except (
+                BacktestError,
+                StrategyError,
+                StrategyNotFound,
+                EngineError,
+                TypeError,
+                ValueError,
+            ) as exc:
+                stats.update(f"[red]{exc}[/red]")
+                progress.update(total=100, progress=0)
+                return
+        finally:
+            ticker.stop()
         self.result = result
         self.show_result(result, symbol, timeframe, frame.height)
-        progress.update(progress=100)
+        progress.update(total=100, progress=100)
 
     def show_result(self, result: Any, symbol: str, timeframe: str, bars: int) -> None:
         params = ", ".join(f"{k}={v}" for k, v in result.params.items())
-        head = f"{result.strategy}({params}) on {symbol} {timeframe}, {bars:,} bars\n"
+        used = result.config.describe() if result.config is not None else ""
+        head = f"{result.strategy}({params}) on {symbol} {timeframe}, {bars:,} bars · {used}\n"
         self.query_one("#bt-stats", Static).update(head + format_stats(result.stats))
         equity = result.equity
         step = max(1, len(equity) // 400)

@@ -19,16 +19,18 @@ import asyncio
 import importlib
 import sys
 import time
+from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, cast
 
 from textual import on, work
+from textual.actions import SkipAction
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widget import Widget
-from textual.widgets import Header, Static, TabbedContent, TabPane
+from textual.widgets import Header, Input, Static, TabbedContent, TabPane
 
 from engine.commands import Command, CommandError, parse
 from engine.model import Bar, Order, OrderBook, OrderType, Side, Tick
@@ -37,7 +39,7 @@ from widgets.command_bar import CommandBar
 from widgets.cycle_panel import CyclePanel, CycleResult
 from widgets.footer import QuietFooter
 from widgets.order_book import OrderBookLadder
-from widgets.orders_table import OrdersTable
+from widgets.orders_table import OrdersTable, short_id
 from widgets.positions_table import PositionsTable
 from widgets.signals_feed import SignalsFeed
 from widgets.strategies_table import StrategiesTable
@@ -57,12 +59,12 @@ from workstation.ui.screens.messages import (
     ReferencePrice,
     SignalRaised,
     StatusChanged,
+    TicketDraft,
     TicketRequested,
     TradeRequested,
     UnwatchRequested,
     WatchRequested,
 )
-from workstation.ui.screens.order_ticket import TicketDraft
 from workstation.ui.screens.services import MarketData, Preferences, price_decimals
 
 if TYPE_CHECKING:
@@ -71,6 +73,8 @@ if TYPE_CHECKING:
 W = TypeVar("W", bound=Widget)
 TIMEFRAME_KEYS = {"1": "1m", "2": "5m", "3": "15m", "4": "1h", "5": "4h", "6": "1d"}
 HISTORY_BARS = 600
+PANELS = ("cycles", "signals", "positions", "orders", "strategies", "log")
+"""The bottom tabs (their panes are ``tab-NAME``), in order: alt+1 ... alt+6."""
 
 
 def _overlays(bars: Any) -> tuple[list[Overlay], list[Line]]:
@@ -105,7 +109,8 @@ def _cycles(close: Any, window: int, backend: str, shots: int) -> tuple[Any, Any
 
 class DashboardScreen(Screen[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("colon", "command", "Command", id="dashboard.command"),
+        # priority: handled as the key arrives, so the keys typed right after it reach the bar
+        Binding("colon", "command", "Command", id="dashboard.command", priority=True),
         Binding("b", "ticket('buy')", "Buy", id="dashboard.buy"),
         Binding("n", "ticket('sell')", "Sell", id="dashboard.sell"),
         Binding("slash", "search", "Search", id="dashboard.search"),
@@ -119,6 +124,22 @@ class DashboardScreen(Screen[None]):
         Binding("f3", "backtest", "Backtest", id="dashboard.backtest"),
         Binding("f2", "settings", "Settings", id="dashboard.settings"),
         Binding("ctrl+t", "next_theme", "Theme", show=False, id="dashboard.theme"),
+        Binding(
+            "right_square_bracket", "next_panel(1)", "Next tab", show=False, id="dashboard.next_tab"
+        ),
+        Binding(
+            "left_square_bracket",
+            "next_panel(-1)",
+            "Previous tab",
+            show=False,
+            id="dashboard.previous_tab",
+        ),
+        *[
+            Binding(
+                f"alt+{i}", f"panel('{pane}')", pane.title(), show=False, id=f"dashboard.tab_{pane}"
+            )
+            for i, pane in enumerate(PANELS, start=1)
+        ],
     ]
 
     def __init__(
@@ -130,9 +151,11 @@ class DashboardScreen(Screen[None]):
         timeframe: str = "1m",
         clock: Callable[[], int] = time.time_ns,
         show_clock: bool = True,
+        known_symbols: Callable[[], Sequence[str]] = tuple,
     ) -> None:
         """``timeframe`` is the one the feed streams (closed bars are scanned on it) and the
-        chart's first; ``decimals`` the price precision of each symbol."""
+        chart's first; ``decimals`` the price precision of each symbol; ``known_symbols`` the
+        others its venue lists (the store's instruments), offered by search and add too."""
         super().__init__(id="dashboard")
         self.market = market
         self.preferences = preferences
@@ -143,6 +166,7 @@ class DashboardScreen(Screen[None]):
         self.timeframe = timeframe
         self.symbol = self._symbols[0] if self._symbols else ""
         self.show_clock = show_clock
+        self.known_symbols = known_symbols
         self.history_loads = 0
         self.cycle_runs = 0
         self.overlay_runs = 0
@@ -153,6 +177,8 @@ class DashboardScreen(Screen[None]):
         self._chart: Chart | None = None
         self._positions_table: PositionsTable | None = None
         self._again: set[str] = set()
+        self._loading_bars: deque[Bar] = deque(maxlen=HISTORY_BARS)
+        """Closed bars of the chart's series that came while its history was loading."""
 
     def compose(self) -> ComposeResult:
         yield Header(show_clock=self.show_clock)
@@ -176,28 +202,39 @@ class DashboardScreen(Screen[None]):
 
     def on_mount(self) -> None:
         self.query_one("#book-box").border_title = "Order book"
+        if getattr(self.market, "depth", True) is False:
+            self.query_one(OrderBookLadder).no_depth(f"no depth in a {self.market.name}")
         self.query_one(Chart).border_title = "Chart"
         self.query_one(Watchlist).focus()
         self.log_line(f"{len(self._symbols)} symbols · press f1 for help, : for commands")
         self.call_after_refresh(self._after_first_frame)
 
     def _after_first_frame(self) -> None:
-        """The chart's history loads once the screen is up (making it holds the loop); the
-        engine's delay counts from the first frame, not from mount: on a busy machine the first
-        frame can take longer than the delay."""
+        """The chart's history loads once the screen is up (making it holds the loop). The
+        engine starts now when it runs in its worker process; on the thread (its imports hold
+        the GIL) after a delay that counts from the first frame, not from mount: on a busy
+        machine the first frame can take longer than the delay."""
+        from workstation.runtime.engine_thread import in_process
+
         self.call_later(self._mount_later)
         if self.symbol and not self.history_loads and self.chart.symbol != self.symbol:
             self.select(self.symbol, self.timeframe)
-        self.set_timer(float(self.preferences.get("app.engine_delay_s", 1.0)), self.start_engine)
+        if in_process():
+            self.start_engine()
+        else:
+            delay = float(self.preferences.get("app.engine_delay_s", 1.0))
+            self.set_timer(delay, self.start_engine)
 
     def start_engine(self) -> None:
-        """Let the engine (numba, qiskit) load now that the screen is up: importing them in a
-        thread while the first frame renders would slow it down (they hold the GIL)."""
+        """Let the engine (numba, qiskit) load now that the screen is up: its warm-up goes
+        first (what the first cycle scan needs, each stage shown in the cycle panel), then the
+        cycles and overlays of the chart's bars, if they are in."""
         self.engine_ready = True
-        self.query_one(CyclePanel).set_status("QPE cycle detector: running…")
+        self.query_one(CyclePanel).set_progress("engine starting")
+        self._warm_up_worker(*self._cycle_settings(), (__name__,))
         if self.chart.bar_count:
-            self.compute_overlays()
             self.detect_cycles()
+            self.compute_overlays()
 
     async def _mount_later(self) -> None:
         """What the first frame does not show, mounted together once it is up: the hidden
@@ -211,7 +248,7 @@ class DashboardScreen(Screen[None]):
         mounts = [
             self.query_one(tab, TabPane).mount(widget)
             for tab, widget in (
-                ("#tab-signals", SignalsFeed(id="signals")),
+                ("#tab-signals", SignalsFeed(self._decimals, id="signals")),
                 ("#tab-positions", PositionsTable(id="positions")),
                 ("#tab-orders", OrdersTable(id="orders")),
                 ("#tab-strategies", StrategiesTable(id="strategies")),
@@ -325,6 +362,8 @@ class DashboardScreen(Screen[None]):
 
     def _bar_closed(self, bar: Bar) -> None:
         if bar.symbol == self.symbol and bar.timeframe == self.timeframe:
+            if not self.chart.add_bar(bar):
+                self._loading_bars.append(bar)
             self.compute_overlays()
             self.detect_cycles()
 
@@ -341,14 +380,17 @@ class DashboardScreen(Screen[None]):
     def _on_order(self, message: OrderUpdated) -> None:
         self._with(OrdersTable, lambda table: table.update_order(message.order))
         o = message.order
-        self.log_line(f"order {o.client_id[:8]} {o.side} {o.qty:f} {o.symbol}: {o.status}")
+        self.log_line(f"order {short_id(o.client_id)} {o.side} {o.qty:f} {o.symbol}: {o.status}")
 
     def orders_snapshot(self, orders: Sequence[Order]) -> None:
         self._with(OrdersTable, lambda table: table.set_orders(orders))
 
     @on(PositionsUpdated)
     def _on_positions(self, message: PositionsUpdated) -> None:
-        self._with(PositionsTable, lambda table: table.set_positions(message.positions))
+        self._with(
+            PositionsTable,
+            lambda table: table.set_positions(message.positions, message.protective),
+        )
 
     @on(CyclesComputed)
     def _on_cycles(self, message: CyclesComputed) -> None:
@@ -372,7 +414,8 @@ class DashboardScreen(Screen[None]):
     def select(self, symbol: str, timeframe: str) -> None:
         self.symbol, self.timeframe = symbol, timeframe
         self.chart.border_title = f"{symbol} · {timeframe}"
-        self.chart.set_message(f"loading {symbol} {timeframe}…")
+        self.chart.switch_to(symbol, timeframe, self._decimals.get(symbol, 2))
+        self._loading_bars.clear()
         self.query_one(OrderBookLadder).show_symbol(symbol, self._decimals.get(symbol, 2))
         self.load_history(symbol, timeframe)
 
@@ -397,10 +440,13 @@ class DashboardScreen(Screen[None]):
         if (symbol, timeframe) != (self.symbol, self.timeframe):
             return
         self.chart.set_history(symbol, timeframe, frame, self._decimals.get(symbol, 2))
+        for bar in self._loading_bars:
+            self.chart.add_bar(bar)
+        self._loading_bars.clear()
         self.history_loads += 1
         self.query_one(CyclePanel).result = None
-        self.compute_overlays()
         self.detect_cycles()
+        self.compute_overlays()
 
     # -- engine work: one run at a time per kind; requests while one runs coalesce into one rerun
     # A worker reads no widget: its inputs are taken on the screen's loop when it starts, and
@@ -431,15 +477,50 @@ class DashboardScreen(Screen[None]):
     def _start_overlays(self) -> None:
         self._overlays_worker(self.symbol, self.timeframe, self.chart.bars())
 
-    def _start_cycles(self) -> None:
-        self._cycles_worker(
-            self.symbol,
-            self.timeframe,
-            self.chart.bars()["close"].to_numpy(),
+    def _cycle_settings(self) -> tuple[int, str, int]:
+        """The cycle scan's window, backend and shots."""
+        return (
             int(self.preferences.get("cycles.window", 64)),
             str(self.preferences.get("cycles.backend", "statevector")),
             int(self.preferences.get("cycles.shots", 4096)),
         )
+
+    def _start_cycles(self) -> None:
+        close = self.chart.bars()["close"].to_numpy()
+        self._cycles_worker(self.symbol, self.timeframe, close, *self._cycle_settings())
+
+    @work(group="engine", description="engine warm-up")
+    async def _warm_up_worker(
+        self, window: int, backend: str, shots: int, modules: tuple[str, ...]
+    ) -> None:
+        from workstation.runtime.engine_thread import run_engine
+        from workstation.runtime.engine_warmup import warm_up
+
+        def stage(text: str) -> None:
+            self.call_later(self._engine_stage, text)
+
+        try:
+            timings = await run_engine(warm_up, window, backend, shots, modules, on_stage=stage)
+        except Exception as exc:  # best effort: the scans that follow report their own errors
+            self.call_later(self.log_line, f"engine warm-up: {exc}", "warning")
+        else:
+            spent = ", ".join(f"{name} {seconds:.1f} s" for name, seconds in timings)
+            self.call_later(self.log_line, f"engine ready ({spent})")
+        finally:
+            self.call_later(self._engine_warm)
+
+    def _engine_stage(self, text: str) -> None:
+        panel = self.query_one(CyclePanel)
+        if panel.result is None and panel.stage:
+            panel.set_progress(f"engine starting: {text}")
+
+    def _engine_warm(self) -> None:
+        panel = self.query_one(CyclePanel)
+        if panel.result is None and panel.stage:
+            if "cycles" in self._busy:
+                panel.set_progress(f"QPE cycle detector: scanning {self.symbol} {self.timeframe}")
+            else:
+                panel.set_status("QPE cycle detector: waiting for bars")
 
     @work(group="overlays", description="overlays")
     async def _overlays_worker(self, symbol: str, timeframe: str, bars: Any) -> None:
@@ -493,7 +574,18 @@ class DashboardScreen(Screen[None]):
             self.select(self.symbol, timeframe)
 
     def action_command(self) -> None:
+        if isinstance(self.focused, Input):
+            raise SkipAction()  # a colon typed into the bar (or any box)
         self.open_command_bar()
+
+    def action_panel(self, pane: str) -> None:
+        self.query_one("#panels", TabbedContent).active = f"tab-{pane}"
+
+    def action_next_panel(self, step: int) -> None:
+        panels = self.query_one("#panels", TabbedContent)
+        active = panels.active.removeprefix("tab-")
+        at = PANELS.index(active) if active in PANELS else 0
+        panels.active = f"tab-{PANELS[(at + step) % len(PANELS)]}"
 
     def open_command_bar(self) -> None:
         self.query_one(CommandBar).open()
@@ -512,7 +604,8 @@ class DashboardScreen(Screen[None]):
                 self.show_symbol(symbol, add=add)
 
         title = "Add to watchlist" if add else "Go to symbol"
-        self.app.push_screen(SymbolSearch(self.market.symbols(), text, title), chosen)
+        search = SymbolSearch(self.market.symbols(), text, title, known=self.known_symbols())
+        self.app.push_screen(search, chosen)
 
     def show_symbol(self, symbol: str, add: bool = True, timeframe: str | None = None) -> None:
         if symbol not in self.watchlist.symbols:
@@ -527,7 +620,7 @@ class DashboardScreen(Screen[None]):
         app then streams it and saves the list (:class:`WatchRequested`)."""
         if symbol in self.watchlist.symbols:
             return
-        if symbol not in self.market.symbols():
+        if symbol not in self.market.symbols() and symbol not in self.known_symbols():
             self.log_line(f"{symbol}: not a symbol of the {self.market.name} feed", "error")
             return
         decimals = price_decimals(self.market, symbol)
@@ -572,6 +665,8 @@ class DashboardScreen(Screen[None]):
                 e.get("timeframe") or self.timeframe,
                 e.get("strategy", "sma_cross"),
                 e.get("params", {}),
+                settings=self.preferences.settings,
+                run_now="strategy" in e,
             )
         )
 

@@ -1,18 +1,32 @@
-"""The help screen: every key binding (from the classes that declare them) and the commands."""
+"""The help screen: every key binding (from the classes that declare them) and the commands.
+
+Everything here is shown as plain text, never read as markup: the command syntax is full of
+``[optional]`` parts. The keys are grouped by where they work; the binding ids (what the
+config's ``[keymap]`` names) are never cut.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from itertools import groupby
 from typing import ClassVar
 
 from rich.table import Table
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
+from textual.keys import format_key
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
 from engine.commands import HELP
+
+
+def key_label(key: str) -> str:
+    """A key as a user types it: ``colon`` -> ``:``, ``ctrl+t`` stays ``ctrl+t``."""
+    *modifiers, name = key.strip().split("+")
+    return "+".join([*modifiers, format_key(name)])
 
 
 def binding_rows(owners: Iterable[tuple[str, type]]) -> list[tuple[str, str, str, str]]:
@@ -21,9 +35,33 @@ def binding_rows(owners: Iterable[tuple[str, type]]) -> list[tuple[str, str, str
     for where, cls in owners:
         for b in getattr(cls, "BINDINGS", []):
             if isinstance(b, Binding) and b.id:
-                keys = ", ".join(k.strip() for k in b.key.split(","))
+                keys = ", ".join(key_label(k) for k in b.key.split(","))
                 rows.append((where, keys, b.description or b.action, b.id))
     return rows
+
+
+def keys_table(rows: Iterable[tuple[str, str, str, str]]) -> Table:
+    """The bindings, a section per place they work in, as plain text."""
+    table = Table(title="Keys", expand=True, show_edge=False)
+    table.add_column("Keys", no_wrap=True)
+    table.add_column("What", ratio=1)
+    table.add_column("Binding id", no_wrap=True)
+    for where, group in groupby(rows, key=lambda row: row[0]):
+        table.add_row(Text(where, style="bold"), "", "")
+        members = list(group)
+        for i, (_, keys, what, binding_id) in enumerate(members):
+            table.add_row(
+                Text(keys), Text(what), Text(binding_id), end_section=i == len(members) - 1
+            )
+    return table
+
+
+def commands_table(lines: Iterable[str] = HELP) -> Table:
+    table = Table(title="Command bar (press :)", expand=True, show_edge=False)
+    table.add_column("Commands")
+    for line in lines:
+        table.add_row(Text(line))
+    return table
 
 
 class HelpScreen(ModalScreen[None]):
@@ -36,24 +74,14 @@ class HelpScreen(ModalScreen[None]):
         self.rows = binding_rows(owners)
 
     def compose(self) -> ComposeResult:
-        keys = Table(title="Keys", expand=True, show_edge=False)
-        keys.add_column("Where", no_wrap=True)
-        keys.add_column("Keys", no_wrap=True)
-        keys.add_column("What", min_width=16)
-        keys.add_column("Binding id", overflow="fold")  # long ids wrap before "What" shrinks
-        for row in self.rows:
-            keys.add_row(*row)
-        commands = Table(title="Command bar (press :)", expand=True, show_edge=False)
-        commands.add_column("Commands")
-        for line in HELP:
-            commands.add_row(line)
         with VerticalScroll(id="help-body"):
-            yield Static(keys)
-            yield Static(commands)
+            yield Static(keys_table(self.rows), id="help-keys")
+            yield Static(commands_table(), id="help-commands")
             yield Static(
                 'Key ids can be remapped in the config file ([keymap] id = "key").'
                 " Esc closes this screen.",
                 id="help-footer",
+                markup=False,
             )
 
     async def action_dismiss(self, result: None = None) -> None:

@@ -14,14 +14,15 @@ what the screens import must not import the app's folder back.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 from textual.message import Message
 
 from engine.commands import Command
-from engine.model import Bar, Order, OrderBook, Position, Signal, Tick
+from engine.model import Bar, Order, OrderBook, OrderType, Position, Side, Signal, Tick
 from widgets.cycle_panel import CycleResult
-from workstation.ui.screens.order_ticket import TicketDraft
 
 # -- data: the app -> the dashboard ---------------------------------------------------------
 
@@ -106,9 +107,12 @@ class OrderUpdated(Message):
 
 
 class PositionsUpdated(Message):
-    def __init__(self, positions: Sequence[Position]) -> None:
+    """The open positions, and the working stop-loss and take-profit legs that protect them."""
+
+    def __init__(self, positions: Sequence[Position], protective: Sequence[Order] = ()) -> None:
         super().__init__()
         self.positions = tuple(positions)
+        self.protective = tuple(protective)
 
 
 # -- results of the dashboard's own engine workers ------------------------------------------
@@ -129,6 +133,19 @@ class SignalRaised(Message):
 
 
 # -- intents: a screen -> the app -----------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class TicketDraft:
+    """What the order ticket opens with (from a key press or a parsed command)."""
+
+    symbol: str
+    side: Side = Side.BUY
+    type: OrderType = OrderType.MARKET
+    qty: Decimal | None = None
+    price: Decimal | None = None
+    sl: Decimal | None = None
+    tp: Decimal | None = None
 
 
 class TicketRequested(Message):

@@ -16,7 +16,6 @@ from __future__ import annotations
 import contextlib
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import ClassVar
 
@@ -30,21 +29,9 @@ from textual.widgets import Button, Input, Label, Select, Static
 from engine.model import Instrument, ModelError, Order, OrderType, Side, to_decimal
 from engine.trading.risk import RiskError, fixed_fraction_size, size_order
 from workstation.trading.oms import new_client_id
+from workstation.ui.screens.messages import TicketDraft
 
 RiskCheck = Callable[[Order], tuple[bool, str]]
-
-
-@dataclass(frozen=True, slots=True)
-class TicketDraft:
-    """What the ticket opens with (from a key press or a parsed command)."""
-
-    symbol: str
-    side: Side = Side.BUY
-    type: OrderType = OrderType.MARKET
-    qty: Decimal | None = None
-    price: Decimal | None = None
-    sl: Decimal | None = None
-    tp: Decimal | None = None
 
 
 def _optional(text: str, what: str) -> Decimal | None:

@@ -12,7 +12,8 @@ from engine.model import Instrument, Order, OrderType, Side
 from feeds.demo import DEMO_INSTRUMENTS
 from tests.workstation.ui.ui_helpers import make_app, wait_for
 from workstation.store import Store
-from workstation.ui.screens.order_ticket import OrderTicket, TicketDraft
+from workstation.ui.screens.messages import TicketDraft
+from workstation.ui.screens.order_ticket import OrderTicket
 
 
 async def test_a_live_order_is_returned_only_after_the_second_press(store: Store) -> None:
