@@ -528,64 +528,11 @@ def _vwap_kernel(
         out[i] = pv / vol if vol > 0.0 else NAN
 
 
-@njit(cache=True)
-def _sma_blocks(x: Array, n: int, out: Array) -> bool:  # pragma: no cover - compiled
-    """:func:`_sma_kernel`'s exact values for a series without NaN, four re-sum blocks at a
-    time. The kernel re-sums the window every ``max(n, _RECENTER)`` bars, so its blocks are
-    independent: run side by side, four rolling sums fill the adder instead of one chain
-    waiting on itself. Returns False (``out`` half written) at the first NaN or inf, which
-    the kernel handles; they show as a NaN total, because a NaN never leaves a sum."""
-    m = x.shape[0]
-    if m < n:
-        return False
-    block = max(n, _RECENTER)
-    inv_n = 1.0 / n
-    for i in range(n - 1):
-        out[i] = NAN
-    r = n - 1
-    while r + 4 * block <= m:
-        r1, r2, r3 = r + block, r + 2 * block, r + 3 * block
-        t0 = t1 = t2 = t3 = 0.0
-        for j in range(1 - n, 1):
-            t0 += x[r + j]
-            t1 += x[r1 + j]
-            t2 += x[r2 + j]
-            t3 += x[r3 + j]
-        out[r], out[r1], out[r2], out[r3] = t0 / n, t1 / n, t2 / n, t3 / n
-        for k in range(1, block):
-            t0 += x[r + k] - x[r + k - n]
-            t1 += x[r1 + k] - x[r1 + k - n]
-            t2 += x[r2 + k] - x[r2 + k - n]
-            t3 += x[r3 + k] - x[r3 + k - n]
-            out[r + k] = t0 * inv_n
-            out[r1 + k] = t1 * inv_n
-            out[r2 + k] = t2 * inv_n
-            out[r3 + k] = t3 * inv_n
-        if t0 + t1 + t2 + t3 != t0 + t1 + t2 + t3:
-            return False
-        r += 4 * block
-    while r < m:
-        t = 0.0
-        for j in range(r - n + 1, r + 1):
-            t += x[j]
-        out[r] = t / n
-        stop = min(r + block, m)
-        for i in range(r + 1, stop):
-            t += x[i] - x[i - n]
-            out[i] = t * inv_n
-        if t != t:
-            return False
-        r = stop
-    return True
-
-
 def sma(x: Array, n: int) -> Array:
     """Simple moving average; first value at index ``n - 1``."""
     a = _as_series(x)
-    n = _check_period(n)
     out = np.empty(a.shape[0])
-    if not _sma_blocks(a, n, out):
-        _sma_kernel(a, n, out)
+    _sma_kernel(a, _check_period(n), out)
     return out
 
 

@@ -272,23 +272,3 @@ def test_atr_is_bar_by_bar_exact_through_gaps_infinities_and_restarts(seed: int)
             ours = ind.atr(h, lo, c, n)
             ref = _atr_bar_by_bar(h, lo, c, n)
         np.testing.assert_array_equal(ours, ref)
-
-
-@pytest.mark.parametrize("m", [0, 19, 20, 275, 276, 4 * 256 + 19, 4 * 256 + 20, 9 * 256 + 7])
-@pytest.mark.parametrize("n", [1, 20, 300])
-def test_sma_four_blocks_at_a_time_are_the_one_chain_kernel_bit_for_bit(m: int, n: int) -> None:
-    """``sma`` runs its re-sum blocks side by side when the series has no NaN; the values are
-    the single-chain kernel's exactly, and a NaN or inf anywhere falls back to that kernel."""
-    rng = np.random.default_rng(m * 1000 + n)
-    x = np.cumsum(rng.normal(size=m)) + 100.0
-    one_chain = np.empty(m)
-    ind._sma_kernel(x, n, one_chain)
-    assert np.array_equal(ind.sma(x, n), one_chain, equal_nan=True)
-    if m > 300:
-        for bad in (np.nan, np.inf):
-            y = x.copy()
-            y[m // 2] = bad
-            ind._sma_kernel(y, n, one_chain)
-            assert np.array_equal(ind.sma(y, n), one_chain, equal_nan=True)
-            blocks = np.empty(m)
-            assert not ind._sma_blocks(y, n, blocks)
