@@ -29,7 +29,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
-from textual.widget import Widget
+from textual.widget import MountError, Widget
 from textual.widgets import Header, Input, Static, TabbedContent, TabPane
 
 from engine.commands import Command, CommandError, parse
@@ -245,19 +245,24 @@ class DashboardScreen(Screen[None]):
         from widgets.log_pane import LogPane
 
         log = LogPane(clock=self.clock, id="log")
-        mounts = [
-            self.query_one(tab, TabPane).mount(widget)
-            for tab, widget in (
-                ("#tab-signals", SignalsFeed(self._decimals, id="signals")),
-                ("#tab-positions", PositionsTable(id="positions")),
-                ("#tab-orders", OrdersTable(id="orders")),
-                ("#tab-strategies", StrategiesTable(id="strategies")),
-                ("#tab-log", log),
-            )
-        ]
-        mounts.append(self.mount(QuietFooter()))
-        for mounted in mounts:
-            await mounted
+        try:
+            mounts = [
+                self.query_one(tab, TabPane).mount(widget)
+                for tab, widget in (
+                    ("#tab-signals", SignalsFeed(self._decimals, id="signals")),
+                    ("#tab-positions", PositionsTable(id="positions")),
+                    ("#tab-orders", OrdersTable(id="orders")),
+                    ("#tab-strategies", StrategiesTable(id="strategies")),
+                    ("#tab-log", log),
+                )
+            ]
+            mounts.append(self.mount(QuietFooter()))
+            for mounted in mounts:
+                await mounted
+        except MountError:
+            if not self.is_attached:  # the app quit right after its first frame
+                return
+            raise
         self.refresh_bindings()  # the footer shows the keys once it is there
         for early in self._early_log:
             log.add(*early)
