@@ -23,6 +23,10 @@ log = logging.getLogger("qws.feeds")
 _REGISTRY: weakref.WeakValueDictionary[int, FeedHealth] = weakref.WeakValueDictionary()
 _REGISTRY_LOCK = threading.Lock()
 
+STREAM_ENDED = "stream ended"
+"""Why a stream stopped when it reached its end: for a feed that plays once (a replay, a
+timed load) that is the feed finishing, not an error."""
+
 
 @dataclass(slots=True)
 class _Reason:

@@ -53,6 +53,7 @@ from engine.model import (
 from engine.protocols import Broker, BrokerError, Feed
 from engine.strategy import StrategyError
 from engine.trading.risk import RiskDecision
+from feeds.health import STREAM_ENDED
 from workstation.alerts.announcer import Announcer
 from workstation.runtime.config import Settings
 from workstation.runtime.hub import Hub
@@ -381,14 +382,14 @@ class Runtime:
                         delivered = True
                         self.feed_error = ""
                     await self.hub.publish(event)
-                why = "stream ended"
+                why = STREAM_ENDED
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
                 why = f"{type(exc).__name__}: {exc}"
             if self._feed_ends():
                 self.feed_error = why
-                if why != "stream ended":
+                if why != STREAM_ENDED:
                     self.log(f"feed {self.feed.name} stopped: {why}", "error")
                 await self.hub.publish(_END)
                 return
@@ -489,7 +490,7 @@ class Runtime:
             await self._on_bar(event)
         elif event is _END:
             await self._flush_bars()
-            self.log(f"feed {self.feed.name}: {self.feed_error or 'stream ended'}", "warning")
+            self.log(f"feed {self.feed.name}: {self.feed_error or STREAM_ENDED}", "warning")
             self.feed_ended.set()
 
     _last_sync = 0.0

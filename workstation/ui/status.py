@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 
-from feeds.health import FeedHealth
+from feeds.health import STREAM_ENDED, FeedHealth
 
 HEALTHY_STATES = ("live", "connected", "streaming")
 
@@ -13,8 +13,10 @@ HEALTHY_STATES = ("live", "connected", "streaming")
 def feed_health(error: str, health: FeedHealth | None) -> str:
     """The feed's own health: the error that stopped it (or the restart under way), else its
     connection state, reconnects, the bad inputs it dropped and the bars it is missing (a
-    feed without ``health`` is just "live")."""
+    feed without ``health`` is just "live"; one that played to its end is "finished")."""
     gaps = _gaps(health)
+    if error == STREAM_ENDED:
+        return f"finished{gaps}"
     if error:
         return f"[red]{error}[/red]{gaps}"
     if health is None:

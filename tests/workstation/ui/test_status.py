@@ -62,3 +62,8 @@ def test_bars_the_feed_could_not_backfill_are_shown_as_a_gap() -> None:
 def test_a_feed_restarting_shows_why_and_when() -> None:
     text = "feed restarting in 4 s (3rd try): FeedError: binance: giving up"
     assert feed_health(text, FeedHealth("test")) == f"[red]{text}[/red]"
+
+
+def test_a_feed_that_played_to_its_end_is_finished_not_an_error() -> None:
+    assert feed_health("stream ended", None) == "finished"
+    assert feed_health("stream ended", FeedHealth("replay")) == "finished"
