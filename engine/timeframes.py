@@ -27,6 +27,44 @@ NS = {"s": 1_000_000_000, "m": 60_000_000_000, "h": 3_600_000_000_000}
 NS["d"] = 24 * NS["h"]
 NS["w"] = 7 * NS["d"]
 _MONDAY_OFFSET_NS = 4 * NS["d"]  # 1970-01-01 was a Thursday
+
+_CALENDAR = (
+    (28 * NS["d"], 31 * NS["d"], "about 1 month"),
+    (89 * NS["d"], 92 * NS["d"], "about 3 months"),
+    (365 * NS["d"], 366 * NS["d"], "about 1 year"),
+)
+
+
+def bar_spacing(ts: Any) -> int | None:
+    """The usual time between bars: the median gap in ns between neighbouring timestamps
+    (either order; equal ones left out), or None when there are not two distinct ones."""
+    import numpy as np
+
+    gaps = np.abs(np.diff(np.asarray(ts, dtype=np.int64)))
+    gaps = gaps[gaps > 0]
+    return int(np.median(gaps)) if gaps.size else None
+
+
+def spacing_timeframe(gap_ns: int) -> str | None:
+    """The timeframe a bar spacing is exactly (``7 * 86400e9`` -> ``1w``), or None."""
+    for unit in ("w", "d", "h", "m", "s"):
+        if gap_ns % NS[unit] == 0:
+            return f"{gap_ns // NS[unit]}{unit}"
+    return None
+
+
+def spacing_label(gap_ns: int) -> str:
+    """A bar spacing in words: ``about 1 month``, ``1d``, ``4h``, ``about 1.5h``."""
+    for low, high, name in _CALENDAR:
+        if low <= gap_ns <= high:
+            return name
+    exact = spacing_timeframe(gap_ns)
+    if exact is not None:
+        return exact
+    unit = next((u for u in ("w", "d", "h", "m") if gap_ns >= NS[u]), "s")
+    return f"about {gap_ns / NS[unit]:.3g}{unit}"
+
+
 _TF_RE = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$")
 
 OHLCV_COLUMNS = ("ts", "open", "high", "low", "close", "volume")

@@ -24,7 +24,7 @@ import polars as pl
 
 from engine.model import Bar, Instrument, Tick, to_decimal
 from engine.protocols import FeedEvent
-from engine.timeframes import parse, resample
+from engine.timeframes import bar_spacing, parse, resample, spacing_label, spacing_timeframe
 from feeds.ohlcv_file import read_ohlcv
 
 
@@ -37,25 +37,6 @@ def infer_tick(prices: np.ndarray, max_decimals: int = 8) -> Decimal:
         if np.all(np.abs(scaled - np.round(scaled)) <= 1e-9 * np.maximum(1.0, np.abs(scaled))):
             return Decimal(1).scaleb(-d)
     return Decimal(1).scaleb(-max_decimals)
-
-
-_UNITS = (("w", 7 * 86_400), ("d", 86_400), ("h", 3_600), ("m", 60), ("s", 1))
-
-
-def bar_spacing(ts: np.ndarray) -> int:
-    """The file's usual time between bars (the median gap), in ns; 0 for fewer than 2 bars."""
-    gaps = np.diff(np.asarray(ts, dtype=np.int64))
-    gaps = gaps[gaps > 0]
-    return int(np.median(gaps)) if len(gaps) else 0
-
-
-def span_label(ns: int) -> str:
-    """``3_600e9`` -> ``"1h"``: the largest unit that divides ``ns`` whole (else seconds)."""
-    seconds = ns / 1e9
-    for unit, size in _UNITS:
-        if seconds >= size and seconds % size == 0:
-            return f"{int(seconds // size)}{unit}"
-    return f"{seconds:g}s"
 
 
 def wall_time(seconds: float) -> str:
@@ -104,7 +85,7 @@ class ReplayFeed:
         self,
         path: str | Path | None = None,
         symbol: str = "",
-        timeframe: str = "1m",
+        timeframe: str = "",
         speed: float = 10.0,
         warmup: int | None = None,
         frame: pl.DataFrame | None = None,
@@ -121,13 +102,13 @@ class ReplayFeed:
             frame = read_ohlcv(path).frame
         self.path = Path(path) if path else None
         self.symbol = symbol or (self.path.stem.upper() if self.path else "REPLAY")
-        self.timeframe = str(parse(timeframe))
+        self.spacing_ns = bar_spacing(frame["ts"].to_numpy()) or 0
+        self.timeframe = str(parse(timeframe or self._files_timeframe()))
         self.speed = speed
         self.frame = frame
         self.warmup = min(1000, frame.height // 2) if warmup is None else min(warmup, frame.height)
         self.played = 0
         """Bars of the stream served so far (after the warm-up)."""
-        self.spacing_ns = bar_spacing(frame["ts"].to_numpy())
         self._next_due: float | None = None
         self._closed = False
         tick = tick_size if tick_size not in (None, "") else infer_tick(frame["close"].to_numpy())
@@ -149,6 +130,12 @@ class ReplayFeed:
         if symbol != self.symbol:
             raise KeyError(f"the replay feed plays {self.symbol!r}, not {symbol!r}")
 
+    def _files_timeframe(self) -> str:
+        """The timeframe the file's bars are spaced at (its median gap), when none is given;
+        1m for a file of one bar, or one whose spacing is no timeframe (it is said in
+        :meth:`summary`)."""
+        return (spacing_timeframe(self.spacing_ns) if self.spacing_ns else None) or "1m"
+
     @property
     def bars_to_play(self) -> int:
         return self.frame.height - self.warmup
@@ -158,7 +145,7 @@ class ReplayFeed:
         it plays, and how to play it faster."""
         source = self.path.name if self.path else self.symbol
         ts = self.frame["ts"]
-        spacing = span_label(self.spacing_ns) if self.spacing_ns else self.timeframe
+        spacing = spacing_label(self.spacing_ns) if self.spacing_ns else self.timeframe
         daily = self.spacing_ns >= 86_400 * 10**9
         played = ts.slice(self.warmup)
         period = (

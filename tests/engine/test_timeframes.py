@@ -4,7 +4,16 @@ import numpy as np
 import pytest
 
 from engine.model import Tick
-from engine.timeframes import BarBuilder, TimeframeError, parse, resample
+from engine.timeframes import (
+    NS,
+    BarBuilder,
+    TimeframeError,
+    bar_spacing,
+    parse,
+    resample,
+    spacing_label,
+    spacing_timeframe,
+)
 from tests.helpers import HOUR, T0, random_bars
 
 
@@ -53,3 +62,25 @@ def test_bar_builder_closes_on_bucket_roll_and_ignores_late_ticks() -> None:
     assert b.add(Tick(T0 + 5, "X", 1, 1, 50.0, 1)) is None  # late: previous bar already closed
     current = b.current()
     assert current is not None and not current.closed and current.high == 11.0
+
+
+DAY = NS["d"]
+
+
+def test_the_spacing_is_the_median_gap_either_way_round() -> None:
+    weekdays = np.cumsum([0, 1, 1, 1, 1, 3, 1, 1, 1, 1, 3, 1]) * DAY
+    assert bar_spacing(weekdays) == DAY
+    assert bar_spacing(weekdays[::-1]) == DAY
+    assert bar_spacing(np.array([5, 5, 5])) is None
+    assert bar_spacing(np.array([7])) is None
+
+
+def test_a_spacing_is_named_as_a_timeframe_or_in_words() -> None:
+    assert spacing_timeframe(7 * DAY) == "1w" and spacing_label(7 * DAY) == "1w"
+    assert spacing_timeframe(4 * NS["h"]) == "4h"
+    assert spacing_timeframe(90 * NS["m"]) == "90m"
+    assert spacing_timeframe(1_500_000_000) is None
+    assert spacing_label(31 * DAY) == "about 1 month"
+    assert spacing_label(91 * DAY) == "about 3 months"
+    assert spacing_label(365 * DAY) == "about 1 year"
+    assert spacing_label(int(1.5 * NS["h"]) + 7) == "about 1.5h"

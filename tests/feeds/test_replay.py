@@ -12,7 +12,7 @@ import backtesting
 import pytest
 
 from engine.model import Bar, Tick
-from feeds.replay import ReplayFeed, span_label, wall_time
+from feeds.replay import ReplayFeed, wall_time
 from tests.helpers import random_bars, write_csv
 
 
@@ -132,11 +132,16 @@ def test_a_file_of_bars_has_no_depth() -> None:
     assert ReplayFeed(EURUSD, timeframe="1h").depth is False
 
 
-@pytest.mark.parametrize(
-    "ns,label", [(3_600 * 10**9, "1h"), (86_400 * 10**9, "1d"), (90 * 10**9, "90s"), (0, "0s")]
-)
-def test_span_label(ns: int, label: str) -> None:
-    assert span_label(ns) == label
+def test_a_replay_without_a_timeframe_plays_at_its_file_s_spacing() -> None:
+    hourly = ReplayFeed(frame=random_bars(50, step_ns=3_600 * 10**9), symbol="X")
+    assert hourly.timeframe == "1h"
+    assert "one 1h bar every 6 min" in hourly.summary()
+    daily = ReplayFeed(frame=random_bars(50, step_ns=86_400 * 10**9), symbol="X", speed=1)
+    assert daily.timeframe == "1d" and "(the file's bars" not in daily.summary()
+    odd = ReplayFeed(frame=random_bars(50, step_ns=90 * 10**9), symbol="X")
+    assert odd.timeframe == "90s"
+    said = ReplayFeed(frame=random_bars(50, step_ns=3_600 * 10**9), symbol="X", timeframe="1m")
+    assert said.timeframe == "1m" and "pass --timeframe 1h" in said.summary()
 
 
 @pytest.mark.parametrize(

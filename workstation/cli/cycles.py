@@ -71,9 +71,9 @@ class _Series:
 def _file_series(path: Path, column: str) -> _Series:
     """One price column of a CSV/Parquet file, and its timestamps when it has a time column
     (``feeds.ohlcv_file.read_series``: errors with file, line and column)."""
+    from engine.timeframes import bar_spacing, spacing_label
     from feeds.ohlcv_file import OhlcvFileError, read_series
     from workstation.cli import CliError
-    from workstation.cli.common import bar_spacing, spacing_label
 
     try:
         closes, ts = read_series(path, column)

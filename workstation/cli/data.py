@@ -119,7 +119,7 @@ SPACING_SLACK = 1.5
 def _coarser_than(first: pl.DataFrame, tf: Timeframe, file: Path) -> tuple[str, str] | None:
     """When the bars of the file's first chunk are further apart than ``tf`` by their median
     gap (a monthly file as ``--timeframe 1d``): what is wrong, and what to do instead."""
-    from workstation.cli.common import bar_spacing, spacing_label, spacing_timeframe
+    from engine.timeframes import bar_spacing, spacing_label, spacing_timeframe
 
     gap = bar_spacing(first["ts"].to_numpy())
     if gap is None or gap <= tf.ns * SPACING_SLACK:

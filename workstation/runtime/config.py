@@ -34,7 +34,7 @@ DEFAULTS: dict[str, Any] = {
     "app": {"feed": "demo", "timeframe": "1m", "theme": "textual-dark", "engine_delay_s": 1.0},
     "keymap": {},  # binding id -> keys, e.g. {"dashboard.buy": "B"} (ids on the help screen)
     "demo": {"seed": 7, "tick_interval_s": 0.25, "history_bars": 2000},
-    "replay": {"file": "", "symbol": "", "timeframe": "1m", "speed": 10.0},
+    "replay": {"file": "", "symbol": "", "timeframe": "", "speed": 10.0},
     "watchlist": {
         "default": [
             "BTC/USDT",
