@@ -36,7 +36,7 @@ def to_decimal(value: float | int | str | Decimal) -> Decimal:
     return d
 
 
-def _decimals(step: Decimal) -> int:
+def step_decimals(step: Decimal) -> int:
     """Digits after the point of a finite ``step`` (``Decimal("0.01")`` -> 2, ``5`` -> 0)."""
     exponent = step.normalize().as_tuple().exponent
     if not isinstance(exponent, int):  # "n"/"N"/"F": NaN or infinity, never a valid step
@@ -64,11 +64,11 @@ class Instrument:
 
     @property
     def price_decimals(self) -> int:
-        return _decimals(self.tick_size)
+        return step_decimals(self.tick_size)
 
     @property
     def qty_decimals(self) -> int:
-        return _decimals(self.lot_size)
+        return step_decimals(self.lot_size)
 
     def round_price(self, price: float | Decimal | str) -> Decimal:
         """Nearest price on the tick grid (for display and suggestions; orders use check_price)."""

@@ -4,13 +4,14 @@ and take-profit levels their protective orders work at."""
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from decimal import Decimal
 
 from rich.text import Text
 from textual.widgets import DataTable
 
 from engine.model import Order, OrderType, Position
+from widgets.prices import price_text
 
 
 def unrealized(position: Position, mark: float) -> float:
@@ -48,8 +49,11 @@ def protection(position: Position, orders: Sequence[Order]) -> tuple[list[Decima
 class PositionsTable(DataTable[Text | str]):
     DEFAULT_CSS = "PositionsTable { height: 1fr; }"
 
-    def __init__(self, **kwargs: object) -> None:
+    def __init__(self, decimals: Mapping[str, int] | None = None, **kwargs: object) -> None:
+        """``decimals``: price decimals per symbol, read at each mark (a mapping its owner
+        keeps up to date as precision is learnt)."""
         super().__init__(cursor_type="row", **kwargs)  # type: ignore[arg-type]
+        self.decimals: Mapping[str, int] = {} if decimals is None else decimals
         self.positions: dict[str, Position] = {}
         self.marks: dict[str, float] = {}
 
@@ -88,5 +92,6 @@ class PositionsTable(DataTable[Text | str]):
             return
         pnl = unrealized(position, mark)
         style = "green" if pnl > 0 else "red" if pnl < 0 else ""
-        self.update_cell(symbol, "mark", Text(f"{mark:,.6g}", justify="right"))
+        mark_text = price_text(mark, self.decimals.get(symbol))
+        self.update_cell(symbol, "mark", Text(mark_text, justify="right"))
         self.update_cell(symbol, "upnl", Text(f"{pnl:,.2f}", style=style, justify="right"))

@@ -3,15 +3,14 @@ action, confidence and why. Prices show at their symbol's precision (its tick's 
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Mapping
-from decimal import Decimal
 
 from rich.text import Text
 from textual.widgets import DataTable
 
 from engine.model import Action, Signal
+from widgets.prices import price_text
 
 MAX_ROWS = 200
 _ACTION_STYLE = {
@@ -20,15 +19,6 @@ _ACTION_STYLE = {
     Action.CLOSE: "yellow",
     Action.WAIT: "dim",
 }
-
-
-def price_text(price: float, decimals: int | None) -> str:
-    """``price`` at ``decimals`` places; with no known precision, every digit of the float."""
-    if not math.isfinite(price):
-        return "—"
-    if decimals is None:
-        return f"{Decimal(repr(price)):,f}"
-    return f"{price:,.{decimals}f}"
 
 
 class SignalsFeed(DataTable[Text | str]):

@@ -36,6 +36,7 @@ from textual.strip import Strip
 from textual.widget import Widget
 
 from engine.model import Action, Signal, Tick
+from widgets.prices import price_text
 
 
 @dataclass(frozen=True, slots=True)
@@ -447,9 +448,7 @@ class Watchlist(Widget, can_focus=True):
         return style
 
     def _fmt(self, symbol: str, price: float) -> str:
-        if not math.isfinite(price):
-            return "—"
-        return f"{price:,.{self.decimals.get(symbol, 2)}f}"
+        return price_text(price, self.decimals.get(symbol, 2))
 
     def _cell(self, row: _Row, column: str) -> tuple[str, str]:
         """(text, style name) of one cell."""

@@ -85,3 +85,21 @@ async def test_several_levels_show_the_first_and_how_many_more() -> None:
 def test_levels_are_shown_exactly() -> None:
     assert levels_text([Decimal("0.000012345")]) == "0.000012345"
     assert levels_text([]) == "—"
+
+
+class _Priced(App[None]):
+    def compose(self) -> ComposeResult:
+        yield PositionsTable({"EURUSD": 5})
+
+
+async def test_the_mark_shows_at_the_symbol_s_precision_or_every_digit() -> None:
+    app = _Priced()
+    async with app.run_test(size=(120, 10)):
+        table = app.query_one(PositionsTable)
+        table.set_positions([LONG, SHORT])
+        table.update_mark("EURUSD", 1.0849)
+        table.update_mark("BTC/USDT", 64_001.625)
+        assert cell(table, "EURUSD", "mark") == "1.08490"
+        assert cell(table, "BTC/USDT", "mark") == "64,001.625"  # no precision known: all of it
+        table.update_mark("BTC/USDT", float("nan"))
+        assert cell(table, "BTC/USDT", "mark") == "—"

@@ -6,7 +6,8 @@ from rich.text import Text
 from textual.app import App, ComposeResult
 
 from engine.model import Action, Signal
-from widgets.signals_feed import SignalsFeed, price_text
+from widgets.prices import price_text
+from widgets.signals_feed import SignalsFeed
 
 
 class _Host(App[None]):

@@ -51,6 +51,7 @@ def _ts(ns: int) -> str:
 
 def printer(out: Any = None, err: Any = None) -> Listener:
     """The headless client: a line per signal, order, fill and state change."""
+    from widgets.prices import price_text
     from workstation.trader import events as ev
 
     out = out or sys.stdout
@@ -63,7 +64,8 @@ def printer(out: Any = None, err: Any = None) -> Listener:
             s = event.signal
             line = (
                 f"{_ts(s.ts_ns)} signal {s.symbol} {s.timeframe} {s.action}"
-                f" conf {s.confidence:.2f} @ {s.price:g}{' (relayed)' if event.relayed else ''}"
+                f" conf {s.confidence:.2f} @ {price_text(s.price, None)}"
+                f"{' (relayed)' if event.relayed else ''}"
             )
         elif isinstance(event, ev.OrderChanged):
             o = event.order

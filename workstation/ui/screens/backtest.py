@@ -34,6 +34,8 @@ from textual.widgets import (
 )
 
 from engine.commands import TIMEFRAMES, CommandError, _param_value
+from engine.model import step_decimals, to_decimal
+from widgets.prices import price_text
 from workstation.runtime.config import DEFAULTS, BacktestDefaults, ConfigError, Settings
 from workstation.ui.screens.services import MarketData, instrument_of
 
@@ -322,13 +324,24 @@ class BacktestScreen(Screen[None]):
         self.query_one("#bt-equity", Sparkline).data = [float(x) for x in equity[::step]]
         table = self.query_one("#bt-trades", DataTable)
         table.clear()
+        decimals = self._price_decimals(symbol)
+        lot = result.config.lot if result.config is not None else None
+        qty_decimals = step_decimals(to_decimal(lot)) if lot else None  # sizes are whole lots
         for row in result.trades.tail(500).iter_rows(named=True):
             side = "long" if row["size"] > 0 else "short"
             table.add_row(
                 _stamp(row["entry_time"]), _stamp(row["exit_time"]), side,
-                f"{abs(row['size']):g}", f"{row['entry_price']:,.5g}",
-                f"{row['exit_price']:,.5g}", f"{row['pnl']:,.2f}",
+                price_text(abs(row["size"]), qty_decimals),
+                price_text(row["entry_price"], decimals),
+                price_text(row["exit_price"], decimals), f"{row['pnl']:,.2f}",
             )  # fmt: skip
+
+    def _price_decimals(self, symbol: str) -> int | None:
+        """The instrument's price decimals, else None: every digit the prices have."""
+        try:
+            return instrument_of(self.market, symbol).price_decimals
+        except (KeyError, ValueError, AttributeError):
+            return None
 
 
 def _stamp(ts: Any) -> str:
