@@ -14,7 +14,12 @@ from collections.abc import Callable
 from workstation.alerts.builders import risk_alert
 from workstation.alerts.daily_summary import run_daily_summary
 from workstation.alerts.relay import Outbox, RelayConfig
-from workstation.alerts.telegram_control import OrderHandler, OrderPreview, TelegramControl
+from workstation.alerts.telegram_control import (
+    CommandDesk,
+    OrderHandler,
+    OrderPreview,
+    TelegramControl,
+)
 from workstation.runtime.config import Settings
 from workstation.store import Store
 from workstation.trading.killswitch import KillSwitch
@@ -31,6 +36,7 @@ class TelegramService:
         order_handler: OrderHandler | None = None,
         order_preview: OrderPreview | None = None,
         on_pause: Callable[[bool, str], None] | None = None,
+        desk: CommandDesk | None = None,
     ) -> None:
         """With ``outbox`` (the runtime's), this delivers what the runtime queues and the
         runtime announces the kill switch itself; alone, it announces a /kill."""
@@ -56,6 +62,7 @@ class TelegramService:
             order_handler=order_handler,
             order_preview=order_preview,
             on_pause=on_pause,
+            desk=desk,
         )
         if outbox is None:
             self.control.kill.register(self._announce_kill)

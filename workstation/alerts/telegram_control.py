@@ -17,10 +17,11 @@ import asyncio
 import logging
 import secrets as pysecrets
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
+from typing import Protocol
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.error import TelegramError
@@ -30,10 +31,15 @@ from telegram.ext import (
     CallbackQueryHandler,
     CommandHandler,
     ContextTypes,
+    MessageHandler,
     TypeHandler,
+    filters,
 )
 
+from engine.commands import Command, CommandError, parse
 from plugins.notifiers.telegram import describe_error, escape, format_price
+from workstation.alerts import answers
+from workstation.alerts.answers import PERIODS
 from workstation.runtime.config import Settings
 from workstation.runtime.secrets import protect, redact
 from workstation.store import Store
@@ -42,7 +48,6 @@ from workstation.trading.killswitch import KillSwitch, is_paused, set_paused
 log = logging.getLogger(__name__)
 
 SECOND_NS = 1_000_000_000
-PERIODS = {"day": 1, "week": 7, "month": 30}
 TRADING_COMMANDS = ("buy", "sell", "close")
 STRANGER_AUDITS = 5
 HELP = """<b>qws commands</b>
@@ -56,11 +61,35 @@ HELP = """<b>qws commands</b>
 /cycles SYMBOL: the dominant cycle
 /pause, /resume: stop/start relaying and new strategy entries
 /kill: engage the kill switch (asks to confirm)
-/buy, /sell SYMBOL QTY [PRICE], /close SYMBOL: only if enabled (always confirmed)"""
+/buy, /sell SYMBOL QTY [PRICE], /close SYMBOL: only if enabled (always confirmed)
+Or say it: "what is my pnl", "price of gold", "buy $500 of btc", "sell half my eth",
+"set stop on btc to 58000" (orders and stops are always confirmed)"""
 
 OrderHandler = Callable[[str, str, Decimal | None, Decimal | None, str], Awaitable[str]]
 OrderPreview = Callable[[str, str, Decimal | None, Decimal | None], str]
 """(action, symbol, qty, price) -> "" if the order would pass the pre-trade check, else why."""
+
+
+TRADING_OFF = (
+    "Trading commands are off. Set <code>telegram.trading_commands = true</code>"
+    " in the config to enable them (each order still asks to confirm)."
+)
+
+DESK_INTENTS = ("order", "close", "flatten", "amend")
+"""What free text may ask for that is confirmed with a button before it is done."""
+
+
+class CommandDesk(Protocol):
+    """The runtime as the bot's free text reaches it (see :class:`Runtime`)."""
+
+    @property
+    def symbols(self) -> Sequence[str]: ...
+
+    def answer(self, command: Command) -> str: ...
+
+    def proposal(self, command: Command) -> tuple[str, Command]: ...
+
+    async def carry_out(self, command: Command, actor: str) -> str: ...
 
 
 class ControlError(RuntimeError):
@@ -73,6 +102,8 @@ class PendingConfirmation:
     chat_id: int
     expires_ns: int
     args: tuple[str, ...] = ()
+    command: Command | None = None
+    """A command said in free text (carried out by the desk), instead of ``args``."""
 
 
 def _ts(ns: int) -> str:
@@ -112,61 +143,28 @@ def signals_text(store: Store, n: int) -> str:
     return "\n".join(lines)
 
 
+def html(text: str) -> str:
+    """A plain answer (:mod:`workstation.alerts.answers`) as Telegram HTML: its title bold."""
+    title, sep, rest = text.partition("\n")
+    return f"<b>{escape(title)}</b>\n{escape(rest)}" if sep else escape(text)
+
+
 def positions_text(store: Store) -> str:
-    rows = [p for p in store.positions.find() if p.qty != 0]
-    if not rows:
-        return "No open positions."
-    lines = ["<b>Positions</b>"]
-    for p in rows:
-        lines.append(
-            escape(f"{p.venue} {p.symbol}: {p.qty} @ {p.avg_price} (realized {p.realized_pnl})")
-        )
-    return "\n".join(lines)
+    return html(answers.positions_text(store))
 
 
 def orders_text(store: Store) -> str:
-    rows = store.orders.find(open_only=True, limit=30)
-    if not rows:
-        return "No working orders."
-    lines = ["<b>Working orders</b>"]
-    for o in rows:
-        price = f" @ {o.price}" if o.price is not None else ""
-        lines.append(
-            escape(f"{o.client_id}: {o.side} {o.qty} {o.symbol} {o.type}{price} [{o.status}]")
-        )
-    return "\n".join(lines)
+    return html(answers.orders_text(store))
 
 
 def pnl_text(store: Store, period: str, now_ns: int) -> str:
     if period not in PERIODS:
         return "Usage: /pnl [day|week|month]"
-    start = now_ns - PERIODS[period] * 86_400 * SECOND_NS
-    venues = sorted(
-        {v for v in store.balances.venues()} | {p.venue for p in store.positions.find()}
-    )
-    lines = [f"<b>PnL, last {period}</b>"]
-    for venue in venues or ["paper"]:
-        points = store.equity.points(venue, start)
-        if not points:
-            lines.append(escape(f"{venue}: no equity history in this period"))
-            continue
-        opening = store.equity.before(venue, start)
-        base = opening if opening is not None else points[0][1]
-        change = points[-1][1] - base
-        pct = f" ({change / base:+.2%})" if base else ""
-        lines.append(escape(f"{venue}: {change:+,.2f}{pct}, equity {points[-1][1]:,.2f}"))
-    return "\n".join(lines)
+    return html(answers.pnl_text(store, period, now_ns))
 
 
 def balance_text(store: Store) -> str:
-    venues = store.balances.venues()
-    if not venues:
-        return "No balances recorded."
-    lines = ["<b>Balances</b>"]
-    for venue in venues:
-        for asset, total in store.balances.get(venue).items():
-            lines.append(escape(f"{venue} {asset}: {total}"))
-    return "\n".join(lines)
+    return html(answers.balance_text(store))
 
 
 def watchlist_text(store: Store, settings: Settings) -> str:
@@ -244,16 +242,19 @@ class TelegramControl:
         clock: Callable[[], int] = time.time_ns,
         order_preview: OrderPreview | None = None,
         on_pause: Callable[[bool, str], None] | None = None,
+        desk: CommandDesk | None = None,
     ) -> None:
         """``order_handler`` places a confirmed trading command and ``order_preview`` answers
         the pre-trade check before the confirmation is asked (both from the runtime);
-        ``on_pause`` hears /pause and /resume after the flags are stored."""
+        ``on_pause`` hears /pause and /resume after the flags are stored; ``desk`` (the
+        runtime) answers free text read by the command bar's parser."""
         self.store = store
         self.settings = settings
         self.kill = kill_switch or KillSwitch(store)
         self.order_handler = order_handler
         self.order_preview = order_preview
         self.on_pause = on_pause
+        self.desk = desk
         self.clock = clock
         self.allowed = {int(c) for c in settings.get("telegram.chat_ids", [])}
         self.users = {int(u) for u in settings.get("telegram.user_ids", [])}
@@ -299,6 +300,7 @@ class TelegramControl:
             *((cmd, self._trade) for cmd in TRADING_COMMANDS),
         ):
             app.add_handler(CommandHandler(name, handler))
+        app.add_handler(MessageHandler(filters.TEXT & ~filters.COMMAND, self._text))
         app.add_handler(CallbackQueryHandler(self._confirm))
         app.add_error_handler(self._on_error)
         return app
@@ -424,11 +426,13 @@ class TelegramControl:
             self.on_pause(False, self._actor(update))
         await self._reply(update, "Resumed.")
 
-    def _ask(self, action: str, chat_id: int, args: tuple[str, ...]) -> InlineKeyboardMarkup:
+    def _ask(
+        self, action: str, chat_id: int, args: tuple[str, ...], command: Command | None = None
+    ) -> InlineKeyboardMarkup:
         nonce = pysecrets.token_hex(6)
         ttl = float(self.settings.get("telegram.confirm_timeout_s", 120.0))
         self._pending[nonce] = PendingConfirmation(
-            action, chat_id, self.clock() + int(ttl * SECOND_NS), args
+            action, chat_id, self.clock() + int(ttl * SECOND_NS), args, command
         )
         return InlineKeyboardMarkup(
             [
@@ -461,11 +465,7 @@ class TelegramControl:
         assert message is not None and chat is not None and message.text
         command = message.text.split()[0].lstrip("/").split("@")[0].lower()
         if not self.settings.get("telegram.trading_commands", False):
-            await self._reply(
-                update,
-                "Trading commands are off. Set <code>telegram.trading_commands = true</code>"
-                " in the config to enable them (each order still asks to confirm).",
-            )
+            await self._reply(update, TRADING_OFF)
             return
         args = tuple(context.args or ())
         problem = _check_trade_args(command, args)
@@ -482,6 +482,61 @@ class TelegramControl:
                 return
         markup = self._ask(command, chat.id, args)
         await self._reply(update, f"<b>Confirm</b> /{command} {escape(' '.join(args))}?", markup)
+
+    async def _text(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """Free text, read as the command bar reads it: a question is answered, a trading
+        command asks to confirm (with what was understood), anything else gets the parser's
+        message."""
+        message = update.effective_message
+        chat = update.effective_chat
+        assert message is not None and chat is not None
+        aliases = dict(self.settings.get("commands.aliases", {}) or {})
+        symbols = list(self.desk.symbols) if self.desk is not None else None
+        try:
+            command = parse(message.text or "", symbols, aliases=aliases)
+        except CommandError as exc:
+            await self._reply(update, escape(str(exc)))
+            return
+        if command.intent == "kill" and command.entities.get("on"):
+            await self._kill(update, context)
+            return
+        if command.intent not in ("query", *DESK_INTENTS):
+            await self._reply(
+                update,
+                escape(
+                    f"'{command.intent}' is a command of the screen. Here: orders (buy 0.1 btc),"
+                    " close, moving a stop (set stop on btc to 58000) and questions (what is my"
+                    " pnl, show positions, price of gold); /help lists the rest."
+                ),
+            )
+            return
+        if self.desk is None:
+            await self._reply(update, "Not available: no trading runtime is connected.")
+            return
+        if command.intent == "query":
+            try:
+                answer = self.desk.answer(command)
+            except Exception as exc:  # a refusal, said as such
+                await self._reply(update, escape(str(exc)))
+                return
+            await self._reply(update, html(answer))
+            return
+        if not self.settings.get("telegram.trading_commands", False):
+            await self._reply(update, TRADING_OFF)
+            return
+        try:
+            what, carried = self.desk.proposal(command)
+        except Exception as exc:
+            await self._reply(update, f"Refused: {escape(str(exc))}")
+            return
+        self.store.audit.add(
+            self._actor(update), "trade_requested", command.intent, {"text": message.text}
+        )
+        markup = self._ask(command.intent, chat.id, (), carried)
+        first, _, sums = what.partition("\n")
+        echo = _understood(command)
+        text = f"<b>Confirm</b> {escape(first)}?" + (f"\n{escape(sums)}" if sums else "")
+        await self._reply(update, text + (f"\n<i>{escape(echo)}</i>" if echo else ""), markup)
 
     async def _confirm(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         query = update.callback_query
@@ -512,6 +567,8 @@ class TelegramControl:
         await query.edit_message_text(redact(result))
 
     async def _place(self, pending: PendingConfirmation, actor: str) -> str:
+        if pending.command is not None:
+            return await self._carry_out(pending.command, actor)
         if self.kill.engaged():
             return "Refused: the kill switch is engaged."
         if self.order_handler is None:
@@ -526,6 +583,26 @@ class TelegramControl:
         except Exception as exc:  # reported to the user, not raised
             log.exception("order handler failed")
             return f"Order failed: {exc}"
+
+    async def _carry_out(self, command: Command, actor: str) -> str:
+        if command.intent == "order" and self.kill.engaged():
+            return "Refused: the kill switch is engaged."
+        if self.desk is None:
+            return "Not available: no trading runtime is connected."
+        self.store.audit.add(actor, "trade_confirmed", command.intent)
+        try:
+            return await self.desk.carry_out(command, actor)
+        except Exception as exc:  # reported to the user, not raised
+            log.warning("telegram command %s failed: %s", command.intent, exc)
+            return f"Refused: {exc}"
+
+
+def _understood(command: Command) -> str:
+    understood = command.entities.get("understood")
+    corrections = list(command.entities.get("corrections") or [])
+    if not understood:
+        return ""
+    return f"understood: {understood}" + (f" ({', '.join(corrections)})" if corrections else "")
 
 
 def _check_trade_args(command: str, args: tuple[str, ...]) -> str:

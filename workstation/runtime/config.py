@@ -83,6 +83,7 @@ DEFAULTS: dict[str, Any] = {
     "backtest": {"cash": 10_000.0, "commission": 0.0, "lot": 0.0},
     "strategies": {"run": []},  # [[strategies.run]] tables, see workstation.trader.specs
     "cycles": {"window": 64, "backend": "statevector", "shots": 4096},
+    "commands": {"aliases": {}},  # name -> symbol or base asset, e.g. {"bitcoin": "BTC"}
     "trading": {
         "live": False,
         "confirm_live": True,
@@ -191,13 +192,14 @@ NUMBER = (int, float)
 
 FREE_FORM: dict[str, type | tuple[type, ...] | None] = {
     "keymap": str,
+    "commands.aliases": str,
     "trading.fx_pegs": NUMBER,
     "brokers.paper.balances": NUMBER,
     "brokers.paper.fees": None,
     "brokers.ccxt.urls": None,
 }
-"""Tables whose keys are the user's (binding ids, currency pairs, assets, fee tiers, URL names),
-with the kind of their values (None: anything)."""
+"""Tables whose keys are the user's (binding ids, instrument aliases, currency pairs, assets,
+fee tiers, URL names), with the kind of their values (None: anything)."""
 
 PLUGIN_SECTIONS = ("demo", "replay", "feeds", "feeds.*", "brokers", "brokers.*")
 """Sections passed to a plugin's constructor as keyword arguments: the keys with a default are

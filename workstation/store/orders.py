@@ -168,6 +168,15 @@ class OrderRepository(Repository):
         with self._store.transaction() as conn:
             conn.execute("UPDATE orders SET bracket_done = 1 WHERE client_id = ?", (client_id,))
 
+    def set_levels(self, client_id: str, sl: Decimal | None, tp: Decimal | None) -> None:
+        """The stop-loss and take-profit the parent ``client_id``'s legs keep (amended by the
+        user); its bracket is open again."""
+        with self._store.transaction() as conn:
+            conn.execute(
+                "UPDATE orders SET sl = ?, tp = ?, bracket_done = 0 WHERE client_id = ?",
+                (_str(sl), _str(tp), client_id),
+            )
+
     def with_prefix(self, prefix: str) -> list[Order]:
         """Orders whose client id starts with ``prefix`` (a parent's legs), oldest first; a
         range over the primary key."""

@@ -37,6 +37,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from engine.commands import Command
 from engine.model import (
     Alert,
     Bar,
@@ -52,8 +53,10 @@ from engine.model import (
 )
 from engine.protocols import Broker, BrokerError, Feed
 from engine.strategy import StrategyError
+from engine.trading.portfolio import fx_rate
 from engine.trading.risk import RiskDecision
 from feeds.health import STREAM_ENDED
+from workstation.alerts import answers
 from workstation.alerts.announcer import Announcer
 from workstation.runtime.config import Settings
 from workstation.runtime.hub import Hub
@@ -73,6 +76,7 @@ from workstation.trader.events import (
     StrategyChanged,
 )
 from workstation.trader.signal_pipeline import SignalPipeline
+from workstation.trader.sizing import Sizing
 from workstation.trader.specs import StrategySpec
 from workstation.trading.broker_factory import (
     instrument_resolver,
@@ -82,7 +86,7 @@ from workstation.trading.broker_factory import (
 )
 from workstation.trading.killswitch import KillSwitch, is_paused
 from workstation.trading.killswitch import set_paused as store_paused
-from workstation.trading.oms import OrderManager, new_client_id
+from workstation.trading.oms import OmsError, OrderManager, new_client_id
 
 log = logging.getLogger(__name__)
 
@@ -905,6 +909,7 @@ class Runtime:
             order_handler=self.telegram_order,
             order_preview=self.telegram_preview,
             on_pause=self._on_paused,
+            desk=self,
         )
         self.telegram = service
         self.log(f"telegram relay on for {len(chats)} chat(s)")
@@ -946,6 +951,296 @@ class Runtime:
         result = await self.submit(order, confirmed=True)  # the Telegram button confirmed it
         detail = f" ({result.reason})" if result.reason else ""
         return f"{result.side} {result.qty:f} {result.symbol}: {result.status}{detail}"
+
+    # -- the command language: questions, sizes, amendments ---------------------------------
+    def answer(self, command: Command) -> str:
+        """The text answering a ``query`` (pnl, positions, orders, balance, risk, price): the
+        screen's log and Telegram say the same."""
+        what = command.entities.get("what")
+        if what == "pnl":
+            return answers.pnl_text(self.store, "day", self.clock())
+        if what == "positions":
+            return answers.positions_text(self.store)
+        if what == "orders":
+            return answers.orders_text(self.store)
+        if what == "balance":
+            return answers.balance_text(self.store)
+        if what == "risk":
+            return self._risk_text()
+        if what == "price":
+            symbol = command.entities.get("symbol")
+            if not symbol:
+                raise TradingUnavailable("the price of what? name a symbol")
+            return self._price_text(str(symbol))
+        raise TradingUnavailable(f"no answer for {what!r}")
+
+    def _price_text(self, symbol: str) -> str:
+        mark = self.mark(symbol)
+        if mark is None:
+            return f"{symbol}: no quote yet"
+        try:
+            shown = self.instrument(symbol).format_price(mark)
+        except KeyError:
+            shown = f"{mark:,}"
+        return f"{symbol}: {shown} (mid)"
+
+    def _risk_text(self) -> str:
+        limits = self.limits
+        ccy = self.account_ccy
+
+        def limit(value: float) -> str:
+            return "no limit" if not math.isfinite(value) else f"limit {value:,.2f} {ccy}"
+
+        lines = [
+            "Risk",
+            f"kill switch: {'ENGAGED' if self.kill.engaged() else 'off'}"
+            f" · paused: {'yes' if is_paused(self.store) else 'no'}",
+        ]
+        oms = self.oms
+        if oms is None:
+            lines.append(f"broker: {self.broker_error or NOT_READY}")
+            return "\n".join(lines)
+        lines.append(f"daily P&L: {oms.daily_pnl():+,.2f} {ccy} ({limit(limits.daily_loss_limit)})")
+        rates = oms.rates(self._pegs)
+        exposure = 0.0
+        unvalued: list[str] = []
+        for p in self.store.positions.find(oms.venue):
+            if p.qty == 0:
+                continue
+            mark = self.mark(p.symbol)
+            try:
+                quote = self.instrument(p.symbol).quote_ccy
+                if mark is None:
+                    raise KeyError(p.symbol)
+                notional = abs(float(p.qty)) * mark * fx_rate(quote, ccy, rates)
+            except (KeyError, LookupError, ValueError):
+                unvalued.append(p.symbol)
+                continue
+            exposure += notional
+            lines.append(
+                f"{p.symbol}: {p.qty} = {notional:,.2f} {ccy}"
+                f" ({limit(limits.max_position_notional)})"
+            )
+        lines.append(f"exposure: {exposure:,.2f} {ccy} ({limit(limits.max_total_exposure)})")
+        if unvalued:
+            lines.append(f"not valued (no mark or fx rate): {', '.join(unvalued)}")
+        lines.append(f"working orders: {len(self.working_orders())}")
+        return "\n".join(lines)
+
+    def order_qty(self, command: Command) -> Decimal:
+        """The quantity of an ``order`` whose amount is a quantity, a notional or a fraction of
+        the position (see :meth:`size_order`, which says how it was found)."""
+        return self.size_order(command).qty
+
+    def size_order(self, command: Command) -> Sizing:
+        """An ``order``'s amount as a quantity rounded down to the lot, with the sum that
+        gave it (``500 USD at 64,000.50 = 0.00781 BTC (lot 0.00001)``). A notional in another
+        currency than the instrument's quote is converted only at a known rate; a fraction
+        is of the open position, and only on the side that reduces it."""
+        e = command.entities
+        symbol = str(e["symbol"])
+        try:
+            inst = self.instrument(symbol)
+        except KeyError as exc:
+            raise TradingUnavailable(f"unknown instrument {symbol}") from exc
+        if e.get("qty") is not None:
+            return Sizing(Decimal(e["qty"]), "")
+        unit = inst.base_ccy or symbol
+        if e.get("notional") is not None:
+            return self._size_notional(inst, Decimal(e["notional"]), e, unit)
+        if e.get("fraction") is not None:
+            return self._size_fraction(inst, Decimal(e["fraction"]), str(e["side"]), unit)
+        raise TradingUnavailable("how much? a quantity, a notional or a part of the position")
+
+    def _size_notional(
+        self, inst: Instrument, notional: Decimal, e: dict[str, Any], unit: str
+    ) -> Sizing:
+        symbol = inst.symbol
+        ccy = str(e.get("notional_ccy") or inst.quote_ccy).upper()
+        in_quote = notional
+        via = ""
+        if ccy != inst.quote_ccy:
+            oms = self.oms
+            try:
+                if oms is None:
+                    raise KeyError(f"{ccy}/{inst.quote_ccy}")
+                rate = Decimal(repr(fx_rate(ccy, inst.quote_ccy, oms.rates(self._pegs))))
+            except (KeyError, LookupError, ValueError):
+                raise TradingUnavailable(
+                    f"{notional:,f} {ccy} of {symbol}: no {ccy}/{inst.quote_ccy} rate to convert"
+                    f" it (a mark, or trading.fx_pegs); say it in {inst.quote_ccy}"
+                ) from None
+            in_quote = notional * rate
+            via = f" = {in_quote:,f} {inst.quote_ccy} at {rate:f}"
+        price = e.get("price")
+        if price is None:
+            mark = self.mark(symbol)
+            if mark is None:
+                raise TradingUnavailable(f"no quote for {symbol} yet: cannot size {notional:,f}")
+            price = Decimal(repr(mark))
+        price = Decimal(price)
+        qty = inst.round_qty(in_quote / price)
+        said = f"{notional:,f} {ccy}{via} at {inst.format_price(float(price))}"
+        if qty <= 0:
+            raise TradingUnavailable(f"{said} is less than one lot ({inst.lot_size:f} {unit})")
+        return Sizing(qty, f"{said} = {_shown(qty)} {unit} (lot {inst.lot_size:f})")
+
+    def _size_fraction(self, inst: Instrument, fraction: Decimal, side: str, unit: str) -> Sizing:
+        symbol = inst.symbol
+        if not 0 < fraction <= 1:
+            raise TradingUnavailable(
+                f"a part of the position is above 0 and at most 1, not {fraction}"
+            )
+        position = self._position(symbol)
+        if position == 0:
+            raise TradingUnavailable(f"no open position in {symbol}")
+        reduces = (side == "sell") == (position > 0)
+        if not reduces:
+            held = "long" if position > 0 else "short"
+            raise TradingUnavailable(
+                f"a {side} would not reduce the {held} {position:f} {symbol}: a part of a position"
+                " is sold out of a long, bought back into a short"
+            )
+        qty = inst.round_qty(abs(position) * fraction)
+        part = "all" if fraction == 1 else f"{fraction:%}"
+        said = f"{part} of {_shown(abs(position))} {unit}"
+        if qty <= 0:
+            raise TradingUnavailable(f"{said} is less than one lot ({inst.lot_size:f} {unit})")
+        return Sizing(qty, f"{said} = {_shown(qty)} {unit} (lot {inst.lot_size:f})")
+
+    def _position(self, symbol: str) -> Decimal:
+        venue = self._require().venue
+        return next(
+            (p.qty for p in self.store.positions.find(venue) if p.symbol == symbol), Decimal(0)
+        )
+
+    async def close(self, symbol: str | None, fraction: Decimal | None = None) -> list[Order]:
+        """Close the position in ``symbol`` (None: every position), or ``fraction`` of it (a
+        reduce-only market order of that part, rounded down to the lot; its bracket legs are
+        resized by the order manager)."""
+        if fraction is None or fraction == 1:
+            return await self.flatten(symbol)
+        oms = self._require()
+        positions = [
+            p
+            for p in self.store.positions.find(oms.venue)
+            if p.qty != 0 and (symbol is None or p.symbol == symbol)
+        ]
+        if not positions:
+            raise TradingUnavailable(f"no open position{f' in {symbol}' if symbol else 's'}")
+        out = []
+        for p in positions:
+            side = "sell" if p.qty > 0 else "buy"
+            sizing = self._size_fraction(self.instrument(p.symbol), fraction, side, p.symbol)
+            order = self.build(p.symbol, Side(side), sizing.qty)
+            result = await oms.submit(order, reduce_only=True)
+            self._placed(result)
+            self.log(f"close {sizing.text}: {result.status}")
+            out.append(result)
+        return out
+
+    async def amend_protection(self, symbol: str, sl: Decimal | None, tp: Decimal | None) -> str:
+        """Move the stop-loss and/or take-profit of the open position in ``symbol`` (see
+        :meth:`OrderManager.amend_protection`: the new leg is placed before the old one is
+        cancelled, a level on the wrong side of the market is refused)."""
+        try:
+            legs = await self._require().amend_protection(symbol, sl, tp)
+        except OmsError as exc:
+            raise TradingUnavailable(str(exc)) from None
+        for leg in legs:
+            self.emit(OrderChanged(leg))
+        moved = " and ".join(
+            f"{name} {level:f}" for name, level in (("stop-loss", sl), ("take-profit", tp)) if level
+        )
+        shown = ", ".join(f"{leg.client_id} {leg.status}" for leg in legs) or "no leg placed yet"
+        text = f"{symbol}: {moved} ({shown})"
+        self.log(text)
+        return text
+
+    # -- the command language from Telegram: a proposal to confirm, then carried out ----------
+    def proposal(self, command: Command) -> tuple[str, Command]:
+        """What a trading command (``order``, ``close``, ``flatten``, ``amend``) would do, to
+        be confirmed, and the command to carry out once it is: an order's size is fixed here
+        (what is confirmed is what is sent). Refused (TradingUnavailable) when the pre-trade
+        check or the position says no."""
+        e = command.entities
+        if command.intent == "order":
+            sizing = self.size_order(command)
+            fixed = Command("order", {**e, "qty": sizing.qty, "notional": None, "fraction": None})
+            order = self._order_of(fixed)
+            verdict = self.preview(order)
+            if not verdict.ok:
+                raise TradingUnavailable(verdict.reason)
+            text = describe_order(order)
+            return (f"{text}\n{sizing.text}" if sizing.text else text), fixed
+        if command.intent in ("close", "flatten"):
+            symbol = None if command.intent == "flatten" or e.get("all") else e.get("symbol")
+            fraction = e.get("fraction")
+            part = "" if fraction is None or fraction == 1 else f"{Decimal(fraction):%} of "
+            if symbol is not None and self._position(str(symbol)) == 0:
+                raise TradingUnavailable(f"no open position in {symbol}")
+            where = f"the {symbol} position" if symbol else "every position"
+            cancels = "" if part else " (its working orders cancelled)"
+            return f"close {part}{where}{cancels}", command
+        if command.intent == "amend":
+            symbol = str(e["symbol"])
+            if self._position(symbol) == 0:
+                raise TradingUnavailable(f"no open position in {symbol}: nothing to protect")
+            levels = (("stop-loss", e.get("sl")), ("take-profit", e.get("tp")))
+            moves = " and the ".join(f"{n} to {v:f}" for n, v in levels if v is not None)
+            return f"move the {moves} of the {symbol} position", command
+        raise TradingUnavailable(f"{command.intent!r} is not a trading command")
+
+    async def carry_out(self, command: Command, actor: str) -> str:
+        """A confirmed :meth:`proposal`: the same check and path as every order."""
+        e = command.entities
+        if command.intent == "order":
+            order = self._order_of(command)
+            verdict = self.preview(order)
+            if not verdict.ok:
+                return f"Refused: {verdict.reason}"
+            result = await self.submit(order, confirmed=True)
+            detail = f" ({result.reason})" if result.reason else ""
+            shown = _shown(result.qty)
+            return f"{result.side} {shown} {result.symbol}: {result.status}{detail}"
+        if command.intent in ("close", "flatten"):
+            symbol = None if command.intent == "flatten" or e.get("all") else e.get("symbol")
+            fraction = e.get("fraction")
+            orders = await self.close(symbol, None if fraction is None else Decimal(fraction))
+            return f"Close {symbol or 'all'}: {len(orders)} order(s) sent."
+        if command.intent == "amend":
+            return await self.amend_protection(str(e["symbol"]), e.get("sl"), e.get("tp"))
+        raise TradingUnavailable(f"{command.intent!r} is not a trading command")
+
+    def _order_of(self, command: Command) -> Order:
+        e = command.entities
+        kind = OrderType(e.get("type") or "market")
+        price = e.get("price")
+        return self._require().build(
+            str(e["symbol"]),
+            Side(e["side"]),
+            Decimal(e["qty"]),
+            kind,
+            price=price if kind is OrderType.LIMIT else None,
+            stop=price if kind is OrderType.STOP else None,
+            sl=e.get("sl"),
+            tp=e.get("tp"),
+        )
+
+
+def _shown(value: Decimal) -> str:
+    """A quantity as a trader writes it: no exponent, no trailing zeros."""
+    return f"{value.normalize():f}"
+
+
+def describe_order(order: Order) -> str:
+    """``buy 0.1 BTC/USDT limit @ 60000 SL 58000 TP 65000``."""
+    level = order.price if order.price is not None else order.stop
+    price = f" @ {level:f}" if level is not None else ""
+    brackets = "".join(
+        f" {name} {value:f}" for name, value in (("SL", order.sl), ("TP", order.tp)) if value
+    )
+    return f"{order.side} {_shown(order.qty)} {order.symbol} {order.type}{price}{brackets}"
 
 
 def _ordinal(n: int) -> str:

@@ -1056,7 +1056,9 @@ class OrderManager:
             if level is None:
                 continue
             working = [o for k, _, o in legs if k == kind and not o.status.is_final]
-            keep = next((o for o in working if o.qty - o.filled_qty == need), None)
+            keep = next(
+                (o for o in working if o.qty - o.filled_qty == need and _at(o, kind, level)), None
+            )
             for o in working:
                 if o is not keep:
                     self.store.audit.add(ACTOR, "bracket.resize", o.client_id, {"to": str(need)})
@@ -1189,6 +1191,133 @@ class OrderManager:
     def _alert(self, parent: Order, title: str, body: str) -> None:
         self._emit(Alert("risk", title, body, self.clock(), Severity.CRITICAL, parent.symbol))
 
+    # -- amending protection ---------------------------------------------------------------
+    async def amend_protection(
+        self, symbol: str, sl: Decimal | None, tp: Decimal | None
+    ) -> list[Order]:
+        """Move the stop-loss and/or take-profit protecting the open position in ``symbol``;
+        returns the legs of the moved levels as they stand after it.
+
+        A working leg is replaced, never lost: the new leg at the new level is placed first,
+        the parent's level moved once it works, and only then is the old leg cancelled (a new
+        leg the venue refuses leaves the old one and its level as they were, and says why;
+        a crash in between leaves the bracket keeper one leg at the parent's level to keep).
+        A level with no leg yet is placed by the keeper. A position opened without a bracket
+        is adopted by the newest orders that opened it. Refused: no position, a level on the
+        wrong side of the market or off the tick grid, another process keeping the brackets."""
+        if sl is None and tp is None:
+            raise OmsError("amend what? a stop-loss and/or a take-profit level")
+        async with self._lock:
+            position = self._position_qty(symbol)
+            if position == 0:
+                raise OmsError(f"no open position in {symbol}: nothing to protect")
+            side = Side.BUY if position > 0 else Side.SELL
+            try:
+                inst = self.instruments(symbol)
+                for level in (sl, tp):
+                    if level is not None:
+                        inst.check_price(level)
+            except (KeyError, LookupError, ValueError) as exc:
+                raise OmsError(str(exc).strip("'\"")) from None
+            mark = self.marks(symbol)
+            if mark is None:
+                raise OmsError(f"no quote for {symbol} yet: cannot check the levels")
+            problem = protective_level_problem(side, mark, sl, tp, inst, where="the market")
+            if problem:
+                raise OmsError(f"{symbol}: {problem}")
+            if not self._keeps_brackets():
+                raise OmsError(
+                    f"another qws process keeps the brackets of {self.venue}: amend them there"
+                )
+            parents = [
+                p
+                for p in self.store.orders.open_brackets(self.venue)
+                if p.symbol == symbol and p.side is side
+            ] or self._openers(symbol, side, abs(position))
+            if not parents:
+                raise OmsError(
+                    f"the {symbol} position was not opened by a qws order: protect it at the venue"
+                )
+            self._protecting = True
+            try:
+                for parent in parents:
+                    await self._amend(parent, sl, tp)
+            finally:
+                self._protecting = False
+            await self._after_update()
+            moved = [k for k, level in (("sl", sl), ("tp", tp)) if level is not None]
+            out = []
+            for parent in parents:
+                legs = self._legs(parent)
+                for kind in moved:
+                    mine = [o for k, _, o in legs if k == kind]
+                    if mine:
+                        out.append(mine[-1])
+            return out
+
+    def _openers(self, symbol: str, side: Side, qty: Decimal) -> list[Order]:
+        """The newest orders of ``side`` in ``symbol`` whose fills make up a position of ``qty``
+        opened without a bracket, oldest first."""
+        found: list[Order] = []
+        covered = Decimal(0)
+        for o in self.store.orders.find(venue=self.venue, limit=10_000):
+            if covered >= qty:
+                break
+            if o.symbol != symbol or o.side is not side or o.filled_qty <= 0:
+                continue
+            if LEG.fullmatch(o.client_id.rpartition("-")[2]):
+                continue
+            found.append(o)
+            covered += o.filled_qty
+        return found[::-1]
+
+    async def _amend(self, parent: Order, sl: Decimal | None, tp: Decimal | None) -> None:
+        new_sl = parent.sl if sl is None else sl
+        new_tp = parent.tp if tp is None else tp
+        replaced: list[tuple[Order, Order]] = []
+        for kind, level in (("sl", sl), ("tp", tp)):
+            if level is None or level == (parent.sl if kind == "sl" else parent.tp):
+                continue
+            for old in [o for k, _, o in self._legs(parent) if k == kind]:
+                if not old.status.is_final:
+                    replaced.append((old, await self._replacement(parent, kind, level, old)))
+        with self.store.durable():
+            self.store.orders.set_levels(parent.client_id, new_sl, new_tp)
+            self.store.audit.add(
+                self.actor,
+                "bracket.amended",
+                parent.client_id,
+                {"sl": _opt(new_sl), "tp": _opt(new_tp), "was_sl": _opt(parent.sl),
+                 "was_tp": _opt(parent.tp)},
+            )  # fmt: skip
+        for old, new in replaced:
+            await self._cancel_leg(old, f"replaced by {new.client_id}")
+
+    async def _replacement(self, parent: Order, kind: str, level: Decimal, old: Order) -> Order:
+        """A leg of ``kind`` at ``level`` for what ``old`` still protects, placed beside it;
+        an OmsError (``old`` untouched) unless the venue works it."""
+        legs = self._legs(parent)
+        sl = kind == "sl"
+        child = self.build(
+            parent.symbol,
+            Side.SELL if parent.side is Side.BUY else Side.BUY,
+            old.qty - old.filled_qty,
+            OrderType.STOP if sl else OrderType.LIMIT,
+            price=None if sl else level,
+            stop=level if sl else None,
+            client_id=self._leg_id(parent, kind, [n for k, n, _ in legs if k == kind]),
+        )
+        placed = await self._submit(child, reduce_only=True, confirmed=True)
+        if placed.status in (S.OPEN, S.PARTIALLY_FILLED, S.FILLED):
+            return placed
+        what = "stop-loss" if sl else "take-profit"
+        was = old.stop if sl else old.price
+        why = placed.reason or "no answer"
+        raise OmsError(
+            f"the new {what} at {level:f} was not placed ({placed.status}: {why}); the"
+            f" {what} {old.client_id} at {was} keeps working"
+        )
+
     # -- equity --------------------------------------------------------------------------------
     def rates(self, pegs: Mapping[str, float] | None = None) -> dict[str, float]:
         """FX/crypto pair rates from the marks of every instrument we hold or traded, plus
@@ -1232,6 +1361,15 @@ class OrderManager:
 
     def record_equity(self, equity: float) -> None:
         self.store.equity.add(self.venue, self.clock(), equity)
+
+
+def _at(leg: Order, kind: str, level: Decimal | None) -> bool:
+    """Whether a leg of ``kind`` works at ``level`` (a stop-loss triggers at its stop)."""
+    return (leg.stop if kind == "sl" else leg.price) == level
+
+
+def _opt(value: Decimal | None) -> str | None:
+    return None if value is None else str(value)
 
 
 def _fill_id(fill: Fill) -> str:

@@ -21,6 +21,7 @@ import math
 import os
 import time
 from collections.abc import Callable, Sequence
+from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -30,7 +31,7 @@ from textual.binding import Binding, BindingType
 from textual.command import Provider
 
 from engine.commands import Command
-from engine.model import Bar, Order, OrderBook, Tick
+from engine.model import Bar, Order, OrderBook, OrderType, Side, Tick
 from engine.protocols import Feed
 from widgets.strategies_table import StrategiesTable
 from workstation.runtime.config import Settings
@@ -526,12 +527,20 @@ class QwsApp(App[None]):
         self.publish_strategies()
 
     def trade_command(self, command: Command) -> None:
-        """A runtime command from the command bar: close, flatten, cancel, kill, scan,
-        strategy start|stop."""
+        """A runtime command from the command bar: an order the runtime sizes, a question,
+        moving protection, close, flatten, cancel, kill, scan, strategy start|stop."""
         from workstation.trader.specs import SpecError, StrategySpec, parse_strategy
 
         e = command.entities
-        if command.intent == "close":
+        if command.intent == "order":
+            self.sized_ticket(command)
+        elif command.intent == "query":
+            self.answer(command)
+        elif command.intent == "amend":
+            self.confirm_amend(command)
+        elif command.intent == "close" and e.get("fraction") is not None:
+            self.close_part(e.get("symbol"), e["fraction"])
+        elif command.intent == "close":
             self.flatten(e.get("symbol"))
         elif command.intent == "flatten":
             self.flatten(None)
@@ -554,6 +563,87 @@ class QwsApp(App[None]):
             )
         else:
             self.dashboard.log_line(f"'{command.intent}' is not handled here", "warning")
+
+    def sized_ticket(self, command: Command) -> None:
+        """An order said as a notional or a part of the position: the runtime sizes it (down
+        to the lot, and says how), then the ticket opens with that quantity to confirm."""
+        from workstation.trader.runtime import TradingUnavailable  # loaded with the runtime
+
+        e = command.entities
+        try:
+            sizing = self.runtime.size_order(command)
+        except TradingUnavailable as exc:
+            self.dashboard.log_line(f"cannot size the order: {exc}", "warning")
+            self.notify(str(exc), title="Order", severity="warning", timeout=6)
+            return
+        if sizing.text:
+            self.dashboard.log_line(f"size: {sizing.text}")
+            self.notify(sizing.text, title="Order size", timeout=6)
+        draft = TicketDraft(
+            e["symbol"], Side(e["side"]), OrderType(e.get("type", "market")),
+            sizing.qty, e.get("price"), e.get("sl"), e.get("tp"),
+        )  # fmt: skip
+        self.open_ticket(draft)
+
+    def answer(self, command: Command) -> None:
+        """A question: the runtime's answer in the log, and in one line as a toast."""
+        from workstation.trader.runtime import TradingUnavailable  # loaded with the runtime
+
+        try:
+            text = self.runtime.answer(command)
+        except TradingUnavailable as exc:
+            self.dashboard.log_line(str(exc), "warning")
+            self.notify(str(exc), title="Question", severity="warning", timeout=6)
+            return
+        for line in text.splitlines():
+            self.dashboard.log_line(line)
+        lines = text.splitlines()
+        one = lines[0] if len(lines) == 1 else f"{lines[0]}: " + " · ".join(lines[1:])
+        self.notify(one if len(one) <= 160 else f"{one[:157]}...", title="qws", timeout=8)
+
+    def confirm_amend(self, command: Command) -> None:
+        """Moving the protection of a position is asked first, then done by the runtime."""
+        from workstation.ui.screens.confirm_action import ConfirmAction
+
+        e = command.entities
+        sl, tp = e.get("sl"), e.get("tp")
+        levels = (("stop-loss", sl), ("take-profit", tp))
+        moves = [f"{name} to {level:f}" for name, level in levels if level is not None]
+        detail = (
+            f"{e['symbol']}: move the {' and the '.join(moves)}."
+            "\nThe new order is placed before the old one is cancelled."
+        )
+
+        def done(ok: bool | None) -> None:
+            if ok:
+                self.amend(str(e["symbol"]), sl, tp)
+            else:
+                self.dashboard.log_line(f"{e['symbol']}: protection kept as it was")
+
+        self.push_screen(ConfirmAction("Move the protection?", detail), done)
+
+    @work(group="orders")
+    async def amend(self, symbol: str, sl: Decimal | None, tp: Decimal | None) -> None:
+        text = await self._intent(
+            f"move the protection of {symbol}",
+            lambda: self.runtime.amend_protection(symbol, sl, tp),
+        )
+        if text is not None:
+            self.dashboard.log_line(text)
+            self.notify(text, title="Protection", timeout=6)
+        self.publish_desk()
+
+    @work(group="orders")
+    async def close_part(self, symbol: str | None, fraction: Decimal) -> None:
+        orders = await self._intent(
+            f"close {fraction:%} of {symbol or 'every position'}",
+            lambda: self.runtime.close(symbol, fraction),
+        )
+        if orders is not None:
+            self.dashboard.log_line(
+                f"close {fraction:%} of {symbol or 'all'}: {len(orders)} order(s)"
+            )
+        self.publish_desk()
 
     @work(group="scan")
     async def scan(self, symbols: Sequence[str], timeframe: str | None) -> None:

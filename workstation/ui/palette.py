@@ -7,12 +7,13 @@ parser's message as the hit's help.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Protocol, runtime_checkable
 
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
 from engine.commands import HELP, Command, CommandError, parse
+from workstation.ui.screens.dashboard import understood_line
 
 
 @runtime_checkable
@@ -20,6 +21,8 @@ class CommandConsole(Protocol):
     """A screen that reads the command bar's language (the dashboard is one)."""
 
     def command_symbols(self) -> Sequence[str]: ...
+
+    def command_aliases(self) -> Mapping[str, str]: ...
 
     def run_command(self, text: str) -> Command | None: ...
 
@@ -48,7 +51,7 @@ class WorkstationCommands(Provider):
         if console is None or not text:
             return
         try:
-            command = parse(text, console.command_symbols())
+            command = parse(text, console.command_symbols(), aliases=console.command_aliases())
         except CommandError as exc:
             yield Hit(0.1, f"{text}  ✗", console.open_command_bar, text=text, help=str(exc))
             return
@@ -56,5 +59,7 @@ class WorkstationCommands(Provider):
         def run() -> None:
             console.run_command(text)
 
-        summary = ", ".join(f"{k}={v}" for k, v in command.entities.items() if v not in (None, {}))
+        summary = understood_line(command).removeprefix("understood: ") or ", ".join(
+            f"{k}={v}" for k, v in command.entities.items() if v not in (None, {}, [])
+        )
         yield Hit(1.0, f"{text}  ⏎", run, text=text, help=f"{command.intent}: {summary}")

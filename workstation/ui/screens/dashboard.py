@@ -77,6 +77,17 @@ PANELS = ("cycles", "signals", "positions", "orders", "strategies", "log")
 """The bottom tabs (their panes are ``tab-NAME``), in order: alt+1 ... alt+6."""
 
 
+def understood_line(command: Command) -> str:
+    """``understood: buy 0.1 BTC/USDT market (by -> buy)``: what the parser read, with the
+    typos it corrected ("" when it says nothing more than the text did)."""
+    understood = command.entities.get("understood")
+    corrections = list(command.entities.get("corrections") or [])
+    if not understood and not corrections:
+        return ""
+    fixed = f" ({', '.join(corrections)})" if corrections else ""
+    return f"understood: {understood or command.intent}{fixed}"
+
+
 def _overlays(bars: Any) -> tuple[list[Overlay], list[Line]]:
     """EMA(20) and Bollinger(20, 2) series; Fibonacci retracements of the last confirmed swing
     and the two Gann square-of-9 levels nearest the price (as plain lines: reading an engine
@@ -250,7 +261,7 @@ class DashboardScreen(Screen[None]):
                 self.query_one(tab, TabPane).mount(widget)
                 for tab, widget in (
                     ("#tab-signals", SignalsFeed(self._decimals, id="signals")),
-                    ("#tab-positions", PositionsTable(id="positions")),
+                    ("#tab-positions", PositionsTable(self._decimals, id="positions")),
                     ("#tab-orders", OrdersTable(id="orders")),
                     ("#tab-strategies", StrategiesTable(id="strategies")),
                     ("#tab-log", log),
@@ -695,21 +706,32 @@ class DashboardScreen(Screen[None]):
         """The symbols a typed command may name (the feed's)."""
         return self.market.symbols()
 
+    def command_aliases(self) -> dict[str, str]:
+        """The user's names for instruments (``commands.aliases``)."""
+        return dict(self.preferences.get("commands.aliases", {}) or {})
+
     def run_command(self, text: str) -> Command | None:
         try:
-            command = parse(text, self.command_symbols())
+            command = parse(text, self.command_symbols(), aliases=self.command_aliases())
         except CommandError as exc:
             self.log_line(f"{text}: {exc}", "warning")
             self.notify(str(exc), title="Command", severity="warning", timeout=6)
             return None
         self.log_line(f"> {text}")
+        understood = understood_line(command)
+        if understood:
+            self.log_line(understood)
         self.dispatch(command)
         return command
 
     def dispatch(self, command: Command) -> None:
         e: dict[str, Any] = command.entities
         intent = command.intent
-        if intent == "order":
+        if intent == "order" and e.get("qty") is None:
+            if e["symbol"] not in self.watchlist.symbols:
+                self.show_symbol(e["symbol"])
+            self.post_message(TradeRequested(command))  # the runtime sizes it, then the ticket
+        elif intent == "order":
             draft = TicketDraft(
                 e["symbol"], Side(e["side"]), OrderType(e["type"]),
                 e.get("qty"), e.get("price"), e.get("sl"), e.get("tp"),
