@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from textual.pilot import Pilot
 from textual.widgets import Input
 
 from engine.commands import Command
@@ -46,7 +47,7 @@ async def test_a_notional_order_opens_the_ticket_with_the_sized_quantity(store: 
     from workstation.ui.screens.order_ticket import OrderTicket
 
     app = make_app(store)
-    async with app.run_test(size=(120, 36)):
+    async with app.run_test(size=(120, 36)) as pilot:
         await wait_for(lambda: app.oms is not None and app.runtime.mark(SYMBOL) is not None)
         command = Command(
             "order",
@@ -63,6 +64,7 @@ async def test_a_notional_order_opens_the_ticket_with_the_sized_quantity(store: 
         assert f"size: {expected.text}" in logged(app)
         assert expected.text == "500 USDT at 50,000.00 = 0.01 BTC (lot 0.00001)"
         assert store.orders.find(limit=5) == []  # the ticket is still the confirm step
+        await _close_ticket(pilot, app)
 
 
 async def test_a_question_is_answered_in_the_log(store: Store) -> None:
@@ -129,3 +131,16 @@ async def test_typed_phrases_reach_the_runtime_with_the_echo(store: Store) -> No
         await wait_for(lambda: isinstance(app.screen, OrderTicket))
         assert any(t.startswith("size: 500 USDT at ") for t in logged(app))
         assert store.orders.find(limit=5) == []
+        await _close_ticket(pilot, app)
+
+
+async def _close_ticket(pilot: Pilot[None], app: QwsApp) -> None:
+    """Cancel the open ticket as a user would, once all of it is mounted (leaving the app
+    while its selects still mount would fail the app on the way out, not the test's point)."""
+    from workstation.ui.screens.order_ticket import OrderTicket
+
+    ticket = app.screen
+    assert isinstance(ticket, OrderTicket)
+    await wait_for(lambda: all(w.is_mounted for w in ticket.query("*")))
+    await pilot.press("escape")
+    await wait_for(lambda: not isinstance(app.screen, OrderTicket))
