@@ -11,7 +11,7 @@ import polars as pl
 import pytest
 
 from feeds.demo import DemoFeed
-from tests.workstation.ui.ui_helpers import wait_for
+from tests.workstation.ui.ui_helpers import frozen_clock, wait_for
 from widgets.cycle_panel import CyclePanel
 from workstation.runtime import engine_thread
 from workstation.runtime.config import Settings
@@ -65,7 +65,9 @@ async def test_the_worker_warms_up_at_the_first_frame_before_any_request_showing
 
     monkeypatch.setattr(DashboardScreen, "log_line", log)
 
-    feed = HeldHistory(tick_interval_s=0.05)
+    # the feed's clock stands still, so no bar closes while the warm-up runs: a closed bar
+    # would ask for a cycle scan (rightly), on a busy machine as the minute turns
+    feed = HeldHistory(tick_interval_s=0.05, clock=frozen_clock)
     app = QwsApp(feed, store, Settings.load(environ={}))
     async with app.run_test(size=(120, 40)) as pilot:
         dashboard = app.dashboard
