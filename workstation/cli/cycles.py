@@ -63,7 +63,8 @@ class _Series:
     closes: Any
     ts: Any  # the closes' timestamps (ns), or None for a file without a time column
     timeframe: str | None  # None: a file without a time column
-    timeframe_from: str  # "--timeframe", "settings app.timeframe" or "the file's spacing"
+    timeframe_from: str  # "--timeframe", "settings app.timeframe", the only one stored, or the
+    # file's spacing
     total: int  # bars in the whole series (stored, in the feed's history, in the file)
     offset: int = 0  # index in the whole series of closes[0]
 
@@ -115,6 +116,9 @@ def _feed_series(args: argparse.Namespace, settings: Any) -> _Series:
 
         store = open_store(args)
         try:
+            stored = store.candles.timeframes(args.symbol)
+            if not args.timeframe and tf not in stored and len(stored) == 1:
+                tf, source = stored[0], f"the only timeframe stored for {args.symbol}"
             if args.at is None:
                 frame = store.candles.last(args.symbol, tf, args.window + 1)
                 venues = store.candles.venues(args.symbol, tf)
@@ -129,7 +133,8 @@ def _feed_series(args: argparse.Namespace, settings: Any) -> _Series:
             store.close()
         if frame.height == 0:
             hint = "" if args.timeframe else f" ({source}); name one with --timeframe"
-            raise CliError(f"no {tf} bars for {args.symbol} in the database{hint}")
+            have = f"; stored: {', '.join(stored)}" if stored else ""
+            raise CliError(f"no {tf} bars for {args.symbol} in the database{hint}{have}")
     return _Series(frame["close"].to_numpy(), frame["ts"].to_numpy(), tf, source, total, offset)
 
 

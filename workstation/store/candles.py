@@ -333,6 +333,16 @@ class CandleRepository(Repository):
             ).fetchall()
         return _frame(rows)
 
+    def timeframes(self, symbol: str) -> list[str]:
+        """The timeframes ``symbol`` has bars stored at (any venue), shortest first."""
+        from engine.timeframes import parse
+
+        with self._store.reading() as conn:
+            rows = conn.execute(
+                "SELECT DISTINCT timeframe FROM candles WHERE symbol = ?", (symbol,)
+            ).fetchall()
+        return sorted((r[0] for r in rows), key=lambda tf: parse(tf).ns)
+
     def symbols(self, timeframe: str, venue: str | None = None) -> list[str]:
         """Symbols with bars of ``timeframe`` stored (for one venue, or any)."""
         sql = SYMBOLS_SQL if venue is None else SYMBOLS_OF_VENUE_SQL

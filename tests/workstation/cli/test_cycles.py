@@ -243,10 +243,16 @@ def test_db_report_names_the_timeframe_and_the_stored_bars_its_window_spans(
     at = json.loads(capsys.readouterr().out)
     assert (at["bars"], at["first"], at["at"], at["last_ts"]) == (156, 36, 100, bars["ts"][100])
 
-    assert main(argv) == 2  # settings app.timeframe is 1m: none stored, and it says so
+    assert main(argv) == 0  # settings app.timeframe is 1m, none stored: the one stored is read
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "db:BTCUSD  timeframe 1h (the only timeframe stored for BTCUSD), 156 bars"
+
+    with Store(db_path) as store:  # two stored: which one is for the user to say
+        store.candles.upsert(bars.head(40), "BTCUSD", "4h", "import")
+    assert main(argv) == 2
     err = capsys.readouterr().err
     assert "no 1m bars for BTCUSD in the database (settings app.timeframe)" in err
-    assert "--timeframe" in err
+    assert "--timeframe; stored: 1h, 4h" in err
 
     monkeypatch.setenv("QWS__APP__TIMEFRAME", "1h")
     assert main(argv) == 0
