@@ -101,6 +101,9 @@ async def test_moving_a_stop_asks_first_then_moves_it(store: Store) -> None:
 
         ask(app, amend)
         await wait_for(lambda: isinstance(app.screen, ConfirmAction))
+        dialog = app.screen
+        await wait_for(lambda: all(w.is_mounted for w in dialog.query("*")))
+        await pilot.pause()  # laid out: the click lands on the button
         await pilot.click("#confirm-do")
         await wait_for(
             lambda: any(t.startswith(f"{SYMBOL}: stop-loss {new:f}") for t in logged(app))

@@ -74,7 +74,7 @@ async def test_chart_symbol_and_timeframe_switch_draws_only_the_new_pair(store: 
         await wait_for(lambda: any("EURUSD" in f.title + f.symbol for f in frames))
         released.set()
         await wait_for(lambda: chart.symbol == "EURUSD" and chart.bar_count > 0)
-        await wait_for(lambda: any(f.bars for f in frames))
+        await wait_for(lambda: any(f.bars and f.symbol == "EURUSD" for f in frames))
         assert asked == [("EURUSD", "4h")]
         assert dashboard.history_loads == loads + 1
         first = next(i for i, f in enumerate(frames) if "EURUSD" in f.title + f.symbol)
