@@ -10,6 +10,7 @@ from textual.app import App
 from textual.pilot import Pilot
 from textual.widgets import Button
 
+from tests.workstation.ui.ui_helpers import wait_for
 from workstation.ui.screens.confirm_action import ConfirmAction
 
 DETAIL = (
@@ -32,22 +33,28 @@ class _Host(App[None]):
 async def test_keep_has_the_focus_escape_keeps_and_do_it_confirms() -> None:
     app = _Host()
     async with app.run_test(size=(80, 24)) as pilot:
-        await pilot.pause()
-        assert isinstance(app.screen, ConfirmAction)
-        focused = app.screen.focused
+
+        async def shown() -> ConfirmAction:
+            await wait_for(lambda: isinstance(app.screen, ConfirmAction))
+            dialog = app.screen
+            assert isinstance(dialog, ConfirmAction)
+            await wait_for(lambda: all(w.is_mounted for w in dialog.query("*")))
+            await pilot.pause()
+            return dialog
+
+        dialog = await shown()
+        focused = dialog.focused
         assert isinstance(focused, Button) and focused.id == "confirm-keep"
         await pilot.press("enter")  # the focused button: keep
-        await pilot.pause()
-        assert app.answers == [False]
+        await wait_for(lambda: app.answers == [False])
         app.push_screen(ConfirmAction("Move the protection?", DETAIL), app.answers.append)
-        await pilot.pause()
+        await shown()
         await pilot.press("escape")
-        await pilot.pause()
+        await wait_for(lambda: app.answers == [False, False])
         app.push_screen(ConfirmAction("Move the protection?", DETAIL), app.answers.append)
-        await pilot.pause()
+        await shown()
         await pilot.click("#confirm-do")
-        await pilot.pause()
-        assert app.answers == [False, False, True]
+        await wait_for(lambda: app.answers == [False, False, True])
 
 
 @pytest.mark.parametrize("size", [(80, 24), (160, 50)], ids=lambda s: f"{s[0]}x{s[1]}")
