@@ -24,6 +24,17 @@ class Context:
     def names_symbol(self, token: str) -> bool:
         return names_symbol(token, self.symbols, self.aliases)
 
+    def symbol_or_word(self, token: str, vocabulary: Mapping[str, str]) -> tuple[str, bool]:
+        """What ``token`` is in a phrase whose keywords are ``vocabulary``: (the symbol it
+        names, True) or (the keyword it misspells, False); a CommandError naming the closest
+        symbols when it is neither."""
+        if self.names_symbol(token):
+            return self.resolve(token), True
+        corrected = self.correct(token, vocabulary)
+        if corrected is None:
+            return self.resolve(token), True
+        return corrected, False
+
     def correct(
         self, token: str, vocabulary: Mapping[str, str], *, record: bool = True
     ) -> str | None:

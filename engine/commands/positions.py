@@ -48,15 +48,13 @@ def parse_close(tokens: list[str], ctx: Context) -> Command:
                 f"close takes a fraction (half, 25%) or all, not {tok!r}; "
                 f"to reduce by a quantity: sell {tok} SYMBOL"
             )
-        elif ctx.names_symbol(tok):
-            symbols.append(ctx.resolve(tok))
         else:
-            corrected = ctx.correct(tok, CLOSE_WORDS)
-            if corrected is None:
-                symbols.append(ctx.resolve(tok))
+            read, is_symbol = ctx.symbol_or_word(tok, CLOSE_WORDS)
+            if is_symbol:
+                symbols.append(read)
             else:
                 i -= 1
-                words[i] = corrected
+                words[i] = read
     if len(symbols) > 1:
         raise CommandError("close takes one symbol or 'all'")
     if part == 1:

@@ -45,15 +45,13 @@ def parse_query(tokens: list[str], ctx: Context) -> Command:
                 topics.append(TOPICS[low])
         elif low in QUERY_FILLER:
             holding = holding or low in HOLDING
-        elif ctx.names_symbol(tok):
-            symbols.append(ctx.resolve(tok))
         else:
-            corrected = ctx.correct(tok, QUERY_WORDS)
-            if corrected is None:
-                symbols.append(ctx.resolve(tok))
+            read, is_symbol = ctx.symbol_or_word(tok, QUERY_WORDS)
+            if is_symbol:
+                symbols.append(read)
             else:
                 i -= 1
-                words[i] = corrected
+                words[i] = read
     if len(topics) > 1:
         raise CommandError(f"one question at a time: {' or '.join(topics)}?")
     if len(set(symbols)) > 1:

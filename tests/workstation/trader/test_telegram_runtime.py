@@ -6,73 +6,15 @@ confirmation is asked."""
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from decimal import Decimal
-from pathlib import Path
-from typing import Any
 
 import pytest
 
 from engine.model import OrderStatus, Side
-from feeds.demo import DemoFeed
-from tests.telegram_api import FakeBotApi
-from tests.telegram_fake import BotChat, buttons, plain, until
-from workstation.runtime.config import Settings
-from workstation.runtime.secrets import env_name
+from tests.telegram_fake import buttons, plain, until
+from tests.workstation.trader.telegram_desk import CHAT, SYMBOL, TRADING, Running
 from workstation.store import Store
 from workstation.trader.events import KillChanged, RuntimeEvent
-from workstation.trader.runtime import Runtime
-
-TOKEN = "888888:RUNTIME-test-token-abcdefghij"
-CHAT = 321
-SYMBOL = "BTC/USDT"
-
-
-@dataclass
-class Running:
-    runtime: Runtime
-    chat: BotChat
-    events: list[RuntimeEvent]
-
-
-@pytest.fixture
-async def running(
-    store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
-) -> AsyncIterator[Running]:
-    """A runtime on the demo feed, with the bot it started answering my chat."""
-    extra: dict[str, str] = getattr(request, "param", {})
-    monkeypatch.setenv(env_name("telegram", "token"), TOKEN)
-    with FakeBotApi(TOKEN, [CHAT]) as api:
-        env = {
-            "QWS__TELEGRAM__API_URL": api.url,
-            "QWS__TELEGRAM__CHAT_IDS": f"[{CHAT}]",
-            "QWS__TELEGRAM__POLL_TIMEOUT_S": "1",
-            "QWS__TELEGRAM__TIMEOUT_S": "3",
-            "QWS__RISK__DAILY_LOSS_LIMIT": "0",
-            **extra,
-        }
-        settings = Settings.load(tmp_path / "none.toml", environ=env)
-        runtime = Runtime(
-            DemoFeed(tick_interval_s=0.01), store, settings, [SYMBOL], "1m", signals=False
-        )
-        events: list[RuntimeEvent] = []
-        runtime.listeners.append(events.append)
-        stop = asyncio.Event()
-        task = asyncio.create_task(runtime.run(stop))
-        try:
-            # the order manager is up, the first quotes are in, the bot is polling
-            await until(lambda: runtime.ready.is_set() and runtime.mark(SYMBOL) is not None)
-            await until(lambda: any(c.method == "getUpdates" for c in api.state.calls))
-            service = runtime.telegram
-            assert service is not None
-            yield Running(runtime, BotChat(api, CHAT), events)
-        finally:
-            stop.set()
-            await asyncio.wait_for(task, 60)
-        # the bot went down with the runtime
-        assert runtime.telegram is None and not service.control.app.running
 
 
 def _kills(events: list[RuntimeEvent]) -> list[KillChanged]:
@@ -113,9 +55,6 @@ async def test_kill_from_telegram_cancels_the_runtimes_working_orders(
     await until(delivered)
     [alert] = [a for a in store.alerts.find(limit=100) if a["title"] == "Kill switch engaged"]
     assert alert["severity"] == "critical" and "1 working order(s) cancelled" in alert["body"]
-
-
-TRADING: dict[str, Any] = {"QWS__TELEGRAM__TRADING_COMMANDS": "true"}
 
 
 @pytest.mark.parametrize("running", [TRADING], indirect=True)
