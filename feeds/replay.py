@@ -183,14 +183,21 @@ class ReplayFeed:
     async def history(
         self, symbol: str, timeframe: str, start: int | None = None, limit: int | None = None
     ) -> pl.DataFrame:
+        """The bars played so far (the warm-up included). At a coarser timeframe, closed bars
+        only, as a live feed serves them: the bucket the replay is inside is still forming (a
+        daily bar of it would be today's, not the previous close a watchlist measures from)."""
         self._check(symbol)
         bars = self.frame.head(self.warmup + self.played)
-        if parse(timeframe).ns != parse(self.timeframe).ns:
-            if parse(timeframe).ns < parse(self.timeframe).ns:
+        own, asked = parse(self.timeframe).ns, parse(timeframe)
+        if asked.ns != own:
+            if asked.ns < own:
                 raise ValueError(
                     f"the replay file has {self.timeframe} bars; it cannot serve {timeframe}"
                 )
-            bars = resample(bars, timeframe)
+            end = int(bars["ts"][-1]) + own if bars.height else 0
+            bars = resample(bars, asked)
+            if bars.height and int(bars["ts"][-1]) + asked.ns > end:
+                bars = bars.head(bars.height - 1)
         if start is not None:
             bars = bars.filter(pl.col("ts") >= start)
         return bars if limit is None else bars.tail(limit)

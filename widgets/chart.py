@@ -421,8 +421,15 @@ class Chart(Widget, can_focus=True):
         )  # fmt: skip
         return fit_readout(bar, self.decimals, width)
 
+    @property
+    def behind(self) -> bool:
+        """Whether bars or quotes came in that the screen does not show yet: they are drawn
+        by the next flush, at most a quarter of a second away (quotes coalesce until then)."""
+        return self._dirty
+
     def refresh(self, *regions: Any, **kwargs: Any) -> Self:
         self._strips = None
+        self._dirty = False
         return super().refresh(*regions, **kwargs)
 
     def render_line(self, y: int) -> Strip:

@@ -349,9 +349,13 @@ class Watchlist(Widget, can_focus=True):
                     self._row_changed(row)
 
     def set_reference(self, symbol: str, price: float) -> None:
-        """The price change % is measured against (the previous daily close); it shows from the
-        symbol's next quote on."""
+        """The price the change % is measured against (the previous daily close): the row's
+        change is measured again now, whether its last quote came before or after it."""
         self.reference[symbol] = price
+        row = self._rows.get(symbol)
+        if row is not None and price and math.isfinite(row.last):
+            row.chg = (row.last / price - 1.0) * 100.0
+            self._row_changed(row)
 
     def set_signal(self, signal: Signal) -> None:
         row = self._rows.get(signal.symbol)

@@ -9,6 +9,7 @@ import contextlib
 from pathlib import Path
 
 import backtesting
+import polars as pl
 import pytest
 
 from engine.model import Bar, Tick
@@ -47,7 +48,7 @@ async def test_history_is_the_warmup_and_the_stream_is_the_rest(tmp_path: Path) 
     history = await feed.history("X", "1h")
     assert history.height == 60
     daily = await feed.history("X", "1d")
-    assert daily.height == 3
+    assert daily.height == 2  # 60 hours from midnight: two whole days, the third still forming
     bars = [e async for e in feed.stream(["X"]) if isinstance(e, Bar)]
     assert len(bars) == 40 and bars[0].ts_ns > history["ts"][-1]
     with pytest.raises(ValueError, match="cannot serve 1m"):
@@ -126,6 +127,28 @@ async def test_history_includes_the_bars_played_so_far() -> None:
     history = await feed.history("EURUSD", "1h")
     assert history.equals(feed.frame.head(1300))
     assert (await feed.history("EURUSD", "1h", limit=600))["ts"][-1] == feed.frame["ts"][1299]
+
+
+async def test_coarser_history_serves_closed_bars_only_as_a_live_feed_does() -> None:
+    """The day the replay is inside is still forming: its daily bar is not served, so the last
+    daily close is the previous day's (what the watchlist's change % is measured from)."""
+    feed = ReplayFeed(EURUSD, timeframe="1h", speed=0, warmup=1001)
+    last = int(feed.frame["ts"][1000])  # 2017-06-16 01:00, the second bar of its day
+    daily = await feed.history("EURUSD", "1d")
+    day = 86_400 * 10**9
+    assert int(daily["ts"][-1]) == last // day * day - day
+    hourly = feed.frame.head(1001)
+    yesterday = hourly.filter(pl.col("ts") < last // day * day)
+    assert daily["close"][-1] == yesterday["close"][-1]
+    assert daily["high"][-1] == yesterday.filter(pl.col("ts") >= daily["ts"][-1])["high"].max()
+    four_hourly = await feed.history("EURUSD", "4h")
+    assert int(four_hourly["ts"][-1]) + 4 * 3_600 * 10**9 <= last + 3_600 * 10**9
+    hour = 3_600 * 10**9
+    eleven = next(i for i in range(1001, 1100) if int(feed.frame["ts"][i]) % day == 23 * hour)
+    whole_day = ReplayFeed(EURUSD, timeframe="1h", speed=0, warmup=eleven + 1)
+    closed = await whole_day.history("EURUSD", "1d")  # its last bar ends its day: served
+    assert int(closed["ts"][-1]) == int(feed.frame["ts"][eleven]) // day * day
+    assert closed["close"][-1] == feed.frame["close"][eleven]
 
 
 def test_a_file_of_bars_has_no_depth() -> None:

@@ -71,3 +71,16 @@ def test_a_bar_of_another_series_is_not_shown() -> None:
     assert not chart.add_bar(Bar(10 * HOUR, "X", "4h", 1.0, 2.0, 0.5, 1.5, 4.0))
     assert not Chart().add_bar(Bar(10 * HOUR, "X", "1h", 1.0, 2.0, 0.5, 1.5, 4.0))
     assert chart.bar_count == 10
+
+
+def test_a_bar_or_quote_leaves_the_chart_behind_until_it_is_redrawn() -> None:
+    chart = _chart()
+    assert not chart.behind
+    chart.add_bar(Bar(10 * HOUR, "X", "1h", 6.0, 9.0, 5.0, 7.0, 50.0))
+    assert chart.behind
+    chart.refresh()  # what the chart's flush does, four times a second
+    assert not chart.behind
+    chart.add_tick(Tick(11 * HOUR, "X", 7.0, 7.0, 7.0, 1.0))
+    assert chart.behind
+    chart.set_levels([])  # any full redraw draws the quotes too
+    assert not chart.behind

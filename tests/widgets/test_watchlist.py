@@ -36,6 +36,21 @@ async def test_change_is_measured_against_the_reference_price() -> None:
         assert watchlist.get_cell("XAUUSD", "chg").plain == "—"
 
 
+async def test_a_reference_that_comes_after_the_quote_shows_the_change_at_once() -> None:
+    app = _Host()
+    async with app.run_test(size=(100, 10)) as pilot:
+        watchlist = app.query_one(Watchlist)
+        watchlist.update_quote(Tick(1, "EURUSD", 1.0999, 1.1001, 1.1, 1.0))
+        assert watchlist.get_cell("EURUSD", "chg").plain == "—"
+        watchlist.set_reference("EURUSD", 1.0)
+        assert watchlist.get_cell("EURUSD", "chg").plain == "+10.00%"
+        watchlist.set_reference("EURUSD", 1.1)
+        await pilot.pause()
+        assert watchlist.get_cell("EURUSD", "chg").plain == "+0.00%"
+        watchlist.set_reference("XAUUSD", 2000.0)  # no quote yet: nothing to measure
+        assert watchlist.get_cell("XAUUSD", "chg").plain == "—"
+
+
 async def test_moving_the_cursor_posts_highlighted_to_the_parent() -> None:
     app = _Host()
     async with app.run_test(size=(100, 10)) as pilot:

@@ -49,6 +49,7 @@ async def _settle(pilot: Pilot) -> None:
     assert panel.result is not None
     panel.set_result(replace(panel.result, elapsed_ms=0.0))  # wall-clock run time: frozen too
     app.refresh_status()
+    await wait_for(lambda: not dashboard.query_one(Chart).behind)
     await _still_cursors(pilot)
 
 
