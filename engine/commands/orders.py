@@ -187,13 +187,14 @@ class _Order:
         e = self.e
         if self.ccy_token and self.ccy_token not in SIGNS and self.ctx.names_symbol(self.ccy_token):
             amount = fmt(e["notional"])
+            ccy = e["notional_ccy"]
             try:
                 other = self.ctx.resolve(self.ccy_token)
-            except CommandError:
-                other = self.ccy_token.upper()
+            except CommandError:  # a currency that prices several symbols names none of them
+                return f"{amount} {ccy} of which symbol? ({ccy} prices several)"
             return (
                 f"'{amount} {self.ccy_token}' is ambiguous: {amount} {other}, "
-                f"or {amount} {e['notional_ccy']} of which symbol?"
+                f"or {amount} {ccy} of which symbol?"
             )
         return f"which symbol? try: {e['side']} 0.1 BTC/USDT"
 

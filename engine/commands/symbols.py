@@ -102,8 +102,14 @@ def resolve_symbol(
     if not symbols:
         return names.get(token.lower(), token).upper()
     found = lookup(token, symbols, names)
-    if len(found) == 1:
+    quoted = _quoted_in(token, symbols, found)
+    if len(found) == 1 and not quoted:
         return found[0]
+    if quoted:
+        raise CommandError(
+            f"{token!r} is ambiguous: {_some([*found, *quoted])}"
+            f" (each has {squash(token).upper()} in it)"
+        )
     meant = names.get(token.lower())
     said = (
         f"{token!r} ({meant.upper()})" if meant and squash(meant) != squash(token) else f"{token!r}"
@@ -123,6 +129,16 @@ def resolve_symbol(
             f"{token!r} means {meant.upper()}, which is not among the symbols; {hint}"
         )
     raise CommandError(f"unknown symbol {token!r}; {hint}")
+
+
+def _quoted_in(token: str, symbols: Sequence[str], found: Sequence[str]) -> list[str]:
+    """The symbols quoted in the currency ``token`` spells when it found one symbol by the
+    start of its letters: "usd" begins USDJPY but is also what EURUSD and XAUUSD are priced
+    in, so it names none of them (a prefix never picks one of a currency's pairs)."""
+    squashed = squash(token)
+    if len(found) != 1 or not squashed or squash(found[0]) == squashed:
+        return []
+    return [s for s in symbols if s not in found and squash(quote_of(s) or "") == squashed]
 
 
 def names_symbol(token: str, symbols: Sequence[str] | None, aliases: Mapping[str, str]) -> bool:

@@ -1498,7 +1498,7 @@ REFUSED: list[tuple[str, list[str], str]] = [
     ("buy 0.1 ethh", DEMO, "unknown symbol 'ethh'; closest: ETH/USDT"),
     ("buy 1 gld", DEMO, "unknown symbol 'gld'; closest: XAUUSD"),
     ("sel 0.5 eth", DEMO, "'sel' could be 'sell' or 'set'"),
-    ("buy 1000 usd", DEMO, "'1000 usd' is ambiguous: 1000 USDJPY, or 1000 USD of which symbol?"),
+    ("buy 1000 usd", DEMO, "1000 USD of which symbol? (USD prices several)"),
     ("buy 1 lot eurusd", DEMO, "in units, not lots"),
     ("buy 1,5 btc", DEMO, "'1,5': write decimals with a point"),
     ("buy 1,000,00 btc", DEMO, "'1,000,00': write decimals with a point"),

@@ -232,3 +232,17 @@ def test_a_long_list_of_candidates_is_cut_short() -> None:
     assert str(err.value).endswith("... (40 in all)")
     with pytest.raises(CommandError, match=r"'sym' is ambiguous: SYM00/USD.*\(40 in all\)"):
         resolve_symbol("sym", many)
+
+
+def test_a_currency_that_begins_one_symbol_and_prices_others_names_none_of_them() -> None:
+    """ "usd" begins USDJPY but EURUSD, GBPUSD and XAUUSD are priced in it: never a USDJPY
+    order by a prefix; a symbol that is the only one with its letters still resolves."""
+    with pytest.raises(CommandError, match=r"'usd' is ambiguous: USDJPY, EURUSD, GBPUSD, XAUUSD"):
+        resolve_symbol("usd", SYMBOLS)
+    with pytest.raises(CommandError, match=r"1 USD of which symbol\? \(USD prices several\)"):
+        parse("buy 1 usd", SYMBOLS)
+    with pytest.raises(CommandError, match=r"'btc' is ambiguous: BTC/USDT, ETH/BTC"):
+        resolve_symbol("btc", [*SYMBOLS, "ETH/BTC"])
+    assert resolve_symbol("usdjpy", SYMBOLS) == "USDJPY"
+    assert resolve_symbol("btc", SYMBOLS) == "BTC/USDT"
+    assert resolve_symbol("eur", SYMBOLS) == "EURUSD"
