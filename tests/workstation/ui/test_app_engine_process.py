@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import sys
 
 import pytest
 
@@ -43,6 +44,13 @@ async def test_the_app_runs_the_engine_in_a_worker_that_may_die_without_taking_i
         await _wait_for(lambda: dashboard.cycle_runs >= 1 and dashboard.overlay_runs >= 1)
         first = engine_thread.engine_pid()
         assert first is not None and first != os.getpid() and _alive(first)
+        # the screen's engine calls live outside its module: the worker never loads Textual
+        loaded = "sorted(m for m in __import__('sys').modules if m.split('.')[0] in {s!r})"
+        worker = await engine_thread.run_engine(eval, loaded.format(s={"textual", "widgets"}))
+        assert worker == [] and "textual" in sys.modules
+        assert "engine.signals.cycles" in await engine_thread.run_engine(
+            eval, "list(__import__('sys').modules)"
+        )
 
         await _wait_for(lambda: "cycles" not in dashboard._busy)
         os.kill(first, signal.SIGKILL)  # a segfault or the OOM killer, as the app sees it

@@ -85,7 +85,7 @@ async def test_the_worker_warms_up_at_the_first_frame_before_any_request_showing
 
         feed.release.set()
         await wait_for(lambda: dashboard.cycle_runs >= 1, 120)
-        assert sent[1] == "_cycles"  # the panel's scan goes before the chart's overlays
+        assert sent[1] == "cycle_scan"  # the panel's scan goes before the chart's overlays
         assert engine_thread.engine_pid() == pid  # the warmed worker ran it
         assert panel.result is not None and panel.stage == ""
         assert "statevector" in panel.summary()

@@ -44,7 +44,7 @@ from widgets.positions_table import PositionsTable
 from widgets.signals_feed import SignalsFeed
 from widgets.strategies_table import StrategiesTable
 from widgets.watchlist import Watchlist
-from workstation.ui.screens import heap
+from workstation.ui.screens import engine_calls, heap
 from workstation.ui.screens.messages import (
     BarClosed,
     BookUpdated,
@@ -86,36 +86,6 @@ def understood_line(command: Command) -> str:
         return ""
     fixed = f" ({', '.join(corrections)})" if corrections else ""
     return f"understood: {understood or command.intent}{fixed}"
-
-
-def _overlays(bars: Any) -> tuple[list[Overlay], list[Line]]:
-    """EMA(20) and Bollinger(20, 2) series; Fibonacci retracements of the last confirmed swing
-    and the two Gann square-of-9 levels nearest the price (as plain lines: reading an engine
-    level back from the engine's worker would import numba here)."""
-    from engine.signals.indicators import bollinger, ema
-    from engine.signals.levels import fibonacci_at, gann_square9, zigzag
-
-    high, low, close = (bars[c].to_numpy() for c in ("high", "low", "close"))
-    upper, _, lower = bollinger(close, 20, 2.0)
-    overlays = [
-        Overlay("ema20", ema(close, 20), "ema"),
-        Overlay("bb_upper", upper, "band"),
-        Overlay("bb_lower", lower, "band"),
-    ]
-    pivots = zigzag(high, low, close, atr_mult=2.5) if len(close) > 30 else []
-    levels = [lv for lv in fibonacci_at(pivots) if lv.name in ("fib 0.382", "fib 0.5", "fib 0.618")]
-    if pivots:
-        gann = sorted(gann_square9(pivots[-1].price), key=lambda lv: abs(lv.price - close[-1]))
-        levels += gann[:2]
-    return overlays, [Line(lv.name, float(lv.price)) for lv in levels]
-
-
-def _cycles(close: Any, window: int, backend: str, shots: int) -> tuple[Any, Any]:
-    from engine.signals.cycles import detect_cycles
-    from engine.signals.qpe import fold_spectrum
-
-    report = detect_cycles(close, window=window, backend=backend, shots=shots, seed=7)
-    return report, fold_spectrum(report.spectrum)
 
 
 class DashboardScreen(Screen[None]):
@@ -242,7 +212,7 @@ class DashboardScreen(Screen[None]):
         cycles and overlays of the chart's bars, if they are in."""
         self.engine_ready = True
         self.query_one(CyclePanel).set_progress("engine starting")
-        self._warm_up_worker(*self._cycle_settings(), (__name__,))
+        self._warm_up_worker(*self._cycle_settings(), (engine_calls.__name__,))
         if self.chart.bar_count:
             self.detect_cycles()
             self.compute_overlays()
@@ -543,8 +513,10 @@ class DashboardScreen(Screen[None]):
         from workstation.runtime.engine_thread import EngineError, run_engine
 
         try:
-            overlays, levels = await run_engine(_overlays, bars)
-            self.call_later(self._show_overlays, symbol, timeframe, overlays, levels)
+            series, levels = await run_engine(engine_calls.chart_overlays, bars)
+            overlays = [Overlay(*s) for s in series]
+            lines = [Line(*level) for level in levels]
+            self.call_later(self._show_overlays, symbol, timeframe, overlays, lines)
         except EngineError as exc:
             self.call_later(self.log_line, f"overlays {symbol} {timeframe}: {exc}", "error")
         finally:
@@ -566,7 +538,9 @@ class DashboardScreen(Screen[None]):
         from workstation.runtime.engine_thread import EngineError, run_engine
 
         try:
-            report, folded = await run_engine(_cycles, close, window, backend, shots)
+            report, folded = await run_engine(
+                engine_calls.cycle_scan, close, window, backend, shots
+            )
         except CycleInputError as exc:
             self.call_later(self._cycles_refused, f"{symbol} {timeframe}: {exc}")
         except EngineError as exc:
