@@ -1,0 +1,193 @@
+"""``qws calibrate``: is a learnt probability right as often as it says, on this instrument?
+
+    qws calibrate (--csv FILE | SYMBOL [--timeframe TF] [--feed db|demo])
+                  [--horizon 4] [--higher TF|none] [--min-train 500] [--block 250] [--json]
+
+Walks forward over the whole history (:func:`engine.signals.outcomes.learnt_probabilities`:
+fit on the past, score the next block, roll on) and measures the out-of-sample P(up at the
+horizon) against what happened: the reliability table (confidence bucket -> count, hit rate,
+95% interval, mean forecast), the Brier score of the model and of forecasting the training
+base rate, the Brier skill score and the expected calibration error. ``--json`` prints one
+object: ``n``, ``horizon``, ``ece``, ``brier``, ``brier_base``, ``skill``, ``base_rate`` and
+``buckets`` (``lo``, ``hi``, ``n``, ``hits``), with where the bars came from.
+
+The base-rate forecast compared against is the one a trader had at each bar: the rate of ups
+in the training past the model was shrunk towards, not the rate of the scored period itself
+(which no one knew in advance).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+from workstation.cli.common import load_settings
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "calibrate",
+        help="walk-forward calibration of learnt signal probabilities",
+        description="Learn P(up at the horizon) from the instrument's own past, walk forward "
+        "over its whole history and print how often each confidence bucket was right, out of "
+        "sample (reliability table, Brier skill, ECE).",
+    )
+    p.add_argument("symbol", nargs="?", help="instrument symbol (with --feed)")
+    p.add_argument("--csv", help="read bars from this CSV or Parquet file instead of a feed")
+    p.add_argument("--timeframe", help="bar timeframe (default: settings app.timeframe)")
+    p.add_argument("--feed", choices=("db", "demo"), default="db", help="where bars come from")
+    p.add_argument("--horizon", type=int, default=None, help="bars ahead (default: signals)")
+    p.add_argument(
+        "--higher",
+        default=None,
+        help="higher timeframe read as context (default: the next one up; none: no context)",
+    )
+    p.add_argument("--min-train", type=int, default=500, help="labelled rows before scoring")
+    p.add_argument("--block", type=int, default=250, help="bars scored per fit")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.set_defaults(func=run)
+
+
+def _file_bars(path: str) -> tuple[Any, str | None]:
+    from engine.timeframes import bar_spacing, parse, spacing_label
+    from feeds.ohlcv_file import OhlcvFileError, read_ohlcv
+    from workstation.cli import CliError
+
+    try:
+        frame = read_ohlcv(path).frame
+    except OhlcvFileError as exc:
+        raise CliError(str(exc)) from exc
+    gap = bar_spacing(frame["ts"].to_numpy()) if frame.height > 1 else None
+    label = spacing_label(gap) if gap is not None else None
+    try:
+        return frame, str(parse(label)) if label else None
+    except ValueError:  # "about 1 month": a spacing with no timeframe of its own
+        return frame, None
+
+
+def _feed_bars(args: argparse.Namespace, settings: Any) -> tuple[Any, str]:
+    import asyncio
+
+    from engine.timeframes import TimeframeError, parse
+    from workstation.cli import CliError
+
+    named = args.timeframe or settings.get("app.timeframe", "1m")
+    try:
+        tf = str(parse(named))
+    except TimeframeError as exc:
+        raise CliError(str(exc)) from exc
+    if args.feed == "demo":
+        from feeds.demo import DemoFeed
+
+        feed = DemoFeed(seed=int(settings.get("demo.seed", 7)), history_bars=5000)
+        try:
+            return asyncio.run(feed.history(args.symbol, tf)), tf
+        except KeyError as exc:
+            raise CliError(str(exc.args[0])) from exc
+    from workstation.cli.common import open_store
+    from workstation.store import AmbiguousVenueError
+
+    store = open_store(args)
+    try:
+        stored = store.candles.timeframes(args.symbol)
+        if not args.timeframe and tf not in stored and len(stored) == 1:
+            tf = stored[0]
+        frame = store.candles.between(args.symbol, tf)
+    except AmbiguousVenueError as exc:
+        raise CliError(str(exc)) from exc
+    finally:
+        store.close()
+    if frame.height == 0:
+        have = f"; stored: {', '.join(stored)}" if stored else ""
+        raise CliError(f"no {tf} bars for {args.symbol} in the database{have}")
+    return frame, tf
+
+
+def _higher(args: argparse.Namespace, timeframe: str | None) -> str | None:
+    from engine.signals.ensemble import NEXT_TIMEFRAME
+    from engine.timeframes import TimeframeError, parse
+    from workstation.cli import CliError
+
+    if args.higher is None:
+        return NEXT_TIMEFRAME.get(timeframe) if timeframe else None
+    if args.higher.lower() == "none":
+        return None
+    try:
+        higher = str(parse(args.higher))
+    except TimeframeError as exc:
+        raise CliError(str(exc)) from exc
+    if timeframe and parse(higher).ns <= parse(timeframe).ns:
+        raise CliError(f"--higher {higher} is not above the bars' timeframe {timeframe}")
+    return higher
+
+
+def run(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from engine.signals.calibration import calibration_report
+    from engine.signals.ensemble import EnsembleSettings
+    from engine.signals.outcomes import learnt_probabilities
+    from workstation.cli import CliError
+
+    settings = load_settings()
+    if (args.csv is None) == (not args.symbol):
+        raise CliError("give either a SYMBOL (with --feed db|demo) or --csv FILE")
+    ensemble = EnsembleSettings.from_mapping(settings.section("signals"))
+    horizon = args.horizon if args.horizon is not None else ensemble.horizon_bars
+    if horizon < 1:
+        raise CliError(f"--horizon must be at least 1 bar, got {horizon}")
+    if args.min_train < 1 or args.block < 1:
+        raise CliError("--min-train and --block must be at least 1")
+    if args.csv is not None:
+        bars, timeframe = _file_bars(args.csv)
+        source = args.csv
+    else:
+        bars, timeframe = _feed_bars(args, settings)
+        source = f"{args.feed}:{args.symbol}"
+    higher = _higher(args, timeframe)
+    try:
+        learnt = learnt_probabilities(
+            bars, horizon, ensemble, higher, min_train=args.min_train, block=args.block
+        )
+    except ValueError as exc:
+        raise CliError(f"{source}: {exc}") from exc
+    known = learnt.scored & np.isfinite(learnt.y)
+    if not known.any():
+        raise CliError(f"{source}: no scored bar has a known outcome yet")
+    prob, hit, base = learnt.p_up[known], learnt.y[known], learnt.base_rate[known]
+    report = calibration_report(prob, hit, horizon)
+    brier_base = float(np.mean((base - hit) ** 2))
+    skill = 1.0 - report.brier / brier_base if brier_base > 0 else float("nan")
+    out = report.as_dict() | {
+        "brier_base": brier_base,
+        "skill": skill if np.isfinite(skill) else None,
+        "base_rate": float(np.mean(base)),
+        "source": source,
+        "timeframe": timeframe,
+        "higher": higher,
+        "bars": bars.height,
+        "features": list(learnt.names),
+        "fits": learnt.fits,
+        "within_003_of_base": float(np.mean(np.abs(prob - base) <= 0.03)),
+    }
+    if args.json:
+        print(json.dumps(out, allow_nan=False))
+        return 0
+    print(
+        f"{source}: {bars.height:,} {timeframe or 'unspaced'} bars"
+        f"{f', {higher} context' if higher else ''}; P(up in {horizon} bars) walk-forward,"
+        f" {report.n:,} bars scored out of sample in {learnt.fits} fits"
+    )
+    print()
+    for line in report.table():
+        print(f"  {line}")
+    print()
+    shown_skill = "n/a" if out["skill"] is None else f"{skill:+.4f}"
+    print(
+        f"Brier {report.brier:.4f}, base rate forecast {brier_base:.4f}"
+        f" (training base rate {out['base_rate']:.3f}), skill {shown_skill},"
+        f" ECE {report.ece:.4f}"
+    )
+    print(f"{out['within_003_of_base']:.0%} of the probabilities are within 0.03 of the base rate")
+    return 0
