@@ -39,10 +39,21 @@ def test_a_real_hourly_market_stays_at_its_base_rate_and_says_so(
     assert out["skill"] == 0.0 and out["ece"] <= 0.03
 
 
-def test_the_demo_feed_has_an_edge_the_walk_learns(capsys: pytest.CaptureFixture[str]) -> None:
-    out = _json(capsys, "EURUSD", "--feed", "demo", "--timeframe", "1h")
+def test_the_demo_market_s_cycles_are_an_edge_the_walk_learns(
+    db_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bars = synthetic_bars(DEMO_INSTRUMENTS["EURUSD"], "1h", 1_700_000_000_000_000_000, 5000, 7)
+    with Store(db_path) as store:
+        store.candles.upsert(bars, "EURUSD", "1h", "demo")
+    out = _json(capsys, "--db", str(db_path), "EURUSD", "--timeframe", "1h")
     assert out["skill"] > 0.05 and out["within_003_of_base"] < 0.9
     assert out["brier"] < out["brier_base"]
+
+
+def test_the_demo_feed_is_read_when_asked(capsys: pytest.CaptureFixture[str]) -> None:
+    out = _json(capsys, "XAUUSD", "--feed", "demo", "--timeframe", "4h")
+    assert out["source"] == "demo:XAUUSD" and out["bars"] == 5000 and out["higher"] == "1d"
+    assert out["n"] == sum(b["n"] for b in out["buckets"]) > 4000
 
 
 def test_the_text_report_is_a_reliability_table(capsys: pytest.CaptureFixture[str]) -> None:
