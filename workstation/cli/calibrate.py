@@ -85,22 +85,19 @@ def _feed_bars(args: argparse.Namespace, settings: Any) -> tuple[Any, str]:
             return asyncio.run(feed.history(args.symbol, tf)), tf
         except KeyError as exc:
             raise CliError(str(exc.args[0])) from exc
-    from workstation.cli.common import open_store
+    from workstation.cli.common import no_stored_bars, open_store, stored_timeframe
     from workstation.store import AmbiguousVenueError
 
     store = open_store(args)
     try:
-        stored = store.candles.timeframes(args.symbol)
-        if not args.timeframe and tf not in stored and len(stored) == 1:
-            tf = stored[0]
+        tf, source, stored = stored_timeframe(store, args.symbol, tf, bool(args.timeframe))
         frame = store.candles.between(args.symbol, tf)
     except AmbiguousVenueError as exc:
         raise CliError(str(exc)) from exc
     finally:
         store.close()
     if frame.height == 0:
-        have = f"; stored: {', '.join(stored)}" if stored else ""
-        raise CliError(f"no {tf} bars for {args.symbol} in the database{have}")
+        raise CliError(no_stored_bars(args.symbol, tf, source, stored))
     return frame, tf
 
 

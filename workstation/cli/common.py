@@ -41,3 +41,24 @@ def load_settings() -> Settings:
         return Settings.load()
     except ConfigError as exc:
         raise CliError(str(exc)) from exc
+
+
+def stored_timeframe(
+    store: Store, symbol: str, named: str, explicit: bool
+) -> tuple[str, str, list[str]]:
+    """The timeframe a command reads ``symbol``'s stored bars at: ``named`` (from
+    ``--timeframe`` when ``explicit``, else the settings' default), or, when the default has
+    none stored and the symbol has bars at one timeframe only, that one. Returns it, where it
+    came from, and the timeframes stored (for the error when there are no bars)."""
+    stored = store.candles.timeframes(symbol)
+    source = "--timeframe" if explicit else "settings app.timeframe"
+    if not explicit and named not in stored and len(stored) == 1:
+        return stored[0], f"the only timeframe stored for {symbol}", stored
+    return named, source, stored
+
+
+def no_stored_bars(symbol: str, timeframe: str, source: str, stored: list[str]) -> str:
+    """The error when the store has no ``timeframe`` bars of ``symbol``."""
+    hint = "" if source == "--timeframe" else f" ({source}); name one with --timeframe"
+    have = f"; stored: {', '.join(stored)}" if stored else ""
+    return f"no {timeframe} bars for {symbol} in the database{hint}{have}"

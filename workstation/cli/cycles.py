@@ -111,14 +111,12 @@ def _feed_series(args: argparse.Namespace, settings: Any) -> _Series:
             raise CliError(str(exc.args[0])) from exc
         total = frame.height
     else:
-        from workstation.cli.common import open_store
+        from workstation.cli.common import no_stored_bars, open_store, stored_timeframe
         from workstation.store import AmbiguousVenueError
 
         store = open_store(args)
         try:
-            stored = store.candles.timeframes(args.symbol)
-            if not args.timeframe and tf not in stored and len(stored) == 1:
-                tf, source = stored[0], f"the only timeframe stored for {args.symbol}"
+            tf, source, stored = stored_timeframe(store, args.symbol, tf, bool(args.timeframe))
             if args.at is None:
                 frame = store.candles.last(args.symbol, tf, args.window + 1)
                 venues = store.candles.venues(args.symbol, tf)
@@ -132,9 +130,7 @@ def _feed_series(args: argparse.Namespace, settings: Any) -> _Series:
         finally:
             store.close()
         if frame.height == 0:
-            hint = "" if args.timeframe else f" ({source}); name one with --timeframe"
-            have = f"; stored: {', '.join(stored)}" if stored else ""
-            raise CliError(f"no {tf} bars for {args.symbol} in the database{hint}{have}")
+            raise CliError(no_stored_bars(args.symbol, tf, source, stored))
     return _Series(frame["close"].to_numpy(), frame["ts"].to_numpy(), tf, source, total, offset)
 
 
