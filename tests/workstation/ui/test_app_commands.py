@@ -11,7 +11,7 @@ from textual.widgets import Input
 
 from engine.commands import Command
 from engine.model import OrderStatus, Side
-from tests.workstation.ui.ui_helpers import make_app, wait_for
+from tests.workstation.ui.ui_helpers import make_app, screen_up, wait_for
 from widgets.log_pane import LogPane
 from workstation.store import Store
 from workstation.ui.app import QwsApp
@@ -56,8 +56,7 @@ async def test_a_notional_order_opens_the_ticket_with_the_sized_quantity(store: 
         )  # fmt: skip
         expected = app.runtime.size_order(command)
         ask(app, command)
-        await wait_for(lambda: isinstance(app.screen, OrderTicket))
-        ticket = app.screen
+        ticket = await screen_up(app, OrderTicket)
         assert ticket.query_one("#qty", Input).value == f"{expected.qty:f}"
         assert ticket.query_one("#price", Input).value == "50000"
         assert expected.qty == Decimal("0.01")  # 500 USDT at 50,000 on a lot of 0.00001
@@ -126,12 +125,12 @@ async def test_typed_phrases_reach_the_runtime_with_the_echo(store: Store) -> No
         await wait_for(lambda: "No open positions." in logged(app))
         app.dashboard.run_command("by 0.01 satoshi")
         assert "understood: buy 0.01 BTC/USDT market (by -> buy)" in logged(app)
-        await wait_for(lambda: isinstance(app.screen, OrderTicket))
-        assert app.screen.query_one("#qty", Input).value == "0.01"
+        ticket = await screen_up(app, OrderTicket)
+        assert ticket.query_one("#qty", Input).value == "0.01"
         await pilot.press("escape")
         await wait_for(lambda: not isinstance(app.screen, OrderTicket))
         app.dashboard.run_command("buy 500 usdt of btc")
-        await wait_for(lambda: isinstance(app.screen, OrderTicket))
+        await screen_up(app, OrderTicket)
         assert any(t.startswith("size: 500 USDT at ") for t in logged(app))
         assert store.orders.find(limit=5) == []
         await _close_ticket(pilot, app)

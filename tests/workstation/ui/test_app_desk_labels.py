@@ -9,7 +9,7 @@ from decimal import Decimal
 
 from rich.text import Text
 
-from tests.workstation.ui.ui_helpers import make_app, wait_for
+from tests.workstation.ui.ui_helpers import make_app, screen_up, wait_for
 from widgets.log_pane import LogPane
 from widgets.orders_table import OrdersTable
 from widgets.positions_table import PositionsTable
@@ -30,7 +30,7 @@ async def test_a_bracketed_fill_shows_its_fee_legs_and_levels(store: Store) -> N
         mark = Decimal(round(app.marks[SYMBOL]))
         sl, tp = mark - 2000, mark + 2000
         app.dashboard.run_command(f"buy 0.01 btc sl {sl} tp {tp}")
-        await wait_for(lambda: isinstance(app.screen, OrderTicket))
+        await screen_up(app, OrderTicket)
         await pilot.press("enter")
         await wait_for(lambda: not isinstance(app.screen, OrderTicket))
 

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from typing import Any, TypeVar
+
+from textual.app import App
+from textual.screen import Screen
 
 from feeds.demo import DemoFeed
 from workstation.runtime.config import Settings
@@ -37,3 +41,22 @@ async def wait_for(predicate: Callable[[], object], timeout: float = 60.0) -> No
     while not predicate():
         assert loop.time() < deadline, "timed out waiting for the screen"
         await asyncio.sleep(0.02)
+
+
+S = TypeVar("S", bound=Screen[Any])
+
+
+async def screen_up(app: App[Any], kind: type[S]) -> S:
+    """The app's screen once it is a ``kind`` with all of its widgets mounted: on a busy
+    machine a screen is pushed a while before its fields and selects are in, and a key or a
+    query meanwhile meets a half-built screen."""
+    await wait_for(
+        lambda: (
+            isinstance(app.screen, kind)
+            and bool(app.screen.children)
+            and all(w.is_mounted for w in app.screen.query("*"))
+        )
+    )
+    screen = app.screen
+    assert isinstance(screen, kind)
+    return screen

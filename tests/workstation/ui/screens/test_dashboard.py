@@ -15,7 +15,7 @@ from textual.widgets import Button, Input, Select, TabbedContent
 
 from engine.model import Side
 from feeds.demo import DemoFeed
-from tests.workstation.ui.ui_helpers import frozen_clock, make_app, wait_for
+from tests.workstation.ui.ui_helpers import frozen_clock, make_app, screen_up, wait_for
 from widgets.chart import Chart
 from widgets.command_bar import CommandBar
 from widgets.cycle_panel import CyclePanel
@@ -110,7 +110,7 @@ async def test_ticket_rounds_to_the_lot_checks_risk_and_fills_on_paper(store: St
     async with app.run_test(size=(100, 30)) as pilot:
         await wait_for(lambda: app.oms is not None and "BTC/USDT" in app.marks)
         await pilot.press("b")
-        await wait_for(lambda: isinstance(app.screen, OrderTicket))
+        await screen_up(app, OrderTicket)
         ticket = app.screen
         assert isinstance(ticket, OrderTicket)
         assert ticket.query_one("#side", Select).value == Side.BUY
@@ -135,7 +135,7 @@ async def test_a_resting_limit_order_is_listed_and_cancelled(store: Store) -> No
     async with app.run_test(size=(100, 30)) as pilot:
         await wait_for(lambda: app.oms is not None and "ETH/USDT" in app.marks)
         app.dashboard.run_command("buy 0.5 eth limit 1000")
-        await wait_for(lambda: isinstance(app.screen, OrderTicket))
+        await screen_up(app, OrderTicket)
         await pilot.press("enter")
         orders = app.dashboard.query_one(OrdersTable)
         await wait_for(lambda: len(orders.orders) == 1)
@@ -155,7 +155,7 @@ async def test_kill_switch_makes_the_ticket_refuse(store: Store) -> None:
         app.dashboard.run_command("kill on")
         await wait_for(lambda: app.oms is not None and app.oms.kill_switch)
         app.dashboard.run_command("buy 1 xau")
-        await wait_for(lambda: isinstance(app.screen, OrderTicket))
+        await screen_up(app, OrderTicket)
         ticket = app.screen
         assert isinstance(ticket, OrderTicket)
         await wait_for(lambda: ticket.verdict)
@@ -170,7 +170,7 @@ async def test_ticket_refuses_a_limit_without_price_and_cancels_with_escape(stor
     app = make_app(store)
     async with app.run_test(size=(100, 30)) as pilot:
         await pilot.press("n")
-        await wait_for(lambda: isinstance(app.screen, OrderTicket))
+        await screen_up(app, OrderTicket)
         ticket = app.screen
         assert isinstance(ticket, OrderTicket)
         ticket.query_one("#type", Select).value = "limit"
@@ -196,7 +196,7 @@ async def test_command_bar_charts_and_prefills_the_ticket(store: Store) -> None:
         await pilot.press("colon")
         app.dashboard.query_one(CommandBar).open("sell 0.5 eth limit 3300.123 sl 3400 tp 3000")
         await pilot.press("enter")
-        await wait_for(lambda: isinstance(app.screen, OrderTicket))
+        await screen_up(app, OrderTicket)
         ticket = app.screen
         assert isinstance(ticket, OrderTicket)
         assert ticket.query_one("#side", Select).value == Side.SELL
@@ -313,7 +313,7 @@ async def test_a_binding_can_be_remapped_by_its_id(store: Store) -> None:
         await pilot.pause()
         assert not isinstance(app.screen, OrderTicket)
         await pilot.press("x")
-        await wait_for(lambda: isinstance(app.screen, OrderTicket))
+        await screen_up(app, OrderTicket)
 
 
 async def test_the_command_palette_runs_typed_commands(store: Store) -> None:
@@ -345,7 +345,7 @@ async def test_pressing_b_posts_the_ticket_intent_and_the_app_opens_the_ticket(
     seen: list[Message] = []
     async with app.run_test(size=(100, 30), message_hook=seen.append) as pilot:
         await pilot.press("b")
-        await wait_for(lambda: isinstance(app.screen, OrderTicket))
+        await screen_up(app, OrderTicket)
         [request, *_] = _posted(seen, TicketRequested)
         assert request.draft.symbol == "BTC/USDT" and request.draft.side is Side.BUY
         assert isinstance(app.screen, OrderTicket) and app.screen.draft == request.draft

@@ -7,7 +7,7 @@ from textual import events
 from textual.message import Message
 from textual.widgets import TabbedContent
 
-from tests.workstation.ui.ui_helpers import make_app, wait_for
+from tests.workstation.ui.ui_helpers import make_app, screen_up, wait_for
 from widgets.command_bar import CommandBar
 from widgets.watchlist import Watchlist
 from workstation.store import Store
@@ -42,7 +42,7 @@ async def test_keys_typed_right_after_the_colon_land_in_the_command_bar(store: S
         assert app.screen is app.dashboard
         assert not [m for m in seen if isinstance(m, TicketRequested)]
         await pilot.press("enter")  # the typed command, not a hotkey, opens the ticket
-        await wait_for(lambda: isinstance(app.screen, OrderTicket))
+        await screen_up(app, OrderTicket)
         assert app.screen.draft.symbol == "BTC/USDT"  # type: ignore[attr-defined]
 
 

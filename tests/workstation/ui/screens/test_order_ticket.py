@@ -10,7 +10,7 @@ from textual.widgets import Button, Input, Select, Static
 
 from engine.model import Instrument, Order, OrderType, Side
 from feeds.demo import DEMO_INSTRUMENTS
-from tests.workstation.ui.ui_helpers import make_app, wait_for
+from tests.workstation.ui.ui_helpers import make_app, screen_up, wait_for
 from workstation.store import Store
 from workstation.ui.screens.messages import TicketDraft
 from workstation.ui.screens.order_ticket import OrderTicket
@@ -192,7 +192,7 @@ async def test_the_ticket_shows_the_refusal_of_a_stop_loss_above_a_buy(store: St
     async with app.run_test(size=(100, 30)) as pilot:
         await wait_for(lambda: app.oms is not None and "EURUSD" in app.marks)
         app.dashboard.run_command("buy 1000 eurusd")
-        await wait_for(lambda: isinstance(app.screen, OrderTicket))
+        await screen_up(app, OrderTicket)
         ticket = app.screen
         assert isinstance(ticket, OrderTicket)
         await wait_for(lambda: ticket.verdict.startswith("risk: OK"))
@@ -214,7 +214,7 @@ async def test_the_command_bar_order_with_a_wrong_side_level_opens_a_refusing_ti
     async with app.run_test(size=(100, 30)) as pilot:
         await wait_for(lambda: app.oms is not None and "EURUSD" in app.marks)
         await pilot.press("colon", *"sell 1000 eurusd tp=1.2", "enter")
-        await wait_for(lambda: isinstance(app.screen, OrderTicket))
+        await screen_up(app, OrderTicket)
         ticket = app.screen
         assert isinstance(ticket, OrderTicket)
         await wait_for(lambda: "REJECTED" in ticket.verdict)
