@@ -318,11 +318,15 @@ class Watchlist(Widget, can_focus=True):
         if not row.spark or row.spark[-1] != price:
             row.spark.append(price)
             row.spark_text = None
-        ref = self.reference.get(row.symbol)
-        if ref:
-            row.chg = (price / ref - 1.0) * 100.0
+        self._measure_change(row)
         self.updates += 1
         self._row_changed(row)
+
+    def _measure_change(self, row: _Row) -> None:
+        """The row's change % from its last price and its symbol's reference, when both are in."""
+        ref = self.reference.get(row.symbol)
+        if ref:
+            row.chg = (row.last / ref - 1.0) * 100.0
 
     def _row_changed(self, row: _Row) -> None:
         """Drop the row's strip and ask for its line to be drawn again, once until it is: at
@@ -353,8 +357,8 @@ class Watchlist(Widget, can_focus=True):
         change is measured again now, whether its last quote came before or after it."""
         self.reference[symbol] = price
         row = self._rows.get(symbol)
-        if row is not None and price and math.isfinite(row.last):
-            row.chg = (row.last / price - 1.0) * 100.0
+        if row is not None:
+            self._measure_change(row)
             self._row_changed(row)
 
     def set_signal(self, signal: Signal) -> None:

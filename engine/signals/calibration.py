@@ -236,14 +236,15 @@ def calibration_report(
     hit: npt.ArrayLike,
     horizon: int,
     bins: int = 10,
-    base_rate: float | None = None,
+    base_rate: float | npt.ArrayLike | None = None,
 ) -> CalibrationReport:
     """Everything about calibration in one value.
 
-    ``brier_base`` scores forecasting ``base_rate`` for every case. Pass the rate known from
-    the training past for an honest out-of-sample comparison; by default it is the mean of
-    ``hit``, which flatters the reference (it has seen the outcomes), so a positive skill
-    against it is conservative.
+    ``brier_base`` scores forecasting ``base_rate`` for every case: one rate, or one per case
+    (a walk-forward's training base rate at each bar; the report's ``base_rate`` is then their
+    mean). Pass the rate known from the training past for an honest out-of-sample comparison;
+    by default it is the mean of ``hit``, which flatters the reference (it has seen the
+    outcomes), so a positive skill against it is conservative.
     """
     _check_bins(bins)
     if horizon < 1:
@@ -252,14 +253,16 @@ def calibration_report(
     n = int(p.size)
     if n == 0:
         raise ValueError("no cases to calibrate")
-    if base_rate is None:
-        base = float(np.mean(h))
-    elif 0.0 <= base_rate <= 1.0:
-        base = float(base_rate)
-    else:
-        raise ValueError(f"base_rate must be in [0, 1], got {base_rate}")
+    given = np.asarray(np.mean(h) if base_rate is None else base_rate, np.float64)
+    rates = np.full(n, float(given)) if given.ndim == 0 else given
+    if rates.shape != (n,):
+        raise ValueError(f"base_rate has {rates.size} rates for {n} cases")
+    outside = ~((rates >= 0.0) & (rates <= 1.0))
+    if outside.any():
+        raise ValueError(f"base_rate must be in [0, 1], got {rates[outside][0]}")
+    base = float(given) if given.ndim == 0 else float(np.mean(rates))
     score = float(np.mean((p - h) ** 2))
-    score_base = float(np.mean((base - h) ** 2))
+    score_base = float(np.mean((rates - h) ** 2))
     buckets = _buckets(p, h, bins)
     return CalibrationReport(
         n=n,

@@ -67,24 +67,12 @@ def _file_bars(path: str) -> tuple[Any, str | None]:
 
 
 def _feed_bars(args: argparse.Namespace, settings: Any) -> tuple[Any, str]:
-    import asyncio
-
-    from engine.timeframes import TimeframeError, parse
     from workstation.cli import CliError
+    from workstation.cli.common import demo_history, named_timeframe
 
-    named = args.timeframe or settings.get("app.timeframe", "1m")
-    try:
-        tf = str(parse(named))
-    except TimeframeError as exc:
-        raise CliError(str(exc)) from exc
+    tf = named_timeframe(args, settings)
     if args.feed == "demo":
-        from feeds.demo import DemoFeed
-
-        feed = DemoFeed(seed=int(settings.get("demo.seed", 7)), history_bars=5000)
-        try:
-            return asyncio.run(feed.history(args.symbol, tf)), tf
-        except KeyError as exc:
-            raise CliError(str(exc.args[0])) from exc
+        return demo_history(settings, args.symbol, tf, bars=5000), tf
     from workstation.cli.common import no_stored_bars, open_store, stored_timeframe
     from workstation.store import AmbiguousVenueError
 
@@ -153,13 +141,8 @@ def run(args: argparse.Namespace) -> int:
     if not known.any():
         raise CliError(f"{source}: no scored bar has a known outcome yet")
     prob, hit, base = learnt.p_up[known], learnt.y[known], learnt.base_rate[known]
-    report = calibration_report(prob, hit, horizon)
-    brier_base = float(np.mean((base - hit) ** 2))
-    skill = 1.0 - report.brier / brier_base if brier_base > 0 else float("nan")
+    report = calibration_report(prob, hit, horizon, base_rate=base)
     out = report.as_dict() | {
-        "brier_base": brier_base,
-        "skill": skill if np.isfinite(skill) else None,
-        "base_rate": float(np.mean(base)),
         "source": source,
         "timeframe": timeframe,
         "higher": higher,
@@ -180,10 +163,10 @@ def run(args: argparse.Namespace) -> int:
     for line in report.table():
         print(f"  {line}")
     print()
-    shown_skill = "n/a" if out["skill"] is None else f"{skill:+.4f}"
+    shown_skill = "n/a" if out["skill"] is None else f"{report.skill:+.4f}"
     print(
-        f"Brier {report.brier:.4f}, base rate forecast {brier_base:.4f}"
-        f" (training base rate {out['base_rate']:.3f}), skill {shown_skill},"
+        f"Brier {report.brier:.4f}, base rate forecast {report.brier_base:.4f}"
+        f" (training base rate {report.base_rate:.3f}), skill {shown_skill},"
         f" ECE {report.ece:.4f}"
     )
     print(f"{out['within_003_of_base']:.0%} of the probabilities are within 0.03 of the base rate")

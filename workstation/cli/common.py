@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from workstation.runtime.config import ConfigError, Settings, default_db_path
 
@@ -62,3 +62,33 @@ def no_stored_bars(symbol: str, timeframe: str, source: str, stored: list[str]) 
     hint = "" if source == "--timeframe" else f" ({source}); name one with --timeframe"
     have = f"; stored: {', '.join(stored)}" if stored else ""
     return f"no {timeframe} bars for {symbol} in the database{hint}{have}"
+
+
+def named_timeframe(args: argparse.Namespace, settings: Settings) -> str:
+    """The timeframe ``--timeframe`` names, else the settings' ``app.timeframe``, canonical
+    (a :class:`CliError` when it is not one)."""
+    from engine.timeframes import TimeframeError, parse
+    from workstation.cli import CliError
+
+    try:
+        return str(parse(args.timeframe or settings.get("app.timeframe", "1m")))
+    except TimeframeError as exc:
+        raise CliError(str(exc)) from exc
+
+
+def demo_history(settings: Settings, symbol: str, timeframe: str, bars: int | None = None) -> Any:
+    """The demo feed's history of ``symbol`` (``bars`` of it, else the settings' length), or
+    a :class:`CliError` naming the demo's symbols."""
+    import asyncio
+
+    from feeds.demo import DemoFeed
+    from workstation.cli import CliError
+
+    feed = DemoFeed(
+        seed=int(settings.get("demo.seed", 7)),
+        history_bars=bars or int(settings.get("demo.history_bars", 2000)),
+    )
+    try:
+        return asyncio.run(feed.history(symbol, timeframe))
+    except KeyError as exc:
+        raise CliError(str(exc.args[0])) from exc

@@ -86,29 +86,14 @@ def _file_series(path: Path, column: str) -> _Series:
 
 
 def _feed_series(args: argparse.Namespace, settings: Any) -> _Series:
-    import asyncio
-
-    from engine.timeframes import TimeframeError, parse
     from workstation.cli import CliError
+    from workstation.cli.common import demo_history, named_timeframe
 
-    named = args.timeframe or settings.get("app.timeframe", "1m")
+    tf = named_timeframe(args, settings)
     source = "--timeframe" if args.timeframe else "settings app.timeframe"
-    try:
-        tf = str(parse(named))
-    except TimeframeError as exc:
-        raise CliError(str(exc)) from exc
     total = offset = 0
     if args.feed == "demo":
-        from feeds.demo import DemoFeed
-
-        feed = DemoFeed(
-            seed=int(settings.get("demo.seed", 7)),
-            history_bars=int(settings.get("demo.history_bars", 2000)),
-        )
-        try:
-            frame = asyncio.run(feed.history(args.symbol, tf))
-        except KeyError as exc:
-            raise CliError(str(exc.args[0])) from exc
+        frame = demo_history(settings, args.symbol, tf)
         total = frame.height
     else:
         from workstation.cli.common import no_stored_bars, open_store, stored_timeframe

@@ -216,3 +216,17 @@ def test_table_has_a_header_and_one_aligned_line_per_bucket() -> None:
     b = rep.buckets[9]
     lo, hi = b.interval
     assert f"{b.n}" in lines[-1] and f"[{lo:.3f}, {hi:.3f}]" in lines[-1]
+
+
+def test_a_base_rate_per_case_is_the_walk_forward_reference() -> None:
+    p, hit = _calibrated(seed=3, n=2_000)
+    rates = np.linspace(0.4, 0.6, p.size)  # what the training past said at each case
+    rep = cal.calibration_report(p, hit, horizon=4, base_rate=rates)
+    assert rep.brier_base == pytest.approx(float(np.mean((rates - hit) ** 2)))
+    assert rep.base_rate == pytest.approx(0.5)
+    same = cal.calibration_report(p, hit, horizon=4, base_rate=np.full(p.size, 0.3))
+    assert same.brier_base == cal.calibration_report(p, hit, horizon=4, base_rate=0.3).brier_base
+    with pytest.raises(ValueError, match="3 rates for 2000 cases"):
+        cal.calibration_report(p, hit, horizon=4, base_rate=[0.5, 0.5, 0.5])
+    with pytest.raises(ValueError, match=r"base_rate must be in \[0, 1\]"):
+        cal.calibration_report(p, hit, horizon=4, base_rate=np.full(p.size, 1.5))
