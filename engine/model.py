@@ -191,6 +191,55 @@ class CyclePhase:
 
 
 @dataclass(frozen=True, slots=True)
+class Evidence:
+    """What a learnt confidence stands on (issue 17): ``probability`` that the signal's side
+    (``direction``: +1 up, -1 down) is right ``horizon`` bars on, learnt from the instrument's
+    own past by model ``version``; ``cases`` comparable past cases scored out of sample (the
+    walk-forward cases whose forecast fell in the same confidence bucket), ``hits`` how many of
+    them were right on this side, and the Wilson 95 % interval of that hit rate."""
+
+    probability: float
+    direction: int
+    cases: int
+    hits: int
+    low: float
+    high: float
+    horizon: int
+    version: int = 0
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.probability <= 1.0:
+            raise ModelError(f"probability must be in [0, 1], got {self.probability}")
+        if self.direction not in (1, -1):
+            raise ModelError(f"direction must be +1 or -1, got {self.direction}")
+        if not 0 <= self.hits <= self.cases:
+            raise ModelError(f"need 0 <= hits <= cases, got {self.hits} of {self.cases}")
+        if not 0.0 <= self.low <= self.high <= 1.0:
+            raise ModelError(f"interval must lie in [0, 1], got [{self.low}, {self.high}]")
+        if self.horizon < 1:
+            raise ModelError(f"horizon must be >= 1 bar, got {self.horizon}")
+
+    @property
+    def hit_rate(self) -> float:
+        return self.hits / self.cases if self.cases else math.nan
+
+    @property
+    def plus_minus(self) -> int:
+        """Half the interval's width, in whole percentage points (rounded up: never narrower
+        than measured)."""
+        return math.ceil(round((self.high - self.low) * 50.0, 9))
+
+    def text(self) -> str:
+        """ "58% ±4, 412 past cases (57% right), 4 bars"."""
+        if self.cases == 0:
+            return f"{self.probability:.0%}, no comparable past case, {self.horizon} bars"
+        return (
+            f"{self.probability:.0%} ±{self.plus_minus}, {self.cases:,} past cases "
+            f"({self.hit_rate:.0%} right), {self.horizon} bar{'s' if self.horizon > 1 else ''}"
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class Signal:
     ts_ns: int
     symbol: str
@@ -200,6 +249,8 @@ class Signal:
     price: float
     reasons: tuple[str, ...] = ()
     cycle: Cycle | None = None
+    evidence: Evidence | None = None
+    """Set when ``confidence`` is learnt (then it equals ``evidence.probability``)."""
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.confidence <= 1.0 or math.isnan(self.confidence):

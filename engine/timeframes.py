@@ -135,32 +135,46 @@ def empty_ohlcv() -> pl.DataFrame:
     return pl.DataFrame(schema=ohlcv_schema())
 
 
+def buckets(ts: np.ndarray, timeframe: Timeframe) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For sorted bar times ``ts``: each ``timeframe`` bucket's start time and the index of its
+    first and last bar (what :func:`resample` aggregates over)."""
+    import numpy as np
+
+    bucket = timeframe.bucket(np.asarray(ts, dtype=np.int64))
+    starts = np.flatnonzero(np.concatenate(([True], bucket[1:] != bucket[:-1])))
+    ends = np.concatenate((starts[1:], [bucket.shape[0]])) - 1
+    return bucket[starts], starts, ends
+
+
 def resample(bars: pl.DataFrame, timeframe: str | Timeframe) -> pl.DataFrame:
     """Aggregate OHLCV bars (``ts`` in ns) into a coarser timeframe.
 
     A bucket is labelled by its start; the last bucket may be incomplete (it is the bar
     still forming), which callers that need closed bars drop by comparing with the clock.
     """
+    import numpy as np
     import polars as pl
 
     tf = parse(timeframe) if isinstance(timeframe, str) else timeframe
     if bars.is_empty():
         return empty_ohlcv()
-    offset = _MONDAY_OFFSET_NS if tf.unit == "w" else 0
-    return (
-        bars.sort("ts")
-        .with_columns(((pl.col("ts") - offset) // tf.ns * tf.ns + offset).alias("_bucket"))
-        .group_by("_bucket", maintain_order=True)
-        .agg(
-            pl.col("open").first(),
-            pl.col("high").max(),
-            pl.col("low").min(),
-            pl.col("close").last(),
-            pl.col("volume").sum(),
-        )
-        .rename({"_bucket": "ts"})
-        .select(list(OHLCV_COLUMNS))
-        .cast(ohlcv_schema())  # type: ignore[arg-type]
+    if not bars["ts"].is_sorted():
+        bars = bars.sort("ts")
+    labels, starts, ends = buckets(bars["ts"].to_numpy(), tf)
+
+    def column(name: str) -> np.ndarray:
+        return bars[name].to_numpy().astype(np.float64, copy=False)
+
+    return pl.DataFrame(
+        {
+            "ts": labels,
+            "open": column("open")[starts],
+            "high": np.maximum.reduceat(column("high"), starts),
+            "low": np.minimum.reduceat(column("low"), starts),
+            "close": column("close")[ends],
+            "volume": np.add.reduceat(column("volume"), starts),
+        },
+        schema=ohlcv_schema(),
     )
 
 

@@ -2,7 +2,9 @@
 
 Columns are found case-insensitively: a time column named ``date``, ``datetime``,
 ``timestamp``, ``time``, ``ts`` or ``open time`` (or an unnamed first column, as pandas writes
-its index), and ``open high low close`` plus an optional ``volume``. Times may be ISO strings
+its index), and ``open high low close`` plus an optional ``volume``; a file of closes alone
+(``date,close``, as central banks and statistics offices publish daily prices) is read with
+each bar's open, high and low at its close (``OhlcvFile.close_only``). Times may be ISO strings
 (with or without an offset; naive times are taken as UTC) or epoch numbers in s, ms, us or ns
 (told apart by magnitude).
 
@@ -45,6 +47,8 @@ class OhlcvFileError(ValueError):
 class OhlcvFile:
     frame: pl.DataFrame
     notes: list[str] = field(default_factory=list)
+    close_only: bool = False
+    """The file had closes only: every bar's open, high and low are its close."""
 
 
 def read_ohlcv(path: str | Path, chunk_rows: int = CHUNK_ROWS) -> OhlcvFile:
@@ -53,7 +57,7 @@ def read_ohlcv(path: str | Path, chunk_rows: int = CHUNK_ROWS) -> OhlcvFile:
     frame = pl.concat(frames) if frames else pl.DataFrame(schema=OHLCV_SCHEMA)
     if stream.newest_first:
         frame = frame.reverse()
-    return OhlcvFile(frame, stream.notes)
+    return OhlcvFile(frame, stream.notes, stream.close_only)
 
 
 def _shown(value: object) -> str:
@@ -95,7 +99,8 @@ def _find_columns(raw: pl.DataFrame, path: Path) -> dict[str, str | None]:
     found["ts"] = time_col
     for name in (*PRICE_COLUMNS, "volume"):
         found[name] = by_name.get(name) or by_name.get(name[0] if name != "volume" else "vol")
-    missing = [n for n in ("ts", *PRICE_COLUMNS) if found[n] is None]
+    needed = ("ts", "close") if _close_only(found) else ("ts", *PRICE_COLUMNS)
+    missing = [n for n in needed if found[n] is None]
     if missing:
         label = [
             "a time column (Date, Datetime, Timestamp or Time)" if m == "ts" else m.title()
@@ -104,6 +109,12 @@ def _find_columns(raw: pl.DataFrame, path: Path) -> dict[str, str | None]:
         present = ", ".join(raw.columns) or "none"
         raise OhlcvFileError(f"{path}: missing column(s): {', '.join(label)}; found {present}")
     return found
+
+
+def _close_only(found: dict[str, str | None]) -> bool:
+    """A file with a close and none of open, high, low: a series of closes (a central bank's
+    or a statistics office's daily price)."""
+    return found["close"] is not None and all(found[n] is None for n in ("open", "high", "low"))
 
 
 def _bad_row(mask: np.ndarray) -> int | None:
@@ -271,6 +282,11 @@ class OhlcvStream:
         self._cols = _find_columns(
             pl.DataFrame(schema=dict.fromkeys(columns, pl.String)), self.path
         )
+        self.close_only = _close_only(self._cols)
+        if self.close_only:
+            self.notes.append(
+                "close-only file: open, high and low set to the close (ranges are close to close)"
+            )
         if self._cols["volume"] is None:
             self.notes.append("no volume column: volume set to 0")
         self._times = _TimeReader()
@@ -341,6 +357,9 @@ class OhlcvStream:
                 data[name] = np.zeros(raw.height)
                 continue
             data[name] = _numbers(raw[col], fail, allow_zero=name == "volume")
+        if self.close_only:
+            for name in ("open", "high", "low"):
+                data[name] = data["close"]
         bad = _bad_row(data["high"] < data["low"])
         if bad is not None:
             raise fail(

@@ -173,6 +173,25 @@ class Features:
         return len(self.close)
 
 
+@dataclass(frozen=True, slots=True)
+class PriceArrays:
+    """A series' times and prices as float64 arrays, for readers that need no indicator."""
+
+    ts: np.ndarray
+    high: np.ndarray
+    low: np.ndarray
+    close: np.ndarray
+
+
+def price_arrays(bars: pl.DataFrame) -> PriceArrays:
+    return PriceArrays(
+        ts=bars["ts"].to_numpy(),
+        high=bars["high"].to_numpy().astype(np.float64),
+        low=bars["low"].to_numpy().astype(np.float64),
+        close=bars["close"].to_numpy().astype(np.float64),
+    )
+
+
 def compute_features(bars: pl.DataFrame, s: EnsembleSettings) -> Features:
     h = bars["high"].to_numpy().astype(np.float64)
     lo = bars["low"].to_numpy().astype(np.float64)
@@ -241,10 +260,17 @@ def cycle_vote(
 
 def trend_vote(f: Features, t: int, s: EnsembleSettings) -> Vote:
     """EMA slope over ``slope_bars`` in ATRs, weighted up when ADX says the market trends."""
+    return trend_vote_of(f.ema, f.atr, f.adx, t, s)
+
+
+def trend_vote_of(
+    ema: np.ndarray, atr: np.ndarray, adx_: np.ndarray, t: int, s: EnsembleSettings
+) -> Vote:
+    """:func:`trend_vote` from the three arrays it reads (a context timeframe needs no more)."""
     t0 = t - s.slope_bars
     if t0 < 0:
         return Vote(0.0, 0.0, "trend: too few bars")
-    slope, a, adx = f.ema[t] - f.ema[t0], f.atr[t], f.adx[t]
+    slope, a, adx = ema[t] - ema[t0], atr[t], adx_[t]
     if not (np.isfinite(slope) and np.isfinite(a) and a > 0 and np.isfinite(adx)):
         return Vote(0.0, 0.0, "trend: warming up")
     d = math.tanh(slope / a)

@@ -125,7 +125,7 @@ def zigzag(
         thr = float(atr_mult) * atr(h, lo, np.asarray(close, dtype=np.float64), atr_n)
         relative = False
     rows = _zigzag_kernel(h, lo, thr, relative)
-    return [Pivot(int(r[0]), int(r[1]), float(r[2]), int(r[3])) for r in rows]
+    return [Pivot(int(i), int(k), p, int(c)) for i, k, p, c in rows.tolist()]
 
 
 def known_at(pivots: Sequence[Pivot], t: int) -> list[Pivot]:
@@ -198,12 +198,15 @@ def gann_time_hits(
     pivot known at that bar (``index + cycle ± tolerance`` with ``confirmed_at <= bar``); 0
     where none does."""
     hits = np.zeros(n_bars, dtype=np.int64)
-    for p in pivots:
-        for c in sorted(cycles):
-            for d in range(-tolerance, tolerance + 1):
-                b = p.index + c + d
-                if p.confirmed_at <= b < n_bars and b >= 0:
-                    hits[b] = max(hits[b], c)
+    if not pivots:
+        return hits
+    index = np.fromiter((p.index for p in pivots), dtype=np.int64, count=len(pivots))
+    confirmed = np.fromiter((p.confirmed_at for p in pivots), dtype=np.int64, count=len(pivots))
+    for c in cycles:
+        for d in range(-tolerance, tolerance + 1):
+            b = index + c + d
+            ok = (confirmed <= b) & (b < n_bars) & (b >= 0)
+            np.maximum.at(hits, b[ok], c)
     return hits
 
 

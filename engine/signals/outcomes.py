@@ -13,21 +13,26 @@ close of bar ``i`` (a bucket ``[b, b + H)`` has closed by bar ``i`` if
 property of the feed, not of prices). The bucket still forming at bar ``i`` is never read:
 its high, low and close would carry bars after ``i``.
 
-**Features** (:data:`FEATURE_NAMES`, then ``htf_trend`` when ``higher`` is given): the
-direction of the trend, momentum, volatility and levels analysers at each bar (their own vote
+**Features** (:data:`FEATURE_NAMES`, then one ``htf_trend_{tf}`` per context timeframe, see
+:func:`feature_names`): the direction of the cycle, trend, momentum, volatility and levels
+analysers at each bar (their own vote
 functions, called per bar; NaN while a vote has no weight, i.e. is warming up or, for levels,
 has no confirmed swing yet), and scale-free numbers: the EMA slope over ``slope_bars`` in
 ATRs, ADX / 50, (RSI - 50) / 50, the MACD histogram in ATRs, ATR over its average, Bollinger
 width over its average, the last 1- and 5-bar log-returns in units of ATR / close, and the
 distance from the close to the nearest Fibonacci level (retracements and extensions) of the
-last confirmed swing, in ATRs, capped at :data:`FIB_CAP_ATR`. ``htf_trend`` is the trend
-analyser's direction on the higher timeframe at its last closed bar.
+last confirmed swing, in ATRs, capped at :data:`FIB_CAP_ATR`. ``htf_trend_{tf}`` is the
+trend analyser's direction on the context timeframe ``tf`` at its last closed bar; the context
+chain per timeframe is :func:`higher_chain` (a 1h bar sees 4h and 1d).
 
-The cycle (QPE) analyser is not a feature yet: its estimate needs a spectral fit of the
-``cycle_window`` returns ending at every bar, too costly per bar here. It will plug in as one
-more column, the cycle vote's direction per bar from
-:func:`engine.signals.cycle_model.classical_cycles` over the stacked windows (as
-:func:`engine.signals.ensemble.signals_over` computes them), appended in :func:`feature_matrix`.
+The cycle column is the cycle vote's P(up) direction from the periodogram of the
+``cycle_window`` returns ending at each bar (:func:`engine.signals.cycle_model.
+classical_cycles` over the stacked windows, as :func:`engine.signals.ensemble.signals_over`
+computes them): the classical limit of the QPE estimate, which a walk over thousands of bars
+cannot afford per bar on a simulator.
+
+:func:`feature_row` computes the last row only (the live pipeline's per-bar cost): the same
+arrays, the votes and the cycle fit at one bar; it equals ``feature_matrix(...).X[-1]``.
 
 **Rows that are not valid.** A row is valid when all its features are finite. The walk uses
 valid rows only: the leading warm-up rows and any invalid row later are dropped, never filled
@@ -38,17 +43,21 @@ least as far apart as their rows), so it never lets a fit see an outcome it coul
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
 import polars as pl
 
 from engine.signals import ensemble as en
+from engine.signals import indicators as ind
 from engine.signals import levels as lv
+from engine.signals.cycle_model import classical_cycles
 from engine.signals.probability import walk_forward
-from engine.timeframes import bar_spacing, parse, resample
+from engine.timeframes import bar_spacing, buckets, parse
 
 FEATURE_NAMES: tuple[str, ...] = (
+    "vote_cycle",
     "vote_trend",
     "vote_momentum",
     "vote_volatility",
@@ -65,6 +74,38 @@ FEATURE_NAMES: tuple[str, ...] = (
 )
 HIGHER_FEATURE = "htf_trend"
 FIB_CAP_ATR = 5.0
+
+HIGHER_CHAINS: dict[str, tuple[str, ...]] = {
+    "1m": ("5m", "15m", "1h"),
+    "5m": ("15m", "1h"),
+    "15m": ("1h", "4h"),
+    "30m": ("2h", "1d"),
+    "1h": ("4h", "1d"),
+    "4h": ("1d", "1w"),
+    "1d": ("1w",),
+}
+"""The context timeframes each bar timeframe is read with (issue 17: a 1m signal sees
+5m/15m/1h, a 1h signal 4h and 1d)."""
+
+
+def higher_chain(timeframe: str) -> tuple[str, ...]:
+    """The context timeframes of ``timeframe`` (none for one not in :data:`HIGHER_CHAINS`)."""
+    return HIGHER_CHAINS.get(timeframe, ())
+
+
+def _context(higher: str | Sequence[str] | None) -> tuple[str, ...]:
+    if higher is None:
+        return ()
+    return (higher,) if isinstance(higher, str) else tuple(higher)
+
+
+def feature_names(higher: str | Sequence[str] | None = None) -> tuple[str, ...]:
+    """The columns of :func:`feature_matrix` for ``higher``: one string keeps the single
+    ``htf_trend`` column; a sequence names one ``htf_trend_{tf}`` per timeframe."""
+    if isinstance(higher, str):
+        return (*FEATURE_NAMES, HIGHER_FEATURE)
+    return (*FEATURE_NAMES, *(f"{HIGHER_FEATURE}_{tf}" for tf in _context(higher)))
+
 
 _VOTES = (en.trend_vote, en.momentum_vote, en.volatility_vote, en.levels_vote)
 
@@ -105,99 +146,166 @@ def _known_pivots(f: en.Features) -> np.ndarray:
     return np.searchsorted(confirmed, np.arange(len(f)), side="right")
 
 
-def _vote_columns(f: en.Features, s: en.EnsembleSettings, known: np.ndarray) -> np.ndarray:
-    """The analysers' directions per bar, from their own vote functions. The levels vote
-    reads pivots only as their last swing known at its bar (:func:`engine.signals.levels.
+def _vote_columns(
+    f: en.Features, s: en.EnsembleSettings, known: np.ndarray, at: np.ndarray
+) -> np.ndarray:
+    """The analysers' directions at the bars ``at``, from their own vote functions. The levels
+    vote reads pivots only as their last swing known at its bar (:func:`engine.signals.levels.
     last_swing`, the last two confirmed); it is handed those two alone, the same vote without
     a rescan of the whole pivot list at every bar (quadratic in the series' length)."""
-    out = np.full((len(f), len(_VOTES)), np.nan)
-    views = {int(k): replace(f, pivots=f.pivots[max(k - 2, 0) : k]) for k in np.unique(known)}
-    for t in range(len(f)):
+    out = np.full((at.size, len(_VOTES)), np.nan)
+    views = {int(k): replace(f, pivots=f.pivots[max(k - 2, 0) : k]) for k in np.unique(known[at])}
+    for r, t in enumerate(at):
         ft = views[int(known[t])]
         for k, vote in enumerate(_VOTES):
-            v = vote(ft if vote is en.levels_vote else f, t, s)
+            v = vote(ft if vote is en.levels_vote else f, int(t), s)
             if v.weight > 0:
-                out[t, k] = v.direction
+                out[r, k] = v.direction
     return out
 
 
-def _fib_distance(f: en.Features, known: np.ndarray) -> np.ndarray:
-    """Per bar: |close - nearest Fibonacci level of the last swing confirmed by then| / ATR,
-    capped; NaN before the second confirmed pivot."""
-    out = np.full(len(f), np.nan)
-    for k in np.unique(known[known >= 2]):
+def _cycle_column(f: en.Features, s: en.EnsembleSettings, at: np.ndarray) -> np.ndarray:
+    """The cycle vote's direction at the bars ``at`` (NaN before a whole window of returns)."""
+    out = np.full(at.size, np.nan)
+    ready = np.flatnonzero(at >= s.cycle_window)
+    if ready.size == 0:
+        return out
+    ends = at[ready]
+    windows = np.stack([en.window_returns(f, int(t), s) for t in ends])
+    for r, (cycle, phase), w in zip(ready, classical_cycles(windows), windows, strict=True):
+        out[r] = en.cycle_vote(cycle, phase, float(np.std(w)), s).direction
+    return out
+
+
+def _fib_distance(f: en.Features, known: np.ndarray, at: np.ndarray) -> np.ndarray:
+    """At the bars ``at``: |close - nearest Fibonacci level of the last swing confirmed by
+    then| / ATR, capped; NaN before the second confirmed pivot."""
+    out = np.full(at.size, np.nan)
+    k_at = known[at]
+    for k in np.unique(k_at[k_at >= 2]):
         start, end = f.pivots[k - 2], f.pivots[k - 1]
         prices = np.array([lvl.price for lvl in lv.fibonacci_levels(start.price, end.price)])
-        rows = np.flatnonzero(known == k)
-        gap = np.abs(f.close[rows, None] - prices[None, :]).min(axis=1)
+        rows = np.flatnonzero(k_at == k)
+        bars = at[rows]
+        gap = np.abs(f.close[bars, None] - prices[None, :]).min(axis=1)
         with np.errstate(divide="ignore", invalid="ignore"):
-            out[rows] = np.minimum(gap / f.atr[rows], FIB_CAP_ATR)
+            out[rows] = np.minimum(gap / f.atr[bars], FIB_CAP_ATR)
     return out
 
 
-def _base_columns(f: en.Features, s: en.EnsembleSettings) -> np.ndarray:
-    c, a = f.close, f.atr
-    n = len(f)
-    log_c = np.log(c)
+def _lagged(x: np.ndarray, k: int, at: np.ndarray) -> np.ndarray:
+    """``x[t - k]`` at the bars ``at`` (NaN where ``t < k``)."""
+    out = np.full(at.size, np.nan)
+    ok = at >= k
+    out[ok] = x[at[ok] - k]
+    return out
+
+
+def _base_columns(f: en.Features, s: en.EnsembleSettings, at: np.ndarray) -> np.ndarray:
+    c, a = f.close[at], f.atr[at]
+    log_all = np.log(f.close)
+    log_c = log_all[at]
     known = _known_pivots(f)
-
-    def lag(x: np.ndarray, k: int) -> np.ndarray:
-        out = np.full(n, np.nan)
-        if k < n:
-            out[k:] = x[: n - k]
-        return out
-
     with np.errstate(divide="ignore", invalid="ignore"):
         rel_atr = a / c
         cols = [
-            (f.ema - lag(f.ema, s.slope_bars)) / a,
-            f.adx / 50.0,
-            (f.rsi - 50.0) / 50.0,
-            f.macd_hist / a,
-            a / f.atr_avg,
-            f.bb_width / f.bb_width_avg,
-            (log_c - lag(log_c, 1)) / rel_atr,
-            (log_c - lag(log_c, 5)) / rel_atr,
-            _fib_distance(f, known),
+            (f.ema[at] - _lagged(f.ema, s.slope_bars, at)) / a,
+            f.adx[at] / 50.0,
+            (f.rsi[at] - 50.0) / 50.0,
+            f.macd_hist[at] / a,
+            a / f.atr_avg[at],
+            f.bb_width[at] / f.bb_width_avg[at],
+            (log_c - _lagged(log_all, 1, at)) / rel_atr,
+            (log_c - _lagged(log_all, 5, at)) / rel_atr,
+            _fib_distance(f, known, at),
         ]
-    return np.column_stack([_vote_columns(f, s, known), *cols])
+    return np.column_stack([_cycle_column(f, s, at), _vote_columns(f, s, known, at), *cols])
 
 
 def _higher_trend(
-    bars: pl.DataFrame, f: en.Features, higher: str, s: en.EnsembleSettings
+    f: en.Features | en.PriceArrays,
+    higher: str,
+    s: en.EnsembleSettings,
+    at: np.ndarray,
+    spacing: int | None,
 ) -> np.ndarray:
-    spacing = bar_spacing(f.ts)
-    h_ns = parse(higher).ns
+    """The trend vote of the context timeframe ``higher`` at its last bucket closed by each bar
+    of ``at``. Buckets are aggregated from the bars (as :func:`engine.timeframes.resample`
+    does) and only the trend's arrays are computed on them."""
+    tf = parse(higher)
+    h_ns = tf.ns
     if spacing is None:
-        return np.full(len(f), np.nan)
+        return np.full(at.size, np.nan)
     if h_ns <= spacing:
         raise ValueError(f"higher timeframe {higher} is not above the bars' spacing")
-    hbars = resample(bars, higher)
-    hf = en.compute_features(hbars, s)
-    closed = np.searchsorted(hf.ts + h_ns, f.ts + spacing, side="right") - 1
-    out = np.full(len(f), np.nan)
+    labels, starts, ends = buckets(f.ts, tf)
+    hh = np.maximum.reduceat(f.high, starts)
+    hl = np.minimum.reduceat(f.low, starts)
+    hc = f.close[ends]
+    ema, atr, adx = ind.ema(hc, s.ema_n), ind.atr(hh, hl, hc, s.atr_n), ind.adx(hh, hl, hc, s.adx_n)
+    closed = np.searchsorted(labels + h_ns, f.ts[at] + spacing, side="right") - 1
+    out = np.full(at.size, np.nan)
     for j in np.unique(closed[closed >= 0]):
-        v = en.trend_vote(hf, int(j), s)
+        v = en.trend_vote_of(ema, atr, adx, int(j), s)
         if v.weight > 0:
             out[closed == j] = v.direction
     return out
 
 
-def feature_matrix(
-    bars: pl.DataFrame, settings: en.EnsembleSettings | None = None, higher: str | None = None
-) -> FeatureMatrix:
-    """The causal feature rows of ``bars`` (see the module docstring); ``higher`` (e.g. "4h"
-    for 1h bars) adds the higher timeframe's trend direction."""
+def _rows(
+    bars: pl.DataFrame,
+    settings: en.EnsembleSettings | None,
+    higher: str | Sequence[str] | None,
+    last_only: bool,
+    base_bars: int | None = None,
+) -> tuple[np.ndarray, tuple[str, ...]]:
     _checked(bars)
     s = settings or en.EnsembleSettings()
-    f = en.compute_features(bars, s)
-    X = _base_columns(f, s)
-    names = FEATURE_NAMES
-    if higher is not None:
-        X = np.column_stack([X, _higher_trend(bars, f, higher, s)])
-        names = (*names, HIGHER_FEATURE)
+    base = bars if base_bars is None or base_bars >= bars.height else bars.tail(base_bars)
+    f = en.compute_features(base, s)
+    n = len(f)
+    at = np.arange(max(n - 1, 0), n) if last_only else np.arange(n)
+    X = _base_columns(f, s, at)
+    context = _context(higher)
+    if context:
+        whole = f if base is bars else en.price_arrays(bars)
+        spacing = bar_spacing(whole.ts)
+        at_whole = at + (bars.height - n)
+        X = np.column_stack(
+            [X, *(_higher_trend(whole, tf, s, at_whole, spacing) for tf in context)]
+        )
     X[~np.isfinite(X)] = np.nan
+    return X, feature_names(higher)
+
+
+def feature_matrix(
+    bars: pl.DataFrame,
+    settings: en.EnsembleSettings | None = None,
+    higher: str | Sequence[str] | None = None,
+) -> FeatureMatrix:
+    """The causal feature rows of ``bars`` (see the module docstring); ``higher`` (e.g. "4h"
+    for 1h bars, or the chain ``("4h", "1d")``) adds the context timeframes' trend directions."""
+    X, names = _rows(bars, settings, higher, last_only=False)
     return FeatureMatrix(X, names, ~np.isnan(X).any(axis=1))
+
+
+def feature_row(
+    bars: pl.DataFrame,
+    settings: en.EnsembleSettings | None = None,
+    higher: str | Sequence[str] | None = None,
+    base_bars: int | None = None,
+) -> np.ndarray:
+    """The feature row of the last bar of ``bars`` alone (NaN where a feature is warming up):
+    what the live pipeline scores at each closed bar, without the per-bar votes of the rest.
+
+    ``base_bars``: compute the bar timeframe's own features on the last ``base_bars`` bars only
+    and read the whole of ``bars`` for the context timeframes, whose trend needs far more bars
+    of this timeframe than the base features do (see
+    :func:`engine.signals.evidence.context_bars`)."""
+    if bars.height == 0:
+        raise ValueError("feature_row needs at least one bar")
+    X, _names = _rows(bars, settings, higher, last_only=True, base_bars=base_bars)
+    return X[0]
 
 
 def _check_horizon(horizon: int) -> int:
@@ -243,17 +351,22 @@ def learnt_probabilities(
     bars: pl.DataFrame,
     horizon: int,
     settings: en.EnsembleSettings | None = None,
-    higher: str | None = None,
+    higher: str | Sequence[str] | None = None,
     min_train: int = 500,
     block: int = 250,
+    features: FeatureMatrix | None = None,
 ) -> LearntProbabilities:
     """P(up at ``horizon``) per bar, learnt walk-forward on the valid feature rows.
 
     The first bar scored is the valid row number ``min_train + horizon`` (counting from 0):
-    the walk needs ``min_train`` rows whose outcome is known.
+    the walk needs ``min_train`` rows whose outcome is known. ``features``: the matrix of
+    these ``bars`` already computed (by :func:`feature_matrix` with the same settings and
+    ``higher``), so a caller that needs it too computes it once.
     """
     h = _check_horizon(horizon)
-    fm = feature_matrix(bars, settings, higher)
+    fm = features if features is not None else feature_matrix(bars, settings, higher)
+    if len(fm) != bars.height:
+        raise ValueError(f"features has {len(fm)} rows for {bars.height} bars")
     n = len(fm)
     rows = np.flatnonzero(fm.valid)
     need_rows = int(min_train) + h + 1
@@ -281,10 +394,14 @@ def learnt_probabilities(
 __all__ = [
     "FEATURE_NAMES",
     "FIB_CAP_ATR",
+    "HIGHER_CHAINS",
     "HIGHER_FEATURE",
     "FeatureMatrix",
     "LearntProbabilities",
     "feature_matrix",
+    "feature_names",
+    "feature_row",
+    "higher_chain",
     "learnt_probabilities",
     "outcomes",
 ]

@@ -255,6 +255,90 @@ def shrink(p: Any, n_cases: Any, base_rate: Any, prior_cases: float = 50.0) -> n
 
 
 @dataclass(frozen=True, slots=True)
+class CalibratedModel:
+    """One fit of the walk's recipe: the logistic, its isotonic calibration (``None`` for the
+    uncalibrated baseline) and the shrinkage towards the training base rate by ``strength``
+    pseudo-cases (``inf``: every probability is the base rate). ``fit_rows`` is the row count
+    the baseline's raw output stands on."""
+
+    logistic: LogisticModel
+    iso: IsotonicMap | None
+    base_rate: float
+    strength: float
+    fit_rows: int
+
+    def predict(self, X: Any) -> tuple[np.ndarray, np.ndarray]:
+        """``(probability, cases)`` per row: the calibrated, shrunk P(y = 1) and the past cases
+        it stands on (its isotonic step's count)."""
+        raw = self.logistic.predict(X)
+        if self.iso is not None:
+            p, k = self.iso(raw), self.iso.cases(raw)
+        else:
+            p, k = raw, np.full(raw.shape[0], self.fit_rows, dtype=np.int64)
+        if not math.isfinite(self.strength):
+            return np.full(raw.shape[0], self.base_rate), k
+        return shrink(p, k, self.base_rate, self.strength), k
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain JSON values (``strength`` ``None`` for infinity: JSON has no inf)."""
+        iso = None
+        if self.iso is not None:
+            iso = {
+                "lo": [float(v) for v in self.iso.lo],
+                "hi": [float(v) for v in self.iso.hi],
+                "value": [float(v) for v in self.iso.value],
+                "count": [int(v) for v in self.iso.count],
+            }
+        return {
+            "logistic": self.logistic.as_dict(),
+            "iso": iso,
+            "base_rate": float(self.base_rate),
+            "strength": float(self.strength) if math.isfinite(self.strength) else None,
+            "fit_rows": int(self.fit_rows),
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> CalibratedModel:
+        iso_d = d["iso"]
+        iso = None
+        if iso_d is not None:
+            arrays = [np.asarray(iso_d[k], dtype=float) for k in ("lo", "hi", "value")]
+            count = np.asarray(iso_d["count"], dtype=np.int64)
+            if any(x.ndim != 1 or x.shape != count.shape for x in arrays) or count.size == 0:
+                raise ValueError("iso lo, hi, value and count must be lists of one length > 0")
+            iso = IsotonicMap(arrays[0], arrays[1], arrays[2], count)
+        strength = math.inf if d["strength"] is None else float(d["strength"])
+        base = float(d["base_rate"])
+        if not 0.0 <= base <= 1.0 or not strength >= 0:
+            raise ValueError(f"base_rate {base} or strength {strength} out of range")
+        return cls(LogisticModel.from_dict(d["logistic"]), iso, base, strength, int(d["fit_rows"]))
+
+
+def fit_calibrated(
+    X: np.ndarray,
+    y: np.ndarray,
+    horizon: int,
+    usable: int,
+    l2: float = 1.0,
+    calibrate: bool = True,
+    prior_cases: float = 0.0,
+    noise_margin: float = 4.0,
+) -> CalibratedModel:
+    """The model a walk-forward block is scored with, fitted on rows ``0 .. usable - 1`` (their
+    labels known; see :func:`walk_forward` for the split and the shrinkage). The live
+    pipeline's model is this same fit with ``usable`` = every row whose outcome is known."""
+    base = float(y[:usable].mean())
+    if calibrate:
+        s = usable - _n_cal(usable)
+        model = fit_logistic(X[: s - horizon], y[: s - horizon], l2=l2)
+        iso = fit_isotonic(model.predict(X[s:usable]), y[s:usable])
+        strength = max(prior_cases, prior_strength(iso, horizon, noise_margin))
+        return CalibratedModel(model, iso, base, strength, s - horizon)
+    model = fit_logistic(X[:usable], y[:usable], l2=l2)
+    return CalibratedModel(model, None, base, prior_cases, usable)
+
+
+@dataclass(frozen=True, slots=True)
 class WalkForward:
     """Out-of-sample probabilities, one per row (NaN before the first scored block).
 
@@ -329,23 +413,11 @@ def walk_forward(
     fits = 0
     for t in range(int(min_train) + horizon, n, int(block)):
         rows = slice(t, min(t + int(block), n))
-        usable = t - horizon  # rows 0 .. t - 1 - horizon
-        base = float(t_all[:usable].mean())
-        if calibrate:
-            s = usable - _n_cal(usable)
-            model = fit_logistic(a[: s - horizon], t_all[: s - horizon], l2=l2)
-            iso = fit_isotonic(model.predict(a[s:usable]), t_all[s:usable])
-            raw = model.predict(a[rows])
-            p, k = iso(raw), iso.cases(raw)
-            strength = max(prior_cases, prior_strength(iso, horizon, noise_margin))
-        else:
-            model = fit_logistic(a[:usable], t_all[:usable], l2=l2)
-            p = model.predict(a[rows])
-            k = np.full(p.shape[0], usable, dtype=np.int64)
-            strength = prior_cases
-        prob[rows] = shrink(p, k, base, strength) if math.isfinite(strength) else base
-        base_rate[rows] = base
-        cases[rows] = k
+        model = fit_calibrated(
+            a, t_all, horizon, t - horizon, l2, calibrate, prior_cases, noise_margin
+        )
+        prob[rows], cases[rows] = model.predict(a[rows])
+        base_rate[rows] = model.base_rate
         fits += 1
     return WalkForward(prob, base_rate, cases, fits)
 

@@ -96,6 +96,8 @@ def _field_lines(data: Mapping[str, Any]) -> list[Line]:
     if data.get("action"):
         conf = data.get("confidence")
         conf_txt = f" · confidence {float(conf):.0%}" if conf is not None else ""
+        if data.get("evidence"):  # a learnt probability: "58% ±4, 412 past cases (...)"
+            conf_txt = f" · {data['evidence']}"
         out.append(Line(f"{data['action']}{conf_txt}", "b"))
     for key, label in (
         ("side", "Side"),

@@ -192,3 +192,35 @@ def test_order_is_checked_across_chunk_boundaries(tmp_path: Path, line: int) -> 
 def test_times_read_by_polars_equal_pandas_iso_reading(cells: list[str | None]) -> None:
     text = pl.Series("time", cells, dtype=pl.String).str.strip_chars()
     assert _parse_text_times(text).to_list() == _parse_text_times_pandas(text).to_list()
+
+
+DATA = Path(__file__).parents[1] / "data"
+
+
+def test_a_real_close_only_file_reads_as_bars_at_their_close() -> None:
+    """WTI crude, daily closes (EIA via FRED): open = high = low = close, and the reader says so."""
+    got = read_ohlcv(DATA / "wti_daily.csv")
+    frame = got.frame
+    assert got.close_only and any("close-only" in n for n in got.notes)
+    assert frame.height == 4771
+    assert str(pl.from_epoch(frame["ts"][:1], time_unit="ns")[0].date()) == "2000-01-04"
+    assert str(pl.from_epoch(frame["ts"][-1:], time_unit="ns")[0].date()) == "2019-01-03"
+    assert frame["close"][0] == 25.56 and frame["close"][-1] == 46.92
+    for col in ("open", "high", "low"):
+        assert frame[col].to_list() == frame["close"].to_list()
+    assert (frame["volume"] == 0).all()
+
+
+def test_a_close_only_file_is_checked_like_any_other(tmp_path: Path) -> None:
+    path = tmp_path / "closes.csv"
+    path.write_text("date,close\n2024-01-01,10\n2024-01-02,11\n2024-01-03,NaN\n")
+    with pytest.raises(OhlcvFileError, match=r"line 4.*close"):
+        read_ohlcv(path)
+    path.write_text("date,open,close\n2024-01-01,10,10\n")
+    with pytest.raises(OhlcvFileError, match=r"missing column.*High, Low"):
+        read_ohlcv(path)
+    path.write_text("date,close\n2024-01-01,10\n2024-01-02,11\n")
+    assert read_ohlcv(path).frame["high"].to_list() == [10.0, 11.0]
+    full = tmp_path / "bars.csv"
+    write_csv(full, n=5)
+    assert not read_ohlcv(full).close_only

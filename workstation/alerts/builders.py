@@ -18,6 +18,9 @@ def signal_alert(signal: Signal, instrument: Instrument | None = None) -> Alert:
     }
     if instrument is not None:
         data["price_decimals"] = instrument.price_decimals
+    if signal.evidence is not None:
+        data["evidence"] = signal.evidence.text()
+        data["model_version"] = signal.evidence.version
     if signal.cycle is not None:
         data["period_bars"] = signal.cycle.period_bars
         data["cycle_strength"] = round(signal.cycle.strength, 4)

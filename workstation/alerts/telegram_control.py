@@ -137,7 +137,8 @@ def signals_text(store: Store, n: int) -> str:
         lines.append(
             escape(
                 f"{_ts(s.ts_ns)} {s.symbol} {s.timeframe} {s.action}"
-                f" {s.confidence:.0%} @ {format_price(s.price, None)}"
+                f" {s.evidence.text() if s.evidence else f'{s.confidence:.0%} (rule-made)'}"
+                f" @ {format_price(s.price, None)}"
             )
         )
     return "\n".join(lines)

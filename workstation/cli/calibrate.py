@@ -1,15 +1,19 @@
 """``qws calibrate``: is a learnt probability right as often as it says, on this instrument?
 
     qws calibrate (--csv FILE | SYMBOL [--timeframe TF] [--feed db|demo])
-                  [--horizon 4] [--higher TF|none] [--min-train 500] [--block 250] [--json]
+                  [--horizon 4] [--higher TF[,TF]|none] [--min-train 500] [--block 250] [--json]
 
-Walks forward over the whole history (:func:`engine.signals.outcomes.learnt_probabilities`:
-fit on the past, score the next block, roll on) and measures the out-of-sample P(up at the
+Walks forward over the whole history with the live pipeline's recipe
+(:func:`engine.signals.evidence.fit_signal_model`: fit on the past, score the next block, roll
+on) and measures the out-of-sample P(up at the
 horizon) against what happened: the reliability table (confidence bucket -> count, hit rate,
 95% interval, mean forecast), the Brier score of the model and of forecasting the training
 base rate, the Brier skill score and the expected calibration error. ``--json`` prints one
 object: ``n``, ``horizon``, ``ece``, ``brier``, ``brier_base``, ``skill``, ``base_rate`` and
-``buckets`` (``lo``, ``hi``, ``n``, ``hits``), with where the bars came from.
+``buckets`` (``lo``, ``hi``, ``n``, ``hits``), ``gate`` (the signals at or above the quality
+gate: ``n``, ``hits``, ``hit_rate``, its 95% interval and ``per_1000_bars``), ``open`` (the same
+at the open threshold) and ``signals_per_1000_bars`` (those OPEN signals per 1,000 scored bars),
+with where the bars came from.
 
 The base-rate forecast compared against is the one a trader had at each bar: the rate of ups
 in the training past the model was shrunk towards, not the rate of the scored period itself
@@ -41,7 +45,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--higher",
         default=None,
-        help="higher timeframe read as context (default: the next one up; none: no context)",
+        help="context timeframes, comma-separated (default: the chain of the bars' timeframe,"
+        " e.g. 4h,1d for 1h bars; none: no context)",
     )
     p.add_argument("--min-train", type=int, default=500, help="labelled rows before scoring")
     p.add_argument("--block", type=int, default=250, help="bars scored per fit")
@@ -89,30 +94,29 @@ def _feed_bars(args: argparse.Namespace, settings: Any) -> tuple[Any, str]:
     return frame, tf
 
 
-def _higher(args: argparse.Namespace, timeframe: str | None) -> str | None:
-    from engine.signals.ensemble import NEXT_TIMEFRAME
+def _higher(args: argparse.Namespace, timeframe: str | None) -> tuple[str, ...]:
+    from engine.signals.outcomes import higher_chain
     from engine.timeframes import TimeframeError, parse
     from workstation.cli import CliError
 
     if args.higher is None:
-        return NEXT_TIMEFRAME.get(timeframe) if timeframe else None
+        return higher_chain(timeframe) if timeframe else ()
     if args.higher.lower() == "none":
-        return None
+        return ()
     try:
-        higher = str(parse(args.higher))
+        chain = tuple(str(parse(part.strip())) for part in args.higher.split(","))
     except TimeframeError as exc:
         raise CliError(str(exc)) from exc
-    if timeframe and parse(higher).ns <= parse(timeframe).ns:
-        raise CliError(f"--higher {higher} is not above the bars' timeframe {timeframe}")
-    return higher
+    for higher in chain:
+        if timeframe and parse(higher).ns <= parse(timeframe).ns:
+            raise CliError(f"--higher {higher} is not above the bars' timeframe {timeframe}")
+    return chain
 
 
 def run(args: argparse.Namespace) -> int:
-    import numpy as np
-
-    from engine.signals.calibration import calibration_report
     from engine.signals.ensemble import EnsembleSettings
-    from engine.signals.outcomes import learnt_probabilities
+    from engine.signals.evidence import fit_signal_model
+    from engine.signals.outcomes import feature_names
     from workstation.cli import CliError
 
     settings = load_settings()
@@ -132,42 +136,64 @@ def run(args: argparse.Namespace) -> int:
         source = f"{args.feed}:{args.symbol}"
     higher = _higher(args, timeframe)
     try:
-        learnt = learnt_probabilities(
-            bars, horizon, ensemble, higher, min_train=args.min_train, block=args.block
+        model = fit_signal_model(
+            bars,
+            timeframe or "",
+            horizon,
+            ensemble,
+            higher,
+            min_train=args.min_train,
+            block=args.block,
         )
     except ValueError as exc:
         raise CliError(f"{source}: {exc}") from exc
-    known = learnt.scored & np.isfinite(learnt.y)
-    if not known.any():
-        raise CliError(f"{source}: no scored bar has a known outcome yet")
-    prob, hit, base = learnt.p_up[known], learnt.y[known], learnt.base_rate[known]
-    report = calibration_report(prob, hit, horizon, base_rate=base)
-    out = report.as_dict() | {
+    report = model.report
+    gate = report["gate"]
+    out = report | {
         "source": source,
         "timeframe": timeframe,
-        "higher": higher,
+        "higher": list(higher),
         "bars": bars.height,
-        "features": list(learnt.names),
-        "fits": learnt.fits,
-        "within_003_of_base": float(np.mean(np.abs(prob - base) <= 0.03)),
+        "features": list(feature_names(higher)),
+        "signals_per_1000_bars": report["open"]["per_1000_bars"],
     }
     if args.json:
         print(json.dumps(out, allow_nan=False))
         return 0
+    calibration = model.calibration
+    assert calibration is not None  # just fitted
+    context = f", {'/'.join(higher)} context" if higher else ""
     print(
-        f"{source}: {bars.height:,} {timeframe or 'unspaced'} bars"
-        f"{f', {higher} context' if higher else ''}; P(up in {horizon} bars) walk-forward,"
-        f" {report.n:,} bars scored out of sample in {learnt.fits} fits"
+        f"{source}: {bars.height:,} {timeframe or 'unspaced'} bars{context}; P(up in {horizon}"
+        f" bars) walk-forward, {calibration.n:,} bars scored out of sample in"
+        f" {report['fits']} fits"
     )
     print()
-    for line in report.table():
+    for line in calibration.table():
         print(f"  {line}")
     print()
-    shown_skill = "n/a" if out["skill"] is None else f"{report.skill:+.4f}"
+    shown_skill = "n/a" if out["skill"] is None else f"{calibration.skill:+.4f}"
     print(
-        f"Brier {report.brier:.4f}, base rate forecast {report.brier_base:.4f}"
-        f" (training base rate {report.base_rate:.3f}), skill {shown_skill},"
-        f" ECE {report.ece:.4f}"
+        f"Brier {calibration.brier:.4f}, base rate forecast {calibration.brier_base:.4f}"
+        f" (training base rate {calibration.base_rate:.3f}), skill {shown_skill},"
+        f" ECE {calibration.ece:.4f}"
     )
     print(f"{out['within_003_of_base']:.0%} of the probabilities are within 0.03 of the base rate")
+    opened = report["open"]
+    if opened["n"]:
+        print(
+            f"At or above the {opened['gate']:.0%} open threshold: {opened['n']:,} signals"
+            f" ({opened['per_1000_bars']:.1f} per 1,000 bars), {opened['hit_rate']:.1%} right"
+        )
+    if gate["n"]:
+        print(
+            f"At or above the {gate['gate']:.0%} gate: {gate['n']:,} signals"
+            f" ({gate['per_1000_bars']:.1f} per 1,000 bars), {gate['hit_rate']:.1%} right"
+            f" (95% {gate['low']:.1%}-{gate['high']:.1%})"
+        )
+    else:
+        print(
+            f"Nothing reaches the {gate['gate']:.0%} gate: this market offers no edge that"
+            " strong out of sample"
+        )
     return 0

@@ -79,6 +79,14 @@ DEFAULTS: dict[str, Any] = {
         "level_tolerance_atr": 0.3,
     },
     "scan": {"timeframe": "1h", "bars": 256, "on_bar": True},
+    # learnt signal confidence (workstation.trader.signal_pipeline.LearningSettings)
+    "confidence": {
+        "learnt": True,
+        "history_bars": 5000,
+        "refit_bars": 250,
+        "min_train": 500,
+        "block": 250,
+    },
     # qws backtest and the backtest screen; lot 0: the instrument's lot size (else 1 unit)
     "backtest": {"cash": 10_000.0, "commission": 0.0, "lot": 0.0},
     "strategies": {"run": []},  # [[strategies.run]] tables, see workstation.trader.specs

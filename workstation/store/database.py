@@ -31,6 +31,7 @@ from workstation.store.audit import AuditRepository
 from workstation.store.candles import CandleRepository
 from workstation.store.errors import StoreDamagedError, StoreError
 from workstation.store.instruments import InstrumentRepository
+from workstation.store.models import ModelRepository
 from workstation.store.orders import FillRepository, OrderRepository
 from workstation.store.preferences import SettingRepository, WatchlistRepository
 from workstation.store.schema import MIGRATIONS, SCHEMA_VERSION
@@ -202,6 +203,7 @@ class Store:
             self.instruments = InstrumentRepository(self)
             self.candles = CandleRepository(self)
             self.signals = SignalRepository(self)
+            self.models = ModelRepository(self)
             self.orders = OrderRepository(self)
             self.fills = FillRepository(self)
             self.positions = PositionRepository(self)

@@ -146,5 +146,21 @@ CREATE INDEX fills_venue_ts ON fills (venue, ts);
 CREATE INDEX instruments_symbol ON instruments (symbol, venue);
 """
 
-MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4, _V5, _V6, _V7)
+# Learnt signal models (issue 17): each fit of an instrument's model for one horizon is kept as
+# a numbered version with the report it was judged by, so a confidence can name the model it
+# came from and a new fit can be compared with the ones before it. A signal keeps the evidence
+# its learnt confidence stands on (JSON, NULL for a rule's confidence), so a signal read back
+# says what it said when it was produced.
+_V8 = """
+CREATE TABLE signal_models (
+  venue TEXT NOT NULL, symbol TEXT NOT NULL, timeframe TEXT NOT NULL, horizon INTEGER NOT NULL,
+  version INTEGER NOT NULL, spec TEXT NOT NULL, fitted_ns INTEGER NOT NULL,
+  through_ts_ns INTEGER NOT NULL, bars INTEGER NOT NULL, model TEXT NOT NULL,
+  report TEXT NOT NULL,
+  PRIMARY KEY (venue, symbol, timeframe, horizon, version)
+) WITHOUT ROWID;
+ALTER TABLE signals ADD COLUMN evidence TEXT;
+"""
+
+MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4, _V5, _V6, _V7, _V8)
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -1,22 +1,23 @@
-"""The ``signals`` table: every signal the scanner or a strategy produced, and whether it was
-relayed."""
+"""The ``signals`` table: every signal the scanner or a strategy produced, the evidence its
+learnt confidence stands on, and whether it was relayed."""
 
 from __future__ import annotations
 
 import json
 from dataclasses import asdict
 
-from engine.model import Action, Cycle, Signal
+from engine.model import Action, Cycle, Evidence, Signal
 from workstation.store.repository import Repository
 
 
 class SignalRepository(Repository):
     def add(self, signal: Signal, venue: str, relayed: bool = False) -> int:
         cycle = json.dumps(asdict(signal.cycle)) if signal.cycle else None
+        evidence = json.dumps(asdict(signal.evidence)) if signal.evidence is not None else None
         with self._store.transaction() as conn:
             cur = conn.execute(
                 "INSERT INTO signals (ts, venue, symbol, timeframe, action, confidence, price,"
-                " reasons, cycle, relayed) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " reasons, cycle, evidence, relayed) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     signal.ts_ns,
                     venue,
@@ -27,6 +28,7 @@ class SignalRepository(Repository):
                     signal.price,
                     json.dumps(list(signal.reasons)),
                     cycle,
+                    evidence,
                     int(relayed),
                 ),
             )
@@ -47,7 +49,7 @@ class SignalRepository(Repository):
         where, args = ("WHERE symbol = ?", [symbol]) if symbol else ("", [])
         with self._store.reading() as conn:
             rows = conn.execute(
-                "SELECT ts, symbol, timeframe, action, confidence, price, reasons, cycle"
+                "SELECT ts, symbol, timeframe, action, confidence, price, reasons, cycle, evidence"
                 f" FROM signals {where} ORDER BY ts DESC, id DESC LIMIT ?",
                 (*args, limit),
             ).fetchall()
@@ -61,6 +63,7 @@ class SignalRepository(Repository):
                 price,
                 tuple(json.loads(reasons)),
                 Cycle(**json.loads(cycle)) if cycle else None,
+                Evidence(**json.loads(evidence)) if evidence else None,
             )
-            for ts, sym, tf, action, conf, price, reasons, cycle in rows
+            for ts, sym, tf, action, conf, price, reasons, cycle, evidence in rows
         ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from engine.model import Fill, Order, Signal
 
@@ -53,6 +54,18 @@ class StrategyChanged:
 
 
 @dataclass(frozen=True, slots=True)
+class ModelFitted:
+    """A symbol's confidence model is in: ``model`` is the stored model
+    (:class:`workstation.store.models.StoredModel`: version, report, ...), ``fitted`` True for
+    a new fit, False for one read from the store."""
+
+    symbol: str
+    timeframe: str
+    model: Any
+    fitted: bool = True
+
+
+@dataclass(frozen=True, slots=True)
 class EquityMarked:
     ts_ns: int
     equity: float
@@ -67,5 +80,6 @@ RuntimeEvent = (
     | PauseChanged
     | StrategyChanged
     | EquityMarked
+    | ModelFitted
 )
 Listener = Callable[[RuntimeEvent], None]

@@ -69,13 +69,14 @@ from workstation.trader.events import (
     KillChanged,
     Listener,
     Logged,
+    ModelFitted,
     OrderChanged,
     PauseChanged,
     RuntimeEvent,
     SignalEmitted,
     StrategyChanged,
 )
-from workstation.trader.signal_pipeline import SignalPipeline
+from workstation.trader.signal_pipeline import LearningSettings, SignalPipeline
 from workstation.trader.sizing import Sizing
 from workstation.trader.specs import StrategySpec
 from workstation.trading.broker_factory import (
@@ -165,6 +166,8 @@ class Runtime:
                 prepare=self.ensure_history,
                 bars=int(settings.get("scan.bars", 256)),
                 backend=str(settings.get("cycles.backend", "statevector")),
+                learning=LearningSettings.from_mapping(settings.section("confidence")),
+                on_model=self._model_fitted,
             )
             if use_signals
             else None
@@ -278,15 +281,17 @@ class Runtime:
             self.log(f"reconcile with {oms.venue} failed: {exc}", "error")
         self.ready.set()
 
-    async def ensure_history(self, symbol: str, timeframe: str) -> None:
+    async def ensure_history(self, symbol: str, timeframe: str, bars: int = 0) -> None:
         """Store the feed's recent bars of ``symbol`` once, before anything reads them: a
         strategy warms up from the store and the signal scans read it (no refetch). Done on
-        first need, not for every symbol at start (a burst the screen would feel)."""
+        first need, not for every symbol at start (a burst the screen would feel). ``bars``:
+        at least this many (the signal pipeline's learnt model asks for its history and the
+        window its context timeframes need)."""
         key = (symbol, timeframe)
         if key in self._history_done:
             return
         self._history_done.add(key)
-        limit = max(500, 2 * int(self.settings.get("scan.bars", 256)))
+        limit = max(500, 2 * int(self.settings.get("scan.bars", 256)), bars)
         try:
             frame = await self.feed.history(symbol, timeframe, limit=limit)
         except Exception as exc:
@@ -626,6 +631,18 @@ class Runtime:
         """Store a signal, then relay it if it passes the quality gate; tell the clients."""
         relayed = self.announcer.signal(signal, self.venue)
         self.emit(SignalEmitted(signal, relayed))
+
+    def _model_fitted(self, symbol: str, timeframe: str, model: Any, fitted: bool) -> None:
+        report = model.report
+        gate = report.get("gate") or {}
+        how = "fitted" if fitted else "read from the store, fitted"
+        self.log(
+            f"{symbol} {timeframe}: confidence model v{model.version} {how} on "
+            f"{model.bars:,} bars, {report.get('n', 0):,} cases out of sample, skill "
+            f"{(report.get('skill') or 0.0):+.3f}, ECE {report.get('ece', 0.0):.3f}, "
+            f"{gate.get('n', 0):,} at or above the gate"
+        )
+        self.emit(ModelFitted(symbol, timeframe, model, fitted))
 
     async def scan(self, symbols: Sequence[str], timeframe: str | None = None) -> None:
         """Queue a scan of ``symbols`` now (the screen's and Telegram's ``scan``)."""

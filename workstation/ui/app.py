@@ -45,6 +45,7 @@ from workstation.ui.screens.messages import (
     CancelRequested,
     HelpRequested,
     MarketBatch,
+    ModelReady,
     OrderUpdated,
     PositionsUpdated,
     PrecisionLearned,
@@ -284,6 +285,11 @@ class QwsApp(App[None]):
             d.log_line(event.text, event.severity)
         elif isinstance(event, ev.SignalEmitted):
             d.post_message(SignalRaised(event.signal))
+        elif isinstance(event, ev.ModelFitted):
+            m = event.model
+            fitted = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(m.fitted_ns / 1e9))
+            report = {**m.report, "version": m.version, "fitted": fitted}
+            d.post_message(ModelReady(event.symbol, event.timeframe, report))
         elif isinstance(event, ev.OrderChanged):
             o = event.order
             d.post_message(OrderUpdated(o))

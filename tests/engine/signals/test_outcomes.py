@@ -10,10 +10,12 @@ import pytest
 
 from engine.signals import ensemble as en
 from engine.signals import outcomes as oc
+from engine.signals.cycle_model import classical_cycles
 from engine.timeframes import OHLCV_SCHEMA, resample
 from tests.helpers import HOUR, T0, random_bars
 
 S = en.EnsembleSettings()
+OHLC = ("open", "high", "low", "close")
 
 
 def _bars_from_returns(ret: np.ndarray, seed: int) -> pl.DataFrame:
@@ -90,11 +92,12 @@ def test_vote_columns_are_the_analysers_votes() -> None:
     f = en.compute_features(bars, S)
     votes = (en.trend_vote, en.momentum_vote, en.volatility_vote, en.levels_vote)
     for k, vote in enumerate(votes):
-        col = fm.X[:, fm.names.index(oc.FEATURE_NAMES[k])]
+        col = fm.X[:, fm.names.index(oc.FEATURE_NAMES[k + 1])]
         for t in range(len(bars)):
             v = vote(f, t, S)
             assert col[t] == v.direction if v.weight > 0 else np.isnan(col[t]), (k, t)
-    assert np.isfinite(fm.X[:, 3]).sum() > 1000 and (fm.X[:, 3] != 0).any()
+    levels = fm.X[:, fm.names.index("vote_levels")]
+    assert np.isfinite(levels).sum() > 1000 and (levels != 0).any()
 
 
 def test_feature_ranges_after_warm_up() -> None:
@@ -104,10 +107,61 @@ def test_feature_ranges_after_warm_up() -> None:
     assert fm.valid[first:].all() and not fm.valid[:first].any()
     X = fm.X[first:]
     col = {name: X[:, i] for i, name in enumerate(fm.names)}
-    assert (np.abs(X[:, :4]) <= 1).all()
+    assert (np.abs(X[:, :5]) <= 1).all()
     assert (np.abs(col["rsi"]) <= 1).all() and (col["adx"] >= 0).all()
     assert ((col["fib_distance_atr"] >= 0) & (col["fib_distance_atr"] <= oc.FIB_CAP_ATR)).all()
     assert (col["atr_ratio"] > 0).all() and (col["bb_width_ratio"] > 0).all()
+
+
+def test_cycle_column_is_the_cycle_vote_of_each_window() -> None:
+    bars = random_bars(600, seed=21)
+    fm = oc.feature_matrix(bars)
+    f = en.compute_features(bars, S)
+    col = fm.X[:, fm.names.index("vote_cycle")]
+    assert np.isnan(col[: S.cycle_window]).all()
+    for t in (S.cycle_window, 300, 599):
+        w = en.window_returns(f, t, S)
+        ((cycle, phase),) = classical_cycles(w[None, :])
+        assert col[t] == en.cycle_vote(cycle, phase, float(np.std(w)), S).direction
+    assert (np.abs(col[S.cycle_window :]) <= 1).all()
+
+
+def test_higher_chain_per_timeframe() -> None:
+    assert oc.higher_chain("1h") == ("4h", "1d")
+    assert oc.higher_chain("1m") == ("5m", "15m", "1h")
+    assert oc.higher_chain("1d") == ("1w",)
+    assert oc.higher_chain("3m") == ()
+    assert oc.feature_names(("4h", "1d"))[-2:] == ("htf_trend_4h", "htf_trend_1d")
+    assert oc.feature_names("4h") == (*oc.FEATURE_NAMES, oc.HIGHER_FEATURE)
+    assert oc.feature_names() == oc.FEATURE_NAMES
+
+
+def test_chain_rows_up_to_t_ignore_every_later_bar() -> None:
+    """The look-ahead test over the whole 1h chain: bar t sits mid-bucket of both 4h and 1d."""
+    n = 1500
+    t = 24 * 50 + 13
+    bars = random_bars(n, seed=22)
+    later = pl.Series(np.arange(n) > t)
+    changed = bars.with_columns(
+        [pl.when(later).then(bars[c] * 1.2).otherwise(bars[c]).alias(c) for c in OHLC]
+    )
+    a = oc.feature_matrix(bars, higher=("4h", "1d"))
+    b = oc.feature_matrix(changed, higher=("4h", "1d"))
+    assert np.isfinite(a.X[t]).all()
+    assert _same_bits(a.X[: t + 1], b.X[: t + 1])
+
+
+def test_feature_row_is_the_last_row_of_the_matrix() -> None:
+    bars = random_bars(1300, seed=23)
+    for higher in (None, "4h", ("4h", "1d")):
+        fm = oc.feature_matrix(bars, higher=higher)
+        row = oc.feature_row(bars, higher=higher)
+        assert row.shape == (len(fm.names),)
+        assert _same_bits(row, fm.X[-1]), higher
+    assert np.isfinite(oc.feature_row(bars, higher=("4h", "1d"))).all()
+    assert np.isnan(oc.feature_row(bars[:30])).any()
+    with pytest.raises(ValueError, match="at least one bar"):
+        oc.feature_row(bars[:0])
 
 
 # -- outcomes -------------------------------------------------------------------------------

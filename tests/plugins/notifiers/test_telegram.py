@@ -193,3 +193,10 @@ async def test_a_split_message_failing_midway_is_ambiguous(api: FakeBotApi) -> N
     assert not result.ok and result.maybe_delivered  # resending would repeat part 1
     assert result.message_id == str(api.state.sent[0].message_id)
     assert "partly delivered (1/3 parts)" in result.error
+
+
+def test_a_learnt_signal_shows_its_evidence_instead_of_a_bare_confidence() -> None:
+    evidence = "58% ±4, 412 past cases (57% right), 4 bars"
+    [message] = format_alert(hostile_alert(evidence=evidence, confidence=0.58), alert_id=8)
+    plain, error = parse_telegram_html(message)
+    assert error == "" and evidence in plain and "confidence 58%" not in plain

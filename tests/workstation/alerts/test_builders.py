@@ -42,3 +42,17 @@ def test_a_fill_alert_gives_the_fee_exactly_without_trailing_zeros() -> None:
     assert fill_alert(fill).body == "fee 0.542465 USDT"
     big = Fill("qws-2", "ES", Side.SELL, Decimal(1), Decimal(1), Decimal("1.2E+3"), 1, "f2", "USD")
     assert fill_alert(big).body == "fee 1,200 USD"
+
+
+def test_a_signal_alert_carries_its_evidence_and_model_version() -> None:
+    from engine.model import Action, Evidence, Signal
+    from workstation.alerts.builders import signal_alert
+
+    learnt = Evidence(0.58, 1, 412, 235, 0.53, 0.62, 4, 3)
+    alert = signal_alert(Signal(1, "EURUSD", "1h", Action.OPEN_LONG, 0.58, 1.085, (), None, learnt))
+    assert alert.data["evidence"] == "58% ±5, 412 past cases (57% right), 4 bars"
+    assert alert.data["model_version"] == 3
+    plain, error = parse_telegram_html(format_alert(alert)[0])
+    assert error == "" and "OPEN_LONG · 58% ±5, 412 past cases (57% right), 4 bars" in plain
+    rule = signal_alert(Signal(1, "EURUSD", "1h", Action.OPEN_LONG, 0.8, 1.085))
+    assert "evidence" not in rule.data

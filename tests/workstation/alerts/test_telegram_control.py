@@ -16,6 +16,7 @@ import pytest
 from engine.model import (
     Action,
     Cycle,
+    Evidence,
     Order,
     OrderStatus,
     OrderType,
@@ -153,7 +154,10 @@ async def test_read_commands_answer_from_the_store(harness: Harness, store: Stor
         ),
         venue="demo",
     )
-    store.signals.add(Signal(t, "<evil>&", "1m", Action.CLOSE, 0.9, 1.5, ()), venue="demo")
+    learnt = Evidence(0.9, -1, 412, 235, 0.52, 0.61, 4, 3)
+    store.signals.add(
+        Signal(t, "<evil>&", "1m", Action.CLOSE, 0.9, 1.5, (), None, learnt), venue="demo"
+    )
     store.positions.save(Position("BTC/USDT", Decimal("0.5"), Decimal("43000"), "paper"))
     store.orders.save(
         Order(
@@ -193,8 +197,8 @@ async def test_read_commands_answer_from_the_store(harness: Harness, store: Stor
         reply = await harness.say(command)
         assert reply is not None
         replies[command] = plain(reply)
-    assert "<evil>& 1m CLOSE 90%" in replies["/signals 2"]
-    assert "BTC/USDT 1m OPEN_LONG 81% @ 43,210.5" in replies["/signals 2"]
+    assert "<evil>& 1m CLOSE 90% ±5, 412 past cases (57% right), 4 bars" in replies["/signals 2"]
+    assert "BTC/USDT 1m OPEN_LONG 81% (rule-made) @ 43,210.5" in replies["/signals 2"]
     assert "paper BTC/USDT: 0.5 @ 43000" in replies["/positions"]
     assert "c-1: buy 2 ETH/USDT limit @ 2500 [OPEN]" in replies["/orders"]
     assert "paper USDT: 10000.5" in replies["/balance"]

@@ -42,6 +42,7 @@ from workstation.trader.events import (
     Filled,
     KillChanged,
     Logged,
+    ModelFitted,
     OrderChanged,
     RuntimeEvent,
     SignalEmitted,
@@ -494,6 +495,43 @@ async def test_signals_are_stored_then_relayed_at_or_above_the_quality_gate(
     assert any(e.relayed for e in emitted)
     assert any(not e.relayed and e.signal.action is not Action.WAIT for e in emitted)
     assert any(e.signal.action is Action.WAIT for e in emitted)
+
+
+async def test_signals_carry_the_learnt_confidence_model_fitted_and_stored(store: Store) -> None:
+    """The runtime fits the symbol's model from its stored history at the first scan, says so
+    (log and ModelFitted), and its signals carry the learnt probability into the store."""
+    frame = cycling_bars(1400)
+    warm = frame.height - 2
+    live = await start_live(
+        store,
+        {
+            "cycles.backend": "statevector",
+            "confidence.history_bars": 1400,
+            "confidence.min_train": 300,
+            "confidence.block": 150,
+        },
+        history=frame.head(warm),
+        signals=True,
+    )
+    rt = live.runtime
+    pipeline = rt.pipeline
+    assert pipeline is not None and pipeline.learning.learnt
+    try:
+        for i, (_ts, o, h, lo, c, v) in enumerate(frame.slice(warm).iter_rows(), start=1):
+            await live.play(o, h, lo, c, v)
+            await until(lambda n=i: pipeline.scans + pipeline.failures >= n, "the bar's scan")
+    finally:
+        await rt.shutdown()
+    assert pipeline.failures == 0 and pipeline.fits == 1
+    [fitted] = [e for e in live.events if isinstance(e, ModelFitted)]
+    assert fitted.symbol == SYMBOL and fitted.fitted and fitted.model.version == 1
+    logged = [e.text for e in live.events if isinstance(e, Logged)]
+    assert any("confidence model v1 fitted on" in t for t in logged)
+    emitted = [e.signal for e in live.events if isinstance(e, SignalEmitted)]
+    assert len(emitted) == 2 and all(s.evidence is not None for s in emitted)
+    stored = store.signals.recent(symbol=SYMBOL)
+    assert {s.evidence for s in stored} == {s.evidence for s in emitted}
+    assert store.models.latest("replay", SYMBOL, TF, 4) is not None
 
 
 # -- a strategy that raises --------------------------------------------------------------------

@@ -41,7 +41,8 @@ from widgets.footer import QuietFooter
 from widgets.order_book import OrderBookLadder
 from widgets.orders_table import OrdersTable, short_id
 from widgets.positions_table import PositionsTable
-from widgets.signals_feed import SignalsFeed
+from widgets.reliability import ReliabilityDiagram
+from widgets.signals_feed import BestSetups, SignalsFeed
 from widgets.strategies_table import StrategiesTable
 from widgets.watchlist import Watchlist
 from workstation.ui.screens import engine_calls, heap
@@ -52,6 +53,7 @@ from workstation.ui.screens.messages import (
     CyclesComputed,
     HelpRequested,
     MarketBatch,
+    ModelReady,
     OrderUpdated,
     PositionsUpdated,
     PrecisionLearned,
@@ -73,8 +75,8 @@ if TYPE_CHECKING:
 W = TypeVar("W", bound=Widget)
 TIMEFRAME_KEYS = {"1": "1m", "2": "5m", "3": "15m", "4": "1h", "5": "4h", "6": "1d"}
 HISTORY_BARS = 600
-PANELS = ("cycles", "signals", "positions", "orders", "strategies", "log")
-"""The bottom tabs (their panes are ``tab-NAME``), in order: alt+1 ... alt+6."""
+PANELS = ("cycles", "signals", "positions", "orders", "strategies", "log", "calibration")
+"""The bottom tabs (their panes are ``tab-NAME``), in order: alt+1 ... alt+7."""
 
 
 def understood_line(command: Command) -> str:
@@ -159,6 +161,8 @@ class DashboardScreen(Screen[None]):
         self._positions_table: PositionsTable | None = None
         self._again: set[str] = set()
         self._loading_bars: deque[Bar] = deque(maxlen=HISTORY_BARS)
+        self._reports: dict[str, tuple[str, dict[str, Any]]] = {}
+        """The newest calibration report per symbol: (timeframe, report)."""
         """Closed bars of the chart's series that came while its history was loading."""
 
     def compose(self) -> ComposeResult:
@@ -176,6 +180,7 @@ class DashboardScreen(Screen[None]):
                 yield TabPane("Orders", id="tab-orders")
                 yield TabPane("Strategies", id="tab-strategies")
                 yield TabPane("Log", id="tab-log")
+                yield TabPane("Calibration", id="tab-calibration")
             with Vertical(id="book-box"):
                 yield OrderBookLadder(id="book")
         yield CommandBar(id="command")
@@ -230,11 +235,13 @@ class DashboardScreen(Screen[None]):
             mounts = [
                 self.query_one(tab, TabPane).mount(widget)
                 for tab, widget in (
+                    ("#tab-signals", BestSetups(self._gate(), id="best-setups")),
                     ("#tab-signals", SignalsFeed(self._decimals, id="signals")),
                     ("#tab-positions", PositionsTable(self._decimals, id="positions")),
                     ("#tab-orders", OrdersTable(id="orders")),
                     ("#tab-strategies", StrategiesTable(id="strategies")),
                     ("#tab-log", log),
+                    ("#tab-calibration", ReliabilityDiagram(id="reliability")),
                 )
             ]
             mounts.append(self.mount(QuietFooter()))
@@ -245,6 +252,7 @@ class DashboardScreen(Screen[None]):
                 return
             raise
         self.refresh_bindings()  # the footer shows the keys once it is there
+        self._show_calibration()
         for early in self._early_log:
             log.add(*early)
         self._early_log.clear()
@@ -360,6 +368,7 @@ class DashboardScreen(Screen[None]):
     @on(SignalRaised)
     def _on_signal(self, message: SignalRaised) -> None:
         self._with(SignalsFeed, lambda feed: feed.add_signal(message.signal))
+        self._with(BestSetups, lambda best: best.add_signal(message.signal))
         self.watchlist.set_signal(message.signal)
 
     @on(OrderUpdated)
@@ -397,8 +406,39 @@ class DashboardScreen(Screen[None]):
         if event.symbol != self.symbol:
             self.select(event.symbol, self.timeframe)
 
+    @on(ModelReady)
+    def _on_model(self, message: ModelReady) -> None:
+        self._reports[message.symbol] = (message.timeframe, message.report)
+        if message.symbol == self.symbol:
+            self._show_calibration()
+
+    def _gate(self) -> float:
+        return float(self.preferences.get("signals.quality_gate", 0.75))
+
+    def _show_calibration(self) -> None:
+        """The reliability diagram of the selected symbol's learnt model, or why there is none
+        (models are fitted on the timeframe the feed streams, at its first scans)."""
+        found = self.query(ReliabilityDiagram)
+        if not found:
+            return
+        diagram = found.first()
+        held = self._reports.get(self.symbol)
+        if held is not None:
+            timeframe, report = held
+            diagram.show(report, f"{self.symbol} {timeframe}: P(up) walk-forward, out of sample")
+            return
+        diagram.show_missing(
+            f"{self.symbol} {self.stream_timeframe}",
+            "no learnt confidence model yet: one is fitted from the stored bars at the"
+            " symbol's first scan ([confidence] in the config); until then signals show"
+            " their rule-made confidence",
+        )
+
     def select(self, symbol: str, timeframe: str) -> None:
+        changed = symbol != self.symbol
         self.symbol, self.timeframe = symbol, timeframe
+        if changed:
+            self._show_calibration()
         self.chart.border_title = f"{symbol} · {timeframe}"
         self.chart.switch_to(symbol, timeframe, self._decimals.get(symbol, 2))
         self._loading_bars.clear()

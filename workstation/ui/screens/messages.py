@@ -132,6 +132,17 @@ class SignalRaised(Message):
         self.signal = signal
 
 
+class ModelReady(Message):
+    """A symbol's learnt confidence model is in (fitted, or read from the store): ``report``
+    is its walk-forward calibration, the ``qws calibrate --json`` shape."""
+
+    def __init__(self, symbol: str, timeframe: str, report: dict[str, Any]) -> None:
+        super().__init__()
+        self.symbol = symbol
+        self.timeframe = timeframe
+        self.report = report
+
+
 # -- intents: a screen -> the app -----------------------------------------------------------
 
 
