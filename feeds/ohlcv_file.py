@@ -48,7 +48,8 @@ class OhlcvFile:
     frame: pl.DataFrame
     notes: list[str] = field(default_factory=list)
     close_only: bool = False
-    """The file had closes only: every bar's open, high and low are its close."""
+    """The file had closes only: every bar's open, high and low are its close, so a bar's
+    range is zero and any range measured over bars (ATR, high-low bands) is close to close."""
 
 
 def read_ohlcv(path: str | Path, chunk_rows: int = CHUNK_ROWS) -> OhlcvFile:
@@ -245,8 +246,8 @@ class OhlcvStream:
 
     The header (columns) is checked on construction; each chunk when it is reached, before
     the next is read. ``newest_first`` tells a file sorted newest-first (its chunks come
-    newest first too); ``notes``, ``rows``, ``first_ts`` and ``last_ts`` describe what has
-    been read so far.
+    newest first too); ``close_only`` a file of closes alone (known from the header);
+    ``notes``, ``rows``, ``first_ts`` and ``last_ts`` describe what has been read so far.
     """
 
     def __init__(self, path: str | Path, chunk_rows: int = CHUNK_ROWS) -> None:

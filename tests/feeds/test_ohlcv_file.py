@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 import polars as pl
@@ -197,30 +198,58 @@ def test_times_read_by_polars_equal_pandas_iso_reading(cells: list[str | None]) 
 DATA = Path(__file__).parents[1] / "data"
 
 
+def _day_ns(iso: str) -> int:
+    return int(datetime.fromisoformat(iso).replace(tzinfo=UTC).timestamp()) * 10**9
+
+
 def test_a_real_close_only_file_reads_as_bars_at_their_close() -> None:
     """WTI crude, daily closes (EIA via FRED): open = high = low = close, and the reader says so."""
-    got = read_ohlcv(DATA / "wti_daily.csv")
+    path = DATA / "wti_daily.csv"
+    lines = path.read_text().splitlines()
+    first, last = lines[1].split(","), lines[-1].split(",")
+    got = read_ohlcv(path)
     frame = got.frame
     assert got.close_only and any("close-only" in n for n in got.notes)
-    assert frame.height == 4771
-    assert str(pl.from_epoch(frame["ts"][:1], time_unit="ns")[0].date()) == "2000-01-04"
-    assert str(pl.from_epoch(frame["ts"][-1:], time_unit="ns")[0].date()) == "2019-01-03"
-    assert frame["close"][0] == 25.56 and frame["close"][-1] == 46.92
+    assert frame.height == len(lines) - 1 == 4771
+    assert frame["ts"][0] == _day_ns(first[0]) == _day_ns("2000-01-04")
+    assert frame["ts"][-1] == _day_ns(last[0]) == _day_ns("2019-01-03")
+    assert frame["close"][0] == float(first[1]) and frame["close"][-1] == float(last[1])
     for col in ("open", "high", "low"):
         assert frame[col].to_list() == frame["close"].to_list()
     assert (frame["volume"] == 0).all()
 
 
+def test_a_close_only_stream_is_close_only_in_every_chunk(tmp_path: Path) -> None:
+    path = DATA / "wti_daily.csv"
+    stream = OhlcvStream(path, chunk_rows=1000)
+    assert stream.close_only
+    chunks = list(stream)
+    assert [c.height for c in chunks] == [1000] * 4 + [771]
+    assert all((c["open"] == c["close"]).all() and (c["low"] == c["high"]).all() for c in chunks)
+    with_volume = tmp_path / "v.csv"
+    with_volume.write_text("Date,Close,Volume\n2024-01-01,10,5\n2024-01-02,11,0\n")
+    got = read_ohlcv(with_volume)
+    assert got.close_only and got.frame["volume"].to_list() == [5.0, 0.0]
+    assert not any("volume" in n for n in got.notes)
+
+
 def test_a_close_only_file_is_checked_like_any_other(tmp_path: Path) -> None:
     path = tmp_path / "closes.csv"
     path.write_text("date,close\n2024-01-01,10\n2024-01-02,11\n2024-01-03,NaN\n")
-    with pytest.raises(OhlcvFileError, match=r"line 4.*close"):
+    with pytest.raises(
+        OhlcvFileError, match=r"line 4, column 'close': 'NaN' is not a finite number"
+    ):
+        read_ohlcv(path)
+    path.write_text("date,close\n2024-01-01,10\n2024-01-02,0\n")
+    with pytest.raises(OhlcvFileError, match=r"line 3, column 'close': 0.0 is not positive"):
+        read_ohlcv(path)
+    path.write_text("date,close\n2024-01-02,10\n2024-01-01,11\n2024-01-03,12\n")
+    with pytest.raises(OhlcvFileError, match=r"line 4, column 'date': timestamp goes forward"):
         read_ohlcv(path)
     path.write_text("date,open,close\n2024-01-01,10,10\n")
-    with pytest.raises(OhlcvFileError, match=r"missing column.*High, Low"):
+    with pytest.raises(OhlcvFileError, match=r"missing column\(s\): High, Low; found date"):
         read_ohlcv(path)
-    path.write_text("date,close\n2024-01-01,10\n2024-01-02,11\n")
-    assert read_ohlcv(path).frame["high"].to_list() == [10.0, 11.0]
-    full = tmp_path / "bars.csv"
-    write_csv(full, n=5)
-    assert not read_ohlcv(full).close_only
+    path.write_text("date,high,low\n2024-01-01,10,10\n")
+    with pytest.raises(OhlcvFileError, match=r"missing column\(s\): Open, Close;"):
+        read_ohlcv(path)
+    assert not read_ohlcv(write_csv(tmp_path / "bars.csv", 5)).close_only
