@@ -62,9 +62,10 @@ def printer(out: Any = None, err: Any = None) -> Listener:
         stream = out
         if isinstance(event, ev.SignalEmitted):
             s = event.signal
+            conf = s.evidence.text() if s.evidence else f"conf {s.confidence:.2f} (rule-made)"
             line = (
                 f"{_ts(s.ts_ns)} signal {s.symbol} {s.timeframe} {s.action}"
-                f" conf {s.confidence:.2f} @ {price_text(s.price, None)}"
+                f" {conf} @ {price_text(s.price, None)}"
                 f"{' (relayed)' if event.relayed else ''}"
             )
         elif isinstance(event, ev.OrderChanged):

@@ -58,7 +58,7 @@ from engine.trading.risk import RiskDecision
 from feeds.health import STREAM_ENDED
 from workstation.alerts import answers
 from workstation.alerts.announcer import Announcer
-from workstation.runtime.config import Settings
+from workstation.runtime.config import ConfigError, Settings
 from workstation.runtime.hub import Hub
 from workstation.store import Store
 from workstation.strategies.discovery import StrategyNotFound, create
@@ -157,6 +157,13 @@ class Runtime:
         self.telegram: Any = None
         self.stop_at_end = stop_at_end
         use_signals = signals if signals is not None else settings.get("scan.on_bar", True)
+        self._problems: list[str] = []
+        """Settings that could not be used, logged as errors once the runtime starts."""
+        try:
+            learning = LearningSettings.from_mapping(settings.section("confidence"))
+        except ConfigError as exc:
+            learning = LearningSettings(learnt=False)
+            self._problems.append(f"{exc}: signals keep their rule-made confidence")
         self.pipeline: SignalPipeline | None = (
             SignalPipeline(
                 store,
@@ -166,7 +173,7 @@ class Runtime:
                 prepare=self.ensure_history,
                 bars=int(settings.get("scan.bars", 256)),
                 backend=str(settings.get("cycles.backend", "statevector")),
-                learning=LearningSettings.from_mapping(settings.section("confidence")),
+                learning=learning,
                 on_model=self._model_fitted,
             )
             if use_signals
@@ -338,6 +345,8 @@ class Runtime:
             await self.shutdown()
 
     async def start(self) -> None:
+        for problem in self._problems:
+            self.log(problem, "error")
         self._market_sub = self.hub.subscribe("runtime", ordered=True)
         await self.open()
         if self.pipeline is not None:

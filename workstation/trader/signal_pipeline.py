@@ -29,6 +29,7 @@ from typing import Any
 
 from engine.model import Signal
 from engine.timeframes import parse
+from workstation.runtime.config import ConfigError
 from workstation.runtime.engine_thread import run_engine
 from workstation.store import Store
 
@@ -47,9 +48,13 @@ class LearningSettings:
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any]) -> LearningSettings:
-        out = cls(**{k: type(getattr(cls(), k))(v) for k, v in values.items()})
-        if out.history_bars < 1 or out.refit_bars < 1 or out.min_train < 1 or out.block < 1:
-            raise ValueError("confidence: history_bars, refit_bars, min_train, block must be >= 1")
+        """The section as the config holds it (its types checked there); a count below 1 is a
+        ConfigError naming the key and its value."""
+        known = {k: v for k, v in values.items() if k in cls.__dataclass_fields__}
+        out = cls(**{k: type(getattr(cls(), k))(v) for k, v in known.items()})
+        for key in ("history_bars", "refit_bars", "min_train", "block"):
+            if getattr(out, key) < 1:
+                raise ConfigError(f"confidence.{key} must be at least 1, not {getattr(out, key)}")
         return out
 
 

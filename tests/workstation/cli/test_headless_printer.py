@@ -6,7 +6,7 @@ from __future__ import annotations
 import io
 from decimal import Decimal
 
-from engine.model import Action, Fill, Side, Signal
+from engine.model import Action, Evidence, Fill, Side, Signal
 from workstation.cli.headless import printer
 from workstation.trader.events import Filled, SignalEmitted
 
@@ -38,6 +38,13 @@ def test_a_fee_without_a_currency_is_the_number_alone() -> None:
 def test_a_signal_line_keeps_every_digit_of_its_price() -> None:
     signal = Signal(TS, "EURUSD", "1h", Action.OPEN_LONG, 0.8, 1.085125)
     line = _line(SignalEmitted(signal, relayed=True))
-    assert line.endswith("signal EURUSD 1h OPEN_LONG conf 0.80 @ 1.085125 (relayed)")
+    assert line.endswith("signal EURUSD 1h OPEN_LONG conf 0.80 (rule-made) @ 1.085125 (relayed)")
     big = Signal(TS, "BTC/USDT", "1h", Action.OPEN_SHORT, 0.8, 64_001.625)
     assert _line(SignalEmitted(big, relayed=False)).endswith("@ 64,001.625")
+
+
+def test_a_learnt_signal_line_gives_its_evidence() -> None:
+    learnt = Evidence(0.58, 1, 412, 235, 0.53, 0.62, 4, 3)
+    signal = Signal(TS, "EURUSD", "1h", Action.OPEN_LONG, 0.58, 1.085, (), None, learnt)
+    line = _line(SignalEmitted(signal, relayed=False))
+    assert line.endswith("OPEN_LONG 58% ±5, 412 past cases (57% right), 4 bars @ 1.085")

@@ -534,6 +534,22 @@ async def test_signals_carry_the_learnt_confidence_model_fitted_and_stored(store
     assert store.models.latest("replay", SYMBOL, TF, 4) is not None
 
 
+async def test_a_bad_confidence_setting_is_logged_and_signals_stay_rule_made(
+    store: Store,
+) -> None:
+    live = await start_live(store, {"confidence.refit_bars": 0}, signals=True)
+    try:
+        pipeline = live.runtime.pipeline
+        assert pipeline is not None and not pipeline.learning.learnt
+        errors = [e.text for e in live.events if isinstance(e, Logged) and e.severity == "error"]
+        assert errors == [
+            "confidence.refit_bars must be at least 1, not 0: signals keep their rule-made"
+            " confidence"
+        ]
+    finally:
+        await live.runtime.shutdown()
+
+
 # -- a strategy that raises --------------------------------------------------------------------
 async def test_a_strategy_that_raises_is_stopped_and_the_runtime_carries_on(
     store: Store, created: dict[str, Strategy]

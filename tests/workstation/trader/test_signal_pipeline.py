@@ -16,6 +16,7 @@ from engine.signals.ensemble import EnsembleSettings
 from engine.signals.evidence import context_bars
 from feeds.demo import DEMO_INSTRUMENTS, synthetic_bars
 from tests.helpers import random_bars
+from workstation.runtime.config import ConfigError
 from workstation.store import Store
 from workstation.trader.signal_pipeline import LearningSettings, SignalPipeline
 
@@ -131,6 +132,6 @@ async def test_learning_off_is_the_rule_confidence(store: Store) -> None:
 
 
 def test_bad_confidence_settings_are_refused() -> None:
-    with pytest.raises(ValueError, match="must be >= 1"):
+    with pytest.raises(ConfigError, match=r"confidence\.history_bars must be at least 1, not 0"):
         LearningSettings.from_mapping({"history_bars": 0})
     assert LearningSettings.from_mapping({"refit_bars": "100"}).refit_bars == 100
