@@ -81,8 +81,19 @@ from engine.signals.cycle_model import (
 )
 from engine.timeframes import parse, resample
 
-NEXT_TIMEFRAME = {"1m": "5m", "5m": "15m", "15m": "1h", "30m": "2h", "1h": "4h", "4h": "1d"}
-NEXT_TIMEFRAME |= {"1d": "1w"}
+HIGHER_CHAINS: dict[str, tuple[str, ...]] = {
+    "1m": ("5m", "15m", "1h"),
+    "5m": ("15m", "1h"),
+    "15m": ("1h", "4h"),
+    "30m": ("2h", "1d"),
+    "1h": ("4h", "1d"),
+    "4h": ("1d", "1w"),
+    "1d": ("1w",),
+}
+"""The context timeframes each bar timeframe is read with (issue 17: a 1m signal sees
+5m/15m/1h, a 1h signal 4h and 1d); the first of each is the one the ensemble's higher-timeframe
+vote reads."""
+NEXT_TIMEFRAME = {tf: chain[0] for tf, chain in HIGHER_CHAINS.items()}
 
 
 @dataclass(frozen=True, slots=True)

@@ -37,6 +37,7 @@ from engine.signals import outcomes as oc
 from engine.signals.calibration import CalibrationReport, calibration_report, wilson_interval
 from engine.signals.ensemble import EnsembleSettings
 from engine.signals.probability import CalibratedModel, fit_calibrated
+from engine.timeframes import parse
 
 RECIPE = 1
 """Bumped when the features or the fit change meaning: a stored model of another recipe is
@@ -240,8 +241,6 @@ def context_bars(timeframe: str, higher: Sequence[str], settings: EnsembleSettin
     slowest context timeframe's trend vote (ADX, the EMA slope) from closed buckets, three times
     their nominal warm-up: ADX's Wilder sums fade slowly, and a shorter window reads a 1d trend
     on 1h bars off by up to 0.14 (0.007 at this length; measured on the demo feed)."""
-    from engine.timeframes import parse
-
     base = parse(timeframe).ns
     ratio = max((parse(h).ns // base for h in higher), default=1)
     trend = max(2 * settings.adx_n + 1, settings.ema_n + settings.slope_bars) + 2

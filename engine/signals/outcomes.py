@@ -75,22 +75,11 @@ FEATURE_NAMES: tuple[str, ...] = (
 HIGHER_FEATURE = "htf_trend"
 FIB_CAP_ATR = 5.0
 
-HIGHER_CHAINS: dict[str, tuple[str, ...]] = {
-    "1m": ("5m", "15m", "1h"),
-    "5m": ("15m", "1h"),
-    "15m": ("1h", "4h"),
-    "30m": ("2h", "1d"),
-    "1h": ("4h", "1d"),
-    "4h": ("1d", "1w"),
-    "1d": ("1w",),
-}
-"""The context timeframes each bar timeframe is read with (issue 17: a 1m signal sees
-5m/15m/1h, a 1h signal 4h and 1d)."""
-
 
 def higher_chain(timeframe: str) -> tuple[str, ...]:
-    """The context timeframes of ``timeframe`` (none for one not in :data:`HIGHER_CHAINS`)."""
-    return HIGHER_CHAINS.get(timeframe, ())
+    """The context timeframes of ``timeframe`` (none for one not in
+    :data:`engine.signals.ensemble.HIGHER_CHAINS`)."""
+    return en.HIGHER_CHAINS.get(timeframe, ())
 
 
 def _context(higher: str | Sequence[str] | None) -> tuple[str, ...]:
@@ -394,7 +383,6 @@ def learnt_probabilities(
 __all__ = [
     "FEATURE_NAMES",
     "FIB_CAP_ATR",
-    "HIGHER_CHAINS",
     "HIGHER_FEATURE",
     "FeatureMatrix",
     "LearntProbabilities",

@@ -233,23 +233,30 @@ def test_a_close_only_stream_is_close_only_in_every_chunk(tmp_path: Path) -> Non
     assert not any("volume" in n for n in got.notes)
 
 
-def test_a_close_only_file_is_checked_like_any_other(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            "date,close\n2024-01-01,10\n2024-01-02,11\n2024-01-03,NaN\n",
+            r"line 4, column 'close': 'NaN' is not a finite number",
+        ),
+        (
+            "date,close\n2024-01-01,10\n2024-01-02,0\n",
+            r"line 3, column 'close': 0.0 is not positive",
+        ),
+        (
+            "date,close\n2024-01-02,10\n2024-01-01,11\n2024-01-03,12\n",
+            r"line 4, column 'date': timestamp goes forward",
+        ),
+        ("date,open,close\n2024-01-01,10,10\n", r"missing column\(s\): High, Low; found date"),
+        ("date,high,low\n2024-01-01,10,10\n", r"missing column\(s\): Open, Close;"),
+    ],
+)
+def test_a_close_only_file_is_checked_like_any_other(
+    tmp_path: Path, text: str, message: str
+) -> None:
     path = tmp_path / "closes.csv"
-    path.write_text("date,close\n2024-01-01,10\n2024-01-02,11\n2024-01-03,NaN\n")
-    with pytest.raises(
-        OhlcvFileError, match=r"line 4, column 'close': 'NaN' is not a finite number"
-    ):
-        read_ohlcv(path)
-    path.write_text("date,close\n2024-01-01,10\n2024-01-02,0\n")
-    with pytest.raises(OhlcvFileError, match=r"line 3, column 'close': 0.0 is not positive"):
-        read_ohlcv(path)
-    path.write_text("date,close\n2024-01-02,10\n2024-01-01,11\n2024-01-03,12\n")
-    with pytest.raises(OhlcvFileError, match=r"line 4, column 'date': timestamp goes forward"):
-        read_ohlcv(path)
-    path.write_text("date,open,close\n2024-01-01,10,10\n")
-    with pytest.raises(OhlcvFileError, match=r"missing column\(s\): High, Low; found date"):
-        read_ohlcv(path)
-    path.write_text("date,high,low\n2024-01-01,10,10\n")
-    with pytest.raises(OhlcvFileError, match=r"missing column\(s\): Open, Close;"):
+    path.write_text(text)
+    with pytest.raises(OhlcvFileError, match=message):
         read_ohlcv(path)
     assert not read_ohlcv(write_csv(tmp_path / "bars.csv", 5)).close_only

@@ -257,17 +257,25 @@ class SignalPipeline:
             )
         return self._needs[timeframe]
 
+    @property
+    def _horizon(self) -> int:
+        """The bars a signal's confidence is about (``signals.horizon_bars``)."""
+        return int(self.settings.get("horizon_bars", 4))
+
+    def _refit_ns(self, timeframe: str) -> int:
+        """How far the newest bar may run ahead of what a model has seen before a refit."""
+        return self.learning.refit_bars * parse(timeframe).ns
+
     def _fresh(self, model: Any, spec: str, latest_ts: int, timeframe: str) -> bool:
-        horizon = int(self.settings.get("horizon_bars", 4))
-        if model is None or model.spec != spec or model.horizon != horizon:
+        if model is None or model.spec != spec or model.horizon != self._horizon:
             return False
-        return latest_ts - model.through_ts_ns < self.learning.refit_bars * parse(timeframe).ns
+        return latest_ts - model.through_ts_ns < self._refit_ns(timeframe)
 
     async def _current_model(self, symbol: str, timeframe: str, latest_ts: int) -> Any:
         """The model to score with now: the cached one, the store's newest, or a new fit."""
         key = (symbol, timeframe)
         spec, _context = await self._needs_of(timeframe)
-        horizon = int(self.settings.get("horizon_bars", 4))
+        horizon = self._horizon
         model = self._models.get(key)
         if not self._fresh(model, spec, latest_ts, timeframe) and key not in self._looked_up:
             self._looked_up.add(key)
@@ -281,8 +289,7 @@ class SignalPipeline:
         if self._fresh(model, spec, latest_ts, timeframe):
             return model
         unfit = self._unfit.get(key)
-        step = self.learning.refit_bars * parse(timeframe).ns
-        if unfit is not None and latest_ts - unfit[0] < step:
+        if unfit is not None and latest_ts - unfit[0] < self._refit_ns(timeframe):
             return model
         history = await asyncio.to_thread(
             self.store.candles.last, symbol, timeframe, self.learning.history_bars, self.venue
