@@ -31,7 +31,7 @@ from harness import assert_close, interleave, ratio_verdict
 from engine.signals import indicators as ind
 
 BARS = 1_000_000
-RUNS = 9
+RUNS = 31
 RTOL = 1e-11
 
 FIRST_CALLS = """

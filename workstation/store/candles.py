@@ -29,6 +29,8 @@ from workstation.store.repository import Repository, now_ns
 if TYPE_CHECKING:
     import polars as pl
 
+    from engine.model import Bar
+
 log = logging.getLogger(__name__)
 
 PUBLISH_ROWS = 50_000
@@ -159,6 +161,23 @@ class CandleRepository(Repository):
                 if on_progress is not None:
                     on_progress(part.height)
         return total
+
+    def upsert_bars(self, bars: Iterable[Bar], venue: str) -> int:
+        """Insert or replace bars of any series, in their order, in one transaction: the few
+        closed bars of one batch of the live loop, written with no frame built per series."""
+        rows = [
+            (
+                venue,
+                b.symbol,
+                b.timeframe,
+                int(b.ts_ns),
+                *(float(v) for v in (b.open, b.high, b.low, b.close, b.volume)),
+            )
+            for b in bars
+        ]
+        with self._store.transaction() as conn:
+            conn.executemany(_candle_sql(1), rows)
+        return len(rows)
 
     def import_bars(
         self,

@@ -295,6 +295,25 @@ class Store:
         thread's own open transaction, that transaction (which sees its own writes)."""
         return _Reading(self)
 
+    def stamp(self) -> tuple[int, int, int] | None:
+        """A mark that moves whenever what this thread reads may have changed, for caching a
+        small read: another connection's commit moves the reader's ``PRAGMA data_version``
+        (this process's writer, another process), and a write of this process's writer moves
+        its ``total_changes`` first. None where nothing may be cached: in an open transaction
+        of this thread (its writes may still roll back), inside a read snapshot, or in a
+        ``:memory:`` store."""
+        if self._memory or self._lock.owned():
+            return None
+        reader = self._reader()
+        if reader.depth:
+            return None
+        try:
+            version = int(reader.conn.execute("PRAGMA data_version").fetchone()[0])
+        except BaseException as exc:
+            self._raise_if_damage(exc)
+            raise
+        return id(reader.conn), version, self.conn.total_changes
+
     def transaction(self) -> _Transaction:
         """One atomic unit (it takes the write lock: reads use :meth:`reading`); nested uses
         join the outer transaction."""

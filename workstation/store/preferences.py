@@ -5,16 +5,34 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from workstation.store.repository import Repository
 
+if TYPE_CHECKING:
+    from workstation.store.database import Store
+
 
 class SettingRepository(Repository):
+    """Reads are cached per key until :meth:`Store.stamp` moves: the trading loop asks for the
+    kill switch and the pause flags at every bar, and they change about never."""
+
+    def __init__(self, store: Store) -> None:
+        super().__init__(store)
+        self._cache: dict[str, tuple[tuple[int, int, int], str | None]] = {}
+
     def get(self, key: str, default: Any = None) -> Any:
-        with self._store.reading() as conn:
-            row = conn.execute("SELECT value FROM settings WHERE key = ?", (key,)).fetchone()
-        return default if row is None else json.loads(row[0])
+        stamp = self._store.stamp()
+        cached = self._cache.get(key) if stamp is not None else None
+        if cached is not None and cached[0] == stamp:
+            raw = cached[1]
+        else:
+            with self._store.reading() as conn:
+                row = conn.execute("SELECT value FROM settings WHERE key = ?", (key,)).fetchone()
+            raw = None if row is None else str(row[0])
+            if stamp is not None:
+                self._cache[key] = (stamp, raw)
+        return default if raw is None else json.loads(raw)
 
     def set(self, key: str, value: Any, actor: str = "user") -> None:
         with self._store.transaction() as conn:

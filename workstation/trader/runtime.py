@@ -572,15 +572,9 @@ class Runtime:
         bars, self._unstored = self._unstored, []
         if not bars:
             return []
-        from engine.timeframes import bars_to_frame
-
-        series: dict[tuple[str, str], list[Bar]] = {}
-        for bar in bars:
-            series.setdefault((bar.symbol, bar.timeframe), []).append(bar)
+        series = dict.fromkeys((bar.symbol, bar.timeframe) for bar in bars)
         try:
-            with self.store.transaction():
-                for (symbol, timeframe), group in series.items():
-                    self.store.candles.upsert(bars_to_frame(group), symbol, timeframe, self.venue)
+            self.store.candles.upsert_bars(bars, self.venue)
         except Exception:
             self.bad_events += len(bars)
             log.exception("runtime: storing %d bar(s) failed", len(bars))
@@ -591,7 +585,10 @@ class Runtime:
     # -- equity and the daily loss limit -----------------------------------------------------
     def equity(self) -> float | None:
         oms = self.oms
-        return None if oms is None else oms.equity(self.account_ccy, oms.rates(self._pegs))
+        if oms is None:
+            return None
+        with self.store.reading():  # the rates and the holdings they value: one snapshot
+            return oms.equity(self.account_ccy, oms.rates(self._pegs))
 
     def quote_to_account(self, symbol: str) -> float | None:
         """The rate from ``symbol``'s quote currency to the account's (for sizing); None if no

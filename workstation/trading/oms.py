@@ -252,17 +252,12 @@ class OrderManager:
         """Whether this venue has an order that is not final, placed by any process.
 
         Asked after every batch of quotes, so the answer is kept and the orders are read again
-        only once the file has changed since: ``PRAGMA data_version`` moves when another
-        connection (this process's writer, another process) commits, and the writer's
-        ``total_changes`` when this connection writes (a ``:memory:`` store has only it)."""
-        with self.store.reading() as conn:
-            version = int(conn.execute("PRAGMA data_version").fetchone()[0])
-            seen = (id(conn), version, self.store.conn.total_changes)
-            if seen != self._working_seen:
-                self._working = bool(
-                    self.store.orders.find(open_only=True, venue=self.venue, limit=1)
-                )
-                self._working_seen = seen
+        only once :meth:`Store.stamp` has moved (another connection committed, or this
+        process's writer wrote)."""
+        stamp = self.store.stamp()
+        if stamp is None or stamp != self._working_seen:
+            self._working = bool(self.store.orders.find(open_only=True, venue=self.venue, limit=1))
+            self._working_seen = stamp
         return self._working
 
     # -- kill switch ---------------------------------------------------------------------------

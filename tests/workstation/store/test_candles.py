@@ -258,3 +258,25 @@ def test_upsert_of_a_frame_with_a_repeated_ts_keeps_the_later_row(store: Store) 
     stored = store.candles.last("X", "1h", 1000)
     assert stored.height == 100
     assert stored["close"][-1] == pytest.approx(bars["close"][-1] * 3)
+
+
+def test_live_bars_of_several_series_are_written_in_their_order(store: Store) -> None:
+    from engine.model import Bar
+
+    t0 = 1_700_000_000_000_000_000
+    bars = [
+        Bar(t0, "AAA", "1m", 1.0, 2.0, 0.5, 1.5, 10.0),
+        Bar(t0, "BBB", "1m", 5.0, 6.0, 4.5, 5.5, 3.0),
+        Bar(t0 + 60_000_000_000, "AAA", "1m", 1.5, 1.75, 1.25, 1.625, 4.0),
+        Bar(t0, "AAA", "1m", 1.0, 2.0, 0.5, 1.25, 12.0),  # re-sent: the later one stands
+    ]
+    assert store.candles.upsert_bars(bars, "live") == 4
+    aaa = store.candles.last("AAA", "1m", 10, venue="live")
+    assert aaa.rows() == [
+        (t0, 1.0, 2.0, 0.5, 1.25, 12.0),
+        (t0 + 60_000_000_000, 1.5, 1.75, 1.25, 1.625, 4.0),
+    ]
+    assert store.candles.last("BBB", "1m", 10, venue="live").rows() == [
+        (t0, 5.0, 6.0, 4.5, 5.5, 3.0)
+    ]
+    assert store.candles.upsert_bars([], "live") == 0
