@@ -11,13 +11,20 @@ from collections.abc import Iterable
 from itertools import groupby
 from typing import ClassVar
 
+from rich.console import RenderableType
+from rich.segment import Segment
 from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
+from textual.css.styles import RulesMap
 from textual.keys import format_key
 from textual.screen import ModalScreen
+from textual.strip import Strip
+from textual.style import Style
+from textual.visual import RenderOptions, RichVisual
+from textual.widget import Widget
 from textual.widgets import Static
 
 from engine.commands import HELP
@@ -64,6 +71,57 @@ def commands_table(lines: Iterable[str] = HELP) -> Table:
     return table
 
 
+class _KeptRender(RichVisual):
+    """A rich renderable drawn once per width and style: Textual measures a widget's height by
+    rendering it, at every layout pass, then renders it again to draw it, and the help's keys
+    table costs about 10 ms a render (the screen's first showing lays it out four times). The
+    height is read off the strips that will be drawn, rendered as :class:`RichVisual` does."""
+
+    def __init__(self, widget: Widget, renderable: RenderableType) -> None:
+        super().__init__(widget, renderable)
+        self._owner = widget
+        self._table = renderable
+        self._strips: dict[tuple[int, Style], list[Strip]] = {}
+
+    def _lines(self, width: int, style: Style) -> list[Strip]:
+        key = (width, style)
+        if key not in self._strips:
+            app = self._owner.app
+            options = app.console_options.update(highlight=False, width=width, height=None)
+            renderable = self._owner.post_render(self._table, style.rich_style)
+            segments = app.console.render(renderable, options)
+            self._strips[key] = [
+                Strip(line)
+                for line in Segment.split_and_crop_lines(
+                    segments, width, include_new_lines=False, pad=False
+                )
+            ]
+        return self._strips[key]
+
+    def get_height(self, rules: RulesMap, width: int) -> int:
+        return len(self._lines(width, self._owner.visual_style))
+
+    def render_strips(
+        self, width: int, height: int | None, style: Style, options: RenderOptions
+    ) -> list[Strip]:
+        lines = self._lines(width, style)
+        return lines if height is None else lines[:height]
+
+
+class _Table(Static):
+    """A Static whose rich table is rendered once per width, not at every layout pass."""
+
+    def __init__(self, table: Table, *, id: str) -> None:
+        super().__init__(id=id)
+        self._table = table
+        self._kept: _KeptRender | None = None
+
+    def render(self) -> _KeptRender:
+        if self._kept is None:
+            self._kept = _KeptRender(self, self._table)
+        return self._kept
+
+
 class HelpScreen(ModalScreen[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape,q,f1", "dismiss", "Close", id="help.close"),
@@ -75,8 +133,8 @@ class HelpScreen(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="help-body"):
-            yield Static(keys_table(self.rows), id="help-keys")
-            yield Static(commands_table(), id="help-commands")
+            yield _Table(keys_table(self.rows), id="help-keys")
+            yield _Table(commands_table(), id="help-commands")
             yield Static(
                 'Key ids can be remapped in the config file ([keymap] id = "key").'
                 " Esc closes this screen.",

@@ -76,3 +76,41 @@ def test_keys_are_shown_as_typed() -> None:
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
 def test_help_screen_snapshot(snap_compare: Callable[..., bool], size: tuple[int, int]) -> None:
     assert snap_compare(_Host(), terminal_size=size)
+
+
+async def test_the_tables_render_once_per_width_however_often_the_screen_is_laid_out(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Textual measures a height by rendering; the help's tables are rendered once per width
+    (the first F1 would otherwise hold the keys through several renders of 70 rows)."""
+    from rich.table import Table
+
+    from workstation.ui.screens import help as help_module
+
+    renders: list[int] = []
+
+    class Counted(Table):
+        def __rich_console__(self, console, options):  # type: ignore[no-untyped-def]
+            renders.append(options.max_width)
+            yield from super().__rich_console__(console, options)
+
+    made = help_module.keys_table
+
+    def counted_keys_table(rows):  # type: ignore[no-untyped-def]
+        table = made(rows)
+        table.__class__ = Counted
+        return table
+
+    monkeypatch.setattr(help_module, "keys_table", counted_keys_table)
+    app = _Host()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause()
+        assert len(renders) == 1
+        for _ in range(3):
+            app.screen.refresh(layout=True)
+            await pilot.pause()
+        assert len(renders) == 1
+        await pilot.resize_terminal(140, 30)
+        await pilot.pause()
+        assert len(renders) == 2 and renders[1] > renders[0]
+        assert "app.help" in "\n".join(await _all_lines(pilot))
