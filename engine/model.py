@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import enum
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import ROUND_DOWN, ROUND_HALF_EVEN, Decimal, InvalidOperation
 
@@ -70,6 +71,11 @@ class Instrument:
     def qty_decimals(self) -> int:
         return step_decimals(self.lot_size)
 
+    @property
+    def tick_value(self) -> Decimal:
+        """What one tick is worth on one lot, in the quote currency (a micro WTI: 1 USD)."""
+        return self.tick_size * self.lot_size
+
     def round_price(self, price: float | Decimal | str) -> Decimal:
         """Nearest price on the tick grid (for display and suggestions; orders use check_price)."""
         p = to_decimal(price)
@@ -110,6 +116,45 @@ class Instrument:
         if not math.isfinite(price):
             return "—"
         return f"{price:,.{self.price_decimals}f}"
+
+
+@dataclass(frozen=True, slots=True)
+class SymbolMap:
+    """qws symbols <-> a venue's names for them (``feeds.mt5.symbol_map``: WTI -> XTIUSD.m,
+    brokers add their suffixes). A name not in the map is the same on both sides."""
+
+    pairs: tuple[tuple[str, str], ...] = ()
+    _out: dict[str, str] = field(init=False, repr=False, compare=False)
+    _in: dict[str, str] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        out = dict(self.pairs)
+        back: dict[str, str] = {}
+        for ours, theirs in out.items():
+            if not ours or not theirs or not isinstance(theirs, str):
+                raise ModelError(f"symbol map: {ours!r} -> {theirs!r} needs two names")
+            if theirs in back:
+                raise ModelError(f"symbol map: {back[theirs]} and {ours} both map to {theirs}")
+            back[theirs] = ours
+        object.__setattr__(self, "_out", out)
+        object.__setattr__(self, "_in", back)
+
+    @classmethod
+    def of(cls, mapping: Mapping[str, str] | None) -> SymbolMap:
+        return cls(tuple((str(k), v) for k, v in (mapping or {}).items()))
+
+    def venue(self, symbol: str) -> str:
+        """The venue's name for a qws symbol."""
+        return self._out.get(symbol, symbol)
+
+    def ours(self, venue_symbol: str) -> str:
+        """The qws symbol for a venue's name."""
+        return self._in.get(venue_symbol, venue_symbol)
+
+    def describe(self, symbol: str) -> str:
+        """``XTIUSD.m (WTI in the symbol map)`` for a mapped symbol, else the symbol."""
+        theirs = self.venue(symbol)
+        return f"{theirs} ({symbol} in the symbol map)" if theirs != symbol else symbol
 
 
 @dataclass(frozen=True, slots=True)
@@ -379,3 +424,31 @@ class DeliveryResult:
     retry_after_s: float | None = None
     permanent: bool = False
     maybe_delivered: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class NewsItem:
+    """One timestamped item of a news source (``qws.sources``).
+
+    ``key`` names the source's endpoint (its URL, or the plugin's name): with ``id`` (the
+    item's guid or Atom id, else its link, else a hash of its headline and time) it identifies
+    the item, so an item polled twice is stored once. ``ts_ns`` is when it was published
+    (UTC ns; the time first seen when the source gives none). ``symbols`` are the instruments
+    it concerns, as the source tags them or as resolved from its text; ``score`` is its
+    sentiment in [-1, 1] (None until scored)."""
+
+    key: str
+    id: str
+    ts_ns: int
+    headline: str
+    summary: str = ""
+    link: str = ""
+    source: str = ""  # the source's display name (a feed's title)
+    symbols: tuple[str, ...] = ()
+    score: float | None = None
+
+    def __post_init__(self) -> None:
+        if not self.key or not self.id:
+            raise ModelError("a news item needs its source key and id")
+        if self.score is not None and not -1.0 <= self.score <= 1.0:
+            raise ModelError(f"news score must be in [-1, 1], got {self.score}")

@@ -1,7 +1,8 @@
 """Plugin contracts. They sit at the bottom layer so feeds and plugins never import workstation.
 
 Third-party plugins register under the entry-point groups ``qws.feeds``, ``qws.brokers``,
-``qws.strategies`` and ``qws.notifiers``; the first-party ones register the same way.
+``qws.strategies``, ``qws.notifiers`` and ``qws.sources``; the first-party ones register the
+same way.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from engine.model import (
     Bar,
     DeliveryResult,
     Fill,
+    NewsItem,
     Order,
     OrderBook,
     Position,
@@ -93,6 +95,27 @@ class Notifier(Protocol):
     name: str
 
     async def send(self, alert: Alert) -> DeliveryResult: ...
+
+
+@runtime_checkable
+class Source(Protocol):
+    """A source of timestamped items (news): entry point group ``qws.sources``.
+
+    ``fetch`` polls once and returns the items the source has now, newest or oldest first
+    (an item seen before may come again: the store keeps each ``(key, id)`` once). A source
+    that has nothing new returns ``[]`` (an HTTP 304). A failed poll raises
+    :class:`SourceError` with a message safe to show; the poller counts it and tries again
+    at its next turn, nothing already stored is touched."""
+
+    name: str
+
+    async def fetch(self) -> list[NewsItem]: ...
+
+    async def close(self) -> None: ...
+
+
+class SourceError(Exception):
+    """A poll of a source failed (timeout, HTTP error, a document that is not a feed)."""
 
 
 class BrokerError(Exception):

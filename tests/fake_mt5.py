@@ -347,12 +347,14 @@ class Terminal:
         volume_step: float = 0.01,
         filling_mode: int = C.SYMBOL_FILLING_FOK | C.SYMBOL_FILLING_IOC,
         visible: bool = False,
+        path: str = "Forex",
+        description: str = "",
     ) -> None:
         point = 10.0**-digits
         self.symbols[name] = SymbolInfo(
             name=name,
-            description=name,
-            path=f"Forex\\{name}",
+            description=description or name,
+            path=f"{path}\\{name}",
             visible=visible,
             select=visible,
             digits=digits,
@@ -802,6 +804,26 @@ def install(monkeypatch: Any, terminal: Terminal | None = None) -> Terminal:
     terminal = terminal or Terminal()
     monkeypatch.setitem(sys.modules, "MetaTrader5", make_module(terminal))
     return terminal
+
+
+ENERGY_CFDS = {  # name: (description, digits, base, contract size, first bid, first ask)
+    "XTIUSD": ("WTI crude oil CFD", 2, "XTI", 100.0, 75.00, 75.04),
+    "XBRUSD": ("Brent crude oil CFD", 2, "XBR", 100.0, 79.00, 79.04),
+    "XNGUSD": ("Henry Hub natural gas CFD", 3, "XNG", 10_000.0, 2.800, 2.806),
+}
+"""The oil and gas CFDs as MT5 brokers list them: 0.01 lots steps, 0.01 lots minimum, crudes
+in lots of 100 barrels quoted to the cent, gas in lots of 10,000 MMBtu to a tenth of a cent."""
+
+
+def add_energy(terminal: Terminal, suffix: str = "") -> None:
+    """Quote XTIUSD, XBRUSD and XNGUSD (with the broker's ``suffix``, e.g. ".m") now."""
+    now_ms = int(time.time() * 1000)
+    for name, (description, digits, base, contract, bid, ask) in ENERGY_CFDS.items():
+        symbol = name + suffix
+        terminal.add_symbol(symbol, digits, base, "USD", contract_size=contract,
+                            volume_max=100.0, path="Energies", description=description,
+                            visible=True)  # fmt: skip
+        terminal.add_tick(symbol, now_ms, bid, ask)
 
 
 def demo_account(hedging: bool = False) -> Terminal:

@@ -9,6 +9,7 @@ imported by the functions that take arrays, not by this module (an empty chart n
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -139,3 +140,52 @@ def nice_ticks(bottom: float, top: float, count: int) -> list[float]:
     step = next(m * mag for m in (1, 2, 2.5, 5, 10) if m * mag >= raw)
     first = math.ceil(bottom / step) * step
     return [first + i * step for i in range(int((top - first) / step) + 1)]
+
+
+NEUTRAL_BAND = 0.05
+"""A sentiment score within this of zero reads as neutral (VADER's own convention)."""
+NEWS_GLYPHS = {"positive": "▲", "negative": "▼", "neutral": "•"}
+
+
+def tone(score: float | None) -> str:
+    """``positive``, ``negative`` or ``neutral`` (an unscored item is neutral)."""
+    if score is None or not math.isfinite(score) or abs(score) < NEUTRAL_BAND:
+        return "neutral"
+    return "positive" if score > 0 else "negative"
+
+
+def news_cells(
+    ts: np.ndarray,
+    tf_ns: int,
+    start: int,
+    end: int,
+    k: int,
+    cols: int,
+    marks: Sequence[tuple[int, float | None]],
+) -> dict[int, str]:
+    """The plot column of each news mark (``(ts_ns, score)``) among the ``cols`` columns drawn
+    of bars ``[start, end)`` grouped by ``k`` (aligned right, as :func:`group_bars` groups
+    them), with its column's tone (:func:`tone` of the mean score there). A mark belongs to
+    the last bar that starts at or before it; one before the first bar drawn, or after the
+    newest bar's end, is not drawn."""
+    import numpy as np
+
+    if cols <= 0 or end <= start or not marks or k < 1:
+        return {}
+    groups = (end - start) // k
+    first = end - groups * k
+    skipped = groups - cols  # grouped columns left of the plot
+    last_end = int(ts[end - 1]) + tf_ns
+    stamps = np.fromiter((t for t, _ in marks), dtype=np.int64, count=len(marks))
+    at = np.searchsorted(ts[:end], stamps, side="right") - 1
+    scores: dict[int, list[float]] = {}
+    for (stamp, score), i in zip(marks, at.tolist(), strict=True):
+        if i < first or stamp >= last_end:
+            continue
+        x = (i - first) // k - skipped
+        if x < 0:
+            continue
+        column = scores.setdefault(x, [])
+        if score is not None and math.isfinite(score):
+            column.append(score)
+    return {x: tone(sum(s) / len(s) if s else None) for x, s in scores.items()}

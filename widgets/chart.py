@@ -28,8 +28,10 @@ from engine.model import Bar, Tick
 from engine.timeframes import parse
 from widgets.candles import (
     GLYPH_BY_CODE,
+    NEWS_GLYPHS,
     candle_cells,
     group_bars,
+    news_cells,
     nice_ticks,
     price_range,
     value_row,
@@ -87,6 +89,9 @@ class Chart(Widget, can_focus=True):
         "chart--cursor",
         "chart--turn",
         "chart--readout",
+        "chart--news-positive",
+        "chart--news-negative",
+        "chart--news-neutral",
     }
     DEFAULT_CSS = """
     Chart { height: 1fr; min-height: 6; }
@@ -99,6 +104,9 @@ class Chart(Widget, can_focus=True):
     Chart > .chart--cursor { background: $foreground 15%; }
     Chart > .chart--turn { color: $accent; text-style: bold; }
     Chart > .chart--readout { color: $text; }
+    Chart > .chart--news-positive { color: $success; text-style: bold; }
+    Chart > .chart--news-negative { color: $error; text-style: bold; }
+    Chart > .chart--news-neutral { color: $text-muted; }
     """
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("left", "cursor(-1)", "◀ bar", show=False, id="chart.cursor_left"),
@@ -136,6 +144,9 @@ class Chart(Widget, can_focus=True):
         self.overlays: list[Overlay] = []
         self.levels: list[PriceLevel] = []
         self.turns: list[tuple[float, str]] = []  # (bars ahead of the last bar, "peak"|"trough")
+        self.news: list[tuple[int, float | None]] = []
+        """The shown symbol's news as (ts_ns, score): markers in a row of their own under
+        the volume, at the bar of their time."""
         self.redraws = 0
         self.ticks = 0
         self._dirty = False
@@ -161,7 +172,7 @@ class Chart(Widget, can_focus=True):
         tf_ns = parse(timeframe).ns
         self.symbol, self.timeframe, self.decimals, self._tf_ns = symbol, timeframe, decimals, tf_ns
         self._ts = self._o = self._h = self._l = self._c = self._v = NO_BARS
-        self.overlays, self.levels, self.turns = [], [], []
+        self.overlays, self.levels, self.turns, self.news = [], [], [], []
         self.bars_back, self.cursor = 0, None
         self.message = f"loading {symbol} {timeframe}…"
         self._era += 1
@@ -291,6 +302,15 @@ class Chart(Widget, can_focus=True):
     def set_turns(self, turns: Sequence[tuple[float, str]]) -> None:
         self.turns = list(turns)
         self._era += 1
+        self.refresh()
+
+    def set_news(self, marks: Sequence[tuple[int, float | None]]) -> None:
+        """The news of the shown symbol as (ts_ns, score in [-1, 1] or None), in any order:
+        a marker each under the bar of its time (▲ positive, ▼ negative, • neutral; a column
+        of several shows their mean's). They go with the symbol (:meth:`switch_to`); new bars
+        of the same symbol keep them."""
+        self.news = list(marks)
+        self._era += 1  # the marker row takes a price row: the cached rows are stale
         self.refresh()
 
     def on_mount(self) -> None:
@@ -455,7 +475,8 @@ class Chart(Widget, can_focus=True):
                 out.append("\n" + self.message[:width], self._style("axis"))
             return out
         vol_rows = 2 if height >= 14 else 1 if height >= 9 else 0
-        rows = height - 2 - vol_rows
+        news_rows = 1 if self.news and height >= 6 else 0
+        rows = height - 2 - vol_rows - news_rows
         start, end, k = self._window()
         o, h, lo, c, v = group_bars(
             self._o[start:end], self._h[start:end], self._l[start:end],
@@ -524,9 +545,33 @@ class Chart(Widget, can_focus=True):
                 full = (vol_cursor if x == cursor else vol_styles)[ups[x]]
                 line_segments.append(Segment(ch, full))
             out.append(" " * (width - len(line_text)))
+        if news_rows:
+            out.append("\n")
+            self._news_row(out, start, end, k, cols, cursor, width)
         out.append("\n")
         out.append(self._time_axis(start, end, k, cols, width), s_axis)
         return out
+
+    def _news_row(
+        self, out: _Lines, start: int, end: int, k: int, cols: int, cursor: int | None, width: int
+    ) -> None:
+        """The marker row: a glyph under each column with news, coloured by its tone (the
+        cursor's column highlighted as in the rows above)."""
+        marks = news_cells(self._ts, self._tf_ns, start, end, k, cols, self.news)
+        if cursor is not None and 0 <= cursor < cols:
+            marks.setdefault(cursor, "")
+        s_cursor = self._style("cursor")
+        x = 0
+        for column in sorted(marks):
+            if column > x:
+                out.append(" " * (column - x))
+            kind = marks[column]
+            glyph, style = (NEWS_GLYPHS[kind], self._style(f"news-{kind}")) if kind else (" ", None)
+            if column == cursor:
+                style = s_cursor if style is None else style + s_cursor
+            out.append(glyph, style)
+            x = column + 1
+        out.append(" " * (width - x))
 
     def _cell(
         self,

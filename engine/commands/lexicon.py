@@ -268,6 +268,10 @@ DEFAULT_ALIASES: dict[str, str] = {
     "wti": "WTI",
     "crude oil": "WTI",
     "brent": "BRENT",
+    "natural gas": "NATGAS",
+    "natgas": "NATGAS",
+    "nat gas": "NATGAS",
+    "henry hub": "NATGAS",
     "spx": "US500",
     "s&p": "US500",
     "s&p500": "US500",
@@ -282,6 +286,20 @@ DEFAULT_ALIASES: dict[str, str] = {
 }
 """Common names of instruments, lower-case name -> a symbol or a base asset; the user's own
 (``[commands] aliases`` in the config) are merged over these."""
+
+NEWS_NAMES: dict[str, tuple[str, ...]] = {
+    "opec": ("WTI", "BRENT"),
+    "opec+": ("WTI", "BRENT"),
+    "crude": ("WTI", "BRENT"),
+    "oil": ("WTI", "BRENT"),
+    "crude oil": ("WTI", "BRENT"),
+    "lng": ("NATGAS",),
+    "wti-brent": ("BRENT-WTI",),
+}
+"""Names as headlines use them, over :data:`DEFAULT_ALIASES` for news only
+(:func:`engine.signals.sentiment.resolve_symbols`): a headline about OPEC or crude concerns
+both benchmarks, while ``chart crude`` has to pick one (WTI). Kept out of the command bar's
+table where a name is a typo away from a command word (``lng`` for ``long``)."""
 
 HELP = (
     "buy|sell QTY SYMBOL [limit|stop PRICE | @PRICE] [sl PRICE] [tp PRICE]",

@@ -29,15 +29,25 @@ on the ``cycle_window`` log-returns ending at ``t``: for the same window, the cy
    taken out (never below half of it). With ``z = z_scale * mu / (e * sqrt(h))``,
    P(up) = Φ(z), and the cycle vote's direction is ``2 P(up) - 1``.
 
-The other analysers (trend, momentum, volatility, Fibonacci/Gann proximity, higher timeframe)
-have no measurable edge on a random walk, and on the demo history their edge is the cycle's
-again, so they are not allowed to *add* probability. They confirm or contradict: the weighted
-mean of their directions along the signal's direction, ``a`` in [0, 1] (1 = all agree, 0.5 =
-neutral, 0 = all against), scales the cycle's edge by
+The other analysers (trend, momentum, volatility, Fibonacci/Gann proximity, higher timeframe,
+news sentiment) have no measurable edge on a random walk, and on the demo history their edge is
+the cycle's again, so they are not allowed to *add* probability. They confirm or contradict:
+the weighted mean of their directions along the signal's direction, ``a`` in [0, 1] (1 = all
+agree, 0.5 = neutral, 0 = all against), scales the cycle's edge by
 ``confirm_floor + (1 - confirm_floor) * min(1, 2a)``: neutral or agreeing leaves it whole,
 unanimous disagreement leaves ``confirm_floor`` of it. Hence
 confidence = 0.5 + (P(direction) - 0.5) * that factor; the direction is the sign of the
 weighted mean of all votes.
+
+News sentiment comes with the bars: a frame may carry the Float64 columns ``sentiment`` (the
+decayed mean score of the symbol's news at each bar's close, 0.0 = no news) and
+``sentiment_weight`` (the decay weights' sum, i.e. how many fresh items it stands on; absent:
+1.0 where ``sentiment`` is not 0), from :func:`engine.signals.sentiment.attach_news`. Its
+vote's direction is the value, its weight ``w_sentiment * min(1, sentiment_weight)``: stale
+or thin news weighs less, and with no news there is no vote at all (it neither dilutes the
+others nor adds a reason). Whether news has an edge here is for the learnt model to measure
+(its ``news_sentiment`` feature, :mod:`engine.signals.outcomes`): on its own the vote only
+confirms or contradicts, like the others.
 
 Actions: OPEN_LONG / OPEN_SHORT when the confidence reaches ``open_threshold``; CLOSE when no
 entry qualifies but a significant cycle turns within ``close_within_bars`` (exit what the
@@ -79,6 +89,7 @@ from engine.signals.cycle_model import (
     classical_cycles,
     null_strength_quantile,
 )
+from engine.signals.sentiment import HALF_LIFE_S
 from engine.timeframes import parse, resample
 
 HIGHER_CHAINS: dict[str, tuple[str, ...]] = {
@@ -127,6 +138,8 @@ class EnsembleSettings:
     w_volatility: float = 0.5
     w_levels: float = 0.5
     w_mtf: float = 1.0
+    w_sentiment: float = 1.0  # the news-sentiment vote (a bar frame's ``sentiment`` column)
+    sentiment_half_life_s: float = HALF_LIFE_S  # an item's weight in a symbol's sentiment halves
     ema_n: int = 20  # trend: EMA period, slope measured over slope_bars, in ATRs
     slope_bars: int = 5
     adx_n: int = 14  # trend strength: ADX above adx_trend = trending
@@ -179,6 +192,8 @@ class Features:
     bb_width_avg: np.ndarray
     pivots: tuple[lv.Pivot, ...]
     gann_time: np.ndarray
+    sentiment: np.ndarray  # the frame's ``sentiment`` column (0.0: no news)
+    sentiment_weight: np.ndarray  # its news weight (0.0: no news)
 
     def __len__(self) -> int:
         return len(self.close)
@@ -203,6 +218,30 @@ def price_arrays(bars: pl.DataFrame) -> PriceArrays:
     )
 
 
+SENTIMENT = "sentiment"
+SENTIMENT_WEIGHT = "sentiment_weight"
+
+
+def news_arrays(bars: pl.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """The frame's (sentiment, weight) per bar; zeros without news (a non-finite value or a
+    negative weight is no news at that bar)."""
+    n = bars.height
+    if SENTIMENT not in bars.columns:
+        return np.zeros(n), np.zeros(n)
+    value = bars[SENTIMENT].to_numpy().astype(np.float64)
+    if SENTIMENT_WEIGHT in bars.columns:
+        weight = bars[SENTIMENT_WEIGHT].to_numpy().astype(np.float64)
+    else:
+        weight = (value != 0.0).astype(np.float64)
+    ok = np.isfinite(value) & np.isfinite(weight) & (weight > 0)
+    return np.where(ok, np.clip(value, -1.0, 1.0), 0.0), np.where(ok, weight, 0.0)
+
+
+def news_strength(value: np.ndarray, weight: np.ndarray) -> np.ndarray:
+    """The sentiment as the vote weighs it: the value times ``min(1, weight)``."""
+    return value * np.minimum(weight, 1.0)
+
+
 def compute_features(bars: pl.DataFrame, s: EnsembleSettings) -> Features:
     h = bars["high"].to_numpy().astype(np.float64)
     lo = bars["low"].to_numpy().astype(np.float64)
@@ -214,6 +253,7 @@ def compute_features(bars: pl.DataFrame, s: EnsembleSettings) -> Features:
     with np.errstate(divide="ignore", invalid="ignore"):
         width = (up - dn) / mid
     pivots = tuple(lv.zigzag(h, lo, c, atr_mult=s.zigzag_atr, atr_n=s.atr_n))
+    sentiment, sentiment_weight = news_arrays(bars)
     return Features(
         ts=bars["ts"].to_numpy(),
         high=h,
@@ -230,6 +270,8 @@ def compute_features(bars: pl.DataFrame, s: EnsembleSettings) -> Features:
         bb_width_avg=ind.sma(width, s.regime_bars),
         pivots=pivots,
         gann_time=lv.gann_time_hits(len(c), pivots),
+        sentiment=sentiment,
+        sentiment_weight=sentiment_weight,
     )
 
 
@@ -360,6 +402,15 @@ def levels_vote(f: Features, t: int, s: EnsembleSettings) -> Vote:
     return Vote(d, s.w_levels, f"at {level.name} {level.price:.6g} ({way}){timing}")
 
 
+def sentiment_vote(f: Features, t: int, s: EnsembleSettings) -> Vote:
+    """The symbol's news sentiment at the close of bar ``t`` (no weight without news)."""
+    value, weight = float(f.sentiment[t]), float(f.sentiment_weight[t])
+    if not weight > 0 or s.w_sentiment <= 0:
+        return Vote(0.0, 0.0, "no news")
+    reason = f"news sentiment {value:+.2f} (~{weight:.1f} fresh items)"
+    return Vote(value, s.w_sentiment * min(weight, 1.0), reason)
+
+
 def higher_timeframe_vote(hf: Features | None, j: int, s: EnsembleSettings) -> Vote:
     """The trend, momentum, volatility and level analysers on the next higher timeframe, at
     its last bar closed by now (its cycle needs more bars than a scan window holds)."""
@@ -472,6 +523,9 @@ def signal_at(
         levels_vote(f, t, s),
         higher_timeframe_vote(an.higher, int(an.higher_index[t]), s),
     ]
+    news = sentiment_vote(f, t, s)
+    if news.weight > 0:
+        others.append(news)
     d = decide(cv, others, phase, s)
     return Signal(
         ts_ns=int(f.ts[t]),

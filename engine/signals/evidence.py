@@ -39,9 +39,9 @@ from engine.signals.ensemble import EnsembleSettings
 from engine.signals.probability import CalibratedModel, fit_calibrated
 from engine.timeframes import parse
 
-RECIPE = 1
+RECIPE = 2
 """Bumped when the features or the fit change meaning: a stored model of another recipe is
-never served (see :func:`model_spec`)."""
+never served (see :func:`model_spec`). 2: the ``news_sentiment`` feature."""
 
 
 def model_spec(

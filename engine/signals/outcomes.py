@@ -21,7 +21,12 @@ has no confirmed swing yet), and scale-free numbers: the EMA slope over ``slope_
 ATRs, ADX / 50, (RSI - 50) / 50, the MACD histogram in ATRs, ATR over its average, Bollinger
 width over its average, the last 1- and 5-bar log-returns in units of ATR / close, and the
 distance from the close to the nearest Fibonacci level (retracements and extensions) of the
-last confirmed swing, in ATRs, capped at :data:`FIB_CAP_ATR`. ``htf_trend_{tf}`` is the
+last confirmed swing, in ATRs, capped at :data:`FIB_CAP_ATR`, and ``news_sentiment``: the
+symbol's news sentiment at the bar's close as the sentiment vote weighs it (the bars'
+``sentiment`` column times ``min(1, sentiment_weight)``, :func:`engine.signals.ensemble.
+news_strength`; 0.0 without news). Without news that column is constant, so the logistic gives
+it a coefficient of exactly 0 (a constant column is centred to 0): news without an edge gets
+no weight, and news is weighed by what it was worth on this instrument. ``htf_trend_{tf}`` is the
 trend analyser's direction on the context timeframe ``tf`` at its last closed bar; the context
 chain per timeframe is :func:`higher_chain` (a 1h bar sees 4h and 1d).
 
@@ -71,6 +76,7 @@ FEATURE_NAMES: tuple[str, ...] = (
     "ret_1_atr",
     "ret_5_atr",
     "fib_distance_atr",
+    "news_sentiment",
 )
 HIGHER_FEATURE = "htf_trend"
 FIB_CAP_ATR = 5.0
@@ -207,6 +213,7 @@ def _base_columns(f: en.Features, s: en.EnsembleSettings, at: np.ndarray) -> np.
             (log_c - _lagged(log_all, 1, at)) / rel_atr,
             (log_c - _lagged(log_all, 5, at)) / rel_atr,
             _fib_distance(f, known, at),
+            en.news_strength(f.sentiment[at], f.sentiment_weight[at]),
         ]
     return np.column_stack([_cycle_column(f, s, at), _vote_columns(f, s, known, at), *cols])
 

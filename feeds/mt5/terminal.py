@@ -10,6 +10,11 @@ with the reason in ``last_error()``; they become one clear :class:`FeedError` se
 Times: MT5 reports bar and tick times as seconds in the trade server's clock; brokers often
 run it at UTC+2/+3. ``server_utc_offset_s`` is subtracted so everything downstream is UTC.
 
+Symbols: brokers name instruments their own way (``XTIUSD``, ``XTIUSD.m``); ``symbol_map``
+(the setting ``feeds.mt5.symbol_map``, qws symbol -> the terminal's) translates both ways: qws
+asks for WTI, the terminal is asked for XTIUSD, and what comes back is WTI again. Names not in
+the map pass unchanged.
+
 On Linux and macOS, run ``qws bridge mt5`` next to the terminal (Windows or Wine) and use
 ``--feed bridge`` here (:mod:`feeds.mt5.bridge_client`).
 """
@@ -19,7 +24,7 @@ from __future__ import annotations
 import asyncio
 import math
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 from typing import Any, ClassVar
@@ -27,7 +32,7 @@ from typing import Any, ClassVar
 import numpy as np
 import polars as pl
 
-from engine.model import Bar, Instrument, Tick
+from engine.model import Bar, Instrument, SymbolMap, Tick
 from engine.protocols import FeedEvent
 from engine.timeframes import OHLCV_SCHEMA, empty_ohlcv, parse
 from feeds.errors import FeedError
@@ -68,6 +73,13 @@ def describe_error(error: tuple[int, str] | None) -> str:
     return f"{known} ({code}: {text})" if known else f"{text} ({code})"
 
 
+def _units(lots: float, contract: Decimal) -> Decimal:
+    """A volume in lots as base units, written plainly: 0.01 lots of 100,000 -> 1000."""
+    d = (Decimal(repr(lots)) * contract).normalize()
+    exponent = d.as_tuple().exponent
+    return d.quantize(Decimal(1)) if isinstance(exponent, int) and exponent > 0 else d
+
+
 def _import_mt5() -> Any:
     try:
         import MetaTrader5
@@ -104,7 +116,8 @@ class Mt5Feed:
     """MetaTrader 5. Registered as entry point ``qws.feeds:mt5``.
 
     ``Mt5Feed(login=None, password=None, server=None, path=None, symbols=(), *,
-    poll_interval_s=0.1, timeout_ms=10_000, server_utc_offset_s=0)``; credentials are
+    poll_interval_s=0.1, timeout_ms=10_000, server_utc_offset_s=0, symbol_map=None)``;
+    credentials are
     passed in (the CLI reads them from the keyring or the environment), never read here.
     """
 
@@ -123,6 +136,7 @@ class Mt5Feed:
         poll_interval_s: float = 0.1,
         timeout_ms: int = 10_000,
         server_utc_offset_s: int = 0,
+        symbol_map: Mapping[str, str] | None = None,
         log_every_s: float = 60.0,
         clock: Callable[[], int] = time.time_ns,
         **_: object,
@@ -135,6 +149,7 @@ class Mt5Feed:
         self.poll_interval_s = poll_interval_s
         self.timeout_ms = timeout_ms
         self.offset_s = int(server_utc_offset_s)
+        self.symbol_map = SymbolMap.of(symbol_map)
         self.clock = clock
         self.health = FeedHealth("mt5", log_every_s=log_every_s)
         self._exec = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mt5")
@@ -166,7 +181,7 @@ class Mt5Feed:
         infos = mt5.symbols_get()
         if infos is None:
             raise self._error("symbols_get")
-        self._symbols = [s.name for s in infos]
+        self._symbols = [self.symbol_map.ours(s.name) for s in infos]
         self._connected = True
         self.health.state = "live"
         self.health.connects += 1
@@ -183,11 +198,15 @@ class Mt5Feed:
             raise FeedError(f"MetaTrader 5 has no {tf} bars; use one of {', '.join(TIMEFRAMES)}")
         return int(getattr(self._mt5, name))
 
-    def _select(self, symbol: str) -> None:
-        if not self._mt5.symbol_select(symbol, True):
+    def _select(self, symbol: str) -> str:
+        """Select a qws symbol in the terminal; returns the terminal's name for it."""
+        name = self.symbol_map.venue(symbol)
+        if not self._mt5.symbol_select(name, True):
             raise FeedError(
-                f"MetaTrader 5 has no symbol {symbol!r} ({describe_error(self._mt5.last_error())})"
+                f"MetaTrader 5 has no symbol {self.symbol_map.describe(symbol)!r}"
+                f" ({describe_error(self._mt5.last_error())})"
             )
+        return name
 
     # -- Feed protocol -----------------------------------------------------------------------
     def symbols(self) -> list[str]:
@@ -205,23 +224,27 @@ class Mt5Feed:
 
     def _instrument_sync(self, symbol: str) -> Instrument:
         self._connect_sync()
-        info = self._mt5.symbol_info(symbol)
+        info = self._mt5.symbol_info(self.symbol_map.venue(symbol))
         if info is None:
-            raise FeedError(f"MetaTrader 5 has no symbol {symbol!r}")
+            raise FeedError(f"MetaTrader 5 has no symbol {self.symbol_map.describe(symbol)!r}")
+        # quantities are in the base unit everywhere in qws (barrels, euros), MT5 volumes in
+        # lots of trade_contract_size: the lot is one volume step of contracts
+        contract = Decimal(repr(info.trade_contract_size or 1.0))
         return Instrument(
             symbol,
             "mt5",
             Decimal(repr(info.trade_tick_size or info.point)),
-            Decimal(repr(info.volume_step)),
+            _units(info.volume_step, contract),
             info.currency_profit,
             info.currency_base,
-            Decimal(repr(info.volume_min)),
+            _units(info.volume_min, contract),
             Decimal(0),
             "cfd",
         )
 
     def instrument(self, symbol: str) -> Instrument:
-        """Tick and lot sizes from ``symbol_info`` (a quick IPC call on the worker thread);
+        """Tick and lot sizes from ``symbol_info`` (a quick IPC call on the worker thread), the
+        lot and minimum in the base unit (``volume_step`` x ``trade_contract_size``);
         KeyError for a symbol the terminal does not have, as the demo feed does."""
         try:
             return self._exec.submit(self._instrument_sync, symbol).result(
@@ -238,15 +261,15 @@ class Mt5Feed:
         def run() -> pl.DataFrame:
             self._connect_sync()
             tf = self._tf(timeframe)
-            self._select(symbol)
+            name = self._select(symbol)
             if start is None:
-                rates = self._mt5.copy_rates_from_pos(symbol, tf, 1, limit or 500)
+                rates = self._mt5.copy_rates_from_pos(name, tf, 1, limit or 500)
                 if rates is None:
                     raise self._error(f"copy_rates_from_pos({symbol})")
                 return rates_to_frame(rates, self.offset_s)
             t0 = start // _NS + self.offset_s
             t1 = self.clock() // _NS + self.offset_s
-            rates = self._mt5.copy_rates_range(symbol, tf, t0, t1)
+            rates = self._mt5.copy_rates_range(name, tf, t0, t1)
             if rates is None:
                 raise self._error(f"copy_rates_range({symbol})")
             frame = rates_to_frame(rates, self.offset_s)
@@ -267,16 +290,16 @@ class Mt5Feed:
             tf = self._tf(tf_name)
             state: dict[str, list[int]] = {}
             for s in symbols:
-                self._select(s)
-                tick = self._mt5.symbol_info_tick(s)
+                name = self._select(s)
+                tick = self._mt5.symbol_info_tick(name)
                 last_msc = int(tick.time_msc) if tick is not None else 0
                 recent = self._mt5.copy_ticks_from(
-                    s, last_msc // 1000, _TICK_BATCH, self._mt5.COPY_TICKS_ALL
+                    name, last_msc // 1000, _TICK_BATCH, self._mt5.COPY_TICKS_ALL
                 )
                 seen = (
                     0 if recent is None else int(np.count_nonzero(recent["time_msc"] == last_msc))
                 )
-                bar = self._mt5.copy_rates_from_pos(s, tf, 1, 1)
+                bar = self._mt5.copy_rates_from_pos(name, tf, 1, 1)
                 last_bar = int(bar["time"][-1]) if bar is not None and len(bar) else 0
                 state[s] = [last_msc, last_bar, tf, seen]
             return state
@@ -292,9 +315,10 @@ class Mt5Feed:
         """One poll on the worker thread: new ticks and newly closed bars of every symbol."""
         mt5 = self._mt5
         out: list[FeedEvent] = []
-        for symbol, st in state.items():
+        for symbol, st in state.items():  # keyed by the qws symbol
             last_msc, last_bar, tf, seen = st
-            ticks = mt5.copy_ticks_from(symbol, last_msc // 1000, _TICK_BATCH, mt5.COPY_TICKS_ALL)
+            name = self.symbol_map.venue(symbol)
+            ticks = mt5.copy_ticks_from(name, last_msc // 1000, _TICK_BATCH, mt5.COPY_TICKS_ALL)
             if ticks is None:
                 self.health.drop(
                     "mt5_error", f"copy_ticks_from: {describe_error(mt5.last_error())}"
@@ -312,7 +336,7 @@ class Mt5Feed:
                     at_newest = int(np.count_nonzero(fresh["time_msc"] == newest))
                     st[0], st[3] = newest, (seen + at_newest if newest == last_msc else at_newest)
             # every bar closed since the last poll, not just the latest one
-            rates = mt5.copy_rates_from_pos(symbol, tf, 1, _BAR_BATCH)
+            rates = mt5.copy_rates_from_pos(name, tf, 1, _BAR_BATCH)
             if rates is None:
                 self.health.drop("mt5_error", f"copy_rates: {describe_error(mt5.last_error())}")
             elif len(rates):

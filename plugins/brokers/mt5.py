@@ -12,6 +12,9 @@
   PLACED -> OPEN; REQUOTE/PRICE_CHANGED/PRICE_OFF are retried at the new price; TIMEOUT,
   CONNECTION, TOO_MANY_REQUESTS, ERROR and a ``None`` answer mean "unknown": look up by
   comment, retry, else :class:`BrokerUnavailable`; the rest reject with the terminal's comment.
+- Symbols: ``symbol_map`` (the feed's setting ``feeds.mt5.symbol_map``, qws symbol -> the
+  terminal's, e.g. WTI -> XTIUSD.m) translates both ways, as in the MT5 feed: orders go out
+  under the terminal's name, and orders, deals and positions come back under the qws symbol.
 - The MetaTrader5 package is Windows-only and not thread-safe: it is imported on first use and
   every call runs on one dedicated thread, off the event loop.
 """
@@ -21,7 +24,7 @@ from __future__ import annotations
 import asyncio
 import importlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -34,6 +37,7 @@ from engine.model import (
     OrderType,
     Position,
     Side,
+    SymbolMap,
     TimeInForce,
     to_decimal,
 )
@@ -72,6 +76,7 @@ class Mt5Broker:
         magic: int = 770_001,
         retries: int = 3,
         history_days: int = 30,
+        symbol_map: Mapping[str, str] | None = None,
         **_: object,
     ) -> None:
         self._opts = {
@@ -84,6 +89,7 @@ class Mt5Broker:
         self.magic = int(magic)
         self.retries = int(retries)
         self.history_days = int(history_days)
+        self.symbol_map = SymbolMap.of(symbol_map)
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mt5")
         self._mt5: Any = None
 
@@ -116,12 +122,13 @@ class Mt5Broker:
         self._pool.shutdown(wait=False)
 
     async def _symbol(self, symbol: str) -> Any:
+        """The terminal's symbol_info for a qws symbol (its ``name`` is the terminal's)."""
         mt5 = await self._connect()
-        info = await self._run(mt5.symbol_info, symbol)
+        info = await self._run(mt5.symbol_info, self.symbol_map.venue(symbol))
         if info is None:
-            raise OrderRejected(f"MT5 has no symbol {symbol}")
+            raise OrderRejected(f"MT5 has no symbol {self.symbol_map.describe(symbol)}")
         if not info.visible:
-            await self._run(mt5.symbol_select, symbol, True)
+            await self._run(mt5.symbol_select, info.name, True)
         return info
 
     def _lots(self, order_qty: Decimal, info: Any) -> float:
@@ -163,7 +170,7 @@ class Mt5Broker:
         mt5 = self._mt5
         lots = self._lots(order.qty, info)
         request: dict[str, Any] = {
-            "symbol": order.symbol,
+            "symbol": info.name,
             "volume": lots,
             "magic": self.magic,
             "comment": order.client_id,
@@ -179,7 +186,7 @@ class Mt5Broker:
             request["action"] = mt5.TRADE_ACTION_DEAL
             request["type"] = mt5.ORDER_TYPE_BUY if buy else mt5.ORDER_TYPE_SELL
             request["type_filling"] = self._filling(info, order.tif)
-            ticket = await self._position_to_close(order.symbol, buy, lots)
+            ticket = await self._position_to_close(info.name, buy, lots)
             if ticket is not None:
                 request["position"] = ticket
         else:
@@ -196,7 +203,7 @@ class Mt5Broker:
         last = "no answer"
         for attempt in range(self.retries + 1):
             if request["action"] == mt5.TRADE_ACTION_DEAL:
-                tick = await self._run(mt5.symbol_info_tick, order.symbol)
+                tick = await self._run(mt5.symbol_info_tick, info.name)
                 if tick is not None:
                     request["price"] = tick.ask if buy else tick.bid
             result = await self._run(mt5.order_send, request)
@@ -314,7 +321,7 @@ class Mt5Broker:
             otype, price, stop = OrderType.MARKET, None, None
         return Order(
             o.comment or f"mt5:{o.ticket}",
-            o.symbol,
+            self.symbol_map.ours(o.symbol),
             Side.BUY if buy else Side.SELL,
             otype,
             qty,
@@ -375,7 +382,7 @@ class Mt5Broker:
             out.append(
                 Fill(
                     cid,
-                    d.symbol,
+                    self.symbol_map.ours(d.symbol),
                     Side.BUY if d.type == mt5.DEAL_TYPE_BUY else Side.SELL,
                     _dec(d.volume) * contract,
                     _dec(d.price),
@@ -395,8 +402,9 @@ class Mt5Broker:
             contract = _dec(info.trade_contract_size) if info is not None else Decimal(1)
             sign = 1 if p.type == mt5.POSITION_TYPE_BUY else -1
             qty = sign * _dec(p.volume) * contract
-            q0, cost0 = net.get(p.symbol, (Decimal(0), Decimal(0)))
-            net[p.symbol] = (q0 + qty, cost0 + qty * _dec(p.price_open))
+            symbol = self.symbol_map.ours(p.symbol)
+            q0, cost0 = net.get(symbol, (Decimal(0), Decimal(0)))
+            net[symbol] = (q0 + qty, cost0 + qty * _dec(p.price_open))
         return [
             Position(s, q, (cost / q) if q else Decimal(0), self.name)
             for s, (q, cost) in sorted(net.items())

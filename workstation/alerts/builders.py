@@ -78,3 +78,22 @@ def rejection_alert(order: Order, ts_ns: int, instrument: Instrument | None = No
 
 def risk_alert(title: str, body: str, ts_ns: int) -> Alert:
     return Alert("risk", title, body, ts_ns, Severity.CRITICAL)
+
+
+def sentiment_alert(
+    symbol: str, before: float, after: float, window_s: float, headline: str, ts_ns: int
+) -> Alert:
+    """A symbol's news sentiment moved from ``before`` (``window_s`` ago) to ``after`` (now);
+    ``headline``: the newest item behind it. One alert per symbol and direction: the title
+    names both, the numbers are in the body."""
+    direction = "up" if after >= before else "down"
+    hours = window_s / 3600.0
+    return Alert(
+        "sentiment",
+        f"News sentiment swings {direction}: {symbol}",
+        f"{before:+.2f} -> {after:+.2f} in {hours:g} h; latest: {headline}",
+        ts_ns,
+        Severity.WARNING,
+        symbol,
+        {"direction": direction, "before": round(before, 4), "after": round(after, 4)},
+    )

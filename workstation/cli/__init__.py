@@ -30,6 +30,7 @@ COMMAND_MODULES = (
     "workstation.cli.bridge",
     "workstation.cli.backtest",
     "workstation.cli.strategies",
+    "workstation.cli.news",
 )
 
 # Every subcommand and the module that registers it; a test holds it to what the modules add.
@@ -59,6 +60,7 @@ COMMANDS = {
     "bridge": "workstation.cli.bridge",
     "backtest": "workstation.cli.backtest",
     "strategies": "workstation.cli.strategies",
+    "news": "workstation.cli.news",
 }
 
 

@@ -18,15 +18,23 @@ with where the bars came from.
 The base-rate forecast compared against is the one a trader had at each bar: the rate of ups
 in the training past the model was shrunk towards, not the rate of the scored period itself
 (which no one knew in advance).
+
+With ``--feed db`` the stored news of the symbol is on the bars (its ``news_sentiment``
+feature, as the live pipeline reads it): whether the news has an edge on this instrument is
+what the report then says, and with none the model gives it no weight.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-from typing import Any
+from functools import partial
+from typing import TYPE_CHECKING, Any
 
 from workstation.cli.common import load_settings
+
+if TYPE_CHECKING:
+    from engine.signals.ensemble import EnsembleSettings
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -71,7 +79,12 @@ def _file_bars(path: str) -> tuple[Any, str | None]:
         return frame, None
 
 
-def _feed_bars(args: argparse.Namespace, settings: Any) -> tuple[Any, str]:
+def _feed_bars(
+    args: argparse.Namespace, settings: Any, ensemble: EnsembleSettings
+) -> tuple[Any, str]:
+    """The symbol's bars (demo: 5,000 made up; db: all stored, with the store's news on them
+    as the ``sentiment`` columns the live pipeline gives them)."""
+    from engine.signals.sentiment import attach_news
     from workstation.cli import CliError
     from workstation.cli.common import demo_history, named_timeframe
 
@@ -85,6 +98,9 @@ def _feed_bars(args: argparse.Namespace, settings: Any) -> tuple[Any, str]:
     try:
         tf, source, stored = stored_timeframe(store, args.symbol, tf, bool(args.timeframe))
         frame = store.candles.between(args.symbol, tf)
+        frame = attach_news(
+            frame, tf, ensemble.sentiment_half_life_s, partial(store.news.scores, args.symbol)
+        )
     except AmbiguousVenueError as exc:
         raise CliError(str(exc)) from exc
     finally:
@@ -132,7 +148,7 @@ def run(args: argparse.Namespace) -> int:
         bars, timeframe = _file_bars(args.csv)
         source = args.csv
     else:
-        bars, timeframe = _feed_bars(args, settings)
+        bars, timeframe = _feed_bars(args, settings, ensemble)
         source = f"{args.feed}:{args.symbol}"
     higher = _higher(args, timeframe)
     try:

@@ -80,6 +80,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 
     path = db_path(args)
     console.print(f"config file: {config_path()}")
+    news_states: dict[str, Any] = {}
     if path.exists():
         try:
             with Store(path) as store:
@@ -87,6 +88,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
                     f"database: {path} (schema v{store.schema_version},"
                     f" this qws: v{SCHEMA_VERSION}; integrity {store.integrity_check()})"
                 )
+                news_states = {s.key: s for s in store.news.sources()}
         except (sqlite3.DatabaseError, RuntimeError) as exc:
             problems += 1
             console.print(f"database: {path} [red]cannot be opened: {exc}[/red]")
@@ -119,12 +121,54 @@ def cmd_doctor(args: argparse.Namespace) -> int:
             if not info.ok and args.verbose:
                 console.print(info.traceback)
     console.print(plugins)
+    console.print(_news_table(news_states))
     if args.live:
         problems += _live(args, console)
     console.print(
         "[green]all good[/green]" if not problems else f"[red]{problems} problem(s)[/red]"
     )
     return 0 if not problems else 1
+
+
+def _news_table(states: dict[str, Any]) -> Any:
+    """The configured news endpoints (``news.sources``, ``news.urls``) with how their last
+    poll went, and any other endpoint the store has polled (``qws news fetch --url``)."""
+    from datetime import UTC, datetime
+
+    from rich.markup import escape
+    from rich.table import Table
+
+    from workstation.cli import CliError
+    from workstation.cli.common import load_settings
+    from workstation.news.sources import configured_endpoints
+
+    table = Table(title="news sources")
+    for col in ("source", "endpoint", "polls", "items", "failures", "last poll"):
+        table.add_column(col)
+    try:
+        settings = load_settings()
+    except CliError as exc:
+        table.add_row("", f"[red]settings: {escape(str(exc))}[/red]", "", "", "", "")
+        return table
+    configured = configured_endpoints(settings, str(settings.get("app.feed", "demo")) == "demo")
+    rows = [*configured, *(("", k) for k in states if k not in {k for _, k in configured})]
+    for name, key in rows:
+        state = states.get(key)
+        if state is None or state.last_poll_ns is None:
+            table.add_row(name, escape(key), "0", "0", "0", "never polled")
+            continue
+        when = datetime.fromtimestamp(state.last_poll_ns / 1e9, UTC).strftime("%Y-%m-%d %H:%M")
+        last = (
+            f"[green]ok[/green] {when}"
+            if state.ok
+            else f"[yellow]failed {when}: {escape(state.last_error)}[/yellow]"
+        )
+        table.add_row(
+            name, escape(key), str(state.polls), str(state.items), str(state.failures), last
+        )
+    if not rows:
+        table.add_row("", "none configured (news.urls, news.sources)", "", "", "", "")
+    return table
 
 
 def _live(args: argparse.Namespace, console: Any) -> int:

@@ -144,7 +144,7 @@ def _load(
     if kind == "db":
         if rest:
             raise CliError("--feed db takes no file")
-        return _load_db(args, symbols, timeframe, bars)
+        return _load_db(args, settings, symbols, timeframe, bars)
     if kind == "replay":
         if len(rest) != 1:
             raise CliError("--feed replay needs exactly one FILE")
@@ -172,12 +172,26 @@ def _load_demo(
 
 
 def _load_db(
-    args: argparse.Namespace, symbols: list[str] | None, timeframe: str, bars: int
+    args: argparse.Namespace,
+    settings: Any,
+    symbols: list[str] | None,
+    timeframe: str,
+    bars: int,
 ) -> tuple[dict[str, pl.DataFrame], dict[str, str], str]:
+    """The stored windows, each with the symbol's stored news as the runtime's scans read it
+    (:func:`engine.signals.sentiment.attach_news`)."""
+    from functools import partial
+
+    from engine.signals.sentiment import HALF_LIFE_S, attach_news
+
+    half_life = float(settings.get("signals.sentiment_half_life_s", HALF_LIFE_S))
     store = open_store(args)
     try:
         with store.reading():  # one snapshot (and one read transaction) for every symbol
             frames, errors = _read_windows(store, symbols, timeframe, bars, args.venue)
+            for sym, frame in frames.items():
+                read = partial(store.news.scores, sym)
+                frames[sym] = attach_news(frame, timeframe, half_life, read)
     finally:
         store.close()
     return frames, errors, args.venue or "db"

@@ -45,6 +45,10 @@ DEFAULTS: dict[str, Any] = {
             "USDJPY",
             "XAUUSD",
             "US500",
+            "WTI",
+            "BRENT",
+            "NATGAS",
+            "BRENT-WTI",
         ]
     },
     "hub": {"queue_size": 10_000},
@@ -64,6 +68,8 @@ DEFAULTS: dict[str, Any] = {
         "w_volatility": 0.5,
         "w_levels": 0.5,
         "w_mtf": 1.0,
+        "w_sentiment": 1.0,
+        "sentiment_half_life_s": 21_600.0,
         "ema_n": 20,
         "slope_bars": 5,
         "adx_n": 14,
@@ -124,8 +130,25 @@ DEFAULTS: dict[str, Any] = {
             "rest_url": "https://api.bybit.com",
         },
         "bridge": {"url": "ws://127.0.0.1:8765"},
-        "mt5": {"poll_interval_s": 0.1, "server_utc_offset_s": 0},
+        "mt5": {
+            "poll_interval_s": 0.1,
+            "server_utc_offset_s": 0,
+            # qws symbol -> the broker's name for it (brokers add suffixes: "XTIUSD.m")
+            "symbol_map": {"WTI": "XTIUSD", "BRENT": "XBRUSD", "NATGAS": "XNGUSD"},
+        },
     },
+    # news sources (qws.sources entry points) polled by the runtime and by `qws news fetch`
+    "news": {
+        "poll": True,
+        "sources": ["rss"],
+        "urls": [],  # RSS/Atom endpoints read by the first-party "rss" source
+        "interval_s": 300.0,
+        "timeout_s": 10.0,
+        "aliases": {},  # name or ticker in a headline -> qws symbol, e.g. {"aramco": "BRENT"}
+        "swing_threshold": 0.5,  # alert when a symbol's sentiment moves this much ...
+        "swing_window_s": 21_600.0,  # ... within this window
+    },
+    "sources": {},  # [sources.<name>] tables: keyword arguments of that source plugin
     "bridge": {"listen": "127.0.0.1:8765"},
     "brokers": {
         "paper": {
@@ -205,11 +228,22 @@ FREE_FORM: dict[str, type | tuple[type, ...] | None] = {
     "brokers.paper.balances": NUMBER,
     "brokers.paper.fees": None,
     "brokers.ccxt.urls": None,
+    "feeds.mt5.symbol_map": str,
+    "news.aliases": str,
 }
 """Tables whose keys are the user's (binding ids, instrument aliases, currency pairs, assets,
 fee tiers, URL names), with the kind of their values (None: anything)."""
 
-PLUGIN_SECTIONS = ("demo", "replay", "feeds", "feeds.*", "brokers", "brokers.*")
+PLUGIN_SECTIONS = (
+    "demo",
+    "replay",
+    "feeds",
+    "feeds.*",
+    "brokers",
+    "brokers.*",
+    "sources",
+    "sources.*",
+)
 """Sections passed to a plugin's constructor as keyword arguments: the keys with a default are
 checked, the others are the plugin's own (a third-party feed or broker has its own section)."""
 
@@ -217,6 +251,7 @@ LIST_ITEMS: dict[str, type] = {
     "telegram.chat_ids": int,
     "telegram.user_ids": int,
     "strategies.run": dict,
+    "news.urls": str,
 }
 """The item kind of lists whose default is empty (others follow their default's items)."""
 

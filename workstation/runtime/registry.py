@@ -1,5 +1,6 @@
 """The plugin registry: entry points in the groups ``qws.feeds``, ``qws.brokers``,
-``qws.strategies`` and ``qws.notifiers``. First-party plugins register the same way.
+``qws.strategies``, ``qws.notifiers`` and ``qws.sources``. First-party plugins register the
+same way.
 
 Loading never raises: a plugin that fails to import is recorded with its error and
 traceback, reported by ``qws doctor``, and left out, so one broken plugin never stops the app.
@@ -12,7 +13,7 @@ from dataclasses import dataclass
 from importlib.metadata import EntryPoint, entry_points
 from typing import Any
 
-GROUPS = ("qws.feeds", "qws.brokers", "qws.strategies", "qws.notifiers")
+GROUPS = ("qws.feeds", "qws.brokers", "qws.strategies", "qws.notifiers", "qws.sources")
 
 
 @dataclass(frozen=True, slots=True)

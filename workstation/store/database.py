@@ -32,6 +32,7 @@ from workstation.store.candles import CandleRepository
 from workstation.store.errors import StoreDamagedError, StoreError
 from workstation.store.instruments import InstrumentRepository
 from workstation.store.models import ModelRepository
+from workstation.store.news import NewsRepository
 from workstation.store.orders import FillRepository, OrderRepository
 from workstation.store.preferences import SettingRepository, WatchlistRepository
 from workstation.store.schema import MIGRATIONS, SCHEMA_VERSION
@@ -213,6 +214,7 @@ class Store:
             self.watchlists = WatchlistRepository(self)
             self.settings = SettingRepository(self)
             self.audit = AuditRepository(self)
+            self.news = NewsRepository(self)
             self.candles.recover_imports()
         except BaseException:
             conn.close()

@@ -162,5 +162,29 @@ CREATE TABLE signal_models (
 ALTER TABLE signals ADD COLUMN evidence TEXT;
 """
 
-MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4, _V5, _V6, _V7, _V8)
+# News (issue 23): each item of a source once, keyed by its endpoint and its id (a poll that
+# sees it again changes nothing), with its sentiment score (NULL: not scored) and the symbols it
+# concerns (JSON). ``news_symbols`` finds a symbol's items by time without reading the JSON of
+# every row; ``news_sources`` keeps each endpoint's validators (ETag, Last-Modified: the next
+# process polls politely too) and its counters and last state (``qws doctor``, ``qws news``).
+_V9 = """
+CREATE TABLE news (
+  key TEXT NOT NULL, id TEXT NOT NULL, ts INTEGER NOT NULL, fetched_ns INTEGER NOT NULL,
+  headline TEXT NOT NULL, summary TEXT NOT NULL DEFAULT '', link TEXT NOT NULL DEFAULT '',
+  source TEXT NOT NULL DEFAULT '', symbols TEXT NOT NULL DEFAULT '[]', score REAL,
+  PRIMARY KEY (key, id)
+);
+CREATE INDEX news_ts ON news (ts);
+CREATE TABLE news_symbols (
+  symbol TEXT NOT NULL, ts INTEGER NOT NULL, key TEXT NOT NULL, id TEXT NOT NULL,
+  PRIMARY KEY (symbol, ts, key, id)
+) WITHOUT ROWID;
+CREATE TABLE news_sources (
+  key TEXT PRIMARY KEY, etag TEXT, last_modified TEXT, polls INTEGER NOT NULL DEFAULT 0,
+  items INTEGER NOT NULL DEFAULT 0, failures INTEGER NOT NULL DEFAULT 0,
+  last_error TEXT NOT NULL DEFAULT '', last_ok_ns INTEGER, last_poll_ns INTEGER
+);
+"""
+
+MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4, _V5, _V6, _V7, _V8, _V9)
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from engine.model import Fill, Order, Signal
+from engine.model import Fill, NewsItem, Order, Signal
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +71,14 @@ class EquityMarked:
     equity: float
 
 
+@dataclass(frozen=True, slots=True)
+class NewsArrived:
+    """Items stored for the first time by a poll of the news sources, scored and resolved to
+    symbols, oldest first."""
+
+    items: tuple[NewsItem, ...]
+
+
 RuntimeEvent = (
     Logged
     | SignalEmitted
@@ -81,5 +89,6 @@ RuntimeEvent = (
     | StrategyChanged
     | EquityMarked
     | ModelFitted
+    | NewsArrived
 )
 Listener = Callable[[RuntimeEvent], None]

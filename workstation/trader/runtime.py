@@ -70,6 +70,7 @@ from workstation.trader.events import (
     Listener,
     Logged,
     ModelFitted,
+    NewsArrived,
     OrderChanged,
     PauseChanged,
     RuntimeEvent,
@@ -115,6 +116,7 @@ class Runtime:
         signals: bool | None = None,
         telegram: bool = True,
         stop_at_end: bool = False,
+        news: bool | None = None,
     ) -> None:
         self.feed = feed
         self.store = store
@@ -155,6 +157,9 @@ class Runtime:
         self.bad_events = 0
         self.telegram_enabled = telegram
         self.telegram: Any = None
+        self.news_enabled = bool(settings.get("news.poll", True) if news is None else news)
+        self.news: Any = None
+        """The news poller (:mod:`workstation.news.poller`) while it runs."""
         self.stop_at_end = stop_at_end
         use_signals = signals if signals is not None else settings.get("scan.on_bar", True)
         self._problems: list[str] = []
@@ -359,6 +364,8 @@ class Runtime:
             self._tasks.append(asyncio.create_task(self._poll(), name="poll"))
         if self.telegram_enabled:
             self._tasks.append(asyncio.create_task(self._telegram(), name="telegram"))
+        if self.news_enabled:
+            self._tasks.append(asyncio.create_task(self._news(), name="news"))
         self.restart_feed()
 
     feed_restart_base_s = 1.0
@@ -800,6 +807,50 @@ class Runtime:
             float(self.settings.get("trading.poll_s", 2.0)),
             lambda d: self.log(f"sync: {d.kind} {d.subject[:12]}: {d.detail}", "warning"),
         )
+
+    async def _news(self) -> None:
+        """Poll the news sources in the background: new items are told (``NewsArrived``) and
+        a sentiment swing is announced like every other alert. The demo source only with the
+        demo feed (:func:`workstation.news.sources.build_sources`)."""
+        from workstation.news.poller import NewsPoller
+        from workstation.news.sources import build_sources
+
+        demo = self.feed.name == "demo"
+        sources, problems = build_sources(
+            self.settings,
+            demo_feed=demo,
+            clock=self.clock,
+            demo_symbols=self.feed.symbols() if demo else None,
+        )
+        for problem in problems:
+            self.log(problem, "warning")
+        if not sources:
+            return
+        try:
+            poller = NewsPoller(
+                self.store,
+                self.settings,
+                sources,
+                clock=self.clock,
+                on_items=lambda items: self.emit(NewsArrived(items)),
+                on_alert=self._news_alert,
+                on_log=self.log,
+                symbols=self.symbols,
+            )
+        except ValueError as exc:
+            self.log(f"news off: {exc}", "error")
+            for source in sources:
+                await source.close()
+            return
+        self.news = poller
+        try:
+            await poller.run()
+        finally:
+            self.news = None
+
+    def _news_alert(self, alert: Alert) -> None:
+        self.log(f"{alert.title} ({alert.body})", "warning")
+        self.announcer.publish(alert)
 
     # -- strategies --------------------------------------------------------------------------
     async def start_strategy(self, spec: StrategySpec) -> StrategyRunner | None:

@@ -17,6 +17,13 @@ race between a background fit and the signals a test or a trader sees); a symbol
 bars keeps the ensemble's rule-made confidence, its reason saying so, and is tried again once
 ``refit_bars`` more bars are stored. The UI process never imports the engine for this: models
 travel to the engine as the plain dicts the store keeps.
+
+**News sentiment.** Every frame sent to the engine, the scan's and the fit's, first gets the
+symbol's news from ``store.news.scores`` as its ``sentiment`` columns
+(:func:`engine.signals.sentiment.attach_news`, numpy only: no numba in the UI process), by
+the one method :meth:`SignalPipeline.with_news`: a model is fitted on the very column it is
+scored with. A symbol without news gets no column, and its signals are what they were without
+news.
 """
 
 from __future__ import annotations
@@ -25,9 +32,11 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, replace
+from functools import partial
 from typing import Any
 
 from engine.model import Signal
+from engine.signals.sentiment import HALF_LIFE_S, attach_news
 from engine.timeframes import parse
 from workstation.runtime.config import ConfigError
 from workstation.runtime.engine_thread import run_engine
@@ -211,6 +220,16 @@ class SignalPipeline:
         """The stored model the symbol's signals are scored with, if any."""
         return self._models.get((symbol, timeframe))
 
+    def with_news(self, symbol: str, timeframe: str, frame: Any) -> Any:
+        """``frame`` with the symbol's news sentiment at each bar's close (blocking: the store
+        is read; call it off the event loop)."""
+        half_life = float(self.settings.get("sentiment_half_life_s", HALF_LIFE_S))
+        return attach_news(frame, timeframe, half_life, partial(self.store.news.scores, symbol))
+
+    def _bars(self, symbol: str, timeframe: str, n: int) -> Any:
+        frame = self.store.candles.last(symbol, timeframe, n, self.venue)
+        return self.with_news(symbol, timeframe, frame)
+
     def model_note(self, symbol: str, timeframe: str) -> str:
         """Why the symbol has no learnt model ("" when it has one or was not scanned yet)."""
         if (symbol, timeframe) in self._models:
@@ -228,9 +247,7 @@ class SignalPipeline:
                 history = max(need, self.learning.history_bars)
             if self.prepare is not None:
                 await self.prepare(symbol, timeframe, history)
-            frame = await asyncio.to_thread(
-                self.store.candles.last, symbol, timeframe, need, self.venue
-            )
+            frame = await asyncio.to_thread(self._bars, symbol, timeframe, need)
             models = None
             if self.learning.learnt and frame.height:
                 model = await self._current_model(symbol, timeframe, int(frame["ts"][-1]))
@@ -291,9 +308,7 @@ class SignalPipeline:
         unfit = self._unfit.get(key)
         if unfit is not None and latest_ts - unfit[0] < self._refit_ns(timeframe):
             return model
-        history = await asyncio.to_thread(
-            self.store.candles.last, symbol, timeframe, self.learning.history_bars, self.venue
-        )
+        history = await asyncio.to_thread(self._bars, symbol, timeframe, self.learning.history_bars)
         fitted = await run_engine(
             fit_model,
             history,

@@ -124,6 +124,8 @@ def open_broker(
         )
     service = str(options.get("exchange") or name)
     options.setdefault("symbols", list(settings.get("watchlist.default", [])))
+    if name == "mt5":  # the feed's symbol names, so orders and positions use the same ones
+        options.setdefault("symbol_map", dict(settings.get("feeds.mt5.symbol_map", {})))
     return cls(
         api_key=get_secret(service, "api_key"),
         secret=get_secret(service, "secret"),

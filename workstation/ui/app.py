@@ -31,7 +31,7 @@ from textual.binding import Binding, BindingType
 from textual.command import Provider
 
 from engine.commands import Command
-from engine.model import Bar, Order, OrderBook, OrderType, Side, Tick
+from engine.model import Bar, NewsItem, Order, OrderBook, OrderType, Side, Tick
 from engine.protocols import Feed
 from widgets.strategies_table import StrategiesTable
 from workstation.runtime.config import Settings
@@ -46,6 +46,7 @@ from workstation.ui.screens.messages import (
     HelpRequested,
     MarketBatch,
     ModelReady,
+    NewsReceived,
     OrderUpdated,
     PositionsUpdated,
     PrecisionLearned,
@@ -138,6 +139,7 @@ class QwsApp(App[None]):
             clock=clock,
             show_clock=show_clock,
             known_symbols=self.known_symbols,
+            news=self.stored_news,
         )
         keymap = settings.get("keymap", {})
         if isinstance(keymap, dict) and keymap:
@@ -170,6 +172,11 @@ class QwsApp(App[None]):
             runtime.confirmer = self._confirm_strategy_order
             self._runtime = runtime
         return self._runtime
+
+    def stored_news(self, symbol: str | None, limit: int) -> list[NewsItem]:
+        """The stored news, newest first (all, or ``symbol``'s): what the News tab and the
+        chart's markers start from (a blocking read: the dashboard runs it in a thread)."""
+        return self.store.news.recent(symbol, limit)
 
     @property
     def hub(self) -> Hub:
@@ -285,6 +292,8 @@ class QwsApp(App[None]):
             d.log_line(event.text, event.severity)
         elif isinstance(event, ev.SignalEmitted):
             d.post_message(SignalRaised(event.signal))
+        elif isinstance(event, ev.NewsArrived):
+            d.post_message(NewsReceived(event.items))
         elif isinstance(event, ev.ModelFitted):
             m = event.model
             fitted = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(m.fitted_ns / 1e9))
@@ -662,6 +671,7 @@ class QwsApp(App[None]):
         """Whose keys the help screen lists, in its order (imported here: after first frame)."""
         from widgets.chart import Chart
         from widgets.command_bar import CommandBar
+        from widgets.news_table import NewsTable
         from widgets.watchlist import Watchlist
         from workstation.ui.screens.backtest import BacktestScreen
         from workstation.ui.screens.order_ticket import OrderTicket
@@ -673,6 +683,7 @@ class QwsApp(App[None]):
             ("dashboard", DashboardScreen),
             ("watchlist", Watchlist),
             ("chart", Chart),
+            ("news", NewsTable),
             ("command bar", CommandBar),
             ("order ticket", OrderTicket),
             ("search", SymbolSearch),

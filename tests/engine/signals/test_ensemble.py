@@ -276,3 +276,73 @@ def test_demo_dominant_period_matches_the_embedded_cycle() -> None:
         periods = [c.period_bars for c, _ in en.classical_cycles(windows) if c is not None]
         share = np.mean(np.isclose(periods, spec.dominant_period, rtol=0.1))
         assert share >= 0.8, (sym, spec.dominant_period, periods)
+
+
+# -- news sentiment -------------------------------------------------------------------------
+
+
+def _with_news(bars: pl.DataFrame, value: float, weight: float, from_bar: int = 0) -> pl.DataFrame:
+    n = bars.height
+    on = np.arange(n) >= from_bar
+    return bars.with_columns(
+        pl.Series("sentiment", np.where(on, value, 0.0)),
+        pl.Series("sentiment_weight", np.where(on, weight, 0.0)),
+    )
+
+
+def test_no_news_changes_nothing() -> None:
+    bars = frame(31, n=400, amp=0.8)
+    plain = en.signals_over(bars, "1h", S, start=360)
+    silent = en.signals_over(_with_news(bars, 0.0, 0.0), "1h", S, start=360)
+    assert silent == plain
+    assert not any("news" in r for sig in plain for r in sig.reasons)
+    f = en.compute_features(bars, S)
+    assert en.sentiment_vote(f, 399, S) == en.Vote(0.0, 0.0, "no news")
+
+
+def test_sentiment_vote_reads_the_column_and_its_weight() -> None:
+    bars = frame(32, n=300)
+    f = en.compute_features(_with_news(bars, 0.42, 3.0), S)
+    v = en.sentiment_vote(f, 299, S)
+    assert v.direction == pytest.approx(0.42) and v.weight == S.w_sentiment
+    assert v.reason == "news sentiment +0.42 (~3.0 fresh items)"
+    thin = en.sentiment_vote(en.compute_features(_with_news(bars, -0.5, 0.25), S), 299, S)
+    assert thin.direction == -0.5 and thin.weight == pytest.approx(0.25 * S.w_sentiment)
+    # a value outside [-1, 1] is clipped; NaN is no news; a bare column weighs 1 where not 0
+    loud = en.compute_features(_with_news(bars, 3.0, 1.0), S)
+    assert en.sentiment_vote(loud, 299, S).direction == 1.0
+    nan = en.compute_features(_with_news(bars, math.nan, 1.0), S)
+    assert en.sentiment_vote(nan, 299, S).weight == 0.0
+    bare = en.compute_features(bars.with_columns(pl.lit(0.3).alias("sentiment")), S)
+    assert en.sentiment_vote(bare, 299, S).weight == S.w_sentiment
+    off = en.EnsembleSettings(w_sentiment=0.0)
+    assert en.sentiment_vote(f, 299, off).weight == 0.0
+
+
+def test_sentiment_confirms_or_contradicts_but_never_adds() -> None:
+    cycle = en.Vote(0.6, S.w_cycle, "cycle")  # P(up) 0.8: the most any confirmation leaves
+    trend = en.Vote(-0.5, S.w_trend, "trend against")
+    alone = en.decide(cycle, [trend], None, S).confidence
+    along = en.decide(cycle, [trend, en.Vote(1.0, 1.0, "news up")], None, S)
+    against = en.decide(cycle, [trend, en.Vote(-1.0, 1.0, "news down")], None, S)
+    assert against.confidence < alone < along.confidence == pytest.approx(0.8)
+    assert along.reasons[1] == "news up"
+    # without a cycle edge the strongest news leaves the confidence at chance
+    flat = en.Vote(0.0, S.w_cycle, "no cycle")
+    assert en.decide(flat, [en.Vote(1.0, S.w_sentiment, "news")], None, S).confidence == 0.5
+
+
+def test_signals_carry_the_news_vote() -> None:
+    bars = frame(33, n=400, amp=1.0)
+    sig = en.signals_over(_with_news(bars, -0.42, 3.0), "1h", S, start=399)[0]
+    assert "news sentiment -0.42 (~3.0 fresh items)" in sig.reasons
+    plain = en.signals_over(bars, "1h", S, start=399)[0]
+    assert len(sig.reasons) == len(plain.reasons) + 1
+
+
+def test_sentiment_vote_does_not_look_ahead() -> None:
+    bars = frame(34, n=400, amp=0.8)
+    news = _with_news(bars, 0.6, 2.0, from_bar=250)
+    base = en.signals_over(news, "1h", S, start=240)
+    assert not any("news" in r for r in base[9].reasons)  # bar 249: news starts at 250
+    assert any("news" in r for r in base[10].reasons)

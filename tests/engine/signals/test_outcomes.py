@@ -233,3 +233,19 @@ def test_nan_close_is_refused() -> None:
         oc.feature_matrix(bad)
     with pytest.raises(ValueError, match=r"close\[300\]"):
         oc.learnt_probabilities(bad, 1)
+
+
+def test_news_sentiment_column() -> None:
+    bars = random_bars(400, seed=41)
+    fm = oc.feature_matrix(bars, higher="4h")
+    col = fm.names.index("news_sentiment")
+    assert (fm.X[:, col] == 0.0).all()  # no news: a constant 0, never a NaN that drops rows
+    value = np.linspace(-1, 1, 400)
+    weight = np.where(np.arange(400) < 200, 0.5, 2.0)
+    news = bars.with_columns(pl.Series("sentiment", value), pl.Series("sentiment_weight", weight))
+    got = oc.feature_matrix(news, higher="4h")
+    np.testing.assert_allclose(got.X[:, col], value * np.minimum(weight, 1.0))
+    np.testing.assert_array_equal(got.valid, fm.valid)
+    others = [i for i in range(len(fm.names)) if i != col]
+    assert _same_bits(got.X[:, others], fm.X[:, others])
+    np.testing.assert_array_equal(oc.feature_row(news, higher="4h"), got.X[-1])

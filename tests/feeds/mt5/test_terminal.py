@@ -5,6 +5,9 @@ from __future__ import annotations
 import asyncio
 import math
 import sys
+import time
+from collections.abc import Callable
+from decimal import Decimal
 
 import pytest
 
@@ -12,7 +15,7 @@ from engine.model import Bar, Tick
 from feeds.errors import FeedError
 from feeds.mt5.terminal import Mt5Feed
 from tests import fake_mt5
-from tests.fake_mt5 import Terminal
+from tests.fake_mt5 import Terminal, add_energy
 
 T0 = 1_704_067_200  # 2024-01-01 00:00 UTC, seconds
 NS = 1_000_000_000
@@ -150,8 +153,101 @@ def test_symbols_and_instrument_are_synchronous_for_the_app(
     assert f.symbols() == ["EURUSD", "XAUUSD"]  # connects on the worker thread when asked
     inst = f.instrument("EURUSD")
     assert str(inst.tick_size) == "0.00001" and inst.price_decimals == 5
-    assert (inst.quote_ccy, inst.base_ccy, str(inst.lot_size)) == ("USD", "EUR", "0.01")
+    # the lot in the base unit, like every qws quantity: 0.01 lots of 100,000 EUR
+    assert (inst.quote_ccy, inst.base_ccy, str(inst.lot_size)) == ("USD", "EUR", "1000")
+    assert str(inst.min_qty) == "1000"
     with pytest.raises(KeyError, match="no symbol 'NOPE'"):
         f.instrument("NOPE")
     assert terminal.threads == {"mt5_0"}
     asyncio.run(f.close())
+
+
+# -- the symbol map (feeds.mt5.symbol_map) ----------------------------------------------------
+
+ENERGY_MAP = {"WTI": "XTIUSD.m", "BRENT": "XBRUSD.m", "NATGAS": "XNGUSD.m"}
+
+
+def energy_market(monkeypatch: pytest.MonkeyPatch, suffix: str = ".m") -> Terminal:
+    terminal = market(monkeypatch)
+    add_energy(terminal, suffix)
+    for i in range(5):
+        o = 75.00 + i * 0.05
+        terminal.add_bar(f"XTIUSD{suffix}", M1, T0 + 60 * i, o, o + 0.08, o - 0.03, o + 0.02)
+    return terminal
+
+
+async def _until(condition: Callable[[], bool]) -> None:
+    for _ in range(3000):
+        if condition():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("condition never held")
+
+
+async def test_symbol_map_asks_the_terminal_its_names_and_reports_ours(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    terminal = energy_market(monkeypatch)
+    f = feed(symbol_map=ENERGY_MAP, clock=lambda: (T0 + 330) * NS)
+    symbols = await f.connect()
+    assert symbols == ["EURUSD", "XAUUSD", "WTI", "BRENT", "NATGAS"]  # unmapped pass unchanged
+    frame = await f.history("WTI", "1m", limit=3)
+    assert frame["open"].to_list() == pytest.approx([75.05, 75.10, 75.15])  # 4 is forming
+    asked = [c.args["symbol"] for c in terminal.calls if c.name == "copy_rates_from_pos"]
+    assert asked == ["XTIUSD.m"]
+    eur = await f.history("EURUSD", "1m", limit=2)  # not in the map: its own name
+    assert eur.height == 2
+
+    stream = f.stream(["WTI", "EURUSD"], "1m")
+    got: list[Tick] = []
+
+    async def consume() -> None:
+        async for ev in stream:
+            if isinstance(ev, Tick):
+                got.append(ev)
+                if len(got) == 2:
+                    return
+
+    task = asyncio.create_task(consume())
+    polls = len([c for c in terminal.calls if c.name == "copy_ticks_from"])
+    await _until(lambda: len([c for c in terminal.calls if c.name == "copy_ticks_from"]) > polls)
+    now_ms = int(time.time() * 1000) + 1000
+    terminal.add_tick("XTIUSD.m", now_ms, 75.21, 75.25)
+    terminal.add_tick("EURUSD", (T0 + 600) * 1000, 1.10100, 1.10102)
+    await asyncio.wait_for(task, 30.0)
+    await stream.aclose()
+    await f.close()
+    assert sorted((t.symbol, t.bid, t.ask) for t in got) == [
+        ("EURUSD", 1.101, 1.10102), ("WTI", 75.21, 75.25),
+    ]  # fmt: skip
+    tick_symbols = {c.args["symbol"] for c in terminal.calls if c.name == "copy_ticks_from"}
+    assert tick_symbols == {"XTIUSD.m", "EURUSD"}
+
+
+def test_mapped_instruments_take_tick_and_lot_from_symbol_info(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    energy_market(monkeypatch)
+    f = feed(symbol_map=ENERGY_MAP)
+    wti, gas = f.instrument("WTI"), f.instrument("NATGAS")
+    asyncio.run(f.close())
+    # 0.01 lots of 100 bbl / of 10,000 MMBtu: the CFDs' steps, in the unit
+    assert (wti.symbol, wti.tick_size, wti.lot_size, wti.min_qty) == (
+        "WTI", Decimal("0.01"), Decimal("1"), Decimal("1"),
+    )  # fmt: skip
+    assert (gas.symbol, gas.tick_size, gas.lot_size, gas.quote_ccy) == (
+        "NATGAS", Decimal("0.001"), Decimal("100"), "USD",
+    )  # fmt: skip
+    assert gas.tick_value == Decimal("0.1")
+
+
+async def test_a_mapped_symbol_the_terminal_lacks_names_both(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    energy_market(monkeypatch, suffix="")  # this broker has no suffix, the map says ".pro"
+    f = feed(symbol_map={"WTI": "XTIUSD.pro"})
+    with pytest.raises(FeedError, match=r"no symbol 'XTIUSD\.pro \(WTI in the symbol map\)'"):
+        await f.history("WTI", "1m")
+    with pytest.raises(KeyError, match=r"XTIUSD\.pro \(WTI in the symbol map\)"):
+        await asyncio.to_thread(f.instrument, "WTI")
+    await f.close()

@@ -10,8 +10,10 @@ import pytest
 from engine.model import Instrument, Order, OrderStatus, OrderType, Side
 from engine.protocols import BrokerError, OrderRejected, ReconcilingBroker
 from plugins.brokers.mt5 import Mt5Broker
-from tests.fake_mt5 import C, Terminal, demo_account, install
+from tests.fake_mt5 import C, Terminal, add_energy, demo_account, install
+from workstation.runtime.config import Settings
 from workstation.store import Store
+from workstation.trading.broker_factory import open_broker
 from workstation.trading.oms import OrderManager
 
 EURUSD = Instrument("EURUSD", "mt5", D("0.00001"), D("1000"), "USD", "EUR")
@@ -176,3 +178,98 @@ async def test_hedging_account_closes_the_matching_position_instead_of_hedging(
     [pos] = await b.positions()
     assert pos.qty == D(15000)  # netted
     await b.close()
+
+
+# -- the symbol map (feeds.mt5.symbol_map) ----------------------------------------------------
+
+ENERGY_MAP = {"WTI": "XTIUSD.m", "BRENT": "XBRUSD.m", "NATGAS": "XNGUSD.m"}
+
+
+@pytest.fixture
+async def energy(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[tuple[Terminal, Mt5Broker]]:
+    terminal = demo_account()
+    add_energy(terminal, ".m")  # this broker suffixes its CFDs
+    install(monkeypatch, terminal)
+    broker = Mt5Broker(magic=4242, symbol_map=ENERGY_MAP)
+    yield terminal, broker
+    await broker.close()
+
+
+async def test_mapped_orders_go_out_under_the_terminals_name_and_come_back_as_ours(
+    energy: tuple[Terminal, Mt5Broker],
+) -> None:
+    t, b = energy
+    o = await b.submit(order("qws-wti1", "WTI", qty="200"))  # 2 lots of 100 bbl
+    assert (o.symbol, o.status, o.filled_qty, o.avg_price) == (
+        "WTI", OrderStatus.FILLED, D(200), D("75.04"),
+    )  # fmt: skip
+    [req] = sends(t)
+    assert (req["symbol"], req["volume"], req["price"]) == ("XTIUSD.m", 2.0, 75.04)
+    gas = await b.submit(order("qws-ng1", "NATGAS", qty="5000", side=Side.SELL))  # 0.5 lots
+    assert (gas.symbol, gas.filled_qty, gas.avg_price) == ("NATGAS", D(5000), D("2.8"))
+    assert sends(t)[-1]["symbol"] == "XNGUSD.m"
+    rest = await b.submit(
+        order("qws-br1", "BRENT", qty="100", type=OrderType.LIMIT, price=D("78.50"))
+    )
+    assert rest.status is OrderStatus.OPEN and sends(t)[-1]["symbol"] == "XBRUSD.m"
+    assert [(x.symbol, x.client_id) for x in await b.open_orders()] == [("BRENT", "qws-br1")]
+    found = await b.order("qws-wti1")
+    assert found is not None and found.symbol == "WTI"
+    assert sorted((f.symbol, f.qty) for f in await b.fills()) == [("NATGAS", D(5000)),
+                                                                 ("WTI", D(200))]  # fmt: skip
+    assert sorted((p.symbol, p.qty) for p in await b.positions()) == [
+        ("NATGAS", D(-5000)), ("WTI", D(200)),
+    ]  # fmt: skip
+    await b.submit(order("qws-wti2", "WTI", qty="200", side=Side.SELL))  # closes it by name
+    assert [p.symbol for p in await b.positions()] == ["NATGAS"]
+    assert {s for s, _ in t.positions.items()} == {"XNGUSD.m"}
+
+
+async def test_unmapped_symbols_pass_unchanged(energy: tuple[Terminal, Mt5Broker]) -> None:
+    t, b = energy
+    o = await b.submit(order("qws-eu1"))
+    assert o.symbol == "EURUSD" and sends(t)[-1]["symbol"] == "EURUSD"
+    [pos] = await b.positions()
+    assert pos.symbol == "EURUSD"
+
+
+async def test_energy_quantity_off_the_volume_step_is_rejected_unsent(
+    energy: tuple[Terminal, Mt5Broker],
+) -> None:
+    t, b = energy
+    with pytest.raises(OrderRejected, match=r"XTIUSD\.m: 0\.5 is 0\.005 lots"):
+        await b.submit(order("qws-wti-bad", "WTI", qty="0.5"))
+    assert sends(t) == []
+
+
+async def test_a_mapped_symbol_the_terminal_lacks_is_rejected_naming_both(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    terminal = demo_account()
+    add_energy(terminal)  # no suffix here, but the map says ".pro"
+    install(monkeypatch, terminal)
+    b = Mt5Broker(symbol_map={"WTI": "XTIUSD.pro"})
+    with pytest.raises(OrderRejected, match=r"no symbol XTIUSD\.pro \(WTI in the symbol map\)"):
+        await b.submit(order("qws-x1", "WTI", qty="100"))
+    assert sends(terminal) == []
+    await b.close()
+
+
+async def test_the_broker_factory_hands_the_feeds_symbol_map_to_the_mt5_broker(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    config = tmp_path / "qws.toml"
+    config.write_text('[feeds.mt5.symbol_map]\nWTI = "XTIUSD.m"\n', encoding="utf-8")
+    settings = Settings.load(config, environ={})
+    terminal = demo_account()
+    add_energy(terminal, ".m")
+    install(monkeypatch, terminal)
+    store = Store(tmp_path / "q.db")
+    broker = open_broker(settings, store, tmp_path / "q.db", name="mt5")
+    assert isinstance(broker, Mt5Broker)
+    assert broker.symbol_map.venue("WTI") == "XTIUSD.m"
+    assert broker.symbol_map.venue("NATGAS") == "XNGUSD"  # the defaults stay
+    o = await broker.submit(order("qws-f1", "WTI", qty="100"))
+    assert o.symbol == "WTI" and sends(terminal)[-1]["symbol"] == "XTIUSD.m"
+    await broker.close()
+    store.close()

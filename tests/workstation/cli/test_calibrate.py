@@ -10,7 +10,9 @@ from typing import Any
 import backtesting
 import pytest
 
+from engine.model import NewsItem
 from feeds.demo import DEMO_INSTRUMENTS, synthetic_bars
+from tests.engine.signals.test_evidence import news_market
 from workstation.cli import main
 from workstation.store import Store
 
@@ -95,3 +97,26 @@ def test_bad_input_is_one_clear_line_and_exit_2(
 ) -> None:
     assert main(["calibrate", *argv]) == 2
     assert message in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("lead", "edge"), [(2.0, True), (0.0, False)])
+def test_the_store_s_news_is_on_the_bars(
+    lead: float, edge: bool, db_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """News that leads the market is an edge the walk measures; the same news on a market it
+    does not move gets none (every probability at the base rate)."""
+    bars, item_ts, item_score = news_market(1, lead)
+    items = [
+        NewsItem("demo", f"n{i}", int(ts), "headline", symbols=("WTI",), score=float(score))
+        for i, (ts, score) in enumerate(zip(item_ts, item_score, strict=True))
+    ]
+    with Store(db_path) as store:
+        store.candles.upsert(bars.drop("sentiment", "sentiment_weight"), "WTI", "1h", "demo")
+        assert len(store.news.add(items, fetched_ns=0)) == len(items)
+    argv = ("--db", str(db_path), "WTI", "--timeframe", "1h", "--horizon", "1", "--higher", "4h")
+    out = _json(capsys, *argv)
+    assert "news_sentiment" in out["features"]
+    if edge:
+        assert out["skill"] > 0.03 and out["brier"] < out["brier_base"]
+    else:
+        assert out["skill"] == pytest.approx(0.0, abs=1e-9) and out["within_003_of_base"] == 1.0

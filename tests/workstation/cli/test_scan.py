@@ -229,3 +229,28 @@ def test_scan_db_without_a_venue_finds_each_symbols_venue(
     by = {r["symbol"]: r for r in records}
     assert "action" in by["ETH/USDT"]
     assert "several venues (binance, bybit)" in by["SOL/USDT"]["error"]  # type: ignore[operator]
+
+
+def test_scan_db_reads_the_symbols_news(db_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The stored news of a symbol is its sentiment vote, as in the runtime's scans; a symbol
+    without news scans as before."""
+    from engine.model import NewsItem
+
+    feed = DemoFeed(seed=3, clock=lambda: 1_790_000_000_000_000_000)
+    eth = asyncio.run(feed.history("ETH/USDT", "1h", limit=300))
+    sol = asyncio.run(feed.history("SOL/USDT", "1h", limit=300))
+    with Store(db_path) as store:
+        store.candles.upsert(eth, "ETH/USDT", "1h", "binance")
+        store.candles.upsert(sol, "SOL/USDT", "1h", "binance")
+    scan = ["--db", str(db_path), "scan", "--feed", "db", "--cycles", "periodogram", "--json"]
+    code, before = _run(capsys, *scan)
+    assert code == 0
+    published = int(eth["ts"][-1])  # inside the last bar: read at its close
+    item = NewsItem("demo", "1", published, "Ether soars", symbols=("ETH/USDT",), score=0.8)
+    with Store(db_path) as store:
+        store.news.add([item], fetched_ns=published)
+    code, after = _run(capsys, *scan)
+    assert code == 0
+    assert "news sentiment +0.80 (~0.9 fresh items)" in after[0]["reasons"]  # type: ignore[operator]
+    assert not any("news" in r for r in before[0]["reasons"])  # type: ignore[union-attr]
+    assert after[1] == before[1]

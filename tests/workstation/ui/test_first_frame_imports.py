@@ -19,6 +19,8 @@ LATER = (
     "workstation.trading.oms",
     "qiskit",
     "numba",
+    "feedparser",  # the news: its sources and scorer run in the runtime, never for the screen
+    "vaderSentiment",
 )
 
 PROBE = f"""

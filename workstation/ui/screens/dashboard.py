@@ -33,11 +33,12 @@ from textual.widget import MountError, Widget
 from textual.widgets import Header, Input, Static, TabbedContent, TabPane
 
 from engine.commands import Command, CommandError, parse
-from engine.model import Bar, Order, OrderBook, OrderType, Side, Tick
+from engine.model import Bar, NewsItem, Order, OrderBook, OrderType, Side, Tick
 from widgets.chart import Chart, Line, Overlay
 from widgets.command_bar import CommandBar
 from widgets.cycle_panel import CyclePanel, CycleResult
 from widgets.footer import QuietFooter
+from widgets.news_table import NewsDetail, NewsTable
 from widgets.order_book import OrderBookLadder
 from widgets.orders_table import OrdersTable, short_id
 from widgets.positions_table import PositionsTable
@@ -54,6 +55,7 @@ from workstation.ui.screens.messages import (
     HelpRequested,
     MarketBatch,
     ModelReady,
+    NewsReceived,
     OrderUpdated,
     PositionsUpdated,
     PrecisionLearned,
@@ -75,8 +77,15 @@ if TYPE_CHECKING:
 W = TypeVar("W", bound=Widget)
 TIMEFRAME_KEYS = {"1": "1m", "2": "5m", "3": "15m", "4": "1h", "5": "4h", "6": "1d"}
 HISTORY_BARS = 600
-PANELS = ("cycles", "signals", "positions", "orders", "strategies", "log", "calibration")
-"""The bottom tabs (their panes are ``tab-NAME``), in order: alt+1 ... alt+7."""
+PANELS = ("cycles", "signals", "positions", "orders", "strategies", "log", "calibration", "news")
+"""The bottom tabs (their panes are ``tab-NAME``), in order: alt+1 ... alt+8."""
+NEWS_ROWS = 200
+"""The News tab's rows: the newest stored items at start, then those arriving."""
+NEWS_MARKS = 500
+"""The selected symbol's newest items drawn as markers on the chart."""
+NewsReader = Callable[[str | None, int], Sequence[NewsItem]]
+"""The stored news, newest first: (symbol or None for all, limit) -> items (a blocking read,
+run in a thread)."""
 
 
 def understood_line(command: Command) -> str:
@@ -135,10 +144,12 @@ class DashboardScreen(Screen[None]):
         clock: Callable[[], int] = time.time_ns,
         show_clock: bool = True,
         known_symbols: Callable[[], Sequence[str]] = tuple,
+        news: NewsReader | None = None,
     ) -> None:
         """``timeframe`` is the one the feed streams (closed bars are scanned on it) and the
         chart's first; ``decimals`` the price precision of each symbol; ``known_symbols`` the
-        others its venue lists (the store's instruments), offered by search and add too."""
+        others its venue lists (the store's instruments), offered by search and add too;
+        ``news`` reads the stored news (the News tab and the chart's markers)."""
         super().__init__(id="dashboard")
         self.market = market
         self.preferences = preferences
@@ -150,6 +161,10 @@ class DashboardScreen(Screen[None]):
         self.symbol = self._symbols[0] if self._symbols else ""
         self.show_clock = show_clock
         self.known_symbols = known_symbols
+        self.news = news
+        self._marks: dict[tuple[str, str], tuple[int, float | None]] = {}
+        """The chart's news markers, of ``_marks_symbol``, by item (key, id)."""
+        self._marks_symbol: str | None = None
         self.history_loads = 0
         self.cycle_runs = 0
         self.overlay_runs = 0
@@ -181,6 +196,7 @@ class DashboardScreen(Screen[None]):
                 yield TabPane("Strategies", id="tab-strategies")
                 yield TabPane("Log", id="tab-log")
                 yield TabPane("Calibration", id="tab-calibration")
+                yield TabPane("News", id="tab-news")
             with Vertical(id="book-box"):
                 yield OrderBookLadder(id="book")
         yield CommandBar(id="command")
@@ -203,6 +219,7 @@ class DashboardScreen(Screen[None]):
         from workstation.runtime.engine_thread import in_process
 
         self.call_later(self._mount_later)
+        self.load_news()
         if self.symbol and not self.history_loads and self.chart.symbol != self.symbol:
             self.select(self.symbol, self.timeframe)
         if in_process():
@@ -242,6 +259,8 @@ class DashboardScreen(Screen[None]):
                     ("#tab-strategies", StrategiesTable(id="strategies")),
                     ("#tab-log", log),
                     ("#tab-calibration", ReliabilityDiagram(id="reliability")),
+                    ("#tab-news", NewsTable(NEWS_ROWS, clock=self.clock, id="news")),
+                    ("#tab-news", NewsDetail(id="news-detail")),
                 )
             ]
             mounts.append(self.mount(QuietFooter()))
@@ -412,6 +431,53 @@ class DashboardScreen(Screen[None]):
         if message.symbol == self.symbol:
             self._show_calibration()
 
+    # -- news --------------------------------------------------------------------------------
+    @work(group="news", description="stored news")
+    async def load_news(self) -> None:
+        """The News tab's first rows: the newest stored items, read in a thread."""
+        if self.news is None:
+            return
+        try:
+            items = await asyncio.to_thread(self.news, None, NEWS_ROWS)
+        except Exception as exc:  # the tab stays empty until items arrive; the log says why
+            self.call_later(self.log_line, f"stored news: {exc}", "warning")
+            return
+        self.call_later(self._show_news, list(items))
+
+    def _show_news(self, items: Sequence[NewsItem]) -> None:
+        self._with(NewsTable, lambda table: table.add_items(items))
+
+    @work(exclusive=True, group="news-marks", description="the symbol's news")
+    async def _load_marks(self, symbol: str) -> None:
+        if self.news is None:
+            return
+        try:
+            items = await asyncio.to_thread(self.news, symbol, NEWS_MARKS)
+        except Exception as exc:
+            self.call_later(self.log_line, f"stored news of {symbol}: {exc}", "warning")
+            return
+        self.call_later(self._add_marks, symbol, list(items))
+
+    def _add_marks(self, symbol: str, items: Sequence[NewsItem]) -> None:
+        if symbol != self.symbol or symbol != self._marks_symbol:
+            return  # another symbol was selected meanwhile
+        for item in items:
+            self._marks[(item.key, item.id)] = (item.ts_ns, item.score)
+        self.chart.set_news(list(self._marks.values()))
+
+    @on(NewsReceived)
+    def _on_news(self, message: NewsReceived) -> None:
+        items = message.items
+        self._with(NewsTable, lambda table: table.add_items(items))
+        mine = [item for item in items if self.symbol in item.symbols]
+        if mine and self._marks_symbol == self.symbol:
+            self._add_marks(self.symbol, mine)
+
+    @on(NewsTable.Chosen)
+    def _on_news_chosen(self, message: NewsTable.Chosen) -> None:
+        for detail in self.query(NewsDetail):
+            detail.show(message.item)
+
     def _gate(self) -> float:
         return float(self.preferences.get("signals.quality_gate", 0.75))
 
@@ -441,6 +507,12 @@ class DashboardScreen(Screen[None]):
             self._show_calibration()
         self.chart.border_title = f"{symbol} · {timeframe}"
         self.chart.switch_to(symbol, timeframe, self._decimals.get(symbol, 2))
+        if symbol != self._marks_symbol:
+            self._marks_symbol, self._marks = symbol, {}
+            self._load_marks(symbol)
+        elif self._marks:
+            self.chart.set_news(list(self._marks.values()))  # another timeframe: the same news
+        self._with(NewsTable, lambda table: table.set_symbol(self.symbol))
         self._loading_bars.clear()
         self.query_one(OrderBookLadder).show_symbol(symbol, self._decimals.get(symbol, 2))
         self.load_history(symbol, timeframe)

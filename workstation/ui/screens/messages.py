@@ -21,7 +21,17 @@ from typing import Any
 from textual.message import Message
 
 from engine.commands import Command
-from engine.model import Bar, Order, OrderBook, OrderType, Position, Side, Signal, Tick
+from engine.model import (
+    Bar,
+    NewsItem,
+    Order,
+    OrderBook,
+    OrderType,
+    Position,
+    Side,
+    Signal,
+    Tick,
+)
 from widgets.cycle_panel import CycleResult
 
 # -- data: the app -> the dashboard ---------------------------------------------------------
@@ -141,6 +151,15 @@ class ModelReady(Message):
         self.symbol = symbol
         self.timeframe = timeframe
         self.report = report
+
+
+class NewsReceived(Message):
+    """News items stored for the first time by the runtime's poll (scored, with their
+    symbols)."""
+
+    def __init__(self, items: Sequence[NewsItem]) -> None:
+        super().__init__()
+        self.items = tuple(items)
 
 
 # -- intents: a screen -> the app -----------------------------------------------------------

@@ -65,10 +65,12 @@ async def test_tab_keys_switch_the_bottom_panels(store: Store) -> None:
         assert panels.active == "tab-log"
         await pilot.press("alt+7")
         assert panels.active == "tab-calibration"
+        await pilot.press("alt+8")
+        assert panels.active == "tab-news"
         await pilot.press("right_square_bracket")
         assert panels.active == "tab-cycles"  # wraps round
         await pilot.press("left_square_bracket", "left_square_bracket")
-        assert panels.active == "tab-log"
+        assert panels.active == "tab-calibration"
         await pilot.press("alt+1", "right_square_bracket")
         assert panels.active == "tab-signals"
         await pilot.press("colon", "right_square_bracket")  # typed into the bar: no switch
