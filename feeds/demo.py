@@ -29,6 +29,7 @@ Some instruments have more behaviour than the random walk (``DemoSpec`` fields):
 - ``half_life_days``: log price mean-reverts (an Ornstein-Uhlenbeck process, generated
   backwards from the anchor) to its level with that half-life. The Brent-WTI spread is one:
   around 4 USD/bbl, and being the exponential of an OU process it is positive by construction.
+  WTI is one too (half-life 180 days), so its daily history stays where crude has traded.
 - ``season`` / ``season_vol``: a winter premium on the level and on the volatility, the
   cosine of the day of the year peaking mid-January (absolute time, so a bar's month decides):
   natural gas is dearer and wilder from November to March.
@@ -195,7 +196,20 @@ DEMO_INSTRUMENTS: dict[str, DemoSpec] = {
             10_000.0,
             ((48.0, 0.3),),
         ),
-        _spec("WTI", 75.0, 0.35, "0.01", "100", "USD", "bbl", "energy", 4, 5e5, ((24.0, 0.3),)),
+        _spec(
+            "WTI",
+            75.0,
+            0.35,
+            "0.01",
+            "100",
+            "USD",
+            "bbl",
+            "energy",
+            4,
+            5e5,
+            ((24.0, 0.3),),
+            half_life_days=180.0,  # crude wanders for months, never to a few dollars
+        ),
         _spec(
             "BRENT",
             79.0,  # WTI + BRENT-WTI: the legs make the prices, these are their sums

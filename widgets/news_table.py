@@ -40,7 +40,7 @@ def news_time(ts_ns: int, now_ns: int) -> str:
     return time.strftime("%Y-%m-%d", moment)
 
 
-def score_text(score: float | None) -> str:
+def score_label(score: float | None) -> str:
     """``+0.42``, ``-0.31``, ``0.00``; ``–`` when the item is not scored."""
     if score is None:
         return "–"
@@ -156,7 +156,7 @@ class NewsTable(DataTable[Text | str]):
             kind = tone(item.score)
             self.add_row(
                 news_time(item.ts_ns, now),
-                Text(score_text(item.score), style=self._tone_style(kind), justify="right"),
+                Text(score_label(item.score), style=self._tone_style(kind), justify="right"),
                 ", ".join(item.symbols) or "–",
                 item.source or item.key,
                 item.headline,

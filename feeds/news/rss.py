@@ -6,7 +6,9 @@ Modified`` is an empty poll. The body is parsed by feedparser (RSS 0.9x, 1.0, 2.
 A document feedparser had to repair (``bozo``) still counts if it yielded entries (the
 problem is counted in :attr:`RssSource.malformed`); one that yielded nothing is not a feed.
 Every failure is a :class:`~engine.protocols.SourceError` with one line that names the
-status and the endpoint, with any credentials in the URL masked.
+status and the endpoint, with any credentials in the URL masked. A body larger than
+``max_bytes`` (5 MiB by default; real feeds are kilobytes) is refused while it downloads, so a
+wrong URL pointing at a huge file never fills memory.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from engine.model import NewsItem
 from engine.protocols import SourceError
 
 NS_PER_S = 1_000_000_000
+MAX_BYTES = 5 * 1024 * 1024
 SECRET_PARAMS = frozenset(
     {
         "token",
@@ -128,6 +131,7 @@ class RssSource:
         name: str = "",
         timeout_s: float = 10.0,
         *,
+        max_bytes: int = MAX_BYTES,
         etag: str | None = None,
         last_modified: str | None = None,
         clock: Callable[[], int] = time.time_ns,
@@ -139,10 +143,15 @@ class RssSource:
         if not timeout_s > 0:
             raise ValueError(f"news timeout_s must be above 0, got {timeout_s}")
         self.timeout_s = float(timeout_s)
+        if max_bytes < 1:
+            raise ValueError(f"news max_bytes must be at least 1, got {max_bytes}")
+        self.max_bytes = int(max_bytes)
         self.etag = etag
         self.last_modified = last_modified
         self.malformed = 0
         """Documents feedparser had to repair that still yielded entries (kept)."""
+        self.not_modified = False
+        """The last poll was answered 304: the feed is as it was at the poll before."""
         self.last_problem = ""
         self._clock = clock
         self._client = httpx.AsyncClient(
@@ -166,26 +175,44 @@ class RssSource:
         return headers
 
     async def fetch(self) -> list[NewsItem]:
+        self.not_modified = False
         try:
-            response = await self._client.get(self.url, headers=self._headers())
+            response, content = await self._get()
         except httpx.TimeoutException as exc:
             raise SourceError(f"timed out after {self.timeout_s:g} s: {self.key}") from exc
         except httpx.HTTPError as exc:
             reason = str(exc) or type(exc).__name__
             raise SourceError(f"cannot reach {self.key}: {reason}") from exc
         if response.status_code == 304:
+            self.not_modified = True
             return []
         if response.status_code >= 400 or response.status_code < 200:
             phrase = response.reason_phrase or ""
             status = f"HTTP {response.status_code} {phrase}".rstrip()
             raise SourceError(f"{status} from {self.key}")
-        content = response.content
         content_type = response.headers.get("content-type", "")
         parsed = await asyncio.to_thread(_parse, content, content_type)
         items = self._items(parsed)
         self.etag = response.headers.get("etag") or None
         self.last_modified = response.headers.get("last-modified") or None
         return items
+
+    async def _get(self) -> tuple[httpx.Response, bytes]:
+        """The answer and its body (empty but for a 2xx), read no further than ``max_bytes``."""
+        async with self._client.stream("GET", self.url, headers=self._headers()) as response:
+            if not 200 <= response.status_code < 300:
+                return response, b""
+            chunks: list[bytes] = []
+            size = 0
+            async for chunk in response.aiter_bytes():
+                size += len(chunk)
+                if size > self.max_bytes:
+                    raise SourceError(
+                        f"more than {self.max_bytes:,} bytes from {self.key}: not a news feed"
+                        " (sources.rss.max_bytes)"
+                    )
+                chunks.append(chunk)
+            return response, b"".join(chunks)
 
     def _items(self, parsed: Any) -> list[NewsItem]:
         entries = list(parsed.get("entries") or ())

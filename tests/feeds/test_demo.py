@@ -149,10 +149,18 @@ def test_the_spread_stays_positive_and_reverts_over_the_whole_history(timeframe:
     if timeframe in ("1d", "1w"):  # many half-lives: it keeps coming back to ~4 $/bbl
         close = bars["close"].to_numpy()
         assert 3 < float(np.median(close)) < 5.5 and close.max() < 20
-        wti = synthetic_bars(DEMO_INSTRUMENTS["WTI"], timeframe, T0, 100_000, seed=7)
         spread_moves = np.log(close[-1] / close[:-1]).std()
-        wti_moves = np.log(wti["close"][-1] / wti["close"].to_numpy()[:-1]).std()
-        assert spread_moves < wti_moves / 5  # a random walk wanders off, the spread does not
+        # a random walk with the same per-bar moves would wander sigma * sqrt(n / 2) from here
+        walk_moves = np.diff(np.log(close)).std() * np.sqrt(close.size / 2)
+        assert spread_moves < walk_moves / 5
+
+
+@pytest.mark.parametrize("seed", range(1, 11))
+async def test_crude_mean_reverts_to_prices_crude_has_traded_at_on_daily_bars(seed: int) -> None:
+    wti = await DemoFeed(seed=seed, clock=lambda: T0).history("WTI", "1d")  # 5.5 years
+    close = wti["close"].to_numpy()
+    assert wti.height == 2000 and close[-1] == 75.0
+    assert close.min() > 20 and close.max() < 200  # a bare random walk at 35% reached $6
 
 
 def _months(bars: pl.DataFrame) -> np.ndarray:

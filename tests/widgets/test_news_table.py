@@ -9,7 +9,7 @@ from textual.app import App, ComposeResult
 from textual.widgets.data_table import ColumnKey
 
 from engine.model import NewsItem
-from widgets.news_table import NewsDetail, NewsTable, news_time, score_text
+from widgets.news_table import NewsDetail, NewsTable, news_time, score_label
 
 NOW = 1_795_000_000_000_000_000  # 2026-11-18T11:06:40Z
 MIN = 60 * 10**9
@@ -48,7 +48,7 @@ def test_times_show_the_date_when_not_today_and_scores_their_sign() -> None:
     assert news_time(NOW - 5 * MIN, NOW) == "11:01"
     assert news_time(NOW - DAY, NOW) == "11-17 11:06"
     assert news_time(NOW - 400 * DAY, NOW) == "2025-10-14"
-    assert [score_text(s) for s in (0.4249, -0.31, 0.001, -0.001, None)] == [
+    assert [score_label(s) for s in (0.4249, -0.31, 0.001, -0.001, None)] == [
         "+0.42", "-0.31", "0.00", "0.00", "–",
     ]  # fmt: skip
 

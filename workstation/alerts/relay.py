@@ -53,6 +53,7 @@ KIND_SETTINGS = {
     "risk": "risk",
     "feed": "feeds",
     "summary": "daily_summary",
+    "sentiment": "news",
 }
 UNKNOWN_AFTER_RESTART = (
     "interrupted between the send and its acknowledgement (process stopped); Telegram may"

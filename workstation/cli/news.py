@@ -112,7 +112,8 @@ def cmd_fetch(args: argparse.Namespace) -> int:
             failed += 1
             print(f"{result.key}: failed: {result.error}")
         else:
-            print(f"{result.key}: {len(result.new)} new, {result.seen} seen before")
+            unchanged = " (not modified since the last poll)" if result.not_modified else ""
+            print(f"{result.key}: {len(result.new)} new, {result.seen} seen before{unchanged}")
         if result.warning:
             print(f"{result.key}: {result.warning}")
     if failed:

@@ -50,6 +50,7 @@ class PollResult:
     seen: int = 0
     error: str = ""
     warning: str = ""
+    not_modified: bool = False  # the source said its feed is as at the last poll (HTTP 304)
 
     @property
     def ok(self) -> bool:
@@ -158,7 +159,15 @@ class NewsPoller:
             last_modified=getattr(source, "last_modified", None),
         )
         self._note(key, "")
-        return PollResult(key, source.name, new, len(items) - len(new), "", self._warning(source))
+        return PollResult(
+            key,
+            source.name,
+            new,
+            len(items) - len(new),
+            "",
+            self._warning(source),
+            bool(getattr(source, "not_modified", False)),
+        )
 
     def _store_items(self, items: list[NewsItem], polled: int) -> tuple[NewsItem, ...]:
         known = known_symbols(self.store, self.settings, self.symbols)

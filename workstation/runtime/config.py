@@ -180,6 +180,7 @@ DEFAULTS: dict[str, Any] = {
             "risk": True,
             "feeds": True,
             "daily_summary": True,
+            "news": True,  # a symbol's news sentiment swings (news.swing_threshold)
         },
         "summary_time_utc": "21:00",
         "rate_per_minute": 20,

@@ -136,6 +136,19 @@ async def test_http_errors_are_one_line_naming_status_and_endpoint() -> None:
             assert f"{srv.url}{path}?token=***&page=2" in message and "s3cr3t" not in message
 
 
+async def test_a_body_larger_than_max_bytes_is_refused_while_it_downloads() -> None:
+    body = fixture("energy.rss")
+    with feed_server({"/big": static(body * 20), "/ok": static(body)}) as srv:
+        source = RssSource(f"{srv.url}/big", max_bytes=len(body) * 2)
+        with pytest.raises(SourceError, match=r"more than [\d,]+ bytes from http://"):
+            await source.fetch()
+        assert source.etag is None  # nothing of the refused answer is kept
+        ok = RssSource(f"{srv.url}/ok", max_bytes=len(body))
+        assert len(await ok.fetch()) == 3
+        await source.close()
+        await ok.close()
+
+
 async def test_a_server_that_stalls_times_out() -> None:
     with feed_server({"/slow": stalled()}) as srv:
         source = RssSource(f"{srv.url}/slow", timeout_s=0.3)

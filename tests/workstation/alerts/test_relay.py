@@ -262,6 +262,16 @@ def test_signal_gate_and_instrument_precision(store: Store) -> None:
     assert off.publish_signal(sig(0.9), inst) == []
 
 
+def test_sentiment_swings_follow_the_news_relay_setting(store: Store) -> None:
+    from workstation.alerts.builders import sentiment_alert
+
+    swing = sentiment_alert("WTI", -0.1, 0.6, 21_600.0, "OPEC+ agrees deeper cuts", time.time_ns())
+    on = Outbox(store, [notifier("http://127.0.0.1:9")], RelayConfig(kinds={"news": True}))
+    assert len(on.publish(swing)) == 1
+    off = Outbox(store, [notifier("http://127.0.0.1:9")], RelayConfig(kinds={"news": False}))
+    assert off.publish(swing) == []
+
+
 def test_backoff_doubles_and_caps() -> None:
     assert [backoff_s(n, 1.0, 10.0) for n in (1, 2, 3, 4, 5)] == [1, 2, 4, 8, 10]
 
