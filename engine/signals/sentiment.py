@@ -58,6 +58,7 @@ FINANCE_LEXICON: dict[str, float] = {
     **dict.fromkeys(("rally", "rallies", "rallied", "rallying"), 2.0),
     **dict.fromkeys(("jump", "jumps", "jumped"), 1.6),
     **dict.fromkeys(("climb", "climbs", "climbed", "rise", "rises", "rose", "gains"), 1.2),
+    **dict.fromkeys(("higher", "firms", "firmer", "strengthens"), 1.0),
     **dict.fromkeys(("rebound", "rebounds", "rebounded", "recovers", "recovery"), 1.5),
     **dict.fromkeys(("beat", "beats", "tops", "outperform", "outperforms"), 1.5),
     **dict.fromkeys(("upgrade", "upgrades", "upgraded"), 1.8),
@@ -69,6 +70,9 @@ FINANCE_LEXICON: dict[str, float] = {
     **dict.fromkeys(("tumble", "tumbles", "tumbled"), -2.2),
     **dict.fromkeys(("slide", "slides", "slid", "sinks", "sank", "dives", "dived"), -1.6),
     **dict.fromkeys(("fall", "falls", "fell", "drops", "dropped", "declines"), -1.2),
+    **dict.fromkeys(("slip", "slips", "slipped", "retreat", "retreats", "retreated"), -1.2),
+    **dict.fromkeys(("eases", "eased"), -0.6),  # a price that eases is lower, not relieved
+    **dict.fromkeys(("lower",), -1.0),
     **dict.fromkeys(("miss", "misses", "missed"), -1.5),
     **dict.fromkeys(("downgrade", "downgrades", "downgraded"), -1.8),
     **dict.fromkeys(("bearish", "bear"), -2.0),

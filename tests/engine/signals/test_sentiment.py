@@ -41,6 +41,12 @@ def test_finance_words_carry_their_market_sign() -> None:
     assert score_text("Oil slumps on supply glut") < -0.3
     assert score_text("Producer files for bankruptcy after default") < -0.3
     assert score_text("Crude prices plunge") < score_text("Crude prices slide") < 0.0
+    # price verbs whose everyday tone is the market's opposite, or none
+    assert score_text("Euro slips as ECB signals more rate cuts") < 0.0
+    assert score_text("Oil eases as inventories build") < 0.0
+    assert score_text("Stocks retreat from record") < 0.0
+    assert score_text("Gold edges higher") > 0.0
+    assert score_text("Euro firms after strong PMI data") > 0.0
 
 
 def test_scores_stay_in_range() -> None:

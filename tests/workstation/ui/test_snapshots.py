@@ -14,11 +14,10 @@ from textual.pilot import Pilot
 from textual.widgets import Input
 
 from feeds.demo import DemoFeed
-from tests.workstation.ui.ui_helpers import frozen_clock, wait_for
+from tests.workstation.ui.ui_helpers import frozen_clock, settings, wait_for
 from widgets.chart import Chart
 from widgets.cycle_panel import CyclePanel
 from widgets.watchlist import Watchlist
-from workstation.runtime.config import Settings
 from workstation.store import Store
 from workstation.ui.app import QwsApp
 from workstation.ui.screens.backtest import BacktestScreen
@@ -76,7 +75,7 @@ class FirstQuotes(DemoFeed):
 
 def _app(store: Store) -> QwsApp:
     feed = FirstQuotes(tick_interval_s=0, history_bars=600, clock=frozen_clock)
-    return QwsApp(feed, store, Settings.load(environ={}), clock=frozen_clock, show_clock=False)
+    return QwsApp(feed, store, settings(), clock=frozen_clock, show_clock=False)
 
 
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")

@@ -14,19 +14,28 @@ from workstation.runtime.config import Settings
 from workstation.store import Store
 from workstation.ui.app import QwsApp
 
-FROZEN_NS = 1_795_000_000_000_000_000  # 2026-11-18T07:46:40Z, a fixed "now" for repeatable screens
+FROZEN_NS = 1_795_000_000_000_000_000  # 2026-11-18T11:06:40Z, a fixed "now" for repeatable screens
 
 
 def frozen_clock() -> int:
     return FROZEN_NS
 
 
-def make_app(store: Store, tick_interval_s: float = 0.2, **kwargs: object) -> QwsApp:
+def settings(news: bool = False) -> Settings:
+    """The default settings, with the demo news poll off unless asked for: its items would
+    reach the screen at a moment that depends on the machine's speed (a chart's marker row, the
+    News tab), and a screen a test compares must not."""
+    return Settings.load(environ={"QWS__NEWS__POLL": "true" if news else "false"})
+
+
+def make_app(
+    store: Store, tick_interval_s: float = 0.2, news: bool = False, **kwargs: object
+) -> QwsApp:
     feed = DemoFeed(tick_interval_s=tick_interval_s, history_bars=600, clock=frozen_clock)
     return QwsApp(
         feed,
         store,
-        Settings.load(environ={}),
+        settings(news),
         clock=frozen_clock,
         show_clock=False,
         **kwargs,  # type: ignore[arg-type]

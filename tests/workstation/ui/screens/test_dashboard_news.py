@@ -7,14 +7,11 @@ from __future__ import annotations
 from textual.widgets import TabbedContent
 
 from engine.model import NewsItem
-from feeds.demo import DemoFeed
-from tests.workstation.ui.ui_helpers import FROZEN_NS, frozen_clock, make_app, wait_for
+from tests.workstation.ui.ui_helpers import FROZEN_NS, make_app, wait_for
 from widgets.chart import Chart
 from widgets.news_table import NewsDetail, NewsTable
-from workstation.runtime.config import Settings
 from workstation.store import Store
 from workstation.trader.events import NewsArrived
-from workstation.ui.app import QwsApp
 
 KEY = "http://127.0.0.1:1/rss"
 
@@ -39,16 +36,8 @@ def _column(chart: Chart, ts_ns: int) -> int:
     return bars.index(ts_ns) - start
 
 
-def _app_without_polling(store: Store) -> QwsApp:
-    """The app whose runtime polls no source (the demo feed's demo news would mix in): here
-    the test is the runtime, storing items and telling them."""
-    feed = DemoFeed(tick_interval_s=0.2, history_bars=600, clock=frozen_clock)
-    settings = Settings.load(environ={"QWS__NEWS__POLL": "false"})
-    return QwsApp(feed, store, settings, clock=frozen_clock, show_clock=False)
-
-
 async def test_news_reaches_the_tab_and_the_selected_symbol_s_chart(store: Store) -> None:
-    app = _app_without_polling(store)
+    app = make_app(store)
     # stored before the start (an earlier poll): one for each of two symbols, one for neither
     minute = 60 * 10**9
     now_bar = FROZEN_NS // minute * minute
@@ -113,7 +102,7 @@ async def test_news_reaches_the_tab_and_the_selected_symbol_s_chart(store: Store
 async def test_the_runtime_s_own_poll_fills_the_tab(store: Store) -> None:
     """The demo feed's demo news source, polled by the real runtime: what it stores is what
     the News tab shows, each item once."""
-    app = make_app(store)
+    app = make_app(store, news=True)
     async with app.run_test(size=(120, 36)):
         d = app.dashboard
         await wait_for(lambda: bool(d.query(NewsTable)))
