@@ -198,15 +198,16 @@ class RssSource:
         return items
 
     async def _get(self) -> tuple[httpx.Response, bytes]:
-        """The answer and its body (empty but for a 2xx), read no further than ``max_bytes``."""
+        """The answer and its body, read no further than ``max_bytes``. An error's body is
+        read too (and dropped by the caller): the connection ends cleanly, as HTTP expects."""
         async with self._client.stream("GET", self.url, headers=self._headers()) as response:
-            if not 200 <= response.status_code < 300:
-                return response, b""
             chunks: list[bytes] = []
             size = 0
             async for chunk in response.aiter_bytes():
                 size += len(chunk)
                 if size > self.max_bytes:
+                    if not 200 <= response.status_code < 300:
+                        break  # the status is the news; the rest of an error page is not
                     raise SourceError(
                         f"more than {self.max_bytes:,} bytes from {self.key}: not a news feed"
                         " (sources.rss.max_bytes)"

@@ -3,6 +3,7 @@ Last-Modified -> 304), errors and a stalled answer; it records every request's h
 
 from __future__ import annotations
 
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -63,6 +64,14 @@ class FeedServer:
         return [h for p, h in self.requests if p == path]
 
 
+class _Server(ThreadingHTTPServer):
+    def handle_error(self, request: object, client_address: object) -> None:
+        """A client that hangs up mid-answer (a refused oversized body, a timed-out poll) is
+        routine for a web server: only other errors are printed."""
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)  # type: ignore[arg-type]
+
+
 @contextmanager
 def feed_server(routes: dict[str, Route] | None = None) -> Iterator[FeedServer]:
     state = FeedServer(dict(routes or {}))
@@ -93,7 +102,7 @@ def feed_server(routes: dict[str, Route] | None = None) -> Iterator[FeedServer]:
         def log_message(self, *args: object) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server = _Server(("127.0.0.1", 0), Handler)
     server.daemon_threads = True
     state.url = f"http://127.0.0.1:{server.server_address[1]}"
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
