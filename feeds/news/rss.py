@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import calendar
 import hashlib
-import html
 import time
 from collections.abc import Callable, Mapping, Sequence
 from html.parser import HTMLParser
@@ -76,12 +75,25 @@ def check_url(url: str) -> str:
 
 
 class _Text(HTMLParser):
+    """The text of a fragment: character references decoded once (by the parser), scripts and
+    styles left out."""
+
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
         self.parts: list[str] = []
+        self._hidden = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in ("script", "style"):
+            self._hidden += 1
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in ("script", "style") and self._hidden:
+            self._hidden -= 1
 
     def handle_data(self, data: str) -> None:
-        self.parts.append(data)
+        if not self._hidden:
+            self.parts.append(data)
 
 
 def plain_text(markup: str) -> str:
@@ -91,7 +103,7 @@ def plain_text(markup: str) -> str:
     parser = _Text()
     parser.feed(markup)
     parser.close()
-    return " ".join(html.unescape("".join(parser.parts)).split())
+    return " ".join("".join(parser.parts).split())
 
 
 def _ts_ns(entry: Mapping[str, Any]) -> int | None:

@@ -185,3 +185,6 @@ def test_a_url_shown_or_stored_has_no_credentials() -> None:
 
 def test_html_is_stripped_from_summaries() -> None:
     assert plain_text("<p>Brent &amp; WTI <b>rise</b></p>\n<br/>again") == "Brent & WTI rise again"
+    # a reference is decoded once: an escaped tag in the text stays text; scripts are not text
+    assert plain_text("AT&amp;amp;T &amp;lt;b&amp;gt; up") == "AT&amp;T &lt;b&gt; up"
+    assert plain_text("<script>var x = 1;</script><style>p {}</style>Oil rises") == "Oil rises"
