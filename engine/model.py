@@ -363,6 +363,10 @@ class Order:
     broker_id: str | None = None
     reason: str = ""
     ts_ns: int = 0
+    strategy: str = ""
+    """The strategy that sent it ('' for the user's own order): P&L attribution groups by it."""
+    parent: str = ""
+    """The execution-algorithm parent (TWAP/VWAP) this order is a child of, or ''."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -35,7 +35,7 @@ def _where(**equal: object) -> tuple[str, list[object]]:
 
 _COLUMNS = (
     "client_id, symbol, side, type, qty, price, stop, tif, status, venue, filled_qty, avg_price,"
-    " sl, tp, broker_id, reason, created_ns"
+    " sl, tp, broker_id, reason, created_ns, strategy, COALESCE(parent_id, '')"
 )
 
 
@@ -58,23 +58,30 @@ def _order(r: tuple[Any, ...]) -> Order:
         r[14],
         r[15],
         r[16],
+        r[17],
+        r[18],
     )
 
 
 class OrderRepository(Repository):
-    def save(self, order: Order, owner: str | None = None) -> None:
+    def save(
+        self, order: Order, owner: str | None = None, arrival: Decimal | None = None
+    ) -> None:
         """Insert or update an order row (call inside :meth:`Store.durable` for state
-        changes). ``owner`` names the process submitting it (kept until another is named)."""
+        changes). ``owner`` names the process submitting it (kept until another is named);
+        ``arrival`` is the mark when its intent was recorded (kept once written)."""
         now = now_ns()
         with self._store.transaction() as conn:
             conn.execute(
                 "INSERT INTO orders (client_id, venue, symbol, side, type, qty, price, stop, tif,"
                 " status, filled_qty, avg_price, sl, tp, broker_id, reason, created_ns, updated_ns,"
-                " owner) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                " owner, strategy, parent_id, arrival)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
                 " ON CONFLICT (client_id) DO UPDATE SET status=excluded.status,"
                 " filled_qty=excluded.filled_qty, avg_price=excluded.avg_price,"
                 " broker_id=excluded.broker_id, reason=excluded.reason,"
-                " updated_ns=excluded.updated_ns, owner=COALESCE(excluded.owner, orders.owner)",
+                " updated_ns=excluded.updated_ns, owner=COALESCE(excluded.owner, orders.owner),"
+                " arrival=COALESCE(orders.arrival, excluded.arrival)",
                 (
                     order.client_id,
                     order.venue,
@@ -95,6 +102,9 @@ class OrderRepository(Repository):
                     order.ts_ns or now,
                     now,
                     owner,
+                    order.strategy,
+                    order.parent or None,
+                    _str(arrival),
                 ),
             )
 
@@ -176,6 +186,31 @@ class OrderRepository(Repository):
                 "UPDATE orders SET sl = ?, tp = ?, bracket_done = 0 WHERE client_id = ?",
                 (_str(sl), _str(tp), client_id),
             )
+
+    def arrivals(self, client_ids: Iterable[str]) -> dict[str, Decimal]:
+        """The arrival price (the mark when the intent was recorded) of each of ``client_ids``
+        that has one."""
+        wanted = list(dict.fromkeys(client_ids))
+        found: dict[str, Decimal] = {}
+        with self._store.reading() as conn:
+            for i in range(0, len(wanted), 500):
+                chunk = wanted[i : i + 500]
+                rows = conn.execute(
+                    "SELECT client_id, arrival FROM orders WHERE arrival IS NOT NULL AND"
+                    f" client_id IN ({', '.join('?' * len(chunk))})",
+                    chunk,
+                ).fetchall()
+                found.update((str(r[0]), Decimal(r[1])) for r in rows)
+        return found
+
+    def children(self, parent_id: str) -> list[Order]:
+        """The child orders of an execution-algorithm parent, oldest first (by an index)."""
+        with self._store.reading() as conn:
+            rows = conn.execute(
+                f"SELECT {_COLUMNS} FROM orders WHERE parent_id = ? ORDER BY created_ns, client_id",
+                (parent_id,),
+            ).fetchall()
+        return [_order(r) for r in rows]
 
     def with_prefix(self, prefix: str) -> list[Order]:
         """Orders whose client id starts with ``prefix`` (a parent's legs), oldest first; a

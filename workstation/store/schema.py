@@ -186,5 +186,28 @@ CREATE TABLE news_sources (
 );
 """
 
-MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4, _V5, _V6, _V7, _V8, _V9)
+# Execution algorithms and attribution (issue 22): an order names the strategy that sent it
+# ('' for the user's own), the algorithm parent it is a child of, and the mark when its intent
+# was recorded (its arrival price: slippage is measured from it). A parent order (TWAP/VWAP)
+# keeps its plan and progress in ``algo_parents``, so a restarted process resumes it; its
+# children are ordinary orders whose client ids are the parent's plus ``.N``.
+_V10 = """
+ALTER TABLE orders ADD COLUMN strategy TEXT NOT NULL DEFAULT '';
+ALTER TABLE orders ADD COLUMN parent_id TEXT;
+ALTER TABLE orders ADD COLUMN arrival TEXT;
+CREATE INDEX orders_parent ON orders (parent_id) WHERE parent_id IS NOT NULL;
+CREATE TABLE algo_parents (
+  id TEXT PRIMARY KEY, venue TEXT NOT NULL, symbol TEXT NOT NULL, side TEXT NOT NULL,
+  qty TEXT NOT NULL, algo TEXT NOT NULL, start_ns INTEGER NOT NULL, end_ns INTEGER NOT NULL,
+  plan TEXT NOT NULL, params TEXT NOT NULL DEFAULT '{}',
+  status TEXT NOT NULL CHECK (status IN ('working', 'done', 'cancelled', 'stopped')),
+  children INTEGER NOT NULL DEFAULT 0, arrival TEXT, market_volume TEXT NOT NULL DEFAULT '0',
+  market_notional TEXT NOT NULL DEFAULT '0', strategy TEXT NOT NULL DEFAULT '',
+  reason TEXT NOT NULL DEFAULT '', owner TEXT, created_ns INTEGER NOT NULL,
+  updated_ns INTEGER NOT NULL
+);
+CREATE INDEX algo_parents_status ON algo_parents (status, venue);
+"""
+
+MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4, _V5, _V6, _V7, _V8, _V9, _V10)
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -105,8 +105,11 @@ class StrategyRunner:
         risk_per_trade: float = 0.01,
         client_id: Callable[[], str] = new_client_id,
         on_order: Callable[[Order], None] | None = None,
+        tag: str = "",
     ) -> None:
+        """``tag`` names the strategy on its orders (P&L attribution); its name by default."""
         self.strategy = strategy
+        self.tag = tag or str(getattr(strategy, "name", "") or type(strategy).__name__)
         self.on_order = on_order
         self.oms = oms
         self.instrument = instrument
@@ -213,6 +216,7 @@ class StrategyRunner:
             OrderType.MARKET,
             qty,
             ts_ns=self.ctx.ts_ns,
+            strategy=self.tag,
             **kw,
         )
         done = await self.oms.submit(order, reduce_only=reduce_only)

@@ -900,6 +900,7 @@ class Runtime:
             risk_per_trade=float(self.settings.get("risk.risk_per_trade", 0.01)),
             client_id=client_id,
             on_order=self._placed,
+            tag=spec.key,
         )
         self.specs[spec.key] = spec
         runner.paused = is_paused(self.store)

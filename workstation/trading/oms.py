@@ -428,8 +428,10 @@ class OrderManager:
         statement in one FULL commit, which is on disk before the venue is called."""
         check_transition(order.status, S.SUBMITTING)
         submitting = replace(order, status=S.SUBMITTING)
+        mark = self.marks(order.symbol)
+        arrival = to_decimal(mark) if mark is not None and math.isfinite(mark) else None
         with self.store.durable():
-            self.store.orders.save(submitting, owner=this_process())
+            self.store.orders.save(submitting, owner=this_process(), arrival=arrival)
             self.store.audit.add_all(
                 [
                     (self.actor, "order.intent", order.client_id, _order_detail(order)),
@@ -1387,4 +1389,6 @@ def _order_detail(order: Order) -> dict[str, Any]:
         "tif": str(order.tif),
         "sl": None if order.sl is None else str(order.sl),
         "tp": None if order.tp is None else str(order.tp),
+        **({"strategy": order.strategy} if order.strategy else {}),
+        **({"parent": order.parent} if order.parent else {}),
     }
