@@ -129,6 +129,25 @@ def parse(text: str) -> Timeframe:
     return Timeframe(int(m.group(1)), m.group(2))
 
 
+DAY_NS = 86_400 * 10**9
+"""One day in nanoseconds (the unit of every timestamp here)."""
+_DURATION_UNITS_NS = {"s": 10**9, "m": 60 * 10**9, "h": 3_600 * 10**9, "d": DAY_NS}
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)([smhd])")
+
+
+def parse_duration(text: str) -> int:
+    """A span of time as a trader writes it: ``30m``, ``2h``, ``1h30m``, ``90s``, ``1d`` ->
+    nanoseconds. Anything else raises TimeframeError saying what is wanted."""
+    compact = text.strip().lower().replace(" ", "")
+    parts = _DURATION.findall(compact)
+    if not compact or "".join(f"{n}{u}" for n, u in parts) != compact:
+        raise TimeframeError(f"a duration like 30m, 2h or 1h30m wanted, got {text!r}")
+    total = int(sum(float(n) * _DURATION_UNITS_NS[u] for n, u in parts))
+    if total <= 0:
+        raise TimeframeError(f"the duration must be positive, got {text!r}")
+    return total
+
+
 def empty_ohlcv() -> pl.DataFrame:
     import polars as pl
 

@@ -25,7 +25,7 @@ from textual.strip import Strip
 from textual.widget import Widget
 
 from engine.model import Bar, Tick
-from engine.timeframes import parse
+from engine.timeframes import DAY_NS, parse
 from widgets.candles import (
     GLYPH_BY_CODE,
     NEWS_GLYPHS,
@@ -44,7 +44,6 @@ if TYPE_CHECKING:
 
 MAX_BARS = 2_000
 MIN_ZOOM = 8
-DAY_NS = 86_400 * 10**9
 MINUTE_NS = 60 * 10**9
 NO_BARS = cast("np.ndarray", ())
 """The bars of a chart that has none: empty like an array, without importing numpy."""

@@ -103,7 +103,9 @@ class BacktestConfig:
 
 @dataclass(frozen=True, slots=True)
 class BacktestResult:
-    """Equity and drawdown per bar, the closed trades, open trades at the end, and stats."""
+    """Equity and drawdown per bar, the closed trades, open trades at the end, and stats;
+    ``fills`` every fill in order (bar, trade id, signed size, price, fee, exit, and the
+    reference price before slippage and spread), for attribution."""
 
     stats: dict[str, Any]
     equity: np.ndarray
@@ -115,6 +117,7 @@ class BacktestResult:
     params: dict[str, Any] = field(default_factory=dict)
     cancelled_orders: int = 0
     config: BacktestConfig | None = None
+    fills: pl.DataFrame = field(default_factory=lambda: _fills_frame(np.zeros((0, bs.FL_COLS))))
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready: ``{"stats": {...}, "trades": [...]}`` (plus strategy, params and the
@@ -422,6 +425,7 @@ def run_backtest(
         params=dict(strategy.params),
         cancelled_orders=int(run.S[bs.S_CANCELLED]),
         config=config,
+        fills=_fills_frame(run.FL[: int(run.S[bs.S_NF])]),
     )
 
 
@@ -542,6 +546,20 @@ def _fill(row: np.ndarray, ts: np.ndarray, symbol: str) -> Fill:
         fee=to_decimal(float(row[4])),
         ts_ns=int(ts[bar]),
         fill_id=f"{int(row[1])}-{bar}-{int(row[5])}",
+    )
+
+
+def _fills_frame(fl: np.ndarray) -> pl.DataFrame:
+    return pl.DataFrame(
+        {
+            "bar": fl[:, 0].astype(np.int64),
+            "trade": fl[:, 1].astype(np.int64),
+            "size": fl[:, 2],
+            "price": fl[:, 3],
+            "fee": fl[:, 4],
+            "exit": fl[:, 5] > 0,
+            "reference": fl[:, 6],
+        }
     )
 
 

@@ -9,7 +9,8 @@ State lives in small float64 tables so one set of kernels serves both the all-nu
   available margin when ``is_frac``), is_frac, limit, stop, sl, tp, parent trade id.
 - ``CT`` closed trades: size, entry bar, exit bar, entry price, exit price, SL, TP,
   commissions, PnL (net), trade id.
-- ``FL`` fills: bar, trade id, signed size, price, fee, 0 entry / 1 exit.
+- ``FL`` fills: bar, trade id, signed size, price, fee, 0 entry / 1 exit, the price before
+  slippage and spread (``S_REF`` while a fill is booked: what attribution measures from).
 - ``S`` scalars (see the ``S_*`` indices) and ``P`` settings (``P_*``).
 
 The semantics are those of backtesting.py 0.6 (``_Broker._process_orders``), kept in the same
@@ -30,7 +31,7 @@ from numba import njit
 
 K_ENTRY, K_CLOSE, K_SL, K_TP = 0, 1, 2, 3
 
-S_CASH, S_NT, S_NO, S_NC, S_NF, S_TID, S_OID, S_STOPPED, S_CANCELLED, S_OVERFLOW = range(10)
+S_CASH, S_NT, S_NO, S_NC, S_NF, S_TID, S_OID, S_STOPPED, S_CANCELLED, S_OVERFLOW, S_REF = range(11)
 S_LEN = 12
 
 (
@@ -47,7 +48,7 @@ S_LEN = 12
 ) = range(10)
 P_LEN = 10
 
-TR_COLS, OR_COLS, CT_COLS, FL_COLS = 8, 9, 10, 6
+TR_COLS, OR_COLS, CT_COLS, FL_COLS = 8, 9, 10, 7
 
 
 def new_state(
@@ -200,6 +201,7 @@ def _book_close(
     FL[f, 3] = price
     FL[f, 4] = exit_fee
     FL[f, 5] = 1.0
+    FL[f, 6] = S[S_REF]
     S[S_NF] = f + 1
 
 
@@ -288,6 +290,7 @@ def _open_trade(
     FL[f, 3] = price
     FL[f, 4] = fee
     FL[f, 5] = 0.0
+    FL[f, 6] = S[S_REF]
     S[S_NF] = f + 1
     if not math.isnan(tp):
         TR[n, 5] = _insert_order(
@@ -356,10 +359,12 @@ def process_orders(
                     continue
                 base = o if math.isnan(stop_price) else stop_price
                 price = min(base, limit) if is_long else max(base, limit)
+                S[S_REF] = price
             else:
                 price = c_prev if (toc and not contingent) else o
                 if not math.isnan(stop_price):
                     price = max(price, stop_price) if is_long else min(price, stop_price)
+                S[S_REF] = price
                 price += slip if is_long else -slip
             is_market = math.isnan(limit) and math.isnan(stop_price)
             bar = i - 1 if (is_market and toc and not contingent) else i
@@ -469,6 +474,7 @@ def step(
     eq = equity(TR, S, c[i])
     EQ[i] = eq
     if eq <= 0:
+        S[S_REF] = c[i]
         while S[S_NT] > 0:
             _close_trade(TR, OR, CT, FL, S, P, 0, c[i], i)
         S[S_CASH] = 0.0

@@ -22,7 +22,8 @@ import numpy as np
 import polars as pl
 from numba import njit
 
-DAY_NS = 86_400_000_000_000
+from engine.timeframes import DAY_NS
+
 YEAR_NS = 365.25 * DAY_NS
 
 STAT_LABELS: dict[str, str] = {

@@ -183,6 +183,7 @@ VERBS: dict[str, str] = {
     "kill": "kill",
     "strategy": "strategy",
     "strat": "strategy",
+    "stress": "stress",
     "help": "help",
     "?": "help",
     "settings": "settings",
@@ -203,6 +204,8 @@ HEAD_WORDS: dict[str, str] = {
 reading when a typo is near both."""
 
 ORDER_WORDS: dict[str, str] = {
+    "twap": "twap",
+    "vwap": "vwap",
     **TYPES,
     **LEVELS,
     **{w: w for w in TIFS},
@@ -311,5 +314,6 @@ HELP = (
     "scan [SYMBOL...] · backtest STRATEGY [key=value ...] [on SYMBOL] [TF]",
     "strategy start|stop NAME[:k=v,...] SYMBOL [TF]",
     "add SYMBOL · remove SYMBOL · search TEXT",
+    "stress [SHOCKS] [propagate] (the risk screen; e.g. stress btc=-30%, crypto=-10%)",
     "help · settings · theme NAME · quit",
 )

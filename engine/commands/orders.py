@@ -1,4 +1,5 @@
-"""``buy 0.1 btc limit 60000 sl 58000``, ``buy $500 of btc``, ``sell half my eth``: an order.
+"""``buy 0.1 btc limit 60000 sl 58000``, ``buy $500 of btc``, ``sell half my eth``: an order;
+``buy 5 btc twap 30m``, ``sell 20 eth vwap over 2h max 10%``: one worked over time.
 
 A parsed order is a proposal: the client opens the ticket (or a confirm button) pre-filled.
 Exactly one amount may be given, a quantity, a notional in the quote currency or a fraction of
@@ -28,8 +29,14 @@ from engine.commands.lexicon import (
 from engine.commands.model import Command, CommandError
 from engine.commands.symbols import quote_of
 from engine.commands.text import fmt, is_number, is_percent, looks_numeric, number, percent
+from engine.timeframes import TimeframeError, parse_duration
 
-USAGE = "buy|sell QTY SYMBOL [limit|stop PRICE | @PRICE] [sl PRICE] [tp PRICE]"
+USAGE = (
+    "buy|sell QTY SYMBOL [limit|stop PRICE | @PRICE] [sl PRICE] [tp PRICE]"
+    " [twap|vwap [over] DURATION [max PCT]]"
+)
+ALGOS = ("twap", "vwap")
+CAP_WORDS = ("max", "pov", "participation")
 _ONE_AMOUNT = "give one amount: a quantity (0.1), a notional ($500) or a fraction (half)"
 
 
@@ -100,6 +107,13 @@ class _Order:
         if low in TIFS:
             self.e["tif"] = low.upper()
             return i + 1
+        if low in ALGOS:
+            return self.algo(words, low, i)
+        if low in CAP_WORDS and "algo" in self.e:
+            if nxt is None or not is_percent(nxt.lower()):
+                raise CommandError(f"{tok!r} needs a share of the volume after it: max 10%")
+            self.e["max_participation"] = percent(nxt.lower())
+            return i + 2
         if low in CURRENCIES:
             after = self.currency(tok, low, nxt, i)
             if after is not None:
@@ -124,6 +138,23 @@ class _Order:
             self.qty_at = i
             return i + 1
         return self.name(words, tok, i)
+
+    def algo(self, words: list[str], low: str, i: int) -> int:
+        """``twap [over] 30m``: the horizon follows the algorithm's name."""
+        if "algo" in self.e:
+            raise CommandError(f"one algorithm: {self.e['algo']} or {low}?")
+        j = i + 1
+        if j < len(words) and words[j].lower() in ("over", "for", "in"):
+            j += 1
+        try:
+            over = words[j]
+            parse_duration(over)
+        except (IndexError, TimeframeError):
+            raise CommandError(
+                f"{low} needs a horizon after it: {low} 30m, {low} over 2h"
+            ) from None
+        self.e["algo"], self.e["over"] = low, over.lower()
+        return j + 1
 
     def order_type(self, tok: str, low: str, nxt: str | None, i: int) -> int:
         kind = TYPES[low]
@@ -174,6 +205,13 @@ class _Order:
             raise CommandError(self.no_symbol())
         if self.amount is None and self.mine:
             self.set_amount("fraction", Decimal(1), "my")
+        if "algo" in e and (e["type"] != "market" or "sl" in e or "tp" in e):
+            raise CommandError(
+                f"a {e['algo']} order works market or limit children by itself: no"
+                " limit/stop price or sl/tp with it"
+            )
+        if "max_participation" in e and "algo" not in e:
+            raise CommandError("max PCT is a participation cap: give twap or vwap with it")
         if e["type"] in ("limit", "stop") and "price" not in e:
             raise CommandError(f"a {e['type']} order needs a price: {e['type']} PRICE")
         if self.amount == "notional":
@@ -253,4 +291,8 @@ def understood(e: dict[str, Any]) -> str:
             parts.append(f"{key} {fmt(e[key])}")
     if "tif" in e:
         parts.append(e["tif"])
+    if "algo" in e:
+        parts.append(f"{e['algo']} over {e['over']}")
+        if "max_participation" in e:
+            parts.append(f"max {fmt(e['max_participation'] * 100)}%")
     return " ".join(parts)

@@ -33,6 +33,7 @@ from engine.commands.screen import (
     parse_scan,
     parse_search,
     parse_strategy,
+    parse_stress,
     parse_theme,
     parse_timeframe,
     parse_watch,
@@ -171,6 +172,8 @@ def _screen(verb: str, rest: list[str], ctx: Context) -> Command:
         return parse_kill(rest)
     if verb == "strategy":
         return parse_strategy(rest, ctx)
+    if verb == "stress":
+        return parse_stress(rest)
     if verb == "theme":
         return parse_theme(rest)
     if verb == "search":

@@ -1,5 +1,5 @@
-"""The screen's own commands: chart, timeframe, scan, backtest, strategy, the watchlist, search,
-cancel, kill, theme, and those without arguments."""
+"""The screen's own commands: chart, timeframe, scan, backtest, strategy, stress, the watchlist,
+search, cancel, kill, theme, and those without arguments."""
 
 from __future__ import annotations
 
@@ -132,6 +132,18 @@ def parse_strategy(tokens: list[str], ctx: Context) -> Command:
         "timeframe": timeframe,
     }
     return Command("strategy", entities)
+
+
+PROPAGATE_WORDS = frozenset({"propagate", "propagated", "beta", "correlated", "--propagate"})
+
+
+def parse_stress(tokens: list[str]) -> Command:
+    """``stress BTC/USDT=-30%, crypto=-10% propagate``: the risk screen with those shocks (kept
+    as written: the risk screen reads them, :func:`engine.trading.stress.parse_shocks`), the
+    unshocked positions moved by correlation with ``propagate``."""
+    propagate = any(t.lower() in PROPAGATE_WORDS for t in tokens)
+    shocks = ",".join(t for t in tokens if t.lower() not in PROPAGATE_WORDS)
+    return Command("stress", {"shocks": shocks, "propagate": propagate})
 
 
 def parse_kill(tokens: list[str]) -> Command:

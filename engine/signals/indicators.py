@@ -27,8 +27,10 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from engine.timeframes import DAY_NS
+
 Array = np.ndarray
-DAY_NS = 86_400_000_000_000
+
 _NO_TS = np.empty(0, dtype=np.int64)
 NAN = np.nan
 # Fused multiply-add only (no reassociation, NaN checks intact): the recursive kernels are

@@ -25,12 +25,14 @@ COMMAND_MODULES = (
     "workstation.cli.cycles",
     "workstation.cli.calibrate",
     "workstation.cli.trade",
+    "workstation.cli.algo",
     "workstation.cli.headless",
     "workstation.cli.telegram_cmd",
     "workstation.cli.bridge",
     "workstation.cli.backtest",
     "workstation.cli.strategies",
     "workstation.cli.news",
+    "workstation.cli.audit",
 )
 
 # Every subcommand and the module that registers it; a test holds it to what the modules add.
@@ -53,6 +55,7 @@ COMMANDS = {
     "kill": "workstation.cli.trade",
     "reconcile": "workstation.cli.trade",
     "risk": "workstation.cli.trade",
+    "algo": "workstation.cli.algo",
     "trade": "workstation.cli.headless",
     "keys": "workstation.cli.telegram_cmd",
     "telegram": "workstation.cli.telegram_cmd",
@@ -61,6 +64,7 @@ COMMANDS = {
     "backtest": "workstation.cli.backtest",
     "strategies": "workstation.cli.strategies",
     "news": "workstation.cli.news",
+    "audit": "workstation.cli.audit",
 }
 
 

@@ -100,6 +100,22 @@ def register(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help="signal accuracy report (hit rate at 1/5/20 bars, binomial p-values)",
     )
+    p.add_argument(
+        "--attribution",
+        action="store_true",
+        help="split the final P&L (final equity - cash) by side (long/short trades) and into"
+        " market (the exposure held times the bars' close-to-close move: beta 1 to the"
+        " instrument itself, or to --benchmark), rest (timing: the fills against the closes),"
+        " slippage and spread (against the price before them) and commission; it adds up to"
+        " the cent",
+    )
+    p.add_argument(
+        "--benchmark",
+        metavar="FILE|SYMBOL",
+        help="with --attribution: the market's benchmark, an OHLCV file or a symbol's bars at"
+        " --timeframe (store, or demo); its returns over the bars both have, times the beta"
+        " from them",
+    )
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--plot", action="store_true", help="draw the equity curve in the terminal")
     p.set_defaults(func=cmd_backtest)
@@ -203,13 +219,17 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     from engine.strategy import StrategyError
     from workstation.strategies.discovery import StrategyNotFound, get
 
+    if args.benchmark and not args.attribution:
+        raise CliError("--benchmark goes with --attribution")
+    if args.attribution and args.walk_forward:
+        raise CliError("--attribution is for one backtest, not --walk-forward")
     params = parse_params(args.param)
     try:
         cls = get(args.strategy)
         strategy = cls(**params)
     except (StrategyNotFound, StrategyError) as exc:
         raise CliError(str(exc)) from exc
-    bars, symbol, _tf, instrument_lot = load_bars(args)
+    bars, symbol, tf, instrument_lot = load_bars(args)
     config = _config(args, instrument_lot)
     if args.walk_forward:
         return _walk_forward(args, cls, params, bars, config)
@@ -220,17 +240,100 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     report = result.to_dict()
     if args.accuracy:
         report["accuracy"] = _accuracy(strategy, bars)
+    attribution = _attribution(args, result, bars, symbol, tf) if args.attribution else None
+    if attribution is not None:
+        report["attribution"] = attribution[1]
     if args.json:
         print(json.dumps(report, default=str))
         return 0
     _print_stats(result, symbol)
     if args.accuracy:
         _print_accuracy(report["accuracy"])
+    if attribution is not None:
+        print("\n".join(attribution[0]))
     if args.plot:
         from workstation.cli.textplot import line_chart
 
         print(line_chart(result.equity, title="equity"))
     return 0
+
+
+def _attribution(
+    args: argparse.Namespace, result: Any, bars: Any, symbol: str, timeframe: str
+) -> tuple[list[str], dict[str, Any]]:
+    """The attribution's text lines and its JSON (every figure exact, as strings)."""
+    from engine.model import to_decimal
+    from engine.trading.attribution import bar_attribution, summarise
+    from workstation.trading.attribution_report import attribution_json, exact, notes, tables
+
+    bench = None
+    label = f"{symbol} itself (beta 1)"
+    if args.benchmark:
+        frame = _benchmark_bars(args, timeframe)
+        bench = (frame["ts"].to_numpy(), frame["close"].to_numpy())
+        label = args.benchmark
+    final = to_decimal(float(result.equity[-1])) - to_decimal(float(result.config.cash))
+    fills = {c: result.fills[c].to_numpy() for c in result.fills.columns}
+    book, beta = bar_attribution(
+        result.strategy,
+        symbol,
+        bars["ts"].to_numpy(),
+        bars["close"].to_numpy(),
+        fills,
+        final,
+        bench,
+    )
+    att = summarise([book])
+    said = [
+        f"market: the exposure held at each close * the next close-to-close return of {label}"
+        + ("" if beta is None or bench is None else f" * beta {beta:.4g}")
+        + "; rest: timing (the fills against the closes, at the prices before slippage)",
+        "net = realised + unrealised - fees = market + rest - slippage - fees; slippage (and"
+        " spread) is inside realised and unrealised, shown apart; fees: every commission"
+        " charged, also on trades still open (the stats' Fees count closed trades)",
+        "each trade is its own book: a side is the side of a trade",
+    ]
+    if beta is None:
+        said.append(f"no market figure: too few bars beside {label}'s; all of it is in rest")
+    if book.written_off:
+        said.append(
+            "written off: the equity hit zero and the backtest stopped; the loss beyond the"
+            f" cash is not counted ({exact(book.written_off)})"
+        )
+    lines = [
+        "",
+        f"P&L attribution (final equity - cash = {final:,.2f})",
+        "",
+        *tables(att, 2, {symbol: beta}),
+        "",
+        *notes(said),
+    ]
+    data = {
+        **attribution_json(att),
+        "final_pnl": exact(final),
+        "benchmark": label,
+        "beta": None if beta is None else repr(beta),
+    }
+    return lines, data
+
+
+def _benchmark_bars(args: argparse.Namespace, timeframe: str) -> Any:
+    """The --benchmark bars: a file, else a symbol's bars at the backtest's timeframe."""
+    path = Path(args.benchmark)
+    if path.exists():
+        from feeds.ohlcv_file import OhlcvFileError, read_ohlcv
+
+        try:
+            return read_ohlcv(path).frame
+        except OhlcvFileError as exc:
+            raise CliError(f"--benchmark: {exc}") from exc
+    if not timeframe:
+        raise CliError(
+            f"--benchmark {args.benchmark}: no such file; a symbol's bars need --timeframe"
+        )
+    other = argparse.Namespace(**{**vars(args), "csv": None, "symbol": args.benchmark})
+    other.timeframe = timeframe
+    return load_bars(other)[0]
 
 
 def _accuracy(strategy: Any, bars: Any) -> list[dict[str, Any]]:

@@ -87,6 +87,11 @@ def printer(out: Any = None, err: Any = None) -> Listener:
         elif isinstance(event, ev.StrategyChanged):
             line = f"strategy {event.key} {'started' if event.running else 'stopped'}"
             line += f": {event.reason}" if event.reason else ""
+        elif isinstance(event, ev.AlgoChanged):
+            p = event.parent
+            line = (
+                f"algo {p.id} {p.params.algo.upper()} {p.side} {p.qty:f} {p.symbol}: {event.what}"
+            )
         elif isinstance(event, ev.Logged) and event.severity in ("warning", "error"):
             line, stream = f"{event.severity}: {event.text}", err
         if line:

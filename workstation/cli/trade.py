@@ -36,6 +36,19 @@ from workstation.cli.common import db_path, load_settings, open_store
 EXIT_UNKNOWN = 3
 """``qws order``: the outcome is unknown (the order may be at the venue)."""
 CLIENT_ID = re.compile(r"[A-Za-z0-9_-]{1,30}")
+PNL_ATTRIBUTION = """--attribution: every (strategy, symbol) keeps its own average-cost book
+("manual" is your own orders; a stop-loss or take-profit leg is its parent's strategy's);
+the books' totals add up exactly to the account's. Side: closing a long is long P&L, an open
+short's unrealised P&L is short P&L. Slippage = side * (fill price - the price asked for) *
+qty, positive a cost, from the order's arrival price (the mark when its intent was
+recorded; a resting limit or stop from its own price); fills without one count 0 and are
+listed. Market = beta to the benchmark (from aligned daily close-to-close returns in the
+store) * the benchmark's daily return * the exposure at the previous close; rest = the P&L
+at the prices asked for minus market. net = realised + unrealised - fees = market + rest -
+slippage - fees, exactly; the printed figures are rounded so that they still add up, --json
+has them exact. With --since, positions held at DATE enter at their last daily close at or
+before DATE. Every symbol is converted to trading.account_ccy with the rates `qws positions`
+uses; one without a rate is listed apart, in its own currency."""
 ORDER_EXITS = """exit status: 0 placed, 1 refused (risk check, venue, not confirmed),
 2 usage or setup error (nothing sent), 3 outcome unknown: the order may be at the venue;
 run `qws reconcile` before retrying, and retry with the same --client-id (a known client id
@@ -70,6 +83,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help="only print the pre-trade verdict (exit 0 if it would pass, 1 if refused)",
     )
+    from workstation.cli.algo import add_algo_options
+
+    add_algo_options(p)
     p.set_defaults(func=_order)
 
     p = sub.add_parser("orders", help="list orders (newest first)")
@@ -89,8 +105,29 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
     p.set_defaults(func=_flatten)
 
-    p = sub.add_parser("pnl", help="realized and unrealized P&L, fees")
+    p = sub.add_parser(
+        "pnl",
+        help="realized and unrealized P&L, fees; --attribution: by strategy, symbol and side,"
+        " market vs the rest, slippage",
+        epilog=PNL_ATTRIBUTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("--since", metavar="DATE", help="only fills from DATE (YYYY-MM-DD, UTC)")
+    p.add_argument(
+        "--attribution",
+        action="store_true",
+        help="split the P&L by strategy, symbol and side, and into market, rest, slippage and"
+        " fees (see below)",
+    )
+    p.add_argument(
+        "--benchmark",
+        metavar="SYMBOL",
+        help="with --attribution: the market's benchmark (default: risk.benchmark, else the"
+        " most traded symbol)",
+    )
+    p.add_argument(
+        "--json", action="store_true", help="with --attribution: one JSON object, figures exact"
+    )
     p.set_defaults(func=_pnl)
 
     p = sub.add_parser(
@@ -112,6 +149,33 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--timeframe", default="1h")
     p.add_argument("--bars", type=int, default=500)
+    p.add_argument(
+        "--stress",
+        action="store_true",
+        help="also revalue the positions under the worst historical moves of their daily"
+        " closes (see --days) and the named windows their history covers (2008-10, 2015-01,"
+        " 2020-03, 2022-05, 2022-11): P&L per position and in total",
+    )
+    p.add_argument(
+        "--days",
+        metavar="N[,N...]",
+        help="the spans of the worst historical moves, in daily closes (default 1,5);"
+        " implies --stress",
+    )
+    p.add_argument(
+        "--shock",
+        metavar="SPEC",
+        action="append",
+        help="revalue under shocks TARGET=MOVE%%,... (repeatable); a target is a symbol, a base"
+        " asset or an asset class, the most specific one winning: BTC/USDT=-30%%,EURUSD=+2%%,"
+        "BTC=-20%%,crypto=-10%% (moves are percentages)",
+    )
+    p.add_argument(
+        "--propagate",
+        action="store_true",
+        help="with --shock: move the unshocked positions too, by their correlation with the"
+        " shocked ones in aligned daily returns (beta times the shock, for one)",
+    )
     p.set_defaults(func=_risk)
 
 
@@ -261,6 +325,10 @@ def _order(args: argparse.Namespace) -> int:
     from engine.model import ModelError, OrderType, Side, TimeInForce
     from workstation.trading.oms import is_unknown
 
+    if args.algo:
+        from workstation.cli.algo import order_algo
+
+        return order_algo(args)
     if args.client_id is not None and not CLIENT_ID.fullmatch(args.client_id):
         raise CliError(f"--client-id: 1-30 of A-Z a-z 0-9 _ - wanted, got {args.client_id!r}")
     side = Side(args.side)
@@ -444,6 +512,69 @@ def _pnl(args: argparse.Namespace) -> int:
         except ValueError as exc:
             raise CliError(f"--since wants YYYY-MM-DD, got {args.since!r}") from exc
         since_ns = int(since.timestamp() * 1e9)
+    if not args.attribution and (args.json or args.benchmark):
+        raise CliError("--json and --benchmark go with --attribution")
+
+    async def attribution(s: _Session) -> int:
+        import json
+
+        from engine.trading.attribution import AttributionError
+        from workstation.trading.attribution_report import (
+            DAY_NS,
+            attribution_report,
+            render,
+            report_json,
+        )
+
+        ccy = str(s.settings.get("trading.account_ccy", "USD"))
+        rates = dict(s.oms.rates(s.settings.get("trading.fx_pegs")))
+        fills = s.store.fills.find(venue=s.oms.venue)
+        now = s.oms.clock()
+        for symbol in sorted({f.symbol for f in fills}):  # the rates of flat symbols too
+            try:
+                inst = s.oms.instruments(symbol)
+            except (KeyError, LookupError, ValueError):
+                continue
+            mark = s.mark(symbol)
+            if mark and inst.base_ccy and inst.quote_ccy:
+                rates.setdefault(f"{inst.base_ccy}/{inst.quote_ccy}", mark)
+        setting = str(s.settings.get("risk.benchmark", "") or "")
+        frames: dict[str, Any] = {}
+        if s._demo is not None and fills:
+            days = int((now - fills[0].ts_ns) // DAY_NS) + 2
+            wanted = {f.symbol for f in fills} | {args.benchmark or setting} - {""}
+            for symbol in sorted(wanted & set(s._demo.symbols())):
+                frames[symbol] = await s._demo.history(symbol, "1d", limit=max(days, 90))
+        try:
+            report = attribution_report(
+                s.store,
+                s.oms.venue,
+                account_ccy=ccy,
+                rates=rates,
+                marks=s.mark,
+                instruments=s.oms.instruments,
+                now_ns=now,
+                since_ns=since_ns if args.since else None,
+                benchmark=args.benchmark,
+                benchmark_setting=setting,
+                history=frames.get,
+            )
+        except AttributionError as exc:
+            raise CliError(f"--since {args.since}: {exc}") from exc
+        if report is None:
+            if args.json:
+                print(json.dumps({"fills": 0, "since": args.since}))
+            else:
+                print("no fills" + (f" since {args.since}" if args.since else ""))
+            return 0
+        if args.json:
+            print(json.dumps(report_json(report)))
+        else:
+            print("\n".join(render(report)))
+        return 0
+
+    if args.attribution:
+        return _run(args, attribution)
 
     async def body(s: _Session) -> int:
         per: dict[str, list[Decimal]] = {}
@@ -517,7 +648,10 @@ def _reconcile(args: argparse.Namespace) -> int:
 
 def _risk(args: argparse.Namespace) -> int:
     from engine.trading.portfolio import fx_rate
+    from workstation.cli.risk import StressArgs, print_stress
     from workstation.trading.risk_report import var_report
+
+    stress = StressArgs.of(args)  # a bad --shock or --days: one line, before any work
 
     async def body(s: _Session) -> int:
         positions = [p for p in s.store.positions.find(s.oms.venue) if p.qty != 0]
@@ -566,6 +700,8 @@ def _risk(args: argparse.Namespace) -> int:
         missing = [m for m in report.missing if m not in no_rate]
         if missing:
             print("not enough bars for: " + ", ".join(missing))
+        if stress.wanted:
+            await print_stress(s, stress, positions, mark_in_ccy, ccy)
         return 0
 
     return _run(args, body)

@@ -95,6 +95,9 @@ DEFAULTS: dict[str, Any] = {
     },
     # qws backtest and the backtest screen; lot 0: the instrument's lot size (else 1 unit)
     "backtest": {"cash": 10_000.0, "commission": 0.0, "lot": 0.0},
+    # TWAP/VWAP children: market or limit (a limit ``limit_offset_ticks`` through the mark,
+    # negative to rest behind it); VWAP's volume profile from this many earlier days
+    "execution": {"child_type": "market", "limit_offset_ticks": 0, "profile_days": 20},
     "strategies": {"run": []},  # [[strategies.run]] tables, see workstation.trader.specs
     "cycles": {"window": 64, "backend": "statevector", "shots": 4096},
     "commands": {"aliases": {}},  # name -> symbol or base asset, e.g. {"bitcoin": "BTC"}
@@ -119,6 +122,7 @@ DEFAULTS: dict[str, Any] = {
         "max_orders_per_minute": 30,
         "daily_loss_limit": 5_000.0,
         "kill_flattens": False,
+        "benchmark": "",  # `qws pnl --attribution`'s market benchmark ('' = the most traded symbol)
     },
     "feeds": {
         "binance": {

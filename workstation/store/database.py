@@ -27,6 +27,7 @@ from typing import Any, NoReturn
 
 from workstation.store.account import BalanceRepository, EquityRepository, PositionRepository
 from workstation.store.alerts import AlertRepository
+from workstation.store.algos import AlgoRepository
 from workstation.store.audit import AuditRepository
 from workstation.store.candles import CandleRepository
 from workstation.store.errors import StoreDamagedError, StoreError
@@ -215,6 +216,7 @@ class Store:
             self.settings = SettingRepository(self)
             self.audit = AuditRepository(self)
             self.news = NewsRepository(self)
+            self.algos = AlgoRepository(self)
             self.candles.recover_imports()
         except BaseException:
             conn.close()

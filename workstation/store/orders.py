@@ -64,9 +64,7 @@ def _order(r: tuple[Any, ...]) -> Order:
 
 
 class OrderRepository(Repository):
-    def save(
-        self, order: Order, owner: str | None = None, arrival: Decimal | None = None
-    ) -> None:
+    def save(self, order: Order, owner: str | None = None, arrival: Decimal | None = None) -> None:
         """Insert or update an order row (call inside :meth:`Store.durable` for state
         changes). ``owner`` names the process submitting it (kept until another is named);
         ``arrival`` is the mark when its intent was recorded (kept once written)."""
@@ -203,12 +201,14 @@ class OrderRepository(Repository):
                 found.update((str(r[0]), Decimal(r[1])) for r in rows)
         return found
 
-    def children(self, parent_id: str) -> list[Order]:
-        """The child orders of an execution-algorithm parent, oldest first (by an index)."""
+    def children(self, parent_id: str, since_ns: int | None = None) -> list[Order]:
+        """The child orders of an execution-algorithm parent (created at or after
+        ``since_ns``), oldest first, by an index: the ones before cost nothing."""
         with self._store.reading() as conn:
             rows = conn.execute(
-                f"SELECT {_COLUMNS} FROM orders WHERE parent_id = ? ORDER BY created_ns, client_id",
-                (parent_id,),
+                f"SELECT {_COLUMNS} FROM orders WHERE parent_id = ? AND created_ns >= ?"
+                " ORDER BY created_ns, client_id",
+                (parent_id, -(2**62) if since_ns is None else since_ns),
             ).fetchall()
         return [_order(r) for r in rows]
 

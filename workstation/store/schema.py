@@ -195,16 +195,16 @@ _V10 = """
 ALTER TABLE orders ADD COLUMN strategy TEXT NOT NULL DEFAULT '';
 ALTER TABLE orders ADD COLUMN parent_id TEXT;
 ALTER TABLE orders ADD COLUMN arrival TEXT;
-CREATE INDEX orders_parent ON orders (parent_id) WHERE parent_id IS NOT NULL;
+CREATE INDEX orders_parent ON orders (parent_id, created_ns) WHERE parent_id IS NOT NULL;
 CREATE TABLE algo_parents (
   id TEXT PRIMARY KEY, venue TEXT NOT NULL, symbol TEXT NOT NULL, side TEXT NOT NULL,
-  qty TEXT NOT NULL, algo TEXT NOT NULL, start_ns INTEGER NOT NULL, end_ns INTEGER NOT NULL,
-  plan TEXT NOT NULL, params TEXT NOT NULL DEFAULT '{}',
+  qty TEXT NOT NULL, params TEXT NOT NULL,
   status TEXT NOT NULL CHECK (status IN ('working', 'done', 'cancelled', 'stopped')),
-  children INTEGER NOT NULL DEFAULT 0, arrival TEXT, market_volume TEXT NOT NULL DEFAULT '0',
+  start_ns INTEGER NOT NULL DEFAULT 0, plan TEXT NOT NULL DEFAULT '[]', arrival TEXT,
+  last_bar_ns INTEGER NOT NULL DEFAULT 0, market_volume TEXT NOT NULL DEFAULT '0',
   market_notional TEXT NOT NULL DEFAULT '0', strategy TEXT NOT NULL DEFAULT '',
-  reason TEXT NOT NULL DEFAULT '', owner TEXT, created_ns INTEGER NOT NULL,
-  updated_ns INTEGER NOT NULL
+  reason TEXT NOT NULL DEFAULT '', notes TEXT NOT NULL DEFAULT '[]', owner TEXT,
+  created_ns INTEGER NOT NULL, updated_ns INTEGER NOT NULL
 );
 CREATE INDEX algo_parents_status ON algo_parents (status, venue);
 """

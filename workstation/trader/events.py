@@ -79,6 +79,15 @@ class NewsArrived:
     items: tuple[NewsItem, ...]
 
 
+@dataclass(frozen=True, slots=True)
+class AlgoChanged:
+    """A TWAP/VWAP parent started, resumed, sent a child or ended: ``parent`` is its
+    :class:`engine.trading.schedule.AlgoOrder`, ``what`` says which."""
+
+    parent: Any
+    what: str
+
+
 RuntimeEvent = (
     Logged
     | SignalEmitted
@@ -90,5 +99,6 @@ RuntimeEvent = (
     | EquityMarked
     | ModelFitted
     | NewsArrived
+    | AlgoChanged
 )
 Listener = Callable[[RuntimeEvent], None]

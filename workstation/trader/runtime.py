@@ -33,6 +33,7 @@ import math
 import tempfile
 import time
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -43,6 +44,7 @@ from engine.model import (
     Bar,
     Fill,
     Instrument,
+    ModelError,
     Order,
     OrderBook,
     OrderStatus,
@@ -55,6 +57,7 @@ from engine.protocols import Broker, BrokerError, Feed
 from engine.strategy import StrategyError
 from engine.trading.portfolio import fx_rate
 from engine.trading.risk import RiskDecision
+from engine.trading.schedule import DAY_NS, Algo, AlgoOrder, AlgoParams, ScheduleError
 from feeds.health import STREAM_ENDED
 from workstation.alerts import answers
 from workstation.alerts.announcer import Announcer
@@ -64,6 +67,7 @@ from workstation.store import Store
 from workstation.strategies.discovery import StrategyNotFound, create
 from workstation.strategies.runner import StrategyRunner
 from workstation.trader.events import (
+    AlgoChanged,
     EquityMarked,
     Filled,
     KillChanged,
@@ -80,6 +84,8 @@ from workstation.trader.events import (
 from workstation.trader.signal_pipeline import LearningSettings, SignalPipeline
 from workstation.trader.sizing import Sizing
 from workstation.trader.specs import StrategySpec
+from workstation.trading.algos import AlgoDesk, algo_params
+from workstation.trading.audit_report import record_config
 from workstation.trading.broker_factory import (
     instrument_resolver,
     open_broker,
@@ -139,6 +145,8 @@ class Runtime:
         self.listeners: list[Listener] = []
         self.broker: Broker | None = None
         self.oms: OrderManager | None = None
+        self.algos: AlgoDesk | None = None
+        """Works the TWAP/VWAP parents of the order manager's venue (once it is open)."""
         self.broker_error = ""
         self.feed_error = ""
         self.feed_ended = asyncio.Event()
@@ -146,6 +154,9 @@ class Runtime:
         self.runners: dict[str, StrategyRunner] = {}
         self.specs: dict[str, StrategySpec] = {}
         self.configured = list(strategies)
+        self.before_feed: list[Callable[[], Awaitable[None]]] = []
+        """Run once the broker is open, before the feed streams (a command's parent order
+        planned at the start of a replay)."""
         """The strategies to run from the start (running or not: see :attr:`specs`)."""
         self._auto: set[str] = set()
         self.confirmed: set[str] = set()
@@ -196,7 +207,8 @@ class Runtime:
         self._tasks: list[asyncio.Task[Any]] = []
         self._feed_task: asyncio.Task[Any] | None = None
         self._stopping = False
-        self._history_done: set[tuple[str, str]] = set()
+        self._history_done: dict[tuple[str, str], int] = {}
+        """How many bars of each (symbol, timeframe) were asked of the feed and stored."""
         self._unstored: list[Bar] = []
         """Closed bars of the batch being handled, written at its end (:meth:`_flush_bars`)."""
         self._quotes_unsynced = False
@@ -283,6 +295,9 @@ class Runtime:
         oms.instruments = self.instrument
         oms.listeners.append(self._order_event)
         self.oms = oms
+        self.algos = AlgoDesk(
+            self.store, oms, self.timeframe, self.clock, self._algo_changed, self.venue
+        )
         self.kill.register(self._killed)  # after the order manager's own hook: it cancels first
         live = bool(getattr(broker, "live", True))
         self.log(f"broker {oms.venue} ready{' (LIVE)' if live else ''}")
@@ -300,10 +315,10 @@ class Runtime:
         at least this many (the signal pipeline's learnt model asks for its history and the
         window its context timeframes need)."""
         key = (symbol, timeframe)
-        if key in self._history_done:
-            return
-        self._history_done.add(key)
         limit = max(500, 2 * int(self.settings.get("scan.bars", 256)), bars)
+        if self._history_done.get(key, 0) >= limit:
+            return
+        self._history_done[key] = limit
         try:
             frame = await self.feed.history(symbol, timeframe, limit=limit)
         except Exception as exc:
@@ -353,11 +368,14 @@ class Runtime:
         for problem in self._problems:
             self.log(problem, "error")
         self._market_sub = self.hub.subscribe("runtime", ordered=True)
+        await asyncio.to_thread(record_config, self.store, self.settings, "runtime")
         await self.open()
         if self.pipeline is not None:
             self._tasks.append(asyncio.create_task(self.pipeline.run(), name="signals"))
         for spec in self.configured:
             await self.start_strategy(spec)
+        for hook in self.before_feed:
+            await hook()
         self._tasks.append(asyncio.create_task(self._market(), name="market"))
         self._tasks.append(asyncio.create_task(self._watch(), name="watch"))
         if self.oms is not None and getattr(self.oms.broker, "on_tick", None) is None:
@@ -561,6 +579,11 @@ class Runtime:
             except Exception as exc:
                 await self.stop_strategy(key, f"error: {type(exc).__name__}: {exc}")
                 log.exception("strategy %s failed", key)
+        if self.algos is not None and bar.timeframe == self.timeframe:
+            try:
+                await self.algos.on_bar(bar)
+            except Exception:
+                log.exception("working the algorithm orders on %s failed", bar.symbol)
 
     async def _flush_bars(self) -> None:
         """Store the bars handled since the last flush, off the loop (a write may wait on the
@@ -735,6 +758,76 @@ class Runtime:
             self.emit(OrderChanged(order))
         return orders
 
+    # -- execution algorithms ----------------------------------------------------------------
+    async def start_algo(
+        self,
+        symbol: str,
+        side: Side,
+        qty: Decimal,
+        params: AlgoParams,
+        actor: str = "user",
+        parent_id: str | None = None,
+    ) -> AlgoOrder:
+        """Queue a TWAP/VWAP parent: checked (the pre-trade check of one child: the kill
+        switch, live trading, the per-order limits; each child is checked again when it is
+        sent) and planned now (a :class:`ScheduleError` says why not, nothing stored), worked
+        from the next step on. Its symbol is streamed if it was not, and a VWAP's volume
+        profile reads the stored bars of earlier days (the feed's history is stored first)."""
+        oms = self._require()
+        desk = self.algos
+        assert desk is not None  # opened with the order manager
+        try:
+            inst = self.instrument(symbol)
+        except KeyError as exc:
+            raise ScheduleError(str(exc).strip("'\"")) from exc
+        try:
+            inst.check_qty(qty)
+        except ModelError as exc:
+            raise ScheduleError(str(exc)) from exc
+        least = max(inst.round_qty(qty / params.slices), inst.lot_size, inst.min_qty)
+        child = oms.build(symbol, side, min(qty, least))
+        if self.mark(symbol) is None:  # no quote yet (a replay not started): the last close
+            last = self.store.candles.last(symbol, self.timeframe, 1, self.venue)
+            if last.height:
+                price = inst.round_price(float(last["close"][0]))
+                child = replace(child, type=OrderType.LIMIT, price=price)
+        verdict = self.preview(child)
+        if not verdict.ok:
+            raise ScheduleError(f"refused (the pre-trade check of a child): {verdict.reason}")
+        if symbol not in self.symbols:
+            self.symbols.append(symbol)
+            self.restart_feed()
+        if params.algo is Algo.VWAP:
+            per_day = DAY_NS // desk.bar_ns
+            await self.ensure_history(
+                symbol, self.timeframe, min(10_000, per_day * params.profile_days)
+            )
+            await self._flush_bars()
+        now = self._market_ns or self._replay_now() or self.clock()
+        parent = await asyncio.to_thread(desk.new, symbol, side, qty, params, "", parent_id, now)
+        self.log(f"{parent.id}: {params.algo.upper()} {side} {qty:f} {symbol} queued by {actor}")
+        if not self.simulated:  # a replay's time moves bar by bar: it starts at the next one
+            await desk.step()
+        return parent
+
+    def _replay_now(self) -> int:
+        """A replay's time before it streams: the end of its warm-up (0 if it has none)."""
+        progress = getattr(self.feed, "progress", None)
+        ts = progress().ts_ns if callable(progress) else None
+        return int(ts) if ts else 0
+
+    async def cancel_algo(self, parent_id: str) -> AlgoOrder:
+        self._require()
+        assert self.algos is not None
+        return await self.algos.cancel(parent_id)
+
+    def algo_orders(self, working_only: bool = False) -> list[AlgoOrder]:
+        return self.store.algos.find(self.oms.venue if self.oms else None, working_only)
+
+    def _algo_changed(self, parent: AlgoOrder, what: str) -> None:
+        self.log(f"{parent.id} {parent.params.algo.upper()} {parent.side} {parent.symbol}: {what}")
+        self.emit(AlgoChanged(parent, what))
+
     def working_orders(self) -> list[Order]:
         oms = self.oms
         return [] if oms is None else self.store.orders.find(open_only=True, venue=oms.venue)
@@ -781,6 +874,11 @@ class Runtime:
         """Flags changed by another process (``qws kill on``, a Telegram bot elsewhere)."""
         while True:
             await asyncio.sleep(1.0)
+            if self.algos is not None and not self.simulated:  # a slice ends between bars
+                try:
+                    await self.algos.step()
+                except Exception:
+                    log.exception("working the algorithm orders failed")
             engaged = self.kill.engaged()
             if engaged and not self._kill_seen and self.oms is not None:
                 self._kill_seen = True
@@ -1269,6 +1367,16 @@ class Runtime:
     async def carry_out(self, command: Command, actor: str) -> str:
         """A confirmed :meth:`proposal`: the same check and path as every order."""
         e = command.entities
+        if command.intent == "order" and e.get("algo"):
+            params = algo_params(self.settings, e["algo"], e["over"], None,
+                                 e.get("max_participation"), timeframe=self.timeframe)  # fmt: skip
+            order = self._order_of(command)
+            try:
+                parent = await self.start_algo(order.symbol, order.side, order.qty, params, actor)
+            except ScheduleError as exc:
+                return f"Refused: {exc}"
+            return (f"{params.algo.upper()} {order.side} {_shown(order.qty)} {order.symbol} over"
+                    f" {e['over']}: {parent.id} working, {params.slices} slices")  # fmt: skip
         if command.intent == "order":
             order = self._order_of(command)
             verdict = self.preview(order)

@@ -343,6 +343,7 @@ class OrderManager:
         sl: Decimal | str | float | None = None,
         tp: Decimal | str | float | None = None,
         client_id: str | None = None,
+        strategy: str = "",
     ) -> Order:
         def dec(v: Decimal | str | float | None) -> Decimal | None:
             return None if v is None else to_decimal(v)
@@ -361,6 +362,7 @@ class OrderManager:
             sl=dec(sl),
             tp=dec(tp),
             ts_ns=self.clock(),
+            strategy=strategy,
         )
 
     async def submit(self, order: Order, reduce_only: bool = False) -> Order:
@@ -1137,6 +1139,7 @@ class OrderManager:
             price=None if sl else parent.tp,
             stop=parent.sl if sl else None,
             client_id=self._leg_id(parent, kind, numbers),
+            strategy=parent.strategy,
         )
         # the parent's confirmation covers its protective orders
         placed = await self._submit(child, reduce_only=True, confirmed=True)
@@ -1167,6 +1170,7 @@ class OrderManager:
             Side.SELL if parent.side is Side.BUY else Side.BUY,
             qty,
             client_id=self._leg_id(parent, "x", [n for k, n, _ in legs if k == "x"]),
+            strategy=parent.strategy,
         )
         self.store.audit.add(ACTOR, "bracket.crossed", parent.client_id, {"why": why})
         placed = await self._submit(order, reduce_only=True, confirmed=True)
@@ -1303,6 +1307,7 @@ class OrderManager:
             price=None if sl else level,
             stop=level if sl else None,
             client_id=self._leg_id(parent, kind, [n for k, n, _ in legs if k == kind]),
+            strategy=parent.strategy,
         )
         placed = await self._submit(child, reduce_only=True, confirmed=True)
         if placed.status in (S.OPEN, S.PARTIALLY_FILLED, S.FILLED):

@@ -42,6 +42,7 @@ from workstation.ui.palette import WorkstationCommands
 from workstation.ui.screens import heap
 from workstation.ui.screens.dashboard import DashboardScreen
 from workstation.ui.screens.messages import (
+    AlgoChoice,
     CancelRequested,
     HelpRequested,
     MarketBatch,
@@ -51,6 +52,7 @@ from workstation.ui.screens.messages import (
     PositionsUpdated,
     PrecisionLearned,
     ReferencePrice,
+    RiskRequested,
     SignalRaised,
     StatusChanged,
     TicketDraft,
@@ -73,6 +75,7 @@ if TYPE_CHECKING:
     from workstation.trader.runtime import Runtime
     from workstation.trader.specs import StrategySpec
     from workstation.trading.oms import OrderManager
+    from workstation.trading.stress_report import RiskView
 
 RUNTIME_MODULE = "workstation.trader.runtime"
 
@@ -434,6 +437,37 @@ class QwsApp(App[None]):
     def _help_requested(self) -> None:
         self.action_help()
 
+    @on(RiskRequested)
+    def _risk_requested(self, message: RiskRequested) -> None:
+        from workstation.ui.screens.risk import RiskScreen
+
+        if not isinstance(self.screen, RiskScreen):
+            self.push_screen(RiskScreen(self.risk_view, message.shocks, message.propagate))
+
+    async def risk_view(self, shocks: str, propagate: bool) -> RiskView:
+        """What the risk screen shows: VaR/CVaR and the stress tables of the runtime's
+        positions at its marks in the account currency, the bars the store lacks from the feed."""
+        from workstation.trader.runtime import TradingUnavailable  # loaded with the runtime
+        from workstation.trading.stress_report import risk_view
+
+        runtime = self.runtime
+        oms = runtime.oms
+        if oms is None:
+            raise TradingUnavailable(runtime.broker_error or "the broker is not open yet")
+        positions = await asyncio.to_thread(self.store.positions.find, oms.venue)
+
+        def mark(symbol: str) -> float | None:
+            price, rate = runtime.mark(symbol), runtime.quote_to_account(symbol)
+            return None if price is None or rate is None else price * rate
+
+        async def fetch(symbol: str, timeframe: str, n: int) -> Any:
+            return await self.feed.history(symbol, timeframe, limit=n)
+
+        return await risk_view(
+            self.store, positions, mark, runtime.instrument, fetch, runtime.account_ccy,
+            shocks, propagate,
+        )  # fmt: skip
+
     # -- orders: intents to the runtime ---------------------------------------------------
     def publish_desk(self) -> None:
         oms = self.runtime.oms
@@ -483,11 +517,35 @@ class QwsApp(App[None]):
         )
         self.push_screen(ticket, self._ticket_closed)
 
-    def _ticket_closed(self, order: Order | None) -> None:
+    def _ticket_closed(self, order: Order | AlgoChoice | None) -> None:
         if order is None:
             self.dashboard.log_line("order ticket cancelled")
+        elif isinstance(order, AlgoChoice):
+            self.start_algo(order)
+        else:
+            self.submit_order(order)
+
+    @work(group="orders")
+    async def start_algo(self, choice: AlgoChoice) -> None:
+        """The ticket's TWAP/VWAP: the runtime plans and works it; a refusal is one line."""
+        from engine.trading.schedule import ScheduleError  # loaded with the runtime
+        from workstation.trading.algos import algo_params
+
+        o = choice.order
+        try:
+            params = algo_params(self.settings, choice.algo, choice.over, None,
+                                 choice.max_participation, timeframe=self.timeframe)  # fmt: skip
+            parent = await self._intent(
+                f"work {choice.algo.upper()} {o.side} {o.qty:f} {o.symbol}",
+                lambda: self.runtime.start_algo(o.symbol, o.side, o.qty, params, "screen"),
+            )
+        except ScheduleError as exc:
+            self.dashboard.log_line(f"{choice.algo.upper()} refused: {exc}", "warning")
+            self.notify(str(exc), title=choice.algo.upper(), severity="warning", timeout=8)
             return
-        self.submit_order(order)
+        if parent is not None:
+            self.notify(f"{parent.id}: {params.slices} slices over {choice.over}",
+                        title=choice.algo.upper(), timeout=6)  # fmt: skip
 
     async def _intent(self, what: str, call: Callable[[], Any]) -> Any:
         """Run an intent on the runtime; a refusal is one log line, never a crash."""
@@ -597,6 +655,7 @@ class QwsApp(App[None]):
         draft = TicketDraft(
             e["symbol"], Side(e["side"]), OrderType(e.get("type", "market")),
             sizing.qty, e.get("price"), e.get("sl"), e.get("tp"),
+            e.get("algo", ""), e.get("over", ""), e.get("max_participation"),
         )  # fmt: skip
         self.open_ticket(draft)
 
@@ -675,6 +734,7 @@ class QwsApp(App[None]):
         from widgets.watchlist import Watchlist
         from workstation.ui.screens.backtest import BacktestScreen
         from workstation.ui.screens.order_ticket import OrderTicket
+        from workstation.ui.screens.risk import RiskScreen
         from workstation.ui.screens.settings import SettingsScreen
         from workstation.ui.screens.symbol_search import SymbolSearch
 
@@ -688,6 +748,7 @@ class QwsApp(App[None]):
             ("order ticket", OrderTicket),
             ("search", SymbolSearch),
             ("backtest", BacktestScreen),
+            ("risk", RiskScreen),
             ("settings", SettingsScreen),
         ]
 

@@ -136,6 +136,16 @@ def test_fixed_slippage_worsens_market_fills() -> None:
     assert (t["entry_price"], t["exit_price"]) == (10.25, 11.75)
 
 
+def test_fills_keep_the_price_before_slippage_and_spread() -> None:
+    bars = _bars([(10.0, 11.0, 9.0, 10.0)] * 3 + [(12.0, 13.0, 11.0, 12.0)])
+    config = BacktestConfig(cash=100, slippage=0.25, spread=0.01, finalize_trades=True)
+    res = run_backtest(OneShot(qty=1), bars, config)
+    f = res.fills
+    assert f["bar"].to_list() == [2, 3] and f["exit"].to_list() == [False, True]
+    assert f["size"].to_list() == [1.0, -1.0] and f["reference"].to_list() == [10.0, 12.0]
+    assert f["price"].to_list() == [pytest.approx(10.25 * 1.01), 11.75]
+
+
 def test_long_only_turns_a_short_entry_into_nothing() -> None:
     bars = _bars([(10, 11, 9, 10)] * 5)
     res = run_backtest(OneShot(side="sell", qty=1), bars, BacktestConfig(allow_short=False))

@@ -226,3 +226,37 @@ async def test_sandbox_switches_to_the_testnet_and_urls_still_override() -> None
     await proxied.close()
     with pytest.raises(BrokerError, match="no exchange 'nosuch'"):
         CcxtBroker("nosuch")
+
+
+async def test_a_twap_parent_works_through_the_exchange_child_by_child(
+    venue: Venue, tmp_path: Path
+) -> None:
+    from engine.trading.schedule import Algo, AlgoParams, AlgoStatus
+    from workstation.trading.algos import AlgoDesk, report
+
+    store = Store(tmp_path / "q.db")
+    now = [1_700_000_000_000_000_000]
+    oms = OrderManager(
+        store,
+        venue.broker,
+        {"BTC/USDT": BTC}.__getitem__,
+        marks=lambda s: 60_000.0,
+        live_enabled=True,
+        confirm_live=False,
+        clock=lambda: now[0],
+    )
+    desk = AlgoDesk(store, oms, "1m", lambda: now[0])
+    parent = desk.new("BTC/USDT", Side.BUY, D("0.04"), AlgoParams(Algo.TWAP, 4 * 60 * 10**9, 4))
+    await desk.step()
+    for _ in range(4):
+        now[0] += 60 * 10**9
+        await desk.step()
+    done = store.algos.get(parent.id)
+    assert done is not None and done.status is AlgoStatus.DONE
+    posted = [r[2] for r in venue.server.requests if r[:2] == POST]
+    assert [p["newClientOrderId"] for p in posted] == [f"{parent.id}.{n}" for n in range(1, 5)]
+    assert [p["quantity"] for p in posted] == ["0.01"] * 4
+    r = report(store, done)
+    assert r.filled == D("0.04") and r.avg_price == D("60000")
+    assert r.slippage_arrival_bps == 0.0
+    store.close()

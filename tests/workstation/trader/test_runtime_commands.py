@@ -201,3 +201,23 @@ async def test_a_position_without_protection_gets_a_stop_and_none_is_refused(
     assert sorted(o.client_id for o in working) == sorted(
         [f"{first}-sl", f"{second}-sl", f"{first}-tp", f"{second}-tp"]
     )
+
+
+# -- orders worked over time ---------------------------------------------------------------------
+async def test_a_twap_said_as_a_command_is_worked_by_the_runtime(desk: Live) -> None:
+    """Telegram and the command bar carry out ``buy 4 test twap 4h``: a parent the runtime
+    works on the bars it plays (one an hour here), a child at each slice's end."""
+    from engine.trading.schedule import AlgoStatus
+
+    rt = desk.runtime
+    text = await rt.carry_out(order(qty=Decimal("4"), algo="twap", over="4h"), "telegram")
+    assert "TWAP buy 4 TEST over 4h" in text and "working, 4 slices" in text
+    [parent] = rt.algo_orders()
+    for _ in range(6):
+        await desk.bar(100.0)
+    await until(lambda: rt.store.algos.get(parent.id).status is AlgoStatus.DONE, "the parent")  # type: ignore[union-attr]
+    children = rt.store.orders.children(parent.id)
+    assert [c.qty for c in children] == [Decimal(1)] * 4
+    assert all(c.status is OrderStatus.FILLED for c in children)
+    refused = await rt.carry_out(order(qty=Decimal("4.5"), algo="twap", over="1h"), "telegram")
+    assert refused.startswith("Refused:") and "lot size" in refused

@@ -146,3 +146,35 @@ async def _close_ticket(pilot: Pilot[None], app: QwsApp) -> None:
     await wait_for(lambda: all(w.is_mounted for w in ticket.query("*")))
     await pilot.press("escape")
     await wait_for(lambda: not isinstance(app.screen, OrderTicket))
+
+
+async def test_a_twap_typed_in_the_bar_is_worked_by_the_runtime_from_the_ticket(
+    store: Store,
+) -> None:
+    from engine.trading.schedule import Algo, AlgoStatus
+    from workstation.ui.screens.order_ticket import OrderTicket
+
+    app = make_app(store)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_for(lambda: app.oms is not None and app.runtime.mark(SYMBOL) is not None)
+        app.dashboard.run_command("buy 0.02 btc twap over 10m max 50%")
+        assert "understood: buy 0.02 BTC/USDT market twap over 10m max 50%" in logged(app)
+        ticket = await screen_up(app, OrderTicket)
+        assert ticket.query_one("#over", Input).value == "10m"
+        assert ticket.query_one("#cap", Input).value == "50"
+        await wait_for(lambda: all(w.is_mounted for w in ticket.query("*")))
+        ticket.review()
+        assert ticket.choice is not None and ticket.choice.max_participation == Decimal("0.5")
+        assert "TWAP over 10m, max 50% of volume" in str(ticket.query_one("#verdict").render())
+        await pilot.press("ctrl+s")
+        await wait_for(lambda: bool(store.algos.find()))
+        [parent] = store.algos.find()
+        assert parent.params.algo is Algo.TWAP and parent.params.slices == 10
+        assert parent.qty == Decimal("0.02") and parent.side is Side.BUY
+        assert parent.params.max_participation == Decimal("0.5")
+        await wait_for(lambda: store.algos.get(parent.id).started)  # type: ignore[union-attr]
+        assert store.orders.find(limit=5) == []  # the first child waits for its slice's end
+        ended = await app.runtime.cancel_algo(parent.id)
+        assert ended.status is AlgoStatus.CANCELLED
+        await wait_for(lambda: any(f"{parent.id} TWAP buy BTC/USDT: cancelled" in t
+                                   for t in logged(app)))  # fmt: skip

@@ -61,6 +61,7 @@ from workstation.ui.screens.messages import (
     PrecisionLearned,
     QuoteUpdated,
     ReferencePrice,
+    RiskRequested,
     SignalRaised,
     StatusChanged,
     TicketDraft,
@@ -115,6 +116,7 @@ class DashboardScreen(Screen[None]):
         ],
         Binding("f3", "backtest", "Backtest", id="dashboard.backtest"),
         Binding("f2", "settings", "Settings", id="dashboard.settings"),
+        Binding("f4,R", "risk", "Risk", show=False, id="dashboard.risk"),
         Binding("ctrl+t", "next_theme", "Theme", show=False, id="dashboard.theme"),
         Binding(
             "right_square_bracket", "next_panel(1)", "Next tab", show=False, id="dashboard.next_tab"
@@ -772,6 +774,11 @@ class DashboardScreen(Screen[None]):
             )
         )
 
+    def action_risk(self, command: Command | None = None) -> None:
+        """The risk screen (the app builds it: it needs the runtime's positions and marks)."""
+        e = command.entities if command else {}
+        self.post_message(RiskRequested(str(e.get("shocks", "")), bool(e.get("propagate"))))
+
     def action_settings(self) -> None:
         from workstation.ui.screens.settings import SettingsScreen
 
@@ -821,6 +828,7 @@ class DashboardScreen(Screen[None]):
             draft = TicketDraft(
                 e["symbol"], Side(e["side"]), OrderType(e["type"]),
                 e.get("qty"), e.get("price"), e.get("sl"), e.get("tp"),
+                e.get("algo", ""), e.get("over", ""), e.get("max_participation"),
             )  # fmt: skip
             if e["symbol"] not in self.watchlist.symbols:
                 self.show_symbol(e["symbol"])
@@ -839,6 +847,8 @@ class DashboardScreen(Screen[None]):
             self.action_backtest(command)
         elif intent == "settings":
             self.action_settings()
+        elif intent == "stress":
+            self.action_risk(command)
         elif intent == "help":
             self.post_message(HelpRequested())
         elif intent == "theme":

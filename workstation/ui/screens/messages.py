@@ -176,6 +176,21 @@ class TicketDraft:
     price: Decimal | None = None
     sl: Decimal | None = None
     tp: Decimal | None = None
+    algo: str = ""
+    """``twap`` or ``vwap``: the order is worked over ``over`` (``30m``), or '' for one order."""
+    over: str = ""
+    max_participation: Decimal | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AlgoChoice:
+    """What the ticket returns for an order worked over time: the whole order as the ticket
+    built it (symbol, side, quantity on the lot grid) and how to work it."""
+
+    order: Order
+    algo: str
+    over: str
+    max_participation: Decimal | None = None
 
 
 class TicketRequested(Message):
@@ -222,3 +237,12 @@ class TradeRequested(Message):
 
 class HelpRequested(Message):
     """Show the help screen (the ``help`` command; f1 is the app's own binding)."""
+
+
+class RiskRequested(Message):
+    """Open the risk screen (f4, or the ``stress`` command with its shocks, as typed)."""
+
+    def __init__(self, shocks: str = "", propagate: bool = False) -> None:
+        super().__init__()
+        self.shocks = shocks
+        self.propagate = propagate

@@ -9,6 +9,11 @@ an empty quantity (or any quantity, on Size / ctrl+r) with the size whose loss a
 that much of the equity (:func:`engine.trading.risk.size_order`, from the limit/stop price or
 the mark), rounded *down* to the lot, and spells the sum out. Without the equity, a stop loss or
 an entry price, or when the size is below one lot, it refuses and says why; nothing is guessed.
+
+Worked over time: with Algo TWAP or VWAP and a horizon (``30m``, ``2h``), and optionally a cap
+on the share of the market's volume, the ticket returns an :class:`AlgoChoice` (the runtime
+plans and works the parent; its children are checked one by one); the verdict is the check of
+the whole quantity as one order, so a limit that the children will meet is shown up front.
 """
 
 from __future__ import annotations
@@ -27,9 +32,10 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Select, Static
 
 from engine.model import Instrument, ModelError, Order, OrderType, Side, to_decimal
+from engine.timeframes import TimeframeError, parse_duration
 from engine.trading.risk import RiskError, fixed_fraction_size, size_order
 from workstation.trading.oms import new_client_id
-from workstation.ui.screens.messages import TicketDraft
+from workstation.ui.screens.messages import AlgoChoice, TicketDraft
 
 RiskCheck = Callable[[Order], tuple[bool, str]]
 
@@ -47,7 +53,7 @@ def _optional(text: str, what: str) -> Decimal | None:
     return value
 
 
-class OrderTicket(ModalScreen[Order | None]):
+class OrderTicket(ModalScreen[Order | AlgoChoice | None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "cancel", "Cancel", id="ticket.cancel"),
         Binding("ctrl+s", "submit", "Submit", id="ticket.submit"),
@@ -81,6 +87,8 @@ class OrderTicket(ModalScreen[Order | None]):
         self.equity = equity
         self.quote_to_account = quote_to_account
         self.order: Order | None = None
+        self.choice: AlgoChoice | None = None
+        """Set when the form asks for a TWAP/VWAP of :attr:`order`."""
         self.error = ""
         self.verdict = ""
         self.sizing = ""  # the sizing line: the sum, or why the ticket refused to size
@@ -119,6 +127,22 @@ class OrderTicket(ModalScreen[Order | None]):
                 yield Input(_s(d.sl), placeholder="optional", compact=True, id="sl")
                 yield Label("Take profit")
                 yield Input(_s(d.tp), placeholder="optional", compact=True, id="tp")
+                yield Label("Algo")
+                yield Select(
+                    [("None: one order", ""), ("TWAP", "twap"), ("VWAP", "vwap")],
+                    value=d.algo, allow_blank=False, compact=True, id="algo",
+                )  # fmt: skip
+                yield Label("Over, max%")
+                with Horizontal(id="algo-row"):
+                    yield Input(d.over, placeholder="30m, 2h", compact=True, id="over")
+                    yield Input(
+                        ""
+                        if d.max_participation is None
+                        else _s((d.max_participation * 100).normalize()),
+                        placeholder="max % of volume",
+                        compact=True,
+                        id="cap",
+                    )
                 yield Label("Risk %")
                 yield Input(
                     placeholder="equity unknown"
@@ -268,6 +292,24 @@ class OrderTicket(ModalScreen[Order | None]):
             tp=None if tp is None else inst.round_price(tp),
         )
 
+    def algo_choice(self, order: Order) -> AlgoChoice | None:
+        """The algorithm the form asks for with ``order`` (None for one order), or a
+        ModelError saying what is missing."""
+        algo = self.query_one("#algo", Select).value
+        if not isinstance(algo, str) or not algo:
+            return None
+        if order.type is not OrderType.MARKET or order.sl is not None or order.tp is not None:
+            raise ModelError(f"{algo.upper()} works its own children: type Market, no SL/TP")
+        over = self.query_one("#over", Input).value.strip()
+        try:
+            parse_duration(over)
+        except TimeframeError:
+            raise ModelError(f"{algo.upper()} needs a horizon: 30m, 2h, 1h30m") from None
+        cap = _optional(self.query_one("#cap", Input).value.rstrip("% "), "max %")
+        if cap is not None and cap > 100:
+            raise ModelError("max % of volume is at most 100")
+        return AlgoChoice(order, algo, over, None if cap is None else cap / 100)
+
     def rounding_note(self) -> str:
         inst = self.instrument
         notes = []
@@ -288,8 +330,9 @@ class OrderTicket(ModalScreen[Order | None]):
         self.query_one("#rounding", Static).update(self.rounding_note())
         try:
             self.order = self.build()
+            self.choice = self.algo_choice(self.order)
         except ModelError as exc:
-            self.order, self.error = None, str(exc)
+            self.order, self.choice, self.error = None, None, str(exc)
             self.query_one("#verdict", Static).update(f"[yellow]{self.error}[/]")
             submit.disabled = True
             return
@@ -303,7 +346,12 @@ class OrderTicket(ModalScreen[Order | None]):
         if self.mark is not None:
             notional = f" · ≈ {float(self.order.qty) * self.mark:,.2f} {self.instrument.quote_ccy}"
         colour = "green" if ok else "red"
-        self.query_one("#verdict", Static).update(f"[{colour}]{self.verdict}[/]{notional}")
+        worked = ""
+        if self.choice is not None:
+            worked = f" · {self.choice.algo.upper()} over {self.choice.over}"
+            if self.choice.max_participation is not None:
+                worked += f", max {self.choice.max_participation:.0%} of volume"
+        self.query_one("#verdict", Static).update(f"[{colour}]{self.verdict}[/]{notional}{worked}")
         submit.disabled = not ok
         submit.label = "Confirm LIVE order" if self._confirming else "Submit"
 
@@ -318,7 +366,7 @@ class OrderTicket(ModalScreen[Order | None]):
                 "[red b]This order goes to a LIVE account. Press Submit again to confirm.[/]"
             )
             return
-        self.dismiss(self.order)
+        self.dismiss(self.choice or self.order)
 
     def action_cancel(self) -> None:
         self.dismiss(None)
