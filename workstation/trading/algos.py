@@ -251,8 +251,9 @@ class AlgoDesk:
         self.on_change = on_change
         self._owned: set[str] = set()
         self._settled: dict[str, _Settled] = {}
-        self._plans: dict[str, tuple[PlannedSlice, ...]] = {}
         """Each parent's leading children that have ended, read once (see :meth:`_children`)."""
+        self._plans: dict[str, tuple[PlannedSlice, ...]] = {}
+        """Each started parent's plan, read once (see :meth:`working`)."""
         oms.kill.register(self._on_kill)
 
     # -- parents -------------------------------------------------------------------------------
