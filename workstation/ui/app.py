@@ -570,6 +570,24 @@ class QwsApp(App[None]):
 
     @work(group="orders")
     async def cancel_order(self, client_id: str | None) -> None:
+        """One order, or a TWAP/VWAP parent by its id (its working children with it); with
+        no id, every working parent first (none sends again), then every working order."""
+        parents = (
+            [p.id for p in self.runtime.algo_orders(working_only=True)]
+            if client_id is None
+            else [client_id]
+            if self.store.algos.get(client_id) is not None
+            else []
+        )
+        for pid in parents:
+            ended = await self._intent(
+                f"cancel {pid}", functools.partial(self.runtime.cancel_algo, pid)
+            )
+            if ended is not None:
+                self.dashboard.log_line(f"{pid}: {ended.status}")
+        if client_id is not None and parents:
+            self.publish_desk()
+            return
         targets = [client_id] if client_id else [o.client_id for o in self.runtime.working_orders()]
         for cid in targets:
             await self._intent(f"cancel {cid[:8]}", functools.partial(self.runtime.cancel, cid))

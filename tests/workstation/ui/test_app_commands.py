@@ -174,7 +174,7 @@ async def test_a_twap_typed_in_the_bar_is_worked_by_the_runtime_from_the_ticket(
         assert parent.params.max_participation == Decimal("0.5")
         await wait_for(lambda: store.algos.get(parent.id).started)  # type: ignore[union-attr]
         assert store.orders.find(limit=5) == []  # the first child waits for its slice's end
-        ended = await app.runtime.cancel_algo(parent.id)
-        assert ended.status is AlgoStatus.CANCELLED
+        app.dashboard.run_command(f"cancel {parent.id}")
+        await wait_for(lambda: store.algos.get(parent.id).status is AlgoStatus.CANCELLED)  # type: ignore[union-attr]
         await wait_for(lambda: any(f"{parent.id} TWAP buy BTC/USDT: cancelled" in t
                                    for t in logged(app)))  # fmt: skip
