@@ -235,13 +235,14 @@ async def _work(
     code = 0
     for pid in ids:
         parent = runtime.store.algos.get(pid)
-        for line in report(runtime.store, parent).lines():
+        result = report(runtime.store, parent)
+        for line in result.lines():
             print(line)
         if not parent.status.is_final:
             print(f"{pid} is still working: the next runtime of this account resumes it"
                   f" (qws algo resume, qws run, qws trade)", file=sys.stderr)  # fmt: skip
             code = max(code, 3)
-        elif report(runtime.store, parent).filled < parent.qty:
+        elif result.filled < parent.qty:
             code = max(code, 1)
     return code
 
