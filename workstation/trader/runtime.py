@@ -784,25 +784,24 @@ class Runtime:
             inst.check_qty(qty)
         except ModelError as exc:
             raise ScheduleError(str(exc)) from exc
+        if symbol not in self.symbols:
+            self.symbols.append(symbol)
+            self.restart_feed()
+        days = DAY_NS // desk.bar_ns * params.profile_days if params.algo is Algo.VWAP else 0
+        await self.ensure_history(symbol, self.timeframe, min(10_000, days))
+        await self._flush_bars()
         least = max(inst.round_qty(qty / params.slices), inst.lot_size, inst.min_qty)
         child = oms.build(symbol, side, min(qty, least))
-        if self.mark(symbol) is None:  # no quote yet (a replay not started): the last close
+        if self.mark(symbol) is None:  # no quote yet (a feed just started): the last close
             last = self.store.candles.last(symbol, self.timeframe, 1, self.venue)
             if last.height:
                 price = inst.round_price(float(last["close"][0]))
                 child = replace(child, type=OrderType.LIMIT, price=price)
         verdict = self.preview(child)
-        if not verdict.ok:
+        # with no price at all the children are checked as they go; anything else refuses now
+        priced = self.mark(symbol) is not None or child.type is OrderType.LIMIT
+        if not verdict.ok and (priced or oms.kill_switch):
             raise ScheduleError(f"refused (the pre-trade check of a child): {verdict.reason}")
-        if symbol not in self.symbols:
-            self.symbols.append(symbol)
-            self.restart_feed()
-        if params.algo is Algo.VWAP:
-            per_day = DAY_NS // desk.bar_ns
-            await self.ensure_history(
-                symbol, self.timeframe, min(10_000, per_day * params.profile_days)
-            )
-            await self._flush_bars()
         now = self._market_ns or self._replay_now() or self.clock()
         parent = await asyncio.to_thread(desk.new, symbol, side, qty, params, "", parent_id, now)
         self.log(f"{parent.id}: {params.algo.upper()} {side} {qty:f} {symbol} queued by {actor}")

@@ -136,7 +136,7 @@ class AlgoReport:
             )
         if self.participation is not None:
             out.append(
-                f"participation {self.participation:.1%} of {p.market_volume:f} traded"
+                f"participation {self.participation:.1%} of {float(p.market_volume):,.8g} traded"
                 + (f" (cap {cap:.0%})" if cap is not None else "")
             )
         out.extend(p.notes)

@@ -221,3 +221,11 @@ async def test_a_twap_said_as_a_command_is_worked_by_the_runtime(desk: Live) -> 
     assert all(c.status is OrderStatus.FILLED for c in children)
     refused = await rt.carry_out(order(qty=Decimal("4.5"), algo="twap", over="1h"), "telegram")
     assert refused.startswith("Refused:") and "lot size" in refused
+
+
+async def test_a_twap_is_refused_up_front_while_the_kill_switch_is_on(desk: Live) -> None:
+    rt = desk.runtime
+    await rt.set_kill(True, "test")
+    text = await rt.carry_out(order(qty=Decimal("4"), algo="twap", over="4h"), "telegram")
+    assert text.startswith("Refused:") and "kill switch" in text
+    assert rt.algo_orders() == []
