@@ -33,6 +33,7 @@ COMMAND_MODULES = (
     "workstation.cli.strategies",
     "workstation.cli.news",
     "workstation.cli.audit",
+    "workstation.cli.serve",
 )
 
 # Every subcommand and the module that registers it; a test holds it to what the modules add.
@@ -65,6 +66,7 @@ COMMANDS = {
     "strategies": "workstation.cli.strategies",
     "news": "workstation.cli.news",
     "audit": "workstation.cli.audit",
+    "serve": "workstation.cli.serve",
 }
 
 

@@ -1,0 +1,1 @@
+"""The workstation in a browser: ``qws serve`` (textual-serve behind a token)."""
