@@ -24,8 +24,9 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp_jinja2
-from aiohttp import web
+from aiohttp import WSCloseCode, web
 from aiohttp.web_runner import GracefulExit
+from textual_serve.app_service import AppService
 from textual_serve.server import Server
 
 log = logging.getLogger("qws.serve")
@@ -98,7 +99,7 @@ class WorkstationServer(Server):
         self.token = token
         self.max_sessions = max_sessions
         self.ssl_context = ssl_context
-        self.sessions = 0
+        self.live: dict[AppService, web.WebSocketResponse] = {}
         self.refused = 0
         self.announce = announce
         self.cookie = f"qws_token_{port}"
@@ -166,11 +167,45 @@ class WorkstationServer(Server):
         return aiohttp_jinja2.render_template("app_index.html", request, context)
 
     async def handle_websocket(self, request: web.Request) -> web.WebSocketResponse:
-        self.sessions += 1
+        """One browser session: its own app process for as long as its websocket lives
+        (textual-serve's handler, with the session kept where shutdown can reach it)."""
+        websocket = web.WebSocketResponse(heartbeat=15)
+        await websocket.prepare(request)
+
+        async def close() -> None:
+            await websocket.close()
+
+        service = AppService(
+            self.command,
+            write_bytes=websocket.send_bytes,
+            write_str=websocket.send_str,
+            close=close,
+            download_manager=self.download_manager,
+            debug=self.debug,
+        )
+        self.live[service] = websocket
         try:
-            return await super().handle_websocket(request)
+            query = request.query
+            await service.start(_int(query.get("width"), 80), _int(query.get("height"), 24))
+            await self._process_messages(websocket, service)
+        except Exception:
+            log.exception("browser session failed")
         finally:
-            self.sessions -= 1
+            self.live.pop(service, None)
+            await service.stop()
+        return websocket
+
+    @property
+    def sessions(self) -> int:
+        return len(self.live)
+
+    async def on_shutdown(self, app: web.Application) -> None:
+        """Quit every session's app (each stores what it holds and exits) before the server's
+        handlers are cancelled, then close their websockets."""
+        live = list(self.live.items())
+        await asyncio.gather(*(service.stop() for service, _ in live), return_exceptions=True)
+        for _, websocket in live:
+            await websocket.close(code=WSCloseCode.GOING_AWAY, message=b"qws serve stopped")
 
     async def on_startup(self, app: web.Application) -> None:
         self.announce(f"qws serve: open {self.url}")

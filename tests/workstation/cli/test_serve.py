@@ -310,3 +310,40 @@ def test_the_workstation_in_chromium(
     assert ticket != first
     severe = [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]
     assert not severe, severe
+
+
+def processes_using(path: Path, but: int) -> list[int]:
+    """The processes other than ``but`` whose command line names ``path``."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            except OSError:
+                continue
+            if str(path) in cmdline and int(proc.name) != but:
+                found.append(int(proc.name))
+    return found
+
+
+def test_stopping_the_server_quits_every_session(tmp_path: Path) -> None:
+    served = start_serve(tmp_path, "--port", str(free_port("127.0.0.1")))
+    port = served.base.rsplit(":", 1)[1]
+    ws_url = served.base.replace("http", "ws") + "/ws?width=100&height=30"
+    cookie = {"Cookie": f"qws_token_{port}={served.token}"}
+
+    async def session_across_a_stop() -> list[int]:
+        async with websockets.connect(ws_url, additional_headers=cookie, open_timeout=60) as ws:
+            await asyncio.wait_for(ws.recv(), 180)
+            apps = processes_using(tmp_path / "qws.db", served.proc.pid)
+            served.proc.terminate()
+            try:
+                while True:
+                    await asyncio.wait_for(ws.recv(), 120)
+            except websockets.ConnectionClosed:
+                return apps  # the app quit, and its session with it
+
+    apps = asyncio.run(session_across_a_stop())
+    assert apps, "the session had no app process"
+    assert served.proc.wait(60) == 0
+    assert not processes_using(tmp_path / "qws.db", served.proc.pid)
