@@ -36,6 +36,7 @@ from engine.strategy import (
     VectorOrders,
     handle_result,
 )
+from engine.strategy.context import IndicatorSeries
 
 
 class BacktestError(ValueError):
@@ -105,7 +106,8 @@ class BacktestConfig:
 class BacktestResult:
     """Equity and drawdown per bar, the closed trades, open trades at the end, and stats;
     ``fills`` every fill in order (bar, trade id, signed size, price, fee, exit, and the
-    reference price before slippage and spread), for attribution."""
+    reference price before slippage and spread), for attribution; ``indicators`` those the
+    strategy asked ``Indicators`` for, over every bar (for reports; not in :meth:`to_dict`)."""
 
     stats: dict[str, Any]
     equity: np.ndarray
@@ -118,6 +120,7 @@ class BacktestResult:
     cancelled_orders: int = 0
     config: BacktestConfig | None = None
     fills: pl.DataFrame = field(default_factory=lambda: _fills_frame(np.zeros((0, bs.FL_COLS))))
+    indicators: tuple[IndicatorSeries, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready: ``{"stats": {...}, "trades": [...]}`` (plus strategy, params and the
@@ -381,12 +384,13 @@ def run_backtest(
     name = strategy.name or type(strategy).__name__
 
     vec: VectorOrders | None = None
+    indicators = Indicators(cols, lambda: n - 1)
     if config.vectorized:
-        vec = strategy.vectorized(frame, Indicators(cols, lambda: n - 1))
+        vec = strategy.vectorized(frame, indicators)
     if vec is not None:
         _run_vectorized(run, vec, warmup, n)
     else:
-        _run_per_bar(run, strategy, frame, config, warmup, n, symbol, cycles, name)
+        indicators = _run_per_bar(run, strategy, frame, config, warmup, n, symbol, cycles, name)
 
     nc, nt = int(run.S[bs.S_NC]), int(run.S[bs.S_NT])
     trades = _trades_frame(run.CT[:nc], cols["ts"], config)
@@ -426,6 +430,7 @@ def run_backtest(
         cancelled_orders=int(run.S[bs.S_CANCELLED]),
         config=config,
         fills=_fills_frame(run.FL[: int(run.S[bs.S_NF])]),
+        indicators=indicators.used(),
     )
 
 
@@ -477,7 +482,8 @@ def _run_per_bar(
     symbol: str,
     cycles: Any,
     name: str,
-) -> None:
+) -> Indicators:
+    """Call ``on_bar`` bar by bar; the indicators it asked for."""
     ctx = BacktestContext(run, symbol, strategy.timeframe, config.risk_per_trade, cycles)
     _call(name, "on_start", strategy.on_start, ctx)
     seen = 0
@@ -519,6 +525,7 @@ def _run_per_bar(
         run.finalize()
         deliver_fills(seen)
     _call(name, "on_stop", strategy.on_stop, ctx)
+    return ctx.indicators
 
 
 def _call(name: str, hook: str, fn: Any, *args: Any) -> Any:

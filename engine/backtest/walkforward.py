@@ -27,7 +27,7 @@ from typing import Any
 
 import polars as pl
 
-from engine.backtest.backtester import BacktestConfig, BacktestError, run_backtest
+from engine.backtest.backtester import BacktestConfig, BacktestError, BacktestResult, run_backtest
 from engine.strategy import Strategy
 
 METRICS = ("sharpe", "return_pct", "sortino", "calmar", "profit_factor", "expectancy_pct")
@@ -157,16 +157,69 @@ def _score(stats: dict[str, Any], metric: str) -> float:
 Job = tuple[type[Strategy], dict[str, Any], pl.DataFrame, BacktestConfig, int]
 
 
-def evaluate(job: Job) -> dict[str, Any]:
-    """One backtest (top level so process pools can run it). ``skip`` bars before the window
-    are warm-up history: the strategy is told to wait at least that long."""
+def _backtest(job: Job) -> BacktestResult:
+    """One job's backtest. ``skip`` bars before the window are warm-up history: the strategy
+    is told to wait at least that long."""
     cls, params, bars, config, skip = job
     strategy = cls(**params)
     warmup = max(strategy.warmup, skip) if skip else None
+    return run_backtest(strategy, bars, config, warmup=warmup)
+
+
+def evaluate(job: Job) -> dict[str, Any]:
+    """One backtest's stats (top level so process pools can run it)."""
     try:
-        return run_backtest(strategy, bars, config, warmup=warmup).stats
+        return _backtest(job).stats
     except BacktestError as exc:
         return {"error": str(exc), "trades": 0}
+
+
+def _test_job(
+    cls: type[Strategy], params: dict[str, Any], bars: pl.DataFrame, w: Window, config: Any
+) -> Job:
+    """Window ``w``'s test bars with the chosen ``params``' warm-up bars before them."""
+    start = max(0, w.test_start - cls(**params).warmup)
+    return (cls, params, bars.slice(start, w.test_end - start), config, w.test_start - start)
+
+
+@dataclass(frozen=True, slots=True)
+class WindowRuns:
+    """A window's chosen parameters run on its training bars and on its test bars (which
+    start ``test_offset`` bars into ``out_of_sample``'s, after the warm-up history); None
+    where that backtest could not run."""
+
+    window: Window
+    in_sample: BacktestResult | None
+    out_of_sample: BacktestResult | None
+    test_offset: int
+
+
+def window_runs(
+    cls: type[Strategy],
+    bars: pl.DataFrame,
+    result: WalkForwardResult,
+    config: BacktestConfig | None = None,
+) -> list[WindowRuns]:
+    """The backtests behind each window's in-sample and out-of-sample figures, with their
+    equity curves and trades (the walk-forward keeps only the statistics; the runs are
+    deterministic, so these are the same runs again). ``bars`` and ``config`` as given to
+    :func:`walk_forward`."""
+    config = dataclasses.replace(config or BacktestConfig(), finalize_trades=True)
+    out = []
+    for r in result.windows:
+        w = r.window
+        jobs = (
+            (cls, r.params, bars.slice(w.train_start, w.train_end - w.train_start), config, 0),
+            _test_job(cls, r.params, bars, w, config),
+        )
+        runs: list[BacktestResult | None] = []
+        for job in jobs:
+            try:
+                runs.append(_backtest(job))
+            except BacktestError:
+                runs.append(None)
+        out.append(WindowRuns(w, runs[0], runs[1], jobs[1][4]))
+    return out
 
 
 # A pool costs a process per worker and the pickling of every chunk of jobs out and of its
@@ -314,13 +367,10 @@ def walk_forward(
         best = max(range(len(sets)), key=lambda j: _score(block[j], metric))
         chosen.append((sets[best], block[best]))
 
-    test_jobs: list[Job] = []
-    for w, (params, _) in zip(windows, chosen, strict=True):
-        warm = cls(**params).warmup
-        start = max(0, w.test_start - warm)
-        test_jobs.append(
-            (cls, params, bars.slice(start, w.test_end - start), config, w.test_start - start)
-        )
+    test_jobs = [
+        _test_job(cls, params, bars, w, config)
+        for w, (params, _) in zip(windows, chosen, strict=True)
+    ]
     test_stats = list(tick(map_fn(evaluate, test_jobs)))
 
     results = [

@@ -37,6 +37,27 @@ class PositionView:
         return self.size < 0
 
 
+@dataclass(frozen=True, slots=True)
+class IndicatorSeries:
+    """One indicator a strategy asked for, over every bar: ``name`` in
+    ``engine.signals.indicators``, the bar columns it read (``inputs``), its other arguments,
+    and its full-length output arrays (one, or several for ``macd``, ``bollinger`` ...)."""
+
+    name: str
+    inputs: tuple[str, ...]
+    args: tuple[Any, ...]
+    kwargs: tuple[tuple[str, Any], ...]
+    values: tuple[np.ndarray, ...]
+
+    @property
+    def label(self) -> str:
+        """``sma(20)``, ``macd(12, 26, 9)``; inputs are named only where they are not the ones
+        ``ctx.indicators.<name>`` reads by default (``sma(high, 20)``)."""
+        own = [] if self.inputs == Indicators.default_inputs(self.name) else list(self.inputs)
+        parts = [*own, *(repr(a) for a in self.args), *(f"{k}={v!r}" for k, v in self.kwargs)]
+        return f"{self.name}({', '.join(parts)})"
+
+
 class Indicators:
     """Indicators over the bars the strategy may see, computed once per series and sliced.
 
@@ -56,6 +77,32 @@ class Indicators:
         self._cols = columns
         self._end = end
         self._cache: dict[tuple[Any, ...], Any] = {}
+        self._asked: dict[tuple[Any, ...], tuple[str, tuple[Any, ...], dict[str, Any]]] = {}
+
+    @classmethod
+    def default_inputs(cls, name: str) -> tuple[str, ...]:
+        """The bar columns ``ctx.indicators.<name>(...)`` hands the indicator."""
+        if name in cls._HLC:
+            return ("high", "low", "close")
+        if name in cls._HLCV:
+            return ("high", "low", "close", "volume")
+        return ("close",)
+
+    def used(self) -> tuple[IndicatorSeries, ...]:
+        """Every indicator computed over the bar columns so far, in the order first asked
+        for, with its full-length arrays (what a report draws). One over an array of the
+        strategy's own is not kept, so it is not listed."""
+        column: dict[int, str] = {}
+        for k, v in self._cols.items():
+            column.setdefault(id(v), k)  # one array under two names: the first name
+        out = []
+        for key, (name, args, kwargs) in self._asked.items():
+            value = self._cache[key]
+            inputs = tuple(column[id(a)] for a in args if isinstance(a, np.ndarray))
+            rest = tuple(a for a in args if not isinstance(a, np.ndarray))
+            values = value if isinstance(value, tuple) else (value,)
+            out.append(IndicatorSeries(name, inputs, rest, tuple(sorted(kwargs.items())), values))
+        return tuple(out)
 
     def _cut(self, value: Any) -> Any:
         stop = self._end() + 1
@@ -81,18 +128,13 @@ class Indicators:
             for arr in value if isinstance(value, tuple) else (value,):
                 arr.flags.writeable = False  # every view handed out is read-only too
             self._cache[key] = value
+            self._asked[key] = (name, args, kwargs)
         return self._cut(value)
 
     def __getattr__(self, name: str) -> Callable[..., Any]:
         if name.startswith("_"):
             raise AttributeError(name)
-        c = self._cols
-        if name in self._HLC:
-            inputs: tuple[np.ndarray, ...] = (c["high"], c["low"], c["close"])
-        elif name in self._HLCV:
-            inputs = (c["high"], c["low"], c["close"], c["volume"])
-        else:
-            inputs = (c["close"],)
+        inputs = tuple(self._cols[k] for k in self.default_inputs(name))
         cache = self._cache
         end = self._end
         keys = (name, *(id(x) for x in inputs))

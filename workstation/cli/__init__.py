@@ -33,6 +33,7 @@ COMMAND_MODULES = (
     "workstation.cli.strategies",
     "workstation.cli.news",
     "workstation.cli.audit",
+    "workstation.cli.report",
     "workstation.cli.serve",
 )
 
@@ -66,6 +67,7 @@ COMMANDS = {
     "strategies": "workstation.cli.strategies",
     "news": "workstation.cli.news",
     "audit": "workstation.cli.audit",
+    "report": "workstation.cli.report",
     "serve": "workstation.cli.serve",
 }
 

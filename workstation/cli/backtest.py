@@ -117,6 +117,15 @@ def register(sub: argparse._SubParsersAction) -> None:
         " from them",
     )
     p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument(
+        "--report",
+        type=Path,
+        metavar="FILE.html",
+        help="also write an interactive HTML report (one file that opens offline): candles with"
+        " the trades, the strategy's indicators, equity, drawdown, stats and trades; with"
+        " --walk-forward the out-of-sample trades and each window's in-sample next to its"
+        " out-of-sample curve",
+    )
     p.add_argument("--plot", action="store_true", help="draw the equity curve in the terminal")
     p.set_defaults(func=cmd_backtest)
 
@@ -229,10 +238,12 @@ def cmd_backtest(args: argparse.Namespace) -> int:
         strategy = cls(**params)
     except (StrategyNotFound, StrategyError) as exc:
         raise CliError(str(exc)) from exc
+    if args.report is not None:
+        _check_report(args.report)
     bars, symbol, tf, instrument_lot = load_bars(args)
     config = _config(args, instrument_lot)
     if args.walk_forward:
-        return _walk_forward(args, cls, params, bars, config)
+        return _walk_forward(args, cls, params, bars, config, symbol, tf)
     try:
         result = run_backtest(strategy, bars, config, symbol=symbol)
     except (BacktestError, StrategyError) as exc:
@@ -243,7 +254,17 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     attribution = _attribution(args, result, bars, symbol, tf) if args.attribution else None
     if attribution is not None:
         report["attribution"] = attribution[1]
+
+    def write_report() -> None:
+        from workstation.reports.backtest import backtest_report
+
+        title = f"{_described(result.strategy, result.params)} on {symbol} {tf}".rstrip()
+        layout = backtest_report(result, bars, symbol=symbol, title=title)
+        _write_report(layout, args.report, title, args.json)
+
     if args.json:
+        if args.report is not None:
+            write_report()
         print(json.dumps(report, default=str))
         return 0
     _print_stats(result, symbol)
@@ -255,6 +276,8 @@ def cmd_backtest(args: argparse.Namespace) -> int:
         from workstation.cli.textplot import line_chart
 
         print(line_chart(result.equity, title="equity"))
+    if args.report is not None:
+        write_report()
     return 0
 
 
@@ -425,8 +448,38 @@ def _print_accuracy(rows: list[dict[str, Any]]) -> None:
     Console().print(table)
 
 
+def _check_report(path: Path) -> None:
+    from workstation.reports.html import ReportError, check_target
+
+    try:
+        check_target(path)
+    except ReportError as exc:
+        raise CliError(f"--report: {exc}") from exc
+
+
+def _write_report(layout: Any, path: Path, title: str, to_stderr: bool) -> None:
+    """Write the report; ``report written: PATH`` on stdout, or on stderr beside --json."""
+    from workstation.reports.html import ReportError, write_html
+
+    try:
+        written = write_html(layout, path, title)
+    except (ReportError, OSError) as exc:
+        raise CliError(f"--report: cannot write it: {exc}") from exc
+    print(f"report written: {written}", file=sys.stderr if to_stderr else sys.stdout)
+
+
+def _described(strategy: str, params: dict[str, Any]) -> str:
+    return f"{strategy}({', '.join(f'{k}={v}' for k, v in params.items())})"
+
+
 def _walk_forward(
-    args: argparse.Namespace, cls: Any, params: dict[str, str], bars: Any, config: Any
+    args: argparse.Namespace,
+    cls: Any,
+    params: dict[str, str],
+    bars: Any,
+    config: Any,
+    symbol: str,
+    timeframe: str,
 ) -> int:
     from engine.backtest.walkforward import AutoPool, WalkForwardError, parse_spec, walk_forward
 
@@ -466,6 +519,14 @@ def _walk_forward(
                     )
     except WalkForwardError as exc:
         raise CliError(str(exc)) from exc
+    if args.report is not None:
+        from engine.backtest.walkforward import window_runs
+        from workstation.reports.backtest import walk_forward_report
+
+        title = f"walk-forward {cls.name} {args.walk_forward} on {symbol} {timeframe}".rstrip()
+        runs = window_runs(cls, bars, result, config)
+        layout = walk_forward_report(result, runs, bars, symbol=symbol, title=title)
+        _write_report(layout, args.report, title, args.json)
     if args.json:
         used = {"cash": config.cash, "lot": config.lot, "commission": config.commission}
         print(json.dumps({"walk_forward": result.to_dict(), "config": used}, default=str))

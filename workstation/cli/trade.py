@@ -28,10 +28,13 @@ import sys
 from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from workstation.cli import CliError
 from workstation.cli.common import db_path, load_settings, open_store
+
+if TYPE_CHECKING:
+    from workstation.trading.attribution_report import AttributionReport
 
 EXIT_UNKNOWN = 3
 """``qws order``: the outcome is unknown (the order may be at the venue)."""
@@ -519,46 +522,10 @@ def _pnl(args: argparse.Namespace) -> int:
         import json
 
         from engine.trading.attribution import AttributionError
-        from workstation.trading.attribution_report import (
-            DAY_NS,
-            attribution_report,
-            render,
-            report_json,
-        )
+        from workstation.trading.attribution_report import render, report_json
 
-        ccy = str(s.settings.get("trading.account_ccy", "USD"))
-        rates = dict(s.oms.rates(s.settings.get("trading.fx_pegs")))
-        fills = s.store.fills.find(venue=s.oms.venue)
-        now = s.oms.clock()
-        for symbol in sorted({f.symbol for f in fills}):  # the rates of flat symbols too
-            try:
-                inst = s.oms.instruments(symbol)
-            except (KeyError, LookupError, ValueError):
-                continue
-            mark = s.mark(symbol)
-            if mark and inst.base_ccy and inst.quote_ccy:
-                rates.setdefault(f"{inst.base_ccy}/{inst.quote_ccy}", mark)
-        setting = str(s.settings.get("risk.benchmark", "") or "")
-        frames: dict[str, Any] = {}
-        if s._demo is not None and fills:
-            days = int((now - fills[0].ts_ns) // DAY_NS) + 2
-            wanted = {f.symbol for f in fills} | {args.benchmark or setting} - {""}
-            for symbol in sorted(wanted & set(s._demo.symbols())):
-                frames[symbol] = await s._demo.history(symbol, "1d", limit=max(days, 90))
         try:
-            report = attribution_report(
-                s.store,
-                s.oms.venue,
-                account_ccy=ccy,
-                rates=rates,
-                marks=s.mark,
-                instruments=s.oms.instruments,
-                now_ns=now,
-                since_ns=since_ns if args.since else None,
-                benchmark=args.benchmark,
-                benchmark_setting=setting,
-                history=frames.get,
-            )
+            report = await account_attribution(s, since_ns if args.since else None, args.benchmark)
         except AttributionError as exc:
             raise CliError(f"--since {args.since}: {exc}") from exc
         if report is None:
@@ -604,6 +571,50 @@ def _pnl(args: argparse.Namespace) -> int:
         return 0
 
     return _run(args, body)
+
+
+async def account_attribution(
+    s: _Session, since_ns: int | None, benchmark: str | None = None, venue: str | None = None
+) -> AttributionReport | None:
+    """The attribution of the fills of ``venue`` (default: the broker's) since ``since_ns``
+    (None when there is nothing in the period), in ``trading.account_ccy`` with the rates of
+    ``qws positions``; ``qws pnl --attribution`` and ``qws report`` print it. Raises
+    ``AttributionError``."""
+    from workstation.trading.attribution_report import DAY_NS, attribution_report
+
+    venue = venue or s.oms.venue
+    ccy = str(s.settings.get("trading.account_ccy", "USD"))
+    rates = dict(s.oms.rates(s.settings.get("trading.fx_pegs")))
+    fills = s.store.fills.find(venue=venue)
+    now = s.oms.clock()
+    for symbol in sorted({f.symbol for f in fills}):  # the rates of flat symbols too
+        try:
+            inst = s.oms.instruments(symbol)
+        except (KeyError, LookupError, ValueError):
+            continue
+        mark = s.mark(symbol)
+        if mark and inst.base_ccy and inst.quote_ccy:
+            rates.setdefault(f"{inst.base_ccy}/{inst.quote_ccy}", mark)
+    setting = str(s.settings.get("risk.benchmark", "") or "")
+    frames: dict[str, Any] = {}
+    if s._demo is not None and fills:
+        days = int((now - fills[0].ts_ns) // DAY_NS) + 2
+        wanted = {f.symbol for f in fills} | {benchmark or setting} - {""}
+        for symbol in sorted(wanted & set(s._demo.symbols())):
+            frames[symbol] = await s._demo.history(symbol, "1d", limit=max(days, 90))
+    return attribution_report(
+        s.store,
+        venue,
+        account_ccy=ccy,
+        rates=rates,
+        marks=s.mark,
+        instruments=s.oms.instruments,
+        now_ns=now,
+        since_ns=since_ns,
+        benchmark=benchmark,
+        benchmark_setting=setting,
+        history=frames.get,
+    )
 
 
 def _kill(args: argparse.Namespace) -> int:

@@ -143,3 +143,20 @@ def test_the_jobs_of_a_training_window_share_one_frame() -> None:
     frames = [job[2] for job in train]  # type: ignore[index]
     assert len(train) == 3 * 5 and len({id(f) for f in frames}) == 3
     assert all(frames[i] is frames[i - i % 5] for i in range(len(frames)))
+
+
+def test_window_runs_are_the_runs_behind_each_windows_figures() -> None:
+    from engine.backtest.walkforward import window_runs
+
+    bars = random_bars(1_600, seed=4)
+    config = BacktestConfig(commission=0.001, cash=100_000)
+    result = walk_forward(SmaCross, bars, 600, 300, config, max_evals=8)
+    runs = window_runs(SmaCross, bars, result, config)
+    assert [r.window for r in runs] == [w.window for w in result.windows]
+    for w, r in zip(result.windows, runs, strict=True):
+        assert r.in_sample is not None and r.out_of_sample is not None
+        assert r.in_sample.stats == w.in_sample
+        assert r.out_of_sample.stats == w.out_of_sample
+        assert len(r.in_sample.equity) == 600
+        assert len(r.out_of_sample.equity) - r.test_offset == 300
+        assert r.test_offset == SmaCross(**w.params).warmup

@@ -218,3 +218,38 @@ def test_indicators_of_caller_arrays_are_not_cached_by_identity() -> None:
     first = ind.call("sma", np.full(10, 2.0), 3)
     second = ind.call("sma", np.full(10, 5.0), 3)  # may reuse the freed array's id
     assert first[-1] == pytest.approx(2.0) and second[-1] == pytest.approx(5.0)
+
+
+def test_used_lists_each_indicator_asked_for_with_its_full_arrays() -> None:
+    close = np.arange(1.0, 41.0)
+    cols = {"close": close, "high": close + 1, "low": close - 1, "volume": close}
+    t = 10
+    ind = Indicators(cols, lambda: t)
+    ind.sma(5)
+    ind.sma(5)  # asked again: listed once
+    ind.macd(3, 6, 2)
+    ind.atr(4)
+    ind.call("sma", cols["high"], 3)
+    ind.call("ema", close * 2, 3)  # over an array of the strategy's own: not kept
+    used = ind.used()
+    assert [s.label for s in used] == ["sma(5)", "macd(3, 6, 2)", "atr(4)", "sma(high, 3)"]
+    assert [s.inputs for s in used] == [("close",), ("close",), ("high", "low", "close"), ("high",)]
+    assert all(len(v) == 40 for s in used for v in s.values)  # full length, not cut at t
+    assert len(used[1].values) == 3
+    from engine.signals.indicators import sma
+
+    np.testing.assert_array_equal(used[0].values[0], sma(close, 5))
+
+
+def test_a_backtest_carries_the_indicators_of_both_runners_outside_its_json() -> None:
+    from plugins.strategies.rsi_reversion import RsiReversion
+    from plugins.strategies.sma_cross import SmaCross
+
+    bars = random_bars(400, seed=3)
+    for vectorized in (True, False):
+        config = BacktestConfig(vectorized=vectorized)
+        result = run_backtest(SmaCross(fast=5, slow=30), bars, config)
+        assert [s.label for s in result.indicators] == ["sma(5)", "sma(30)"]
+        assert "indicators" not in result.to_dict()
+        result = run_backtest(RsiReversion(atr_stop=1.5), bars, config)
+        assert [s.label for s in result.indicators] == ["rsi(14)", "atr(14)"]

@@ -5,15 +5,18 @@ The bars come from the market data the screen is given; the run happens on the e
 cannot report its own progress, so while it runs the bar is indeterminate and the stats line
 says which step is under way and for how long. Cash, commission and lot start from the
 ``[backtest]`` settings, as ``qws backtest``'s do; a blank lot is the instrument's lot size.
-Opened by a command that names a strategy, it runs at once.
+Opened by a command that names a strategy, it runs at once. "Save report" (ctrl+s) writes the
+last run's HTML report (``workstation.reports``) to ``reports_dir`` in a thread worker.
 """
 
 from __future__ import annotations
 
 import copy
 import math
+import re
 import time
 from decimal import Decimal, InvalidOperation
+from pathlib import Path
 from typing import Any, ClassVar
 
 from textual import on, work
@@ -130,9 +133,11 @@ def parse_params(text: str) -> dict[str, Any]:
 
 
 class BacktestScreen(Screen[None]):
+    DEFAULT_CSS = "#bt-save { margin-left: 1; }"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "close", "Back", id="backtest.close"),
         Binding("ctrl+r", "run", "Run", id="backtest.run"),
+        Binding("ctrl+s", "save_report", "Save report", id="backtest.save_report"),
     ]
 
     def __init__(
@@ -144,7 +149,10 @@ class BacktestScreen(Screen[None]):
         params: dict[str, Any] | None = None,
         settings: Settings | None = None,
         run_now: bool = False,
+        reports_dir: Path | None = None,
     ) -> None:
+        """``reports_dir``: where "save report" writes (default: ``reports`` in the data
+        folder)."""
         super().__init__(id="backtest")
         self.market = market
         self.symbols = list(market.symbols())
@@ -154,6 +162,9 @@ class BacktestScreen(Screen[None]):
         self.params = params or {}
         self.run_now = run_now
         self.result: Any = None
+        self.ran: tuple[Any, str, str] | None = None
+        """The last run's bars, symbol and timeframe (what its report needs beside it)."""
+        self.reports_dir = reports_dir
         self.settings_error = ""
         try:
             self.defaults = BacktestDefaults.of(settings or Settings(copy.deepcopy(DEFAULTS)))
@@ -192,6 +203,7 @@ class BacktestScreen(Screen[None]):
                 yield Input(_plain(self.defaults.commission), compact=True, id="bt-commission")
             with Horizontal(id="bt-run-row"):
                 yield Button("Run", variant="primary", compact=True, id="bt-run")
+                yield Button("Save report", compact=True, id="bt-save")
                 yield ProgressBar(total=100, show_eta=False, id="bt-progress")
             yield Static(
                 self.settings_error or "choose a strategy and press Run (ctrl+r)", id="bt-stats"
@@ -311,8 +323,50 @@ class BacktestScreen(Screen[None]):
         finally:
             ticker.stop()
         self.result = result
+        self.ran = (frame, symbol, timeframe)
         self.show_result(result, symbol, timeframe, frame.height)
         progress.update(total=100, progress=100)
+
+    @on(Button.Pressed, "#bt-save")
+    def _save_pressed(self) -> None:
+        self.action_save_report()
+
+    def action_save_report(self) -> None:
+        if self.result is None or self.ran is None:
+            self.notify("run a backtest first (ctrl+r), then save its report", severity="warning")
+            return
+        frame, symbol, timeframe = self.ran
+        folder = self.reports_dir
+        if folder is None:
+            from workstation.runtime.config import data_dir
+
+            folder = data_dir() / "reports"
+        stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
+        name = re.sub(r"[^A-Za-z0-9._-]+", "_", f"{self.result.strategy}-{symbol}-{stamp}")
+        self.save_report(self.result, frame, symbol, timeframe, folder / f"{name}.html")
+
+    @work(thread=True, exclusive=True, group="backtest-report")
+    def save_report(
+        self, result: Any, frame: Any, symbol: str, timeframe: str, path: Path
+    ) -> Path | None:
+        """Build and write the report off the UI thread; say where it went (or why not)."""
+        from workstation.reports.backtest import backtest_report
+        from workstation.reports.html import ReportError, write_html
+
+        params = ", ".join(f"{k}={v}" for k, v in result.params.items())
+        title = f"{result.strategy}({params}) on {symbol} {timeframe}"
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            written = write_html(
+                backtest_report(result, frame, symbol=symbol, title=title), path, title
+            )
+        except (ReportError, OSError) as exc:
+            self.app.call_from_thread(
+                self.notify, f"report not written: {exc}", severity="error", timeout=10
+            )
+            return None
+        self.app.call_from_thread(self.notify, f"report written: {written}", timeout=10)
+        return written
 
     def show_result(self, result: Any, symbol: str, timeframe: str, bars: int) -> None:
         params = ", ".join(f"{k}={v}" for k, v in result.params.items())

@@ -1,0 +1,1 @@
+"""Self-contained HTML reports (Bokeh): a backtest's, a walk-forward's and the account's."""
