@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import polars as pl
+import pytest
 
 from engine.timeframes import OHLCV_SCHEMA
 
@@ -47,3 +48,29 @@ def write_csv(path: Path, n: int = 2000, seed: int = 1) -> Path:
     )
     out.write_csv(path)
     return path
+
+
+def flat_bars(closes: list[float], step: int, t0: int = T0) -> pl.DataFrame:
+    """Bars whose open, high, low and close are all ``closes`` (volume 1), ``step`` ns apart."""
+    c = np.array(closes)
+    return pl.DataFrame(
+        {
+            "ts": t0 + step * np.arange(len(c), dtype=np.int64),
+            "open": c,
+            "high": c,
+            "low": c,
+            "close": c,
+            "volume": np.ones(len(c)),
+        },
+        schema=OHLCV_SCHEMA,
+    )
+
+
+def run_cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    """``qws ARGS`` in this process: exit code, stdout, stderr."""
+    from workstation.cli import main
+
+    capsys.readouterr()
+    rc = main(list(args))
+    out = capsys.readouterr()
+    return rc, out.out, out.err

@@ -27,7 +27,7 @@ import aiohttp_jinja2
 from aiohttp import WSCloseCode, web
 from aiohttp.web_runner import GracefulExit
 from textual_serve.app_service import AppService
-from textual_serve.server import Server
+from textual_serve.server import Server, to_int
 
 log = logging.getLogger("qws.serve")
 
@@ -159,7 +159,7 @@ class WorkstationServer(Server):
         origin = f"{request.scheme}://{request.host}"
         ws_scheme = "wss" if request.scheme == "https" else "ws"
         context: dict[str, Any] = {
-            "font_size": _int(request.query.get("fontsize"), 16),
+            "font_size": to_int(request.query.get("fontsize", ""), 16),
             "app_websocket_url": f"{ws_scheme}://{request.host}/ws",
             "config": {"static": {"url": f"{origin}/static/"}},
             "application": {"name": self.title},
@@ -185,8 +185,8 @@ class WorkstationServer(Server):
         )
         self.live[service] = websocket
         try:
-            query = request.query
-            await service.start(_int(query.get("width"), 80), _int(query.get("height"), 24))
+            width = to_int(request.query.get("width", ""), 80)
+            await service.start(width, to_int(request.query.get("height", ""), 24))
             await self._process_messages(websocket, service)
         except Exception:
             log.exception("browser session failed")
@@ -240,10 +240,3 @@ class WorkstationServer(Server):
             pass
         finally:
             loop.close()
-
-
-def _int(text: str | None, default: int) -> int:
-    try:
-        return int(text) if text is not None else default
-    except ValueError:
-        return default

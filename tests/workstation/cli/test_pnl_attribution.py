@@ -6,40 +6,14 @@ import json
 from decimal import Decimal as D
 from pathlib import Path
 
-import numpy as np
-import polars as pl
 import pytest
 
 from engine.model import Fill, Instrument, Order, OrderStatus, OrderType, Side
-from engine.timeframes import OHLCV_SCHEMA
-from tests.helpers import T0, write_csv
-from workstation.cli import main
+from tests.helpers import T0, flat_bars, run_cli, write_csv
 from workstation.store import Store
 
 DAY = 86_400_000_000_000
 DATA = Path(__file__).resolve().parents[2] / "data"
-
-
-def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    capsys.readouterr()
-    rc = main(list(args))
-    out = capsys.readouterr()
-    return rc, out.out, out.err
-
-
-def bars(closes: list[float], step: int, t0: int = T0) -> pl.DataFrame:
-    c = np.array(closes)
-    return pl.DataFrame(
-        {
-            "ts": t0 + step * np.arange(len(c), dtype=np.int64),
-            "open": c,
-            "high": c,
-            "low": c,
-            "close": c,
-            "volume": np.ones(len(c)),
-        },
-        schema=OHLCV_SCHEMA,
-    )
 
 
 def figures(text: str, first: str) -> list[str]:
@@ -56,10 +30,10 @@ def test_attribution_of_paper_trades_adds_up_to_the_pnl(
         ("sell", "0.01", "BTC/USDT"),
         ("sell", "1", "ETH/USDT"),
     ):
-        rc, out, _ = run(capsys, "--db", db, "order", side, qty, symbol, "--yes")
+        rc, out, _ = run_cli(capsys, "--db", db, "order", side, qty, symbol, "--yes")
         assert rc == 0 and "FILLED" in out
-    rc, plain, _ = run(capsys, "--db", db, "pnl")
-    rc, text, _ = run(capsys, "--db", db, "pnl", "--attribution")
+    rc, plain, _ = run_cli(capsys, "--db", db, "pnl")
+    rc, text, _ = run_cli(capsys, "--db", db, "pnl", "--attribution")
     assert rc == 0
     for title in ("by strategy", "by symbol", "by side", "market vs the rest"):
         assert title in text
@@ -67,7 +41,7 @@ def test_attribution_of_paper_trades_adds_up_to_the_pnl(
     assert plain.splitlines()[-1].endswith(f" {net}")  # the same P&L, to the cent
     assert figures(text, "long")[1:] != figures(text, "short")[1:]
     assert "beta to BTC/USDT (the most traded symbol" in text
-    rc, out, _ = run(capsys, "--db", db, "pnl", "--attribution", "--json")
+    rc, out, _ = run_cli(capsys, "--db", db, "pnl", "--attribution", "--json")
     data = json.loads(out)
     total = data["total"]
     assert D(total["net"]) == D(total["realised"]) + D(total["unrealised"]) - D(total["fees"])
@@ -78,7 +52,7 @@ def test_attribution_of_paper_trades_adds_up_to_the_pnl(
         assert sum(D(v["net"]) for v in data[group].values()) == D(total["net"])
     assert D(total["slippage"]) > 0  # bought at the ask, sold at the bid of the arrival mark
     assert data["no_arrival"] == [] and data["account_ccy"] == "USD"
-    rc, _, err = run(capsys, "--db", db, "pnl", "--json")
+    rc, _, err = run_cli(capsys, "--db", db, "pnl", "--json")
     assert rc == 2 and "--attribution" in err
 
 
@@ -92,8 +66,12 @@ def stored(tmp_path: Path) -> str:
         store.instruments.upsert(
             [Instrument("XYZ/USD", "test", D("0.01"), D("0.001"), "USD", "XYZ")]
         )
-        store.candles.upsert(bars([100, 104, 106, 107, 109, 110], DAY), "XYZ/USD", "1d", "test")
-        store.candles.upsert(bars([112.0], 60_000_000_000, T0 + 6 * DAY), "XYZ/USD", "1m", "test")
+        store.candles.upsert(
+            flat_bars([100, 104, 106, 107, 109, 110], DAY), "XYZ/USD", "1d", "test"
+        )
+        store.candles.upsert(
+            flat_bars([112.0], 60_000_000_000, T0 + 6 * DAY), "XYZ/USD", "1m", "test"
+        )
         for cid, side, qty, price, fee, day, arrival in (
             ("b1", Side.BUY, "10", "100", "1", 0.5, "99.8"),
             ("s1", Side.SELL, "4", "108", "0.5", 3.5, "108.1"),
@@ -121,14 +99,14 @@ def stored(tmp_path: Path) -> str:
 def test_since_starts_from_the_close_before_it(
     capsys: pytest.CaptureFixture[str], stored: str
 ) -> None:
-    rc, out, err = run(capsys, "--db", stored, "pnl", "--attribution", "--json")
+    rc, out, err = run_cli(capsys, "--db", stored, "pnl", "--attribution", "--json")
     assert rc == 0, err
     data = json.loads(out)
     # swing: 10 @ 100 at 112: unrealised 120, fee 1, slippage 2; manual: -4 @ 108: -16
     assert data["by_strategy"]["swing"]["unrealised"] == "120"
     assert data["by_strategy"]["manual"]["unrealised"] == "-16"
     assert data["total"]["net"] == "102.5" and data["total"]["slippage"] == "2.4"
-    rc, out, err = run(capsys, "--db", stored, "pnl", "--attribution", "--since", "2024-01-03")
+    rc, out, err = run_cli(capsys, "--db", stored, "pnl", "--attribution", "--since", "2024-01-03")
     assert rc == 0, err
     # swing enters at day 1's close (104, the last before Jan 3): 10 * (112 - 104) = 80;
     # manual sold on Jan 4: 4 * (108 - 112) - 0.5 = -16.5
@@ -136,9 +114,9 @@ def test_since_starts_from_the_close_before_it(
     assert figures(out, "manual")[1:] == ["0.00", "-16.00", "0.50", "0.40", "-16.50"]
     assert figures(out, "total")[1:] == ["0.00", "64.00", "0.50", "0.40", "63.50"]
     assert "since 2024-01-03 (1 fills)" in out
-    rc, out, _ = run(capsys, "--db", stored, "pnl", "--attribution", "--since", "2023-12-30")
+    rc, out, _ = run_cli(capsys, "--db", stored, "pnl", "--attribution", "--since", "2023-12-30")
     assert rc == 0 and figures(out, "total")[-1] == "102.50"  # nothing held then: all counts
-    rc, out, _ = run(capsys, "--db", stored, "pnl", "--attribution", "--since", "2024-02-01")
+    rc, out, _ = run_cli(capsys, "--db", stored, "pnl", "--attribution", "--since", "2024-02-01")
     assert rc == 0 and figures(out, "total")[-1] == "12.00"  # 10 and -4 held: 110 -> 112
 
 
@@ -150,7 +128,7 @@ def test_since_without_a_close_then_names_the_symbol(
             Fill("b0", "XYZ/USD", Side.BUY, D(1), D(90), D(0), T0 - 5 * DAY, "b0", "USD"),
             "paper",
         )
-    rc, _, err = run(capsys, "--db", stored, "pnl", "--attribution", "--since", "2024-01-01")
+    rc, _, err = run_cli(capsys, "--db", stored, "pnl", "--attribution", "--since", "2024-01-01")
     assert rc == 2
     assert "--since 2024-01-01: no stored close of XYZ/USD on or before 2024-01-01" in err
 
@@ -159,7 +137,7 @@ def test_backtest_attribution_adds_up_to_its_final_pnl(capsys: pytest.CaptureFix
     csv = str(DATA / "wti_daily.csv")
     args = ["backtest", "--csv", csv, "--strategy", "sma_cross", "--param", "fast=10"]
     args += ["--param", "slow=40", "--commission", "0.001", "--slippage", "0.02"]
-    rc, out, err = run(capsys, *args, "--attribution", "--json")
+    rc, out, err = run_cli(capsys, *args, "--attribution", "--json")
     assert rc == 0, err
     report = json.loads(out)
     att = report["attribution"]
@@ -171,10 +149,10 @@ def test_backtest_attribution_adds_up_to_its_final_pnl(capsys: pytest.CaptureFix
         abs(t["size"]) for t in report["trades"]) * 2 + 0.02 * sum(
         abs(t["size"]) for t in report["open_trades"]))  # fmt: skip
     assert set(att["by_side"]) == {"long", "short"} and att["beta"] == "1.0"
-    rc, text, _ = run(capsys, *args, "--attribution")
+    rc, text, _ = run_cli(capsys, *args, "--attribution")
     assert f"final equity - cash = {D(att['final_pnl']):,.2f}" in text
     assert figures(text, "total")[-1] == f"{round(net, 2):,.2f}"
-    rc, _, err = run(capsys, *args, "--attribution", "--walk-forward", "2000:500")
+    rc, _, err = run_cli(capsys, *args, "--attribution", "--walk-forward", "2000:500")
     assert rc == 2 and "not --walk-forward" in err
 
 
@@ -184,7 +162,7 @@ def test_backtest_attribution_to_a_benchmark_file(
     csv = write_csv(tmp_path / "a.csv", 800, seed=4)
     bench = write_csv(tmp_path / "b.csv", 800, seed=5)
     args = ["backtest", "--csv", str(csv), "--strategy", "sma_cross", "--attribution"]
-    rc, out, err = run(capsys, *args, "--benchmark", str(bench), "--json")
+    rc, out, err = run_cli(capsys, *args, "--benchmark", str(bench), "--json")
     assert rc == 0, err
     att = json.loads(out)["attribution"]
     assert att["benchmark"] == str(bench) and att["beta"] is not None
@@ -193,5 +171,5 @@ def test_backtest_attribution_to_a_benchmark_file(
     assert D(total["net"]) == (
         D(total["market"]) + D(total["rest"]) - D(total["slippage"]) - D(total["fees"])
     )
-    rc, _, err = run(capsys, *args, "--benchmark", "NOPE")
+    rc, _, err = run_cli(capsys, *args, "--benchmark", "NOPE")
     assert rc == 2 and "needs --timeframe" not in err and "NOPE" in err

@@ -8,16 +8,12 @@ from decimal import Decimal as D
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import polars as pl
 import pytest
 from selenium.webdriver.support.ui import WebDriverWait
 
 from engine.model import Fill, Instrument, Order, OrderStatus, OrderType, Side
-from engine.timeframes import OHLCV_SCHEMA
 from tests.browser import browser  # noqa: F401
-from tests.helpers import T0
-from workstation.cli import main
+from tests.helpers import T0, flat_bars, run_cli
 from workstation.store import Store
 
 DAY = 86_400_000_000_000
@@ -45,28 +41,6 @@ return {
 """
 
 
-def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    capsys.readouterr()
-    rc = main(list(args))
-    out = capsys.readouterr()
-    return rc, out.out, out.err
-
-
-def bars(closes: list[float], step: int = DAY, t0: int = T0) -> pl.DataFrame:
-    c = np.array(closes)
-    return pl.DataFrame(
-        {
-            "ts": t0 + step * np.arange(len(c), dtype=np.int64),
-            "open": c,
-            "high": c,
-            "low": c,
-            "close": c,
-            "volume": np.ones(len(c)),
-        },
-        schema=OHLCV_SCHEMA,
-    )
-
-
 @pytest.fixture
 def account(tmp_path: Path) -> Path:
     """Two symbols on the paper venue: XYZ/USD bought by the strategy "swing" on day 0.5 and
@@ -84,8 +58,8 @@ def account(tmp_path: Path) -> Path:
             ("XYZ/USD", [100, 104, 106, 107, 109, 110], 112.0),
             ("ABC/USD", [50, 51, 52, 53, 54, 55], 56.0),
         ):
-            store.candles.upsert(bars(closes), symbol, "1d", "test")
-            store.candles.upsert(bars([mark], MINUTE, T0 + 6 * DAY), symbol, "1m", "test")
+            store.candles.upsert(flat_bars(closes, DAY), symbol, "1d", "test")
+            store.candles.upsert(flat_bars([mark], MINUTE, T0 + 6 * DAY), symbol, "1m", "test")
         for cid, symbol, side, qty, price, fee, day, arrival, strategy in (
             ("b1", "XYZ/USD", Side.BUY, "10", "100", "1", 0.5, "99.8", "swing"),
             ("s1", "XYZ/USD", Side.SELL, "4", "108", "0.5", 3.5, "108.1", ""),
@@ -120,12 +94,12 @@ def test_the_account_report_in_chromium_shows_the_equity_pnl_and_fills_since_the
     tmp_path: Path,
 ) -> None:
     html = tmp_path / "account.html"
-    rc, out, err = run(
+    rc, out, err = run_cli(
         capsys, "--db", str(account), "report", "--since", SINCE, "--html", str(html)
     )
     assert rc == 0, err
     assert out.splitlines()[-1] == f"report written: {html}"
-    rc, text, err = run(
+    rc, text, err = run_cli(
         capsys, "--db", str(account), "pnl", "--attribution", "--since", SINCE, "--json"
     )
     assert rc == 0, err
@@ -158,7 +132,7 @@ def test_the_account_report_in_chromium_shows_the_equity_pnl_and_fills_since_the
 def test_without_html_the_report_is_a_summary_here(
     capsys: pytest.CaptureFixture[str], account: Path
 ) -> None:
-    rc, out, err = run(capsys, "--db", str(account), "report", "--since", SINCE)
+    rc, out, err = run_cli(capsys, "--db", str(account), "report", "--since", SINCE)
     assert rc == 0, err
     assert "equity paper: 10,060.00 (2024-01-03) -> " in out
     assert "2 fills since 2024-01-03" in out
@@ -171,12 +145,12 @@ def test_an_empty_account_still_gets_a_report_that_says_so(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     db, html = tmp_path / "empty.db", tmp_path / "empty.html"
-    rc, out, err = run(capsys, "--db", str(db), "report", "--since", "7d", "--html", str(html))
+    rc, out, err = run_cli(capsys, "--db", str(db), "report", "--since", "7d", "--html", str(html))
     assert rc == 0, err
     assert "nothing on paper since " in out and f"report written: {html}" in out
     text = html.read_text(encoding="utf-8")
     assert "nothing on paper since" in text and "no fills" in text
-    rc, out, _ = run(capsys, "--db", str(db), "report", "--since", "2024-01-01")
+    rc, out, _ = run_cli(capsys, "--db", str(db), "report", "--since", "2024-01-01")
     assert rc == 0 and out.startswith("nothing on paper since 2024-01-01")
 
 
@@ -184,7 +158,7 @@ def test_an_empty_account_still_gets_a_report_that_says_so(
 def test_a_bad_date_is_one_clear_error(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, since: str
 ) -> None:
-    rc, out, err = run(capsys, "--db", str(tmp_path / "q.db"), "report", f"--since={since}")
+    rc, out, err = run_cli(capsys, "--db", str(tmp_path / "q.db"), "report", f"--since={since}")
     assert rc == 2 and out == ""
     assert err.strip() == (
         "qws: error: --since wants a date (YYYY-MM-DD, UTC) or a duration back from now such as"
@@ -195,7 +169,7 @@ def test_a_bad_date_is_one_clear_error(
 def test_a_date_in_the_future_is_refused(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
-    rc, _, err = run(capsys, "--db", str(tmp_path / "q.db"), "report", "--since", "2999-01-01")
+    rc, _, err = run_cli(capsys, "--db", str(tmp_path / "q.db"), "report", "--since", "2999-01-01")
     assert rc == 2 and err.strip() == "qws: error: --since 2999-01-01 is in the future"
 
 
@@ -204,6 +178,6 @@ def test_a_report_into_a_missing_folder_is_refused_before_any_work(
 ) -> None:
     db = tmp_path / "q.db"
     html = tmp_path / "nowhere" / "r.html"
-    rc, _, err = run(capsys, "--db", str(db), "report", "--since", "7d", "--html", str(html))
+    rc, _, err = run_cli(capsys, "--db", str(db), "report", "--since", "7d", "--html", str(html))
     assert rc == 2 and err.startswith("qws: error: --html: cannot write ") and "does not" in err
     assert not db.exists()  # refused before the store was opened
