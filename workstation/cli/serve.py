@@ -35,6 +35,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--max-sessions", type=int, default=4, help="browser sessions at once (default 4)"
     )
+    p.add_argument(
+        "--keep-token",
+        action="store_true",
+        help="use the token kept in the keyring (qws:serve/token, or QWS_SERVE_TOKEN), made and"
+        " stored on first use, so a bookmarked URL works at every start; browsers stay let in"
+        " for 30 days",
+    )
+    p.add_argument(
+        "--new-token",
+        action="store_true",
+        help="with --keep-token: replace the kept token (every bookmark and browser is shut out)",
+    )
     add_feed_options(p)
     p.set_defaults(func=cmd_serve)
 
@@ -50,6 +62,41 @@ def session_command(args: argparse.Namespace) -> str:
     return shlex.join(words)
 
 
+def serve_token(keep: bool, rotate: bool) -> tuple[str, bool]:
+    """The token to serve with, and whether to print it: a fresh one per start by default;
+    with ``keep`` the one in the keyring (or ``QWS_SERVE_TOKEN``), not printed again, or a new
+    one stored there (``rotate``, or none kept yet) and printed once."""
+    from workstation.runtime.secrets import env_name, get_secret, keyring_service
+    from workstation.web.server import new_token
+
+    if rotate and not keep:
+        raise CliError("--new-token replaces the kept token: it goes with --keep-token")
+    if not keep:
+        return new_token(), True
+    if not rotate:
+        kept = get_secret("serve", "token")
+        if kept:
+            return kept, False
+    token = new_token()
+    try:
+        import keyring
+
+        if float(getattr(keyring.get_keyring(), "priority", 0)) <= 0:
+            raise RuntimeError("no OS keyring is available here")
+        keyring.set_password(keyring_service("serve"), "token", token)
+    except Exception as exc:
+        raise CliError(
+            f"cannot keep the token: {exc}; set {env_name('serve', 'token')} to a long random"
+            " string instead"
+        ) from None
+    print(
+        "stored in the keyring as qws:serve/token: the URL below works at every start with"
+        " --keep-token (--new-token replaces it)",
+        flush=True,
+    )
+    return token, True
+
+
 def free_port(host: str) -> int:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     with socket.socket(family, socket.SOCK_STREAM) as s:
@@ -58,13 +105,7 @@ def free_port(host: str) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from workstation.web.server import (
-        ServeError,
-        WorkstationServer,
-        is_loopback,
-        new_token,
-        tls_context,
-    )
+    from workstation.web.server import ServeError, WorkstationServer, is_loopback, tls_context
 
     if not is_loopback(args.host) and not args.allow_remote:
         raise CliError(
@@ -76,6 +117,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     settings = load_settings()
     feed_from_args(args, settings)  # a bad feed option fails here, not in every session
     open_store(args).close()  # likewise a database that cannot be opened
+    token, shown = serve_token(args.keep_token, args.new_token)
     try:
         context = tls_context(args.certfile, args.keyfile)
         port = args.port or free_port(args.host)
@@ -83,7 +125,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
             session_command(args),
             host=args.host,
             port=port,
-            token=new_token(),
+            token=token,
+            show_token=shown,
+            persistent=args.keep_token,
             max_sessions=args.max_sessions,
             ssl_context=context,
             announce=lambda line: print(line, flush=True),

@@ -2,8 +2,9 @@
 
 Each browser session is its own ``qws run`` process (textual-serve starts one per websocket),
 on the same store and settings as the server. Every request needs the token: the first one
-carries it in the URL (``/?token=...``, printed once at start), and gets a cookie
-(HttpOnly, SameSite=Strict, scoped to this port) plus a redirect to a URL without it, so the
+carries it in the URL (``/?token=...``, printed once at start; a fresh token at every start,
+or with ``--keep-token`` the one kept in the keyring), and gets a cookie (HttpOnly,
+SameSite=Strict, scoped to this port) plus a redirect to a URL without it, so the
 token is not left in the address bar or the browser's history. Anything else is answered 401
 with one line and nothing of the app. The websocket also has to come from the page's own
 origin. The access log is off: a logged request line would carry the token.
@@ -32,6 +33,9 @@ from textual_serve.server import Server, to_int
 log = logging.getLogger("qws.serve")
 
 TEMPLATES = Path(__file__).parent / "templates"
+COOKIE_DAYS = 30
+"""How long a browser keeps its cookie when the token is kept (``--keep-token``); otherwise the
+cookie lasts the browser session, and a new start's token shuts it out anyway."""
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -80,6 +84,8 @@ class WorkstationServer(Server):
         port: int,
         token: str,
         title: str = "qws",
+        show_token: bool = True,
+        persistent: bool = False,
         max_sessions: int = 4,
         ssl_context: ssl.SSLContext | None = None,
         announce: Callable[[str], None] = print,
@@ -97,6 +103,8 @@ class WorkstationServer(Server):
         if max_sessions < 1:
             raise ServeError("--max-sessions must be at least 1")
         self.token = token
+        self.show_token = show_token
+        self.persistent = persistent
         self.max_sessions = max_sessions
         self.ssl_context = ssl_context
         self.live: dict[AppService, web.WebSocketResponse] = {}
@@ -138,6 +146,7 @@ class WorkstationServer(Server):
                 samesite="Strict",
                 secure=self.ssl_context is not None,
                 path="/",
+                max_age=COOKIE_DAYS * 86_400 if self.persistent else None,
             )
             return response
         return await handler(request)
@@ -208,7 +217,13 @@ class WorkstationServer(Server):
             await websocket.close(code=WSCloseCode.GOING_AWAY, message=b"qws serve stopped")
 
     async def on_startup(self, app: web.Application) -> None:
-        self.announce(f"qws serve: open {self.url}")
+        if self.show_token:
+            self.announce(f"qws serve: open {self.url}")
+        else:
+            self.announce(
+                f"qws serve: open {self.public_url}/?token=TOKEN with the token kept in the"
+                " keyring as qws:serve/token (a browser let in before comes in by its cookie)"
+            )
         if not is_loopback(self.host) and self.ssl_context is None:
             self.announce(
                 "warning: serving on a non-loopback address over plain HTTP: the token and"

@@ -21,8 +21,9 @@ import websockets
 from PIL import Image
 
 from tests.browser import browser  # noqa: F401  # the fixture
-from workstation.cli import main
-from workstation.cli.serve import free_port
+from tests.keyrings import memory_keyring
+from workstation.cli import CliError, main
+from workstation.cli.serve import free_port, serve_token
 
 ANSI = re.compile(r"\x1b(\[[0-9;?$]*[ -/]*[@-~]|\][^\x07\x1b]*(\x07|\x1b\\)|[()][0-9A-Za-z])")
 
@@ -55,8 +56,13 @@ class Served:
         self.token = url.rsplit("token=", 1)[1]
 
 
-def start_serve(tmp_path: Path, *args: str, scheme: str = "http") -> Served:
-    env = {**os.environ, "QWS_CONFIG": str(tmp_path / "none.toml"), "PYTHONUNBUFFERED": "1"}
+def start_serve(tmp_path: Path, *args: str, env: dict[str, str] | None = None) -> Served:
+    env = {
+        **os.environ,
+        "QWS_CONFIG": str(tmp_path / "none.toml"),
+        "PYTHONUNBUFFERED": "1",
+        **(env or {}),
+    }
     cmd = [sys.executable, "-m", "workstation.cli", "--db", str(tmp_path / "qws.db"), "serve"]
     proc = subprocess.Popen(
         [*cmd, *args], env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
@@ -70,7 +76,7 @@ def start_serve(tmp_path: Path, *args: str, scheme: str = "http") -> Served:
             raise AssertionError(f"qws serve exited {proc.returncode}: {''.join(lines)}")
         lines.append(line)
         if line.startswith("qws serve: open "):
-            url = line.removeprefix("qws serve: open ").strip()
+            url = line.removeprefix("qws serve: open ").split()[0]
             break
     served = Served(proc, url, lines)
     # the URL is printed from the server's start-up hook, just before it listens
@@ -347,3 +353,54 @@ def test_stopping_the_server_quits_every_session(tmp_path: Path) -> None:
     assert apps, "the session had no app process"
     assert served.proc.wait(60) == 0
     assert not processes_using(tmp_path / "qws.db", served.proc.pid)
+
+
+def test_a_kept_token_is_not_printed_and_keeps_browsers_in(tmp_path: Path) -> None:
+    kept = "kept-token-0123456789-abcdefghijklmnopqrstuvwxyz"
+    port = free_port("127.0.0.1")
+    served = start_serve(
+        tmp_path, "--port", str(port), "--keep-token", env={"QWS_SERVE_TOKEN": kept}
+    )
+    try:
+        assert kept not in "".join(served.lines)
+        assert "qws:serve/token" in served.lines[-1]
+        with httpx.Client(base_url=served.base, timeout=30) as client:
+            assert client.get("/?token=wrong").status_code == 401
+            first = client.get(f"/?token={kept}")
+            assert first.status_code == 303
+            assert "Max-Age=2592000" in first.headers["set-cookie"]  # 30 days
+            assert client.get("/").status_code == 200
+    finally:
+        stop(served)
+
+
+def test_a_fresh_token_at_every_start_is_printed() -> None:
+    first, shown = serve_token(keep=False, rotate=False)
+    second, _ = serve_token(keep=False, rotate=False)
+    assert shown and first != second
+
+
+def test_a_kept_token_is_made_once_printed_once_and_replaced_on_demand(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with memory_keyring() as ring:
+        token, shown = serve_token(keep=True, rotate=False)
+        assert shown
+        assert ring.data[("qws:serve", "token")] == token
+        assert "stored in the keyring as qws:serve/token" in capsys.readouterr().out
+        again, shown = serve_token(keep=True, rotate=False)
+        assert (again, shown) == (token, False)
+        assert capsys.readouterr().out == ""
+        new, shown = serve_token(keep=True, rotate=True)
+        assert shown and new != token
+        assert ring.data[("qws:serve", "token")] == new
+
+
+def test_no_keyring_to_keep_it_in_says_what_to_do() -> None:
+    with pytest.raises(CliError, match="QWS_SERVE_TOKEN"):
+        serve_token(keep=True, rotate=False)  # the tests' keyring is the null one
+
+
+def test_a_new_token_needs_keep_token() -> None:
+    with pytest.raises(CliError, match="goes with --keep-token"):
+        serve_token(keep=False, rotate=True)
