@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 from bokeh.layouts import row
-from bokeh.models import ColumnDataSource, HoverTool
+from bokeh.models import ColumnDataSource, CustomJS, HoverTool, Range1d
 from bokeh.models.annotations import Legend
 
 from engine.backtest.backtester import BacktestResult
@@ -266,7 +266,42 @@ def _price_chart(
         )
     )
     _trades(fig, trades, labels)
+    _follow_visible_bars(fig, x_range, candles, h, lo)
     return fig, x_range
+
+
+# Rescales the price axis to the lows and highs of the bars in view whenever the x range moves,
+# as a charting terminal does: zoomed into a month, the candles fill the chart, not a sliver.
+_FOLLOW = """
+const high = candles.data.high, low = candles.data.low;
+const i0 = Math.max(0, Math.floor(x.start)), i1 = Math.min(high.length - 1, Math.ceil(x.end));
+let lo = Infinity, hi = -Infinity;
+for (let i = i0; i <= i1; i++) {
+  if (low[i] < lo) lo = low[i];
+  if (high[i] > hi) hi = high[i];
+}
+if (hi >= lo && isFinite(lo) && isFinite(hi)) {
+  const pad = Math.max((hi - lo) * 0.05, Math.abs(hi) * 1e-6);
+  y.start = lo - pad;
+  y.end = hi + pad;
+}
+"""
+
+
+def _follow_visible_bars(
+    fig: Any, x_range: Range1d, candles: ColumnDataSource, high: np.ndarray, low: np.ndarray
+) -> None:
+    """The price axis spans the bars in view (all of them at first), and follows the x range."""
+    finite = np.isfinite(low) & np.isfinite(high)
+    if not finite.any():
+        return
+    lo, hi = float(low[finite].min()), float(high[finite].max())
+    pad = max((hi - lo) * 0.05, abs(hi) * 1e-6)
+    fig.y_range = Range1d(start=lo - pad, end=hi + pad, name="price_range")
+    x_range.name = "bar_range"
+    callback = CustomJS(args={"candles": candles, "x": x_range, "y": fig.y_range}, code=_FOLLOW)
+    x_range.js_on_change("start", callback)
+    x_range.js_on_change("end", callback)
 
 
 def _trades(fig: Any, trades: pl.DataFrame, labels: Sequence[str]) -> None:

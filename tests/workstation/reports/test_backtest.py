@@ -42,6 +42,17 @@ return {
 """
 
 
+ZOOM = """
+const x = Bokeh.documents[0].get_model_by_name('bar_range');
+x.start = arguments[0];
+x.end = arguments[1];
+"""
+PRICE_RANGE = """
+const y = Bokeh.documents[0].get_model_by_name('price_range');
+return [y.start, y.end];
+"""
+
+
 @pytest.fixture(scope="module")
 def goog() -> pl.DataFrame:
     from backtesting.test import GOOG
@@ -88,6 +99,17 @@ def test_the_report_of_a_backtest_in_chromium_shows_every_bar_and_trade_offline(
     assert severe == []
     shots = Path(os.environ.get("QWS_SCREENSHOTS") or tmp_path)  # the README's come from here
     browser.save_screenshot(str(shots / "report.png"))
+
+    whole = browser.execute_script(PRICE_RANGE)
+    browser.execute_script(ZOOM, 1000, 1100)  # as a wheel zoom or pan would move it
+    WebDriverWait(browser, 60, poll_frequency=0.1).until(
+        lambda b: b.execute_script(PRICE_RANGE) != whole  # BokehJS runs the callback async
+    )
+    window = goog.slice(1000, 101)
+    lo, hi = window["low"].min(), window["high"].max()
+    pad = (hi - lo) * 0.05
+    # the price axis follows the bars in view
+    assert browser.execute_script(PRICE_RANGE) == pytest.approx([lo - pad, hi + pad])
 
 
 def test_the_indicators_a_strategy_used_are_drawn_over_the_candles_or_below(
