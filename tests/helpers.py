@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from decimal import Decimal as D
 from pathlib import Path
 
 import numpy as np
 import polars as pl
 import pytest
 
+from engine.model import Fill, Order, OrderStatus, OrderType, Side
 from engine.timeframes import OHLCV_SCHEMA
+from workstation.store import Store
 
 T0 = 1_704_067_200_000_000_000  # 2024-01-01T00:00:00Z
 HOUR = 3_600_000_000_000
@@ -74,3 +77,34 @@ def run_cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, s
     rc = main(list(args))
     out = capsys.readouterr()
     return rc, out.out, out.err
+
+
+def store_filled_order(
+    store: Store,
+    cid: str,
+    symbol: str,
+    side: Side,
+    qty: str,
+    price: str,
+    fee: str,
+    ts: int,
+    *,
+    arrival: str,
+    strategy: str = "",
+) -> None:
+    """A market order filled at once in one fill, stored as the OMS stores one (with its
+    arrival price), on the paper account, fees in USD."""
+    order = Order(
+        cid,
+        symbol,
+        side,
+        OrderType.MARKET,
+        D(qty),
+        status=OrderStatus.FILLED,
+        filled_qty=D(qty),
+        avg_price=D(price),
+        ts_ns=ts,
+        strategy=strategy,
+    )
+    store.orders.save(order, arrival=D(arrival))
+    store.fills.add(Fill(cid, symbol, side, D(qty), D(price), D(fee), ts, cid, "USD"), "paper")

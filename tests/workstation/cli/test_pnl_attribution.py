@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from engine.model import Fill, Instrument, Order, OrderStatus, OrderType, Side
-from tests.helpers import T0, flat_bars, run_cli, write_csv
+from engine.model import Fill, Instrument, Side
+from tests.helpers import T0, flat_bars, run_cli, store_filled_order, write_csv
 from workstation.store import Store
 
 DAY = 86_400_000_000_000
@@ -76,22 +76,17 @@ def stored(tmp_path: Path) -> str:
             ("b1", Side.BUY, "10", "100", "1", 0.5, "99.8"),
             ("s1", Side.SELL, "4", "108", "0.5", 3.5, "108.1"),
         ):
-            ts = int(T0 + day * DAY)
-            order = Order(
+            store_filled_order(
+                store,
                 cid,
                 "XYZ/USD",
                 side,
-                OrderType.MARKET,
-                D(qty),
-                status=OrderStatus.FILLED,
-                filled_qty=D(qty),
-                avg_price=D(price),
-                ts_ns=ts,
+                qty,
+                price,
+                fee,
+                int(T0 + day * DAY),
+                arrival=arrival,
                 strategy="swing" if cid == "b1" else "",
-            )
-            store.orders.save(order, arrival=D(arrival))
-            store.fills.add(
-                Fill(cid, "XYZ/USD", side, D(qty), D(price), D(fee), ts, cid, "USD"), "paper"
             )
     return str(db)
 

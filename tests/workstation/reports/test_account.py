@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 from selenium.webdriver.support.ui import WebDriverWait
 
-from engine.model import Fill, Instrument, Order, OrderStatus, OrderType, Side
+from engine.model import Instrument, Side
 from tests.browser import browser  # noqa: F401
-from tests.helpers import T0, flat_bars, run_cli
+from tests.helpers import T0, flat_bars, run_cli, store_filled_order
 from workstation.store import Store
 
 DAY = 86_400_000_000_000
@@ -65,22 +65,17 @@ def account(tmp_path: Path) -> Path:
             ("s1", "XYZ/USD", Side.SELL, "4", "108", "0.5", 3.5, "108.1", ""),
             ("b2", "ABC/USD", Side.BUY, "20", "54", "0.2", 4.5, "53.9", ""),
         ):
-            ts = int(T0 + day * DAY)
-            order = Order(
+            store_filled_order(
+                store,
                 cid,
                 symbol,
                 side,
-                OrderType.MARKET,
-                D(qty),
-                status=OrderStatus.FILLED,
-                filled_qty=D(qty),
-                avg_price=D(price),
-                ts_ns=ts,
+                qty,
+                price,
+                fee,
+                int(T0 + day * DAY),
+                arrival=arrival,
                 strategy=strategy,
-            )
-            store.orders.save(order, arrival=D(arrival))
-            store.fills.add(
-                Fill(cid, symbol, side, D(qty), D(price), D(fee), ts, cid, "USD"), "paper"
             )
         for day, equity in enumerate((10_000, 10_040, 10_060, 10_070, 10_090, 10_100, 10_120)):
             store.equity.add("paper", T0 + day * DAY, float(equity))
