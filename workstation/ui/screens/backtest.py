@@ -133,7 +133,6 @@ def parse_params(text: str) -> dict[str, Any]:
 
 
 class BacktestScreen(Screen[None]):
-    DEFAULT_CSS = "#bt-save { margin-left: 1; }"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "close", "Back", id="backtest.close"),
         Binding("ctrl+r", "run", "Run", id="backtest.run"),
