@@ -10,8 +10,9 @@ bars before its first frame, which must not wait for polars.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from engine.model import Bar, Tick
@@ -260,3 +261,20 @@ class BarBuilder:
             self._v,
             closed,
         )
+
+
+def format_utc(ts_ns: np.ndarray | Sequence[int]) -> list[str]:
+    """Each time as text, UTC: the date alone when every time is at midnight (daily bars),
+    else with the minute (or the second where one has seconds)."""
+    import numpy as np
+
+    ts = np.asarray(ts_ns, dtype=np.int64)
+    if not len(ts):
+        return []
+    if np.all(ts % DAY_NS == 0):
+        fmt = "%Y-%m-%d"
+    elif np.all(ts % NS["m"] == 0):
+        fmt = "%Y-%m-%d %H:%M"
+    else:
+        fmt = "%Y-%m-%d %H:%M:%S"
+    return [datetime.fromtimestamp(int(t) / 1e9, UTC).strftime(fmt) for t in ts]

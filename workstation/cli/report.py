@@ -114,10 +114,11 @@ def _report(args: argparse.Namespace) -> int:
 
 
 def _write(data: AccountData, path: Path) -> None:
+    from engine.timeframes import format_utc
     from workstation.reports.account import account_report
-    from workstation.reports.html import ReportError, time_labels, write_html
+    from workstation.reports.html import ReportError, write_html
 
-    since = time_labels([data.since_ns])[0]
+    since = format_utc([data.since_ns])[0]
     title = f"account {data.venue} since {since}"
     try:
         written = write_html(account_report(data, title=title), path, title)
@@ -129,16 +130,16 @@ def _write(data: AccountData, path: Path) -> None:
 
 
 def _summary(data: AccountData) -> None:
-    from workstation.reports.html import time_labels
+    from engine.timeframes import format_utc
     from workstation.trading.attribution_report import render
 
-    since = time_labels([data.since_ns])[0]
+    since = format_utc([data.since_ns])[0]
     if data.empty:
         print(f"nothing on {data.venue} since {since}: no equity points, no fills")
         return
     if data.equity:
         (t0, first), (t1, last) = data.equity[0], data.equity[-1]
-        when = time_labels([t0, t1])
+        when = format_utc([t0, t1])
         print(
             f"equity {data.venue}: {first:,.2f} ({when[0]}) -> {last:,.2f} ({when[1]}),"
             f" {last - first:+,.2f}; {len(data.equity):,} points"

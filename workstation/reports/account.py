@@ -16,6 +16,7 @@ import numpy as np
 
 from engine.backtest.performance import drawdown_curve
 from engine.model import Fill
+from engine.timeframes import format_utc
 from engine.trading.attribution import COLUMNS, Pnl, currency_places, for_display, total
 from workstation.reports.html import (
     dates,
@@ -25,7 +26,6 @@ from workstation.reports.html import (
     note,
     page,
     table,
-    time_labels,
 )
 from workstation.trading.attribution_report import BREAKDOWN, AttributionReport, exact
 
@@ -60,7 +60,7 @@ class AccountData:
 
 
 def account_report(data: AccountData, *, title: str) -> Any:
-    since = time_labels([data.since_ns])[0]
+    since = format_utc([data.since_ns])[0]
     parts: list[Any] = [heading(title)]
     if data.empty:
         parts.append(note(f"nothing on {data.venue} since {since}: no equity points, no fills"))
@@ -76,7 +76,7 @@ def account_report(data: AccountData, *, title: str) -> Any:
     if data.equity:
         ts = np.array([t for t, _ in data.equity], dtype=np.int64)
         eq = np.array([e for _, e in data.equity], dtype=float)
-        when = time_labels(ts)
+        when = format_utc(ts)
         parts.append(equity_figure(dates(ts), eq, when, title=f"equity ({data.venue})"))
         parts.append(drawdown_figure(dates(ts), drawdown_curve(eq), when))
     else:
@@ -120,7 +120,7 @@ def _fills_table(data: AccountData) -> Any:
     fills = data.fills
     return table(
         {
-            "when": time_labels([f.ts_ns for f in fills]),
+            "when": format_utc([f.ts_ns for f in fills]),
             "symbol": [f.symbol for f in fills],
             "side": [f.side.value.lower() for f in fills],
             "qty": [f"{f.qty.normalize():f}" for f in fills],

@@ -27,6 +27,7 @@ from engine.backtest.backtester import BacktestResult
 from engine.backtest.performance import STAT_LABELS, UNDEFINED, drawdown_curve
 from engine.backtest.walkforward import SUMMARY_KEYS, WalkForwardResult, WindowRuns
 from engine.strategy.context import IndicatorSeries
+from engine.timeframes import format_utc
 from workstation.reports.html import (
     ACCENT,
     DOWN,
@@ -43,7 +44,7 @@ from workstation.reports.html import (
     page,
     stats_table,
     table,
-    time_labels,
+    time_hover,
 )
 
 PRICE_SCALE = frozenset({"sma", "ema", "bollinger", "vwap"})
@@ -79,7 +80,7 @@ def is_price_scale(series: IndicatorSeries) -> bool:
 def backtest_report(result: BacktestResult, bars: pl.DataFrame, *, symbol: str, title: str) -> Any:
     """The report of one backtest of ``bars`` (the frame it ran on)."""
     ts = bars["ts"].cast(pl.Int64).to_numpy()
-    labels = time_labels(ts)
+    labels = format_utc(ts)
     x = np.arange(len(ts))
     price, x_range = _price_chart(bars, labels, result.trades, symbol)
     _overlays(price, x, [s for s in result.indicators if is_price_scale(s)])
@@ -122,7 +123,7 @@ def walk_forward_report(
     """The report of a walk-forward over ``bars``, with each window's backtests ``runs``
     (:func:`engine.backtest.walkforward.window_runs`)."""
     ts = bars["ts"].cast(pl.Int64).to_numpy()
-    labels = time_labels(ts)
+    labels = format_utc(ts)
     oos = [
         r.out_of_sample.trades.with_columns(
             pl.col("entry_bar") + (r.window.test_start - r.test_offset),
@@ -216,7 +217,7 @@ def stat_rows(stats: dict[str, Any]) -> list[tuple[str, str]]:
     for key, label in STAT_LABELS.items():
         value = stats.get(key)
         if key in ("start", "end") and value is not None:
-            rows.append((label.replace(" (ts ns)", ""), time_labels([int(value)])[0]))
+            rows.append((label.replace(" (ts ns)", ""), format_utc([int(value)])[0]))
             continue
         text = cell(value)
         if text == "n/a" and undefined.get(key):
@@ -251,19 +252,16 @@ def _price_chart(
     body = fig.vbar(
         "x", 0.7, "open", "close", source=candles, fill_color="color", line_color="color"
     )
-    fig.add_tools(
-        HoverTool(
-            renderers=[body],
-            tooltips=[
-                ("time", "@when"),
-                ("open", f"@open{PRICE_FORMAT}"),
-                ("high", f"@high{PRICE_FORMAT}"),
-                ("low", f"@low{PRICE_FORMAT}"),
-                ("close", f"@close{PRICE_FORMAT}"),
-                ("volume", "@volume{0,0.[00]}"),
-            ],
-            mode="vline",
-        )
+    time_hover(
+        fig,
+        body,
+        [
+            ("open", f"@open{PRICE_FORMAT}"),
+            ("high", f"@high{PRICE_FORMAT}"),
+            ("low", f"@low{PRICE_FORMAT}"),
+            ("close", f"@close{PRICE_FORMAT}"),
+            ("volume", "@volume{0,0.[00]}"),
+        ],
     )
     _trades(fig, trades, labels)
     _follow_visible_bars(fig, x_range, candles, h, lo)
@@ -539,12 +537,6 @@ def _window_curves(r: WindowRuns, labels: Sequence[str]) -> Any:
                 line_width=1.5,
                 color=ACCENT if side == "in_sample" else UP,
             )
-            fig.add_tools(
-                HoverTool(
-                    renderers=[line],
-                    tooltips=[("time", "@when"), ("return", "@return_pct{0.00}%")],
-                    mode="vline",
-                )
-            )
+            time_hover(fig, line, [("return", "@return_pct{0.00}%")])
         figs.append(fig)
     return row(*figs, sizing_mode="stretch_width")

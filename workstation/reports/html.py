@@ -16,7 +16,6 @@ import math
 import os
 import secrets
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -140,20 +139,12 @@ def dates(ts_ns: np.ndarray) -> np.ndarray:
     return np.asarray(ts_ns, dtype=np.int64).astype("datetime64[ns]").astype("datetime64[ms]")
 
 
-def time_labels(ts_ns: np.ndarray | Sequence[int]) -> list[str]:
-    """Each time as text, UTC: the date alone when every time is at midnight (daily bars),
-    else with the minute (or the second where one has seconds)."""
-    ts = np.asarray(ts_ns, dtype=np.int64)
-    if not len(ts):
-        return []
-    day = 86_400 * 10**9
-    if np.all(ts % day == 0):
-        fmt = "%Y-%m-%d"
-    elif np.all(ts % (60 * 10**9) == 0):
-        fmt = "%Y-%m-%d %H:%M"
-    else:
-        fmt = "%Y-%m-%d %H:%M:%S"
-    return [datetime.fromtimestamp(int(t) / 1e9, UTC).strftime(fmt) for t in ts]
+def time_hover(fig: Any, renderer: Any, tooltips: list[tuple[str, str]]) -> None:
+    """Hover over ``renderer`` at the pointer's x: its time (``@when``) first, then
+    ``tooltips``."""
+    fig.add_tools(
+        HoverTool(renderers=[renderer], tooltips=[("time", "@when"), *tooltips], mode="vline")
+    )
 
 
 def bar_axis(fig: Any, labels: Sequence[str]) -> None:
@@ -215,13 +206,7 @@ def equity_figure(
         {"x": x, "equity": np.asarray(equity, dtype=float), "when": list(when)}, name=name
     )
     line = fig.line("x", "equity", source=source, color=ACCENT, line_width=1.6)
-    fig.add_tools(
-        HoverTool(
-            renderers=[line],
-            tooltips=[("time", "@when"), ("equity", "@equity{0,0.00}")],
-            mode="vline",
-        )
-    )
+    time_hover(fig, line, [("equity", "@equity{0,0.00}")])
     return fig
 
 
@@ -241,13 +226,7 @@ def drawdown_figure(
     source = ColumnDataSource({"x": x, "drawdown": pct, "when": list(when)}, name=name)
     fig.varea("x", 0, "drawdown", source=source, fill_color=DOWN, fill_alpha=0.35)
     line = fig.line("x", "drawdown", source=source, color=DOWN, line_width=1)
-    fig.add_tools(
-        HoverTool(
-            renderers=[line],
-            tooltips=[("time", "@when"), ("drawdown", "@drawdown{0.00}%")],
-            mode="vline",
-        )
-    )
+    time_hover(fig, line, [("drawdown", "@drawdown{0.00}%")])
     return fig
 
 
