@@ -20,6 +20,7 @@ from engine.model import (
     Side,
     Signal,
 )
+from tests.workstation.ui.ui_helpers import still
 from widgets.order_book import OrderBookLadder
 from widgets.orders_table import OrdersTable
 from widgets.positions_table import PositionsTable
@@ -72,4 +73,4 @@ class Desk(App[None]):
 
 
 def test_desk_tables(snap_compare) -> None:
-    assert snap_compare(Desk(), terminal_size=(140, 16))
+    assert snap_compare(Desk(), terminal_size=(140, 16), run_before=still)

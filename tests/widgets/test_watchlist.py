@@ -10,6 +10,7 @@ from textual.app import App, ComposeResult
 from textual.pilot import Pilot
 
 from engine.model import Tick
+from tests.workstation.ui.ui_helpers import still
 from widgets.watchlist import KEEP, Watchlist, fit_columns
 
 
@@ -204,6 +205,7 @@ def test_watchlist_snapshot(snap_compare: Callable[..., bool], size: tuple[int, 
         app = pilot.app
         assert isinstance(app, _Sized)
         await _quoted(app, pilot)
+        await still(pilot)
 
     # the dashboard's watchlist widths at those terminal sizes
     app = _Sized(31 if size[0] == 80 else 70)

@@ -17,7 +17,7 @@ from textual.widgets import Static
 
 from engine.timeframes import OHLCV_SCHEMA
 from feeds.replay import ReplayFeed
-from tests.workstation.ui.ui_helpers import frozen_clock, wait_for
+from tests.workstation.ui.ui_helpers import frozen_clock, still, wait_for
 from widgets.chart import MAX_BARS
 from widgets.log_pane import LogPane
 from widgets.order_book import OrderBookLadder
@@ -127,6 +127,6 @@ def test_the_paced_replay_screen(snap_compare: Any, store: Store) -> None:
 
     async def run_before(pilot: Pilot) -> None:
         await _first_bar_played(app)
-        await pilot.pause()
+        await still(pilot)
 
     assert snap_compare(app, terminal_size=(160, 50), run_before=run_before)

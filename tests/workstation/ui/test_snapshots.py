@@ -14,7 +14,7 @@ from textual.pilot import Pilot
 from textual.widgets import Input
 
 from feeds.demo import DemoFeed
-from tests.workstation.ui.ui_helpers import frozen_clock, settings, wait_for
+from tests.workstation.ui.ui_helpers import frozen_clock, settings, still, wait_for
 from widgets.chart import Chart
 from widgets.cycle_panel import CyclePanel
 from widgets.watchlist import Watchlist
@@ -49,13 +49,7 @@ async def _settle(pilot: Pilot) -> None:
     panel.set_result(replace(panel.result, elapsed_ms=0.0))  # wall-clock run time: frozen too
     app.refresh_status()
     await wait_for(lambda: not dashboard.query_one(Chart).behind)
-    await _still_cursors(pilot)
-
-
-async def _still_cursors(pilot: Pilot) -> None:
-    for box in pilot.app.screen.query(Input):
-        box.cursor_blink = False
-    await pilot.pause()
+    await still(pilot)
 
 
 class FirstQuotes(DemoFeed):
@@ -88,7 +82,7 @@ def test_order_ticket(snap_compare, store: Store, size: tuple[int, int]) -> None
     async def run_before(pilot: Pilot) -> None:
         await _settle(pilot)
         await pilot.press("b", *"0.0123456")
-        await _still_cursors(pilot)
+        await still(pilot)
 
     assert snap_compare(_app(store), terminal_size=size, run_before=run_before)
 
@@ -105,7 +99,7 @@ def test_backtest_screen(snap_compare, store: Store, size: tuple[int, int]) -> N
         await pilot.press("ctrl+r")
         await wait_for(lambda: screen.result is not None)
         await pilot.pause()
-        await _still_cursors(pilot)
+        await still(pilot)
 
     assert snap_compare(_app(store), terminal_size=size, run_before=run_before)
 
@@ -115,6 +109,6 @@ def test_settings_screen(snap_compare, store: Store, size: tuple[int, int]) -> N
     async def run_before(pilot: Pilot) -> None:
         await _settle(pilot)
         await pilot.press("f2")
-        await _still_cursors(pilot)
+        await still(pilot)
 
     assert snap_compare(_app(store), terminal_size=size, run_before=run_before)

@@ -7,7 +7,9 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from textual.app import App
+from textual.pilot import Pilot
 from textual.screen import Screen
+from textual.widgets import DataTable, Input
 
 from feeds.demo import DemoFeed
 from workstation.runtime.config import Settings
@@ -69,3 +71,17 @@ async def screen_up(app: App[Any], kind: type[S]) -> S:
     screen = app.screen
     assert isinstance(screen, kind)
     return screen
+
+
+async def still(pilot: Pilot[Any]) -> None:
+    """Wait until the screen a snapshot takes has stopped moving: cursors not blinking, and
+    every table's columns sized to the rows added. A DataTable sizes its columns on its next
+    idle, so on a busy machine a screenshot taken right after ``add_row`` shows the rows under
+    headers-wide columns (textual keeps that pending in ``_require_update_dimensions``)."""
+    screen = pilot.app.screen
+    for box in screen.query(Input):
+        box.cursor_blink = False
+    await wait_for(
+        lambda: not any(table._require_update_dimensions for table in screen.query(DataTable))
+    )
+    await pilot.pause()

@@ -21,7 +21,7 @@ import workstation.ui.screens.backtest as backtest_screen
 from engine.backtest.backtester import BacktestConfig, run_backtest
 from feeds.demo import DemoFeed
 from plugins.strategies.sma_cross import SmaCross
-from tests.workstation.ui.ui_helpers import frozen_clock, make_app, wait_for
+from tests.workstation.ui.ui_helpers import frozen_clock, make_app, still, wait_for
 from workstation.cli import main
 from workstation.runtime.config import Settings
 from workstation.store import Store
@@ -232,8 +232,6 @@ def test_backtest_screen_after_a_command_ran(
     async def run_before(pilot: Pilot) -> None:
         screen = await _opened(pilot.app)
         await wait_for(lambda: screen.result is not None)
-        for box in screen.query(Input):
-            box.cursor_blink = False
-        await pilot.pause()
+        await still(pilot)
 
     assert snap_compare(_Host(), terminal_size=size, run_before=run_before)

@@ -19,7 +19,7 @@ import workstation.ui.screens.risk as risk_screen
 from engine.model import Instrument, OrderStatus, Position, Side
 from engine.timeframes import OHLCV_SCHEMA
 from engine.trading.stress import DAY_NS, day_ns
-from tests.workstation.ui.ui_helpers import make_app, screen_up, wait_for
+from tests.workstation.ui.ui_helpers import make_app, screen_up, still, wait_for
 from workstation.store import Store
 from workstation.trading.stress_report import RiskView, money, risk_view
 from workstation.ui.screens.risk import RiskScreen, RiskSource
@@ -180,8 +180,6 @@ def test_risk_screen_snapshot(
     async def run_before(pilot: Pilot) -> None:
         screen = await screen_up(pilot.app, RiskScreen)
         await wait_for(lambda: screen.view is not None)
-        for box in screen.query(Input):
-            box.cursor_blink = False
-        await pilot.pause()
+        await still(pilot)
 
     assert snap_compare(_Host(store), terminal_size=size, run_before=run_before)
