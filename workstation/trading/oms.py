@@ -661,7 +661,8 @@ class OrderManager:
         # the look-back returns fills already recorded: skip them before any commit (those
         # this process knows of without asking the store); after a cursor, fills are new but
         # for one that another process recorded first, which the insert itself skips
-        unseen = {_fill_id(f) for f in fetched} - self._recorded.keys()
+        # (a membership test a fill: ``set - dict.keys()`` walks every id remembered)
+        unseen = {i for f in fetched if (i := _fill_id(f)) not in self._recorded}
         asking = unseen if cursor is None or self._fill_cursor is None else set()
         known = self.store.fills.known_ids(self.venue, asking) if asking else set()
         self._remember([f for f in fetched if _fill_id(f) in known])
