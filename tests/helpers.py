@@ -108,3 +108,13 @@ def store_filled_order(
     )
     store.orders.save(order, arrival=D(arrival))
     store.fills.add(Fill(cid, symbol, side, D(qty), D(price), D(fee), ts, cid, "USD"), "paper")
+
+
+def assert_same_stats(a: dict[str, object], b: dict[str, object]) -> None:
+    """Two runs' stats equal key for key and exactly, NaN equal to NaN (``==`` on the dicts
+    fails on NaN, which a run with an undefined statistic has)."""
+    assert a.keys() == b.keys()
+    for key, x in a.items():
+        y = b[key]
+        both_nan = isinstance(x, float) and isinstance(y, float) and x != x and y != y
+        assert both_nan or x == y, f"{key}: {x!r} != {y!r}"

@@ -38,6 +38,9 @@ from engine.strategy import (
 )
 from engine.strategy.context import IndicatorSeries
 
+CAP = 256
+"""Closed-trade rows a run starts with (the tables grow as trades close)."""
+
 
 class BacktestError(ValueError):
     """Bad input to a backtest (missing columns, NaN prices, bad options)."""
@@ -365,9 +368,8 @@ def run_backtest(
     cols = _arrays(bars)
     n = len(cols["close"])
     warmup = max(int(strategy.warmup if warmup is None else warmup), 0)
-    cap = 256
     TR, OR, CT, FL, S = bs.new_state(
-        config.cash, config.max_trades, 3 * config.max_trades + 64, cap
+        config.cash, config.max_trades, 3 * config.max_trades + 64, CAP
     )
     run = _Run(
         cols,
@@ -392,9 +394,47 @@ def run_backtest(
     else:
         indicators = _run_per_bar(run, strategy, frame, config, warmup, n, symbol, cycles, name)
 
-    nc, nt = int(run.S[bs.S_NC]), int(run.S[bs.S_NT])
-    trades = _trades_frame(run.CT[:nc], cols["ts"], config)
-    open_tr = run.TR[:nt]
+    outcome = summarise(cols, run.CT, run.TR, run.S, run.EQ, config, warmup)
+    return BacktestResult(
+        stats=outcome.stats,
+        equity=run.EQ,
+        drawdown=outcome.drawdown,
+        trades=outcome.trades,
+        open_trades=outcome.open_trades,
+        ts=cols["ts"],
+        strategy=name,
+        params=dict(strategy.params),
+        cancelled_orders=int(run.S[bs.S_CANCELLED]),
+        config=config,
+        fills=_fills_frame(run.FL[: int(run.S[bs.S_NF])]),
+        indicators=indicators.used(),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What a finished kernel run adds up to: its closed and open trades, drawdown and stats."""
+
+    trades: pl.DataFrame
+    open_trades: pl.DataFrame
+    drawdown: np.ndarray
+    stats: dict[str, Any]
+
+
+def summarise(
+    cols: Mapping[str, np.ndarray],
+    CT: np.ndarray,
+    TR: np.ndarray,
+    S: np.ndarray,
+    EQ: np.ndarray,
+    config: BacktestConfig,
+    warmup: int,
+) -> Outcome:
+    """The trades and stats of a kernel state after its last bar (a single run and every
+    combination of a sweep add up the same way)."""
+    nc, nt = int(S[bs.S_NC]), int(S[bs.S_NT])
+    trades = _trades_frame(CT[:nc], cols["ts"], config)
+    open_tr = TR[:nt]
     last = cols["close"][-1]
     open_trades = pl.DataFrame(
         {
@@ -407,10 +447,9 @@ def run_backtest(
             "unrealized_pnl": open_tr[:, 1] * (last - open_tr[:, 2]),
         }
     )
-    equity = run.EQ
-    drawdown = drawdown_curve(equity)
+    drawdown = drawdown_curve(EQ)
     stats = compute_stats(
-        equity=equity,
+        equity=EQ,
         ts=cols["ts"],
         close=cols["close"],
         trades=trades,
@@ -418,23 +457,17 @@ def run_backtest(
         warmup=warmup,
         drawdown=drawdown,
     )
-    return BacktestResult(
-        stats=stats,
-        equity=equity,
-        drawdown=drawdown,
-        trades=trades,
-        open_trades=open_trades,
-        ts=cols["ts"],
-        strategy=name,
-        params=dict(strategy.params),
-        cancelled_orders=int(run.S[bs.S_CANCELLED]),
-        config=config,
-        fills=_fills_frame(run.FL[: int(run.S[bs.S_NF])]),
-        indicators=indicators.used(),
-    )
+    return Outcome(trades, open_trades, drawdown, stats)
 
 
-def _run_vectorized(run: _Run, vec: VectorOrders, warmup: int, n: int) -> None:
+VectorArrays = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+"""side, close, size, is_frac, sl, tp as the kernel takes them (see :func:`vector_arrays`)."""
+
+
+def vector_arrays(vec: VectorOrders, n: int) -> VectorArrays:
+    """A strategy's :class:`VectorOrders` checked and laid out for ``bs.run_vectorized``:
+    ``side`` int8 and ``close`` bool over the ``n`` bars; ``size``, ``is_frac``, ``sl`` and
+    ``tp`` per bar or of length 1 (one value for every bar)."""
     side = np.ascontiguousarray(vec.side, dtype=np.int8)
     if side.shape != (n,):
         raise StrategyError(f"vectorized side has shape {side.shape}, expected ({n},)")
@@ -459,6 +492,11 @@ def _run_vectorized(run: _Run, vec: VectorOrders, warmup: int, n: int) -> None:
     for label, arr in (("sl", sl), ("tp", tp)):
         if arr.shape not in ((1,), (n,)):
             raise StrategyError(f"vectorized {label} has shape {arr.shape}, expected ({n},)")
+    return side, close, size, is_frac, sl, tp
+
+
+def _run_vectorized(run: _Run, vec: VectorOrders, warmup: int, n: int) -> None:
+    side, close, size, is_frac, sl, tp = vector_arrays(vec, n)
     c = run.cols
     i = 0
     while i < n:

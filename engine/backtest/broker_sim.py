@@ -641,3 +641,72 @@ def run_vectorized(
                     _at(tp, i),
                 )
     return n
+
+
+@njit(cache=True, nogil=True)
+def run_batch(
+    o: np.ndarray,
+    h: np.ndarray,
+    lo: np.ndarray,
+    c: np.ndarray,
+    slip: np.ndarray,
+    side: np.ndarray,
+    close: np.ndarray,
+    size: np.ndarray,
+    is_frac: np.ndarray,
+    sl: np.ndarray,
+    tp: np.ndarray,
+    warmup: np.ndarray,
+    P: np.ndarray,
+    cash: float,
+    max_trades: int,
+    cap: int,
+    EQ: np.ndarray,
+) -> tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray]]:  # pragma: no cover
+    """Many backtests of one vectorised strategy over the same bars in one compiled loop: row
+    ``k`` of ``side``/``close``/``size``/``is_frac``/``sl``/``tp`` (the last four with 1 or
+    ``n`` columns) and ``warmup[k]`` are combination ``k``'s orders; its equity goes to row
+    ``k`` of ``EQ``. Each row runs exactly as :func:`run_vectorized` (and :func:`finalize`)
+    run it alone, from the state ``new_state`` gives. Returns each row's closed trades
+    (``CT``), open trades (``TR``) and scalars (``S``), cut to what was used. ``nogil``: the
+    caller may run chunks of rows on several threads."""
+    n = c.shape[0]
+    cts = []
+    trs = []
+    ss = []
+    for k in range(side.shape[0]):
+        S = np.zeros(S_LEN)
+        S[S_CASH] = cash
+        TR = np.zeros((max_trades, TR_COLS))
+        OR = np.zeros((3 * max_trades + 64, OR_COLS))
+        CT = np.zeros((cap, CT_COLS))
+        FL = np.zeros((cap * 2, FL_COLS))
+        eq = EQ[k]
+        eq[:] = cash
+        i = 0
+        while i < n:
+            i = run_vectorized(i, o, h, lo, c, slip, side[k], close[k], size[k], is_frac[k],
+                               sl[k], tp[k], warmup[k], TR, OR, CT, FL, S, P, eq)  # fmt: skip
+            if i < n:
+                CT, FL = _room(S, CT, FL)
+        if P[P_FINALIZE] and warmup[k] < n:
+            CT, FL = _room(S, CT, FL)
+            finalize(n, o, h, lo, c, slip, TR, OR, CT, FL, S, P, eq)
+        cts.append(CT[: int(S[S_NC])].copy())
+        trs.append(TR[: int(S[S_NT])].copy())
+        ss.append(S)
+    return cts, trs, ss
+
+
+@njit(cache=True)
+def _room(
+    S: np.ndarray, CT: np.ndarray, FL: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:  # pragma: no cover - compiled
+    """``_Run.ensure_room`` in the kernel: the closed-trade and fill tables grown so one more
+    bar surely fits (by the same rule, so a batched row grows as its single run does)."""
+    need = room_needed(S)
+    if S[S_NC] + need > CT.shape[0]:
+        CT = grow(CT, 2 * CT.shape[0] + need)
+    if S[S_NF] + 2 * need > FL.shape[0]:
+        FL = grow(FL, 2 * FL.shape[0] + 2 * need)
+    return CT, FL

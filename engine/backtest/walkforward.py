@@ -28,9 +28,9 @@ from typing import Any
 import polars as pl
 
 from engine.backtest.backtester import BacktestConfig, BacktestError, BacktestResult, run_backtest
+from engine.backtest.sweep import METRICS, run_sets, score
 from engine.strategy import Strategy
 
-METRICS = ("sharpe", "return_pct", "sortino", "calmar", "profit_factor", "expectancy_pct")
 SUMMARY_KEYS = (
     "return_pct",
     "buy_hold_pct",
@@ -147,13 +147,6 @@ def candidates(
     return valid
 
 
-def _score(stats: dict[str, Any], metric: str) -> float:
-    v = stats.get(metric)
-    if v is None or not isinstance(v, int | float) or not math.isfinite(v) or stats["trades"] == 0:
-        return -math.inf
-    return float(v)
-
-
 Job = tuple[type[Strategy], dict[str, Any], pl.DataFrame, BacktestConfig, int]
 
 
@@ -164,6 +157,21 @@ def _backtest(job: Job) -> BacktestResult:
     strategy = cls(**params)
     warmup = max(strategy.warmup, skip) if skip else None
     return run_backtest(strategy, bars, config, warmup=warmup)
+
+
+SearchJob = tuple[type[Strategy], list[dict[str, Any]], pl.DataFrame, BacktestConfig]
+
+
+def search_window(job: SearchJob) -> list[dict[str, Any]]:
+    """Every candidate set's stats on one training window, in the candidates' order, from one
+    batched sweep (top level so process pools can run it; one thread: a pool is the
+    parallelism then)."""
+    cls, sets, bars, config = job
+    try:
+        runs, _ = run_sets(cls, bars, sets, config, threads=1)
+    except BacktestError as exc:
+        return [{"error": str(exc), "trades": 0} for _ in sets]
+    return [r.stats for r in runs]
 
 
 def evaluate(job: Job) -> dict[str, Any]:
@@ -336,7 +344,7 @@ def walk_forward(
     max_evals: int = 50,
     seed: int = 0,
     fixed: dict[str, Any] | None = None,
-    map_fn: Callable[[Callable[[Job], dict[str, Any]], Iterable[Job]], Iterable[Any]] = map,
+    map_fn: Callable[[Callable[[Any], Any], Iterable[Any]], Iterable[Any]] = map,
     progress: Callable[[int, int], None] | None = None,
 ) -> WalkForwardResult:
     if metric not in METRICS:
@@ -359,12 +367,13 @@ def walk_forward(
     # one frame per window, shared by its jobs: a pool pickles a chunk of jobs at once, and
     # pickle sends an object the chunk holds many times only once
     train_bars = [bars.slice(w.train_start, train) for w in windows]
-    train_jobs: list[Job] = [(cls, p, tb, config, 0) for tb in train_bars for p in sets]
-    train_stats = list(tick(map_fn(evaluate, train_jobs)))
+    search_jobs: list[SearchJob] = [(cls, sets, tb, config) for tb in train_bars]
+    blocks = list(map_fn(search_window, search_jobs))
     chosen: list[tuple[dict[str, Any], dict[str, Any]]] = []
-    for k, _w in enumerate(windows):
-        block = train_stats[k * len(sets) : (k + 1) * len(sets)]
-        best = max(range(len(sets)), key=lambda j: _score(block[j], metric))
+    for block in blocks:
+        for _ in tick(block):
+            pass
+        best = max(range(len(sets)), key=lambda j: score(block[j], metric))
         chosen.append((sets[best], block[best]))
 
     test_jobs = [

@@ -16,7 +16,7 @@ from engine.backtest.walkforward import (
     walk_forward,
 )
 from plugins.strategies.sma_cross import SmaCross
-from tests.helpers import random_bars
+from tests.helpers import assert_same_stats, random_bars
 
 
 def test_windows_roll_by_the_test_length_and_never_overlap_their_test() -> None:
@@ -104,9 +104,10 @@ def test_auto_pool_starts_a_pool_only_when_the_work_left_pays() -> None:
     plain = walk_forward(SmaCross, bars, 400, 200, max_evals=6)
     runs = {}
     for label, pool in {
-        "never pays": AutoPool(2, threshold_s=1e9),
-        "always pays": AutoPool(2, threshold_s=0.0),
-        "one worker": AutoPool(1, threshold_s=0.0),
+        # one job timed: of the four windows' searches, two are left to pool
+        "never pays": AutoPool(2, threshold_s=1e9, probe_jobs=1),
+        "always pays": AutoPool(2, threshold_s=0.0, probe_jobs=1),
+        "one worker": AutoPool(1, threshold_s=0.0, probe_jobs=1),
     }.items():
         with pool:
             runs[label] = walk_forward(SmaCross, bars, 400, 200, max_evals=6, map_fn=pool)
@@ -128,8 +129,9 @@ def test_pool_rule_and_probe_order() -> None:
     assert list(pool(lambda x: x, [])) == []
 
 
-def test_the_jobs_of_a_training_window_share_one_frame() -> None:
-    """A pool pickles a chunk of jobs at once; a frame shared by the chunk's jobs goes once."""
+def test_the_in_sample_search_is_one_batched_job_per_training_window() -> None:
+    """Each training window's candidates go out as one job (one frame, every set), which a
+    batched sweep runs; the chosen figures are those of a plain backtest of that window."""
     bars = random_bars(1_000, seed=2)
     seen: list[list[object]] = []
 
@@ -138,11 +140,15 @@ def test_the_jobs_of_a_training_window_share_one_frame() -> None:
         seen.append(jobs)
         return map(fn, jobs)
 
-    walk_forward(SmaCross, bars, 400, 200, max_evals=5, map_fn=recording_map)
-    train = seen[0]
-    frames = [job[2] for job in train]  # type: ignore[index]
-    assert len(train) == 3 * 5 and len({id(f) for f in frames}) == 3
-    assert all(frames[i] is frames[i - i % 5] for i in range(len(frames)))
+    result = walk_forward(SmaCross, bars, 400, 200, max_evals=5, map_fn=recording_map)
+    search, tests = seen
+    assert len(search) == 3 and len(tests) == 3
+    assert [len(job[1]) for job in search] == [5, 5, 5]  # type: ignore[index]
+    assert [job[2].height for job in search] == [400, 400, 400]  # type: ignore[index]
+    final = BacktestConfig(finalize_trades=True)
+    for w in result.windows:
+        train = bars.slice(w.window.train_start, 400)
+        assert_same_stats(w.in_sample, run_backtest(SmaCross(**w.params), train, final).stats)
 
 
 def test_window_runs_are_the_runs_behind_each_windows_figures() -> None:
