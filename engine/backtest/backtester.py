@@ -134,12 +134,12 @@ class BacktestResult:
             "strategy": self.strategy,
             "params": self.params,
             "config": {"cash": config.cash, "lot": config.lot, "commission": config.commission},
-            "stats": {k: _json_value(v) for k, v in self.stats.items()},
+            "stats": {k: json_value(v) for k, v in self.stats.items()},
             "trades": [
-                {k: _json_value(v) for k, v in row.items()} for row in self.trades.to_dicts()
+                {k: json_value(v) for k, v in row.items()} for row in self.trades.to_dicts()
             ],
             "open_trades": [
-                {k: _json_value(v) for k, v in row.items()} for row in self.open_trades.to_dicts()
+                {k: json_value(v) for k, v in row.items()} for row in self.open_trades.to_dicts()
             ],
         }
 
@@ -150,7 +150,7 @@ def _plain(x: float, grouped: bool = False) -> str:
     return text[:-2] if text.endswith(".0") else text
 
 
-def _json_value(v: Any) -> Any:
+def json_value(v: Any) -> Any:
     if isinstance(v, float | np.floating):
         return float(v) if math.isfinite(v) else None
     if isinstance(v, np.integer):

@@ -265,11 +265,12 @@ class AutoPool:
     pool of at most ``max_workers`` processes only when it pays.
 
     Each call runs a first job (the warm-up: numba's cache load, paid once here rather than
-    once per worker) and then a few more to time them in CPU seconds of this process (the
-    work, however busy the machine); from their mean it estimates the jobs left and, when
-    :func:`pool_pays`, maps those through a process pool (kept for later calls; :meth:`close`
-    ends it). Results come back in job order either way, so the outcome is the
-    same as a plain ``map``; only where the work runs differs. ``max_workers`` 1 never pools.
+    once per worker) and then a few more (at most ``probe_jobs``, and a quarter of the rest)
+    to time them in CPU seconds of this process (the work, however busy the machine); from
+    their mean it estimates the jobs left and, when :func:`pool_pays`, maps those through a
+    process pool (kept for later calls; :meth:`close` ends it). Results come back in job
+    order either way, so the outcome is the same as a plain ``map``; only where the work runs
+    differs. ``max_workers`` 1 never pools.
     """
 
     def __init__(
@@ -296,12 +297,10 @@ class AutoPool:
             return
         yield fn(todo[0])
         done = 1
+        # a few jobs (a window's whole search is one) leave most of them to a pool
+        probes = min(self.probe_jobs, max(1, (len(todo) - 1) // 4))
         t0 = time.process_time()
-        while (
-            done < len(todo)
-            and done - 1 < self.probe_jobs
-            and time.process_time() - t0 < self.probe_s
-        ):
+        while done < len(todo) and done - 1 < probes and time.process_time() - t0 < self.probe_s:
             yield fn(todo[done])
             done += 1
         left = len(todo) - done

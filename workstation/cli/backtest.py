@@ -6,6 +6,8 @@ import argparse
 import json
 import math
 import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -83,7 +85,25 @@ def register(sub: argparse._SubParsersAction) -> None:
         metavar="TRAIN:TEST",
         help="rolling walk-forward: choose params on TRAIN bars, test on the next TEST",
     )
-    p.add_argument("--metric", default="sharpe", help="walk-forward selection metric")
+    p.add_argument(
+        "--optimize",
+        action="append",
+        default=[],
+        metavar="NAME=START:STOP:STEP",
+        help="sweep a parameter over a range (the stop included) or a list (NAME=A,B,C);"
+        " repeatable: every combination is backtested, batched where the strategy is"
+        " vectorised, and shown as a heatmap of --metric and the --top best (--param fixes"
+        " the others)",
+    )
+    p.add_argument(
+        "--top", type=int, default=None, help="with --optimize: the best N shown (default 10)"
+    )
+    p.add_argument(
+        "--metric",
+        default="sharpe",
+        help="what --walk-forward chooses by and --optimize ranks by (higher is better):"
+        " sharpe, return_pct, sortino, calmar, profit_factor or expectancy_pct",
+    )
     p.add_argument("--search", choices=("grid", "random"), default="grid")
     p.add_argument("--max-evals", type=int, default=50, help="parameter sets per window")
     p.add_argument(
@@ -93,7 +113,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="most processes for walk-forward (default: CPU count); a pool is started only"
         " when the jobs left after timing the first few would take over 0.3 s of CPU here"
         " (5 s where processes are spawned), else all run in this process; 1 never starts"
-        " one. The results are the same either way",
+        " one. With --optimize: the most threads. The results are the same either way",
     )
     p.add_argument(
         "--accuracy",
@@ -228,6 +248,10 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     from engine.strategy import StrategyError
     from workstation.strategies.discovery import StrategyNotFound, get
 
+    if args.optimize:
+        _check_optimize(args)
+    elif args.top is not None:
+        raise CliError("--top goes with --optimize")
     if args.benchmark and not args.attribution:
         raise CliError("--benchmark goes with --attribution")
     if args.attribution and args.walk_forward:
@@ -235,13 +259,26 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     params = parse_params(args.param)
     try:
         cls = get(args.strategy)
-        strategy = cls(**params)
+        if args.optimize:
+            spec = cls.param_spec()
+            unknown = sorted(set(params) - set(spec))
+            if unknown:
+                raise CliError(
+                    f"{cls.name}: unknown parameter(s) {', '.join(unknown)}"
+                    f" (known: {', '.join(spec) or 'none'})"
+                )
+            fixed = {k: spec[k].coerce(k, v) for k, v in params.items()}
+        else:
+            strategy = cls(**params)
     except (StrategyNotFound, StrategyError) as exc:
         raise CliError(str(exc)) from exc
     if args.report is not None:
         _check_report(args.report)
     bars, symbol, tf, instrument_lot = load_bars(args)
     config = _config(args, instrument_lot)
+    if args.optimize:
+        source = str(args.csv) if args.csv is not None else f"{symbol} {tf}"
+        return _optimize(args, cls, fixed, bars, config, source)
     if args.walk_forward:
         return _walk_forward(args, cls, params, bars, config, symbol, tf)
     try:
@@ -472,6 +509,107 @@ def _described(strategy: str, params: dict[str, Any]) -> str:
     return f"{strategy}({', '.join(f'{k}={v}' for k, v in params.items())})"
 
 
+def _check_optimize(args: argparse.Namespace) -> None:
+    """Refuse what does not go with a sweep, before any bars are loaded."""
+    from engine.backtest.sweep import METRICS
+
+    if args.walk_forward:
+        raise CliError(
+            "--optimize does not go with --walk-forward: a walk-forward searches the parameters"
+            " itself, on each train window (--param fixes the others); use one or the other"
+        )
+    if args.report is not None:
+        raise CliError("--optimize does not go with --report: a report draws one backtest")
+    for option, given in (
+        ("--attribution", args.attribution),
+        ("--accuracy", args.accuracy),
+        ("--plot", args.plot),
+    ):
+        if given:
+            raise CliError(f"--optimize does not go with {option}: {option} is for one backtest")
+    if args.metric not in METRICS:
+        raise CliError(
+            f"--metric {args.metric!r} cannot rank a sweep; use one of {', '.join(METRICS)}"
+        )
+    if args.top is not None and args.top < 1:
+        raise CliError(f"--top must be at least 1, got {args.top}")
+
+
+def _optimize(
+    args: argparse.Namespace,
+    cls: Any,
+    fixed: dict[str, Any],
+    bars: Any,
+    config: Any,
+    source: str,
+) -> int:
+    """``--optimize``: every combination of the axes, a heatmap and the best (or --json)."""
+    import time
+
+    from engine.backtest.backtester import BacktestError, json_value
+    from engine.backtest.sweep import SweepError, parse_axis, sweep
+    from engine.strategy import StrategyError
+
+    axes: dict[str, list[Any]] = {}
+    try:
+        for text in args.optimize:
+            name, values = parse_axis(text)
+            if name in axes:
+                raise SweepError(f"{name}: --optimize gives it twice")
+            axes[name] = values
+        started = time.perf_counter()
+        with _progress("sweep", args.json) as progress:
+            result = sweep(cls, bars, axes, config, metric=args.metric, fixed=fixed,
+                           threads=args.workers, progress=progress)  # fmt: skip
+        elapsed = time.perf_counter() - started
+    except (SweepError, BacktestError, StrategyError) as exc:
+        raise CliError(str(exc)) from exc
+    if args.json:
+        used = {"cash": config.cash, "lot": config.lot, "commission": config.commission}
+        report = {
+            "strategy": result.strategy,
+            "metric": result.metric,
+            "axes": result.axes,
+            "bars": result.bars,
+            "batched": result.batched,
+            "config": used,
+            "skipped": [{"params": p, "reason": why} for p, why in result.skipped],
+            "results": [
+                {"params": r.params, "stats": {k: json_value(v) for k, v in r.stats.items()}}
+                for r in result.runs
+            ],
+        }
+        print(json.dumps(report, default=str))
+        return 0
+    from workstation.cli import sweep_view
+
+    lines = [
+        *sweep_view.header(result, source, elapsed),
+        config.describe(),
+        "",
+        *sweep_view.heatmap(result, colour=sys.stdout.isatty()),
+        "",
+        *sweep_view.top_table(result, 10 if args.top is None else args.top),
+    ]
+    print("\n".join(lines))
+    return 0
+
+
+@contextmanager
+def _progress(label: str, quiet: bool) -> Iterator[Callable[[int, int], None] | None]:
+    """A transient progress bar on stderr, when it is a terminal and not ``quiet`` (--json):
+    the ``progress(done, total)`` callback to hand the long job, else None."""
+    if quiet or not sys.stderr.isatty():
+        yield None
+        return
+    from rich.console import Console
+    from rich.progress import Progress
+
+    with Progress(console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task(label, total=None)
+        yield lambda done, total: bar.update(task, completed=done, total=total)
+
+
 def _walk_forward(
     args: argparse.Namespace,
     cls: Any,
@@ -488,7 +626,6 @@ def _walk_forward(
     except WalkForwardError as exc:
         raise CliError(str(exc)) from exc
     fixed = {k: cls.param_spec()[k].coerce(k, v) for k, v in params.items()}
-    quiet = args.json or not sys.stderr.isatty()
 
     def run(map_fn: Any, progress: Any) -> Any:
         return walk_forward(
@@ -506,17 +643,11 @@ def _walk_forward(
         )
 
     try:
-        with AutoPool(args.workers or None) as pool_map:
-            if quiet:
-                result = run(pool_map, None)
-            else:
-                from rich.progress import Progress
-
-                with Progress(transient=True) as bar:
-                    task = bar.add_task("walk-forward", total=None)
-                    result = run(
-                        pool_map, lambda done, total: bar.update(task, completed=done, total=total)
-                    )
+        with (
+            AutoPool(args.workers or None) as pool_map,
+            _progress("walk-forward", args.json) as progress,
+        ):
+            result = run(pool_map, progress)
     except WalkForwardError as exc:
         raise CliError(str(exc)) from exc
     if args.report is not None:
