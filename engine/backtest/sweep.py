@@ -46,7 +46,8 @@ METRICS = ("sharpe", "return_pct", "sortino", "calmar", "profit_factor", "expect
 
 EQUITY_BYTES = 64 * 2**20
 """Equity rows (8 bytes a bar) held at once per thread: a chunk is as many combinations as
-fit, so a sweep's memory does not grow with its combinations."""
+fit, so a sweep's memory does not grow with its combinations, and no more than an even share
+per thread, so every thread has a chunk to run."""
 
 
 class SweepError(ValueError):
@@ -270,10 +271,11 @@ def _batched(
     n = len(cols["close"])
     slip = _slippage(cols, config)
     params = config.kernel_params()
-    per_chunk = max(1, min(256, EQUITY_BYTES // (8 * n)))
+    wanted = max(1, threads or os.cpu_count() or 1)
+    per_chunk = max(1, min(256, EQUITY_BYTES // (8 * n), -(-len(strategies) // wanted)))
     chunks = [range(i, min(i + per_chunk, len(strategies)))
               for i in range(0, len(strategies), per_chunk)]  # fmt: skip
-    workers = max(1, min(threads or os.cpu_count() or 1, len(chunks)))
+    workers = min(wanted, len(chunks))
 
     def arrays(chunk: range) -> list[np.ndarray]:
         """The chunk's order arrays, stacked (built on the calling thread: strategies and the

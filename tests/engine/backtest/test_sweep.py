@@ -122,6 +122,18 @@ def test_chunks_and_threads_change_nothing(monkeypatch: pytest.MonkeyPatch) -> N
     assert seen == [(2 * k, 12) for k in range(1, 7)]
 
 
+def test_the_combinations_are_shared_out_so_every_thread_has_a_chunk() -> None:
+    bars = random_bars(1_500, seed=11)
+    axes = {"fast": [2, 4, 6, 8], "slow": [10, 20, 30]}
+    seen: list[tuple[int, int]] = []
+    three = sweep(SmaCross, bars, axes, threads=3, progress=lambda d, t: seen.append((d, t)))
+    assert seen == [(4, 12), (8, 12), (12, 12)]
+    one = sweep(SmaCross, bars, axes, threads=1)
+    for a, b in zip(three.runs, one.runs, strict=True):
+        assert a.params == b.params
+        assert_same_stats(a.stats, b.stats)
+
+
 def test_a_strategy_without_vectorized_runs_one_at_a_time_with_the_same_results() -> None:
     bars = random_bars(800, seed=5)
     runs, batched = run_sets(PerBar, bars, [{"fast": 3, "slow": 9}, {"fast": 5, "slow": 20}])
