@@ -45,7 +45,12 @@ lint: $(VENV)/.installed-test
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 
-bench: $(VENV)/.installed-test
+$(VENV)/.installed-bench: pyproject.toml | $(PY)
+	@echo "installing qws, the test tools and the benchmarks' peers (first bench only)..."
+	$(call install,.[test,dev,bench])
+	touch $@ $(VENV)/.installed-test $(VENV)/.installed-run
+
+bench: $(VENV)/.installed-bench
 	$(PY) benchmarks/run_all.py $(BENCH)
 
 clean:
