@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import polars as pl
@@ -33,14 +34,11 @@ class Strategy:
     description: ClassVar[str] = ""
 
     def __init__(self, **overrides: Any) -> None:
-        spec = self.param_spec()
-        unknown = sorted(set(overrides) - set(spec))
-        if unknown:
-            raise ParamError(
-                f"{self.name or type(self).__name__}: unknown parameter(s) {', '.join(unknown)}"
-                f" (known: {', '.join(spec) or 'none'})"
-            )
-        values = {k: p.coerce(k, overrides.get(k, p.default)) for k, p in spec.items()}
+        given = self.coerce_params(overrides)
+        values = {
+            k: given[k] if k in given else p.coerce(k, p.default)
+            for k, p in self.param_spec().items()
+        }
         problem = self.check_params(values)
         if problem:
             raise ParamError(f"{self.name or type(self).__name__}: {problem}")
@@ -55,6 +53,19 @@ class Strategy:
                     raw = base.__dict__["params"]
                     break
         return {k: as_param(v) for k, v in dict(raw or {}).items()}
+
+    @classmethod
+    def coerce_params(cls, overrides: Mapping[str, Any]) -> dict[str, Any]:
+        """``overrides`` coerced to their params' types (the others left out); an unknown name
+        or a bad value is a :class:`ParamError`."""
+        spec = cls.param_spec()
+        unknown = sorted(set(overrides) - set(spec))
+        if unknown:
+            raise ParamError(
+                f"{cls.name or cls.__name__}: unknown parameter(s) {', '.join(unknown)}"
+                f" (known: {', '.join(spec) or 'none'})"
+            )
+        return {k: spec[k].coerce(k, v) for k, v in overrides.items()}
 
     @classmethod
     def check_params(cls, values: dict[str, Any]) -> str | None:

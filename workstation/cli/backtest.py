@@ -260,14 +260,7 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     try:
         cls = get(args.strategy)
         if args.optimize:
-            spec = cls.param_spec()
-            unknown = sorted(set(params) - set(spec))
-            if unknown:
-                raise CliError(
-                    f"{cls.name}: unknown parameter(s) {', '.join(unknown)}"
-                    f" (known: {', '.join(spec) or 'none'})"
-                )
-            fixed = {k: spec[k].coerce(k, v) for k, v in params.items()}
+            fixed = cls.coerce_params(params)
         else:
             strategy = cls(**params)
     except (StrategyNotFound, StrategyError) as exc:
@@ -625,7 +618,7 @@ def _walk_forward(
         train, test = parse_spec(args.walk_forward)
     except WalkForwardError as exc:
         raise CliError(str(exc)) from exc
-    fixed = {k: cls.param_spec()[k].coerce(k, v) for k, v in params.items()}
+    fixed = cls.coerce_params(params)
 
     def run(map_fn: Any, progress: Any) -> Any:
         return walk_forward(
